@@ -1,0 +1,36 @@
+//! BCM2711 (Pi 4, QEMU raspi4b): peripheral addresses in the low-peripheral mode the
+//! firmware sets up for a 64-bit kernel.
+//!
+//! ```text
+//! 0x0000_0000 ┬ RAM (first GiB; more above on 2-8 GiB boards)
+//!             │   0x0008_0000  kernel8.img
+//! 0xFC00_0000 ┼ peripherals (PL011 0xFE20_1000, GPIO 0xFE20_0000, EMMC2 0xFE34_0000, ...)
+//! 0xFF80_0000 ┼ ARM local + GIC-400 (distributor 0xFF84_1000, CPU interface 0xFF84_2000)
+//! 0x1_0000_0000 ┴
+//! ```
+#![allow(dead_code)]
+
+use super::{InterruptController, IrqLine};
+use drivers::gpio::PullLayout;
+
+/// Peripheral window base.
+pub const PERIPHERALS: usize = 0xFE00_0000;
+/// Device windows.
+pub const DEVICES: &[(usize, usize)] = &[(0xFC00_0000, 0x1_0000_0000)];
+/// PL011 base.
+pub const UART0: usize = PERIPHERALS + 0x20_1000;
+/// PL011 interrupt: GIC SPI 121 (id 153).
+pub const UART0_IRQ: IrqLine = IrqLine::Gic(153);
+/// AUX (mini UART) base.
+pub const AUX: usize = PERIPHERALS + 0x21_5000;
+/// GPIO block (BCM2711 pull registers).
+pub const GPIO: (usize, PullLayout) = (PERIPHERALS + 0x20_0000, PullLayout::Bcm2711);
+/// Mailbox base and bus alias.
+pub const MAILBOX: (usize, u32) = (PERIPHERALS + 0xB880, 0xC000_0000);
+/// PM / watchdog base.
+pub const PM: usize = PERIPHERALS + 0x10_0000;
+/// System timer base.
+pub const SYSTEM_TIMER: usize = PERIPHERALS + 0x3000;
+/// GIC-400 with the non-secure physical timer on PPI 30.
+pub const INTERRUPTS: InterruptController =
+    InterruptController::Gic { distributor: 0xFF84_1000, cpu: 0xFF84_2000, timer: 30 };

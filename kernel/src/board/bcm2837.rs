@@ -1,0 +1,38 @@
+//! BCM2837 (Pi 3, Pi Zero 2 W, QEMU raspi3b): peripheral addresses shared by those boards.
+//!
+//! ```text
+//! 0x0000_0000 ┬ RAM (ARM part; the GPU takes the top, split set by the firmware)
+//!             │   0x0000_00d8..0x0000_00f8  spin table for cores 1-3
+//!             │   0x0008_0000               kernel8.img
+//! 0x3F00_0000 ┼ peripherals (PL011 +0x20_1000, GPIO +0x20_0000, mailbox +0xB880, ...)
+//! 0x4000_0000 ┼ ARM local peripherals (per-core timers, mailboxes, IRQ routing)
+//! 0x4004_0000 ┴
+//! ```
+#![allow(dead_code)]
+
+use super::{InterruptController, IrqLine};
+use drivers::gpio::PullLayout;
+
+/// Peripheral window base.
+pub const PERIPHERALS: usize = 0x3F00_0000;
+/// Device windows: peripherals and the local controller.
+pub const DEVICES: &[(usize, usize)] = &[(PERIPHERALS, 0x4000_0000), (0x4000_0000, 0x4020_0000)];
+/// PL011 base.
+pub const UART0: usize = PERIPHERALS + 0x20_1000;
+/// PL011 interrupt (GPU IRQ 57).
+pub const UART0_IRQ: IrqLine = IrqLine::Gpu(57);
+/// AUX (mini UART) base.
+pub const AUX: usize = PERIPHERALS + 0x21_5000;
+/// GPIO block.
+pub const GPIO: (usize, PullLayout) = (PERIPHERALS + 0x20_0000, PullLayout::Bcm2835);
+/// Mailbox base and the bus alias of ARM RAM (L2-coherent alias used by the firmware).
+pub const MAILBOX: (usize, u32) = (PERIPHERALS + 0xB880, 0xC000_0000);
+/// RNG base.
+pub const RNG: usize = PERIPHERALS + 0x10_4000;
+/// PM / watchdog base.
+pub const PM: usize = PERIPHERALS + 0x10_0000;
+/// System timer base.
+pub const SYSTEM_TIMER: usize = PERIPHERALS + 0x3000;
+/// Interrupt controllers.
+pub const INTERRUPTS: InterruptController =
+    InterruptController::Bcm2836 { local: 0x4000_0000, gpu: PERIPHERALS + 0xB200 };

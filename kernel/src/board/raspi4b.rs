@@ -1,0 +1,25 @@
+//! QEMU `raspi4b`: the emulated Raspberry Pi 4 Model B (2 GiB, no RNG200, SD on EMMC1).
+
+use super::{bcm2711 as soc, BoardInfo, PowerControl, SecondaryStart};
+
+/// Board description.
+pub const BOARD: BoardInfo = BoardInfo {
+    name: "raspi4b",
+    description: "Raspberry Pi 4 Model B (QEMU raspi4b)",
+    qemu: true,
+    cores: 4,
+    ram: (0, 0x3C00_0000),
+    devices: soc::DEVICES,
+    uart: (soc::UART0, 48_000_000),
+    uart_irq: soc::UART0_IRQ,
+    mini_uart: Some(soc::AUX),
+    gpio: Some(soc::GPIO),
+    mailbox: Some(soc::MAILBOX),
+    rng: None,
+    system_timer: Some(soc::SYSTEM_TIMER),
+    interrupts: soc::INTERRUPTS,
+    secondary_start: SecondaryStart::SpinTable,
+    power: PowerControl::Watchdog(soc::PM),
+    raise_arm_clock: false,
+    mux_console_pins: false,
+};

@@ -1,0 +1,137 @@
+//! The serial console: interrupt-fed receive ring, locked output, `print!` macros.
+//!
+//! Receive: the UART interrupt moves bytes from the 16-byte hardware FIFO into a 16 KiB
+//! single-producer/single-consumer ring (producer: IRQ handler, consumer: the shell), so a
+//! 4 KiB paste is not lost while the shell is busy printing.
+
+use crate::{arch::cpu, platform, sync::IrqMutex};
+use core::{
+    fmt::{self, Write},
+    sync::atomic::{AtomicU8, AtomicUsize, Ordering},
+};
+
+const RX_CAPACITY: usize = 16 * 1024;
+
+struct RxRing {
+    bytes: [AtomicU8; RX_CAPACITY],
+    head: AtomicUsize,
+    tail: AtomicUsize,
+    dropped: AtomicUsize,
+}
+
+static RX: RxRing = RxRing {
+    bytes: [const { AtomicU8::new(0) }; RX_CAPACITY],
+    head: AtomicUsize::new(0),
+    tail: AtomicUsize::new(0),
+    dropped: AtomicUsize::new(0),
+};
+
+impl RxRing {
+    fn push(&self, byte: u8) {
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Acquire);
+        if head.wrapping_sub(tail) >= RX_CAPACITY {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.bytes[head % RX_CAPACITY].store(byte, Ordering::Relaxed);
+        self.head.store(head.wrapping_add(1), Ordering::Release);
+    }
+
+    fn pop(&self) -> Option<u8> {
+        let tail = self.tail.load(Ordering::Relaxed);
+        if tail == self.head.load(Ordering::Acquire) {
+            return None;
+        }
+        let byte = self.bytes[tail % RX_CAPACITY].load(Ordering::Relaxed);
+        self.tail.store(tail.wrapping_add(1), Ordering::Release);
+        Some(byte)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tail.load(Ordering::Relaxed) == self.head.load(Ordering::Acquire)
+    }
+}
+
+/// UART receive interrupt: drain the FIFO into the ring.
+pub fn on_uart_interrupt() {
+    if let Some(platform) = platform::get() {
+        platform.uart.handle_interrupt(|byte| RX.push(byte));
+    }
+}
+
+/// Next received byte, if any.
+pub fn read_byte() -> Option<u8> {
+    RX.pop()
+}
+
+/// Waits (sleeping between interrupts) for the next received byte.
+pub fn wait_byte() -> u8 {
+    loop {
+        if let Some(byte) = RX.pop() {
+            return byte;
+        }
+        cpu::sleep_unless(|| !RX.is_empty());
+    }
+}
+
+/// Bytes lost because the receive ring was full.
+pub fn dropped_bytes() -> usize {
+    RX.dropped.load(Ordering::Relaxed)
+}
+
+static OUTPUT: IrqMutex<()> = IrqMutex::new(());
+
+struct Raw;
+
+impl Write for Raw {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        match platform::get() {
+            Some(platform) => (&platform.uart).write_str(s),
+            None => (&platform::emergency_uart()).write_str(s),
+        }
+    }
+}
+
+/// Writes formatted text to the console (used by the `print!` macros).
+pub fn write_fmt(args: fmt::Arguments<'_>) {
+    let _guard = OUTPUT.lock();
+    let _ = Raw.write_fmt(args);
+}
+
+/// Writes raw bytes to the console.
+pub fn write_bytes(bytes: &[u8]) {
+    let _guard = OUTPUT.lock();
+    let uart = platform::get().map(|p| &p.uart);
+    for &byte in bytes {
+        match uart {
+            Some(uart) => uart.write_byte(byte),
+            None => platform::emergency_uart().write_byte(byte),
+        }
+    }
+}
+
+/// A writer for the panic and fault paths: no lock (the lock may be held by the code that
+/// faulted), no initialisation needed.
+pub fn panic_writer() -> impl Write {
+    struct Emergency;
+    impl Write for Emergency {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            (&platform::emergency_uart()).write_str(s)
+        }
+    }
+    Emergency
+}
+
+/// Prints to the console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::console::write_fmt(format_args!($($arg)*)) };
+}
+
+/// Prints a line to the console.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($arg:tt)*) => { $crate::console::write_fmt(format_args!("{}\n", format_args!($($arg)*))) };
+}

@@ -1,0 +1,120 @@
+//! Kingly OS kernel.
+//!
+//! # Code organization
+//! - `boot/` (separate crate): entry assembly and exception vectors.
+//! - [`arch`]: AArch64 CPU, MMU, caches, exceptions, semihosting, PSCI. The only place that
+//!   names `aarch64_cpu` or uses inline assembly.
+//! - [`board`]: one module per board (addresses, interrupt controller, UART, how cores
+//!   start), selected by a `board-*` feature; nothing else tests for a board.
+//! - [`memory`]: memory map, kernel layout, heap. [`dtb`]: the firmware's device tree.
+//! - [`platform`]: creates the `drivers/` crate's drivers from the board description.
+//! - [`irq`], [`timer`], [`console`], [`log`], [`timeline`], [`system`]: kernel services.
+//! - [`shell`] and [`commands`]: the serial console.
+//! - `drivers/`, `mcp/`, `inference/`: hardware-free or kernel-free crates wired in here.
+//!
+//! `unsafe` is confined to `arch/`, `memory/` (heap, physical views), and `platform.rs`
+//! (creating drivers at board addresses); each block has a `// SAFETY:` comment.
+//!
+//! # Boot flow
+//! `_start` (boot/) → [`kernel_main`]: DTB probe → memory map → MMU → heap → drivers →
+//! logger → interrupts and timer → console banner and timeline → shell.
+#![no_std]
+#![no_main]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+extern crate alloc;
+
+use boot as _;
+
+mod arch;
+mod board;
+mod commands;
+mod console;
+mod dtb;
+mod irq;
+mod log;
+mod memory;
+mod panic;
+mod platform;
+mod shell;
+mod sync;
+mod system;
+mod timeline;
+mod timer;
+
+use crate::{
+    arch::cpu,
+    board::CURRENT,
+    memory::{KernelLayout, MemoryKind, MemoryMap},
+    timeline::Stage,
+};
+use core::fmt::Write;
+
+/// Most cores any supported board has (per-core stacks are reserved for this many).
+pub const MAX_CORES: usize = 4;
+
+fn early_failure(message: &str) -> ! {
+    let _ = writeln!(console::panic_writer(), "\n*** BOOT FAILURE: {message} ***");
+    if CURRENT.qemu {
+        arch::semihosting::exit(panic::EXIT_PANIC);
+    }
+    cpu::halt()
+}
+
+/// Rust entry point, called by `boot/src/entry.s` on the boot core at EL1 with the MMU off.
+#[no_mangle]
+pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
+    let firmware_micros = platform::early_system_timer_micros();
+    let layout = KernelLayout::current();
+
+    // Memory map: board defaults, refined by the DTB. No atomics or locks before the MMU is
+    // on (exclusive accesses need cacheable memory on real cores).
+    let mut map = MemoryMap::new();
+    map.add(CURRENT.ram.0, CURRENT.ram.1, MemoryKind::Ram);
+    for &(start, end) in CURRENT.devices {
+        map.add(start, end, MemoryKind::Device);
+    }
+    let dtb = dtb::probe(dtb_address);
+    if let Some((fdt, summary)) = &dtb {
+        dtb::apply(fdt, summary, &mut map);
+    }
+
+    // SAFETY: first and only call, on the boot core, with the map covering the image,
+    // stacks and devices.
+    if unsafe { arch::mmu::init(&map, &layout) }.is_err() {
+        early_failure("kernel image too large for the boot page tables");
+    }
+    let mmu_ticks = cpu::counter();
+    timeline::set_entry(entry_ticks, firmware_micros);
+    timeline::record_at(Stage::Mmu, mmu_ticks);
+
+    let Some(heap_range) = map.largest_free(layout.image_end) else {
+        early_failure("no free RAM above the kernel image for the heap");
+    };
+    // SAFETY: the range is mapped RAM above the image that overlaps no reserved range.
+    unsafe { memory::heap::init(heap_range) };
+    timeline::record(Stage::Heap);
+
+    platform::init();
+    log::init();
+    system::init(&map, dtb.as_ref().map(|(_, summary)| *summary));
+    irq::init();
+    timer::init();
+    cpu::enable_interrupts();
+    timeline::record(Stage::Drivers);
+
+    println!();
+    println!("Kingly OS {} on {} ({})", env!("CARGO_PKG_VERSION"), CURRENT.name, CURRENT.description);
+    timeline::record(Stage::Console);
+    timeline::print();
+    ::log::info!(
+        "EL{}, counter {} Hz, {} MiB RAM, heap {} KiB, dtb {}",
+        cpu::exception_level(),
+        cpu::counter_frequency(),
+        map.ram_bytes() >> 20,
+        memory::heap::stats().size >> 10,
+        if dtb.is_some() { "yes" } else { "none" }
+    );
+    println!("Type 'help' for commands. QEMU: Ctrl-A X quits.");
+    shell::run()
+}

@@ -1,0 +1,118 @@
+//! The board's devices, created once from [`crate::board::CURRENT`] after the MMU maps them.
+
+use crate::board::{BoardInfo, InterruptController, CURRENT};
+use drivers::{
+    gpio::{Function, Gpio, Pull},
+    intc::{bcm2835::Bcm2835Intc, bcm2836_local::LocalIntc, gicv2::Gic},
+    mailbox::Mailbox,
+    pl011::Pl011,
+    rng::Rng,
+    system_timer::SystemTimer,
+    watchdog::Watchdog,
+};
+use spin::Once;
+
+/// Interrupt controller drivers.
+pub enum Interrupts {
+    /// BCM2836 local controller + BCM2835 GPU interrupt controller.
+    Bcm2836 {
+        /// Per-core local controller.
+        local: LocalIntc,
+        /// GPU peripheral interrupts.
+        gpu: Bcm2835Intc,
+    },
+    /// GICv2.
+    Gic {
+        /// The controller.
+        gic: Gic,
+        /// Timer interrupt id.
+        timer: u32,
+    },
+}
+
+/// All device drivers of the board.
+pub struct Platform {
+    /// Console PL011.
+    pub uart: Pl011,
+    /// Interrupt controller(s).
+    pub interrupts: Interrupts,
+    /// VideoCore mailbox.
+    pub mailbox: Option<Mailbox>,
+    /// Hardware RNG.
+    pub rng: Option<Rng>,
+    /// Watchdog (reset).
+    pub watchdog: Option<Watchdog>,
+    /// GPIO.
+    pub gpio: Option<Gpio>,
+    /// BCM system timer.
+    pub system_timer: Option<SystemTimer>,
+}
+
+static PLATFORM: Once<Platform> = Once::new();
+
+/// The console UART of the board without any locking or initialisation, for the fault and
+/// panic paths (which may run before [`init`] or while a lock is held).
+pub fn emergency_uart() -> Pl011 {
+    // SAFETY: the board's PL011 address is a device register block; it is mapped (or the MMU
+    // is still off, and physical addresses are used directly). Concurrent writes to the data
+    // register only interleave characters.
+    unsafe { Pl011::new(CURRENT.uart.0) }
+}
+
+/// The system timer value (µs since SoC reset) read directly, for use at kernel entry.
+pub fn early_system_timer_micros() -> Option<u64> {
+    // SAFETY: the board's system-timer block is a device; reading its counters has no side effects.
+    CURRENT.system_timer.map(|base| unsafe { SystemTimer::new(base) }.micros())
+}
+
+fn create(board: &BoardInfo) -> Platform {
+    // SAFETY: every address below comes from the board description, names the device the
+    // driver expects, is mapped as device memory by `mmu::init`, and each driver is created
+    // exactly once (inside `PLATFORM.call_once`).
+    unsafe {
+        Platform {
+            uart: Pl011::new(board.uart.0),
+            interrupts: match board.interrupts {
+                InterruptController::Bcm2836 { local, gpu } => {
+                    Interrupts::Bcm2836 { local: LocalIntc::new(local), gpu: Bcm2835Intc::new(gpu) }
+                }
+                InterruptController::Gic { distributor, cpu, timer } => {
+                    Interrupts::Gic { gic: Gic::new(distributor, cpu), timer }
+                }
+            },
+            mailbox: board.mailbox.map(|(base, _)| Mailbox::new(base)),
+            rng: board.rng.map(|base| Rng::new(base)),
+            watchdog: match board.power {
+                crate::board::PowerControl::Watchdog(base) => Some(Watchdog::new(base)),
+                crate::board::PowerControl::Psci => None,
+            },
+            gpio: board.gpio.map(|(base, layout)| Gpio::new(base, layout)),
+            system_timer: board.system_timer.map(|base| SystemTimer::new(base)),
+        }
+    }
+}
+
+/// Creates and initialises the drivers. Call once, after the MMU is on.
+pub fn init() -> &'static Platform {
+    PLATFORM.call_once(|| {
+        let platform = create(&CURRENT);
+        if CURRENT.mux_console_pins {
+            if let Some(gpio) = &platform.gpio {
+                for pin in [14, 15] {
+                    let _ = gpio.set_function(pin, Function::Alt0);
+                    let _ = gpio.set_pull(pin, Pull::None, || crate::arch::cpu::spin_for_micros(2));
+                }
+            }
+        }
+        platform.uart.init(CURRENT.uart.1, 115_200);
+        if let Some(rng) = &platform.rng {
+            rng.init();
+        }
+        platform
+    })
+}
+
+/// The platform; `None` before [`init`].
+pub fn get() -> Option<&'static Platform> {
+    PLATFORM.get()
+}

@@ -1,0 +1,115 @@
+//! Facts about the machine gathered at boot (mailbox, DTB, memory map), and power control.
+
+use crate::{
+    arch::{cache, cpu},
+    board::{PowerControl, CURRENT},
+    dtb::DtbSummary,
+    memory::MemoryMap,
+    platform,
+};
+use drivers::mailbox::{Clock, DmaCoherence, Message, Tag};
+use spin::Once;
+
+/// Facts reported by `system_info`.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    /// Board revision code from the firmware.
+    pub board_revision: Option<u32>,
+    /// Board serial number.
+    pub serial: Option<u64>,
+    /// Firmware revision (a build timestamp).
+    pub firmware_revision: Option<u32>,
+    /// ARM memory (base, size) as the firmware reports it.
+    pub arm_memory: Option<(u32, u32)>,
+    /// ARM clock now and maximum, in Hz.
+    pub arm_clock: Option<(u32, u32)>,
+    /// DTB summary, if one was passed.
+    pub dtb: Option<DtbSummary>,
+    /// Total RAM in the memory map.
+    pub ram_bytes: usize,
+    /// The memory map.
+    pub memory_map: MemoryMap,
+}
+
+static FACTS: Once<Facts> = Once::new();
+
+struct Coherence {
+    bus_alias: u32,
+}
+
+impl DmaCoherence for Coherence {
+    fn clean(&self, addr: usize, len: usize) {
+        cache::clean(addr, len);
+    }
+    fn invalidate(&self, addr: usize, len: usize) {
+        cache::clean_invalidate(addr, len);
+    }
+    fn bus_address(&self, addr: usize) -> u32 {
+        (addr as u32 & 0x3fff_ffff) | self.bus_alias
+    }
+}
+
+fn query(tag: Tag, input: &[u32], words: usize) -> Option<[u32; 2]> {
+    let platform = platform::get()?;
+    let mailbox = platform.mailbox.as_ref()?;
+    let (_, bus_alias) = CURRENT.mailbox?;
+    let mut message = Message::new();
+    match mailbox.property(&Coherence { bus_alias }, &mut message, tag, input, words) {
+        Ok(values) => Some([values.first().copied().unwrap_or(0), values.get(1).copied().unwrap_or(0)]),
+        Err(error) => {
+            log::warn!("mailbox {tag:?}: {error}");
+            None
+        }
+    }
+}
+
+/// Queries the firmware, raises the ARM clock on real boards, and stores the facts.
+pub fn init(map: &MemoryMap, dtb: Option<DtbSummary>) {
+    let mut facts = Facts { dtb, ram_bytes: map.ram_bytes(), memory_map: map.clone(), ..Facts::default() };
+    if CURRENT.mailbox.is_some() {
+        facts.board_revision = query(Tag::BoardRevision, &[], 1).map(|v| v[0]);
+        facts.serial = query(Tag::BoardSerial, &[], 2).map(|v| ((v[1] as u64) << 32) | v[0] as u64);
+        facts.firmware_revision = query(Tag::FirmwareRevision, &[], 1).map(|v| v[0]);
+        facts.arm_memory = query(Tag::ArmMemory, &[], 2).map(|v| (v[0], v[1]));
+        let max = query(Tag::MaxClockRate, &[Clock::Arm as u32], 2).map(|v| v[1]);
+        if CURRENT.raise_arm_clock {
+            if let Some(max) = max {
+                let _ = query(Tag::SetClockRate, &[Clock::Arm as u32, max, 0], 3);
+            }
+        }
+        let now = query(Tag::ClockRate, &[Clock::Arm as u32], 2).map(|v| v[1]);
+        facts.arm_clock = now.zip(max);
+    }
+    FACTS.call_once(|| facts);
+}
+
+/// The facts (empty before [`init`]).
+pub fn facts() -> Facts {
+    FACTS.get().cloned().unwrap_or_default()
+}
+
+/// Resets the machine (watchdog on Pi boards, PSCI on virt).
+pub fn reboot() -> ! {
+    log::warn!("rebooting");
+    match CURRENT.power {
+        PowerControl::Watchdog(_) => {
+            if let Some(watchdog) = platform::get().and_then(|p| p.watchdog.as_ref()) {
+                watchdog.reset_after(10);
+            }
+        }
+        PowerControl::Psci => crate::arch::psci::system_reset(),
+    }
+    cpu::halt()
+}
+
+/// Powers off: QEMU exits (semihosting / PSCI), a real board halts.
+pub fn power_off(code: u32) -> ! {
+    log::warn!("powering off");
+    if CURRENT.qemu {
+        crate::arch::semihosting::exit(code);
+    }
+    if CURRENT.power == PowerControl::Psci {
+        crate::arch::psci::system_off();
+    }
+    cpu::halt()
+}

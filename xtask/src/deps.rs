@@ -1,0 +1,147 @@
+//! Installing what a fresh machine lacks: the Rust target and components, QEMU, and the
+//! Python packages the tests use. Nothing is downloaded from outside the package registries.
+
+use crate::util;
+use anyhow::{bail, Context, Result};
+use std::{path::PathBuf, process::Command};
+
+/// Install what this machine lacks (Rust target and components, QEMU, test packages).
+#[derive(clap::Args)]
+pub struct Args {}
+
+impl Args {
+    /// Installs everything `cargo xtask test` needs.
+    pub fn run(self) -> Result<()> {
+        ensure_rust_target()?;
+        for machine in ["raspi3b", "raspi4b", "virt"] {
+            ensure_qemu(machine)?;
+        }
+        eprintln!("setup complete");
+        Ok(())
+    }
+}
+
+fn output(command: &mut Command) -> Option<String> {
+    let out = command.output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Adds the `aarch64-unknown-none` target and the `rust-src`/`llvm-tools` components when
+/// missing (automatic toolchain installs may be disabled, so `rust-toolchain.toml` alone
+/// is not enough).
+pub fn ensure_rust_target() -> Result<()> {
+    let root = util::root();
+    let installed = output(Command::new("rustup").current_dir(&root).args(["target", "list", "--installed"]))
+        .context("rustup not found: install Rust with rustup first")?;
+    if !installed.lines().any(|l| l.trim() == "aarch64-unknown-none") {
+        util::run(Command::new("rustup").current_dir(&root).args(["target", "add", "aarch64-unknown-none"]))?;
+    }
+    let components = output(Command::new("rustup").current_dir(&root).args(["component", "list", "--installed"]))
+        .unwrap_or_default();
+    for component in ["rust-src", "llvm-tools"] {
+        if !components.lines().any(|l| l.starts_with(component)) {
+            util::run(Command::new("rustup").current_dir(&root).args(["component", "add", component]))?;
+        }
+    }
+    Ok(())
+}
+
+/// Path of an LLVM tool from the `llvm-tools` component.
+pub fn llvm_tool(name: &str) -> Result<PathBuf> {
+    let root = util::root();
+    let sysroot = output(Command::new("rustc").current_dir(&root).args(["--print", "sysroot"]))
+        .context("rustc --print sysroot failed")?;
+    let host = output(Command::new("rustc").current_dir(&root).args(["-vV"]))
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("host: ").map(str::to_string)))
+        .context("cannot determine the host triple")?;
+    let path = PathBuf::from(sysroot.trim()).join("lib/rustlib").join(host).join("bin").join(name);
+    if !path.exists() {
+        bail!("{} is missing: run `rustup component add llvm-tools`", path.display());
+    }
+    Ok(path)
+}
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-aarch64";
+
+fn qemu_has_machine(machine: &str) -> bool {
+    output(Command::new(QEMU).args(["-machine", "help"]))
+        .is_some_and(|list| list.lines().any(|l| l.split_whitespace().next() == Some(machine)))
+}
+
+fn is_root() -> bool {
+    output(Command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0")
+}
+
+fn os_release(key: &str) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/os-release").ok()?;
+    text.lines().find_map(|l| l.strip_prefix(&format!("{key}=")).map(|v| v.trim_matches('"').to_string()))
+}
+
+const INSTALL_HINT: &str = "sudo apt-get update && sudo apt-get install -y qemu-system-arm \
+(on Debian 12 use bookworm-backports: QEMU 7.2 lacks raspi4b; see ../shared/docs/platform.md or the README)";
+
+/// Makes sure `qemu-system-aarch64` with `machine` exists, installing it on Debian/Ubuntu when
+/// running as root, otherwise explaining exactly how to install it.
+pub fn ensure_qemu(machine: &str) -> Result<()> {
+    if qemu_has_machine(machine) {
+        return Ok(());
+    }
+    if !is_root() || !std::path::Path::new("/etc/debian_version").exists() {
+        bail!("{QEMU} with machine '{machine}' not found. Install it with:\n  {INSTALL_HINT}");
+    }
+    eprintln!("{QEMU} with machine '{machine}' not found: installing QEMU");
+    let codename = os_release("VERSION_CODENAME").unwrap_or_default();
+    let mut install = Command::new("apt-get");
+    install.env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q"]);
+    if codename == "bookworm" {
+        enable_backports()?;
+        install.args(["-t", "bookworm-backports"]);
+    }
+    util::run(Command::new("apt-get").args(["update", "-q"]))?;
+    util::run(install.args(["qemu-system-arm", "qemu-user"]))?;
+    if !qemu_has_machine(machine) {
+        bail!("installed QEMU still lacks machine '{machine}' (need QEMU 9.0 or newer)");
+    }
+    Ok(())
+}
+
+/// Adds a bookworm-backports source derived from the system's own Debian source (so no
+/// mirror address is written here), with `main non-free-firmware` components.
+fn enable_backports() -> Result<()> {
+    let target = std::path::Path::new("/etc/apt/sources.list.d/kingly-backports.sources");
+    if target.exists() {
+        return Ok(());
+    }
+    let deb822 = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
+    let stanza: Vec<String> = deb822
+        .split("\n\n")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| {
+            if l.starts_with("Suites:") {
+                "Suites: bookworm-backports".to_string()
+            } else if l.starts_with("Components:") {
+                "Components: main non-free-firmware".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    let text = if stanza.iter().any(|l| l.starts_with("URIs:")) {
+        stanza.join("\n") + "\n"
+    } else {
+        // One-line format: reuse the first `deb` line's URI.
+        let list = std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
+        let uri = list
+            .lines()
+            .find_map(|l| l.strip_prefix("deb ").and_then(|r| r.split_whitespace().find(|w| w.contains("://"))))
+            .context("cannot find a Debian source to derive bookworm-backports from")?;
+        format!("Types: deb\nURIs: {uri}\nSuites: bookworm-backports\nComponents: main non-free-firmware\n")
+    };
+    eprintln!("adding {}", target.display());
+    std::fs::write(target, text)?;
+    Ok(())
+}

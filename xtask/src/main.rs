@@ -1,0 +1,51 @@
+//! `cargo xtask`: the one entry point for building, running and testing Kingly OS.
+//!
+//! Each subcommand is one module with an `Args` struct (its `///` line is the `--help`
+//! text) and `run(self)`. Commands are echoed as `$ ...` on stderr before they run.
+
+mod board;
+mod build;
+mod deps;
+mod qemu;
+mod symbolize;
+mod test;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+/// Kingly OS developer tasks.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the kernel ELF and raw kernel8.img for a board.
+    Build(build::Args),
+    /// Boot the kernel in QEMU with the console on this terminal.
+    Qemu(qemu::Args),
+    /// Run every test: host unit tests of all crates and the QEMU integration tests.
+    Test(test::Args),
+    /// Install what this machine lacks (Rust target and components, QEMU, test packages).
+    Setup(deps::Args),
+    /// Turn addresses from a fault report into function names and source lines.
+    Symbolize(symbolize::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(args) => args.run().map(|_| ()),
+        Command::Qemu(args) => args.run(),
+        Command::Test(args) => args.run(),
+        Command::Setup(args) => args.run(),
+        Command::Symbolize(args) => args.run(),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
