@@ -165,15 +165,20 @@ impl Pl011 {
         }
     }
 
-    /// Interrupt handler body: moves every byte in the receive FIFO to `sink` and clears the
-    /// receive interrupts. Returns the number of bytes moved.
+    /// Interrupt handler body: clears the receive interrupts, then moves every byte in the
+    /// receive FIFO to `sink`. Returns the number of bytes moved.
+    ///
+    /// The order matters: a byte arriving after the drain re-raises the interrupt, whereas
+    /// clearing *after* the drain could swallow the edge of a byte that arrived in between
+    /// and leave a full FIFO with no interrupt pending (QEMU raises RX only when the FIFO
+    /// goes from empty to non-empty, so the console would stall for good).
     pub fn handle_interrupt(&self, mut sink: impl FnMut(u8)) -> usize {
+        self.registers.icr.write(INT::RX::SET + INT::RT::SET + INT::OE::SET);
         let mut moved = 0;
         while let Some(byte) = self.read_byte() {
             sink(byte);
             moved += 1;
         }
-        self.registers.icr.write(INT::RX::SET + INT::RT::SET + INT::OE::SET);
         moved
     }
 

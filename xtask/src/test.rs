@@ -31,7 +31,7 @@ impl Args {
         let mut cargo = util::cargo();
         cargo
             .current_dir(&root)
-            .args(["test", "--workspace", "--exclude", "kernel", "--exclude", "boot"])
+            .args(["test", "--workspace", "--exclude", "kernel", "--exclude", "boot", "--no-fail-fast"])
             .env("KINGLY_TEST_IMAGES", &images)
             .env("KINGLY_REQUIRE_QEMU", "1");
         if let Some(filter) = &self.filter {

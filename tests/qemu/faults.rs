@@ -1,0 +1,96 @@
+//! Crashes produce a report a developer can act on, and end the test run with a failure code.
+
+use kingly_tests::Machine;
+
+/// Semihosting exit codes from kernel/src/panic.rs.
+const EXIT_PANIC: i32 = 101;
+const EXIT_FAULT: i32 = 102;
+
+fn crash(board: &str, command: &str) -> (String, i32) {
+    let Some(mut vm) = Machine::boot_to_prompt(board) else { return (String::new(), -1) };
+    vm.expect_crash();
+    vm.send_line(command);
+    let code = vm.wait_exit();
+    (vm.transcript(), code)
+}
+
+#[test]
+fn bad_access_is_reported_with_syndrome_registers_and_backtrace() {
+    for board in ["raspi3b", "virt"] {
+        let (report, code) = crash(board, "test_fault");
+        if code == -1 {
+            return;
+        }
+        assert_eq!(code, EXIT_FAULT, "[{board}] exit code\n{report}");
+        for expected in [
+            "*** KERNEL FAULT on core 0 ***",
+            "data abort",
+            "translation fault level",
+            "FAR  0x0000000100000000",
+            "ELR  0x",
+            "x29 0x",
+            "backtrace",
+            "  #1 ",
+        ] {
+            assert!(report.contains(expected), "[{board}] report lacks {expected:?}:\n{report}");
+        }
+    }
+}
+
+#[test]
+fn stack_overflow_hits_the_guard_page() {
+    let (report, code) = crash("raspi3b", "test_overflow");
+    if code == -1 {
+        return;
+    }
+    assert_eq!(code, EXIT_FAULT, "{report}");
+    assert!(report.contains("*** KERNEL FAULT on core 0 ***"), "{report}");
+    assert!(report.contains("translation fault level 3"), "{report}");
+    assert!(report.contains("stack overflow"), "guard page not named:\n{report}");
+}
+
+#[test]
+fn panic_is_reported_with_location() {
+    let (report, code) = crash("raspi4b", "test_panic");
+    if code == -1 {
+        return;
+    }
+    assert_eq!(code, EXIT_PANIC, "{report}");
+    assert!(report.contains("*** KERNEL PANIC on core 0 ***"), "{report}");
+    assert!(report.contains("panic requested from the console"), "{report}");
+    assert!(report.contains("kernel/src/shell.rs:"), "panic location missing:\n{report}");
+}
+
+#[test]
+fn out_of_memory_reports_size_and_heap_state() {
+    let (report, code) = crash("raspi3b", "test_oom");
+    if code == -1 {
+        return;
+    }
+    assert_eq!(code, EXIT_PANIC, "{report}");
+    assert!(report.contains("out of memory"), "{report}");
+    assert!(report.contains("heap: "), "heap state missing:\n{report}");
+}
+
+#[test]
+fn harness_fails_a_test_when_the_kernel_crashes_unexpectedly() {
+    // The harness must turn an unexpected crash into a test failure carrying the report.
+    let result = std::panic::catch_unwind(|| {
+        let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return None };
+        vm.send_line("test_fault");
+        vm.expect("this never appears");
+        Some(())
+    });
+    match result {
+        Ok(None) => {} // skipped: no images
+        Ok(Some(())) => panic!("expect() returned although the kernel crashed"),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default();
+            assert!(message.contains("kernel crashed"), "{message}");
+            assert!(message.contains("*** KERNEL FAULT"), "report not in the failure: {message}");
+        }
+    }
+}
