@@ -84,7 +84,12 @@ impl Machine {
     /// Like [`Machine::boot`] with extra QEMU arguments.
     pub fn boot_with(board: &str, extra: &[&str]) -> Option<Machine> {
         let dir = image_dir()?;
-        let args_file = dir.join(format!("{board}-test")).join("qemu-args.txt");
+        let board_dir = dir.join(format!("{board}-test"));
+        if let Ok(reason) = std::fs::read_to_string(board_dir.join("unavailable.txt")) {
+            eprintln!("skipping QEMU test on {board}: {}", reason.trim());
+            return None;
+        }
+        let args_file = board_dir.join("qemu-args.txt");
         let args = match std::fs::read_to_string(&args_file) {
             Ok(text) => text,
             Err(error) if !require_qemu() => {

@@ -66,9 +66,15 @@ impl Args {
         let mut objcopy = std::process::Command::new(deps::llvm_tool("llvm-objcopy")?);
         objcopy.args(["-O", "binary"]).arg(&elf).arg(&image);
         util::run(&mut objcopy)?;
-        std::fs::copy(&elf, out_dir.join("kernel.elf")).context("copying the ELF")?;
-        let size = std::fs::metadata(&image)?.len();
-        eprintln!("kernel image: {} ({} KiB)", image.display(), size.div_ceil(1024));
-        Ok(Output { elf: out_dir.join("kernel.elf"), image })
+        let output = Output { elf: out_dir.join("kernel.elf"), image };
+        std::fs::copy(&elf, &output.elf).context("copying the ELF")?;
+        let size = std::fs::metadata(&output.image)?.len();
+        eprintln!(
+            "kernel image: {} ({} KiB), symbols in {}",
+            output.image.display(),
+            size.div_ceil(1024),
+            output.elf.display()
+        );
+        Ok(output)
     }
 }

@@ -16,17 +16,30 @@ const QEMU_BOARDS: [Board; 3] = [Board::Raspi3b, Board::Raspi4b, Board::Virt];
 impl Args {
     pub fn run(self) -> Result<()> {
         deps::ensure_rust_target()?;
-        for board in QEMU_BOARDS {
-            deps::ensure_qemu(board.name())?;
-        }
         let root = util::root();
         let images = root.join("target/images");
         for board in QEMU_BOARDS {
             let build = build::Args { board, release: false, test_hooks: true };
+            let dir = images.join(build.variant());
+            let args_file = dir.join("qemu-args.txt");
+            let unavailable = dir.join("unavailable.txt");
+            let _ = std::fs::remove_file(&args_file);
+            let _ = std::fs::remove_file(&unavailable);
+            if let Err(error) = deps::ensure_qemu(board.name()) {
+                // raspi4b needs QEMU 9.0+, which some distributions do not ship yet; its
+                // tests are skipped with this reason instead of failing the whole run.
+                if board == Board::Raspi4b && deps::qemu_available() {
+                    eprintln!("warning: skipping the {} tests: {error:#}", board.name());
+                    std::fs::create_dir_all(&dir)?;
+                    std::fs::write(&unavailable, format!("{error:#}\n"))?;
+                    continue;
+                }
+                return Err(error);
+            }
             let output = build.run()?;
             let mut args = qemu::machine_args(board, &output.image)?;
             args.extend(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"].map(String::from));
-            std::fs::write(images.join(build.variant()).join("qemu-args.txt"), args.join("\n") + "\n")?;
+            std::fs::write(&args_file, args.join("\n") + "\n")?;
         }
         let mut cargo = util::cargo();
         cargo

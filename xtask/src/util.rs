@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use std::{
     path::PathBuf,
-    process::{Child, Command},
+    process::Command,
 };
 
 /// The workspace root.
@@ -40,16 +40,6 @@ pub fn run(command: &mut Command) -> Result<()> {
         bail!("{:?} failed with {status}", command.get_program());
     }
     Ok(())
-}
-
-/// A child process that is killed when dropped (QEMU on any error path).
-pub struct KillOnDrop(pub Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The `cargo` that runs us.

@@ -21,16 +21,15 @@ extern "C" {
 
 /// The kernel image layout from the linker script's symbols.
 pub fn linker_layout() -> KernelLayout {
-    // SAFETY: only the addresses of linker-defined symbols are taken; nothing is read.
-    unsafe {
-        KernelLayout {
-            image_start: &raw const __kernel_start as usize,
-            text_end: &raw const __text_end as usize,
-            rodata_end: &raw const __rodata_end as usize,
-            stacks_start: &raw const __stacks_start as usize,
-            image_end: &raw const __kernel_end as usize,
-            core_slot: &raw const __core_slot_size as usize,
-            stack_size: &raw const __stack_size as usize,
-        }
+    // Only the addresses of the linker-defined symbols are taken (safe with `&raw const`);
+    // nothing is read through them.
+    KernelLayout {
+        image_start: &raw const __kernel_start as usize,
+        text_end: &raw const __text_end as usize,
+        rodata_end: &raw const __rodata_end as usize,
+        stacks_start: &raw const __stacks_start as usize,
+        image_end: &raw const __kernel_end as usize,
+        core_slot: &raw const __core_slot_size as usize,
+        stack_size: &raw const __stack_size as usize,
     }
 }
