@@ -190,6 +190,12 @@ impl Machine {
         loop {
             let pending = &out.bytes[self.cursor..];
             if !self.crash_expected && find(pending, CRASH_MARKER.as_bytes()).is_some() {
+                // Let the whole report arrive (a test build exits QEMU after it) so the
+                // failure carries it, not just its first line.
+                let grace = Instant::now() + Duration::from_secs(10);
+                while !out.closed && Instant::now() < grace {
+                    out = signal.wait_timeout(out, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0;
+                }
                 drop(out);
                 self.fail(&format!("kernel crashed while waiting for {needle:?}"));
             }

@@ -4,6 +4,7 @@
 //! text) and `run(self)`. Commands are echoed as `$ ...` on stderr before they run.
 
 mod board;
+mod bridge;
 mod build;
 mod deps;
 mod qemu;

@@ -1,8 +1,11 @@
 //! `cargo xtask qemu`: boot the kernel in QEMU with the console on this terminal.
 
-use crate::{board::Board, build, deps, util};
+use crate::{board::Board, bridge, build, deps, util};
 use anyhow::{bail, Result};
-use std::{path::Path, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
 
 /// Boot the kernel in QEMU with the console on this terminal.
 #[derive(clap::Args)]
@@ -13,6 +16,23 @@ pub struct Args {
     /// Optimised kernel build.
     #[arg(long)]
     release: bool,
+    /// Serve MCP on this process's stdin/stdout (for an MCP client's server configuration);
+    /// the console's other output goes to stderr.
+    #[arg(long)]
+    mcp: bool,
+    /// Boot this prebuilt kernel8.img instead of building one (used by the tests).
+    #[arg(long, hide = true)]
+    image: Option<PathBuf>,
+}
+
+/// A QEMU child that is killed when dropped, so no error path leaves one running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// QEMU arguments (after the binary) that boot `image` on `board` with semihosting, no
@@ -33,9 +53,16 @@ impl Args {
             eprintln!("note: {} is a real board; booting its image on QEMU {}", self.board.name(), qemu_board.name());
         }
         deps::ensure_qemu(qemu_board.name())?;
-        let output = build::Args { board: self.board, release: self.release, test_hooks: false }.run()?;
+        let image = match self.image {
+            Some(image) => image,
+            None => build::Args { board: self.board, release: self.release, test_hooks: false }.run()?.image,
+        };
         let mut qemu = Command::new(deps::QEMU);
-        qemu.args(machine_args(self.board, &output.image)?).arg("-nographic");
+        qemu.args(machine_args(self.board, &image)?);
+        if self.mcp {
+            return serve_mcp(qemu);
+        }
+        qemu.arg("-nographic");
         eprintln!("booting {} in QEMU — quit with Ctrl-A then X (or type `power_off`)", qemu_board.name());
         util::echo(&qemu);
         let status = qemu.status()?;
@@ -44,4 +71,22 @@ impl Args {
         }
         Ok(())
     }
+}
+
+/// Runs QEMU with its console on pipes and bridges MCP between them and our stdio.
+fn serve_mcp(mut qemu: Command) -> Result<()> {
+    qemu.args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    util::echo(&qemu);
+    let mut child = KillOnDrop(qemu.spawn()?);
+    let (Some(device_in), Some(device_out)) = (child.0.stdin.take(), child.0.stdout.take()) else {
+        bail!("QEMU's console pipes are missing");
+    };
+    eprintln!("serving MCP on stdin/stdout; close stdin to stop");
+    bridge::run(device_out, device_in)?;
+    // The client closed its side: the session is over, so QEMU goes too (on drop).
+    drop(child);
+    Ok(())
 }
