@@ -1,0 +1,451 @@
+//! The MCP server: session state, method dispatch, and the outgoing notification queue.
+
+use crate::{
+    frame::{self, Limits},
+    jsonrpc::{self, ErrorCode, Id, Incoming, RpcError},
+    resource::{Prompt, Resource},
+    tool::{valid_name, CallError, Ctx, Tool, ToolOutput},
+    LATEST_PROTOCOL_VERSION, PROTOCOL_VERSIONS,
+};
+use alloc::{
+    format,
+    string::{String, ToString},
+    vec::Vec,
+};
+use serde_json::{json, Map, Value};
+
+/// How the server introduces itself in `initialize`.
+#[derive(Clone, Debug)]
+pub struct ServerInfo {
+    /// Programmatic name.
+    pub name: String,
+    /// Display name.
+    pub title: String,
+    /// Version.
+    pub version: String,
+    /// Guidance for the client's model.
+    pub instructions: String,
+}
+
+/// Log severities of `logging/setLevel` and `notifications/message` (RFC 5424 order).
+pub const LOG_LEVELS: [&str; 8] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
+fn level_index(level: &str) -> Option<usize> {
+    LOG_LEVELS.iter().position(|l| *l == level)
+}
+
+/// State of one client session (from `initialize` to the next `initialize`).
+#[derive(Clone, Debug)]
+struct Session {
+    protocol_version: String,
+    client: String,
+    initialized: bool,
+}
+
+/// An MCP server over a registry of tools, resources and prompts.
+pub struct Server {
+    info: ServerInfo,
+    limits: Limits,
+    page_size: usize,
+    tools: Vec<Tool>,
+    resources: Vec<Resource>,
+    prompts: Vec<Prompt>,
+    session: Option<Session>,
+    min_log_level: usize,
+    outgoing: Vec<String>,
+    cancelled: Vec<Id>,
+}
+
+/// Why a registration was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// The name does not match `^[a-zA-Z0-9_-]{1,64}$`.
+    InvalidName(String),
+    /// A tool, resource or prompt of that name or URI exists.
+    Duplicate(String),
+}
+
+impl core::fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::InvalidName(name) => write!(f, "invalid tool name '{name}'"),
+            Self::Duplicate(name) => write!(f, "'{name}' is already registered"),
+        }
+    }
+}
+
+fn encode_cursor(offset: usize) -> String {
+    format!("page:{offset}")
+}
+
+fn decode_cursor(params: &Map<String, Value>) -> Result<usize, RpcError> {
+    match params.get("cursor") {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::String(cursor)) => cursor
+            .strip_prefix("page:")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| RpcError::invalid_params(format!("invalid cursor '{cursor}'"))),
+        Some(_) => Err(RpcError::invalid_params("'cursor' must be a string")),
+    }
+}
+
+impl Server {
+    /// An empty server.
+    pub fn new(info: ServerInfo) -> Self {
+        Server {
+            info,
+            limits: Limits::default(),
+            page_size: 50,
+            tools: Vec::new(),
+            resources: Vec::new(),
+            prompts: Vec::new(),
+            session: None,
+            min_log_level: 1,
+            outgoing: Vec::new(),
+            cancelled: Vec::new(),
+        }
+    }
+
+    /// Changes the message limits (the transport knows its size limit).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Changes how many entries a list page holds.
+    pub fn set_page_size(&mut self, size: usize) {
+        self.page_size = size.max(1);
+    }
+
+    /// Adds a tool.
+    pub fn add_tool(&mut self, tool: Tool) -> Result<(), RegisterError> {
+        if !valid_name(&tool.name) {
+            return Err(RegisterError::InvalidName(tool.name));
+        }
+        if self.tool(&tool.name).is_some() {
+            return Err(RegisterError::Duplicate(tool.name));
+        }
+        self.tools.push(tool);
+        Ok(())
+    }
+
+    /// Adds a resource or resource template.
+    pub fn add_resource(&mut self, resource: Resource) -> Result<(), RegisterError> {
+        if self.resources.iter().any(|r| r.uri == resource.uri) {
+            return Err(RegisterError::Duplicate(resource.uri));
+        }
+        self.resources.push(resource);
+        Ok(())
+    }
+
+    /// Adds a prompt.
+    pub fn add_prompt(&mut self, prompt: Prompt) -> Result<(), RegisterError> {
+        if self.prompts.iter().any(|p| p.name == prompt.name) {
+            return Err(RegisterError::Duplicate(prompt.name));
+        }
+        self.prompts.push(prompt);
+        Ok(())
+    }
+
+    /// All tools, in registration order.
+    pub fn tools(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    /// A tool by name.
+    pub fn tool(&self, name: &str) -> Option<&Tool> {
+        self.tools.iter().find(|t| t.name == name)
+    }
+
+    /// All resources and templates.
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    /// Whether a client has completed `initialize` on this server.
+    pub fn session_active(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// The negotiated protocol revision, if a session is active.
+    pub fn protocol_version(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.protocol_version.as_str())
+    }
+
+    /// The typed in-kernel call path: validates `arguments` against the schema and runs the
+    /// handler, without JSON-RPC framing.
+    pub fn call_tool(&self, name: &str, arguments: &Value) -> Result<ToolOutput, CallError> {
+        let mut outgoing = Vec::new();
+        let mut ctx = Ctx::detached(&mut outgoing);
+        self.call_tool_with(&mut ctx, name, arguments)
+    }
+
+    /// [`Server::call_tool`] with a caller-supplied context.
+    pub fn call_tool_with(&self, ctx: &mut Ctx<'_>, name: &str, arguments: &Value) -> Result<ToolOutput, CallError> {
+        let tool = self.tool(name).ok_or_else(|| CallError::UnknownTool(name.into()))?;
+        tool.call(ctx, arguments)
+    }
+
+    /// Reads a resource by URI (fixed resources first, then templates).
+    pub fn read_resource(&self, uri: &str) -> Result<Value, RpcError> {
+        let found = self
+            .resources
+            .iter()
+            .filter(|r| !r.template)
+            .chain(self.resources.iter().filter(|r| r.template))
+            .find_map(|r| r.matches(uri).map(|vars| (r, vars)));
+        let Some((resource, variables)) = found else {
+            let mut error = RpcError::new(ErrorCode::ResourceNotFound, format!("Resource not found: {uri}"));
+            error.data = Some(json!({"uri": uri}));
+            return Err(error);
+        };
+        resource.read(uri, &variables).map_err(|why| RpcError::new(ErrorCode::InternalError, why))
+    }
+
+    /// Queues a `notifications/message` log entry if a session is active and `level` is at
+    /// or above the client's chosen level.
+    pub fn log(&mut self, level: &str, logger: &str, message: &str) {
+        let Some(index) = level_index(level) else { return };
+        if self.session.is_none() || index < self.min_log_level {
+            return;
+        }
+        self.outgoing.push(jsonrpc::notification(
+            "notifications/message",
+            json!({"level": level, "logger": logger, "data": message}),
+        ));
+    }
+
+    /// Takes the queued outgoing notifications (progress, log messages), oldest first.
+    pub fn drain_outgoing(&mut self) -> Vec<String> {
+        core::mem::take(&mut self.outgoing)
+    }
+
+    /// Marks a request as cancelled (the transport saw `notifications/cancelled` while the
+    /// request was running).
+    pub fn cancel(&mut self, id: Id) {
+        if !self.cancelled.contains(&id) {
+            self.cancelled.push(id);
+        }
+    }
+
+    /// Handles one raw message; returns the response line (without newline), or `None` for
+    /// notifications and client responses.
+    pub fn handle_message(&mut self, bytes: &[u8]) -> Option<String> {
+        self.handle_message_with(bytes, None)
+    }
+
+    /// [`Server::handle_message`] with a hook a running tool polls for cancellation.
+    pub fn handle_message_with(&mut self, bytes: &[u8], cancel_check: Option<&mut dyn FnMut() -> bool>) -> Option<String> {
+        let text = match frame::check(bytes, &self.limits) {
+            Ok(text) => text,
+            Err(error) => return Some(jsonrpc::error_response(None, &error)),
+        };
+        let value: Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => {
+                let error = RpcError::new(ErrorCode::ParseError, format!("invalid JSON: {error}"));
+                return Some(jsonrpc::error_response(None, &error));
+            }
+        };
+        match jsonrpc::parse(value) {
+            Err((id, error)) => Some(jsonrpc::error_response(id.as_ref(), &error)),
+            Ok(Incoming::Response) => None,
+            Ok(Incoming::Notification { method, params }) => {
+                self.notification(&method, &params);
+                None
+            }
+            Ok(Incoming::Request { id, method, params }) => {
+                let result = self.request(&id, &method, &params, cancel_check);
+                self.cancelled.retain(|c| c != &id);
+                Some(match result {
+                    Ok(result) => jsonrpc::response(&id, result),
+                    Err(error) => jsonrpc::error_response(Some(&id), &error),
+                })
+            }
+        }
+    }
+
+    fn notification(&mut self, method: &str, params: &Map<String, Value>) {
+        match method {
+            "notifications/initialized" => {
+                if let Some(session) = self.session.as_mut() {
+                    session.initialized = true;
+                }
+            }
+            "notifications/cancelled" => {
+                // Only a request that is still running can be cancelled; the single-threaded
+                // server has finished every earlier one, so a late cancel is ignored.
+                let _ = params.get("requestId");
+            }
+            _ => {} // Unknown notifications are ignored, as JSON-RPC requires.
+        }
+    }
+
+    fn request(
+        &mut self,
+        id: &Id,
+        method: &str,
+        params: &Map<String, Value>,
+        cancel_check: Option<&mut dyn FnMut() -> bool>,
+    ) -> Result<Value, RpcError> {
+        match method {
+            "initialize" => self.initialize(params),
+            "ping" => Ok(json!({})),
+            "tools/list" => self.list(params, "tools", self.tools.iter().map(Tool::to_json).collect()),
+            "tools/call" => self.tools_call(id, params, cancel_check),
+            "resources/list" => {
+                let entries = self.resources.iter().filter(|r| !r.template).map(Resource::to_json).collect();
+                self.list(params, "resources", entries)
+            }
+            "resources/templates/list" => {
+                let entries = self.resources.iter().filter(|r| r.template).map(Resource::to_json).collect();
+                self.list(params, "resourceTemplates", entries)
+            }
+            "resources/read" => {
+                let uri = params
+                    .get("uri")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| RpcError::invalid_params("'uri' must be a string"))?;
+                self.read_resource(uri)
+            }
+            "prompts/list" => self.list(params, "prompts", self.prompts.iter().map(Prompt::to_json).collect()),
+            "prompts/get" => {
+                let name = params
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| RpcError::invalid_params("'name' must be a string"))?;
+                let prompt = self
+                    .prompts
+                    .iter()
+                    .find(|p| p.name == name)
+                    .ok_or_else(|| RpcError::invalid_params(format!("Unknown prompt: {name}")))?;
+                let empty = Map::new();
+                let arguments = match params.get("arguments") {
+                    None | Some(Value::Null) => &empty,
+                    Some(Value::Object(arguments)) => arguments,
+                    Some(_) => return Err(RpcError::invalid_params("'arguments' must be an object")),
+                };
+                prompt.get(arguments).map_err(RpcError::invalid_params)
+            }
+            "completion/complete" => {
+                if !params.get("ref").is_some_and(Value::is_object) || !params.get("argument").is_some_and(Value::is_object) {
+                    return Err(RpcError::invalid_params("'ref' and 'argument' must be objects"));
+                }
+                // No argument of ours has an enumerable set of values yet.
+                Ok(json!({"completion": {"values": [], "total": 0, "hasMore": false}}))
+            }
+            "logging/setLevel" => {
+                let level = params.get("level").and_then(Value::as_str).unwrap_or("");
+                let index = level_index(level).ok_or_else(|| {
+                    RpcError::invalid_params(format!("'level' must be one of {}", LOG_LEVELS.join(", ")))
+                })?;
+                self.min_log_level = index;
+                Ok(json!({}))
+            }
+            _ => Err(RpcError::new(ErrorCode::MethodNotFound, format!("Method not found: {method}"))),
+        }
+    }
+
+    fn initialize(&mut self, params: &Map<String, Value>) -> Result<Value, RpcError> {
+        let requested = params
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .ok_or_else(|| RpcError::invalid_params("'protocolVersion' must be a string"))?;
+        let version = PROTOCOL_VERSIONS.iter().find(|v| **v == requested).copied().unwrap_or(LATEST_PROTOCOL_VERSION);
+        let client = params
+            .get("clientInfo")
+            .and_then(|c| c.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("unknown client")
+            .chars()
+            .take(128)
+            .collect();
+        // A repeated initialize starts a fresh session (a new client on a long-lived line).
+        self.session = Some(Session { protocol_version: version.to_string(), client, initialized: false });
+        self.min_log_level = 1;
+        self.outgoing.clear();
+        self.cancelled.clear();
+        Ok(json!({
+            "protocolVersion": version,
+            "capabilities": {
+                "tools": {"listChanged": false},
+                "resources": {"subscribe": false, "listChanged": false},
+                "prompts": {"listChanged": false},
+                "logging": {},
+                "completions": {},
+            },
+            "serverInfo": {"name": self.info.name, "title": self.info.title, "version": self.info.version},
+            "instructions": self.info.instructions,
+        }))
+    }
+
+    /// The client that opened the current session.
+    pub fn client_name(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.client.as_str())
+    }
+
+    fn list(&self, params: &Map<String, Value>, key: &str, entries: Vec<Value>) -> Result<Value, RpcError> {
+        let offset = decode_cursor(params)?;
+        if offset > entries.len() {
+            return Err(RpcError::invalid_params("cursor is past the end of the list"));
+        }
+        let end = (offset + self.page_size).min(entries.len());
+        let page: Vec<Value> = entries[offset..end].to_vec();
+        let mut result = Map::new();
+        result.insert(key.into(), Value::Array(page));
+        if end < entries.len() {
+            result.insert("nextCursor".into(), Value::from(encode_cursor(end)));
+        }
+        Ok(Value::Object(result))
+    }
+
+    fn tools_call(
+        &mut self,
+        id: &Id,
+        params: &Map<String, Value>,
+        cancel_check: Option<&mut dyn FnMut() -> bool>,
+    ) -> Result<Value, RpcError> {
+        let name = params
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| RpcError::invalid_params("'name' must be a string"))?;
+        let arguments = params.get("arguments").cloned().unwrap_or_else(|| json!({}));
+        let arguments = if arguments.is_null() { json!({}) } else { arguments };
+        let progress_token = params
+            .get("_meta")
+            .and_then(|m| m.get("progressToken"))
+            .filter(|t| t.is_string() || t.is_number())
+            .cloned();
+        let already_cancelled = self.cancelled.contains(id);
+        let mut outgoing = core::mem::take(&mut self.outgoing);
+        let mut cancel_check = cancel_check;
+        let outcome = {
+            let cancel_check = match cancel_check.as_mut() {
+                Some(check) => Some(&mut **check as &mut dyn FnMut() -> bool),
+                None => None,
+            };
+            let tool = self.tools.iter().find(|t| t.name == name);
+            let mut ctx = Ctx { progress_token, outgoing: &mut outgoing, cancel_check, cancelled: already_cancelled };
+            match tool {
+                Some(tool) => tool.call(&mut ctx, &arguments),
+                None => Err(CallError::UnknownTool(name.into())),
+            }
+        };
+        self.outgoing = outgoing;
+        let has_output_schema = self.tool(name).is_some_and(|t| t.output_schema.is_some());
+        match outcome {
+            Ok(output) => {
+                let json_text = output.structured.to_string();
+                let mut result = Map::new();
+                let text = if has_output_schema { json_text } else { output.text.unwrap_or(json_text) };
+                result.insert("content".into(), json!([{"type": "text", "text": text}]));
+                if has_output_schema {
+                    result.insert("structuredContent".into(), output.structured);
+                }
+                result.insert("isError".into(), Value::Bool(false));
+                Ok(Value::Object(result))
+            }
+            Err(CallError::Failed(why)) => Ok(json!({"content": [{"type": "text", "text": why}], "isError": true})),
+            Err(other) => Err(other.into()),
+        }
+    }
+}

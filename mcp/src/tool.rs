@@ -1,0 +1,263 @@
+//! Tools: declared once, listed, validated and called.
+
+use crate::jsonrpc::{notification, RpcError};
+use alloc::{boxed::Box, string::String, vec::Vec};
+use serde_json::{json, Map, Value};
+
+/// Behaviour hints a client uses to decide whether to ask the user first. Every tool states
+/// all four explicitly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Annotations {
+    /// Does not change anything.
+    pub read_only: bool,
+    /// May destroy or disrupt (reboot, power off, overwrite).
+    pub destructive: bool,
+    /// Calling twice with the same arguments has no further effect.
+    pub idempotent: bool,
+    /// Talks to the world outside this machine.
+    pub open_world: bool,
+}
+
+impl Annotations {
+    /// Reads state, changes nothing.
+    pub const READ_ONLY: Annotations = Annotations { read_only: true, destructive: false, idempotent: true, open_world: false };
+    /// Changes state in a way that cannot be undone (power, reset, overwrite).
+    pub const DESTRUCTIVE: Annotations = Annotations { read_only: false, destructive: true, idempotent: false, open_world: false };
+    /// Changes state without destroying anything.
+    pub const MUTATING: Annotations = Annotations { read_only: false, destructive: false, idempotent: false, open_world: false };
+
+    fn to_json(self, title: &str) -> Value {
+        json!({
+            "title": title,
+            "readOnlyHint": self.read_only,
+            "destructiveHint": self.destructive,
+            "idempotentHint": self.idempotent,
+            "openWorldHint": self.open_world,
+        })
+    }
+}
+
+/// What a tool returns on success: structured content matching its output schema and,
+/// optionally, a text rendering for people (default: the JSON text).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolOutput {
+    /// Matches the tool's output schema.
+    pub structured: Value,
+    /// Human-readable text; `None` means "serialize `structured`".
+    pub text: Option<String>,
+}
+
+impl ToolOutput {
+    /// Structured output only.
+    pub fn new(structured: Value) -> Self {
+        ToolOutput { structured, text: None }
+    }
+
+    /// Structured output with a text rendering.
+    pub fn with_text(structured: Value, text: impl Into<String>) -> Self {
+        ToolOutput { structured, text: Some(text.into()) }
+    }
+}
+
+/// A tool that ran and failed: reported as a result with `isError: true`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolError(pub String);
+
+impl<T: Into<String>> From<T> for ToolError {
+    fn from(message: T) -> Self {
+        ToolError(message.into())
+    }
+}
+
+/// Why a typed call did not produce a result.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallError {
+    /// No tool of that name (or it is hidden from this caller).
+    UnknownTool(String),
+    /// The arguments do not satisfy the input schema.
+    InvalidArguments(String),
+    /// The tool ran and reported an error.
+    Failed(String),
+}
+
+impl core::fmt::Display for CallError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::UnknownTool(name) => write!(f, "unknown tool '{name}'"),
+            Self::InvalidArguments(why) => write!(f, "invalid arguments: {why}"),
+            Self::Failed(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+impl From<CallError> for RpcError {
+    fn from(error: CallError) -> Self {
+        match error {
+            CallError::UnknownTool(name) => RpcError::invalid_params(alloc::format!("Unknown tool: {name}")),
+            other => RpcError::invalid_params(alloc::format!("{other}")),
+        }
+    }
+}
+
+/// What a running handler can reach: progress reporting and cancellation.
+pub struct Ctx<'a> {
+    pub(crate) progress_token: Option<Value>,
+    pub(crate) outgoing: &'a mut Vec<String>,
+    pub(crate) cancel_check: Option<&'a mut dyn FnMut() -> bool>,
+    pub(crate) cancelled: bool,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for a call outside any session (kernel code, tests).
+    pub fn detached(outgoing: &'a mut Vec<String>) -> Self {
+        Ctx { progress_token: None, outgoing, cancel_check: None, cancelled: false }
+    }
+
+    /// Installs the hook a long-running handler's [`Ctx::is_cancelled`] polls (the transport
+    /// looks for a `notifications/cancelled` for this request).
+    pub fn with_cancel_check(mut self, check: &'a mut dyn FnMut() -> bool) -> Self {
+        self.cancel_check = Some(check);
+        self
+    }
+
+    /// Reports progress if the caller asked for it (`_meta.progressToken`).
+    pub fn progress(&mut self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        let Some(token) = &self.progress_token else { return };
+        let mut params = Map::new();
+        params.insert("progressToken".into(), token.clone());
+        params.insert("progress".into(), Value::from(progress));
+        if let Some(total) = total {
+            params.insert("total".into(), Value::from(total));
+        }
+        if let Some(message) = message {
+            params.insert("message".into(), Value::from(message));
+        }
+        self.outgoing.push(notification("notifications/progress", Value::Object(params)));
+    }
+
+    /// Whether the client cancelled this request. Long-running handlers call it between
+    /// steps and return early when it is true.
+    pub fn is_cancelled(&mut self) -> bool {
+        if !self.cancelled {
+            if let Some(check) = self.cancel_check.as_mut() {
+                self.cancelled = check();
+            }
+        }
+        self.cancelled
+    }
+}
+
+/// A tool handler: gets validated arguments.
+pub type Handler = Box<dyn Fn(&mut Ctx<'_>, &Map<String, Value>) -> Result<ToolOutput, ToolError> + Send + Sync>;
+
+/// A tool declaration.
+pub struct Tool {
+    pub(crate) name: String,
+    pub(crate) title: String,
+    pub(crate) description: String,
+    pub(crate) input_schema: Value,
+    pub(crate) output_schema: Option<Value>,
+    pub(crate) annotations: Annotations,
+    pub(crate) handler: Handler,
+}
+
+/// Whether `name` is a valid tool name: `^[a-zA-Z0-9_-]{1,64}$`.
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Tool {
+    /// Declares a tool with no arguments, read-only annotations and no output schema;
+    /// refine with the builder methods.
+    pub fn new(
+        name: &str,
+        handler: impl Fn(&mut Ctx<'_>, &Map<String, Value>) -> Result<ToolOutput, ToolError> + Send + Sync + 'static,
+    ) -> Self {
+        Tool {
+            name: name.into(),
+            title: String::new(),
+            description: String::new(),
+            input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
+            output_schema: None,
+            annotations: Annotations::READ_ONLY,
+            handler: Box::new(handler),
+        }
+    }
+
+    /// One-line title.
+    pub fn title(mut self, title: &str) -> Self {
+        self.title = title.into();
+        self
+    }
+
+    /// What it does, precisely.
+    pub fn description(mut self, description: &str) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// JSON Schema of the arguments (type object).
+    pub fn input_schema(mut self, schema: Value) -> Self {
+        self.input_schema = schema;
+        self
+    }
+
+    /// JSON Schema of `structuredContent`.
+    pub fn output_schema(mut self, schema: Value) -> Self {
+        self.output_schema = Some(schema);
+        self
+    }
+
+    /// Behaviour hints.
+    pub fn annotations(mut self, annotations: Annotations) -> Self {
+        self.annotations = annotations;
+        self
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The title.
+    pub fn title_text(&self) -> &str {
+        &self.title
+    }
+
+    /// The description.
+    pub fn description_text(&self) -> &str {
+        &self.description
+    }
+
+    /// The input schema.
+    pub fn schema(&self) -> &Value {
+        &self.input_schema
+    }
+
+    /// The behaviour hints.
+    pub fn hints(&self) -> Annotations {
+        self.annotations
+    }
+
+    /// The `tools/list` entry.
+    pub fn to_json(&self) -> Value {
+        let mut entry = Map::new();
+        entry.insert("name".into(), Value::from(self.name.clone()));
+        entry.insert("title".into(), Value::from(self.title.clone()));
+        entry.insert("description".into(), Value::from(self.description.clone()));
+        entry.insert("inputSchema".into(), self.input_schema.clone());
+        if let Some(schema) = &self.output_schema {
+            entry.insert("outputSchema".into(), schema.clone());
+        }
+        entry.insert("annotations".into(), self.annotations.to_json(&self.title));
+        Value::Object(entry)
+    }
+
+    /// Validates `arguments` and runs the handler.
+    pub fn call(&self, ctx: &mut Ctx<'_>, arguments: &Value) -> Result<ToolOutput, CallError> {
+        crate::schema::validate(&self.input_schema, arguments).map_err(CallError::InvalidArguments)?;
+        let empty = Map::new();
+        let arguments = arguments.as_object().unwrap_or(&empty);
+        (self.handler)(ctx, arguments).map_err(|ToolError(why)| CallError::Failed(why))
+    }
+}
