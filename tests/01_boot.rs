@@ -8,7 +8,7 @@ fn boots_and_powers_off(board: &str) {
     let line = vm.expect("(us since kernel entry)");
     let stages = parse_timeline(line.lines().last().unwrap_or_default());
     let names: Vec<&str> = stages.iter().map(|(name, _)| name.as_str()).collect();
-    for stage in ["entry", "mmu", "heap", "drivers", "console"] {
+    for stage in ["entry", "mmu", "heap", "drivers", "console", "mcp"] {
         assert!(names.contains(&stage), "[{board}] timeline lacks {stage}: {line}");
     }
     // Stages are in boot order, so their times must not go backwards.
@@ -19,6 +19,8 @@ fn boots_and_powers_off(board: &str) {
     assert!(info.contains(&format!("board:        {board}")), "[{board}] system_info: {info}");
     assert!(info.contains("el:           EL1"), "[{board}] not running at EL1: {info}");
     vm.send_line("power_off");
+    vm.expect("is destructive. Proceed? [y/N] ");
+    vm.send_line("y");
     assert_eq!(vm.wait_exit(), 0, "[{board}] power_off must exit QEMU with status 0");
 }
 

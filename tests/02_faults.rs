@@ -10,6 +10,8 @@ fn crash(board: &str, command: &str) -> (String, i32) {
     let Some(mut vm) = Machine::boot_to_prompt(board) else { return (String::new(), -1) };
     vm.expect_crash();
     vm.send_line(command);
+    vm.expect("is destructive. Proceed? [y/N] ");
+    vm.send_line("y");
     let code = vm.wait_exit();
     (vm.transcript(), code)
 }
@@ -58,7 +60,7 @@ fn panic_is_reported_with_location() {
     assert_eq!(code, EXIT_PANIC, "{report}");
     assert!(report.contains("*** KERNEL PANIC on core 0 ***"), "{report}");
     assert!(report.contains("panic requested from the console"), "{report}");
-    assert!(report.contains("kernel/src/shell.rs:"), "panic location missing:\n{report}");
+    assert!(report.contains("kernel/src/tools/test_hooks.rs:"), "panic location missing:\n{report}");
 }
 
 #[test]
@@ -78,6 +80,7 @@ fn harness_fails_a_test_when_the_kernel_crashes_unexpectedly() {
     let result = std::panic::catch_unwind(|| {
         let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return None };
         vm.send_line("test_fault");
+        vm.send_line("y");
         vm.expect("this never appears");
         Some(())
     });

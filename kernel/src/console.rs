@@ -135,3 +135,10 @@ macro_rules! println {
     () => { $crate::print!("\n") };
     ($($arg:tt)*) => { $crate::console::write_fmt(format_args!("{}\n", format_args!($($arg)*))) };
 }
+
+/// Waits until everything written has left the UART.
+pub fn flush() {
+    if let Some(platform) = platform::get() {
+        platform.uart.flush();
+    }
+}

@@ -100,3 +100,19 @@ pub fn read_tail(max_bytes: usize) -> String {
     let start = if take < held { bytes.iter().position(|&b| b == b'\n').map_or(0, |p| p + 1) } else { 0 };
     String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
+
+/// Total bytes ever written to the log (a position for [`read_since`]).
+pub fn position() -> usize {
+    RING.lock().written
+}
+
+/// Log text written since `position` (as much as the ring still holds), and the new
+/// position. Used to forward log lines to an MCP client as `notifications/message`.
+pub fn read_since(position: usize) -> (String, usize) {
+    let ring = RING.lock();
+    let start = position.max(ring.written.saturating_sub(CAPACITY)).min(ring.written);
+    let bytes: Vec<u8> = (start..ring.written).map(|offset| ring.bytes[offset % CAPACITY]).collect();
+    let end = ring.written;
+    drop(ring);
+    (String::from_utf8_lossy(&bytes).into_owned(), end)
+}

@@ -9,7 +9,8 @@
 //! - [`memory`]: memory map, kernel layout, heap. [`dtb`]: the firmware's device tree.
 //! - [`platform`]: creates the `drivers/` crate's drivers from the board description.
 //! - [`irq`], [`timer`], [`console`], [`log`], [`timeline`], [`system`]: kernel services.
-//! - [`shell`] and [`commands`]: the serial console.
+//! - [`tools`]: the MCP tools, one module per tool group. [`shell`]: the serial console,
+//!   which carries MCP (JSON lines) and the human shell, an MCP client of the same tools.
 //! - `drivers/`, `mcp/`, `inference/`: hardware-free or kernel-free crates wired in here.
 //!
 //! `unsafe` is confined to `arch/`, `memory/` (heap, physical views), and `platform.rs`
@@ -17,7 +18,7 @@
 //!
 //! # Boot flow
 //! `_start` (boot/) → [`kernel_main`]: DTB probe → memory map → MMU → heap → drivers →
-//! logger → interrupts and timer → console banner and timeline → shell.
+//! logger → interrupts and timer → console banner → MCP tool registry → timeline → shell.
 #![no_std]
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
@@ -28,7 +29,6 @@ use boot as _;
 
 mod arch;
 mod board;
-mod commands;
 mod console;
 mod dtb;
 mod irq;
@@ -41,6 +41,7 @@ mod sync;
 mod system;
 mod timeline;
 mod timer;
+mod tools;
 
 use crate::{
     arch::cpu,
@@ -106,6 +107,8 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     println!();
     println!("Kingly OS {} on {} ({})", env!("CARGO_PKG_VERSION"), CURRENT.name, CURRENT.description);
     timeline::record(Stage::Console);
+    let server = tools::server();
+    timeline::record(Stage::Mcp);
     timeline::print();
     ::log::info!(
         "EL{}, counter {} Hz, {} MiB RAM, heap {} KiB, dtb {}",
@@ -115,6 +118,6 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
         memory::heap::stats().size >> 10,
         if dtb.is_some() { "yes" } else { "none" }
     );
-    println!("Type 'help' for commands. QEMU: Ctrl-A X quits.");
-    shell::run()
+    println!("Type 'help' for commands, Tab to complete. QEMU: Ctrl-A X quits.");
+    shell::run(server)
 }

@@ -1,107 +1,439 @@
-//! The serial console shell.
+//! The serial console: one UART carries the human shell and MCP.
 //!
-//! A line editor (echo, backspace, Ctrl-U, Ctrl-C) and a small command table. The commands
-//! carry the names of the MCP tools that will replace them (`system_info`, `boot_timeline`,
-//! `memory_stats`, `log_read`, `power_reboot`, `power_off`), so the shell can become an MCP
-//! client without changing what a user types.
+//! A line whose first byte is `{` is a JSON-RPC message: it is not echoed, and the answer is
+//! exactly one JSON line (preceded by any notifications it produced). Once a client has
+//! spoken JSON-RPC the console stops printing prompts and log lines (the client gets logs
+//! as `notifications/message`) until a human line arrives.
+//!
+//! The shell is an MCP client inside the kernel: every command other than the builtins
+//! (`help`, `tools`, `resources`, `read`) is a tool call through the same registry, typed
+//! as `tool key=value ...` or `tool {json}`. Line editing: backspace, left/right, Home/End,
+//! Ctrl-A/E/K/U/C, history with up/down, tab completion of tool and argument names.
+//! Destructive tools ask for confirmation.
 
-use crate::{print, println};
-use alloc::{string::String, vec::Vec};
+use crate::{console, print, println, system};
+use alloc::{
+    string::{String, ToString},
+    vec::Vec,
+};
+use mcp::{shell as client, CallError, Server, Value};
 
-/// Longest accepted line (an MCP message on serial may be 64 KiB).
+/// Longest accepted line: an MCP message on serial may be 64 KiB; anything longer is
+/// answered with a size error by the server.
 pub const MAX_LINE: usize = 64 * 1024 + 1024;
 
 const PROMPT: &str = "kingly> ";
+const BUILTINS: [&str; 4] = ["help", "tools", "resources", "read"];
+const HISTORY: usize = 100;
 
-struct Command {
-    name: &'static str,
-    help: &'static str,
-    run: fn(&str),
+/// One line of input.
+enum Line {
+    /// A human command.
+    Human(String),
+    /// A JSON-RPC message (raw bytes; the server validates them).
+    Json(Vec<u8>),
+    /// Ctrl-C.
+    Cancelled,
 }
 
-const COMMANDS: &[Command] = &[
-    Command { name: "help", help: "list commands", run: |_| help() },
-    Command { name: "system_info", help: "board, memory, uptime, firmware", run: |_| crate::commands::system_info() },
-    Command { name: "boot_timeline", help: "boot stages in µs since kernel entry", run: |_| crate::timeline::print() },
-    Command { name: "memory_stats", help: "heap usage and memory regions", run: |_| crate::commands::memory_stats() },
-    Command { name: "log_read", help: "recent kernel log lines", run: |_| crate::commands::log_read() },
-    Command { name: "rng_read", help: "words from the hardware RNG", run: |_| crate::commands::rng_read() },
-    Command { name: "echo", help: "print the argument and its length in bytes", run: crate::commands::echo },
-    Command { name: "power_reboot", help: "reset the machine", run: |_| crate::system::reboot() },
-    Command { name: "power_off", help: "power off (QEMU: exit)", run: |_| crate::system::power_off(0) },
-    #[cfg(feature = "test-hooks")]
-    Command { name: "test_fault", help: "read an unmapped address", run: |_| crate::commands::test::fault() },
-    #[cfg(feature = "test-hooks")]
-    Command { name: "test_overflow", help: "overflow the kernel stack", run: |_| crate::commands::test::overflow() },
-    #[cfg(feature = "test-hooks")]
-    Command { name: "test_panic", help: "panic", run: |_| panic!("panic requested from the console") },
-    #[cfg(feature = "test-hooks")]
-    Command { name: "test_oom", help: "allocate more than the heap holds", run: |_| crate::commands::test::oom() },
-    #[cfg(feature = "test-hooks")]
-    Command { name: "test_heap", help: "heap allocation stress test", run: crate::commands::test::heap },
-];
+enum Escape {
+    None,
+    Start,
+    Csi(u8),
+}
 
-fn help() {
-    for command in COMMANDS {
-        println!("  {:<14} {}", command.name, command.help);
+struct Editor {
+    history: Vec<String>,
+    /// The previous line ended with CR: swallow the LF of a CRLF pair.
+    after_cr: bool,
+}
+
+fn redraw(buffer: &[u8], cursor: usize) {
+    print!("\r{PROMPT}");
+    console::write_bytes(buffer);
+    print!("\x1b[K");
+    if cursor < buffer.len() {
+        print!("\x1b[{}D", buffer.len() - cursor);
     }
 }
 
-fn execute(line: &str) {
-    let line = line.trim();
-    if line.is_empty() {
+impl Editor {
+    const fn new() -> Self {
+        Editor { history: Vec::new(), after_cr: false }
+    }
+
+    /// Reads one line. `echo` is off while an MCP client owns the port.
+    fn read_line(&mut self, server: &Server, echo: bool) -> Line {
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut cursor = 0usize;
+        let mut json = false;
+        let mut escape = Escape::None;
+        let mut recall = self.history.len();
+        let mut draft: Vec<u8> = Vec::new();
+        loop {
+            let byte = console::wait_byte();
+            let after_cr = core::mem::replace(&mut self.after_cr, false);
+            if json {
+                match byte {
+                    b'\r' | b'\n' => {
+                        self.after_cr = byte == b'\r';
+                        return Line::Json(buffer);
+                    }
+                    _ if buffer.len() < MAX_LINE => buffer.push(byte),
+                    _ => {} // over the limit: the server answers with a size error
+                }
+                continue;
+            }
+            match escape {
+                Escape::Start => {
+                    escape = if byte == b'[' || byte == b'O' { Escape::Csi(0) } else { Escape::None };
+                    continue;
+                }
+                Escape::Csi(param) => {
+                    escape = Escape::None;
+                    match byte {
+                        b'0'..=b'9' => escape = Escape::Csi(param.saturating_mul(10).saturating_add(byte - b'0')),
+                        b'A' | b'B' => {
+                            let target = if byte == b'A' { recall.checked_sub(1) } else { Some(recall + 1) };
+                            if let Some(target) = target.filter(|t| *t <= self.history.len()) {
+                                if recall == self.history.len() {
+                                    draft = buffer.clone();
+                                }
+                                recall = target;
+                                buffer = match self.history.get(recall) {
+                                    Some(line) => line.as_bytes().to_vec(),
+                                    None => draft.clone(),
+                                };
+                                cursor = buffer.len();
+                                if echo {
+                                    redraw(&buffer, cursor);
+                                }
+                            }
+                        }
+                        b'C' if cursor < buffer.len() => {
+                            cursor += 1;
+                            if echo {
+                                print!("\x1b[C");
+                            }
+                        }
+                        b'D' if cursor > 0 => {
+                            cursor -= 1;
+                            if echo {
+                                print!("\x1b[D");
+                            }
+                        }
+                        b'H' => cursor = 0,
+                        b'F' => cursor = buffer.len(),
+                        b'~' if param == 1 || param == 7 => cursor = 0,
+                        b'~' if param == 4 || param == 8 => cursor = buffer.len(),
+                        b'~' if param == 3 && cursor < buffer.len() => {
+                            buffer.remove(cursor);
+                        }
+                        _ => {}
+                    }
+                    if echo && matches!(byte, b'H' | b'F' | b'~') {
+                        redraw(&buffer, cursor);
+                    }
+                    continue;
+                }
+                Escape::None => {}
+            }
+            match byte {
+                b'\n' if after_cr => {}
+                b'\r' | b'\n' => {
+                    self.after_cr = byte == b'\r';
+                    if echo {
+                        println!();
+                    }
+                    let line = String::from_utf8_lossy(&buffer).into_owned();
+                    let trimmed = line.trim();
+                    if !trimmed.is_empty() && self.history.last().map(String::as_str) != Some(trimmed) {
+                        if self.history.len() == HISTORY {
+                            self.history.remove(0);
+                        }
+                        self.history.push(trimmed.to_string());
+                    }
+                    return Line::Human(line);
+                }
+                b'{' if buffer.is_empty() => {
+                    json = true;
+                    buffer.push(byte);
+                }
+                0x1b => escape = Escape::Start,
+                0x03 => {
+                    if echo {
+                        println!("^C");
+                    }
+                    return Line::Cancelled;
+                }
+                0x01 => {
+                    cursor = 0;
+                    if echo {
+                        redraw(&buffer, cursor);
+                    }
+                }
+                0x05 => {
+                    cursor = buffer.len();
+                    if echo {
+                        redraw(&buffer, cursor);
+                    }
+                }
+                0x0b => {
+                    buffer.truncate(cursor);
+                    if echo {
+                        redraw(&buffer, cursor);
+                    }
+                }
+                0x15 => {
+                    buffer.clear();
+                    cursor = 0;
+                    if echo {
+                        redraw(&buffer, cursor);
+                    }
+                }
+                0x08 | 0x7f => {
+                    if cursor > 0 {
+                        cursor -= 1;
+                        buffer.remove(cursor);
+                        if echo {
+                            if cursor == buffer.len() {
+                                print!("\x08 \x08");
+                            } else {
+                                redraw(&buffer, cursor);
+                            }
+                        }
+                    }
+                }
+                b'\t' => {
+                    let typed = String::from_utf8_lossy(&buffer[..cursor]).into_owned();
+                    let candidates = client::complete(server.tools(), &BUILTINS, &typed);
+                    let partial_len = if typed.ends_with(' ') { 0 } else { typed.split(' ').next_back().map_or(0, str::len) };
+                    let insert = match candidates.as_slice() {
+                        [] => String::new(),
+                        [only] => {
+                            let mut text = only[partial_len.min(only.len())..].to_string();
+                            if !only.ends_with('=') {
+                                text.push(' ');
+                            }
+                            text
+                        }
+                        many => {
+                            let prefix = client::common_prefix(many);
+                            let extra = prefix[partial_len.min(prefix.len())..].to_string();
+                            if extra.is_empty() && echo {
+                                println!();
+                                println!("{}", many.join("  "));
+                            }
+                            extra
+                        }
+                    };
+                    for (offset, b) in insert.bytes().enumerate() {
+                        buffer.insert(cursor + offset, b);
+                    }
+                    cursor += insert.len();
+                    if echo {
+                        redraw(&buffer, cursor);
+                    }
+                }
+                byte if byte >= 0x20 => {
+                    if buffer.len() < MAX_LINE {
+                        buffer.insert(cursor, byte);
+                        cursor += 1;
+                        if echo {
+                            if cursor == buffer.len() {
+                                console::write_bytes(&[byte]);
+                            } else {
+                                redraw(&buffer, cursor);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn help(server: &Server, topic: &str) {
+    if !topic.is_empty() {
+        match server.tool(topic) {
+            Some(tool) => print!("{}", client::tool_help(tool)),
+            None => println!("no tool named '{topic}' (type 'tools')"),
+        }
         return;
     }
-    let (name, args) = line.split_once(' ').unwrap_or((line, ""));
-    match COMMANDS.iter().find(|c| c.name == name) {
-        Some(command) => (command.run)(args.trim()),
-        None => println!("unknown command '{name}' (type 'help')"),
+    println!("Builtins: help [tool], tools, resources, read <uri>. Ctrl-C cancels a line, Tab completes.");
+    println!("Call a tool as `name key=value ...` or `name {{json}}`. Tools:");
+    for tool in server.tools() {
+        println!("  {:<16} {}", tool.name(), tool.title_text());
     }
 }
 
-/// Reads one line with echo and simple editing. Returns `None` on Ctrl-C.
-fn read_line(buffer: &mut Vec<u8>) -> Option<()> {
-    buffer.clear();
-    loop {
-        match crate::console::wait_byte() {
-            b'\r' | b'\n' => {
-                println!();
-                return Some(());
+fn list_tools(server: &Server) {
+    let rows: Vec<Value> = server
+        .tools()
+        .iter()
+        .map(|tool| {
+            let hints = tool.hints();
+            let kind = if hints.read_only {
+                "read-only"
+            } else if hints.destructive {
+                "destructive"
+            } else {
+                "changes state"
+            };
+            mcp::json!({"tool": tool.name(), "kind": kind, "title": tool.title_text()})
+        })
+        .collect();
+    print!("{}", client::render(&Value::Array(rows)));
+}
+
+fn list_resources(server: &Server) {
+    for resource in server.resources() {
+        let entry = resource.to_json();
+        let title = entry.get("title").and_then(Value::as_str).unwrap_or("");
+        println!("  {:<24} {title}", resource.uri());
+    }
+}
+
+fn read_resource(server: &Server, uri: &str) {
+    match server.read_resource(uri) {
+        Ok(result) => {
+            let contents = result.get("contents").and_then(Value::as_array).cloned().unwrap_or_default();
+            for item in contents {
+                print!("{}", item.get("text").and_then(Value::as_str).unwrap_or(""));
             }
-            0x03 => {
-                println!("^C");
+        }
+        Err(error) => println!("{}", error.message),
+    }
+}
+
+/// Runs a human command line. Returns a JSON line that arrived instead of a confirmation.
+fn execute(server: &mut Server, editor: &mut Editor, line: &str) -> Option<Vec<u8>> {
+    let line = line.trim();
+    if line.is_empty() {
+        return None;
+    }
+    let (name, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let rest = rest.trim();
+    match name {
+        "help" | "?" => help(server, rest),
+        "tools" => list_tools(server),
+        "resources" => list_resources(server),
+        "read" => read_resource(server, rest),
+        _ => {
+            let Some(tool) = server.tool(name) else {
+                println!("unknown command '{name}' (type 'help')");
                 return None;
-            }
-            0x15 => {
-                for _ in 0..buffer.len() {
-                    print!("\x08 \x08");
+            };
+            let arguments = match client::parse_arguments(tool, rest) {
+                Ok(arguments) => arguments,
+                Err(error) => {
+                    println!("{error}");
+                    return None;
                 }
-                buffer.clear();
-            }
-            0x08 | 0x7f => {
-                if buffer.pop().is_some() {
-                    print!("\x08 \x08");
+            };
+            if tool.hints().destructive {
+                print!("{name} is destructive. Proceed? [y/N] ");
+                match editor.read_line(server, true) {
+                    Line::Human(answer) if matches!(answer.trim(), "y" | "Y" | "yes") => {}
+                    Line::Json(bytes) => {
+                        println!("cancelled");
+                        return Some(bytes);
+                    }
+                    _ => {
+                        println!("cancelled");
+                        return None;
+                    }
                 }
             }
-            byte if byte >= 0x20 || byte == b'\t' => {
-                if buffer.len() < MAX_LINE {
-                    buffer.push(byte);
-                    crate::console::write_bytes(&[byte]);
-                }
+            match server.call_tool(name, &arguments) {
+                Ok(output) => match output.text {
+                    Some(text) => print!("{}{}", text, if text.ends_with('\n') { "" } else { "\n" }),
+                    None => print!("{}", client::render(&output.structured)),
+                },
+                Err(CallError::Failed(why)) => println!("error: {why}"),
+                Err(error) => println!("{error} (try 'help {name}')"),
             }
-            _ => {}
+        }
+    }
+    None
+}
+
+fn level_of(line: &str) -> &'static str {
+    let tag = line.split(']').nth(1).unwrap_or("").trim_start();
+    match tag.get(..4) {
+        Some("ERRO") => "error",
+        Some("WARN") => "warning",
+        Some("DEBU") | Some("TRAC") => "debug",
+        _ => "info",
+    }
+}
+
+/// The MCP side of the console.
+struct McpPort {
+    /// A client has spoken JSON-RPC since the last human line.
+    active: bool,
+    /// Log position already forwarded to the client.
+    log_position: usize,
+}
+
+impl McpPort {
+    fn handle(&mut self, server: &mut Server, bytes: &[u8]) {
+        if !self.active {
+            self.active = true;
+            crate::log::set_console_echo(false);
+            self.log_position = crate::log::position();
+        }
+        let response = server.handle_message(bytes);
+        self.forward_logs(server);
+        for notification in server.drain_outgoing() {
+            println!("{notification}");
+        }
+        if let Some(response) = response {
+            println!("{response}");
+        }
+    }
+
+    fn forward_logs(&mut self, server: &mut Server) {
+        let (text, position) = crate::log::read_since(self.log_position);
+        self.log_position = position;
+        for line in text.lines() {
+            server.log(level_of(line), "kernel", line);
+        }
+    }
+
+    fn human(&mut self) {
+        if self.active {
+            self.active = false;
+            crate::log::set_console_echo(true);
         }
     }
 }
 
-/// Runs the shell forever.
-pub fn run() -> ! {
-    let mut buffer = Vec::new();
+/// Serves the console forever.
+pub fn run(mut server: Server) -> ! {
+    let mut editor = Editor::new();
+    let mut port = McpPort { active: false, log_position: 0 };
     loop {
-        print!("{PROMPT}");
-        if read_line(&mut buffer).is_some() {
-            let line = String::from_utf8_lossy(&buffer).into_owned();
-            execute(&line);
+        if !port.active {
+            print!("{PROMPT}");
         }
+        let mut line = editor.read_line(&server, !port.active);
+        loop {
+            match line {
+                Line::Json(bytes) => port.handle(&mut server, &bytes),
+                Line::Human(text) => {
+                    port.human();
+                    if let Some(bytes) = execute(&mut server, &mut editor, &text) {
+                        line = Line::Json(bytes);
+                        continue;
+                    }
+                }
+                Line::Cancelled => port.human(),
+            }
+            break;
+        }
+        system::run_pending();
     }
 }

@@ -113,3 +113,37 @@ pub fn power_off(code: u32) -> ! {
     }
     cpu::halt()
 }
+
+/// A power action requested by a tool; it runs after the tool's answer has been sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PowerAction {
+    /// Nothing pending.
+    None = 0,
+    /// Reset the machine.
+    Reboot = 1,
+    /// Power off (QEMU: exit 0).
+    Off = 2,
+}
+
+static PENDING: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// Schedules `action` for when the current request has been answered.
+pub fn request(action: PowerAction) {
+    PENDING.store(action as u8, core::sync::atomic::Ordering::SeqCst);
+}
+
+/// Carries out a pending power action, if any (called by the transports after replying).
+pub fn run_pending() {
+    match PENDING.load(core::sync::atomic::Ordering::SeqCst) {
+        1 => {
+            crate::console::flush();
+            reboot()
+        }
+        2 => {
+            crate::console::flush();
+            power_off(0)
+        }
+        _ => {}
+    }
+}

@@ -242,6 +242,31 @@ impl Machine {
         body.replace('\r', "")
     }
 
+    /// Sends one JSON-RPC message (a line starting with `{`) and returns the next JSON line
+    /// the kernel prints (notifications included). Non-JSON lines in between fail the test
+    /// when `strict` is set: once a client speaks MCP, the port must carry only JSON.
+    pub fn rpc(&mut self, message: &str) -> serde_json::Value {
+        self.send_line(message);
+        self.next_json(true)
+    }
+
+    /// The next line that the kernel prints, as JSON.
+    pub fn next_json(&mut self, strict: bool) -> serde_json::Value {
+        loop {
+            let line = self.expect("\n");
+            let line = line.trim_end_matches(['\r', '\n']).trim_start_matches("kingly> ");
+            if line.starts_with('{') {
+                return match serde_json::from_str(line) {
+                    Ok(value) => value,
+                    Err(error) => self.fail(&format!("invalid JSON from the kernel ({error}): {line}")),
+                };
+            }
+            if strict && !line.is_empty() {
+                self.fail(&format!("non-JSON line on the MCP port: {line:?}"));
+            }
+        }
+    }
+
     /// Waits for QEMU to exit and returns its exit code (semihosting exit status).
     pub fn wait_exit(&mut self) -> i32 {
         let status = self.wait_status();

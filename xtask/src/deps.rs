@@ -16,6 +16,7 @@ impl Args {
         for machine in ["raspi3b", "raspi4b", "virt"] {
             ensure_qemu(machine)?;
         }
+        ensure_python_packages()?;
         eprintln!("setup complete");
         Ok(())
     }
@@ -149,4 +150,40 @@ fn enable_backports() -> Result<()> {
     eprintln!("adding {}", target.display());
     std::fs::write(target, text)?;
     Ok(())
+}
+
+/// The virtual environment with the Python packages the tests use
+/// (`tests/requirements.txt`), created and filled when missing or outdated. Returns its
+/// Python interpreter.
+pub fn ensure_python_packages() -> Result<PathBuf> {
+    let root = util::root();
+    let venv = root.join("target/venv");
+    let python = venv.join("bin/python");
+    let requirements = root.join("tests/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).context("reading tests/requirements.txt")?;
+    let stamp = venv.join("kingly-requirements.txt");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    let system_python = ["python3", "python"]
+        .into_iter()
+        .find(|p| output(Command::new(p).arg("--version")).is_some())
+        .context("Python 3 not found: install python3")?;
+    if !python.exists() {
+        let created = Command::new(system_python).args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success());
+        if !created {
+            if is_root() && std::path::Path::new("/etc/debian_version").exists() {
+                util::run(Command::new("apt-get").args(["update", "-q"]))?;
+                util::run(Command::new("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q", "python3-venv"]))?;
+                let _ = std::fs::remove_dir_all(&venv);
+                util::run(Command::new(system_python).args(["-m", "venv"]).arg(&venv))?;
+            } else {
+                bail!("cannot create a Python virtual environment. Install it with:\n  sudo apt-get install -y python3-venv");
+            }
+        }
+    }
+    eprintln!("installing the test's Python packages into {}", venv.display());
+    util::run(Command::new(&python).args(["-m", "pip", "install", "--progress-bar", "on", "-q", "-r"]).arg(&requirements))?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
 }

@@ -16,6 +16,7 @@ const QEMU_BOARDS: [Board; 3] = [Board::Raspi3b, Board::Raspi4b, Board::Virt];
 impl Args {
     pub fn run(self) -> Result<()> {
         deps::ensure_rust_target()?;
+        let python = deps::ensure_python_packages()?;
         let root = util::root();
         let images = root.join("target/images");
         for board in QEMU_BOARDS {
@@ -46,7 +47,9 @@ impl Args {
             .current_dir(&root)
             .args(["test", "--workspace", "--exclude", "kernel", "--exclude", "boot", "--no-fail-fast"])
             .env("KINGLY_TEST_IMAGES", &images)
-            .env("KINGLY_REQUIRE_QEMU", "1");
+            .env("KINGLY_REQUIRE_QEMU", "1")
+            .env("KINGLY_PYTHON", &python)
+            .env("KINGLY_XTASK", std::env::current_exe()?);
         if let Some(filter) = &self.filter {
             cargo.args(["--", filter]);
         }

@@ -1,0 +1,45 @@
+//! The kernel's MCP tools, resources and prompts: one module per tool group. Everything a
+//! user or client can do goes through the registry built here — the console shell calls
+//! the same tools through the typed path.
+//!
+//! Adding a tool: declare it in its group's `register` with a name, title, description,
+//! input and output schemas and annotations; its handler reads kernel state and returns
+//! structured output (optionally with a text rendering for the shell).
+
+mod system;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
+
+use mcp::{Server, ServerInfo};
+
+/// Builds the server with every tool group registered.
+pub fn server() -> Server {
+    let mut server = Server::new(ServerInfo {
+        name: "kingly-os".into(),
+        title: "Kingly OS".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        instructions: "Kingly OS is a bare-metal kernel whose whole system interface is MCP. \
+            Read-only tools report on the machine; destructive ones (power_reboot, power_off) \
+            end the session."
+            .into(),
+    });
+    let groups: [fn(&mut Server); 2] = [system::register, register_test_hooks];
+    for register in groups {
+        register(&mut server);
+    }
+    server
+}
+
+fn register_test_hooks(_server: &mut Server) {
+    #[cfg(feature = "test-hooks")]
+    test_hooks::register(_server);
+}
+
+/// Registers a tool, logging (not panicking) if the declaration is rejected: a bad
+/// declaration is a bug, but the kernel keeps serving the other tools.
+fn add(server: &mut Server, tool: mcp::Tool) {
+    let name = alloc::string::String::from(tool.name());
+    if let Err(error) = server.add_tool(tool) {
+        log::error!("tool {name} not registered: {error}");
+    }
+}

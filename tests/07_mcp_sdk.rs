@@ -1,0 +1,33 @@
+//! The official Python MCP SDK as the client of `cargo xtask qemu --mcp` (stdio bridge to
+//! the kernel's serial console): see `mcp_client.py` for the checks.
+
+use std::process::Command;
+
+#[test]
+fn python_sdk_client_over_the_stdio_bridge() {
+    let Some(images) = kingly_tests::image_dir() else { return };
+    let required = std::env::var_os("KINGLY_REQUIRE_QEMU").is_some_and(|v| v == "1");
+    let (Some(xtask), Some(python)) = (std::env::var_os("KINGLY_XTASK"), std::env::var_os("KINGLY_PYTHON")) else {
+        assert!(!required, "KINGLY_XTASK and KINGLY_PYTHON must be set by `cargo xtask test`");
+        eprintln!("skipping: KINGLY_XTASK / KINGLY_PYTHON not set (run `cargo xtask test`)");
+        return;
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/mcp_client.py");
+    let image = images.join("raspi3b-test/kernel8.img");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(xtask)
+        .args(["qemu", "--mcp", "--board", "raspi3b", "--image"])
+        .arg(&image)
+        .output()
+        .expect("python starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "Python SDK client failed ({}):\n{stdout}\n--- stderr ---\n{stderr}",
+        output.status
+    );
+    // Every read-only tool was checked against its output schema.
+    assert!(stdout.contains("ok: system_info structuredContent validates"), "{stdout}");
+}
