@@ -77,8 +77,13 @@ def raw_malformed(command):
         pong = ask(b'{"jsonrpc":"2.0","id":2,"method":"ping"}')
         check(pong.get("result") == {} and pong.get("id") == 2, "server answers after a malformed line")
     finally:
-        proc.kill()
-        proc.wait()
+        # Closing stdin ends the bridge, which stops QEMU; killing it would orphan QEMU.
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def main():

@@ -61,9 +61,21 @@ pub fn pump_device_output(device: impl Read, mut json: impl Write, ready: mpsc::
 }
 
 /// Forwards lines from `client` to `device` (after `ready`), until the client closes.
-pub fn pump_client_input(client: impl BufRead, mut device: impl Write, ready: mpsc::Receiver<()>) -> Result<()> {
-    if ready.recv_timeout(READY_TIMEOUT).is_err() {
-        bail!("the kernel did not become ready within {READY_TIMEOUT:?}");
+/// With `poke`, an empty line is sent every second until the kernel answers with a prompt
+/// (for a board that booted before the bridge was connected).
+pub fn pump_client_input(client: impl BufRead, mut device: impl Write, ready: mpsc::Receiver<()>, poke: bool) -> Result<()> {
+    let deadline = std::time::Instant::now() + READY_TIMEOUT;
+    loop {
+        if poke {
+            device.write_all(b"\r")?;
+            device.flush()?;
+        }
+        match ready.recv_timeout(Duration::from_secs(1)) {
+            Ok(()) => break,
+            Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the device closed before the kernel was ready"),
+            Err(mpsc::RecvTimeoutError::Timeout) if std::time::Instant::now() < deadline => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => bail!("the kernel did not become ready within {READY_TIMEOUT:?}"),
+        }
     }
     for line in client.split(b'\n') {
         let mut line = line?;
@@ -81,11 +93,11 @@ pub fn pump_client_input(client: impl BufRead, mut device: impl Write, ready: mp
 }
 
 /// Runs both directions: device output on a thread, client input on this one. Returns when
-/// the client closes its input.
-pub fn run(device_out: impl Read + Send + 'static, device_in: impl Write) -> Result<()> {
+/// the client closes its input. `poke`: see [`pump_client_input`].
+pub fn run(device_out: impl Read + Send + 'static, device_in: impl Write, poke: bool) -> Result<()> {
     let (ready_tx, ready_rx) = mpsc::channel();
     thread::spawn(move || pump_device_output(device_out, std::io::stdout().lock(), ready_tx));
-    pump_client_input(std::io::stdin().lock(), device_in, ready_rx)
+    pump_client_input(std::io::stdin().lock(), device_in, ready_rx, poke)
 }
 
 #[cfg(test)]
@@ -107,7 +119,7 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         tx.send(()).unwrap();
         let mut device = Vec::new();
-        pump_client_input(&b"{\"id\":1}\n\n{\"id\":2}\r\n"[..], &mut device, rx).unwrap();
+        pump_client_input(&b"{\"id\":1}\n\n{\"id\":2}\r\n"[..], &mut device, rx, false).unwrap();
         assert_eq!(device, b"{\"id\":1}\r{\"id\":2}\r");
     }
 }

@@ -8,6 +8,7 @@ mod bridge;
 mod build;
 mod deps;
 mod qemu;
+mod serial;
 mod symbolize;
 mod test;
 mod util;
@@ -28,6 +29,8 @@ enum Command {
     Build(build::Args),
     /// Boot the kernel in QEMU with the console on this terminal.
     Qemu(qemu::Args),
+    /// Serve MCP on stdin/stdout for a real board on a serial port.
+    Serial(serial::Args),
     /// Run every test: host unit tests of all crates and the QEMU integration tests.
     Test(test::Args),
     /// Install what this machine lacks (Rust target and components, QEMU, test packages).
@@ -41,6 +44,7 @@ fn main() {
     let result = match cli.command {
         Command::Build(args) => args.run().map(|_| ()),
         Command::Qemu(args) => args.run(),
+        Command::Serial(args) => args.run(),
         Command::Test(args) => args.run(),
         Command::Setup(args) => args.run(),
         Command::Symbolize(args) => args.run(),

@@ -81,11 +81,18 @@ fn serve_mcp(mut qemu: Command) -> Result<()> {
         .stderr(Stdio::inherit());
     util::echo(&qemu);
     let mut child = KillOnDrop(qemu.spawn()?);
+    // MCP clients stop their server with SIGTERM (or Ctrl-C): take QEMU down too, since
+    // destructors do not run on a signal.
+    let pid = child.0.id();
+    let _ = ctrlc::set_handler(move || {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+        std::process::exit(143);
+    });
     let (Some(device_in), Some(device_out)) = (child.0.stdin.take(), child.0.stdout.take()) else {
         bail!("QEMU's console pipes are missing");
     };
     eprintln!("serving MCP on stdin/stdout; close stdin to stop");
-    bridge::run(device_out, device_in)?;
+    bridge::run(device_out, device_in, false)?;
     // The client closed its side: the session is over, so QEMU goes too (on drop).
     drop(child);
     Ok(())
