@@ -3,6 +3,7 @@
 //! Each subcommand is one module with an `Args` struct (its `///` line is the `--help`
 //! text) and `run(self)`. Commands are echoed as `$ ...` on stderr before they run.
 
+mod bench;
 mod board;
 mod bridge;
 mod build;
@@ -31,6 +32,8 @@ enum Command {
     Qemu(qemu::Args),
     /// Serve MCP on stdin/stdout for a real board on a serial port.
     Serial(serial::Args),
+    /// Measure performance next to a peer measured in the same run (mcp; boot/llm/net later).
+    Bench(bench::Args),
     /// Run every test: host unit tests of all crates and the QEMU integration tests.
     Test(test::Args),
     /// Install what this machine lacks (Rust target and components, QEMU, test packages).
@@ -46,6 +49,7 @@ fn main() {
         Command::Qemu(args) => args.run(),
         Command::Serial(args) => args.run(),
         Command::Test(args) => args.run(),
+        Command::Bench(args) => args.run(),
         Command::Setup(args) => args.run(),
         Command::Symbolize(args) => args.run(),
     };
