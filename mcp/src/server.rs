@@ -63,6 +63,8 @@ pub enum RegisterError {
     InvalidName(String),
     /// A tool, resource or prompt of that name or URI exists.
     Duplicate(String),
+    /// A schema given as text is not valid JSON.
+    InvalidSchema(String, String),
 }
 
 impl core::fmt::Display for RegisterError {
@@ -70,6 +72,7 @@ impl core::fmt::Display for RegisterError {
         match self {
             Self::InvalidName(name) => write!(f, "invalid tool name '{name}'"),
             Self::Duplicate(name) => write!(f, "'{name}' is already registered"),
+            Self::InvalidSchema(name, why) => write!(f, "tool '{name}': {why}"),
         }
     }
 }
@@ -123,6 +126,9 @@ impl Server {
         }
         if self.tool(&tool.name).is_some() {
             return Err(RegisterError::Duplicate(tool.name));
+        }
+        if let Some(why) = tool.schema_error {
+            return Err(RegisterError::InvalidSchema(tool.name, why));
         }
         self.tools.push(tool);
         Ok(())

@@ -159,6 +159,17 @@ pub struct Tool {
     pub(crate) output_schema: Option<Value>,
     pub(crate) annotations: Annotations,
     pub(crate) handler: Handler,
+    /// A schema given as text that did not parse (reported by `Server::add_tool`).
+    pub(crate) schema_error: Option<String>,
+}
+
+/// The schema of a tool without arguments.
+fn no_arguments() -> Value {
+    let mut schema = Map::new();
+    schema.insert("type".into(), Value::from("object"));
+    schema.insert("properties".into(), Value::Object(Map::new()));
+    schema.insert("additionalProperties".into(), Value::Bool(false));
+    Value::Object(schema)
 }
 
 /// Whether `name` is a valid tool name: `^[a-zA-Z0-9_-]{1,64}$`.
@@ -177,11 +188,32 @@ impl Tool {
             name: name.into(),
             title: String::new(),
             description: String::new(),
-            input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
+            input_schema: no_arguments(),
             output_schema: None,
             annotations: Annotations::READ_ONLY,
             handler: Box::new(handler),
+            schema_error: None,
         }
+    }
+
+    /// JSON Schema of the arguments, as JSON text. Declaring schemas as text keeps
+    /// registration cheap (one parser instead of code generated per schema) — it matters
+    /// for boot time.
+    pub fn input_schema_text(mut self, text: &str) -> Self {
+        match serde_json::from_str(text) {
+            Ok(schema) => self.input_schema = schema,
+            Err(error) => self.schema_error = Some(alloc::format!("input schema: {error}")),
+        }
+        self
+    }
+
+    /// JSON Schema of `structuredContent`, as JSON text.
+    pub fn output_schema_text(mut self, text: &str) -> Self {
+        match serde_json::from_str(text) {
+            Ok(schema) => self.output_schema = Some(schema),
+            Err(error) => self.schema_error = Some(alloc::format!("output schema: {error}")),
+        }
+        self
     }
 
     /// One-line title.

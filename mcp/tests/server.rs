@@ -339,4 +339,10 @@ fn registration_rules() {
     assert!(s.add_tool(Tool::new("bad.name", |_, _| Ok(ToolOutput::new(json!({}))))).is_err());
     assert!(s.add_tool(Tool::new(&"x".repeat(65), |_, _| Ok(ToolOutput::new(json!({}))))).is_err());
     assert!(s.add_tool(Tool::new("add", |_, _| Ok(ToolOutput::new(json!({}))))).is_err());
+    let broken = Tool::new("broken", |_, _| Ok(ToolOutput::new(json!({})))).input_schema_text("{\"type\":");
+    assert!(matches!(s.add_tool(broken), Err(mcp::server::RegisterError::InvalidSchema(..))));
+    let text = Tool::new("text", |_, _| Ok(ToolOutput::new(json!({}))))
+        .input_schema_text(r#"{"type":"object","properties":{"n":{"type":"integer"}}}"#);
+    s.add_tool(text).unwrap();
+    assert!(matches!(s.call_tool("text", &json!({"n": "x"})), Err(mcp::CallError::InvalidArguments(_))));
 }

@@ -7,8 +7,6 @@ use alloc::{format, string::String, vec::Vec};
 use core::fmt::Write;
 use mcp::{json, Annotations, Map, Resource, Server, Tool, ToolOutput, Value};
 
-const NO_ARGS: fn() -> Value = || json!({"type": "object", "properties": {}, "additionalProperties": false});
-
 fn system_info() -> ToolOutput {
     let facts = system::facts();
     let heap = heap::stats();
@@ -153,8 +151,8 @@ pub fn register(server: &mut Server) {
         Tool::new("system_info", |_, _| Ok(system_info()))
             .title("System information")
             .description("Board, revision, serial number, cores, exception level, memory, uptime, firmware and kernel versions.")
-            .input_schema(NO_ARGS())
-            .output_schema(json!({
+            
+            .output_schema_text(r#"{
                 "type": "object",
                 "properties": {
                     "board": {"type": "string"},
@@ -177,7 +175,7 @@ pub fn register(server: &mut Server) {
                     "firmware_us": {"type": "integer", "description": "BCM system timer at kernel entry: firmware time since SoC reset"}
                 },
                 "required": ["board", "kernel_version", "cores", "exception_level", "memory_total_bytes", "uptime_us"]
-            }))
+            }"#)
             .annotations(Annotations::READ_ONLY),
     );
     add(
@@ -185,8 +183,8 @@ pub fn register(server: &mut Server) {
         Tool::new("boot_timeline", |_, _| Ok(boot_timeline()))
             .title("Boot timeline")
             .description("Each boot stage (entry, mmu, heap, drivers, console, mcp, ...) in microseconds since kernel entry, plus the firmware time before the kernel on Pi boards.")
-            .input_schema(NO_ARGS())
-            .output_schema(json!({
+            
+            .output_schema_text(r#"{
                 "type": "object",
                 "properties": {
                     "stages": {"type": "array", "items": {
@@ -197,7 +195,7 @@ pub fn register(server: &mut Server) {
                     "firmware_us": {"type": "integer"}
                 },
                 "required": ["stages"]
-            }))
+            }"#)
             .annotations(Annotations::READ_ONLY),
     );
     add(
@@ -205,8 +203,8 @@ pub fn register(server: &mut Server) {
         Tool::new("memory_stats", |_, _| Ok(memory_stats()))
             .title("Memory statistics")
             .description("Heap size, used, free and peak bytes; the physical memory regions and reservations; console input bytes dropped.")
-            .input_schema(NO_ARGS())
-            .output_schema(json!({
+            
+            .output_schema_text(r#"{
                 "type": "object",
                 "properties": {
                     "heap": {"type": "object", "properties": {
@@ -221,7 +219,7 @@ pub fn register(server: &mut Server) {
                     "console_dropped_bytes": {"type": "integer"}
                 },
                 "required": ["heap", "regions"]
-            }))
+            }"#)
             .annotations(Annotations::READ_ONLY),
     );
     add(
@@ -234,16 +232,16 @@ pub fn register(server: &mut Server) {
         })
         .title("Read the kernel log")
         .description("The most recent lines of the kernel log ring buffer (also the resource kernel://log).")
-        .input_schema(json!({
+        .input_schema_text(r#"{
             "type": "object",
             "properties": {"lines": {"type": "integer", "minimum": 1, "maximum": 2000, "default": 50, "description": "how many of the newest lines"}},
             "additionalProperties": false
-        }))
-        .output_schema(json!({
+        }"#)
+        .output_schema_text(r#"{
             "type": "object",
             "properties": {"lines": {"type": "integer"}, "text": {"type": "string"}},
             "required": ["lines", "text"]
-        }))
+        }"#)
         .annotations(Annotations::READ_ONLY),
     );
     add(
@@ -251,16 +249,16 @@ pub fn register(server: &mut Server) {
         Tool::new("rng_read", |_, args| rng_read(args.get("count").and_then(Value::as_u64).unwrap_or(4) as usize))
             .title("Hardware random numbers")
             .description("32-bit words from the SoC's hardware random number generator, as hex.")
-            .input_schema(json!({
+            .input_schema_text(r#"{
                 "type": "object",
                 "properties": {"count": {"type": "integer", "minimum": 1, "maximum": 256, "default": 4}},
                 "additionalProperties": false
-            }))
-            .output_schema(json!({
+            }"#)
+            .output_schema_text(r#"{
                 "type": "object",
                 "properties": {"words": {"type": "array", "items": {"type": "string"}}},
                 "required": ["words"]
-            }))
+            }"#)
             .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false }),
     );
     add(
@@ -271,8 +269,8 @@ pub fn register(server: &mut Server) {
         })
         .title("Reboot")
         .description("Resets the machine through the watchdog (PSCI on virt) right after answering. Ends every session.")
-        .input_schema(NO_ARGS())
-        .output_schema(json!({"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}))
+        
+        .output_schema_text(r#"{"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}"#)
         .annotations(Annotations::DESTRUCTIVE),
     );
     add(
@@ -283,8 +281,8 @@ pub fn register(server: &mut Server) {
         })
         .title("Power off")
         .description("Powers the machine off right after answering (QEMU exits; a real board halts).")
-        .input_schema(NO_ARGS())
-        .output_schema(json!({"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}))
+        
+        .output_schema_text(r#"{"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}"#)
         .annotations(Annotations::DESTRUCTIVE),
     );
 

@@ -5,8 +5,6 @@ use super::add;
 use alloc::vec::Vec;
 use mcp::{json, Annotations, Server, Tool, ToolOutput, Value};
 
-const NO_ARGS: fn() -> Value = || json!({"type": "object", "properties": {}, "additionalProperties": false});
-
 /// Reads from an address outside every mapping.
 fn fault() -> ! {
     let address = 0x1_0000_0000usize as *const u64;
@@ -62,8 +60,8 @@ pub fn register(server: &mut Server) {
         Tool::new(name, move |_, _| run())
             .title(description)
             .description(description)
-            .input_schema(NO_ARGS())
-            .output_schema(json!({"type": "object", "description": "never returns: the kernel stops"}))
+            
+            .output_schema_text(r#"{"type": "object", "description": "never returns: the kernel stops"}"#)
             .annotations(Annotations::DESTRUCTIVE)
     };
     add(server, crash("test_fault", "Read an unmapped address (fault report test)", fault));
@@ -80,12 +78,12 @@ pub fn register(server: &mut Server) {
         Tool::new("test_heap", |_, _| heap_stress())
             .title("Heap stress test")
             .description("Allocates and frees thousands of blocks, verifying their contents.")
-            .input_schema(NO_ARGS())
-            .output_schema(json!({
+            
+            .output_schema_text(r#"{
                 "type": "object",
                 "properties": {"blocks": {"type": "integer"}, "used_before": {"type": "integer"}, "used_after": {"type": "integer"}},
                 "required": ["blocks", "used_before", "used_after"]
-            }))
+            }"#)
             .annotations(Annotations::MUTATING),
     );
     add(
@@ -98,17 +96,17 @@ pub fn register(server: &mut Server) {
         })
         .title("Echo")
         .description("Returns the length and a checksum of the text (console paste test).")
-        .input_schema(json!({
+        .input_schema_text(r#"{
             "type": "object",
             "properties": {"text": {"type": "string", "maxLength": 65536}},
             "required": ["text"],
             "additionalProperties": false
-        }))
-        .output_schema(json!({
+        }"#)
+        .output_schema_text(r#"{
             "type": "object",
             "properties": {"bytes": {"type": "integer"}, "checksum": {"type": "string"}},
             "required": ["bytes", "checksum"]
-        }))
+        }"#)
         .annotations(Annotations::READ_ONLY),
     );
 }
