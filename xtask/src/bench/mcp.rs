@@ -1,8 +1,7 @@
-//! `cargo xtask bench`: measured figures, each next to a peer measured in the same run.
-//!
-//! Machines are shared and noisy, so every figure is a median (with p99) over many batches,
-//! and comparisons are ratios of medians taken in the same process.
+//! `cargo xtask bench mcp`: JSON-RPC round trips on the host next to a Linux system call,
+//! the typed call path next to the handler body, and pings over QEMU's emulated UART.
 
+use super::{measure, Figure};
 use crate::{board::Board, build, deps, qemu};
 use anyhow::{bail, Context, Result};
 use mcp::{json, Annotations, Server, ServerInfo, Tool, ToolOutput, Value};
@@ -12,53 +11,6 @@ use std::{
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
-
-/// Benchmarks (boot, mcp, llm, net).
-#[derive(clap::Args)]
-pub struct Args {
-    /// What to measure.
-    #[arg(value_enum)]
-    what: What,
-    /// Batches per figure (more: steadier medians, longer runs).
-    #[arg(long, default_value_t = 200)]
-    batches: usize,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum What {
-    /// MCP round trips on the host, the typed call path, and over the emulated UART.
-    Mcp,
-    /// Boot timeline against Linux (not implemented yet: issue "boot-time benchmark").
-    Boot,
-    /// Tokens/s against candle and llama2.c (not implemented yet: inference issue).
-    Llm,
-    /// Network round trips (not implemented yet: networking issue).
-    Net,
-}
-
-/// Median and p99 of per-operation nanoseconds over batches.
-struct Figure {
-    p50: f64,
-    p99: f64,
-}
-
-fn measure(batches: usize, per_batch: usize, mut op: impl FnMut()) -> Figure {
-    for _ in 0..per_batch {
-        op(); // warm up
-    }
-    let mut samples: Vec<f64> = (0..batches)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..per_batch {
-                op();
-            }
-            start.elapsed().as_nanos() as f64 / per_batch as f64
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Figure { p50: at(0.5), p99: at(0.99) }
-}
 
 fn bench_server() -> Server {
     let mut server = Server::new(ServerInfo {
@@ -110,7 +62,7 @@ fn row(name: &str, figure: &Figure, peer: Option<(&str, &Figure)>) {
     }
 }
 
-fn bench_mcp(batches: usize) -> Result<()> {
+pub fn run(batches: usize) -> Result<()> {
     let mut server = bench_server();
     let ping = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
     let call = br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}"#;
@@ -214,22 +166,3 @@ fn uart_round_trips() -> Result<Figure> {
     result
 }
 
-impl Args {
-    pub fn run(self) -> Result<()> {
-        if cfg!(debug_assertions) {
-            // Figures from an unoptimised build would measure the compiler, not the code:
-            // rerun this command from a release build of xtask.
-            eprintln!("rebuilding xtask with optimisations for benchmarking...");
-            let mut cargo = crate::util::cargo();
-            cargo.current_dir(crate::util::root()).args(["run", "--release", "--quiet", "--package", "xtask", "--"]);
-            cargo.args(std::env::args().skip(1));
-            return crate::util::run(&mut cargo);
-        }
-        match self.what {
-            What::Mcp => bench_mcp(self.batches.max(10)),
-            What::Boot => bail!("`bench boot` is not implemented yet (boot-time benchmark issue)"),
-            What::Llm => bail!("`bench llm` is not implemented yet (inference issue)"),
-            What::Net => bail!("`bench net` is not implemented yet (networking issue)"),
-        }
-    }
-}

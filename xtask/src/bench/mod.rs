@@ -1,0 +1,81 @@
+//! `cargo xtask bench`: measured figures, each next to a peer measured in the same run.
+//!
+//! Machines are shared and noisy, so every figure is a median (with percentiles) over many
+//! samples, and comparisons are ratios of medians taken in the same run.
+
+mod boot;
+mod linux;
+mod mcp;
+mod stats;
+mod svg;
+
+use anyhow::Result;
+use std::time::Instant;
+
+/// Measure performance next to a peer measured in the same run.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand)]
+enum What {
+    /// MCP round trips on the host (vs a getppid syscall), the typed call path, and the UART.
+    Mcp {
+        /// Batches per figure (more: steadier medians, longer runs).
+        #[arg(long, default_value_t = 200)]
+        batches: usize,
+    },
+    /// Boot stages and time to the first MCP answer, against Linux on the same QEMU machine.
+    Boot(boot::Args),
+    /// Tokens/s against candle and llama2.c (not implemented yet: inference issue).
+    Llm,
+    /// Network round trips (not implemented yet: networking issue).
+    Net,
+}
+
+/// Median and p99 of per-operation nanoseconds over batches.
+pub struct Figure {
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// Runs `op` `per_batch` times per batch and returns the per-operation median and p99.
+pub fn measure(batches: usize, per_batch: usize, mut op: impl FnMut()) -> Figure {
+    for _ in 0..per_batch {
+        op(); // warm up
+    }
+    let samples: Vec<f64> = (0..batches)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..per_batch {
+                op();
+            }
+            start.elapsed().as_nanos() as f64 / per_batch as f64
+        })
+        .collect();
+    let summary = stats::Summary::of(&samples);
+    Figure { p50: summary.median, p99: stats::percentile(&samples, 0.99) }
+}
+
+impl Args {
+    pub fn run(self) -> Result<()> {
+        if cfg!(debug_assertions) && std::env::var_os("KINGLY_BENCH_SMOKE").is_none() {
+            // Figures from an unoptimised xtask would measure the compiler, not the code:
+            // rerun this command from a release build. (KINGLY_BENCH_SMOKE skips this for
+            // the smoke test, which checks the procedure, not the figures.)
+            eprintln!("rebuilding xtask with optimisations for benchmarking...");
+            let mut cargo = crate::util::cargo();
+            cargo.current_dir(crate::util::root()).args(["run", "--release", "--quiet", "--package", "xtask", "--"]);
+            cargo.args(std::env::args().skip(1));
+            return crate::util::run(&mut cargo);
+        }
+        match self.what {
+            What::Mcp { batches } => mcp::run(batches.max(10)),
+            What::Boot(args) => args.run(),
+            What::Llm => anyhow::bail!("`bench llm` is not implemented yet (inference issue)"),
+            What::Net => anyhow::bail!("`bench net` is not implemented yet (networking issue)"),
+        }
+    }
+}
