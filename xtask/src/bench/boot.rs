@@ -264,12 +264,13 @@ fn update_readme(markdown: &str, svg: Option<&PathBuf>) -> Result<()> {
     };
     let mut section = String::from("\n");
     if let Some(svg) = svg {
-        if let Ok(relative) = svg.strip_prefix(util::root()) {
+        let relative = svg.strip_prefix(util::root()).unwrap_or(svg);
+        if relative.is_relative() {
             section.push_str(&format!("![boot benchmark]({})\n\n", relative.display()));
         }
     }
     section.push_str(markdown);
-    section.push_str("\nRegenerate with `cargo xtask bench boot --svg docs/boot-bench.svg --readme`.\n");
+    section.push_str("\nRegenerate with `cargo xtask bench boot --svg xtask/results/boot-raspi3b.svg --readme`.\n");
     let updated = format!("{}{start}{section}{}", &text[..a], &text[b..]);
     std::fs::write(&path, updated)?;
     eprintln!("updated the boot benchmark section of README.md");
