@@ -27,5 +27,6 @@ pub mod model;
 pub mod quant;
 pub mod sampler;
 pub mod tokenizer;
+pub mod writer;
 
 pub use error::Error;

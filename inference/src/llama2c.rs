@@ -9,6 +9,7 @@ use crate::{
 };
 use alloc::{format, vec::Vec};
 
+
 /// Parses a checkpoint into its shape and borrowed weights.
 pub fn load<'a>(bytes: &'a [u8]) -> Result<(Config, Weights<'a>), Error> {
     let header = bytes.get(..28).ok_or(Error::Truncated { what: "llama2.c header", offset: 0 })?;
@@ -75,4 +76,98 @@ fn rows<'a>(t: &Tensor<'a>, layer: usize, n: usize) -> Result<Tensor<'a>, Error>
     let bytes_per_row = t.cols * 4;
     let data = t.data.get(layer * n * bytes_per_row..(layer + 1) * n * bytes_per_row).ok_or(Error::Truncated { what: "layer", offset: 0 })?;
     Tensor::new(DType::F32, n, t.cols, data)
+}
+
+/// Weight format for [`to_gguf`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quant {
+    /// Keep f32.
+    F32,
+    /// Q8_0 for every matrix whose rows are whole 32-blocks.
+    Q8_0,
+    /// Q4_0 likewise.
+    Q4_0,
+}
+
+/// Converts a llama2.c checkpoint and its `tokenizer.bin` to a GGUF llama model (spaces in
+/// the vocabulary become U+2581, byte pieces get the byte token type).
+pub fn to_gguf(checkpoint: &[u8], tokenizer: &[u8], quant: Quant) -> Result<Vec<u8>, Error> {
+    use crate::writer::{Meta, Writer};
+    use alloc::string::{String, ToString};
+    let (config, weights) = load(checkpoint)?;
+    let vocab = crate::tokenizer::Tokenizer::from_llama2c(tokenizer, config.vocab_size)?;
+    let mut w = Writer::new();
+    w.meta("general.architecture", Meta::Str("llama".into()));
+    w.meta("general.name", Meta::Str("llama2.c import".into()));
+    w.meta("llama.context_length", Meta::U32(config.max_context as u32));
+    w.meta("llama.embedding_length", Meta::U32(config.dim as u32));
+    w.meta("llama.block_count", Meta::U32(config.n_layers as u32));
+    w.meta("llama.feed_forward_length", Meta::U32(config.hidden_dim as u32));
+    w.meta("llama.attention.head_count", Meta::U32(config.n_heads as u32));
+    w.meta("llama.attention.head_count_kv", Meta::U32(config.n_kv_heads as u32));
+    w.meta("llama.rope.dimension_count", Meta::U32(config.head_dim() as u32));
+    w.meta("llama.attention.layer_norm_rms_epsilon", Meta::F32(config.norm_eps));
+    w.meta("tokenizer.ggml.model", Meta::Str("llama".into()));
+    let mut pieces = Vec::with_capacity(vocab.len());
+    let mut scores = Vec::with_capacity(vocab.len());
+    let mut types = Vec::with_capacity(vocab.len());
+    let score_of = crate::tokenizer::llama2c_scores(tokenizer, config.vocab_size)?;
+    for id in 0..vocab.len() as u32 {
+        let piece = vocab.piece(id).unwrap_or("");
+        let is_byte = piece.starts_with("<0x") && piece.ends_with('>') && piece.len() == 6;
+        types.push(match id {
+            0 => 2,
+            1 | 2 => 3,
+            _ if is_byte => 6,
+            _ => 1,
+        });
+        pieces.push(if is_byte { piece.to_string() } else { piece.replace(' ', "\u{2581}") });
+        scores.push(score_of[id as usize]);
+    }
+    w.meta("tokenizer.ggml.tokens", Meta::Strings(pieces));
+    w.meta("tokenizer.ggml.scores", Meta::F32s(scores));
+    w.meta("tokenizer.ggml.token_type", Meta::I32s(types));
+    w.meta("tokenizer.ggml.bos_token_id", Meta::U32(1));
+    w.meta("tokenizer.ggml.eos_token_id", Meta::U32(2));
+    w.meta("tokenizer.ggml.unknown_token_id", Meta::U32(0));
+    let encode = |t: &Tensor<'_>, allow_quant: bool| -> (DType, Vec<u8>) {
+        let quantizable = allow_quant && t.cols % 32 == 0;
+        match quant {
+            Quant::F32 => (DType::F32, t.data.to_vec()),
+            _ if !quantizable => (DType::F32, t.data.to_vec()),
+            Quant::Q8_0 | Quant::Q4_0 => {
+                let mut all = alloc::vec![0.0f32; t.rows * t.cols];
+                for r in 0..t.rows {
+                    t.dequantize_row(r, &mut all[r * t.cols..(r + 1) * t.cols]);
+                }
+                if quant == Quant::Q8_0 {
+                    (DType::Q8_0, crate::quant::quantize_q8_0(&all))
+                } else {
+                    (DType::Q4_0, crate::quant::quantize_q4_0(&all))
+                }
+            }
+        }
+    };
+    let mut add = |name: String, t: &Tensor<'_>, allow_quant: bool| {
+        let (dtype, data) = encode(t, allow_quant);
+        let dims: Vec<u64> = if t.rows == 1 { alloc::vec![t.cols as u64] } else { alloc::vec![t.cols as u64, t.rows as u64] };
+        w.tensor(&name, &dims, dtype, data);
+    };
+    add("token_embd.weight".into(), &weights.token_embd, false);
+    for (l, layer) in weights.layers.iter().enumerate() {
+        add(format!("blk.{l}.attn_norm.weight"), &layer.attn_norm, false);
+        add(format!("blk.{l}.attn_q.weight"), &layer.wq, true);
+        add(format!("blk.{l}.attn_k.weight"), &layer.wk, true);
+        add(format!("blk.{l}.attn_v.weight"), &layer.wv, true);
+        add(format!("blk.{l}.attn_output.weight"), &layer.wo, true);
+        add(format!("blk.{l}.ffn_norm.weight"), &layer.ffn_norm, false);
+        add(format!("blk.{l}.ffn_gate.weight"), &layer.w_gate, true);
+        add(format!("blk.{l}.ffn_down.weight"), &layer.w_down, true);
+        add(format!("blk.{l}.ffn_up.weight"), &layer.w_up, true);
+    }
+    add("output_norm.weight".into(), &weights.output_norm, false);
+    if !core::ptr::eq(weights.output.data, weights.token_embd.data) {
+        add("output.weight".into(), &weights.output, true);
+    }
+    Ok(w.to_bytes())
 }

@@ -216,6 +216,19 @@ impl Tokenizer {
     }
 }
 
+/// The scores of a llama2.c `tokenizer.bin` (for conversion to GGUF).
+pub fn llama2c_scores(bytes: &[u8], vocab_size: usize) -> Result<Vec<f32>, Error> {
+    let mut at = 4usize;
+    let mut scores = Vec::with_capacity(vocab_size);
+    for _ in 0..vocab_size {
+        let head = bytes.get(at..at + 8).ok_or(Error::Truncated { what: "token", offset: at })?;
+        scores.push(f32::from_le_bytes([head[0], head[1], head[2], head[3]]));
+        let len = i32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        at += 8 + usize::try_from(len).map_err(|_| Error::Corrupt(format!("token length {len}")))?;
+    }
+    Ok(scores)
+}
+
 /// Streaming decoder: returns text as soon as it forms complete UTF-8, holding back a
 /// sequence split across byte tokens.
 #[derive(Default)]

@@ -179,3 +179,22 @@ fn corrupt_and_truncated_gguf_files_are_errors_not_panics() {
     assert!(Gguf::parse(b"GGUF").is_err());
     assert!(Gguf::parse(b"NOPE\x03\0\0\0").is_err());
 }
+
+#[test]
+fn stories260k_imported_to_gguf_generates_the_same_story() {
+    let (Some(model_bytes), Some(tok_bytes)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
+    for (quant, tokens) in [(llama2c::Quant::F32, 40), (llama2c::Quant::Q8_0, 16)] {
+        let file = llama2c::to_gguf(&model_bytes, &tok_bytes, quant).expect("converts");
+        let gguf = Gguf::parse(&file).expect("our GGUF parses");
+        let config = Config::from_gguf(&gguf).unwrap();
+        let model = Model { weights: Weights::from_gguf(&gguf, &config).unwrap(), config };
+        let tokenizer = Tokenizer::from_gguf(&gguf).unwrap();
+        assert_eq!(tokenizer.encode("Once upon a time", true), {
+            let t2 = Tokenizer::from_llama2c(&tok_bytes, 512).unwrap();
+            t2.encode("Once upon a time", true)
+        });
+        let mut state = State::new(&model.config, 256);
+        let out = generate(&model, &tokenizer, &mut state, &[1], tokens, &mut Sampler::new(Settings::default()), &Serial, |_, _| Control::Continue).unwrap();
+        assert!(out.text.starts_with("Once upon a time, there was a little girl"), "{quant:?}: {:?}", out.text);
+    }
+}

@@ -8,6 +8,8 @@ mod board;
 mod bridge;
 mod build;
 mod deps;
+mod llm;
+mod model;
 mod qemu;
 mod serial;
 mod symbolize;
@@ -30,6 +32,10 @@ enum Command {
     Build(build::Args),
     /// Boot the kernel in QEMU with the console on this terminal.
     Qemu(qemu::Args),
+    /// Run the project's inference engine on the host (generate, tokenize).
+    Llm(llm::Args),
+    /// Make model files (import llama2.c checkpoints to GGUF).
+    Model(model::Args),
     /// Serve MCP on stdin/stdout for a real board on a serial port.
     Serial(serial::Args),
     /// Measure performance next to a peer measured in the same run (mcp; boot/llm/net later).
@@ -48,6 +54,8 @@ fn main() {
         Command::Build(args) => args.run().map(|_| ()),
         Command::Qemu(args) => args.run(),
         Command::Serial(args) => args.run(),
+        Command::Llm(args) => args.run(),
+        Command::Model(args) => args.run(),
         Command::Test(args) => args.run(),
         Command::Bench(args) => args.run(),
         Command::Setup(args) => args.run(),
