@@ -10,7 +10,8 @@
 //! SentencePiece BPE; [`sampler`] picks tokens; [`generate`] streams tokens through a
 //! callback that can stop generation.
 //!
-//! Row-parallel matrix-vector products go through [`quant::Parallel`], which the kernel
+//! SIMD: [`quant::neon`] (AArch64, plain ARMv8.0 NEON — no SDOT) beside
+//! [`quant::scalar`], tested equal. Row-parallel matrix-vector products go through [`quant::Parallel`], which the kernel
 //! implements with its compute cores; [`quant::Serial`] runs everywhere.
 #![no_std]
 #![deny(unsafe_code)]

@@ -53,6 +53,41 @@ impl Args {
         if let Some(filter) = &self.filter {
             cargo.args(["--", filter]);
         }
+        let host = util::run(&mut cargo);
+        let neon = self.neon_tests(&root);
+        host.and(neon)
+    }
+
+    /// The inference crate again for AArch64 under QEMU user-mode emulation as a
+    /// Cortex-A53, so the NEON kernels run (and must equal the scalar ones) and an
+    /// instruction those cores lack (SDOT, FP16 arithmetic) faults.
+    fn neon_tests(&self, root: &std::path::Path) -> Result<()> {
+        const TARGET: &str = "aarch64-unknown-linux-musl";
+        let installed = std::process::Command::new("rustup")
+            .current_dir(root)
+            .args(["target", "list", "--installed"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET))
+            .unwrap_or(false);
+        if !installed {
+            let added = std::process::Command::new("rustup").current_dir(root).args(["target", "add", TARGET]).status();
+            if !added.is_ok_and(|s| s.success()) {
+                eprintln!("warning: skipping the NEON kernel tests: `rustup target add {TARGET}` failed");
+                return Ok(());
+            }
+        }
+        if std::process::Command::new("qemu-aarch64").arg("--version").output().is_err() {
+            eprintln!("warning: skipping the NEON kernel tests: qemu-aarch64 (package qemu-user) is not installed");
+            return Ok(());
+        }
+        let mut cargo = util::cargo();
+        cargo
+            .current_dir(root)
+            .args(["test", "--package", "inference", "--target", TARGET, "--lib", "--test", "fixtures"])
+            .env("QEMU_CPU", "cortex-a53");
+        if let Some(filter) = &self.filter {
+            cargo.args(["--", filter]);
+        }
         util::run(&mut cargo)
     }
 }
