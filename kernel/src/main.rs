@@ -32,6 +32,7 @@ mod board;
 mod console;
 mod dtb;
 mod irq;
+mod llm;
 mod log;
 mod memory;
 mod panic;
@@ -89,6 +90,13 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     timeline::set_entry(entry_ticks, firmware_micros);
     timeline::record_at(Stage::Mmu, mmu_ticks);
 
+    // A model placed in RAM by the loader must be kept out of the heap.
+    let descriptor = llm::descriptor_address();
+    let ram = map.regions().iter().find(|r| r.kind == MemoryKind::Ram && (r.start..r.end).contains(&descriptor));
+    if let Some(model) = ram.map(|r| r.start..r.end).and_then(llm::probe) {
+        map.reserve(model);
+    }
+
     let Some(heap_range) = map.largest_free(layout.image_end) else {
         early_failure("no free RAM above the kernel image for the heap");
     };
@@ -107,6 +115,10 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     println!();
     println!("Kingly OS {} on {} ({})", env!("CARGO_PKG_VERSION"), CURRENT.name, CURRENT.description);
     timeline::record(Stage::Console);
+    llm::init();
+    if llm::get().is_ok() {
+        timeline::record(Stage::Model);
+    }
     let server = tools::server();
     timeline::record(Stage::Mcp);
     timeline::print();

@@ -43,6 +43,15 @@ impl Board {
         }
     }
 
+    /// Guest RAM (start, end) of the QEMU machine, as `qemu_machine` configures it (the
+    /// Pi boards' top 64 MiB belong to the GPU).
+    pub fn qemu_ram(self) -> (u64, u64) {
+        match self.emulated_by() {
+            Self::Virt => (0x4000_0000, 0x8000_0000),
+            _ => (0, 0x3c00_0000),
+        }
+    }
+
     /// For a real board, the QEMU board that emulates the closest hardware.
     pub fn emulated_by(self) -> Board {
         match self {

@@ -1,7 +1,7 @@
 //! `cargo xtask qemu`: boot the kernel in QEMU with the console on this terminal.
 
 use crate::{board::Board, bridge, build, deps, util};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
@@ -23,6 +23,42 @@ pub struct Args {
     /// Boot this prebuilt kernel8.img instead of building one (used by the tests).
     #[arg(long, hide = true)]
     image: Option<PathBuf>,
+    /// Place this GGUF model in guest RAM for the kernel's `llm_*` tools.
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+/// QEMU arguments that place `model` in guest RAM with the descriptor the kernel looks for
+/// (`kernel/src/llm.rs`): magic `KINGLYMD`, address, length, at RAM base + 256 MiB.
+pub fn model_args(board: Board, model: &Path) -> Result<Vec<String>> {
+    let (ram_base, ram_end) = board.qemu_ram();
+    let descriptor = ram_base + 0x1000_0000;
+    let address = descriptor + 0x1000;
+    let len = std::fs::metadata(model).with_context(|| format!("reading {}", model.display()))?.len();
+    if address + len > ram_end {
+        bail!(
+            "{} is {} MiB; QEMU {} has room for {} MiB at {address:#x}",
+            model.display(),
+            len >> 20,
+            board.name(),
+            (ram_end - address) >> 20
+        );
+    }
+    let mut bytes = Vec::with_capacity(32);
+    bytes.extend_from_slice(b"KINGLYMD");
+    bytes.extend_from_slice(&address.to_le_bytes());
+    bytes.extend_from_slice(&len.to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    let dir = util::root().join("target/qemu-model");
+    std::fs::create_dir_all(&dir)?;
+    let descriptor_file = dir.join(format!("descriptor-{}-{}.bin", board.name(), std::process::id()));
+    std::fs::write(&descriptor_file, bytes)?;
+    Ok(vec![
+        "-device".into(),
+        format!("loader,file={},addr={address:#x},force-raw=on", model.display()),
+        "-device".into(),
+        format!("loader,file={},addr={descriptor:#x},force-raw=on", descriptor_file.display()),
+    ])
 }
 
 /// A QEMU child that is killed when dropped, so no error path leaves one running.
@@ -59,6 +95,9 @@ impl Args {
         };
         let mut qemu = Command::new(deps::QEMU);
         qemu.args(machine_args(self.board, &image)?);
+        if let Some(model) = &self.model {
+            qemu.args(model_args(qemu_board, model)?);
+        }
         if self.mcp {
             return serve_mcp(qemu);
         }

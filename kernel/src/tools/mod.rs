@@ -6,6 +6,7 @@
 //! input and output schemas and annotations; its handler reads kernel state and returns
 //! structured output (optionally with a text rendering for the shell).
 
+mod llm;
 mod system;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
@@ -23,7 +24,7 @@ pub fn server() -> Server {
             end the session."
             .into(),
     });
-    let groups: [fn(&mut Server); 2] = [system::register, register_test_hooks];
+    let groups: [fn(&mut Server); 3] = [system::register, llm::register, register_test_hooks];
     for register in groups {
         register(&mut server);
     }

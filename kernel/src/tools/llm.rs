@@ -1,0 +1,135 @@
+//! Language-model tools: `llm_info`, `llm_tokenize`, `llm_generate`.
+//!
+//! Generation runs on the console core for now (the scheduler and compute cores come with
+//! SMP); it streams the text so far as `notifications/progress` and stops between tokens
+//! when the request is cancelled.
+
+use super::add;
+use crate::{arch::cpu, llm};
+use alloc::{format, string::String, vec::Vec};
+use inference::{
+    generate::{generate, Control, Finish},
+    model::State,
+    quant::Serial,
+    sampler::{Sampler, Settings},
+};
+use mcp::{json, Annotations, Server, Tool, ToolOutput, Value};
+
+fn info() -> Result<ToolOutput, mcp::ToolError> {
+    let loaded = llm::get()?;
+    let c = &loaded.model.config;
+    let mut quants: Vec<String> = Vec::new();
+    for tensor in &loaded.gguf.tensors {
+        let name = format!("{:?}", tensor.dtype);
+        if !quants.contains(&name) {
+            quants.push(name);
+        }
+    }
+    let params: u64 = loaded.gguf.tensors.iter().map(|t| t.dims.iter().product::<u64>()).sum();
+    let out = json!({
+        "name": loaded.name,
+        "architecture": "llama",
+        "quantization": quants,
+        "parameters": params,
+        "layers": c.n_layers,
+        "dim": c.dim,
+        "heads": c.n_heads,
+        "kv_heads": c.n_kv_heads,
+        "vocab": c.vocab_size,
+        "max_context": c.max_context,
+        "context": llm::DEFAULT_CONTEXT.min(c.max_context),
+        "file_bytes": loaded.range.len(),
+        "memory_estimate_bytes": loaded.estimate,
+        "address": format!("{:#x}", loaded.range.start),
+    });
+    Ok(ToolOutput::new(out))
+}
+
+fn tokenize(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+    let loaded = llm::get()?;
+    let text = args.get("text").and_then(Value::as_str).unwrap_or("");
+    let ids = loaded.tokenizer.encode(text, args.get("bos").and_then(Value::as_bool).unwrap_or(true));
+    let pieces: Vec<&str> = ids.iter().map(|&id| loaded.tokenizer.piece(id).unwrap_or("?")).collect();
+    Ok(ToolOutput::new(json!({"count": ids.len(), "ids": ids, "pieces": pieces})))
+}
+
+fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+    let loaded = llm::get()?;
+    let prompt = args.get("prompt").and_then(Value::as_str).unwrap_or("");
+    let max_tokens = args.get("max_tokens").and_then(Value::as_u64).unwrap_or(64) as usize;
+    let settings = Settings {
+        temperature: args.get("temperature").and_then(Value::as_f64).unwrap_or(0.0) as f32,
+        top_p: args.get("top_p").and_then(Value::as_f64).unwrap_or(0.95) as f32,
+        seed: args.get("seed").and_then(Value::as_u64).unwrap_or(42),
+        ..Settings::default()
+    };
+    let tokens = loaded.tokenizer.encode(prompt, true);
+    let mut state = State::new(&loaded.model.config, llm::DEFAULT_CONTEXT);
+    if tokens.len() + 1 >= state.context() {
+        return Err(format!("the prompt has {} tokens; the context holds {}", tokens.len(), state.context()).into());
+    }
+    let mut sampler = Sampler::new(settings);
+    let started = cpu::micros();
+    let mut text = String::new();
+    let mut count = 0usize;
+    let output = generate(&loaded.model, &loaded.tokenizer, &mut state, &tokens, max_tokens, &mut sampler, &Serial, |_, piece| {
+        count += 1;
+        text.push_str(piece);
+        ctx.progress(count as f64, Some(max_tokens as f64), Some(&text));
+        if ctx.is_cancelled() {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    })
+    .map_err(|e| format!("{e}"))?;
+    let micros = cpu::micros().saturating_sub(started).max(1);
+    let finish = match output.finish {
+        Finish::EndOfSequence => "end_of_sequence",
+        Finish::Length => "max_tokens",
+        Finish::Context => "context_full",
+        Finish::Stopped => "cancelled",
+    };
+    let per_second = (output.tokens.len() + output.prompt_tokens) as f64 * 1e6 / micros as f64;
+    Ok(ToolOutput::with_text(
+        json!({
+            "text": output.text,
+            "prompt_tokens": output.prompt_tokens,
+            "generated_tokens": output.tokens.len(),
+            "finish": finish,
+            "elapsed_us": micros,
+            "tokens_per_second": per_second,
+        }),
+        output.text.clone(),
+    ))
+}
+
+/// Registers the group.
+pub fn register(server: &mut Server) {
+    add(
+        server,
+        Tool::new("llm_info", |_, _| info())
+            .title("Language model information")
+            .description("The loaded model: name, quantization, parameters, layers, context, memory; an error when no model is loaded.")
+            .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"architecture":{"type":"string"},"quantization":{"type":"array","items":{"type":"string"}},"parameters":{"type":"integer"},"layers":{"type":"integer"},"dim":{"type":"integer"},"heads":{"type":"integer"},"kv_heads":{"type":"integer"},"vocab":{"type":"integer"},"max_context":{"type":"integer"},"context":{"type":"integer"},"file_bytes":{"type":"integer"},"memory_estimate_bytes":{"type":"integer"},"address":{"type":"string"}},"required":["name","parameters","layers","vocab","context"]}"#)
+            .annotations(Annotations::READ_ONLY),
+    );
+    add(
+        server,
+        Tool::new("llm_tokenize", |_, args| tokenize(args))
+            .title("Tokenize text")
+            .description("The model's token ids (and pieces) for a text, with BOS first unless bos=false.")
+            .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string","maxLength":16384},"bos":{"type":"boolean","default":true}},"required":["text"],"additionalProperties":false}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"count":{"type":"integer"},"ids":{"type":"array","items":{"type":"integer"}},"pieces":{"type":"array","items":{"type":"string"}}},"required":["count","ids"]}"#)
+            .annotations(Annotations::READ_ONLY),
+    );
+    add(
+        server,
+        Tool::new("llm_generate", run)
+            .title("Generate text")
+            .description("Continues a prompt with the loaded model. Streams the text so far as progress notifications when the request has a progress token; greedy at temperature 0; same seed, same text.")
+            .input_schema_text(r#"{"type":"object","properties":{"prompt":{"type":"string","maxLength":8192},"max_tokens":{"type":"integer","minimum":1,"maximum":1024,"default":64},"temperature":{"type":"number","minimum":0,"maximum":2,"default":0},"top_p":{"type":"number","minimum":0,"maximum":1,"default":0.95},"seed":{"type":"integer","minimum":0,"default":42}},"required":["prompt"],"additionalProperties":false}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"text":{"type":"string"},"prompt_tokens":{"type":"integer"},"generated_tokens":{"type":"integer"},"finish":{"enum":["end_of_sequence","max_tokens","context_full","cancelled"]},"elapsed_us":{"type":"integer"},"tokens_per_second":{"type":"number"}},"required":["text","generated_tokens","finish"]}"#)
+            .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false }),
+    );
+}

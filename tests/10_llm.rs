@@ -1,0 +1,157 @@
+//! The language model inside the kernel: stories260K (from ../shared/fixtures, converted to
+//! GGUF here) placed in guest RAM by `cargo xtask qemu --model`, run by the `llm_*` tools
+//! over MCP on the serial console.
+
+use serde_json::{json, Value};
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+};
+
+fn fixture(path: &str) -> Option<Vec<u8>> {
+    let full = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/").to_string() + path;
+    match std::fs::read(&full) {
+        Ok(bytes) => Some(bytes),
+        Err(_) => {
+            eprintln!("skipping: {full} not present (../shared/fixtures is outside the repository)");
+            None
+        }
+    }
+}
+
+struct Session {
+    child: Child,
+    input: Option<ChildStdin>,
+    output: BufReader<ChildStdout>,
+}
+
+impl Session {
+    fn start(xtask: &Path, image: &Path, model: Option<&Path>) -> Session {
+        let mut command = Command::new(xtask);
+        command.args(["qemu", "--mcp", "--board", "raspi3b", "--image"]).arg(image);
+        if let Some(model) = model {
+            command.arg("--model").arg(model);
+        }
+        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("xtask starts");
+        let input = child.stdin.take();
+        let output = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut session = Session { child, input, output };
+        let init = session.request(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"llm-test","version":"1"}}}));
+        assert_eq!(init["result"]["serverInfo"]["name"], "kingly-os");
+        session
+    }
+
+    fn send(&mut self, message: Value) {
+        let input = self.input.as_mut().expect("session open");
+        writeln!(input, "{message}").expect("write");
+        input.flush().expect("flush");
+    }
+
+    fn line(&mut self) -> Value {
+        let mut line = String::new();
+        let n = self.output.read_line(&mut line).expect("read");
+        assert!(n > 0, "the bridge closed its output");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    fn request(&mut self, message: Value) -> Value {
+        let id = message["id"].clone();
+        self.send(message);
+        loop {
+            let reply = self.line();
+            if reply["id"] == id {
+                return reply;
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Closing stdin ends the session: the bridge stops QEMU and exits. Killing it
+        // instead would leave QEMU running (and holding our output pipes).
+        drop(self.input.take());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn setup() -> Option<(PathBuf, PathBuf)> {
+    let images = kingly_tests::image_dir()?;
+    let Some(xtask) = std::env::var_os("KINGLY_XTASK") else {
+        assert!(std::env::var_os("KINGLY_REQUIRE_QEMU").is_none(), "KINGLY_XTASK must be set");
+        return None;
+    };
+    Some((PathBuf::from(xtask), images.join("raspi3b-test/kernel8.img")))
+}
+
+#[test]
+fn the_kernel_tells_the_known_story_and_streams_progress() {
+    let Some((xtask, image)) = setup() else { return };
+    let (Some(model), Some(vocab)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
+    let gguf = inference::llama2c::to_gguf(&model, &vocab, inference::llama2c::Quant::Q8_0).expect("converts");
+    let path = std::env::temp_dir().join(format!("kingly-stories260k-{}.gguf", std::process::id()));
+    std::fs::write(&path, gguf).expect("write model");
+    let mut s = Session::start(&xtask, &image, Some(&path));
+
+    let info = s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_info","arguments":{}}}));
+    let info = &info["result"]["structuredContent"];
+    assert_eq!(info["layers"], 5, "{info}");
+    assert_eq!(info["vocab"], 512, "{info}");
+    assert_eq!(info["parameters"], 260_032, "{info}");
+
+    let tokens = s.request(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"llm_tokenize","arguments":{"text":"Once upon a time"}}}));
+    assert_eq!(tokens["result"]["structuredContent"]["ids"], json!([1, 403, 407, 261, 378]), "{tokens}");
+
+    s.send(json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once upon a time","max_tokens":24},"_meta":{"progressToken":"story"}}}));
+    let mut progress = Vec::new();
+    let result = loop {
+        let line = s.line();
+        if line["method"] == "notifications/progress" {
+            assert_eq!(line["params"]["progressToken"], "story");
+            progress.push(line["params"]["message"].as_str().unwrap_or("").to_string());
+        } else if line["id"] == 3 {
+            break line;
+        }
+    };
+    let out = &result["result"]["structuredContent"];
+    let text = out["text"].as_str().unwrap_or("");
+    assert!(text.starts_with(", there was a little girl named Lily"), "kernel generated {text:?}");
+    assert_eq!(out["generated_tokens"], 24, "{out}");
+    assert_eq!(progress.len(), 24, "one progress notification per token");
+    assert_eq!(progress.last().map(String::as_str), Some(text), "the last progress carries the whole text");
+
+    let bad = s.request(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"x","max_tokens":5000}}}));
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn without_a_model_or_with_a_corrupt_one_the_tools_say_why() {
+    let Some((xtask, image)) = setup() else { return };
+    let mut s = Session::start(&xtask, &image, None);
+    let r = s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_info","arguments":{}}}));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(r["result"]["content"][0]["text"].as_str().unwrap_or("").contains("no model loaded"), "{r}");
+    drop(s);
+
+    let path = std::env::temp_dir().join(format!("kingly-corrupt-{}.gguf", std::process::id()));
+    let mut corrupt = b"GGUF\x03\x00\x00\x00".to_vec();
+    corrupt.extend_from_slice(&[0xff; 64]);
+    std::fs::write(&path, corrupt).unwrap();
+    let mut s = Session::start(&xtask, &image, Some(&path));
+    let r = s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"hi"}}}));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(r["result"]["content"][0]["text"].as_str().unwrap_or("").contains("corrupt model file"), "{r}");
+    let pong = s.request(json!({"jsonrpc":"2.0","id":2,"method":"ping"}));
+    assert_eq!(pong["result"], json!({}), "the kernel keeps serving");
+    let _ = std::fs::remove_file(&path);
+}
