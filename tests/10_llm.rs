@@ -129,6 +129,28 @@ fn the_kernel_tells_the_known_story_and_streams_progress() {
     assert_eq!(progress.len(), 24, "one progress notification per token");
     assert_eq!(progress.last().map(String::as_str), Some(text), "the last progress carries the whole text");
 
+    // notifications/cancelled stops generation within a token, and the port keeps serving;
+    // a request sent meanwhile is answered afterwards.
+    s.send(json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once","max_tokens":1000},"_meta":{"progressToken":"long"}}}));
+    let mut seen = 0;
+    let cancelled = loop {
+        let line = s.line();
+        if line["method"] == "notifications/progress" {
+            seen += 1;
+            if seen == 3 {
+                s.send(json!({"jsonrpc":"2.0","id":6,"method":"ping"}));
+                s.send(json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5,"reason":"test"}}));
+            }
+        } else if line["id"] == 5 {
+            break line;
+        }
+    };
+    let out = &cancelled["result"]["structuredContent"];
+    assert_eq!(out["finish"], "cancelled", "{cancelled}");
+    let generated = out["generated_tokens"].as_u64().unwrap_or(1000);
+    assert!((3..=5).contains(&generated), "stopped after {generated} tokens (cancel sent after 3)");
+    assert_eq!(s.line()["id"], 6, "the ping sent during generation is answered after it");
+
     let bad = s.request(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"x","max_tokens":5000}}}));
     assert_eq!(bad["error"]["code"], -32602, "{bad}");
     let _ = std::fs::remove_file(&path);

@@ -13,6 +13,7 @@
 
 use crate::{console, print, println, system};
 use alloc::{
+    collections::VecDeque,
     string::{String, ToString},
     vec::Vec,
 };
@@ -46,6 +47,8 @@ struct Editor {
     history: Vec<String>,
     /// The previous line ended with CR: swallow the LF of a CRLF pair.
     after_cr: bool,
+    /// Input read ahead while a tool ran (watching for cancellation), consumed first.
+    pending: VecDeque<u8>,
 }
 
 fn redraw(buffer: &[u8], cursor: usize) {
@@ -59,7 +62,7 @@ fn redraw(buffer: &[u8], cursor: usize) {
 
 impl Editor {
     const fn new() -> Self {
-        Editor { history: Vec::new(), after_cr: false }
+        Editor { history: Vec::new(), after_cr: false, pending: VecDeque::new() }
     }
 
     /// Reads one line. `echo` is off while an MCP client owns the port.
@@ -71,7 +74,10 @@ impl Editor {
         let mut recall = self.history.len();
         let mut draft: Vec<u8> = Vec::new();
         loop {
-            let byte = console::wait_byte();
+            let byte = match self.pending.pop_front() {
+                Some(byte) => byte,
+                None => console::wait_byte(),
+            };
             let after_cr = core::mem::replace(&mut self.after_cr, false);
             if json {
                 match byte {
@@ -347,7 +353,23 @@ fn execute(server: &mut Server, editor: &mut Editor, line: &str) -> Option<Vec<u
                     }
                 }
             }
-            match server.call_tool(name, &arguments) {
+            // Ctrl-C stops a long-running tool (e.g. llm_generate) between steps; other
+            // input typed meanwhile is kept.
+            let mut outgoing = Vec::new();
+            let pending = &mut editor.pending;
+            let mut watch = || {
+                let mut cancelled = false;
+                while let Some(byte) = console::read_byte() {
+                    if byte == 0x03 {
+                        cancelled = true;
+                    } else {
+                        pending.push_back(byte);
+                    }
+                }
+                cancelled
+            };
+            let mut ctx = mcp::Ctx::detached(&mut outgoing).with_cancel_check(&mut watch);
+            match server.call_tool_with(&mut ctx, name, &arguments) {
                 Ok(output) => match output.text {
                     Some(text) => print!("{}{}", text, if text.ends_with('\n') { "" } else { "\n" }),
                     None => print!("{}", client::render(&output.structured)),
@@ -378,14 +400,48 @@ struct McpPort {
     log_position: usize,
 }
 
+/// Whether `line` is a `notifications/cancelled` for request `id`.
+fn cancels(line: &[u8], id: &Value) -> bool {
+    let Ok(message) = mcp::parse_json(line) else { return false };
+    message.get("method").and_then(Value::as_str) == Some("notifications/cancelled")
+        && message.get("params").and_then(|p| p.get("requestId")) == Some(id)
+}
+
 impl McpPort {
-    fn handle(&mut self, server: &mut Server, bytes: &[u8]) {
+    fn handle(&mut self, server: &mut Server, editor: &mut Editor, bytes: &[u8]) {
         if !self.active {
             self.active = true;
             crate::log::set_console_echo(false);
             self.log_position = crate::log::position();
         }
-        let response = server.handle_message(bytes);
+        // While a tool runs, watch the input for a cancellation of this request (or Ctrl-C);
+        // everything else read meanwhile is kept for after the answer.
+        let id = mcp::parse_json(bytes).ok().and_then(|m| m.get("id").cloned()).unwrap_or(Value::Null);
+        let mut line: Vec<u8> = Vec::new();
+        let pending = &mut editor.pending;
+        let mut watch = || {
+            let mut cancelled = false;
+            while let Some(byte) = console::read_byte() {
+                if byte == 0x03 {
+                    cancelled = true;
+                    continue;
+                }
+                line.push(byte);
+                if byte == b'\r' || byte == b'\n' {
+                    if !id.is_null() && cancels(&line, &id) {
+                        cancelled = true;
+                    } else {
+                        pending.extend(line.iter().copied());
+                    }
+                    line.clear();
+                }
+            }
+            cancelled
+        };
+        // Progress goes out while the tool runs.
+        let mut sink = |line: &str| println!("{line}");
+        let response = server.handle_message_streaming(bytes, Some(&mut watch), Some(&mut sink));
+        editor.pending.extend(line);
         self.forward_logs(server);
         for notification in server.drain_outgoing() {
             println!("{notification}");
@@ -422,7 +478,7 @@ pub fn run(mut server: Server) -> ! {
         let mut line = editor.read_line(&server, !port.active);
         loop {
             match line {
-                Line::Json(bytes) => port.handle(&mut server, &bytes),
+                Line::Json(bytes) => port.handle(&mut server, &mut editor, &bytes),
                 Line::Human(text) => {
                     port.human();
                     if let Some(bytes) = execute(&mut server, &mut editor, &text) {

@@ -39,6 +39,11 @@ pub use server::{Server, ServerInfo};
 pub use resource::{Prompt, Resource};
 pub use tool::{Annotations, CallError, Ctx, Tool, ToolError, ToolOutput};
 
+/// Parses JSON text (a convenience for transports that peek at messages).
+pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
+
 /// Protocol revisions this server speaks, newest first.
 pub const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 

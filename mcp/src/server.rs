@@ -241,6 +241,17 @@ impl Server {
 
     /// [`Server::handle_message`] with a hook a running tool polls for cancellation.
     pub fn handle_message_with(&mut self, bytes: &[u8], cancel_check: Option<&mut dyn FnMut() -> bool>) -> Option<String> {
+        self.handle_message_streaming(bytes, cancel_check, None)
+    }
+
+    /// [`Server::handle_message_with`] for a streaming transport: notifications a running
+    /// tool produces (progress) go to `sink` at once instead of queueing until the answer.
+    pub fn handle_message_streaming(
+        &mut self,
+        bytes: &[u8],
+        cancel_check: Option<&mut dyn FnMut() -> bool>,
+        sink: Option<&mut dyn FnMut(&str)>,
+    ) -> Option<String> {
         let text = match frame::check(bytes, &self.limits) {
             Ok(text) => text,
             Err(error) => return Some(jsonrpc::error_response(None, &error)),
@@ -260,7 +271,7 @@ impl Server {
                 None
             }
             Ok(Incoming::Request { id, method, params }) => {
-                let result = self.request(&id, &method, &params, cancel_check);
+                let result = self.request(&id, &method, &params, cancel_check, sink);
                 self.cancelled.retain(|c| c != &id);
                 Some(match result {
                     Ok(result) => jsonrpc::response(&id, result),
@@ -292,12 +303,13 @@ impl Server {
         method: &str,
         params: &Map<String, Value>,
         cancel_check: Option<&mut dyn FnMut() -> bool>,
+        sink: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Value, RpcError> {
         match method {
             "initialize" => self.initialize(params),
             "ping" => Ok(json!({})),
             "tools/list" => self.list(params, "tools", self.tools.iter().map(Tool::to_json).collect()),
-            "tools/call" => self.tools_call(id, params, cancel_check),
+            "tools/call" => self.tools_call(id, params, cancel_check, sink),
             "resources/list" => {
                 let entries = self.resources.iter().filter(|r| !r.template).map(Resource::to_json).collect();
                 self.list(params, "resources", entries)
@@ -409,6 +421,7 @@ impl Server {
         id: &Id,
         params: &Map<String, Value>,
         cancel_check: Option<&mut dyn FnMut() -> bool>,
+        sink: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Value, RpcError> {
         let name = params
             .get("name")
@@ -424,13 +437,18 @@ impl Server {
         let already_cancelled = self.cancelled.contains(id);
         let mut outgoing = core::mem::take(&mut self.outgoing);
         let mut cancel_check = cancel_check;
+        let mut sink = sink;
         let outcome = {
             let cancel_check = match cancel_check.as_mut() {
                 Some(check) => Some(&mut **check as &mut dyn FnMut() -> bool),
                 None => None,
             };
+            let sink = match sink.as_mut() {
+                Some(sink) => Some(&mut **sink as &mut dyn FnMut(&str)),
+                None => None,
+            };
             let tool = self.tools.iter().find(|t| t.name == name);
-            let mut ctx = Ctx { progress_token, outgoing: &mut outgoing, cancel_check, cancelled: already_cancelled };
+            let mut ctx = Ctx { progress_token, outgoing: &mut outgoing, cancel_check, cancelled: already_cancelled, sink };
             match tool {
                 Some(tool) => tool.call(&mut ctx, &arguments),
                 None => Err(CallError::UnknownTool(name.into())),

@@ -105,12 +105,14 @@ pub struct Ctx<'a> {
     pub(crate) outgoing: &'a mut Vec<String>,
     pub(crate) cancel_check: Option<&'a mut dyn FnMut() -> bool>,
     pub(crate) cancelled: bool,
+    /// Where notifications go at once (a streaming transport); otherwise they queue.
+    pub(crate) sink: Option<&'a mut dyn FnMut(&str)>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for a call outside any session (kernel code, tests).
     pub fn detached(outgoing: &'a mut Vec<String>) -> Self {
-        Ctx { progress_token: None, outgoing, cancel_check: None, cancelled: false }
+        Ctx { progress_token: None, outgoing, cancel_check: None, cancelled: false, sink: None }
     }
 
     /// Installs the hook a long-running handler's [`Ctx::is_cancelled`] polls (the transport
@@ -132,7 +134,11 @@ impl<'a> Ctx<'a> {
         if let Some(message) = message {
             params.insert("message".into(), Value::from(message));
         }
-        self.outgoing.push(notification("notifications/progress", Value::Object(params)));
+        let line = notification("notifications/progress", Value::Object(params));
+        match self.sink.as_mut() {
+            Some(sink) => sink(&line),
+            None => self.outgoing.push(line),
+        }
     }
 
     /// Whether the client cancelled this request. Long-running handlers call it between

@@ -182,6 +182,14 @@ fn progress_and_cancellation() {
     let r: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(r["result"]["isError"], true);
     assert_eq!(r["result"]["content"][0]["text"], "cancelled after 3 steps");
+    // A streaming transport gets progress while the tool runs, not after.
+    s.drain_outgoing();
+    let mut streamed = Vec::new();
+    let mut sink = |line: &str| streamed.push(line.to_string());
+    let line = s.handle_message_streaming(msg.to_string().as_bytes(), None, Some(&mut sink)).unwrap();
+    assert_eq!(streamed.len(), 10);
+    assert!(s.drain_outgoing().is_empty());
+    assert!(line.contains("\"isError\":false") && line.contains("done"), "{line}");
 }
 
 #[test]
