@@ -64,13 +64,14 @@ pub fn generate(
         return Err(Error::Unsupported("prompt longer than the context".into()));
     }
     let mut history: Vec<u32> = prompt.to_vec();
-    let mut decoder = Decoder::new();
+    // The space-stripping at the start of a text applies only when nothing but BOS came
+    // before: a continuation keeps its leading space.
+    let mut decoder = if prompt.last() == Some(&tokenizer.bos) { Decoder::new() } else { Decoder::continuing() };
     let mut output = Output { text: String::new(), tokens: Vec::new(), prompt_tokens: prompt.len(), finish: Finish::Length };
     for (position, &token) in prompt.iter().enumerate() {
         model.forward(state, token as usize, position, parallel)?;
     }
-    let mut position = prompt.len();
-    for _ in 0..max_tokens {
+    for position in prompt.len()..prompt.len().saturating_add(max_tokens) {
         let next = sampler.sample(&mut state.logits, &history);
         if next == tokenizer.eos {
             output.finish = Finish::EndOfSequence;
@@ -84,12 +85,11 @@ pub fn generate(
             output.finish = Finish::Stopped;
             break;
         }
-        if position + 1 >= state.context() {
+        if position >= state.context() {
             output.finish = Finish::Context;
             break;
         }
         model.forward(state, next as usize, position, parallel)?;
-        position += 1;
     }
     output.text.push_str(&decoder.finish());
     Ok(output)

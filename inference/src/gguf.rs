@@ -1,8 +1,19 @@
 //! GGUF v2/v3 reader over one contiguous byte slice.
 //!
-//! Every count, length, offset, dimension and type is checked against the slice before use;
-//! tensors are returned as borrowed views ([`crate::quant::Tensor`]) into it — no weight is
-//! copied. A truncated or corrupt file is an [`Error`], never a panic.
+//! Spec: ggml's `docs/gguf.md`. Layout: magic `GGUF`, u32 version, u64 tensor count, u64
+//! metadata count, typed key/values, tensor infos (name, dims fastest-first, type, offset
+//! relative to the data section), then tensor data from the next multiple of
+//! `general.alignment` (default 32).
+//!
+//! Contract: [`Gguf::parse`] checks every count, length, offset, dimension, type and
+//! alignment against the slice before use; once it returns `Ok`, no accessor panics and
+//! tensors come out as borrowed views ([`crate::quant::Tensor`]) — no weight is copied. A
+//! truncated or corrupt file is an [`Error`], never a panic. [`Gguf::parse_header`] does the
+//! same for a prefix of the file holding only the header (tensor data not yet read), so a
+//! loader can size the model ([`crate::model::memory_estimate`]) before reading weights.
+//!
+//! Unbounded-work traps: counts come from the file, so they are capped (tensors, metadata
+//! entries, array items in total, nesting depth) before anything is allocated.
 
 use crate::{
     error::Error,
@@ -14,8 +25,13 @@ const MAGIC: &[u8; 4] = b"GGUF";
 /// Limits that keep a hostile header from making us allocate absurdly.
 const MAX_TENSORS: u64 = 1 << 16;
 const MAX_METADATA: u64 = 1 << 16;
-const MAX_ARRAY: u64 = 1 << 24;
+/// Array items in all metadata together (a Llama 3 vocabulary needs about 540 000).
+const MAX_ARRAY_ITEMS: u64 = 1 << 20;
 const MAX_DIMS: u32 = 4;
+/// Arrays inside arrays inside arrays at most.
+const MAX_DEPTH: u32 = 2;
+/// Largest `general.alignment` accepted.
+const MAX_ALIGNMENT: u64 = 1 << 16;
 
 /// A metadata value.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,12 +108,18 @@ pub struct Gguf<'a> {
     pub metadata: Vec<(&'a str, Value<'a>)>,
     /// Tensors in file order.
     pub tensors: Vec<TensorInfo<'a>>,
+    /// Data alignment (`general.alignment`, default 32).
+    pub alignment: usize,
+    /// Where tensor data starts (the end of the header, aligned).
+    pub data_offset: usize,
     bytes: &'a [u8],
 }
 
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Array items still allowed (see [`MAX_ARRAY_ITEMS`]).
+    items_left: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -145,14 +167,15 @@ impl<'a> Reader<'a> {
             },
             8 => Value::Str(self.string("string")?),
             9 => {
-                if depth > 2 {
+                if depth >= MAX_DEPTH {
                     return Err(Error::Corrupt("arrays nested too deeply".into()));
                 }
                 let item_kind = self.u32("array type")?;
                 let count = self.u64("array length")?;
-                if count > MAX_ARRAY {
-                    return Err(Error::Corrupt(format!("array of {count} items")));
+                if count > self.items_left {
+                    return Err(Error::Corrupt(format!("array of {count} items (at most {MAX_ARRAY_ITEMS} in all metadata)")));
                 }
+                self.items_left -= count;
                 // Each item takes at least one byte: a count beyond the rest of the file is
                 // corrupt, and checking first keeps a hostile count from allocating.
                 if count as usize > self.bytes.len() - self.pos {
@@ -173,9 +196,20 @@ impl<'a> Reader<'a> {
 }
 
 impl<'a> Gguf<'a> {
-    /// Parses and validates a whole GGUF file.
+    /// Parses and validates a whole GGUF file: header and the extent of every tensor.
     pub fn parse(bytes: &'a [u8]) -> Result<Gguf<'a>, Error> {
-        let mut r = Reader { bytes, pos: 0 };
+        let gguf = Self::parse_header(bytes)?;
+        if let Some(t) = gguf.tensors.iter().find(|t| t.range.end > bytes.len()) {
+            return Err(Error::Truncated { what: "tensor data", offset: t.range.end });
+        }
+        Ok(gguf)
+    }
+
+    /// Parses and validates the header from a prefix of the file; tensor data may lie
+    /// beyond `bytes` (then [`Gguf::tensor`] reports it as truncated). [`Gguf::file_size`]
+    /// says how long the whole file must be.
+    pub fn parse_header(bytes: &'a [u8]) -> Result<Gguf<'a>, Error> {
+        let mut r = Reader { bytes, pos: 0, items_left: MAX_ARRAY_ITEMS };
         if r.take(4, "magic")? != MAGIC {
             return Err(Error::Corrupt("not a GGUF file (bad magic)".into()));
         }
@@ -188,15 +222,22 @@ impl<'a> Gguf<'a> {
         if tensor_count > MAX_TENSORS || metadata_count > MAX_METADATA {
             return Err(Error::Corrupt(format!("{tensor_count} tensors, {metadata_count} metadata entries")));
         }
-        let mut metadata = Vec::new();
+        let mut metadata: Vec<(&str, Value<'_>)> = Vec::new();
         for _ in 0..metadata_count {
             let key = r.string("metadata key")?;
             let kind = r.u32("metadata type")?;
-            metadata.push((key, r.value(kind, 0)?));
+            let value = r.value(kind, 0)?;
+            if metadata.iter().any(|(k, _)| *k == key) {
+                return Err(Error::Corrupt(format!("metadata key {key} appears twice")));
+            }
+            metadata.push((key, value));
         }
-        let mut infos = Vec::new();
+        let mut infos: Vec<(&str, Vec<u64>, DType, u64)> = Vec::new();
         for _ in 0..tensor_count {
             let name = r.string("tensor name")?;
+            if infos.iter().any(|(n, ..)| *n == name) {
+                return Err(Error::Corrupt(format!("tensor {name} appears twice")));
+            }
             let n_dims = r.u32("tensor dims")?;
             if n_dims == 0 || n_dims > MAX_DIMS {
                 return Err(Error::Corrupt(format!("tensor {name} has {n_dims} dimensions")));
@@ -213,7 +254,10 @@ impl<'a> Gguf<'a> {
             infos.push((name, dims, dtype, offset));
         }
         let alignment = match metadata.iter().find(|(k, _)| *k == "general.alignment") {
-            Some((_, v)) => v.as_u64().filter(|a| *a > 0 && a.is_power_of_two() && *a <= 1 << 16).ok_or_else(|| Error::Corrupt("general.alignment must be a power of two".into()))?,
+            Some((_, v)) => v
+                .as_u64()
+                .filter(|a| *a > 0 && a.is_power_of_two() && *a <= MAX_ALIGNMENT)
+                .ok_or_else(|| Error::Corrupt(format!("general.alignment must be a power of two up to {MAX_ALIGNMENT}")))?,
             None => 32,
         } as usize;
         let data_start = r.pos.div_ceil(alignment) * alignment;
@@ -230,12 +274,14 @@ impl<'a> Gguf<'a> {
             }
             let start = data_start.checked_add(offset).ok_or_else(|| Error::Corrupt(format!("tensor {name} offset")))?;
             let end = start.checked_add(size).ok_or_else(|| Error::Corrupt(format!("tensor {name} size")))?;
-            if end > bytes.len() {
-                return Err(Error::Truncated { what: "tensor data", offset: end });
-            }
             tensors.push(TensorInfo { name, dims, dtype, range: start..end });
         }
-        Ok(Gguf { version, metadata, tensors, bytes })
+        Ok(Gguf { version, metadata, tensors, alignment, data_offset: data_start, bytes })
+    }
+
+    /// Bytes the whole file needs: the end of the last tensor's data (at least the header).
+    pub fn file_size(&self) -> usize {
+        self.tensors.iter().map(|t| t.range.end).fold(self.data_offset, usize::max)
     }
 
     /// A metadata value by key.
@@ -253,12 +299,14 @@ impl<'a> Gguf<'a> {
         self.tensors.iter().find(|t| t.name == name)
     }
 
-    /// A tensor as a 2-D view (1-D tensors are one row).
+    /// A tensor as a 2-D view (1-D tensors are one row; higher dimensions fold into rows).
     pub fn tensor(&self, name: &str) -> Result<Tensor<'a>, Error> {
         let info = self.tensor_info(name).ok_or_else(|| Error::Missing(format!("tensor {name}")))?;
-        let cols = info.dims[0] as usize;
-        let rows = info.dims[1..].iter().product::<u64>() as usize;
-        Tensor::new(info.dtype, rows, cols, &self.bytes[info.range.clone()])
+        // Parsing checked that the product of all dims fits in usize, so these fit too.
+        let cols = info.dims.first().map_or(1, |&d| d as usize);
+        let rows = info.dims.iter().skip(1).product::<u64>() as usize;
+        let data = self.bytes.get(info.range.clone()).ok_or(Error::Truncated { what: "tensor data", offset: info.range.end })?;
+        Tensor::new(info.dtype, rows, cols, data)
     }
 
     /// Total bytes of tensor data.
@@ -289,5 +337,199 @@ impl<'a> Gguf<'a> {
             Value::Array(items) => format!("[{} items]", items.len()),
             other => format!("{other:?}"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    /// A hand-assembled GGUF file (independent of [`crate::writer`]).
+    struct Builder {
+        metadata: Vec<u8>,
+        metadata_count: u64,
+        tensors: Vec<u8>,
+        tensor_count: u64,
+        data: Vec<u8>,
+        alignment: usize,
+    }
+
+    impl Builder {
+        fn new(alignment: usize) -> Self {
+            Builder { metadata: Vec::new(), metadata_count: 0, tensors: Vec::new(), tensor_count: 0, data: Vec::new(), alignment }
+        }
+
+        fn string(out: &mut Vec<u8>, s: &str) {
+            out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+
+        fn meta(&mut self, key: &str, kind: u32, value: &[u8]) {
+            Self::string(&mut self.metadata, key);
+            self.metadata.extend_from_slice(&kind.to_le_bytes());
+            self.metadata.extend_from_slice(value);
+            self.metadata_count += 1;
+        }
+
+        fn tensor(&mut self, name: &str, dims: &[u64], kind: u32, data: &[u8]) {
+            Self::string(&mut self.tensors, name);
+            self.tensors.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+            for d in dims {
+                self.tensors.extend_from_slice(&d.to_le_bytes());
+            }
+            self.tensors.extend_from_slice(&kind.to_le_bytes());
+            while self.data.len() % self.alignment != 0 {
+                self.data.push(0);
+            }
+            self.tensors.extend_from_slice(&(self.data.len() as u64).to_le_bytes());
+            self.data.extend_from_slice(data);
+            self.tensor_count += 1;
+        }
+
+        fn finish(&self, version: u32) -> Vec<u8> {
+            let mut out = b"GGUF".to_vec();
+            out.extend_from_slice(&version.to_le_bytes());
+            out.extend_from_slice(&self.tensor_count.to_le_bytes());
+            out.extend_from_slice(&self.metadata_count.to_le_bytes());
+            out.extend_from_slice(&self.metadata);
+            out.extend_from_slice(&self.tensors);
+            while out.len() % self.alignment != 0 {
+                out.push(0);
+            }
+            out.extend_from_slice(&self.data);
+            out
+        }
+    }
+
+    fn array(kind: u32, count: u64, items: &[u8]) -> Vec<u8> {
+        let mut out = kind.to_le_bytes().to_vec();
+        out.extend_from_slice(&count.to_le_bytes());
+        out.extend_from_slice(items);
+        out
+    }
+
+    fn sample() -> (Builder, Vec<f32>) {
+        let mut b = Builder::new(64);
+        b.meta("general.alignment", 4, &64u32.to_le_bytes());
+        b.meta("u8", 0, &[200]);
+        b.meta("i8", 1, &[0xfe]);
+        b.meta("u16", 2, &60000u16.to_le_bytes());
+        b.meta("i16", 3, &(-30000i16).to_le_bytes());
+        b.meta("i32", 5, &(-7i32).to_le_bytes());
+        b.meta("f32", 6, &1.5f32.to_le_bytes());
+        b.meta("bool", 7, &[1]);
+        let mut s = Vec::new();
+        Builder::string(&mut s, "héllo");
+        b.meta("string", 8, &s);
+        b.meta("u64", 10, &u64::MAX.to_le_bytes());
+        b.meta("i64", 11, &i64::MIN.to_le_bytes());
+        b.meta("f64", 12, &0.25f64.to_le_bytes());
+        b.meta("bytes", 9, &array(0, 3, &[1, 2, 3]));
+        let mut strings = Vec::new();
+        Builder::string(&mut strings, "a");
+        Builder::string(&mut strings, "bc");
+        b.meta("strings", 9, &array(8, 2, &strings));
+        // [[1, 2], []] of i16.
+        let mut nested = array(3, 2, &[1, 0, 2, 0]);
+        nested.extend_from_slice(&array(3, 0, &[]));
+        b.meta("nested", 9, &array(9, 2, &nested));
+        let weights: Vec<f32> = (0..64).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let bytes: Vec<u8> = weights.iter().flat_map(|v| v.to_le_bytes()).collect();
+        b.tensor("vector", &[8], 0, &bytes[..32]);
+        b.tensor("matrix", &[32, 2], 8, &crate::quant::quantize_q8_0(&weights));
+        (b, weights)
+    }
+
+    #[test]
+    fn reads_every_metadata_type_and_aligned_tensors() {
+        let (b, weights) = sample();
+        for version in [2, 3] {
+            let file = b.finish(version);
+            let g = Gguf::parse(&file).unwrap();
+            assert_eq!((g.version, g.alignment), (version, 64));
+            assert_eq!(g.data_offset % 64, 0);
+            assert_eq!(g.get("u8"), Some(&Value::U64(200)));
+            assert_eq!(g.get("i8"), Some(&Value::I64(-2)));
+            assert_eq!(g.get("u16"), Some(&Value::U64(60000)));
+            assert_eq!(g.get("i16"), Some(&Value::I64(-30000)));
+            assert_eq!(g.get("i32"), Some(&Value::I64(-7)));
+            assert_eq!(g.get("f32"), Some(&Value::F64(1.5)));
+            assert_eq!(g.get("bool"), Some(&Value::Bool(true)));
+            assert_eq!(g.get("string").and_then(Value::as_str), Some("héllo"));
+            assert_eq!(g.get("u64"), Some(&Value::U64(u64::MAX)));
+            assert_eq!(g.get("i64"), Some(&Value::I64(i64::MIN)));
+            assert_eq!(g.get("f64").and_then(Value::as_f64), Some(0.25));
+            assert_eq!(g.get("bytes"), Some(&Value::Array(vec![Value::U64(1), Value::U64(2), Value::U64(3)])));
+            assert_eq!(g.strings("strings").unwrap(), ["a", "bc"]);
+            let nested = Value::Array(vec![Value::Array(vec![Value::I64(1), Value::I64(2)]), Value::Array(vec![])]);
+            assert_eq!(g.get("nested"), Some(&nested));
+            let v = g.tensor("vector").unwrap();
+            assert_eq!((v.rows, v.cols, v.data.len()), (1, 8, 32));
+            let mut row = [0.0f32; 8];
+            v.dequantize_row(0, &mut row);
+            assert_eq!(row[..], weights[..8]);
+            let m = g.tensor("matrix").unwrap();
+            assert_eq!((m.dtype, m.rows, m.cols), (DType::Q8_0, 2, 32));
+            assert_eq!(g.tensor_info("matrix").unwrap().range.start % 64, 0);
+            assert_eq!(g.file_size(), file.len());
+            assert!(matches!(g.tensor("absent"), Err(Error::Missing(_))));
+        }
+    }
+
+    #[test]
+    fn a_header_prefix_parses_without_the_data() {
+        let (b, _) = sample();
+        let file = b.finish(3);
+        let header = Gguf::parse(&file).unwrap().data_offset;
+        let g = Gguf::parse_header(&file[..header]).unwrap();
+        assert_eq!(g.file_size(), file.len());
+        assert!(matches!(g.tensor("matrix"), Err(Error::Truncated { .. })));
+        assert!(matches!(Gguf::parse(&file[..header]), Err(Error::Truncated { .. })));
+        // Every shorter prefix of the file is an error.
+        for cut in 0..file.len() {
+            assert!(Gguf::parse(&file[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn bad_headers_are_named_errors() {
+        let (b, _) = sample();
+        let good = b.finish(3);
+        let mut bad_version = good.clone();
+        bad_version[4] = 4;
+        assert!(matches!(Gguf::parse(&bad_version), Err(Error::Unsupported(_))));
+        let mut bad_magic = good.clone();
+        bad_magic[0] = b'X';
+        assert!(matches!(Gguf::parse(&bad_magic), Err(Error::Corrupt(_))));
+
+        let mut odd = Builder::new(32);
+        odd.meta("general.alignment", 4, &48u32.to_le_bytes());
+        assert!(Gguf::parse(&odd.finish(3)).is_err(), "alignment 48");
+
+        let mut twice = Builder::new(32);
+        twice.meta("k", 0, &[1]);
+        twice.meta("k", 0, &[2]);
+        assert!(Gguf::parse(&twice.finish(3)).is_err(), "duplicate key");
+
+        let mut huge = Builder::new(32);
+        huge.meta("a", 9, &array(0, u64::MAX, &[]));
+        assert!(Gguf::parse(&huge.finish(3)).is_err(), "huge array");
+
+        let mut deep = Builder::new(32);
+        deep.meta("a", 9, &array(9, 1, &array(9, 1, &array(0, 0, &[]))));
+        assert!(Gguf::parse(&deep.finish(3)).is_err(), "nesting too deep");
+
+        let mut unknown_type = Builder::new(32);
+        unknown_type.tensor("t", &[32], 3, &[0; 20]);
+        assert!(matches!(Gguf::parse(&unknown_type.finish(3)), Err(Error::Unsupported(_))));
+
+        let mut ragged = Builder::new(32);
+        ragged.tensor("t", &[33], 8, &[0; 68]);
+        assert!(Gguf::parse(&ragged.finish(3)).is_err(), "33 weights are not whole Q8_0 blocks");
+
+        let mut overflow = Builder::new(32);
+        overflow.tensor("t", &[u64::MAX, 2], 0, &[]);
+        assert!(Gguf::parse(&overflow.finish(3)).is_err(), "dimension overflow");
     }
 }

@@ -3,16 +3,31 @@
 //! # Layers
 //! Model files are untrusted bytes. [`gguf`] (and [`llama2c`]) check every offset, size,
 //! type and alignment against the one contiguous slice that holds the file and hand out
-//! borrowed tensor views — weights are never copied. [`quant`] holds one block format per
-//! type with its dequantization and dot product ([`quant::Tensor::matvec`] quantizes the
-//! activations to Q8_0 on the fly for the 32-weight formats, as llama.cpp does).
-//! [`model`] is the Llama forward pass, readable top to bottom; [`tokenizer`] is
-//! SentencePiece BPE; [`sampler`] picks tokens; [`generate`] streams tokens through a
-//! callback that can stop generation.
+//! borrowed tensor views — weights are never copied, and a corrupt file is an [`Error`],
+//! never a panic. [`gguf::Gguf::parse_header`] reads just the header, so
+//! [`model::memory_estimate`] can refuse a model before its weights are read.
 //!
-//! SIMD: [`quant::neon`] (AArch64, plain ARMv8.0 NEON — no SDOT) beside
-//! [`quant::scalar`], tested equal. Row-parallel matrix-vector products go through [`quant::Parallel`], which the kernel
-//! implements with its compute cores; [`quant::Serial`] runs everywhere.
+//! [`quant`] holds the block formats (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K) with their
+//! dequantization, quantizers and dot products; matrix-vector products quantize the
+//! activations on the fly (Q8_0 for the 32-weight formats, Q8_K for the K-quants) and
+//! multiply in integers, as llama.cpp does. [`model`] is the one Llama forward pass;
+//! [`tokenizer`] is SentencePiece BPE with a streaming decoder; [`sampler`] picks tokens;
+//! [`generate`] streams tokens through a callback that can stop generation; [`chat`] lays out
+//! prompts (plain or TinyLlama's Zephyr format); [`writer`] writes GGUF for test models.
+//!
+//! # SIMD and parallelism
+//! `quant::neon` (AArch64 only; plain ARMv8.0 NEON — no SDOT, no FP16 arithmetic) has the
+//! same functions as [`quant::scalar`] and is tested bit-identical to it
+//! (`QEMU_CPU=cortex-a53 cargo test -p inference --target aarch64-unknown-linux-musl`).
+//! It is the only module allowed `unsafe`. Row-parallel matrix-vector products go through
+//! [`quant::Parallel`], which the kernel implements with its compute cores;
+//! [`quant::Serial`] runs everywhere.
+//!
+//! # Extending
+//! A new quant format: a [`quant::DType`] variant (id, block size), its block decode in
+//! [`quant::dequantize_block`], a row dot in `quant/scalar.rs` (and `quant/neon.rs`), one
+//! arm in [`quant::Tensor::row_dot`], and a case in the kernel-equality and naive-forward
+//! tests.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

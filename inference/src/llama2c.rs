@@ -27,6 +27,7 @@ pub fn load<'a>(bytes: &'a [u8]) -> Result<(Config, Weights<'a>), Error> {
         vocab_size: field(5).unsigned_abs() as usize,
         max_context: positive(6, "seq_len")?,
         rope_base: 10000.0,
+        rope_dim: field(0).unsigned_abs() as usize / field(3).unsigned_abs().max(1) as usize,
         norm_eps: 1e-5,
     };
     config.validate()?;
@@ -34,7 +35,7 @@ pub fn load<'a>(bytes: &'a [u8]) -> Result<(Config, Weights<'a>), Error> {
     let mut at = 28usize;
     let mut take = |rows: usize, cols: usize, what: &'static str| -> Result<Tensor<'a>, Error> {
         let len = rows.checked_mul(cols).and_then(|n| n.checked_mul(4)).ok_or_else(|| Error::Corrupt(format!("{what} size")))?;
-        let data = bytes.get(at..at + len).ok_or(Error::Truncated { what, offset: at })?;
+        let data = bytes.get(at..at.saturating_add(len)).ok_or(Error::Truncated { what, offset: at })?;
         at += len;
         Tensor::new(DType::F32, rows, cols, data)
     };

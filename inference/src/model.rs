@@ -1,12 +1,22 @@
-//! The Llama forward pass: RMSNorm, rotary embeddings, grouped-query attention with a KV
-//! cache, SwiGLU feed-forward, tied or separate output matrix. One token per call.
+//! The Llama forward pass, one token per call: embedding, then per block RMSNorm →
+//! Q/K/V projections → rotary embeddings → grouped-query attention over the KV cache →
+//! output projection + residual → RMSNorm → SwiGLU feed-forward + residual; then the final
+//! norm and the classifier (the embedding matrix when the file has no `output.weight`).
+//!
+//! Read GGUF's llama metadata keys first (`llama.*`, see `docs/llm.md`). Rotary embeddings
+//! rotate adjacent pairs (llama.cpp's "normal" mode, which GGUF's permuted Q/K weights and
+//! llama2.c checkpoints both use). The matrix-vector products dominate run time; they are
+//! split by rows through [`Parallel`].
 
 use crate::{
     error::Error,
     gguf::Gguf,
-    quant::{Parallel, Tensor},
+    quant::{Parallel, Q8Activations, Tensor},
 };
 use alloc::{format, vec, vec::Vec};
+
+/// Largest context a [`State`] is allowed to allocate (positions).
+pub const MAX_CONTEXT: usize = 1 << 20;
 
 /// Model shape.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -27,6 +37,8 @@ pub struct Config {
     pub max_context: usize,
     /// RoPE base frequency.
     pub rope_base: f32,
+    /// Dimensions of each head that rotary embeddings rotate (normally the head width).
+    pub rope_dim: usize,
     /// RMSNorm epsilon.
     pub norm_eps: f32,
 }
@@ -34,7 +46,7 @@ pub struct Config {
 impl Config {
     /// Width of one head.
     pub fn head_dim(&self) -> usize {
-        self.dim / self.n_heads
+        self.dim / self.n_heads.max(1)
     }
 
     /// Width of all key (or value) heads together.
@@ -42,7 +54,7 @@ impl Config {
         self.head_dim() * self.n_kv_heads
     }
 
-    /// Checks the shape is self-consistent.
+    /// Checks the shape is self-consistent and within the engine's limits.
     pub fn validate(&self) -> Result<(), Error> {
         let ok = self.dim > 0
             && self.n_heads > 0
@@ -50,13 +62,20 @@ impl Config {
             && self.dim % self.n_heads == 0
             && self.n_heads % self.n_kv_heads == 0
             && self.head_dim() % 2 == 0
+            && self.rope_dim % 2 == 0
+            && self.rope_dim <= self.head_dim()
             && self.n_layers > 0
             && self.vocab_size > 0
             && self.hidden_dim > 0
+            && self.max_context > 0
             && self.dim <= 1 << 16
             && self.hidden_dim <= 1 << 18
             && self.n_layers <= 1024
-            && self.vocab_size <= 1 << 20;
+            && self.vocab_size <= 1 << 20
+            && self.rope_base.is_finite()
+            && self.rope_base > 0.0
+            && self.norm_eps.is_finite()
+            && self.norm_eps >= 0.0;
         if ok {
             Ok(())
         } else {
@@ -64,11 +83,14 @@ impl Config {
         }
     }
 
-    /// Bytes of KV cache, activations and logits for `context` positions.
+    /// Bytes of KV cache, activations and logits for `context` positions (saturating).
     pub fn runtime_bytes(&self, context: usize) -> usize {
-        let kv = 2 * self.n_layers * context * self.kv_dim() * 4;
-        let scratch = (5 * self.dim + 3 * self.hidden_dim + self.kv_dim() * 2 + self.n_heads * context + self.vocab_size) * 4;
-        kv + scratch
+        let kv = 2usize.saturating_mul(self.n_layers).saturating_mul(context).saturating_mul(self.kv_dim()).saturating_mul(4);
+        let floats = 6 * self.dim + 2 * self.hidden_dim + 2 * self.kv_dim() + self.rope_dim / 2 + self.vocab_size;
+        let scratch = floats.saturating_add(self.n_heads.saturating_mul(context)).saturating_mul(4);
+        // Quantized activations: at most one i8 + two bytes of scale/sum per 16 inputs.
+        let activations = self.dim.max(self.hidden_dim) * 2;
+        kv.saturating_add(scratch).saturating_add(activations)
     }
 
     /// Reads the shape from GGUF llama metadata.
@@ -78,29 +100,37 @@ impl Config {
             Some(other) => return Err(Error::Unsupported(format!("architecture '{other}' (only llama)"))),
             None => return Err(Error::Missing("metadata general.architecture".into())),
         }
-        let get = |key: &str| -> Result<usize, Error> { Ok(gguf.get_u64(key)? as usize) };
+        let get = |key: &str| -> Result<usize, Error> {
+            let value = gguf.get_u64(key)?;
+            usize::try_from(value).map_err(|_| Error::Corrupt(format!("{key} = {value}")))
+        };
+        let optional = |key: &str| gguf.get(key).and_then(|v| v.as_u64()).and_then(|v| usize::try_from(v).ok());
+        let float = |key: &str, default: f64| gguf.get(key).and_then(|v| v.as_f64()).unwrap_or(default) as f32;
+        let dim = get("llama.embedding_length")?;
         let n_heads = get("llama.attention.head_count")?;
         let vocab_size = match gguf.tensor_info("token_embd.weight") {
-            Some(info) if info.dims.len() == 2 => info.dims[1] as usize,
-            _ => return Err(Error::Missing("tensor token_embd.weight".into())),
+            Some(info) if info.dims.len() == 2 => usize::try_from(info.dims[1]).unwrap_or(usize::MAX),
+            Some(_) => return Err(Error::Corrupt("token_embd.weight is not 2-D".into())),
+            None => return Err(Error::Missing("tensor token_embd.weight".into())),
         };
         let config = Config {
-            dim: get("llama.embedding_length")?,
+            dim,
             hidden_dim: get("llama.feed_forward_length")?,
             n_layers: get("llama.block_count")?,
             n_heads,
-            n_kv_heads: gguf.get("llama.attention.head_count_kv").and_then(|v| v.as_u64()).map_or(n_heads, |v| v as usize),
+            n_kv_heads: optional("llama.attention.head_count_kv").unwrap_or(n_heads),
             vocab_size,
             max_context: get("llama.context_length")?,
-            rope_base: gguf.get("llama.rope.freq_base").and_then(|v| v.as_f64()).unwrap_or(10000.0) as f32,
-            norm_eps: gguf.get("llama.attention.layer_norm_rms_epsilon").and_then(|v| v.as_f64()).unwrap_or(1e-5) as f32,
+            rope_base: float("llama.rope.freq_base", 10000.0),
+            rope_dim: optional("llama.rope.dimension_count").unwrap_or(dim / n_heads.max(1)),
+            norm_eps: float("llama.attention.layer_norm_rms_epsilon", 1e-5),
         };
         config.validate()?;
         Ok(config)
     }
 }
 
-/// One transformer block's weights.
+/// One transformer block's weights (`dim × n` means `dim` rows of `n` weights).
 pub struct Layer<'a> {
     /// Attention RMSNorm weights (1 × dim).
     pub attn_norm: Tensor<'a>,
@@ -134,23 +164,19 @@ pub struct Weights<'a> {
     pub output: Tensor<'a>,
 }
 
-fn expect_shape(t: Tensor<'_>, rows: usize, cols: usize, name: &str) -> Result<(), Error> {
+fn expect_shape<'a>(t: Tensor<'a>, rows: usize, cols: usize, name: &str) -> Result<Tensor<'a>, Error> {
     if t.rows == rows && t.cols == cols {
-        Ok(())
+        Ok(t)
     } else {
         Err(Error::Corrupt(format!("{name} is {}×{}, expected {rows}×{cols}", t.rows, t.cols)))
     }
 }
 
 impl<'a> Weights<'a> {
-    /// Borrows the weights of a GGUF llama model.
+    /// Borrows the weights of a GGUF llama model, checking every shape against `config`.
     pub fn from_gguf(gguf: &Gguf<'a>, config: &Config) -> Result<Weights<'a>, Error> {
         let (dim, hidden, kv) = (config.dim, config.hidden_dim, config.kv_dim());
-        let tensor = |name: &str, rows: usize, cols: usize| -> Result<Tensor<'a>, Error> {
-            let t = gguf.tensor(name)?;
-            expect_shape(t, rows, cols, name)?;
-            Ok(t)
-        };
+        let tensor = |name: &str, rows: usize, cols: usize| expect_shape(gguf.tensor(name)?, rows, cols, name);
         let mut layers = Vec::with_capacity(config.n_layers);
         for l in 0..config.n_layers {
             let name = |part: &str| format!("blk.{l}.{part}.weight");
@@ -178,27 +204,45 @@ impl<'a> Weights<'a> {
 /// Per-sequence state: KV cache and scratch buffers, sized for `context` positions.
 pub struct State {
     context: usize,
+    /// Residual stream (dim).
     x: Vec<f32>,
+    /// Normed input of a sub-layer, then attention output (dim).
     xb: Vec<f32>,
+    /// Sub-layer output before the residual add (dim).
     xb2: Vec<f32>,
+    /// FFN gate, then SwiGLU output (hidden_dim).
     hb: Vec<f32>,
+    /// FFN up projection (hidden_dim).
     hb2: Vec<f32>,
+    /// Query (dim).
     q: Vec<f32>,
+    /// Key and value of the current position (kv_dim each).
     k: Vec<f32>,
     v: Vec<f32>,
+    /// Attention scores (n_heads × context).
     att: Vec<f32>,
-    /// Logits of the last forward pass.
+    /// Logits of the last forward pass (vocab_size).
     pub logits: Vec<f32>,
+    /// Keys and values (n_layers × context × kv_dim each).
     key_cache: Vec<f32>,
     value_cache: Vec<f32>,
+    /// Dequantized norm weights (dim).
     norm: Vec<f32>,
+    /// RoPE inverse frequency of each rotated pair (rope_dim / 2).
+    inverse_frequency: Vec<f32>,
+    /// Quantized activations, reused by every product.
+    activations: Q8Activations,
 }
 
 impl State {
-    /// Allocates state for `context` positions (capped at the model's maximum).
+    /// Allocates state for `context` positions (clamped to 1..=the model's maximum and
+    /// [`MAX_CONTEXT`]). Check [`Config::runtime_bytes`] against free memory first.
     pub fn new(config: &Config, context: usize) -> State {
-        let context = context.clamp(1, config.max_context.max(1));
+        let context = context.clamp(1, config.max_context.clamp(1, MAX_CONTEXT));
         let kv = config.kv_dim();
+        let inverse_frequency = (0..config.rope_dim / 2)
+            .map(|i| 1.0 / libm::powf(config.rope_base, (2 * i) as f32 / config.rope_dim as f32))
+            .collect();
         State {
             context,
             x: vec![0.0; config.dim],
@@ -214,6 +258,8 @@ impl State {
             key_cache: vec![0.0; config.n_layers * context * kv],
             value_cache: vec![0.0; config.n_layers * context * kv],
             norm: vec![0.0; config.dim],
+            inverse_frequency,
+            activations: Q8Activations::new(),
         }
     }
 
@@ -223,12 +269,26 @@ impl State {
     }
 }
 
+/// `out = x / rms(x) · weight`.
 fn rmsnorm(out: &mut [f32], x: &[f32], weight: &Tensor<'_>, scratch: &mut [f32], eps: f32) {
     weight.dequantize_row(0, scratch);
-    let ss = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32 + eps;
-    let scale = 1.0 / libm::sqrtf(ss);
+    let mean_square = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    let scale = 1.0 / libm::sqrtf(mean_square + eps);
     for ((o, v), w) in out.iter_mut().zip(x).zip(scratch.iter()) {
         *o = w * (v * scale);
+    }
+}
+
+/// Rotates adjacent pairs of the first `rope_dim` dimensions of every head by
+/// `position × inverse_frequency[pair]`.
+fn rope(v: &mut [f32], head_dim: usize, inverse_frequency: &[f32], position: usize) {
+    for head in v.chunks_exact_mut(head_dim) {
+        for (pair, &frequency) in head.chunks_exact_mut(2).zip(inverse_frequency) {
+            let (sin, cos) = libm::sincosf(position as f32 * frequency);
+            let (a, b) = (pair[0], pair[1]);
+            pair[0] = a * cos - b * sin;
+            pair[1] = a * sin + b * cos;
+        }
     }
 }
 
@@ -244,6 +304,38 @@ fn softmax(x: &mut [f32]) {
     }
 }
 
+/// Grouped-query attention of query `q` (n_heads × head_dim) over positions `0..=position`
+/// of one layer's caches (context × kv_dim), written to `out` (dim).
+#[allow(clippy::too_many_arguments)]
+fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], att: &mut [f32], context: usize, position: usize, out: &mut [f32]) {
+    let (head_dim, kv_dim) = (c.head_dim(), c.kv_dim());
+    let group = c.n_heads / c.n_kv_heads;
+    let scale = 1.0 / libm::sqrtf(head_dim as f32);
+    for (h, (q, out)) in q.chunks_exact(head_dim).zip(out.chunks_exact_mut(head_dim)).enumerate() {
+        let kv_offset = (h / group) * head_dim;
+        let scores = &mut att[h * context..h * context + position + 1];
+        for (t, score) in scores.iter_mut().enumerate() {
+            let k = &keys[t * kv_dim + kv_offset..][..head_dim];
+            *score = q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * scale;
+        }
+        softmax(scores);
+        out.fill(0.0);
+        for (t, &weight) in scores.iter().enumerate() {
+            let v = &values[t * kv_dim + kv_offset..][..head_dim];
+            for (o, x) in out.iter_mut().zip(v) {
+                *o += weight * x;
+            }
+        }
+    }
+}
+
+/// `gate = silu(gate) · up`.
+fn swiglu(gate: &mut [f32], up: &[f32]) {
+    for (g, u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + libm::expf(-*g)) * u;
+    }
+}
+
 /// A model ready to run: shape and borrowed weights.
 pub struct Model<'a> {
     /// Shape.
@@ -254,6 +346,7 @@ pub struct Model<'a> {
 
 impl<'a> Model<'a> {
     /// Runs one token at `position`; leaves the next-token logits in `state.logits`.
+    /// `state` must have been made for this model's config.
     pub fn forward(&self, state: &mut State, token: usize, position: usize, parallel: &dyn Parallel) -> Result<(), Error> {
         let c = &self.config;
         if token >= c.vocab_size {
@@ -262,84 +355,50 @@ impl<'a> Model<'a> {
         if position >= state.context {
             return Err(Error::Unsupported(format!("position {position} beyond the context of {}", state.context)));
         }
-        let (dim, kv_dim, head_dim) = (c.dim, c.kv_dim(), c.head_dim());
-        let group = c.n_heads / c.n_kv_heads;
+        let (kv_dim, head_dim) = (c.kv_dim(), c.head_dim());
+        let s = state;
         let w = &self.weights;
-        w.token_embd.dequantize_row(token, &mut state.x);
+        w.token_embd.dequantize_row(token, &mut s.x);
 
         for (l, layer) in w.layers.iter().enumerate() {
-            rmsnorm(&mut state.xb, &state.x, &layer.attn_norm, &mut state.norm, c.norm_eps);
-            layer.wq.matvec(&state.xb, &mut state.q, parallel);
-            layer.wk.matvec(&state.xb, &mut state.k, parallel);
-            layer.wv.matvec(&state.xb, &mut state.v, parallel);
-
-            // Rotary embeddings on adjacent pairs (GGUF's permuted layout, as llama2.c).
-            for i in (0..dim).step_by(2) {
-                let pair = (i % head_dim) as f32;
-                let freq = 1.0 / libm::powf(c.rope_base, pair / head_dim as f32);
-                let (sin, cos) = libm::sincosf(position as f32 * freq);
-                let rotate = |v: &mut [f32]| {
-                    let (a, b) = (v[i], v[i + 1]);
-                    v[i] = a * cos - b * sin;
-                    v[i + 1] = a * sin + b * cos;
-                };
-                rotate(&mut state.q);
-                if i < kv_dim {
-                    rotate(&mut state.k);
-                }
-            }
-
-            let layer_base = l * state.context * kv_dim;
-            let at = layer_base + position * kv_dim;
-            state.key_cache[at..at + kv_dim].copy_from_slice(&state.k);
-            state.value_cache[at..at + kv_dim].copy_from_slice(&state.v);
-
-            let scale = 1.0 / libm::sqrtf(head_dim as f32);
-            for h in 0..c.n_heads {
-                let q = &state.q[h * head_dim..(h + 1) * head_dim];
-                let kv_head = h / group;
-                let att = &mut state.att[h * state.context..h * state.context + position + 1];
-                for (t, score) in att.iter_mut().enumerate() {
-                    let k = &state.key_cache[layer_base + t * kv_dim + kv_head * head_dim..][..head_dim];
-                    *score = q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * scale;
-                }
-                softmax(att);
-                let out = &mut state.xb[h * head_dim..(h + 1) * head_dim];
-                out.fill(0.0);
-                for (t, &a) in att.iter().enumerate() {
-                    let v = &state.value_cache[layer_base + t * kv_dim + kv_head * head_dim..][..head_dim];
-                    for (o, x) in out.iter_mut().zip(v) {
-                        *o += a * x;
-                    }
-                }
-            }
-            layer.wo.matvec(&state.xb, &mut state.xb2, parallel);
-            for (x, d) in state.x.iter_mut().zip(&state.xb2) {
+            // Attention.
+            rmsnorm(&mut s.xb, &s.x, &layer.attn_norm, &mut s.norm, c.norm_eps);
+            layer.wq.matvec_with(&s.xb, &mut s.activations, &mut s.q, parallel);
+            layer.wk.matvec_with(&s.xb, &mut s.activations, &mut s.k, parallel);
+            layer.wv.matvec_with(&s.xb, &mut s.activations, &mut s.v, parallel);
+            rope(&mut s.q, head_dim, &s.inverse_frequency, position);
+            rope(&mut s.k, head_dim, &s.inverse_frequency, position);
+            let layer_cache = l * s.context * kv_dim..(l + 1) * s.context * kv_dim;
+            let at = layer_cache.start + position * kv_dim;
+            s.key_cache[at..at + kv_dim].copy_from_slice(&s.k);
+            s.value_cache[at..at + kv_dim].copy_from_slice(&s.v);
+            let (keys, values) = (&s.key_cache[layer_cache.clone()], &s.value_cache[layer_cache]);
+            attention(c, &s.q, keys, values, &mut s.att, s.context, position, &mut s.xb);
+            layer.wo.matvec_with(&s.xb, &mut s.activations, &mut s.xb2, parallel);
+            for (x, d) in s.x.iter_mut().zip(&s.xb2) {
                 *x += d;
             }
 
-            rmsnorm(&mut state.xb, &state.x, &layer.ffn_norm, &mut state.norm, c.norm_eps);
-            layer.w_gate.matvec(&state.xb, &mut state.hb, parallel);
-            layer.w_up.matvec(&state.xb, &mut state.hb2, parallel);
-            for (g, u) in state.hb.iter_mut().zip(&state.hb2) {
-                let silu = *g / (1.0 + libm::expf(-*g));
-                *g = silu * u;
-            }
-            layer.w_down.matvec(&state.hb, &mut state.xb, parallel);
-            for (x, d) in state.x.iter_mut().zip(&state.xb) {
+            // Feed-forward.
+            rmsnorm(&mut s.xb, &s.x, &layer.ffn_norm, &mut s.norm, c.norm_eps);
+            layer.w_gate.matvec_with(&s.xb, &mut s.activations, &mut s.hb, parallel);
+            layer.w_up.matvec_with(&s.xb, &mut s.activations, &mut s.hb2, parallel);
+            swiglu(&mut s.hb, &s.hb2);
+            layer.w_down.matvec_with(&s.hb, &mut s.activations, &mut s.xb2, parallel);
+            for (x, d) in s.x.iter_mut().zip(&s.xb2) {
                 *x += d;
             }
         }
-        let x = state.x.clone();
-        rmsnorm(&mut state.x, &x, &w.output_norm, &mut state.norm, c.norm_eps);
-        w.output.matvec(&state.x, &mut state.logits, parallel);
+        rmsnorm(&mut s.xb, &s.x, &w.output_norm, &mut s.norm, c.norm_eps);
+        w.output.matvec_with(&s.xb, &mut s.activations, &mut s.logits, parallel);
         Ok(())
     }
 }
 
-/// Memory a GGUF model needs at `context` positions: weights (which must be in RAM) plus
-/// KV cache and scratch. Computable from the header alone, before loading.
+/// Memory a GGUF model needs at `context` positions: tensor data (which must be in RAM)
+/// plus KV cache and scratch. Works on a header-only parse ([`Gguf::parse_header`]), so a
+/// caller can refuse a model before reading its weights.
 pub fn memory_estimate(gguf: &Gguf<'_>, context: usize) -> Result<usize, Error> {
     let config = Config::from_gguf(gguf)?;
-    Ok(gguf.weight_bytes() + config.runtime_bytes(context.min(config.max_context)))
+    Ok(gguf.weight_bytes().saturating_add(config.runtime_bytes(context.clamp(1, config.max_context.min(MAX_CONTEXT)))))
 }

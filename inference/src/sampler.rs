@@ -64,10 +64,13 @@ impl Sampler {
         }
         self.candidates.clear();
         self.candidates.extend(logits.iter().enumerate().map(|(i, &l)| (l / s.temperature, i as u32)));
-        self.candidates.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-        if s.top_k > 0 {
+        // Most likely first; ties by lower id so the order (and the draw) is deterministic.
+        let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if s.top_k > 0 && s.top_k < self.candidates.len() {
+            self.candidates.select_nth_unstable_by(s.top_k - 1, order);
             self.candidates.truncate(s.top_k);
         }
+        self.candidates.sort_unstable_by(order);
         let max = self.candidates.first().map_or(0.0, |c| c.0);
         let mut total = 0.0;
         for c in &mut self.candidates {
@@ -128,6 +131,25 @@ mod tests {
         assert_eq!(top1.sample(&mut logits.clone(), &[]), argmax(&logits));
         let mut nucleus = Sampler::new(Settings { temperature: 1.0, top_k: 0, top_p: 0.0001, ..Settings::default() });
         assert_eq!(nucleus.sample(&mut logits.clone(), &[]), argmax(&logits));
+    }
+
+    #[test]
+    fn temperature_sampling_follows_the_softmax() {
+        // Probabilities 0.665, 0.245, 0.090 at temperature 1.
+        let logits = [2.0f32, 1.0, 0.0];
+        let mut s = Sampler::new(Settings { temperature: 1.0, top_k: 0, top_p: 1.0, seed: 7, ..Settings::default() });
+        let mut counts = [0usize; 3];
+        for _ in 0..20_000 {
+            counts[s.sample(&mut logits.clone(), &[]) as usize] += 1;
+        }
+        for (count, p) in counts.iter().zip([0.665, 0.245, 0.090]) {
+            assert!((*count as f64 / 20_000.0 - p).abs() < 0.02, "{counts:?}");
+        }
+        // top-k 2 never picks the third; top-p 0.5 only the first.
+        let mut k2 = Sampler::new(Settings { temperature: 1.0, top_k: 2, top_p: 1.0, ..Settings::default() });
+        assert!((0..2000).all(|_| k2.sample(&mut logits.clone(), &[]) != 2));
+        let mut p5 = Sampler::new(Settings { temperature: 1.0, top_k: 0, top_p: 0.5, ..Settings::default() });
+        assert!((0..2000).all(|_| p5.sample(&mut logits.clone(), &[]) == 0));
     }
 
     #[test]

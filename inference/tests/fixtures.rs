@@ -22,33 +22,46 @@ fn fixture(path: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// llama2.c's `run stories260K.bin -z tok512.bin -t 0 -n 200` output (run.c built from
+/// karpathy/llama2.c and run on this fixture; its trailing newline is run.c's own).
+const LLAMA2C_GREEDY_200: &str = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She said, \"I want to play with your ball, but I can't find it.\"\nLily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"\nLily didn't want to help her mom, so she";
+
 #[test]
-fn stories260k_greedy_text_is_the_known_story() {
+fn stories260k_greedy_text_matches_llama2c_byte_for_byte() {
     let (Some(model_bytes), Some(tok_bytes)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
     let (config, weights) = llama2c::load(&model_bytes).expect("checkpoint loads");
     assert_eq!((config.dim, config.hidden_dim, config.n_layers, config.n_heads, config.n_kv_heads, config.vocab_size), (64, 172, 5, 8, 4, 512));
     let tokenizer = Tokenizer::from_llama2c(&tok_bytes, config.vocab_size).expect("tokenizer loads");
     let model = Model { config, weights };
-    let mut state = State::new(&model.config, 256);
+    let mut state = State::new(&model.config, 512);
     let mut sampler = Sampler::new(Settings::default());
     let mut streamed = String::new();
-    let out = generate(&model, &tokenizer, &mut state, &[tokenizer.bos], 60, &mut sampler, &Serial, |_, text| {
+    let out = generate(&model, &tokenizer, &mut state, &[tokenizer.bos], 200, &mut sampler, &Serial, |_, text| {
         streamed.push_str(text);
         Control::Continue
     })
     .expect("generation runs");
-    assert!(
-        out.text.starts_with("Once upon a time, there was a little girl named Lily"),
-        "unexpected greedy text: {:?}",
-        out.text
-    );
+    assert_eq!(out.text, LLAMA2C_GREEDY_200);
+    assert_eq!((out.tokens.len(), out.finish), (200, Finish::Length));
     assert_eq!(streamed, out.text, "streamed pieces must add up to the text");
     // The prompt path: encoding and continuing a prompt gives the same story.
     let prompt = tokenizer.encode("Once upon a time", true);
     let mut state = State::new(&model.config, 256);
     let mut sampler = Sampler::new(Settings::default());
-    let cont = generate(&model, &tokenizer, &mut state, &prompt, 8, &mut sampler, &Serial, |_, _| Control::Continue).unwrap();
-    assert!(cont.text.starts_with(", there was a little girl"), "{:?}", cont.text);
+    let cont = generate(&model, &tokenizer, &mut state, &prompt, 100, &mut sampler, &Serial, |_, _| Control::Continue).unwrap();
+    let continued = format!("Once upon a time{}", cont.text);
+    assert!(LLAMA2C_GREEDY_200.starts_with(&continued), "{continued:?}");
+    // A continuation keeps its leading space.
+    let prompt = tokenizer.encode("Once upon a time, there was", true);
+    let mut state = State::new(&model.config, 64);
+    let cont = generate(&model, &tokenizer, &mut state, &prompt, 8, &mut Sampler::new(Settings::default()), &Serial, |_, _| Control::Continue).unwrap();
+    assert!(cont.text.starts_with(" a little girl"), "{:?}", cont.text);
+    // A full context ends generation: positions 1..9 take generated tokens, the tenth is
+    // sampled from the last position's logits.
+    let mut state = State::new(&model.config, 10);
+    let full = generate(&model, &tokenizer, &mut state, &[tokenizer.bos], 100, &mut Sampler::new(Settings::default()), &Serial, |_, _| Control::Continue).unwrap();
+    assert_eq!((full.finish, full.tokens.len()), (Finish::Context, 10));
+    assert!(LLAMA2C_GREEDY_200.starts_with(&full.text));
     // Cancellation after three tokens.
     let mut state = State::new(&model.config, 256);
     let mut count = 0;
@@ -127,25 +140,55 @@ fn gguf_from_llama_cpp_parses_and_runs() {
     assert!(estimate > gguf.weight_bytes(), "estimate includes the KV cache");
 }
 
+/// Ids from the `sentencepiece` Python package (0.2.x) running a BPE `ModelProto` built from
+/// this fixture's vocabulary (pieces, scores, types; byte fallback, dummy prefix, identity
+/// normalizer, as Llama 2's `tokenizer.model`), with BOS prepended.
+const SENTENCEPIECE_IDS: &[(&str, &[u32])] = &[
+    ("Hello world", &[1, 15043, 3186]),
+    ("Hello, world!", &[1, 15043, 29892, 3186, 29991]),
+    ("", &[1]),
+    (" leading space", &[1, 29871, 8236, 2913]),
+    ("trailing space ", &[1, 25053, 2913, 29871]),
+    ("two  spaces", &[1, 1023, 29871, 8162]),
+    ("tab\tand\nnewline", &[1, 4434, 12, 392, 13, 1482, 1220]),
+    ("Ünïcødé text", &[1, 7189, 29876, 30085, 29883, 30077, 29881, 29948, 1426]),
+    ("数学", &[1, 29871, 30354, 30415]),
+    ("🦙 llama", &[1, 29871, 243, 162, 169, 156, 11148, 3304]),
+    ("The quick brown fox jumps over the lazy dog.", &[1, 450, 4996, 17354, 1701, 29916, 432, 17204, 975, 278, 17366, 11203, 29889]),
+    ("I'm sure you'd've done it", &[1, 306, 29915, 29885, 1854, 366, 29915, 29881, 29915, 345, 2309, 372]),
+    ("1234567890 3.14159", &[1, 29871, 29896, 29906, 29941, 29946, 29945, 29953, 29955, 29947, 29929, 29900, 29871, 29941, 29889, 29896, 29946, 29896, 29945, 29929]),
+    ("<unk>?", &[1, 529, 2960, 29958, 29973]),
+    ("naïve café résumé", &[1, 1055, 30085, 345, 274, 28059, 6896, 398, 29948]),
+    ("Once upon a time", &[1, 9038, 2501, 263, 931]),
+    ("\n\n\n", &[1, 29871, 13, 13, 13]),
+    ("  ", &[1, 1678]),
+    ("x = f(y) + g[z]; // comment", &[1, 921, 353, 285, 29898, 29891, 29897, 718, 330, 29961, 29920, 1385, 849, 3440]),
+    ("Привет, мир", &[1, 7203, 7616, 29892, 4157, 29927]),
+    ("こんにちは世界", &[1, 29871, 30589, 30389, 30353, 30644, 30449, 30793, 30967]),
+    ("a b", &[1, 263, 30081, 29890]),
+];
+
 #[test]
 fn llama2_tokenizer_matches_sentencepiece() {
     let Some(bytes) = fixture("gguf/llama-2-tiny-random.gguf") else { return };
     let gguf = Gguf::parse(&bytes).unwrap();
     let t = Tokenizer::from_gguf(&gguf).unwrap();
-    // Reference ids from SentencePiece with the Llama 2 model.
-    assert_eq!(t.encode("Hello world", true), [1, 15043, 3186]);
-    assert_eq!(t.encode("Hello, world!", true), [1, 15043, 29892, 3186, 29991]);
-    assert_eq!(t.encode("", true), [1]);
-    // Byte fallback for a character outside the vocabulary, and decoding it back.
-    let llama = t.encode("🦙", false);
-    assert_eq!(llama, [29871, 243, 162, 169, 156]);
-    assert_eq!(t.decode(&llama), " 🦙".trim_start().to_string().replace("🦙", "🦙"));
-    // Control tokens written in the text.
-    let chat = t.encode("<|user|>\nHi</s>", true);
-    assert_eq!(*chat.last().unwrap(), 2, "{chat:?}");
-    for text in ["Hello world", "Ünïcødé text, with  two spaces", "tab\tand\nnewline", "数学"] {
-        assert_eq!(t.decode(&t.encode(text, true)), text, "round trip of {text:?}");
+    assert_eq!((t.len(), t.bos, t.eos, t.unknown, t.add_bos), (32000, 1, 2, 0, true));
+    for (text, ids) in SENTENCEPIECE_IDS {
+        assert_eq!(t.encode(text, true), *ids, "encoding {text:?}");
+        assert_eq!(t.decode(ids), *text, "decoding {text:?}");
     }
+    // Control tokens written in the text become their ids (llama.cpp's parse_special), and
+    // the text after them gets the dummy prefix again.
+    assert_eq!(t.encode("Hi</s>Hi", true), [1, 6324, 2, 6324]);
+    let chat = t.encode(&inference::chat::zephyr(&[(inference::chat::Role::User, "Hi")]), true);
+    assert_eq!(chat.iter().filter(|&&id| id == 2).count(), 1, "{chat:?}");
+    // Streaming: the llama emoji arrives as four byte tokens and comes out whole.
+    let ids = t.encode("🦙", false);
+    let mut decoder = inference::tokenizer::Decoder::new();
+    let pieces: Vec<String> = ids.iter().map(|&id| decoder.push(&t, id)).collect();
+    assert_eq!(pieces.concat(), "🦙");
+    assert_eq!(pieces.last().map(String::as_str), Some("🦙"), "held back until complete: {pieces:?}");
 }
 
 #[test]
@@ -159,19 +202,32 @@ fn corrupt_and_truncated_gguf_files_are_errors_not_panics() {
     for cut in offsets {
         assert!(Gguf::parse(&bytes[..cut]).is_err(), "truncated at {cut} parsed");
     }
-    // Byte flips in the header: must not panic (errors or a changed but valid file).
+    // Byte flips in the first 4 KiB (header, metadata, start of the vocabulary) and the
+    // last 2 KiB of the header (tensor infos): errors or a changed but valid file, never a
+    // panic, also in the shape, weight and tokenizer readers behind the parser.
+    let data_offset = Gguf::parse(&bytes).unwrap().data_offset;
+    let regions = [0..4096.min(data_offset), data_offset.saturating_sub(2048)..data_offset];
     let mut state = 0x1234_5678u32;
     let mut copy = bytes.clone();
-    for _ in 0..3000 {
+    for round in 0..1500 {
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
-        let at = (state as usize) % 4096.min(copy.len());
+        let region = &regions[round % 2];
+        let at = region.start + (state as usize) % region.len();
         copy[at] = (state >> 8) as u8;
         if let Ok(gguf) = Gguf::parse(&copy) {
             if let Ok(config) = Config::from_gguf(&gguf) {
-                let _ = Weights::from_gguf(&gguf, &config);
-                let _ = Tokenizer::from_gguf(&gguf);
+                if let Ok(weights) = Weights::from_gguf(&gguf, &config) {
+                    let model = Model { config, weights };
+                    let _ = model.forward(&mut State::new(&model.config, 4), 1, 0, &Serial);
+                }
+            }
+            // Building the 32000-token vocabulary is the slow part: every tenth round.
+            if round % 10 == 0 {
+                if let Ok(tokenizer) = Tokenizer::from_gguf(&gguf) {
+                    let _ = tokenizer.decode(&tokenizer.encode("Hello <s> wörld</s>", true));
+                }
             }
         }
         copy[at] = bytes[at];
@@ -196,5 +252,18 @@ fn stories260k_imported_to_gguf_generates_the_same_story() {
         let mut state = State::new(&model.config, 256);
         let out = generate(&model, &tokenizer, &mut state, &[1], tokens, &mut Sampler::new(Settings::default()), &Serial, |_, _| Control::Continue).unwrap();
         assert!(out.text.starts_with("Once upon a time, there was a little girl"), "{quant:?}: {:?}", out.text);
+    }
+}
+
+#[test]
+fn truncated_or_corrupt_llama2c_checkpoints_are_errors() {
+    let Some(bytes) = fixture("llama2c/stories260K.bin") else { return };
+    for cut in (0..bytes.len()).step_by(4099).chain([0, 27, 28, bytes.len() - 1]) {
+        assert!(llama2c::load(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    for (field, value) in [(0, 0i32), (3, 7), (4, 3), (2, -1), (5, 0), (6, 0), (0, i32::MAX)] {
+        let mut copy = bytes.clone();
+        copy[field * 4..field * 4 + 4].copy_from_slice(&value.to_le_bytes());
+        assert!(llama2c::load(&copy).is_err(), "header field {field} = {value}");
     }
 }
