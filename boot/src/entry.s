@@ -17,20 +17,9 @@ _start:
     and     x1, x1, #0xff
     cbnz    x1, __secondary_park      // only the boot core continues
 
-    // Release the secondaries from the firmware spin table (0xe0/0xe8/0xf0) into our park
-    // loop. On boards without a spin table (virt) nothing waits there and the writes are
-    // harmless low-RAM stores; the board module decides later how cores really start.
-    ldr     x2, =__has_spin_table
-    ldrb    w2, [x2]
-    cbz     w2, 1f
-    ldr     x1, =__secondary_park
-    mov     x2, #0xe0
-    str     x1, [x2]
-    str     x1, [x2, #8]
-    str     x1, [x2, #16]
-    dsb     sy
-    sev
-1:
+    // Secondary cores stay where the firmware holds them (the spin table's `wfe` loop on
+    // the Pi and QEMU raspi machines, powered off under PSCI on virt) until the kernel
+    // starts them at `__secondary_entry` (kernel/src/smp.rs), a few milliseconds later.
     bl      __drop_to_el1
 
     // Zero .bss (16-byte aligned by the linker script).
@@ -62,6 +51,34 @@ _start:
     bl      kernel_main
 4:  wfi
     b       4b
+
+// Secondary cores enter here once the kernel starts them (spin table: at EL2 or EL3 with
+// the MMU off; PSCI CPU_ON: at EL1). Same sequence as the boot core, on the core's own
+// stacks, then `secondary_main(core)`.
+.global __secondary_entry
+__secondary_entry:
+    mrs     x19, mpidr_el1
+    and     x19, x19, #0xff
+    bl      __drop_to_el1
+    // Slot of core n: __stacks_start + n * __core_slot_size = [guard][stack][guard][exc].
+    ldr     x1, =__stacks_start
+    ldr     x2, =__core_slot_size
+    madd    x1, x19, x2, x1
+    add     x3, x1, x2
+    mov     sp, x3
+    ldr     x2, =__page_size
+    ldr     x3, =__stack_size
+    add     x1, x1, x2
+    add     x1, x1, x3
+    msr     sp_el0, x1
+    msr     spsel, #0
+    ldr     x1, =__exception_vectors
+    msr     vbar_el1, x1
+    isb
+    mov     x0, x19
+    bl      secondary_main
+1:  wfi
+    b       1b
 
 // Drops from EL3 or EL2 to EL1h with interrupts masked; returns at EL1 (x30 preserved).
 // Clobbers x1, x2.
@@ -98,23 +115,8 @@ __drop_to_el1:
     isb
     ret
 
-// Secondary cores: wait (in wfi, which really sleeps a QEMU vCPU) until the kernel stores
-// an entry address in CORE_RELEASE[core], then drop to EL1 and jump there with x0 = core.
-.global __secondary_park
+// A secondary core that entered at `_start` (only when every core runs the image, e.g. an
+// ELF booted at EL3 — not a supported boot mode) sleeps for good.
 __secondary_park:
-    mrs     x19, mpidr_el1
-    and     x19, x19, #0xff
-    ldr     x20, =CORE_RELEASE
-1:  ldr     x21, [x20, x19, lsl #3]
-    cbnz    x21, 2f
     wfi
-    b       1b
-2:  bl      __drop_to_el1
-    mov     x0, x19
-    br      x21
-
-.section .data
-.balign 8
-.global CORE_RELEASE
-CORE_RELEASE:
-    .quad 0, 0, 0, 0
+    b       __secondary_park

@@ -4,7 +4,7 @@
 //! single-producer/single-consumer ring (producer: IRQ handler, consumer: the shell), so a
 //! 4 KiB paste is not lost while the shell is busy printing.
 
-use crate::{arch::cpu, platform, sync::IrqMutex};
+use crate::{platform, sync::IrqMutex};
 use core::{
     fmt::{self, Write},
     sync::atomic::{AtomicU8, AtomicUsize, Ordering},
@@ -71,7 +71,7 @@ pub fn wait_byte() -> u8 {
         if let Some(byte) = RX.pop() {
             return byte;
         }
-        cpu::sleep_unless(|| !RX.is_empty());
+        crate::smp::idle(|| !RX.is_empty());
     }
 }
 

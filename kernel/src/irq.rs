@@ -6,26 +6,54 @@ use crate::{
     platform::{self, Interrupts},
 };
 
-/// Enables the boot core's timer and console interrupts in the controller.
+/// The SGI used to wake another core (GIC boards).
+const WAKE_SGI: u32 = 1;
+
+/// Sets up the controller on the boot core: shared routing (console UART to core 0), then
+/// this core's own lines ([`init_core`]).
 pub fn init() {
     let Some(platform) = platform::get() else { return };
     match &platform.interrupts {
         Interrupts::Bcm2836 { local, gpu } => {
             gpu.disable_all();
             local.route_gpu_to(0);
-            local.enable_timer(0);
             if let IrqLine::Gpu(line) = CURRENT.uart_irq {
                 gpu.enable(line);
             }
         }
-        Interrupts::Gic { gic, timer } => {
+        Interrupts::Gic { gic, .. } => {
             gic.init_distributor();
-            gic.init_cpu_interface();
-            gic.enable(*timer);
             if let IrqLine::Gic(id) = CURRENT.uart_irq {
                 gic.enable(id);
             }
         }
+    }
+    init_core(cpu::core_id());
+}
+
+/// Enables the calling core's timer and wake-up interrupts (each core, for itself: GIC
+/// CPU interfaces and private interrupts are banked per core).
+pub fn init_core(core: usize) {
+    let Some(platform) = platform::get() else { return };
+    match &platform.interrupts {
+        Interrupts::Bcm2836 { local, .. } => {
+            local.enable_timer(core);
+            local.enable_mailboxes(core);
+        }
+        Interrupts::Gic { gic, timer } => {
+            gic.init_cpu_interface();
+            gic.enable(*timer);
+            gic.enable(WAKE_SGI);
+        }
+    }
+}
+
+/// Interrupts `core` so it leaves `wfi` and re-checks its work.
+pub fn send_ipi(core: usize) {
+    let Some(platform) = platform::get() else { return };
+    match &platform.interrupts {
+        Interrupts::Bcm2836 { local, .. } => local.signal(core, 0, 1),
+        Interrupts::Gic { gic, .. } => gic.send_sgi(WAKE_SGI, 1 << core),
     }
 }
 
@@ -34,9 +62,14 @@ pub fn dispatch() {
     let Some(platform) = platform::get() else { return };
     match &platform.interrupts {
         Interrupts::Bcm2836 { local, gpu } => {
-            let pending = local.pending(cpu::core_id());
+            let core = cpu::core_id();
+            let pending = local.pending(core);
             if pending.timer {
                 crate::timer::on_tick();
+            }
+            if pending.mailboxes & 1 != 0 {
+                local.take_mailbox(core, 0);
+                crate::smp::on_ipi();
             }
             if pending.gpu {
                 if let IrqLine::Gpu(line) = CURRENT.uart_irq {
@@ -51,6 +84,8 @@ pub fn dispatch() {
                 let id = iar & 0x3ff;
                 if id == *timer {
                     crate::timer::on_tick();
+                } else if id < 16 {
+                    crate::smp::on_ipi();
                 } else if CURRENT.uart_irq == IrqLine::Gic(id) {
                     crate::console::on_uart_interrupt();
                 }

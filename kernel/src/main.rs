@@ -38,8 +38,10 @@ mod memory;
 mod panic;
 mod platform;
 mod shell;
+mod smp;
 mod sync;
 mod system;
+mod tasks;
 mod timeline;
 mod timer;
 mod tools;
@@ -115,6 +117,8 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     println!();
     println!("Kingly OS {} on {} ({})", env!("CARGO_PKG_VERSION"), CURRENT.name, CURRENT.description);
     timeline::record(Stage::Console);
+    smp::start();
+    timeline::record(Stage::Smp);
     llm::init();
     if llm::get().is_ok() {
         timeline::record(Stage::Model);
@@ -122,8 +126,12 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     let server = tools::server();
     timeline::record(Stage::Mcp);
     timeline::print();
+    let cores = smp::wait_online(200_000);
+    if cores < CURRENT.cores {
+        ::log::warn!("only {cores} of {} cores started", CURRENT.cores);
+    }
     ::log::info!(
-        "EL{}, counter {} Hz, {} MiB RAM, heap {} KiB, dtb {}",
+        "EL{}, {cores} cores, counter {} Hz, {} MiB RAM, heap {} KiB, dtb {}",
         cpu::exception_level(),
         cpu::counter_frequency(),
         map.ram_bytes() >> 20,

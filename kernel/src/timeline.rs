@@ -21,7 +21,7 @@ pub enum Stage {
     Drivers,
     /// Console ready (interrupt-driven input, banner printed).
     Console,
-    /// Secondary cores started (later issue).
+    /// Secondary cores released (they report in asynchronously).
     Smp,
     /// Model loaded (later issue).
     Model,

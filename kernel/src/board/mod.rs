@@ -138,9 +138,3 @@ pub struct BoardInfo {
     /// have given them to the mini UART).
     pub mux_console_pins: bool,
 }
-
-/// Read by `boot/src/entry.s` before `.bss` is cleared: whether to release secondary cores
-/// from a firmware spin table.
-#[no_mangle]
-#[used]
-static __has_spin_table: u8 = matches!(CURRENT.secondary_start, SecondaryStart::SpinTable) as u8;

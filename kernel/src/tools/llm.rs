@@ -1,8 +1,9 @@
 //! Language-model tools: `llm_info`, `llm_tokenize`, `llm_generate`.
 //!
-//! Generation runs on the console core for now (the scheduler and compute cores come with
-//! SMP); it streams the text so far as `notifications/progress` and stops between tokens
-//! when the request is cancelled.
+//! Generation runs on the console core, which splits every matrix-vector product over the
+//! compute cores ([`crate::smp::pool`]); it streams the text so far as
+//! `notifications/progress`, stops between tokens when the request is cancelled, and shows
+//! up in `tasks_list` while it runs.
 
 use super::add;
 use crate::{arch::cpu, llm};
@@ -10,7 +11,6 @@ use alloc::{format, string::String, vec::Vec};
 use inference::{
     generate::{generate, Control, Finish},
     model::State,
-    quant::Serial,
     sampler::{Sampler, Settings},
 };
 use mcp::{json, Annotations, Server, Tool, ToolOutput, Value};
@@ -69,12 +69,14 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
         return Err(format!("the prompt has {} tokens; the context holds {}", tokens.len(), state.context()).into());
     }
     let mut sampler = Sampler::new(settings);
+    let task = crate::tasks::Task::start("llm_generate");
     let started = cpu::micros();
     let mut text = String::new();
     let mut count = 0usize;
-    let output = generate(&loaded.model, &loaded.tokenizer, &mut state, &tokens, max_tokens, &mut sampler, &Serial, |_, piece| {
+    let output = generate(&loaded.model, &loaded.tokenizer, &mut state, &tokens, max_tokens, &mut sampler, &crate::smp::pool::Pool, |_, piece| {
         count += 1;
         text.push_str(piece);
+        task.set_detail(&format!("{count}/{max_tokens} tokens, {} cores", crate::smp::online_count()));
         ctx.progress(count as f64, Some(max_tokens as f64), Some(&text));
         if ctx.is_cancelled() {
             Control::Stop

@@ -8,6 +8,7 @@
 
 mod llm;
 mod system;
+mod tasks;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 
@@ -24,7 +25,7 @@ pub fn server() -> Server {
             end the session."
             .into(),
     });
-    let groups: [fn(&mut Server); 3] = [system::register, llm::register, register_test_hooks];
+    let groups: [fn(&mut Server); 4] = [system::register, tasks::register, llm::register, register_test_hooks];
     for register in groups {
         register(&mut server);
     }

@@ -54,6 +54,76 @@ fn heap_stress() -> Result<ToolOutput, mcp::ToolError> {
     Ok(ToolOutput::with_text(json!({"blocks": checked, "used_before": before, "used_after": after}), text))
 }
 
+/// A random matrix-vector product on the compute pool and on this core alone: the results
+/// must be bit-identical (each row is computed the same way wherever it runs).
+fn compute(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+    use crate::{arch::cpu, smp};
+    use inference::quant::{self, DType, Serial, Tensor};
+    let rows = args.get("rows").and_then(Value::as_u64).unwrap_or(1024) as usize;
+    let cols = args.get("cols").and_then(Value::as_u64).unwrap_or(512) as usize;
+    let dtype = match args.get("dtype").and_then(Value::as_str).unwrap_or("q8_0") {
+        "f32" => DType::F32,
+        "q4_0" => DType::Q4_0,
+        "q4_k" => DType::Q4K,
+        "q6_k" => DType::Q6K,
+        _ => DType::Q8_0,
+    };
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut random = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let weights: Vec<f32> = (0..rows * cols).map(|_| random()).collect();
+    let x: Vec<f32> = (0..cols).map(|_| random()).collect();
+    let data = match dtype {
+        DType::F32 => weights.iter().flat_map(|w| w.to_le_bytes()).collect(),
+        DType::Q4_0 => quant::quantize_q4_0(&weights),
+        DType::Q4K => quant::quantize_q4_k(&weights),
+        DType::Q6K => quant::quantize_q6_k(&weights),
+        _ => quant::quantize_q8_0(&weights),
+    };
+    let tensor = Tensor::new(dtype, rows, cols, &data).map_err(|e| alloc::format!("{e}"))?;
+    let jobs_before: Vec<u64> = (0..crate::MAX_CORES).map(|c| smp::stats(c).jobs.load(core::sync::atomic::Ordering::Relaxed)).collect();
+    let mut parallel = alloc::vec![0f32; rows];
+    let started = cpu::micros();
+    tensor.matvec(&x, &mut parallel, &smp::pool::Pool);
+    let pool_us = cpu::micros() - started;
+    let cores_used = (0..crate::MAX_CORES)
+        .filter(|&c| smp::stats(c).jobs.load(core::sync::atomic::Ordering::Relaxed) > jobs_before[c])
+        .count();
+    let mut serial = alloc::vec![0f32; rows];
+    let started = cpu::micros();
+    tensor.matvec(&x, &mut serial, &Serial);
+    let serial_us = cpu::micros() - started;
+    let equal = parallel.iter().zip(&serial).all(|(a, b)| a.to_bits() == b.to_bits());
+    let text = alloc::format!(
+        "compute {rows}x{cols} {dtype:?}: {} on {cores_used} cores ({pool_us} us) vs one core ({serial_us} us)",
+        if equal { "identical" } else { "DIFFERENT" }
+    );
+    Ok(ToolOutput::with_text(
+        json!({"equal": equal, "rows": rows, "cores_used": cores_used, "pool_us": pool_us, "serial_us": serial_us}),
+        text,
+    ))
+}
+
+/// Panics inside a compute job on core `core` (crash report names that core).
+fn core_panic(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+    use inference::quant::Parallel;
+    let target = args.get("core").and_then(Value::as_u64).unwrap_or(1) as usize;
+    if !crate::smp::is_online(target) || target == crate::arch::cpu::core_id() {
+        return Err(alloc::format!("core {target} is not an online compute core").into());
+    }
+    let mut out = alloc::vec![0f32; 4096];
+    crate::smp::pool::Pool.for_each_chunk(&mut out, &|_, _| {
+        if crate::arch::cpu::core_id() == target {
+            panic!("panic requested in a compute job");
+        }
+    });
+    Err(alloc::format!("core {target} got no compute job").into())
+}
+
 /// Registers the test tools.
 pub fn register(server: &mut Server) {
     let crash = |name: &str, description: &str, run: fn() -> !| {
@@ -73,6 +143,24 @@ pub fn register(server: &mut Server) {
         let huge: Vec<u8> = Vec::with_capacity(usize::MAX / 4);
         panic!("allocated {} (should have failed)", huge.capacity())
     }));
+    add(
+        server,
+        Tool::new("test_compute", |_, args| compute(args))
+            .title("Compute pool check")
+            .description("A random matrix-vector product on all cores and on one core; reports whether the results are bit-identical.")
+            .input_schema_text(r#"{"type":"object","properties":{"rows":{"type":"integer","minimum":1,"maximum":16384},"cols":{"type":"integer","minimum":256,"maximum":4096,"multipleOf":256},"dtype":{"enum":["f32","q8_0","q4_0","q4_k","q6_k"]}},"additionalProperties":false}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"equal":{"type":"boolean"},"rows":{"type":"integer"},"cores_used":{"type":"integer"},"pool_us":{"type":"integer"},"serial_us":{"type":"integer"}},"required":["equal","cores_used"]}"#)
+            .annotations(Annotations::READ_ONLY),
+    );
+    add(
+        server,
+        Tool::new("test_core_panic", |_, args| core_panic(args))
+            .title("Panic on a compute core")
+            .description("Panics inside a compute job on the given core (crash report test).")
+            .input_schema_text(r#"{"type":"object","properties":{"core":{"type":"integer","minimum":1,"maximum":3}},"required":["core"],"additionalProperties":false}"#)
+            .output_schema_text(r#"{"type": "object", "description": "never returns: the kernel stops"}"#)
+            .annotations(Annotations::DESTRUCTIVE),
+    );
     add(
         server,
         Tool::new("test_heap", |_, _| heap_stress())

@@ -147,7 +147,22 @@ pub unsafe fn init(map: &MemoryMap, layout: &KernelLayout) -> Result<(), MapErro
     let base = tables as *const Tables as usize;
     // Tables were written with the MMU off (non-cacheable): drop stale lines, if any.
     super::cache::clean_invalidate(base, core::mem::size_of::<Tables>());
+    enable(base);
+    Ok(())
+}
 
+/// Turns the MMU and caches on for a secondary core with the boot core's tables.
+///
+/// # Safety
+/// Only after [`init`] succeeded, on a secondary core that has not enabled its MMU yet.
+pub unsafe fn init_secondary() {
+    // Only the address is taken; the tables are read by the hardware walker.
+    enable(TABLES.0.get() as usize);
+}
+
+/// Programs the translation registers for the tables at `base` and enables the MMU and
+/// caches on the calling core.
+fn enable(base: usize) {
     MAIR_EL1.write(
         MAIR_EL1::Attr0_Device::nonGathering_nonReordering_EarlyWriteAck
             + MAIR_EL1::Attr1_Normal_Outer::WriteBack_NonTransient_ReadWriteAlloc
@@ -165,7 +180,8 @@ pub unsafe fn init(map: &MemoryMap, layout: &KernelLayout) -> Result<(), MapErro
             + TCR_EL1::EPD1::DisableTTBR1Walks
             + TCR_EL1::T0SZ.val(25),
     );
-    TTBR0_EL1.set_baddr(tables.l1.0.as_ptr() as u64);
+    // `l1` is the first field of the `repr(C)` tables.
+    TTBR0_EL1.set_baddr(base as u64);
     barrier::dsb(barrier::ISHST);
     // SAFETY: invalidating all EL1 TLB entries has no memory effects.
     unsafe { core::arch::asm!("tlbi vmalle1", options(nostack, preserves_flags)) };
@@ -173,5 +189,4 @@ pub unsafe fn init(map: &MemoryMap, layout: &KernelLayout) -> Result<(), MapErro
     barrier::isb(barrier::SY);
     SCTLR_EL1.modify(SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable);
     barrier::isb(barrier::SY);
-    Ok(())
 }

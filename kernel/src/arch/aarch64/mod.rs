@@ -6,6 +6,7 @@ pub mod exception;
 pub mod mmu;
 pub mod psci;
 pub mod semihosting;
+pub mod smp;
 
 use crate::memory::KernelLayout;
 

@@ -1,0 +1,74 @@
+//! All cores start on every QEMU board, the compute pool gives the same result as one core,
+//! `tasks_list` reports the cores, and a crash on a compute core names that core.
+
+use kingly_tests::Machine;
+use serde_json::Value;
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"smp-test","version":"1"}}}"#;
+
+fn call(vm: &mut Machine, id: u32, tool: &str, arguments: &str) -> Value {
+    let reply = vm.rpc(&format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{arguments}}}}}"#
+    ));
+    let result = &reply["result"];
+    assert_eq!(result["isError"], Value::Bool(false), "[{}] {tool} failed: {reply}", vm.board());
+    result["structuredContent"].clone()
+}
+
+fn cores_and_compute(board: &str) {
+    let Some(mut vm) = Machine::boot_to_prompt(board) else { return };
+    vm.rpc(INIT);
+    vm.send_line(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    let tasks = call(&mut vm, 2, "tasks_list", "{}");
+    assert_eq!(tasks["cores_online"], 4, "[{board}] {tasks}");
+    let names: Vec<&str> = tasks["tasks"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    for worker in ["compute-1", "compute-2", "compute-3"] {
+        assert!(names.contains(&worker), "[{board}] no {worker}: {names:?}");
+    }
+    // Every quantization kind, sized so that every core gets rows.
+    for (id, dtype) in [(3, "q8_0"), (4, "q4_0"), (5, "q4_k"), (6, "q6_k"), (7, "f32")] {
+        let out = call(&mut vm, id, "test_compute", &format!(r#"{{"rows":512,"cols":256,"dtype":"{dtype}"}}"#));
+        assert_eq!(out["equal"], true, "[{board}] {dtype}: pool and single core differ: {out}");
+        assert_eq!(out["cores_used"], 4, "[{board}] {dtype}: not spread over all cores: {out}");
+    }
+    // The workers did the jobs and are idle again.
+    let tasks = call(&mut vm, 8, "tasks_list", "{}");
+    for core in tasks["cores"].as_array().unwrap() {
+        assert_eq!(core["online"], true, "[{board}] {core}");
+        assert!(core["compute_jobs"].as_u64().unwrap() >= 5, "[{board}] {core}");
+    }
+    for task in tasks["tasks"].as_array().unwrap().iter().filter(|t| t["core"] != 0) {
+        assert_eq!(task["state"], "idle", "[{board}] {task}");
+    }
+}
+
+#[test]
+fn four_cores_compute_on_raspi3b() {
+    cores_and_compute("raspi3b");
+}
+
+#[test]
+fn four_cores_compute_on_raspi4b() {
+    cores_and_compute("raspi4b");
+}
+
+#[test]
+fn four_cores_compute_on_virt() {
+    cores_and_compute("virt");
+}
+
+#[test]
+fn a_crash_on_a_compute_core_names_the_core() {
+    for board in ["raspi3b", "virt"] {
+        let Some(mut vm) = Machine::boot_to_prompt(board) else { return };
+        vm.expect_crash();
+        vm.send_line("test_core_panic core=2");
+        vm.expect("is destructive. Proceed? [y/N] ");
+        vm.send_line("y");
+        let code = vm.wait_exit();
+        let transcript = vm.transcript();
+        assert_eq!(code, 101, "[{board}] exit code\n{transcript}");
+        assert!(transcript.contains("*** KERNEL PANIC on core 2 ***"), "[{board}] {transcript}");
+        assert!(transcript.contains("panic requested in a compute job"), "[{board}] {transcript}");
+    }
+}
