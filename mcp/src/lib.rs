@@ -35,7 +35,7 @@ pub mod shell;
 pub mod tool;
 
 pub use serde_json::{json, Map, Value};
-pub use server::{Server, ServerInfo};
+pub use server::{Registry, Server, ServerInfo};
 pub use resource::{Prompt, Resource};
 pub use tool::{Annotations, CallError, Ctx, Tool, ToolError, ToolOutput};
 

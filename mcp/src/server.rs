@@ -1,4 +1,12 @@
-//! The MCP server: session state, method dispatch, and the outgoing notification queue.
+//! The MCP server: a shared registry, per-session state, method dispatch, and the outgoing
+//! notification queue.
+//!
+//! A [`Registry`] (tools, resources, prompts, server info) is built once and shared behind an
+//! `Arc`; a [`Server`] is one client session over it (negotiated protocol version, log level,
+//! queued notifications, limits). The serial console owns one `Server`; the HTTP transport
+//! makes one per request or client with [`Server::new_session`], all over the same registry.
+//! A session marked remote ([`Server::set_remote`]) does not see tools declared
+//! [`Tool::local_only`](crate::Tool::local_only) (secrets such as the network access token).
 
 use crate::{
     frame::{self, Limits},
@@ -10,6 +18,7 @@ use crate::{
 use alloc::{
     format,
     string::{String, ToString},
+    sync::Arc,
     vec::Vec,
 };
 use serde_json::{json, Map, Value};
@@ -42,14 +51,20 @@ struct Session {
     initialized: bool,
 }
 
-/// An MCP server over a registry of tools, resources and prompts.
-pub struct Server {
+/// The tools, resources and prompts of a server: built once, then shared by every session.
+pub struct Registry {
     info: ServerInfo,
-    limits: Limits,
-    page_size: usize,
     tools: Vec<Tool>,
     resources: Vec<Resource>,
     prompts: Vec<Prompt>,
+}
+
+/// One MCP session over a shared [`Registry`].
+pub struct Server {
+    registry: Arc<Registry>,
+    limits: Limits,
+    page_size: usize,
+    remote: bool,
     session: Option<Session>,
     min_log_level: usize,
     outgoing: Vec<String>,
@@ -65,6 +80,8 @@ pub enum RegisterError {
     Duplicate(String),
     /// A schema given as text is not valid JSON.
     InvalidSchema(String, String),
+    /// The registry is already shared by several sessions and can no longer change.
+    Frozen(String),
 }
 
 impl core::fmt::Display for RegisterError {
@@ -73,6 +90,7 @@ impl core::fmt::Display for RegisterError {
             Self::InvalidName(name) => write!(f, "invalid tool name '{name}'"),
             Self::Duplicate(name) => write!(f, "'{name}' is already registered"),
             Self::InvalidSchema(name, why) => write!(f, "tool '{name}': {why}"),
+            Self::Frozen(name) => write!(f, "cannot add '{name}': the registry is shared by running sessions"),
         }
     }
 }
@@ -92,31 +110,10 @@ fn decode_cursor(params: &Map<String, Value>) -> Result<usize, RpcError> {
     }
 }
 
-impl Server {
-    /// An empty server.
+impl Registry {
+    /// An empty registry.
     pub fn new(info: ServerInfo) -> Self {
-        Server {
-            info,
-            limits: Limits::default(),
-            page_size: 50,
-            tools: Vec::new(),
-            resources: Vec::new(),
-            prompts: Vec::new(),
-            session: None,
-            min_log_level: 1,
-            outgoing: Vec::new(),
-            cancelled: Vec::new(),
-        }
-    }
-
-    /// Changes the message limits (the transport knows its size limit).
-    pub fn set_limits(&mut self, limits: Limits) {
-        self.limits = limits;
-    }
-
-    /// Changes how many entries a list page holds.
-    pub fn set_page_size(&mut self, size: usize) {
-        self.page_size = size.max(1);
+        Registry { info, tools: Vec::new(), resources: Vec::new(), prompts: Vec::new() }
     }
 
     /// Adds a tool.
@@ -124,7 +121,7 @@ impl Server {
         if !valid_name(&tool.name) {
             return Err(RegisterError::InvalidName(tool.name));
         }
-        if self.tool(&tool.name).is_some() {
+        if self.tools.iter().any(|t| t.name == tool.name) {
             return Err(RegisterError::Duplicate(tool.name));
         }
         if let Some(why) = tool.schema_error {
@@ -152,19 +149,108 @@ impl Server {
         Ok(())
     }
 
-    /// All tools, in registration order.
-    pub fn tools(&self) -> &[Tool] {
-        &self.tools
+    /// How the server introduces itself.
+    pub fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+}
+
+impl Server {
+    /// A session over a new, empty registry (add tools before sharing it).
+    pub fn new(info: ServerInfo) -> Self {
+        Self::over(Arc::new(Registry::new(info)))
     }
 
-    /// A tool by name.
+    /// A fresh session over an existing registry.
+    pub fn over(registry: Arc<Registry>) -> Self {
+        Server {
+            registry,
+            limits: Limits::default(),
+            page_size: 50,
+            remote: false,
+            session: None,
+            min_log_level: 1,
+            outgoing: Vec::new(),
+            cancelled: Vec::new(),
+        }
+    }
+
+    /// A fresh session over the same registry (same tools; no negotiated state, default
+    /// limits, local).
+    pub fn new_session(&self) -> Server {
+        Self::over(Arc::clone(&self.registry))
+    }
+
+    /// The shared registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Marks this session as coming from a network client: tools declared
+    /// [`Tool::local_only`](crate::Tool::local_only) are neither listed nor callable.
+    pub fn set_remote(&mut self, remote: bool) {
+        self.remote = remote;
+    }
+
+    /// Whether this session is a network client's.
+    pub fn is_remote(&self) -> bool {
+        self.remote
+    }
+
+    /// Changes the message limits (the transport knows its size limit).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// The message limits of this session.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Changes how many entries a list page holds.
+    pub fn set_page_size(&mut self, size: usize) {
+        self.page_size = size.max(1);
+    }
+
+    fn registry_mut(&mut self, name: &str) -> Result<&mut Registry, RegisterError> {
+        Arc::get_mut(&mut self.registry).ok_or_else(|| RegisterError::Frozen(name.into()))
+    }
+
+    /// Adds a tool (only while no other session shares the registry).
+    pub fn add_tool(&mut self, tool: Tool) -> Result<(), RegisterError> {
+        let name = tool.name.clone();
+        self.registry_mut(&name)?.add_tool(tool)
+    }
+
+    /// Adds a resource or resource template (only while the registry is not shared).
+    pub fn add_resource(&mut self, resource: Resource) -> Result<(), RegisterError> {
+        let uri = resource.uri.clone();
+        self.registry_mut(&uri)?.add_resource(resource)
+    }
+
+    /// Adds a prompt (only while the registry is not shared).
+    pub fn add_prompt(&mut self, prompt: Prompt) -> Result<(), RegisterError> {
+        let name = prompt.name.clone();
+        self.registry_mut(&name)?.add_prompt(prompt)
+    }
+
+    /// All tools, in registration order (including local-only ones: for the console).
+    pub fn tools(&self) -> &[Tool] {
+        &self.registry.tools
+    }
+
+    /// A tool this session may see, by name.
     pub fn tool(&self, name: &str) -> Option<&Tool> {
-        self.tools.iter().find(|t| t.name == name)
+        self.registry.tools.iter().find(|t| t.name == name && self.visible(t))
+    }
+
+    fn visible(&self, tool: &Tool) -> bool {
+        !(self.remote && tool.local_only)
     }
 
     /// All resources and templates.
     pub fn resources(&self) -> &[Resource] {
-        &self.resources
+        &self.registry.resources
     }
 
     /// Whether a client has completed `initialize` on this server.
@@ -193,11 +279,11 @@ impl Server {
 
     /// Reads a resource by URI (fixed resources first, then templates).
     pub fn read_resource(&self, uri: &str) -> Result<Value, RpcError> {
-        let found = self
-            .resources
+        let resources = &self.registry.resources;
+        let found = resources
             .iter()
             .filter(|r| !r.template)
-            .chain(self.resources.iter().filter(|r| r.template))
+            .chain(resources.iter().filter(|r| r.template))
             .find_map(|r| r.matches(uri).map(|vars| (r, vars)));
         let Some((resource, variables)) = found else {
             let mut error = RpcError::new(ErrorCode::ResourceNotFound, format!("Resource not found: {uri}"));
@@ -308,14 +394,17 @@ impl Server {
         match method {
             "initialize" => self.initialize(params),
             "ping" => Ok(json!({})),
-            "tools/list" => self.list(params, "tools", self.tools.iter().map(Tool::to_json).collect()),
+            "tools/list" => {
+                let entries = self.registry.tools.iter().filter(|t| self.visible(t)).map(Tool::to_json).collect();
+                self.list(params, "tools", entries)
+            }
             "tools/call" => self.tools_call(id, params, cancel_check, sink),
             "resources/list" => {
-                let entries = self.resources.iter().filter(|r| !r.template).map(Resource::to_json).collect();
+                let entries = self.registry.resources.iter().filter(|r| !r.template).map(Resource::to_json).collect();
                 self.list(params, "resources", entries)
             }
             "resources/templates/list" => {
-                let entries = self.resources.iter().filter(|r| r.template).map(Resource::to_json).collect();
+                let entries = self.registry.resources.iter().filter(|r| r.template).map(Resource::to_json).collect();
                 self.list(params, "resourceTemplates", entries)
             }
             "resources/read" => {
@@ -325,13 +414,14 @@ impl Server {
                     .ok_or_else(|| RpcError::invalid_params("'uri' must be a string"))?;
                 self.read_resource(uri)
             }
-            "prompts/list" => self.list(params, "prompts", self.prompts.iter().map(Prompt::to_json).collect()),
+            "prompts/list" => self.list(params, "prompts", self.registry.prompts.iter().map(Prompt::to_json).collect()),
             "prompts/get" => {
                 let name = params
                     .get("name")
                     .and_then(Value::as_str)
                     .ok_or_else(|| RpcError::invalid_params("'name' must be a string"))?;
                 let prompt = self
+                    .registry
                     .prompts
                     .iter()
                     .find(|p| p.name == name)
@@ -391,8 +481,8 @@ impl Server {
                 "logging": {},
                 "completions": {},
             },
-            "serverInfo": {"name": self.info.name, "title": self.info.title, "version": self.info.version},
-            "instructions": self.info.instructions,
+            "serverInfo": {"name": self.registry.info.name, "title": self.registry.info.title, "version": self.registry.info.version},
+            "instructions": self.registry.info.instructions,
         }))
     }
 
@@ -447,7 +537,7 @@ impl Server {
                 Some(sink) => Some(&mut **sink as &mut dyn FnMut(&str)),
                 None => None,
             };
-            let tool = self.tools.iter().find(|t| t.name == name);
+            let tool = self.tool(name);
             let mut ctx = Ctx { progress_token, outgoing: &mut outgoing, cancel_check, cancelled: already_cancelled, sink };
             match tool {
                 Some(tool) => tool.call(&mut ctx, &arguments),

@@ -167,6 +167,8 @@ pub struct Tool {
     pub(crate) handler: Handler,
     /// A schema given as text that did not parse (reported by `Server::add_tool`).
     pub(crate) schema_error: Option<String>,
+    /// Hidden from remote (network) sessions: reachable only from the local console.
+    pub(crate) local_only: bool,
 }
 
 /// The schema of a tool without arguments.
@@ -199,6 +201,7 @@ impl Tool {
             annotations: Annotations::READ_ONLY,
             handler: Box::new(handler),
             schema_error: None,
+            local_only: false,
         }
     }
 
@@ -250,6 +253,18 @@ impl Tool {
     pub fn annotations(mut self, annotations: Annotations) -> Self {
         self.annotations = annotations;
         self
+    }
+
+    /// Hides the tool from remote sessions ([`Server::set_remote`](crate::Server::set_remote)):
+    /// only the local console (serial port) can list or call it.
+    pub fn local_only(mut self) -> Self {
+        self.local_only = true;
+        self
+    }
+
+    /// Whether only the local console may use the tool.
+    pub fn is_local_only(&self) -> bool {
+        self.local_only
     }
 
     /// The tool's name.

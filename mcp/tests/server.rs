@@ -354,3 +354,38 @@ fn registration_rules() {
     s.add_tool(text).unwrap();
     assert!(matches!(s.call_tool("text", &json!({"n": "x"})), Err(mcp::CallError::InvalidArguments(_))));
 }
+
+#[test]
+fn sessions_share_the_registry_and_keep_their_own_state() {
+    let mut serial = server();
+    serial
+        .add_tool(Tool::new("secret", |_, _| Ok(ToolOutput::new(json!({"token": "t0p"})))).title("Secret").local_only())
+        .unwrap();
+    let mut remote = serial.new_session();
+    remote.set_remote(true);
+    assert!(std::sync::Arc::ptr_eq(serial.registry(), remote.registry()));
+
+    // Each session negotiates on its own.
+    init(&mut serial, "2024-11-05");
+    init(&mut remote, "2025-11-25");
+    assert_eq!(serial.protocol_version(), Some("2024-11-05"));
+    assert_eq!(remote.protocol_version(), Some("2025-11-25"));
+
+    // The same tools run in both; local-only ones are invisible remotely.
+    let sum = call(&mut remote, json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}));
+    assert_eq!(sum["result"]["structuredContent"]["sum"], 5);
+    let listed = call(&mut remote, json!({"jsonrpc":"2.0","id":3,"method":"tools/list"}));
+    let names: Vec<&str> = listed["result"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.contains(&"add") && !names.contains(&"secret"), "{names:?}");
+    let hidden = call(&mut remote, json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"secret"}}));
+    assert_eq!(error_code(&hidden), -32602);
+    assert!(hidden["error"]["message"].as_str().unwrap().contains("Unknown tool"), "{hidden}");
+    let local = call(&mut serial, json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"secret"}}));
+    assert!(local["result"]["content"][0]["text"].as_str().unwrap().contains("t0p"), "{local}");
+
+    // Once shared, the registry is frozen.
+    let late = serial.add_tool(Tool::new("late", |_, _| Ok(ToolOutput::new(json!({})))));
+    assert!(matches!(late, Err(mcp::server::RegisterError::Frozen(_))), "{late:?}");
+    drop(remote);
+    serial.add_tool(Tool::new("late", |_, _| Ok(ToolOutput::new(json!({}))))).unwrap();
+}
