@@ -1,4 +1,5 @@
-//! Picks the linker script for the selected board (load address differs on `virt`).
+//! Picks the linker script for the selected board (load address differs on `virt`), and
+//! embeds the intent model when `models/intent.gguf` exists (cfg `intent_model`).
 use std::{env, path::PathBuf};
 
 fn main() {
@@ -8,6 +9,12 @@ fn main() {
         println!("cargo:rustc-link-arg-bins=-L{}", root.display());
         println!("cargo:rustc-link-arg-bins=-T{}", root.join(script).display());
     }
+    println!("cargo:rustc-check-cfg=cfg(intent_model)");
+    let model = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("models/intent.gguf");
+    if model.exists() {
+        println!("cargo:rustc-cfg=intent_model");
+    }
+    println!("cargo:rerun-if-changed=models");
     println!("cargo:rerun-if-changed=../linker");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -31,6 +31,7 @@ mod arch;
 mod board;
 mod console;
 mod dtb;
+mod intent;
 mod irq;
 mod llm;
 mod log;

@@ -9,10 +9,12 @@
 //! (`help`, `tools`, `resources`, `read`) is a tool call through the same registry, typed
 //! as `tool key=value ...` or `tool {json}`. Line editing: backspace, left/right, Home/End,
 //! Ctrl-A/E/K/U/C, history with up/down, tab completion of tool and argument names.
-//! Destructive tools ask for confirmation.
+//! Destructive tools ask for confirmation. `ask <plain language>` lets the intent model
+//! propose the call ([`intent`]); read-only proposals run at once, others after a yes.
 
-use crate::{console, print, println, system};
+use crate::{console, intent, print, println, system};
 use alloc::{
+    format,
     collections::VecDeque,
     string::{String, ToString},
     vec::Vec,
@@ -24,7 +26,7 @@ use mcp::{shell as client, CallError, Server, Value};
 pub const MAX_LINE: usize = 64 * 1024 + 1024;
 
 const PROMPT: &str = "kingly> ";
-const BUILTINS: [&str; 4] = ["help", "tools", "resources", "read"];
+const BUILTINS: [&str; 5] = ["help", "tools", "resources", "read", "ask"];
 const HISTORY: usize = 100;
 
 /// One line of input.
@@ -268,7 +270,7 @@ fn help(server: &Server, topic: &str) {
         }
         return;
     }
-    println!("Builtins: help [tool], tools, resources, read <uri>. Ctrl-C cancels a line, Tab completes.");
+    println!("Builtins: help [tool], tools, resources, read <uri>, ask <plain language>. Ctrl-C cancels a line, Tab completes.");
     println!("Call a tool as `name key=value ...` or `name {{json}}`. Tools:");
     for tool in server.tools() {
         println!("  {:<16} {}", tool.name(), tool.title_text());
@@ -327,6 +329,7 @@ fn execute(server: &mut Server, editor: &mut Editor, line: &str) -> Option<Vec<u
         "tools" => list_tools(server),
         "resources" => list_resources(server),
         "read" => read_resource(server, rest),
+        "ask" => return ask(server, editor, rest),
         _ => {
             let Some(tool) = server.tool(name) else {
                 println!("unknown command '{name}' (type 'help')");
@@ -340,45 +343,81 @@ fn execute(server: &mut Server, editor: &mut Editor, line: &str) -> Option<Vec<u
                 }
             };
             if tool.hints().destructive {
-                print!("{name} is destructive. Proceed? [y/N] ");
-                match editor.read_line(server, true) {
-                    Line::Human(answer) if matches!(answer.trim(), "y" | "Y" | "yes") => {}
-                    Line::Json(bytes) => {
-                        println!("cancelled");
-                        return Some(bytes);
-                    }
-                    _ => {
-                        println!("cancelled");
-                        return None;
-                    }
+                if let Some(json) = confirm(server, editor, &format!("{name} is destructive. Proceed? [y/N] ")) {
+                    return json;
                 }
             }
-            // Ctrl-C stops a long-running tool (e.g. llm_generate) between steps; other
-            // input typed meanwhile is kept.
-            let mut outgoing = Vec::new();
-            let pending = &mut editor.pending;
-            let mut watch = || {
-                let mut cancelled = false;
-                while let Some(byte) = console::read_byte() {
-                    if byte == 0x03 {
-                        cancelled = true;
-                    } else {
-                        pending.push_back(byte);
-                    }
-                }
-                cancelled
-            };
-            let mut ctx = mcp::Ctx::detached(&mut outgoing).with_cancel_check(&mut watch);
-            match server.call_tool_with(&mut ctx, name, &arguments) {
-                Ok(output) => match output.text {
-                    Some(text) => print!("{}{}", text, if text.ends_with('\n') { "" } else { "\n" }),
-                    None => print!("{}", client::render(&output.structured)),
-                },
-                Err(CallError::Failed(why)) => println!("error: {why}"),
-                Err(error) => println!("{error} (try 'help {name}')"),
-            }
+            run_tool(server, editor, name, &arguments);
         }
     }
+    None
+}
+
+/// Asks a yes/no question. `None` = go ahead; `Some(x)` = stop and return `x` from
+/// [`execute`] (a JSON line that arrived instead of an answer is handed back to be served).
+fn confirm(server: &Server, editor: &mut Editor, question: &str) -> Option<Option<Vec<u8>>> {
+    print!("{question}");
+    match editor.read_line(server, true) {
+        Line::Human(answer) if matches!(answer.trim(), "y" | "Y" | "yes") => None,
+        Line::Json(bytes) => {
+            println!("cancelled");
+            Some(Some(bytes))
+        }
+        _ => {
+            println!("cancelled");
+            Some(None)
+        }
+    }
+}
+
+/// Calls a tool and prints its result. Ctrl-C stops a long-running tool (e.g.
+/// llm_generate) between steps; other input typed meanwhile is kept.
+fn run_tool(server: &mut Server, editor: &mut Editor, name: &str, arguments: &Value) {
+    let mut outgoing = Vec::new();
+    let mut watch = Watch::new(Value::Null, server, &mut editor.pending);
+    let mut watch = || watch.poll();
+    let mut ctx = mcp::Ctx::detached(&mut outgoing).with_cancel_check(&mut watch);
+    match server.call_tool_with(&mut ctx, name, arguments) {
+        Ok(output) => match output.text {
+            Some(text) => print!("{}{}", text, if text.ends_with('\n') { "" } else { "\n" }),
+            None => print!("{}", client::render(&output.structured)),
+        },
+        Err(CallError::Failed(why)) => println!("error: {why}"),
+        Err(error) => println!("{error} (try 'help {name}')"),
+    }
+}
+
+/// `ask <plain language>`: the intent model proposes a tool call, the kernel verifies it
+/// ([`intent::decide`]), read-only tools run at once, others after confirmation.
+fn ask(server: &mut Server, editor: &mut Editor, request: &str) -> Option<Vec<u8>> {
+    let decision = match intent::decide(request) {
+        Ok(decision) => decision,
+        Err(why) => {
+            println!("{why}");
+            return None;
+        }
+    };
+    let cached = if decision.cached { ", cached" } else { "" };
+    let (Some(tool), intent::Status::Ready, Some(hints)) = (&decision.tool, &decision.status, decision.hints) else {
+        println!("{} (confidence {:.2}{cached})", decision.message, decision.confidence);
+        return None;
+    };
+    let arguments = mcp::json!(decision.arguments).to_string();
+    let kind = if hints.read_only {
+        "read-only"
+    } else if hints.destructive {
+        "destructive"
+    } else {
+        "changes the machine"
+    };
+    println!("-> {tool} {arguments}  (confidence {:.2}, {kind}{cached})", decision.confidence);
+    if !hints.read_only {
+        if let Some(json) = confirm(server, editor, "Run it? [y/N] ") {
+            return json;
+        }
+    }
+    let tool = tool.clone();
+    run_tool(server, editor, &tool, &decision.arguments);
     None
 }
 
@@ -401,6 +440,63 @@ struct McpPort {
 }
 
 /// Whether `line` is a `notifications/cancelled` for request `id`.
+/// Watches the console while a tool runs (polled between the tool's steps, e.g. tokens).
+struct Watch<'a> {
+    /// Id of the running request (`Null` for a shell command: only Ctrl-C cancels it).
+    id: Value,
+    /// Bytes of the line being received.
+    line: Vec<u8>,
+    /// Human input kept for after the tool.
+    pending: &'a mut VecDeque<u8>,
+    /// Serves JSON-RPC requests that arrive meanwhile (same session, same registry).
+    side: Server,
+}
+
+impl<'a> Watch<'a> {
+    fn new(id: Value, server: &Server, pending: &'a mut VecDeque<u8>) -> Self {
+        Watch { id, line: Vec::new(), pending, side: server.fork() }
+    }
+
+    /// Reads what arrived; returns whether the running tool is cancelled.
+    fn poll(&mut self) -> bool {
+        let mut cancelled = false;
+        while let Some(byte) = console::read_byte() {
+            if byte == 0x03 && self.line.first() != Some(&b'{') {
+                cancelled = true;
+                continue;
+            }
+            if byte != b'\r' && byte != b'\n' {
+                if self.line.len() < MAX_LINE {
+                    self.line.push(byte);
+                }
+                continue;
+            }
+            let line = core::mem::take(&mut self.line);
+            if line.first() == Some(&b'{') {
+                if !self.id.is_null() && cancels(&line, &self.id) {
+                    cancelled = true;
+                } else if let Some(reply) = self.side.handle_message(&line) {
+                    for notification in self.side.drain_outgoing() {
+                        println!("{notification}");
+                    }
+                    println!("{reply}");
+                }
+            } else {
+                self.pending.extend(line);
+                self.pending.push_back(byte);
+            }
+        }
+        cancelled
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        // A partial line stays for the editor.
+        self.pending.extend(self.line.drain(..));
+    }
+}
+
 fn cancels(line: &[u8], id: &Value) -> bool {
     let Ok(message) = mcp::parse_json(line) else { return false };
     message.get("method").and_then(Value::as_str) == Some("notifications/cancelled")
@@ -414,34 +510,15 @@ impl McpPort {
             crate::log::set_console_echo(false);
             self.log_position = crate::log::position();
         }
-        // While a tool runs, watch the input for a cancellation of this request (or Ctrl-C);
-        // everything else read meanwhile is kept for after the answer.
+        // While a tool runs, watch the input: a cancellation of this request (or Ctrl-C)
+        // stops it; other JSON-RPC messages are served at once by a fork of this session;
+        // human input is kept for after the answer.
         let id = mcp::parse_json(bytes).ok().and_then(|m| m.get("id").cloned()).unwrap_or(Value::Null);
-        let mut line: Vec<u8> = Vec::new();
-        let pending = &mut editor.pending;
-        let mut watch = || {
-            let mut cancelled = false;
-            while let Some(byte) = console::read_byte() {
-                if byte == 0x03 {
-                    cancelled = true;
-                    continue;
-                }
-                line.push(byte);
-                if byte == b'\r' || byte == b'\n' {
-                    if !id.is_null() && cancels(&line, &id) {
-                        cancelled = true;
-                    } else {
-                        pending.extend(line.iter().copied());
-                    }
-                    line.clear();
-                }
-            }
-            cancelled
-        };
+        let mut watch = Watch::new(id, server, &mut editor.pending);
+        let mut watch = || watch.poll();
         // Progress goes out while the tool runs.
         let mut sink = |line: &str| println!("{line}");
         let response = server.handle_message_streaming(bytes, Some(&mut watch), Some(&mut sink));
-        editor.pending.extend(line);
         self.forward_logs(server);
         for notification in server.drain_outgoing() {
             println!("{notification}");

@@ -181,6 +181,19 @@ impl Server {
         Self::over(Arc::clone(&self.registry))
     }
 
+    /// A second handle on this session (same registry, negotiated version, client, limits,
+    /// log level; its own notification queue): serves requests that arrive on the same
+    /// connection while this one is busy with a long tool call.
+    pub fn fork(&self) -> Server {
+        let mut fork = self.new_session();
+        fork.limits = self.limits;
+        fork.page_size = self.page_size;
+        fork.remote = self.remote;
+        fork.session = self.session.clone();
+        fork.min_log_level = self.min_log_level;
+        fork
+    }
+
     /// The shared registry.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry

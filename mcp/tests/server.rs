@@ -389,3 +389,22 @@ fn sessions_share_the_registry_and_keep_their_own_state() {
     drop(remote);
     serial.add_tool(Tool::new("late", |_, _| Ok(ToolOutput::new(json!({}))))).unwrap();
 }
+
+#[test]
+fn a_fork_serves_the_same_session_while_the_original_is_busy() {
+    let mut serial = server();
+    // Before initialize, a fork is uninitialized too.
+    let early = serial.fork();
+    assert_eq!(early.protocol_version(), None);
+    drop(early);
+    init(&mut serial, "2024-11-05");
+    let mut fork = serial.fork();
+    assert_eq!(fork.protocol_version(), Some("2024-11-05"));
+    assert!(std::sync::Arc::ptr_eq(serial.registry(), fork.registry()));
+    let sum = call(&mut fork, json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":5}}}));
+    assert_eq!(sum["result"]["structuredContent"]["sum"], 7, "{sum}");
+    // The fork's own notifications stay in its queue.
+    fork.log("error", "t", "only in the fork");
+    assert!(serial.drain_outgoing().is_empty());
+    assert_eq!(fork.drain_outgoing().len(), 1);
+}

@@ -344,6 +344,14 @@ pub trait Parallel: Sync {
     /// Calls `f(first_row, chunk)` for disjoint chunks that together cover `out`, possibly
     /// on several cores at once, and returns when all have finished.
     fn for_each_chunk(&self, out: &mut [f32], f: &(dyn Fn(usize, &mut [f32]) + Sync));
+
+    /// [`Parallel::for_each_chunk`] with the cost of one row (multiply-adds), so that an
+    /// implementation can keep products too small to repay a cross-core hand-off on the
+    /// calling core. The default ignores the hint.
+    fn for_each_chunk_sized(&self, out: &mut [f32], row_cost: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+        let _ = row_cost;
+        self.for_each_chunk(out, f);
+    }
 }
 
 /// Runs everything on the calling core.
@@ -421,7 +429,7 @@ impl<'a> Tensor<'a> {
     pub fn matvec_with(&self, x: &[f32], act: &mut Q8Activations, out: &mut [f32], parallel: &dyn Parallel) {
         act.prepare(self.dtype, &x[..self.cols]);
         let act = &*act;
-        parallel.for_each_chunk(&mut out[..self.rows], &|first, chunk| {
+        parallel.for_each_chunk_sized(&mut out[..self.rows], self.cols, &|first, chunk| {
             for (i, o) in chunk.iter_mut().enumerate() {
                 *o = self.row_dot(first + i, x, act);
             }

@@ -22,6 +22,11 @@ const DONE: u8 = 2;
 /// Fewer rows than this per core are not worth a wake-up.
 const MIN_ROWS_PER_CORE: usize = 16;
 
+/// Fewer multiply-adds than this per core are not worth a wake-up (stories260K's largest
+/// product, 512×64, stays on one core; TinyLlama's 2048×2048 spreads). Chosen from
+/// `llm_generate cores=1` vs `cores=4` on QEMU raspi3b, where a hand-off costs tens of µs.
+const MIN_WORK_PER_CORE: usize = 32 * 1024;
+
 #[derive(Clone, Copy)]
 struct Job {
     work: *const Work,
@@ -46,16 +51,35 @@ static SLOTS: [Slot; MAX_CORES] = [const { Slot { state: AtomicU8::new(FREE), jo
 /// One dispatcher at a time (others, and nested calls, run serially).
 static DISPATCH: spin::Mutex<()> = spin::Mutex::new(());
 
-/// Splits work across every online core (see [`Parallel`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Pool;
+/// Splits work across online cores (see [`Parallel`]): the calling core and up to
+/// `cores - 1` workers.
+#[derive(Clone, Copy, Debug)]
+pub struct Pool {
+    cores: usize,
+}
+
+impl Pool {
+    /// Every online core.
+    pub const ALL: Pool = Pool { cores: MAX_CORES };
+
+    /// At most `cores` cores (1 = the calling core alone).
+    pub fn limit(cores: usize) -> Pool {
+        Pool { cores: cores.clamp(1, MAX_CORES) }
+    }
+}
 
 impl Parallel for Pool {
+    fn for_each_chunk_sized(&self, out: &mut [f32], row_cost: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+        let cores = self.cores.min(super::online_count()).max(1);
+        let useful = (out.len().saturating_mul(row_cost.max(1)) / MIN_WORK_PER_CORE).clamp(1, cores);
+        Pool { cores: useful }.for_each_chunk(out, f)
+    }
+
     fn for_each_chunk(&self, out: &mut [f32], f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
         let me = cpu::core_id();
         let mut workers = [0usize; MAX_CORES];
         let mut count = 0;
-        for core in (0..MAX_CORES).filter(|&c| c != me && super::is_online(c)) {
+        for core in (0..MAX_CORES).filter(|&c| c != me && super::is_online(c)).take(self.cores - 1) {
             workers[count] = core;
             count += 1;
         }

@@ -1,4 +1,4 @@
-//! Language-model tools: `llm_info`, `llm_tokenize`, `llm_generate`.
+//! Language-model tools: `llm_info`, `llm_load`, `llm_tokenize`, `llm_generate`.
 //!
 //! Generation runs on the console core, which splits every matrix-vector product over the
 //! compute cores ([`crate::smp::pool`]); it streams the text so far as
@@ -8,7 +8,9 @@
 use super::add;
 use crate::{arch::cpu, llm};
 use alloc::{format, string::String, vec::Vec};
+use core::sync::atomic::{AtomicBool, Ordering};
 use inference::{
+    chat::{Format, Role},
     generate::{generate, Control, Finish},
     model::State,
     sampler::{Sampler, Settings},
@@ -17,6 +19,16 @@ use mcp::{json, Annotations, Server, Tool, ToolOutput, Value};
 
 fn info() -> Result<ToolOutput, mcp::ToolError> {
     let loaded = llm::get()?;
+    let (tokens, micros) = llm::token_stats();
+    let (hits, misses, entries) = crate::intent::cache_stats();
+    let mut available: Vec<Value> = Vec::new();
+    for (slot, model) in [("intent", llm::intent()), ("placed", llm::placed())] {
+        match model {
+            Ok(m) => available.push(json!({"slot": slot, "name": m.name, "bytes": m.range.len(), "active": core::ptr::eq(m, loaded)})),
+            Err(why) if slot == "placed" && why.starts_with("no model loaded") => {}
+            Err(why) => available.push(json!({"slot": slot, "error": why})),
+        }
+    }
     let c = &loaded.model.config;
     let mut quants: Vec<String> = Vec::new();
     for tensor in &loaded.gguf.tensors {
@@ -41,6 +53,17 @@ fn info() -> Result<ToolOutput, mcp::ToolError> {
         "file_bytes": loaded.range.len(),
         "memory_estimate_bytes": loaded.estimate,
         "address": format!("{:#x}", loaded.range.start),
+        "source": loaded.source,
+        "models": available,
+        "tokens_total": tokens,
+        "tokens_per_second": if micros == 0 { 0.0 } else { tokens as f64 * 1e6 / micros as f64 },
+        "cores": crate::smp::online_count(),
+        "decision_cache": {
+            "hits": hits,
+            "misses": misses,
+            "entries": entries,
+            "hit_rate": if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
+        },
     });
     Ok(ToolOutput::new(out))
 }
@@ -53,9 +76,54 @@ fn tokenize(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError
     Ok(ToolOutput::new(json!({"count": ids.len(), "ids": ids, "pieces": pieces})))
 }
 
+/// The prompt: `prompt` as is, or `messages` laid out in the model's chat format
+/// (Zephyr for TinyLlama-Chat, from the GGUF chat template; plain otherwise).
+fn prompt_text(loaded: &llm::Loaded, args: &mcp::Map<String, Value>) -> Result<String, mcp::ToolError> {
+    if let Some(prompt) = args.get("prompt").and_then(Value::as_str) {
+        return Ok(prompt.into());
+    }
+    let Some(messages) = args.get("messages").and_then(Value::as_array) else {
+        return Err("give either 'prompt' or 'messages'".into());
+    };
+    let mut turns: Vec<(Role, &str)> = Vec::new();
+    for message in messages {
+        let role = match message.get("role").and_then(Value::as_str) {
+            Some("system") => Role::System,
+            Some("assistant") => Role::Assistant,
+            _ => Role::User,
+        };
+        turns.push((role, message.get("content").and_then(Value::as_str).unwrap_or("")));
+    }
+    let template = loaded.gguf.get("tokenizer.chat_template").and_then(|v| v.as_str());
+    Ok(Format::from_template(template).render(&turns))
+}
+
+/// Set while a generation runs: requests served during it (same or another client) may not
+/// start a second one on top of it.
+static GENERATING: AtomicBool = AtomicBool::new(false);
+
+struct Busy;
+
+impl Busy {
+    fn take() -> Result<Busy, mcp::ToolError> {
+        if GENERATING.swap(true, Ordering::Acquire) {
+            return Err("a generation is already running; try again when it finishes (or cancel it)".into());
+        }
+        Ok(Busy)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        GENERATING.store(false, Ordering::Release);
+    }
+}
+
 fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
     let loaded = llm::get()?;
-    let prompt = args.get("prompt").and_then(Value::as_str).unwrap_or("");
+    let _busy = Busy::take()?;
+    let prompt = prompt_text(loaded, args)?;
+    let prompt = prompt.as_str();
     let max_tokens = args.get("max_tokens").and_then(Value::as_u64).unwrap_or(64) as usize;
     let settings = Settings {
         temperature: args.get("temperature").and_then(Value::as_f64).unwrap_or(0.0) as f32,
@@ -69,14 +137,16 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
         return Err(format!("the prompt has {} tokens; the context holds {}", tokens.len(), state.context()).into());
     }
     let mut sampler = Sampler::new(settings);
+    let cores = args.get("cores").and_then(Value::as_u64).map_or(crate::MAX_CORES, |c| c as usize);
+    let pool = crate::smp::pool::Pool::limit(cores);
     let task = crate::tasks::Task::start("llm_generate");
     let started = cpu::micros();
     let mut text = String::new();
     let mut count = 0usize;
-    let output = generate(&loaded.model, &loaded.tokenizer, &mut state, &tokens, max_tokens, &mut sampler, &crate::smp::pool::Pool, |_, piece| {
+    let output = generate(&loaded.model, &loaded.tokenizer, &mut state, &tokens, max_tokens, &mut sampler, &pool, |_, piece| {
         count += 1;
         text.push_str(piece);
-        task.set_detail(&format!("{count}/{max_tokens} tokens, {} cores", crate::smp::online_count()));
+        task.set_detail(&format!("{count}/{max_tokens} tokens, {} cores", cores.min(crate::smp::online_count())));
         ctx.progress(count as f64, Some(max_tokens as f64), Some(&text));
         if ctx.is_cancelled() {
             Control::Stop
@@ -86,6 +156,7 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
     })
     .map_err(|e| format!("{e}"))?;
     let micros = cpu::micros().saturating_sub(started).max(1);
+    llm::record_tokens(output.tokens.len() + output.prompt_tokens, micros);
     let finish = match output.finish {
         Finish::EndOfSequence => "end_of_sequence",
         Finish::Length => "max_tokens",
@@ -106,6 +177,14 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
     ))
 }
 
+fn load(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+    let slot = args.get("model").and_then(Value::as_str).unwrap_or("");
+    let loaded = llm::select(slot)?;
+    let c = &loaded.model.config;
+    let text = format!("active model: '{}' ({}, {} layers, dim {}, vocab {})", loaded.name, loaded.source, c.n_layers, c.dim, c.vocab_size);
+    Ok(ToolOutput::with_text(json!({"name": loaded.name, "source": loaded.source, "bytes": loaded.range.len()}), text))
+}
+
 /// Registers the group.
 pub fn register(server: &mut Server) {
     add(
@@ -113,8 +192,17 @@ pub fn register(server: &mut Server) {
         Tool::new("llm_info", |_, _| info())
             .title("Language model information")
             .description("The loaded model: name, quantization, parameters, layers, context, memory; an error when no model is loaded.")
-            .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"architecture":{"type":"string"},"quantization":{"type":"array","items":{"type":"string"}},"parameters":{"type":"integer"},"layers":{"type":"integer"},"dim":{"type":"integer"},"heads":{"type":"integer"},"kv_heads":{"type":"integer"},"vocab":{"type":"integer"},"max_context":{"type":"integer"},"context":{"type":"integer"},"file_bytes":{"type":"integer"},"memory_estimate_bytes":{"type":"integer"},"address":{"type":"string"}},"required":["name","parameters","layers","vocab","context"]}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"architecture":{"type":"string"},"quantization":{"type":"array","items":{"type":"string"}},"parameters":{"type":"integer"},"layers":{"type":"integer"},"dim":{"type":"integer"},"heads":{"type":"integer"},"kv_heads":{"type":"integer"},"vocab":{"type":"integer"},"max_context":{"type":"integer"},"context":{"type":"integer"},"file_bytes":{"type":"integer"},"memory_estimate_bytes":{"type":"integer"},"address":{"type":"string"},"source":{"enum":["embedded","placed"]},"models":{"type":"array","items":{"type":"object","properties":{"slot":{"type":"string"},"name":{"type":"string"},"bytes":{"type":"integer"},"active":{"type":"boolean"},"error":{"type":"string"}},"required":["slot"]}},"tokens_total":{"type":"integer"},"tokens_per_second":{"type":"number"},"cores":{"type":"integer"},"decision_cache":{"type":"object","properties":{"hits":{"type":"integer"},"misses":{"type":"integer"},"entries":{"type":"integer"},"hit_rate":{"type":"number"}}}},"required":["name","parameters","layers","vocab","context","source"]}"#)
             .annotations(Annotations::READ_ONLY),
+    );
+    add(
+        server,
+        Tool::new("llm_load", |_, args| load(args))
+            .title("Switch the language model")
+            .description("Makes 'intent' (the small model built into the kernel) or 'placed' (the model the loader put in RAM, e.g. TinyLlama) the model llm_generate uses. Refused with the reason if that model is absent or did not fit.")
+            .input_schema_text(r#"{"type":"object","properties":{"model":{"enum":["intent","placed"]}},"required":["model"],"additionalProperties":false}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"source":{"type":"string"},"bytes":{"type":"integer"}},"required":["name","source"]}"#)
+            .annotations(Annotations { read_only: false, destructive: true, idempotent: true, open_world: false }),
     );
     add(
         server,
@@ -129,8 +217,8 @@ pub fn register(server: &mut Server) {
         server,
         Tool::new("llm_generate", run)
             .title("Generate text")
-            .description("Continues a prompt with the loaded model. Streams the text so far as progress notifications when the request has a progress token; greedy at temperature 0; same seed, same text.")
-            .input_schema_text(r#"{"type":"object","properties":{"prompt":{"type":"string","maxLength":8192},"max_tokens":{"type":"integer","minimum":1,"maximum":1024,"default":64},"temperature":{"type":"number","minimum":0,"maximum":2,"default":0},"top_p":{"type":"number","minimum":0,"maximum":1,"default":0.95},"seed":{"type":"integer","minimum":0,"default":42}},"required":["prompt"],"additionalProperties":false}"#)
+            .description("Continues a prompt (or answers chat messages) with the active model. Streams the text so far as progress notifications when the request has a progress token; greedy at temperature 0; same seed, same text.")
+            .input_schema_text(r#"{"type":"object","properties":{"prompt":{"type":"string","maxLength":8192},"messages":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"role":{"enum":["system","user","assistant"]},"content":{"type":"string","maxLength":8192}},"required":["role","content"],"additionalProperties":false},"description":"chat turns, laid out in the model's chat format (instead of prompt)"},"max_tokens":{"type":"integer","minimum":1,"maximum":1024,"default":64},"temperature":{"type":"number","minimum":0,"maximum":2,"default":0},"top_p":{"type":"number","minimum":0,"maximum":1,"default":0.95},"seed":{"type":"integer","minimum":0,"default":42},"cores":{"type":"integer","minimum":1,"maximum":4,"description":"cores to spread the work over (default: all)"}},"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"text":{"type":"string"},"prompt_tokens":{"type":"integer"},"generated_tokens":{"type":"integer"},"finish":{"enum":["end_of_sequence","max_tokens","context_full","cancelled"]},"elapsed_us":{"type":"integer"},"tokens_per_second":{"type":"number"}},"required":["text","generated_tokens","finish"]}"#)
             .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false }),
     );

@@ -6,6 +6,7 @@
 //! input and output schemas and annotations; its handler reads kernel state and returns
 //! structured output (optionally with a text rendering for the shell).
 
+mod intent;
 mod llm;
 mod system;
 mod tasks;
@@ -25,10 +26,13 @@ pub fn server() -> Server {
             end the session."
             .into(),
     });
-    let groups: [fn(&mut Server); 4] = [system::register, tasks::register, llm::register, register_test_hooks];
+    let groups: [fn(&mut Server); 5] =
+        [system::register, tasks::register, llm::register, intent::register, register_test_hooks];
     for register in groups {
         register(&mut server);
     }
+    crate::intent::set_catalog(&server);
+    intent::set_registry(server.registry().clone());
     server
 }
 

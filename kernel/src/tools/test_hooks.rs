@@ -88,7 +88,7 @@ fn compute(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, 
     let jobs_before: Vec<u64> = (0..crate::MAX_CORES).map(|c| smp::stats(c).jobs.load(core::sync::atomic::Ordering::Relaxed)).collect();
     let mut parallel = alloc::vec![0f32; rows];
     let started = cpu::micros();
-    tensor.matvec(&x, &mut parallel, &smp::pool::Pool);
+    tensor.matvec(&x, &mut parallel, &smp::pool::Pool::ALL);
     let pool_us = cpu::micros() - started;
     let cores_used = (0..crate::MAX_CORES)
         .filter(|&c| smp::stats(c).jobs.load(core::sync::atomic::Ordering::Relaxed) > jobs_before[c])
@@ -116,7 +116,7 @@ fn core_panic(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutpu
         return Err(alloc::format!("core {target} is not an online compute core").into());
     }
     let mut out = alloc::vec![0f32; 4096];
-    crate::smp::pool::Pool.for_each_chunk(&mut out, &|_, _| {
+    crate::smp::pool::Pool::ALL.for_each_chunk(&mut out, &|_, _| {
         if crate::arch::cpu::core_id() == target {
             panic!("panic requested in a compute job");
         }

@@ -5,6 +5,7 @@
 
 mod boot;
 mod linux;
+mod llm_qemu;
 mod mcp;
 mod stats;
 mod svg;
@@ -29,8 +30,19 @@ enum What {
     },
     /// Boot stages and time to the first MCP answer, against Linux on the same QEMU machine.
     Boot(boot::Args),
-    /// Tokens/s against candle and llama2.c (not implemented yet: inference issue).
-    Llm,
+    /// Tokens/s of the engine; `--qemu`: in the kernel on QEMU raspi3b, 1 vs 4 cores,
+    /// intent latency and ping latency during generation.
+    Llm {
+        /// Measure inside the kernel on QEMU raspi3b.
+        #[arg(long)]
+        qemu: bool,
+        /// Generations per figure.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Tokens per generation.
+        #[arg(long, default_value_t = 64)]
+        tokens: u64,
+    },
     /// Network round trips (not implemented yet: networking issue).
     Net,
 }
@@ -74,7 +86,8 @@ impl Args {
         match self.what {
             What::Mcp { batches } => mcp::run(batches.max(10)),
             What::Boot(args) => args.run(),
-            What::Llm => anyhow::bail!("`bench llm` is not implemented yet (inference issue)"),
+            What::Llm { qemu: true, runs, tokens } => llm_qemu::run(runs.max(1), tokens.max(1)),
+            What::Llm { qemu: false, .. } => anyhow::bail!("`bench llm` on the host (vs candle) is not implemented yet; try `--qemu`"),
             What::Net => anyhow::bail!("`bench net` is not implemented yet (networking issue)"),
         }
     }

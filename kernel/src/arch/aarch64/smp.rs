@@ -9,7 +9,7 @@ extern "C" {
 
 /// Physical address where started secondary cores begin (`boot/src/entry.s`).
 pub fn secondary_entry() -> usize {
-    __secondary_entry as usize
+    __secondary_entry as *const () as usize
 }
 
 /// Spin-table slot of `core` (1..=3): 0xe0, 0xe8, 0xf0 — where the firmware's stub waits

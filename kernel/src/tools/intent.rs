@@ -1,0 +1,98 @@
+//! `intent_parse`: plain language → a verified tool-call proposal, without running it.
+//! `intent_run`: the same, then runs it — read-only tools at once, anything else only with
+//! `confirm: true` (otherwise the proposal comes back with `needs_confirmation`).
+
+use super::add;
+use crate::intent::{self, Status};
+use alloc::{format, string::String, sync::Arc};
+use mcp::{json, server::Registry, Annotations, CallError, Server, Tool, ToolOutput, Value};
+use spin::Once;
+
+static REGISTRY: Once<Arc<Registry>> = Once::new();
+
+/// Gives `intent_run` the registry it runs proposals through (after registration).
+pub fn set_registry(registry: Arc<Registry>) {
+    REGISTRY.call_once(|| registry);
+}
+
+fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+    let text = args.get("text").and_then(Value::as_str).unwrap_or("");
+    let confirmed = args.get("confirm").and_then(Value::as_bool).unwrap_or(false);
+    let decision = intent::decide(text)?;
+    let (Some(tool), Status::Ready, Some(hints)) = (&decision.tool, &decision.status, decision.hints) else {
+        let out = json!({"status": decision.status.as_str(), "tool": decision.tool, "confidence": decision.confidence, "message": decision.message, "ran": false});
+        return Ok(ToolOutput::with_text(out, format!("{}: {}", decision.status.as_str(), decision.message)));
+    };
+    if !hints.read_only && !confirmed {
+        let out = json!({
+            "status": "needs_confirmation", "tool": tool, "arguments": decision.arguments,
+            "confidence": decision.confidence, "destructive": hints.destructive, "ran": false,
+            "message": format!("{tool} changes the machine; call again with confirm: true to run it"),
+        });
+        return Ok(ToolOutput::with_text(out, format!("needs confirmation: {tool} {}", decision.arguments)));
+    }
+    let registry = REGISTRY.get().ok_or("the tool registry is not ready")?;
+    // A remote-style session: local-only tools (secrets) are never reachable this way.
+    let mut session = Server::over(Arc::clone(registry));
+    session.set_remote(true);
+    let output = match session.call_tool_with(ctx, tool, &decision.arguments) {
+        Ok(output) => output,
+        Err(CallError::Failed(why)) => return Err(format!("{tool} failed: {why}").into()),
+        Err(error) => return Err(format!("{tool}: {error}").into()),
+    };
+    let text = output.text.clone().unwrap_or_else(|| mcp::shell::render(&output.structured));
+    let out = json!({
+        "status": "ran", "tool": tool, "arguments": decision.arguments, "confidence": decision.confidence,
+        "ran": true, "result": output.structured, "message": format!("ran {tool} {}", decision.arguments),
+    });
+    Ok(ToolOutput::with_text(out, format!("-> {tool} {}\n{text}", decision.arguments)))
+}
+
+fn parse(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+    let text = args.get("text").and_then(Value::as_str).unwrap_or("");
+    let decision = intent::decide(text)?;
+    let hints = decision.hints;
+    let mut out = json!({
+        "status": decision.status.as_str(),
+        "tool": decision.tool,
+        "arguments": decision.arguments,
+        "confidence": decision.confidence,
+        "proposal": decision.proposal,
+        "read_only": hints.map(|h| h.read_only),
+        "destructive": hints.map(|h| h.destructive),
+        "needs_confirmation": decision.status == Status::Ready && hints.is_some_and(|h| !h.read_only),
+        "message": decision.message,
+        "cached": decision.cached,
+        "model": decision.model,
+    });
+    if args.get("explain").and_then(Value::as_bool) == Some(true) {
+        let loaded = crate::llm::get()?;
+        let budget = args.get("budget").and_then(Value::as_u64).map_or(intent::CONTEXT_BUDGET, |b| b as usize);
+        let (context, tokens, tools) = intent::context(&intent::normalise(text), &loaded.tokenizer, budget);
+        out["context"] = json!({"text": context, "tokens": tokens, "budget": budget, "tools_listed": tools, "tokenizer_of": loaded.name});
+    }
+    let text = format!("{}: {} (confidence {:.2})", decision.status.as_str(), decision.message, decision.confidence);
+    Ok(ToolOutput::with_text(out, text))
+}
+
+/// Registers the group.
+pub fn register(server: &mut Server) {
+    add(
+        server,
+        Tool::new("intent_run", run)
+            .title("Do what a request says")
+            .description("Understands a plain-language request like intent_parse, then runs the proposed tool: read-only tools at once; tools that change the machine only with confirm=true (otherwise the proposal is returned with status needs_confirmation). Unknown or uncertain requests are not guessed.")
+            .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string","minLength":1,"maxLength":512},"confirm":{"type":"boolean","default":false,"description":"run a proposal that changes the machine"}},"required":["text"],"additionalProperties":false}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"status":{"enum":["ran","needs_confirmation","unknown","low_confidence","unavailable","invalid"]},"tool":{"type":["string","null"]},"arguments":{},"confidence":{"type":"number"},"destructive":{"type":"boolean"},"ran":{"type":"boolean"},"result":{},"message":{"type":"string"}},"required":["status","ran","message"]}"#)
+            .annotations(Annotations { read_only: false, destructive: true, idempotent: false, open_world: false }),
+    );
+    add(
+        server,
+        Tool::new("intent_parse", |_, args| parse(args))
+            .title("Understand a request")
+            .description("Turns a plain-language request into a proposed tool call with the built-in intent model, verified against the tool's input schema, with a confidence. Does not run it: status 'ready' means the call is valid; 'unknown', 'low_confidence', 'unavailable' and 'invalid' say why not.")
+            .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string","minLength":1,"maxLength":512},"explain":{"type":"boolean","default":false,"description":"also return the context a chat model would get for this request (tool list and state within the token budget)"},"budget":{"type":"integer","minimum":64,"maximum":2048,"default":384}},"required":["text"],"additionalProperties":false}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"model":{"enum":["intent","placed"]},"context":{"type":"object","properties":{"text":{"type":"string"},"tokens":{"type":"integer"},"budget":{"type":"integer"},"tools_listed":{"type":"integer"},"tokenizer_of":{"type":"string"}}},"status":{"enum":["ready","unknown","low_confidence","unavailable","invalid"]},"tool":{"type":["string","null"]},"arguments":{},"confidence":{"type":"number"},"proposal":{"type":"string"},"read_only":{"type":["boolean","null"]},"destructive":{"type":["boolean","null"]},"needs_confirmation":{"type":"boolean"},"message":{"type":"string"},"cached":{"type":"boolean"}},"required":["status","tool","confidence","proposal","message"]}"#)
+            .annotations(Annotations::READ_ONLY),
+    );
+}
