@@ -236,3 +236,25 @@ fn ping_and_system_info_stay_responsive_during_a_long_generation() {
     assert!(p99 < 50.0, "p99 {p99:.1} ms above 50 ms (p50 {p50:.1} ms)");
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_generation_that_does_not_fit_in_memory_is_refused_and_the_kernel_keeps_serving() {
+    let Some((xtask, image)) = setup() else { return };
+    let (Some(model), Some(vocab)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
+    let gguf = inference::llama2c::to_gguf(&model, &vocab, inference::llama2c::Quant::Q8_0).expect("converts");
+    let path = std::env::temp_dir().join(format!("kingly-nomem-{}.gguf", std::process::id()));
+    std::fs::write(&path, gguf).expect("write model");
+    let mut s = Session::start(&xtask, &image, Some(&path));
+    let held = s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"test_hold","arguments":{"leave_kib":200}}}));
+    assert_eq!(held["result"]["isError"], false, "{held}");
+    let r = s.request(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once","max_tokens":4}}}));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let why = r["result"]["content"][0]["text"].as_str().unwrap_or("");
+    assert!(why.contains("not enough memory") && why.contains("KiB are free"), "{r}");
+    let pong = s.request(json!({"jsonrpc":"2.0","id":3,"method":"ping"}));
+    assert_eq!(pong["result"], json!({}), "the kernel keeps serving");
+    s.request(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"test_hold","arguments":{"leave_kib":0}}}));
+    let r = s.request(json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once","max_tokens":4}}}));
+    assert_eq!(r["result"]["isError"], false, "with the memory back it runs: {r}");
+    let _ = std::fs::remove_file(&path);
+}

@@ -132,7 +132,22 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
         ..Settings::default()
     };
     let tokens = loaded.tokenizer.encode(prompt, true);
-    let mut state = State::new(&loaded.model.config, llm::DEFAULT_CONTEXT);
+    // Working memory (KV cache and scratch) is allocated per generation: refuse instead of
+    // running the heap dry, with a margin for the text and notifications.
+    let config = &loaded.model.config;
+    let context = llm::DEFAULT_CONTEXT.min(config.max_context);
+    let need = config.runtime_bytes(context) + (256 << 10);
+    let free = crate::memory::heap::stats().free;
+    if need > free {
+        return Err(format!(
+            "not enough memory: '{}' needs {} KiB of working memory at context {context}, {} KiB are free",
+            loaded.name,
+            need >> 10,
+            free >> 10
+        )
+        .into());
+    }
+    let mut state = State::new(config, llm::DEFAULT_CONTEXT);
     if tokens.len() + 1 >= state.context() {
         return Err(format!("the prompt has {} tokens; the context holds {}", tokens.len(), state.context()).into());
     }

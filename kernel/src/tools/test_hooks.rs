@@ -124,6 +124,29 @@ fn core_panic(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutpu
     Err(alloc::format!("core {target} got no compute job").into())
 }
 
+/// Memory held by `test_hold` until released.
+static HELD: spin::Mutex<Vec<Vec<u8>>> = spin::Mutex::new(Vec::new());
+
+/// Holds (or with 0, releases) heap memory, leaving `leave_kib` free.
+fn hold(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+    let leave = args.get("leave_kib").and_then(Value::as_u64).unwrap_or(0) as usize * 1024;
+    let mut held = HELD.lock();
+    if leave == 0 {
+        held.clear();
+    } else {
+        // In 1 MiB pieces (a fragmented heap may not have one huge block), then 16 KiB.
+        for piece in [1usize << 20, 16 << 10] {
+            while crate::memory::heap::stats().free > leave + piece + 4096 {
+                held.push(alloc::vec![0u8; piece]);
+            }
+        }
+    }
+    let free = crate::memory::heap::stats().free;
+    let bytes: usize = held.iter().map(Vec::len).sum();
+    let text = alloc::format!("holding {} KiB, {} KiB free", bytes >> 10, free >> 10);
+    Ok(ToolOutput::with_text(json!({"held_bytes": bytes, "free_bytes": free}), text))
+}
+
 /// Registers the test tools.
 pub fn register(server: &mut Server) {
     let crash = |name: &str, description: &str, run: fn() -> !| {
@@ -160,6 +183,15 @@ pub fn register(server: &mut Server) {
             .input_schema_text(r#"{"type":"object","properties":{"core":{"type":"integer","minimum":1,"maximum":3}},"required":["core"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type": "object", "description": "never returns: the kernel stops"}"#)
             .annotations(Annotations::DESTRUCTIVE),
+    );
+    add(
+        server,
+        Tool::new("test_hold", |_, args| hold(args))
+            .title("Hold heap memory")
+            .description("Allocates heap memory until about leave_kib KiB are free (0: release it), to test refusals when memory runs short.")
+            .input_schema_text(r#"{"type":"object","properties":{"leave_kib":{"type":"integer","minimum":0}},"required":["leave_kib"],"additionalProperties":false}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"held_bytes":{"type":"integer"},"free_bytes":{"type":"integer"}},"required":["held_bytes","free_bytes"]}"#)
+            .annotations(Annotations::MUTATING),
     );
     add(
         server,
