@@ -38,6 +38,7 @@ pub mod chat;
 pub mod error;
 pub mod generate;
 pub mod gguf;
+pub mod intent;
 pub mod llama2c;
 pub mod model;
 pub mod quant;

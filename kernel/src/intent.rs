@@ -2,8 +2,8 @@
 //! the caller executes it.
 //!
 //! A request ("how much memory is free?") goes through the embedded intent model
-//! ([`crate::llm::intent`]) with the prompt format of [`inference::intent`], which yields a
-//! proposal text such as `memory_stats {}` or `none`, and a confidence. The kernel then
+//! ([`crate::llm::intent`]) with the prompt format of [`inference::intent`] (shared with the
+//! trainer, `cargo xtask model train-intent`), which yields a proposal text such as `memory_stats {}` or `none`, and a confidence. The kernel then
 //! checks, in order: the model recognised the request; the confidence clears
 //! [`THRESHOLD`]; the tool exists on this kernel; the arguments are a JSON object valid
 //! against the tool's input schema. Only then is the decision `Ready`, carrying the tool's
@@ -108,16 +108,9 @@ pub struct Decision {
     pub model: &'static str,
 }
 
-/// Lower-case, single-spaced, trimmed: the cache key and what the model sees.
+/// What the model sees of a request, and the cache key ([`inference::intent::normalise`]).
 pub fn normalise(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.extend(word.chars().flat_map(char::to_lowercase));
-    }
-    out
+    inference::intent::normalise(text)
 }
 
 /// Decides what to do about `text` (from the cache when seen before).
@@ -151,9 +144,9 @@ pub fn decide(text: &str) -> Result<Decision, String> {
 /// Runs the intent model on a normalised request.
 fn propose(request: &str) -> Result<(String, f32), String> {
     let model = crate::llm::intent()?;
-    let proposal = greedy(model, request, 48)
+    let proposal = inference::intent::propose(&model.model, &model.tokenizer, request, &crate::smp::pool::Pool::ALL)
         .map_err(|e| format!("intent model: {e}"))?;
-    Ok(proposal)
+    Ok((proposal.text, proposal.confidence))
 }
 
 /// Checks a proposal against the catalog (see the module docs for the order).
@@ -169,7 +162,7 @@ fn verify(proposal: String, confidence: f32) -> Decision {
         cached: false,
         model: "intent",
     };
-    let Some((tool, arguments)) = split(&proposal) else {
+    let Some((tool, arguments)) = inference::intent::split(&proposal) else {
         decision.message = "I don't know a tool for that. Type 'tools' to see what this machine can do.".into();
         return decision;
     };
@@ -284,7 +277,8 @@ fn ask_placed_model(request: &str) -> Option<Decision> {
     }
     let (system, _, _) = context(request, &loaded.tokenizer, CONTEXT_BUDGET);
     let prompt = format.render(&[(inference::chat::Role::System, &system), (inference::chat::Role::User, request)]);
-    let (proposal, confidence) = greedy(loaded, &prompt, 48).ok()?;
+    let answer = inference::intent::greedy(&loaded.model, &loaded.tokenizer, &prompt, 48, &crate::smp::pool::Pool::ALL).ok()?;
+    let (proposal, confidence) = (answer.text, answer.confidence);
     let mut decision = verify(proposal, confidence);
     decision.model = "placed";
     Some(decision)
@@ -293,60 +287,4 @@ fn ask_placed_model(request: &str) -> Option<Decision> {
 /// Decision-cache hits and misses since boot.
 pub fn cache_stats() -> (u64, u64, usize) {
     (HITS.load(Ordering::Relaxed), MISSES.load(Ordering::Relaxed), CACHE.lock().len())
-}
-
-
-/// Greedy decoding of `prompt` (BOS first) up to `max_tokens` or EOS/newline, returning the
-/// text and the geometric mean of the chosen tokens' probabilities.
-fn greedy(loaded: &crate::llm::Loaded, prompt: &str, max_tokens: usize) -> Result<(String, f32), inference::Error> {
-    use inference::{model::State, tokenizer::Decoder};
-    let model = &loaded.model;
-    let tokenizer = &loaded.tokenizer;
-    let pool = crate::smp::pool::Pool::ALL;
-    let tokens = tokenizer.encode(prompt, true);
-    let mut state = State::new(&model.config, tokens.len() + max_tokens + 1);
-    if tokens.len() + 1 >= state.context() {
-        return Err(inference::Error::Unsupported("request longer than the model's context".into()));
-    }
-    for (position, &token) in tokens.iter().enumerate() {
-        model.forward(&mut state, token as usize, position, &pool)?;
-    }
-    let mut decoder = Decoder::continuing();
-    let mut text = String::new();
-    let mut log_probability = 0.0f32;
-    let mut chosen = 0usize;
-    for position in tokens.len()..tokens.len() + max_tokens {
-        let logits = &state.logits;
-        let (best, &top) = logits.iter().enumerate().fold((0, &f32::MIN), |acc, x| if x.1 > acc.1 { x } else { acc });
-        let sum: f32 = logits.iter().map(|&l| libm::expf(l - top)).sum();
-        log_probability += -libm::logf(sum.max(1.0));
-        chosen += 1;
-        if best as u32 == tokenizer.eos {
-            break;
-        }
-        let piece = decoder.push(tokenizer, best as u32);
-        if piece.contains('\n') {
-            text.push_str(piece.split('\n').next().unwrap_or(""));
-            break;
-        }
-        text.push_str(&piece);
-        if position + 1 >= state.context() {
-            break;
-        }
-        model.forward(&mut state, best, position, &pool)?;
-    }
-    text.push_str(&decoder.finish());
-    let confidence = libm::expf(log_probability / chosen.max(1) as f32);
-    Ok((String::from(text.trim()), confidence))
-}
-
-/// `tool {json}` → (tool, json); `none` or anything without a tool name → `None`.
-fn split(proposal: &str) -> Option<(&str, &str)> {
-    let proposal = proposal.trim();
-    let (tool, arguments) = match proposal.split_once(' ') {
-        Some((tool, arguments)) => (tool, arguments.trim()),
-        None => (proposal, "{}"),
-    };
-    let valid = !tool.is_empty() && tool != "none" && tool.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    valid.then_some((tool, arguments))
 }

@@ -1,10 +1,11 @@
 //! `cargo xtask model`: making model files (GGUF) the engine and the kernel read.
 
+use crate::util;
 use anyhow::{anyhow, Context, Result};
 use inference::llama2c::{self, Quant};
 use std::path::PathBuf;
 
-/// Make model files: import llama2.c checkpoints to GGUF.
+/// Make model files: import llama2.c checkpoints to GGUF, train the intent model.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -35,11 +36,46 @@ enum Command {
         #[arg(long, value_enum, default_value = "q8-0")]
         quant: QuantArg,
     },
+    /// Train the kernel's intent model (request -> tool call) with candle on the CPU from
+    /// xtask/ml/intents.txt, write it as GGUF and evaluate it with the project's engine on
+    /// held-out phrasings. Deterministic for a seed.
+    TrainIntent {
+        /// Output GGUF (the kernel embeds kernel/models/intent.gguf).
+        #[arg(short, long, default_value = "kernel/models/intent.gguf")]
+        output: PathBuf,
+        /// Evaluation report (markdown).
+        #[arg(long, default_value = "kernel/models/intent.md")]
+        report: PathBuf,
+        /// Dataset.
+        #[arg(long, default_value = "xtask/ml/intents.txt")]
+        data: PathBuf,
+        /// Seed of the dataset expansion, initial weights and batch order.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Optimizer steps.
+        #[arg(long, default_value_t = 800)]
+        steps: usize,
+        /// Only evaluate the existing output file on the held-out phrasings.
+        #[arg(long)]
+        eval_only: bool,
+    },
 }
 
 impl Args {
     pub fn run(self) -> Result<()> {
         match self.command {
+            Command::TrainIntent { output, report, data, seed, steps, eval_only } => {
+                // candle lives in its own crate so that `cargo xtask qemu` never builds it.
+                let mut cargo = util::cargo();
+                cargo.current_dir(util::root()).args(["run", "--release", "--quiet", "--package", "kingly-ml", "--", "train-intent"]);
+                cargo.arg("--data").arg(&data).arg("-o").arg(&output).args(["--seed", &seed.to_string(), "--steps", &steps.to_string()]);
+                if eval_only {
+                    cargo.arg("--eval-only");
+                } else {
+                    cargo.arg("--report").arg(&report);
+                }
+                util::run(&mut cargo)
+            }
             Command::ImportLlama2c { checkpoint, tokenizer, output, quant } => {
                 let model = std::fs::read(&checkpoint).with_context(|| format!("reading {}", checkpoint.display()))?;
                 let vocab = std::fs::read(&tokenizer).with_context(|| format!("reading {}", tokenizer.display()))?;

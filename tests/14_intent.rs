@@ -1,0 +1,126 @@
+//! Natural-language control on the real kernel: the embedded intent model maps requests it
+//! was never trained on to the right tool call, nonsense is not guessed, destructive calls
+//! wait for a yes, and repeated requests come from the decision cache.
+
+use kingly_tests::Machine;
+use serde_json::{json, Value};
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"intent-test","version":"1"}}}"#;
+
+fn call(vm: &mut Machine, id: u64, tool: &str, arguments: Value) -> Value {
+    let request = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":arguments}});
+    let reply = vm.rpc(&request.to_string());
+    assert_eq!(reply["result"]["isError"], false, "{tool}: {reply}");
+    reply["result"]["structuredContent"].clone()
+}
+
+/// The held-out phrasings (`+` lines) of the dataset with their calls, slots filled with
+/// two sets of values. These phrasings were never trained on.
+fn held_out() -> Vec<(String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../xtask/ml/intents.txt");
+    let text = std::fs::read_to_string(path).expect("dataset");
+    let fillings = [
+        [("pin", "17"), ("lines", "25"), ("count", "8"), ("address", "72"), ("length", "2"), ("ip", "10.0.2.2"), ("bus", "1")],
+        [("pin", "5"), ("lines", "120"), ("count", "30"), ("address", "104"), ("length", "16"), ("ip", "192.168.1.20"), ("bus", "0")],
+    ];
+    let mut call = String::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("= ") {
+            call = rest.trim().to_string();
+        } else if let Some(phrase) = line.strip_prefix("+ ") {
+            for filling in &fillings {
+                let (mut request, mut answer) = (phrase.trim().to_string(), call.clone());
+                for (slot, value) in filling {
+                    request = request.replace(&format!("{{{slot}}}"), value);
+                    answer = answer.replace(&format!("{{{slot}}}"), value);
+                }
+                if !out.iter().any(|(r, _): &(String, String)| *r == request) {
+                    out.push((request, answer));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn held_out_requests_map_to_the_right_tool_calls() {
+    let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
+    vm.rpc(INIT);
+    let cases = held_out();
+    assert!(cases.len() >= 60, "only {} held-out cases", cases.len());
+    let mut wrong = Vec::new();
+    for (i, (request, answer)) in cases.iter().enumerate() {
+        let out = call(&mut vm, 10 + i as u64, "intent_parse", json!({"text": request}));
+        if out["proposal"] != answer.as_str() {
+            wrong.push(format!("{request:?}: expected `{answer}`, got `{}` ({})", out["proposal"], out["confidence"]));
+        }
+    }
+    let accuracy = 1.0 - wrong.len() as f64 / cases.len() as f64;
+    eprintln!("held-out accuracy in the kernel: {:.1}% of {}", accuracy * 100.0, cases.len());
+    assert!(accuracy >= 0.95, "held-out accuracy {:.1}% < 95%:\n{}", accuracy * 100.0, wrong.join("\n"));
+}
+
+#[test]
+fn ask_answers_a_question_and_refuses_to_guess() {
+    let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
+    let out = vm.command("ask how much memory is free?");
+    assert!(out.contains("-> memory_stats {}"), "{out}");
+    assert!(out.contains("read-only"), "{out}");
+    assert!(out.contains("free_bytes"), "the answer itself is shown: {out}");
+    let out = vm.command("ask what is the capital of france");
+    assert!(out.contains("I don't know a tool for that") || out.contains("not sure"), "{out}");
+    assert!(!out.contains("->"), "nothing was run: {out}");
+    let out = vm.command("ask asdf qwer zxcv");
+    assert!(out.contains("I don't know a tool for that") || out.contains("not sure"), "{out}");
+}
+
+#[test]
+fn a_destructive_request_is_not_run_without_a_yes() {
+    let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
+    vm.send_line("ask reboot the machine please");
+    let shown = vm.expect("Run it? [y/N] ");
+    assert!(shown.contains("-> power_reboot {}") && shown.contains("destructive"), "{shown}");
+    vm.send_line("n");
+    vm.expect("cancelled");
+    // Still the same boot: the uptime keeps counting and no banner reappeared.
+    let out = vm.command("system_info");
+    assert!(out.contains("uptime:"), "{out}");
+    assert_eq!(vm.transcript().matches("Kingly OS 0.1.0 on").count(), 1, "the machine rebooted");
+
+    // Over MCP, intent_run runs read-only proposals and holds the others back.
+    vm.rpc(INIT);
+    let ran = call(&mut vm, 2, "intent_run", json!({"text": "how much memory is free"}));
+    assert_eq!(ran["status"], "ran", "{ran}");
+    assert!(ran["result"]["heap"]["free_bytes"].is_u64(), "{ran}");
+    let held = call(&mut vm, 3, "intent_run", json!({"text": "reboot the machine"}));
+    assert_eq!(held["status"], "needs_confirmation", "{held}");
+    assert_eq!(held["ran"], false, "{held}");
+    let pong = vm.rpc(r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#);
+    assert_eq!(pong["result"], json!({}), "still running: {pong}");
+}
+
+#[test]
+fn repeated_requests_hit_the_decision_cache() {
+    let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
+    vm.rpc(INIT);
+    let first = call(&mut vm, 2, "intent_parse", json!({"text": "show the boot timeline"}));
+    assert_eq!(first["cached"], false, "{first}");
+    let second = call(&mut vm, 3, "intent_parse", json!({"text": "Show the boot   timeline!"}));
+    assert_eq!(second["cached"], true, "normalised text hits the cache: {second}");
+    assert_eq!(second["proposal"], first["proposal"]);
+    let info = call(&mut vm, 4, "llm_info", json!({}));
+    let cache = &info["decision_cache"];
+    assert_eq!(cache["hits"], 1, "{info}");
+    assert_eq!(cache["misses"], 1, "{info}");
+    assert_eq!(cache["hit_rate"], 0.5, "{info}");
+    // The context a big chat model would get stays within its token budget and lists the
+    // most related tool first.
+    let explained = call(&mut vm, 5, "intent_parse", json!({"text": "how much memory is free", "explain": true, "budget": 200}));
+    let context = &explained["context"];
+    assert!(context["tokens"].as_u64().unwrap() <= 200, "{context}");
+    let text = context["text"].as_str().unwrap();
+    let first_tool = text.lines().find(|l| l.starts_with("- ")).unwrap_or("");
+    assert!(first_tool.starts_with("- memory_stats"), "{text}");
+}

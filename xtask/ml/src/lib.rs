@@ -1,0 +1,319 @@
+//! `kingly-ml`: the project's host-side model work with candle (it needs `std`, so it stays
+//! out of the kernel and out of `xtask` itself — `cargo xtask model train-intent` runs it).
+//!
+//! [`train_intent`] expands `intents.txt`, learns a BPE vocabulary from it, trains a small
+//! Llama with candle on the CPU (fixed seed), writes it as GGUF with the project's writer,
+//! and evaluates the file with the project's own engine on phrasings never trained on.
+
+pub mod bpe;
+pub mod data;
+pub mod net;
+pub mod rng;
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::{Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use inference::{
+    gguf::Gguf,
+    model::{Config, Model, Weights},
+    quant::{DType, Serial},
+    tokenizer::Tokenizer,
+    writer::{Meta, Writer},
+};
+use std::{io::Write, path::PathBuf, time::Instant};
+
+/// What to train and where to write it.
+pub struct Options {
+    pub data: PathBuf,
+    pub output: PathBuf,
+    pub report: Option<PathBuf>,
+    pub seed: u64,
+    pub steps: usize,
+    pub eval_only: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { data: "xtask/ml/intents.txt".into(), output: "kernel/models/intent.gguf".into(), report: None, seed: 7, steps: 800, eval_only: false }
+    }
+}
+
+const SHAPE_DIM: usize = 64;
+const SHAPE_HIDDEN: usize = 192;
+const SHAPE_LAYERS: usize = 3;
+const SHAPE_HEADS: usize = 4;
+const CONTEXT: usize = 96;
+const MERGES: usize = 400;
+const BATCH: usize = 64;
+
+fn tokenizer_meta(w: &mut Writer, vocab: &bpe::Vocab) {
+    w.meta("tokenizer.ggml.model", Meta::Str("llama".into()));
+    w.meta("tokenizer.ggml.tokens", Meta::Strings(vocab.pieces.clone()));
+    w.meta("tokenizer.ggml.scores", Meta::F32s(vocab.scores.clone()));
+    w.meta("tokenizer.ggml.token_type", Meta::I32s(vocab.types.clone()));
+    w.meta("tokenizer.ggml.bos_token_id", Meta::U32(1));
+    w.meta("tokenizer.ggml.eos_token_id", Meta::U32(2));
+    w.meta("tokenizer.ggml.unknown_token_id", Meta::U32(0));
+}
+
+/// The project's tokenizer for a learned vocabulary (through a tokenizer-only GGUF).
+fn tokenizer_of(vocab: &bpe::Vocab) -> Result<Tokenizer> {
+    let mut w = Writer::new();
+    tokenizer_meta(&mut w, vocab);
+    let bytes = w.to_bytes();
+    let gguf = Gguf::parse(&bytes).map_err(|e| anyhow!("{e}"))?;
+    Tokenizer::from_gguf(&gguf).map_err(|e| anyhow!("{e}"))
+}
+
+/// Token ids of an example and where the answer starts.
+fn encode(tokenizer: &Tokenizer, example: &data::Example) -> Result<(Vec<u32>, usize)> {
+    let prompt = inference::intent::prompt(&example.request);
+    let prompt_ids = tokenizer.encode(&prompt, true);
+    let mut ids = tokenizer.encode(&format!("{prompt}{}", example.target), true);
+    if ids[..prompt_ids.len()] != prompt_ids[..] {
+        bail!("tokens of '{}' merge across the newline", example.request);
+    }
+    ids.push(tokenizer.eos);
+    Ok((ids, prompt_ids.len()))
+}
+
+fn matrix(var: &candle_core::Var) -> Result<(usize, usize, Vec<f32>)> {
+    let t = var.as_tensor();
+    let (rows, cols) = t.dims2()?;
+    Ok((rows, cols, t.flatten_all()?.to_vec1::<f32>()?))
+}
+
+fn export(model: &net::Llama, vocab: &bpe::Vocab, seed: u64, steps: usize) -> Result<Vec<u8>> {
+    let s = model.shape;
+    let mut w = Writer::new();
+    w.meta("general.architecture", Meta::Str("llama".into()));
+    w.meta("general.name", Meta::Str("kingly-intent".into()));
+    w.meta("general.description", Meta::Str(format!("Kingly OS intent model: request -> tool call. cargo xtask model train-intent, seed {seed}, {steps} steps")));
+    w.meta("llama.context_length", Meta::U32(s.context as u32));
+    w.meta("llama.embedding_length", Meta::U32(s.dim as u32));
+    w.meta("llama.block_count", Meta::U32(s.layers as u32));
+    w.meta("llama.feed_forward_length", Meta::U32(s.hidden as u32));
+    w.meta("llama.attention.head_count", Meta::U32(s.heads as u32));
+    w.meta("llama.attention.head_count_kv", Meta::U32(s.heads as u32));
+    w.meta("llama.rope.dimension_count", Meta::U32((s.dim / s.heads) as u32));
+    w.meta("llama.rope.freq_base", Meta::F32(net::ROPE_BASE as f32));
+    w.meta("llama.attention.layer_norm_rms_epsilon", Meta::F32(net::NORM_EPS as f32));
+    tokenizer_meta(&mut w, vocab);
+    let f32_tensor = |w: &mut Writer, name: &str, var: &candle_core::Var| -> Result<()> {
+        let t = var.as_tensor();
+        let data = t.flatten_all()?.to_vec1::<f32>()?;
+        let dims: Vec<u64> = t.dims().iter().rev().map(|&d| d as u64).collect();
+        w.tensor(name, &dims, DType::F32, data.iter().flat_map(|v| v.to_le_bytes()).collect());
+        Ok(())
+    };
+    let q8_tensor = |w: &mut Writer, name: &str, var: &candle_core::Var| -> Result<()> {
+        let (rows, cols, data) = matrix(var)?;
+        w.tensor(name, &[cols as u64, rows as u64], DType::Q8_0, inference::quant::quantize_q8_0(&data));
+        Ok(())
+    };
+    f32_tensor(&mut w, "token_embd.weight", &model.embed)?;
+    for (i, l) in model.layers.iter().enumerate() {
+        f32_tensor(&mut w, &format!("blk.{i}.attn_norm.weight"), &l.attn_norm)?;
+        q8_tensor(&mut w, &format!("blk.{i}.attn_q.weight"), &l.wq)?;
+        q8_tensor(&mut w, &format!("blk.{i}.attn_k.weight"), &l.wk)?;
+        q8_tensor(&mut w, &format!("blk.{i}.attn_v.weight"), &l.wv)?;
+        q8_tensor(&mut w, &format!("blk.{i}.attn_output.weight"), &l.wo)?;
+        f32_tensor(&mut w, &format!("blk.{i}.ffn_norm.weight"), &l.ffn_norm)?;
+        q8_tensor(&mut w, &format!("blk.{i}.ffn_gate.weight"), &l.w_gate)?;
+        q8_tensor(&mut w, &format!("blk.{i}.ffn_up.weight"), &l.w_up)?;
+        q8_tensor(&mut w, &format!("blk.{i}.ffn_down.weight"), &l.w_down)?;
+    }
+    f32_tensor(&mut w, "output_norm.weight", &model.norm)?;
+    Ok(w.to_bytes())
+}
+
+/// Accuracy figures of one evaluation.
+pub struct Evaluation {
+    pub total: usize,
+    pub correct: usize,
+    none_total: usize,
+    none_correct: usize,
+    said_none: usize,
+    right_confidence: Vec<f32>,
+    wrong_confidence: Vec<f32>,
+    mistakes: Vec<(String, String, String, f32)>,
+}
+
+/// Runs the project's engine on `examples` from the GGUF file's bytes.
+pub fn evaluate(bytes: &[u8], examples: &[data::Example]) -> Result<Evaluation> {
+    let gguf = Gguf::parse(bytes).map_err(|e| anyhow!("{e}"))?;
+    let config = Config::from_gguf(&gguf).map_err(|e| anyhow!("{e}"))?;
+    let weights = Weights::from_gguf(&gguf, &config).map_err(|e| anyhow!("{e}"))?;
+    let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| anyhow!("{e}"))?;
+    let model = Model { config, weights };
+    let mut e = Evaluation { total: 0, correct: 0, none_total: 0, none_correct: 0, said_none: 0, right_confidence: vec![], wrong_confidence: vec![], mistakes: vec![] };
+    for example in examples {
+        let proposal = inference::intent::propose(&model, &tokenizer, &example.request, &Serial).map_err(|e| anyhow!("{e}"))?;
+        let right = proposal.text == example.answer;
+        e.total += 1;
+        e.correct += right as usize;
+        if example.answer == "none" {
+            e.none_total += 1;
+            e.none_correct += right as usize;
+        }
+        e.said_none += (proposal.text == "none") as usize;
+        if right {
+            e.right_confidence.push(proposal.confidence);
+        } else {
+            e.wrong_confidence.push(proposal.confidence);
+            e.mistakes.push((example.request.clone(), example.answer.clone(), proposal.text.clone(), proposal.confidence));
+        }
+    }
+    Ok(e)
+}
+
+fn mean(v: &[f32]) -> f32 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f32>() / v.len() as f32
+    }
+}
+
+pub fn report(e: &Evaluation, what: &str) -> String {
+    let mut text = format!(
+        "{what}: {}/{} exact ({:.1}%); `none` recall {}/{}, precision {}/{}; mean confidence right {:.2}, wrong {:.2}\n",
+        e.correct,
+        e.total,
+        100.0 * e.correct as f64 / e.total.max(1) as f64,
+        e.none_correct,
+        e.none_total,
+        e.none_correct,
+        e.said_none,
+        mean(&e.right_confidence),
+        mean(&e.wrong_confidence)
+    );
+    for (request, expected, got, confidence) in e.mistakes.iter().take(20) {
+        text.push_str(&format!("  - \"{request}\": expected `{expected}`, got `{got}` ({confidence:.2})\n"));
+    }
+    text
+}
+
+/// Trains (or with `eval_only`, evaluates) the intent model; returns the held-out figures.
+pub fn train_intent(o: &Options) -> Result<Evaluation> {
+    let source = std::fs::read_to_string(&o.data).with_context(|| format!("reading {}", o.data.display()))?;
+    let intents = data::parse(&source)?;
+    let mut rng = rng::Rng::new(o.seed);
+    let train = data::training(&intents, 6, &mut rng);
+    let held_out = data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x5eed));
+    if o.eval_only {
+        let bytes = std::fs::read(&o.output).with_context(|| format!("reading {}", o.output.display()))?;
+        let e = evaluate(&bytes, &held_out)?;
+        print!("{}", report(&e, "held-out"));
+        return Ok(e);
+    }
+    let started = Instant::now();
+    let texts: Vec<String> = train.iter().map(|e| format!("{}{}", inference::intent::prompt(&e.request), e.target)).collect();
+    let vocab = bpe::learn(&texts, MERGES);
+    let tokenizer = tokenizer_of(&vocab)?;
+    let mut sequences = Vec::new();
+    for example in &train {
+        let (ids, start) = encode(&tokenizer, example)?;
+        if ids.len() <= CONTEXT {
+            sequences.push((ids, start));
+        }
+    }
+    eprintln!(
+        "{} intents, {} training examples ({} tokens max), {} held out; vocabulary {} tokens",
+        intents.len(),
+        sequences.len(),
+        sequences.iter().map(|s| s.0.len()).max().unwrap_or(0),
+        held_out.len(),
+        vocab.pieces.len()
+    );
+    let device = Device::Cpu;
+    let shape = net::Shape { vocab: vocab.pieces.len(), dim: SHAPE_DIM, hidden: SHAPE_HIDDEN, layers: SHAPE_LAYERS, heads: SHAPE_HEADS, context: CONTEXT };
+    let model = net::Llama::new(shape, o.seed, &device)?;
+    let peak = 3e-3;
+    let mut optimizer = AdamW::new(model.vars(), ParamsAdamW { lr: peak, weight_decay: 0.01, ..Default::default() })?;
+    let mut order: Vec<usize> = (0..sequences.len()).collect();
+    let mut cursor = order.len();
+    let mut smoothed = f32::NAN;
+    for step in 0..o.steps {
+        // Warm-up, then cosine decay to a tenth.
+        let lr = if step < 100 {
+            peak * (step + 1) as f64 / 100.0
+        } else {
+            let progress = (step - 100) as f64 / (o.steps.saturating_sub(100)).max(1) as f64;
+            peak * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
+        };
+        optimizer.set_learning_rate(lr);
+        let mut batch = Vec::with_capacity(BATCH);
+        while batch.len() < BATCH {
+            if cursor == order.len() {
+                rng.shuffle(&mut order);
+                cursor = 0;
+            }
+            batch.push(&sequences[order[cursor]]);
+            cursor += 1;
+        }
+        let t = batch.iter().map(|(ids, _)| ids.len() - 1).max().unwrap_or(1);
+        let mut inputs = vec![0u32; BATCH * t];
+        let mut targets = vec![0u32; BATCH * t];
+        let mut mask = vec![0f32; BATCH * t];
+        for (b, (ids, start)) in batch.iter().enumerate() {
+            for i in 0..ids.len() - 1 {
+                inputs[b * t + i] = ids[i];
+                targets[b * t + i] = ids[i + 1];
+                // Learn the answer (and its EOS) only: position i predicts token i+1.
+                if i + 1 >= *start {
+                    mask[b * t + i] = 1.0;
+                }
+            }
+        }
+        let inputs = Tensor::from_vec(inputs, (BATCH, t), &device)?;
+        let targets = Tensor::from_vec(targets, (BATCH, t), &device)?;
+        let mask = Tensor::from_vec(mask, (BATCH, t), &device)?;
+        let loss = model.loss(&inputs, &targets, &mask)?;
+        optimizer.backward_step(&loss)?;
+        let value = loss.to_scalar::<f32>()?;
+        smoothed = if smoothed.is_nan() { value } else { 0.95 * smoothed + 0.05 * value };
+        if step % 10 == 0 || step + 1 == o.steps {
+            let done = (step + 1) as f64 / o.steps as f64;
+            let bar = "#".repeat((done * 30.0) as usize);
+            eprint!("\r[{bar:<30}] step {}/{} loss {smoothed:.3} lr {lr:.1e} {:.0}s ", step + 1, o.steps, started.elapsed().as_secs_f64());
+            std::io::stderr().flush().ok();
+        }
+    }
+    eprintln!();
+    let bytes = export(&model, &vocab, o.seed, o.steps)?;
+    if let Some(dir) = o.output.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&o.output, &bytes)?;
+    let training_time = started.elapsed().as_secs_f64();
+    eprintln!("wrote {} ({} KiB) after {training_time:.0} s", o.output.display(), bytes.len().div_ceil(1024));
+    let held = evaluate(&bytes, &held_out)?;
+    let sample: Vec<data::Example> = train.iter().take(300).cloned().collect();
+    let seen = evaluate(&bytes, &sample)?;
+    let summary = format!("{}{}", report(&held, "held-out phrasings"), report(&seen, "training sample"));
+    print!("{summary}");
+    if let Some(path) = &o.report {
+        let text = format!(
+            "# The intent model\n\nMade by `cargo xtask model train-intent` (seed {}, {} steps, {:.0} s on the build machine's CPU with candle).\n\
+             Shape: {} layers, dim {}, {} heads, FFN {}, context {}, vocabulary {} (BPE learned from the dataset, digits unmerged); \
+             matrices Q8_0, embeddings and norms F32; {} KiB.\n\
+             Dataset: `xtask/ml/intents.txt`, {} intents, {} training examples; the held-out phrasings (`+` lines) are never trained on.\n\n\
+             Evaluated with the project's engine (`inference::intent::propose`, greedy):\n\n```\n{summary}```\n",
+            o.seed,
+            o.steps,
+            training_time,
+            shape.layers,
+            shape.dim,
+            shape.heads,
+            shape.hidden,
+            shape.context,
+            shape.vocab,
+            bytes.len().div_ceil(1024),
+            intents.len(),
+            sequences.len()
+        );
+        std::fs::write(path, text)?;
+    }
+    Ok(held)
+}
