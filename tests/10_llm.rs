@@ -169,12 +169,17 @@ fn the_kernel_tells_the_known_story_and_streams_progress() {
 }
 
 #[test]
-fn without_a_model_or_with_a_corrupt_one_the_tools_say_why() {
+fn without_a_placed_model_the_embedded_one_serves_and_a_corrupt_one_is_refused() {
     let Some((xtask, image)) = setup() else { return };
     let mut s = Session::start(&xtask, &image, None);
     let r = s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_info","arguments":{}}}));
-    assert_eq!(r["result"]["isError"], true, "{r}");
-    assert!(r["result"]["content"][0]["text"].as_str().unwrap_or("").contains("no model loaded"), "{r}");
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let info = &r["result"]["structuredContent"];
+    assert_eq!(info["source"], "embedded", "{r}");
+    assert_eq!(info["name"], "kingly-intent", "the intent model built into the image: {r}");
+    let r = s.request(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"how much memory is free\n","max_tokens":8}}}));
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    assert!(r["result"]["structuredContent"]["text"].as_str().unwrap_or("").contains("memory_stats"), "{r}");
     drop(s);
 
     let path = std::env::temp_dir().join(format!("kingly-corrupt-{}.gguf", std::process::id()));

@@ -14,10 +14,13 @@
 //! ```
 //!
 //! [`greedy`] decodes such an answer (for any prompt, also a big chat model's) and rates it
-//! with the geometric mean of the chosen tokens' probabilities.
+//! with the geometric mean of the chosen tokens' probabilities. An intent model file lists
+//! the answers it was taught ([`ANSWERS_KEY`]); decoding restricted to them ([`Answers`])
+//! cannot invent a tool or an argument shape.
 
 use crate::{
     error::Error,
+    gguf::Gguf,
     model::{Model, State},
     quant::Parallel,
     tokenizer::{Decoder, Tokenizer},
@@ -92,7 +95,17 @@ pub fn entities(request: &str) -> Vec<&str> {
     out
 }
 
-/// The request with its [`entities`] replaced by `#1`, `#2`, ...
+/// The marker of an entity in a masked request: `#` for a whole number, `%` for a dotted
+/// one (an IPv4 address, a version), so the model can tell a pin from a host.
+fn marker(entity: &str) -> char {
+    if entity.contains('.') {
+        '%'
+    } else {
+        '#'
+    }
+}
+
+/// The request with its [`entities`] replaced by `#1`, `#2`, ... (`%n` for dotted values).
 pub fn mask(request: &str) -> String {
     let mut out = String::with_capacity(request.len());
     let mut rest = request;
@@ -100,7 +113,7 @@ pub fn mask(request: &str) -> String {
         // Entities are sub-slices of `request`, in order.
         let at = entity.as_ptr() as usize - rest.as_ptr() as usize;
         out.push_str(&rest[..at]);
-        out.push('#');
+        out.push(marker(entity));
         out.push(char::from(b'1' + n as u8));
         rest = &rest[at + entity.len()..];
     }
@@ -108,15 +121,16 @@ pub fn mask(request: &str) -> String {
     out
 }
 
-/// Replaces `#1`..`#9` in a model answer by the request's values; a reference to a value
-/// the request does not have stays as it is (and will not parse as JSON).
+/// Replaces `#1`..`#9` (and `%1`..`%9`) in a model answer by the request's values; a
+/// reference to a value the request does not have, or of the other kind, stays as it is (and
+/// will not parse as JSON).
 pub fn fill(answer: &str, values: &[&str]) -> String {
     let mut out = String::with_capacity(answer.len() + 16);
     let mut chars = answer.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '#' {
+        if c == '#' || c == '%' {
             if let Some(&digit @ '1'..='9') = chars.peek() {
-                if let Some(value) = values.get(digit as usize - '1' as usize) {
+                if let Some(value) = values.get(digit as usize - '1' as usize).filter(|v| marker(v) == c) {
                     chars.next();
                     out.push_str(value);
                     continue;
@@ -147,12 +161,100 @@ pub struct Proposal {
     pub confidence: f32,
 }
 
-/// Greedy decoding of `prompt` (BOS is added) until EOS, a newline or `max_tokens`.
+/// Metadata key of the answers an intent model may give (string array of answer lines with
+/// `#n` references, `none` included), written by the trainer.
+pub const ANSWERS_KEY: &str = "kingly.intent.answers";
+
+/// The answers a model may give, as token sequences (each ending with EOS). Decoding
+/// restricted to them ([`greedy`] with `Some(answers)`) can only produce one of these lines:
+/// never a tool or argument shape the model was not taught, whatever the request.
+#[derive(Clone, Debug, Default)]
+pub struct Answers {
+    sequences: Vec<Vec<u32>>,
+    /// The references (`#n`/`%n`) each answer uses, as (marker, n).
+    references: Vec<Vec<(char, usize)>>,
+}
+
+/// The `#n`/`%n` references of an answer line.
+fn references(line: &str) -> Vec<(char, usize)> {
+    let bytes = line.as_bytes();
+    let mut out = Vec::new();
+    for i in 0..bytes.len().saturating_sub(1) {
+        if (bytes[i] == b'#' || bytes[i] == b'%') && (b'1'..=b'9').contains(&bytes[i + 1]) {
+            out.push((bytes[i] as char, (bytes[i + 1] - b'0') as usize));
+        }
+    }
+    out
+}
+
+impl Answers {
+    /// Tokenizes answer lines the way they follow a request's newline.
+    pub fn new(tokenizer: &Tokenizer, lines: &[&str]) -> Answers {
+        let prefix = tokenizer.encode("x\n", false);
+        let mut sequences: Vec<Vec<u32>> = Vec::with_capacity(lines.len());
+        let mut refs: Vec<Vec<(char, usize)>> = Vec::with_capacity(lines.len());
+        for line in lines {
+            let mut line_prompt = String::from("x\n");
+            line_prompt.push_str(line);
+            let tokens = tokenizer.encode(&line_prompt, false);
+            // Merges never cross the newline in intent vocabularies; a line whose tokens
+            // would is skipped rather than mis-tokenized.
+            if tokens.len() <= prefix.len() || tokens[..prefix.len()] != prefix[..] {
+                continue;
+            }
+            let mut sequence = tokens[prefix.len()..].to_vec();
+            sequence.push(tokenizer.eos);
+            if !sequences.contains(&sequence) {
+                sequences.push(sequence);
+                refs.push(references(line));
+            }
+        }
+        Answers { sequences, references: refs }
+    }
+
+    /// The answers a request with these values can take: every `#n` names a whole number
+    /// and every `%n` a dotted value the request has. A call cannot refer to a value the
+    /// user did not give.
+    pub fn for_values(&self, values: &[&str]) -> Answers {
+        let fits = |refs: &Vec<(char, usize)>| refs.iter().all(|&(m, n)| values.get(n - 1).is_some_and(|v| marker(v) == m));
+        let keep: Vec<usize> = (0..self.sequences.len()).filter(|&i| fits(&self.references[i])).collect();
+        Answers {
+            sequences: keep.iter().map(|&i| self.sequences[i].clone()).collect(),
+            references: keep.iter().map(|&i| self.references[i].clone()).collect(),
+        }
+    }
+
+    /// The answers recorded in a model file ([`ANSWERS_KEY`]), if any.
+    pub fn from_gguf(gguf: &Gguf<'_>, tokenizer: &Tokenizer) -> Option<Answers> {
+        let lines: Vec<&str> = gguf.get(ANSWERS_KEY)?.as_array()?.iter().filter_map(|v| v.as_str()).collect();
+        let answers = Answers::new(tokenizer, &lines);
+        (!answers.sequences.is_empty()).then_some(answers)
+    }
+
+    /// Number of distinct answers.
+    pub fn len(&self) -> usize {
+        self.sequences.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.sequences.is_empty()
+    }
+
+    /// Whether `token` may follow `prefix` in some answer.
+    fn allows(&self, prefix: &[u32], token: u32) -> bool {
+        self.sequences.iter().any(|s| s.len() > prefix.len() && s[..prefix.len()] == prefix[..] && s[prefix.len()] == token)
+    }
+}
+
+/// Greedy decoding of `prompt` (BOS is added) until EOS, a newline or `max_tokens`. With
+/// `answers`, each step takes the most likely token that continues one of them.
 pub fn greedy(
     model: &Model<'_>,
     tokenizer: &Tokenizer,
     prompt: &str,
     max_tokens: usize,
+    answers: Option<&Answers>,
     parallel: &dyn Parallel,
 ) -> Result<Proposal, Error> {
     let tokens = tokenizer.encode(prompt, true);
@@ -165,20 +267,26 @@ pub fn greedy(
     }
     let mut decoder = Decoder::continuing();
     let mut text = String::new();
+    let mut chosen_tokens: Vec<u32> = Vec::new();
     let mut log_probability = 0.0f32;
-    let mut chosen = 0usize;
     for position in tokens.len()..tokens.len() + max_tokens {
         let logits = &state.logits;
-        let mut best = 0;
+        let mut best: Option<usize> = None;
         for (i, &logit) in logits.iter().enumerate() {
-            if logit > logits[best] {
-                best = i;
+            if best.is_some_and(|b| logits[b] >= logit) {
+                continue;
+            }
+            if answers.is_none_or(|a| a.allows(&chosen_tokens, i as u32)) {
+                best = Some(i);
             }
         }
-        let top = logits[best];
+        let Some(best) = best else { break };
+        // Probabilities over the whole vocabulary: what the constraint excluded still
+        // lowers the confidence.
+        let top = logits.iter().fold(f32::MIN, |m, &l| m.max(l));
         let sum: f32 = logits.iter().map(|&l| libm::expf(l - top)).sum();
-        log_probability -= libm::logf(sum.max(1.0));
-        chosen += 1;
+        log_probability += logits[best] - top - libm::logf(sum.max(1.0));
+        chosen_tokens.push(best as u32);
         if best as u32 == tokenizer.eos {
             break;
         }
@@ -194,16 +302,25 @@ pub fn greedy(
         model.forward(&mut state, best, position, parallel)?;
     }
     text.push_str(&decoder.finish());
-    let confidence = libm::expf(log_probability / chosen.max(1) as f32);
+    let confidence = libm::expf(log_probability / chosen_tokens.len().max(1) as f32);
     let text = String::from(text.trim());
     Ok(Proposal { raw: text.clone(), text, confidence })
 }
 
-/// The intent model's answer for `request`, with the request's values filled in.
-pub fn propose(model: &Model<'_>, tokenizer: &Tokenizer, request: &str, parallel: &dyn Parallel) -> Result<Proposal, Error> {
-    let mut proposal = greedy(model, tokenizer, &prompt(request), MAX_ANSWER, parallel)?;
+/// The intent model's answer for `request`, with the request's values filled in; restricted
+/// to `answers` when given.
+pub fn propose(
+    model: &Model<'_>,
+    tokenizer: &Tokenizer,
+    request: &str,
+    answers: Option<&Answers>,
+    parallel: &dyn Parallel,
+) -> Result<Proposal, Error> {
     let normalised = normalise(request);
-    proposal.text = fill(&proposal.raw, &entities(&normalised));
+    let values = entities(&normalised);
+    let answers = answers.map(|a| a.for_values(&values));
+    let mut proposal = greedy(model, tokenizer, &prompt(request), MAX_ANSWER, answers.as_ref(), parallel)?;
+    proposal.text = fill(&proposal.raw, &values);
     Ok(proposal)
 }
 
@@ -243,16 +360,25 @@ mod tests {
     fn values_are_masked_and_filled_back() {
         let request = normalise("Read 6 bytes from I2C address 72, then ping 10.0.2.2.");
         assert_eq!(entities(&request), ["6", "72", "10.0.2.2"]);
-        assert_eq!(mask(&request), "read #1 bytes from i2c address #2 then ping #3");
+        assert_eq!(mask(&request), "read #1 bytes from i2c address #2 then ping %3");
         assert_eq!(prompt("turn on pin 17"), "turn on pin #1\n");
         assert_eq!(entities("the 2nd pin"), Vec::<&str>::new());
         assert_eq!(fill(r#"i2c_read {"address":#2,"length":#1}"#, &["6", "72"]), r#"i2c_read {"address":72,"length":6}"#);
-        assert_eq!(fill(r##"net_ping {"host":"#1"}"##, &["10.0.2.2"]), r#"net_ping {"host":"10.0.2.2"}"#);
+        assert_eq!(fill(r#"net_ping {"host":"%1"}"#, &["10.0.2.2"]), r#"net_ping {"host":"10.0.2.2"}"#);
+        assert_eq!(fill(r#"gpio_read {"pin":#1}"#, &["10.0.2.2"]), r#"gpio_read {"pin":#1}"#, "a dotted value is not a pin");
         assert_eq!(fill(r#"gpio_read {"pin":#2}"#, &["4"]), r#"gpio_read {"pin":#2}"#, "a missing value stays a reference");
         assert_eq!(fill("a #0 #x #", &[]), "a #0 #x #");
         let many = "1 2 3 4 5 6 7 8 9 10 11";
         assert_eq!(entities(many).len(), MAX_ENTITIES);
         assert!(mask(many).ends_with("#9 10 11"), "{}", mask(many));
+    }
+
+    #[test]
+    fn references_are_found_in_answer_lines() {
+        assert_eq!(references(r#"i2c_read {"address":#2,"length":#1}"#), [('#', 2), ('#', 1)]);
+        assert_eq!(references(r#"net_ping {"host":"%1"}"#), [('%', 1)]);
+        assert_eq!(references("memory_stats {}"), []);
+        assert_eq!(references("#"), []);
     }
 
     #[test]

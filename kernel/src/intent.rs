@@ -41,6 +41,8 @@ struct Entry {
 static CATALOG: Once<Vec<Entry>> = Once::new();
 static CACHE: IrqMutex<VecDeque<(String, Decision)>> = IrqMutex::new(VecDeque::new());
 static HITS: AtomicU64 = AtomicU64::new(0);
+/// The answers the intent model was taught (decoding is restricted to them).
+static ANSWERS: Once<Option<inference::intent::Answers>> = Once::new();
 static MISSES: AtomicU64 = AtomicU64::new(0);
 
 /// Records the registry's tools (names, input schemas, annotations) for verification.
@@ -144,7 +146,8 @@ pub fn decide(text: &str) -> Result<Decision, String> {
 /// Runs the intent model on a normalised request.
 fn propose(request: &str) -> Result<(String, f32), String> {
     let model = crate::llm::intent()?;
-    let proposal = inference::intent::propose(&model.model, &model.tokenizer, request, &crate::smp::pool::Pool::ALL)
+    let answers = ANSWERS.call_once(|| inference::intent::Answers::from_gguf(&model.gguf, &model.tokenizer));
+    let proposal = inference::intent::propose(&model.model, &model.tokenizer, request, answers.as_ref(), &crate::smp::pool::Pool::ALL)
         .map_err(|e| format!("intent model: {e}"))?;
     Ok((proposal.text, proposal.confidence))
 }
@@ -277,7 +280,7 @@ fn ask_placed_model(request: &str) -> Option<Decision> {
     }
     let (system, _, _) = context(request, &loaded.tokenizer, CONTEXT_BUDGET);
     let prompt = format.render(&[(inference::chat::Role::System, &system), (inference::chat::Role::User, request)]);
-    let answer = inference::intent::greedy(&loaded.model, &loaded.tokenizer, &prompt, 48, &crate::smp::pool::Pool::ALL).ok()?;
+    let answer = inference::intent::greedy(&loaded.model, &loaded.tokenizer, &prompt, 48, None, &crate::smp::pool::Pool::ALL).ok()?;
     let (proposal, confidence) = (answer.text, answer.confidence);
     let mut decision = verify(proposal, confidence);
     decision.model = "placed";

@@ -38,6 +38,11 @@ impl Default for Options {
     }
 }
 
+/// Metadata keys recording how a model file was trained (to regenerate it).
+pub const META_SEED: &str = "kingly.intent.seed";
+/// See [`META_SEED`].
+pub const META_STEPS: &str = "kingly.intent.steps";
+
 const SHAPE_DIM: usize = 64;
 const SHAPE_HIDDEN: usize = 192;
 const SHAPE_LAYERS: usize = 3;
@@ -77,18 +82,33 @@ fn encode(tokenizer: &Tokenizer, example: &data::Example) -> Result<(Vec<u32>, u
     Ok((ids, prompt_ids.len()))
 }
 
+/// Token ids of the examples that fit the context, with where each answer starts.
+fn encode_all(tokenizer: &Tokenizer, examples: &[data::Example]) -> Result<Vec<(Vec<u32>, usize)>> {
+    let mut sequences = Vec::with_capacity(examples.len());
+    for example in examples {
+        let (ids, start) = encode(tokenizer, example)?;
+        if ids.len() <= CONTEXT {
+            sequences.push((ids, start));
+        }
+    }
+    Ok(sequences)
+}
+
 fn matrix(var: &candle_core::Var) -> Result<(usize, usize, Vec<f32>)> {
     let t = var.as_tensor();
     let (rows, cols) = t.dims2()?;
     Ok((rows, cols, t.flatten_all()?.to_vec1::<f32>()?))
 }
 
-fn export(model: &net::Llama, vocab: &bpe::Vocab, seed: u64, steps: usize) -> Result<Vec<u8>> {
+fn export(model: &net::Llama, vocab: &bpe::Vocab, answers: &[String], seed: u64, steps: usize) -> Result<Vec<u8>> {
     let s = model.shape;
     let mut w = Writer::new();
     w.meta("general.architecture", Meta::Str("llama".into()));
     w.meta("general.name", Meta::Str("kingly-intent".into()));
     w.meta("general.description", Meta::Str(format!("Kingly OS intent model: request -> tool call. cargo xtask model train-intent, seed {seed}, {steps} steps")));
+    w.meta(META_SEED, Meta::Str(seed.to_string()));
+    w.meta(META_STEPS, Meta::U32(steps as u32));
+    w.meta(inference::intent::ANSWERS_KEY, Meta::Strings(answers.to_vec()));
     w.meta("llama.context_length", Meta::U32(s.context as u32));
     w.meta("llama.embedding_length", Meta::U32(s.dim as u32));
     w.meta("llama.block_count", Meta::U32(s.layers as u32));
@@ -145,10 +165,11 @@ pub fn evaluate(bytes: &[u8], examples: &[data::Example]) -> Result<Evaluation> 
     let config = Config::from_gguf(&gguf).map_err(|e| anyhow!("{e}"))?;
     let weights = Weights::from_gguf(&gguf, &config).map_err(|e| anyhow!("{e}"))?;
     let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| anyhow!("{e}"))?;
+    let answers = inference::intent::Answers::from_gguf(&gguf, &tokenizer);
     let model = Model { config, weights };
     let mut e = Evaluation { total: 0, correct: 0, none_total: 0, none_correct: 0, said_none: 0, right_confidence: vec![], wrong_confidence: vec![], mistakes: vec![] };
     for example in examples {
-        let proposal = inference::intent::propose(&model, &tokenizer, &example.request, &Serial).map_err(|e| anyhow!("{e}"))?;
+        let proposal = inference::intent::propose(&model, &tokenizer, &example.request, answers.as_ref(), &Serial).map_err(|e| anyhow!("{e}"))?;
         let right = proposal.text == example.answer;
         e.total += 1;
         e.correct += right as usize;
@@ -165,6 +186,29 @@ pub fn evaluate(bytes: &[u8], examples: &[data::Example]) -> Result<Evaluation> 
         }
     }
     Ok(e)
+}
+
+/// The model's answers (with values filled in) for `examples`, in order.
+pub fn proposals(bytes: &[u8], examples: &[data::Example]) -> Result<Vec<String>> {
+    let gguf = Gguf::parse(bytes).map_err(|e| anyhow!("{e}"))?;
+    let config = Config::from_gguf(&gguf).map_err(|e| anyhow!("{e}"))?;
+    let weights = Weights::from_gguf(&gguf, &config).map_err(|e| anyhow!("{e}"))?;
+    let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| anyhow!("{e}"))?;
+    let answers = inference::intent::Answers::from_gguf(&gguf, &tokenizer);
+    let model = Model { config, weights };
+    examples
+        .iter()
+        .map(|e| inference::intent::propose(&model, &tokenizer, &e.request, answers.as_ref(), &Serial).map(|p| p.text).map_err(|e| anyhow!("{e}")))
+        .collect()
+}
+
+/// Every phrasing never trained on: the dataset's held-out ones and the independent set.
+pub fn evaluation_examples(o: &Options) -> Result<Vec<data::Example>> {
+    let source = std::fs::read_to_string(&o.data).with_context(|| format!("reading {}", o.data.display()))?;
+    let intents = data::parse(&source)?;
+    let mut examples = data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x5eed));
+    examples.extend(independent_set(o)?.unwrap_or_default());
+    Ok(examples)
 }
 
 fn mean(v: &[f32]) -> f32 {
@@ -194,6 +238,15 @@ pub fn report(e: &Evaluation, what: &str) -> String {
     text
 }
 
+/// The independent evaluation set beside the dataset (`intents-independent.txt`), expanded
+/// like the held-out phrasings, if the file exists.
+fn independent_set(o: &Options) -> Result<Option<Vec<data::Example>>> {
+    let path = o.data.with_file_name("intents-independent.txt");
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let intents = data::parse_evaluation(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(Some(data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x1d3))))
+}
+
 /// Trains (or with `eval_only`, evaluates) the intent model; returns the held-out figures.
 pub fn train_intent(o: &Options) -> Result<Evaluation> {
     let source = std::fs::read_to_string(&o.data).with_context(|| format!("reading {}", o.data.display()))?;
@@ -204,20 +257,20 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
     if o.eval_only {
         let bytes = std::fs::read(&o.output).with_context(|| format!("reading {}", o.output.display()))?;
         let e = evaluate(&bytes, &held_out)?;
-        print!("{}", report(&e, "held-out"));
+        print!("{}", report(&e, "held-out phrasings"));
+        if let Some(independent) = independent_set(o)? {
+            print!("{}", report(&evaluate(&bytes, &independent)?, "independent set (intents-independent.txt)"));
+        }
         return Ok(e);
     }
     let started = Instant::now();
     let texts: Vec<String> = train.iter().map(|e| format!("{}{}", inference::intent::prompt(&e.request), e.target)).collect();
     let vocab = bpe::learn(&texts, MERGES);
     let tokenizer = tokenizer_of(&vocab)?;
-    let mut sequences = Vec::new();
-    for example in &train {
-        let (ids, start) = encode(&tokenizer, example)?;
-        if ids.len() <= CONTEXT {
-            sequences.push((ids, start));
-        }
-    }
+    let mut sequences = encode_all(&tokenizer, &train)?;
+    let mut answers: Vec<String> = train.iter().map(|e| e.target.clone()).collect();
+    answers.sort();
+    answers.dedup();
     eprintln!(
         "{} intents, {} training examples ({} tokens max), {} held out; vocabulary {} tokens",
         intents.len(),
@@ -246,10 +299,15 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
         let mut batch = Vec::with_capacity(BATCH);
         while batch.len() < BATCH {
             if cursor == order.len() {
+                if step > 0 {
+                    // Every epoch sees freshly drawn values, politeness, synonyms and noise.
+                    sequences = encode_all(&tokenizer, &data::training(&intents, 6, &mut rng))?;
+                    order = (0..sequences.len()).collect();
+                }
                 rng.shuffle(&mut order);
                 cursor = 0;
             }
-            batch.push(&sequences[order[cursor]]);
+            batch.push(sequences[order[cursor]].clone());
             cursor += 1;
         }
         let t = batch.iter().map(|(ids, _)| ids.len() - 1).max().unwrap_or(1);
@@ -281,7 +339,7 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
         }
     }
     eprintln!();
-    let bytes = export(&model, &vocab, o.seed, o.steps)?;
+    let bytes = export(&model, &vocab, &answers, o.seed, o.steps)?;
     if let Some(dir) = o.output.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -291,7 +349,10 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
     let held = evaluate(&bytes, &held_out)?;
     let sample: Vec<data::Example> = train.iter().take(300).cloned().collect();
     let seen = evaluate(&bytes, &sample)?;
-    let summary = format!("{}{}", report(&held, "held-out phrasings"), report(&seen, "training sample"));
+    let mut summary = format!("{}{}", report(&held, "held-out phrasings"), report(&seen, "training sample"));
+    if let Some(independent) = independent_set(o)? {
+        summary.push_str(&report(&evaluate(&bytes, &independent)?, "independent set (intents-independent.txt)"));
+    }
     print!("{summary}");
     if let Some(path) = &o.report {
         let text = format!(
