@@ -21,6 +21,7 @@ pub mod mini_uart;
 pub mod mmio;
 pub mod pl011;
 pub mod rng;
+pub mod sdhci;
 pub mod system_timer;
 pub mod watchdog;
 

@@ -78,6 +78,8 @@ pub enum Clock {
     Arm = 3,
     /// VPU core clock (mini UART, I2C, SPI).
     Core = 4,
+    /// EMMC2 (the BCM2711's SD card host) clock.
+    Emmc2 = 12,
 }
 
 /// Cache maintenance and address translation for buffers shared with the GPU.

@@ -4,18 +4,20 @@
 //!   by `cargo xtask model train-intent`): maps requests to tool calls ([`crate::intent`]),
 //!   and is the generation model when nothing else is loaded;
 //! - a **placed model** (e.g. TinyLlama) put in RAM by the loader (`cargo xtask qemu
-//!   --model FILE.gguf`, later the SD card).
+//!   --model FILE.gguf`);
+//! - a **card model**: a GGUF file read from the SD card's boot partition into RAM, at boot
+//!   (the `model` setting of `kingly.txt`, default `model.gguf`) or by `llm_load`.
 //!
-//! `llm_generate` uses the active model: the placed one if there is one, else the intent
-//! model; `llm_load` switches.
+//! `llm_generate` uses the active model: the placed one if there is one, else the card
+//! model, else the intent model; `llm_load` switches.
 //!
 //! The loader leaves a 32-byte descriptor at [`descriptor_address`]: the magic
 //! `KINGLYMD`, then the model's physical address and length (little-endian u64). The boot
 //! code reserves that range before the heap is placed.
 
 use crate::{board::CURRENT, memory::physical_bytes};
-use alloc::{format, string::String};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use alloc::{format, string::{String, ToString}};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use core::ops::Range;
 use inference::{
     gguf::Gguf,
@@ -45,8 +47,12 @@ pub struct Loaded {
     pub estimate: usize,
     /// The model's name from its metadata.
     pub name: String,
-    /// Where it came from: "embedded" or "placed".
+    /// Where it came from: "embedded", "placed" or "card".
     pub source: &'static str,
+    /// The file name on the SD card (card models).
+    pub name_on_card: Option<String>,
+    /// How long reading it from the card took, in µs (card models).
+    pub load_micros: u64,
 }
 
 /// A byte array aligned for the GGUF reader (tensor data is 32-byte aligned in the file).
@@ -62,10 +68,49 @@ static INTENT_FILE: Option<&Aligned<[u8]>> = None;
 static INTENT: Once<Result<Loaded, String>> = Once::new();
 static MODEL: Once<Result<Loaded, String>> = Once::new();
 static PLACED: Once<Range<usize>> = Once::new();
-/// `llm_load` chose the intent model although a placed model exists.
-static PREFER_INTENT: AtomicBool = AtomicBool::new(false);
+static CARD: Once<Loaded> = Once::new();
+/// The slot `llm_load` chose ([`Slot`] as u8); `AUTO` = the best one available.
+static ACTIVE: AtomicU8 = AtomicU8::new(AUTO);
+const AUTO: u8 = u8::MAX;
+
+/// Where a model comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Slot {
+    /// Built into the image.
+    Intent = 0,
+    /// Put in RAM by the loader.
+    Placed = 1,
+    /// Read from the SD card.
+    Card = 2,
+}
+
+impl Slot {
+    /// From its name.
+    pub fn from_name(name: &str) -> Option<Slot> {
+        match name {
+            "intent" => Some(Slot::Intent),
+            "placed" => Some(Slot::Placed),
+            "card" => Some(Slot::Card),
+            _ => None,
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Slot::Intent => "intent",
+            Slot::Placed => "placed",
+            Slot::Card => "card",
+        }
+    }
+}
 static TOKENS: AtomicU64 = AtomicU64::new(0);
 static TOKEN_MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes read to judge a card model before loading it (the header with a 32000-token
+/// vocabulary is about 1 MB).
+const HEADER_BYTES: usize = 4 << 20;
 
 /// Default context length the tools allocate.
 pub const DEFAULT_CONTEXT: usize = 512;
@@ -116,7 +161,7 @@ fn parse(bytes: &'static [u8], source: &'static str) -> Result<Loaded, String> {
     // Re-parse to keep an owned header alongside the model (both borrow `bytes`).
     let header = Gguf::parse(bytes).map_err(|e| format!("{e}"))?;
     let range = bytes.as_ptr() as usize..bytes.as_ptr() as usize + bytes.len();
-    Ok(Loaded { gguf: header, model: Model { config, weights }, tokenizer, range, estimate, name, source })
+    Ok(Loaded { gguf: header, model: Model { config, weights }, tokenizer, range, estimate, name, source, name_on_card: None, load_micros: 0 })
 }
 
 fn load_placed() -> Result<Loaded, String> {
@@ -179,30 +224,128 @@ pub fn placed() -> Result<&'static Loaded, &'static str> {
     }
 }
 
-/// The model `llm_generate` uses: the placed one if the loader placed one (its error if it
-/// was refused), else the embedded intent model; `llm_load` can choose.
-pub fn get() -> Result<&'static Loaded, &'static str> {
-    if PLACED.get().is_some() && !PREFER_INTENT.load(Ordering::Relaxed) {
-        placed()
-    } else {
-        intent()
+/// The card model, or why there is none.
+pub fn card() -> Result<&'static Loaded, &'static str> {
+    CARD.get().ok_or("no model was loaded from the SD card")
+}
+
+/// The model in `slot`, or why there is none.
+pub fn slot(slot: Slot) -> Result<&'static Loaded, &'static str> {
+    match slot {
+        Slot::Intent => intent(),
+        Slot::Placed => placed(),
+        Slot::Card => card(),
     }
 }
 
-/// Makes `name` ("intent" or "placed") the active model; returns it, or why not.
+/// The model `llm_generate` uses: the one `llm_load` chose, else the placed one if the
+/// loader placed one (its error if it was refused), else the card's, else the embedded
+/// intent model.
+pub fn get() -> Result<&'static Loaded, &'static str> {
+    match ACTIVE.load(Ordering::Relaxed) {
+        0 => intent(),
+        1 => placed(),
+        2 => card(),
+        _ if PLACED.get().is_some() => placed(),
+        _ if CARD.get().is_some() => card(),
+        _ => intent(),
+    }
+}
+
+/// Makes the model in `name` ("intent", "placed" or "card") the active one; returns it, or
+/// why not.
 pub fn select(name: &str) -> Result<&'static Loaded, String> {
-    match name {
-        "intent" => {
-            let loaded = intent()?;
-            PREFER_INTENT.store(true, Ordering::Relaxed);
+    let Some(chosen) = Slot::from_name(name) else {
+        return Err(format!("unknown model '{name}': choose 'intent', 'placed' or 'card'"));
+    };
+    let loaded = slot(chosen)?;
+    ACTIVE.store(chosen as u8, Ordering::Relaxed);
+    Ok(loaded)
+}
+
+/// Reads `file` from the SD card and makes it the card model. The memory it needs (file
+/// plus working memory at the default context) is checked against free memory first.
+/// One card model per boot: its weights are borrowed for the kernel's lifetime.
+/// `progress(done, total)` reports the bytes read.
+pub fn load_from_card(file: &str, progress: &mut dyn FnMut(usize, usize)) -> Result<&'static Loaded, String> {
+    if let Some(loaded) = CARD.get() {
+        return if loaded.name_on_card.as_deref() == Some(file) {
             Ok(loaded)
+        } else {
+            Err(format!(
+                "'{}' is already loaded from the card; reboot to load another (its weights stay in memory)",
+                loaded.name_on_card.as_deref().unwrap_or("?")
+            ))
+        };
+    }
+    let path = format!("/{file}");
+    // Judge the file by its header before reading hundreds of megabytes of it: a GGUF, a
+    // Llama, and weights plus working memory that fit in free memory.
+    let (head, size) = crate::storage::read(&path, 0, HEADER_BYTES).map_err(|e| e.to_string())?;
+    let size = size as usize;
+    let header = Gguf::parse_header(&head).map_err(|e| format!("{file}: {e}"))?;
+    if header.file_size() > size {
+        return Err(format!("{file} is truncated: its header describes {} bytes, the file has {size}", header.file_size()));
+    }
+    let needed = memory_estimate(&header, DEFAULT_CONTEXT).map_err(|e| format!("{file}: {e}"))?.max(size);
+    let free = crate::memory::heap::stats().free;
+    if needed > free {
+        return Err(format!("{file} needs {} KiB (weights and working memory at context {DEFAULT_CONTEXT}) but only {} KiB are free", needed >> 10, free >> 10));
+    }
+    let started = crate::arch::cpu::micros();
+    let bytes = crate::storage::read_to_static(&path, progress).map_err(|e| e.to_string())?;
+    let micros = crate::arch::cpu::micros().saturating_sub(started).max(1);
+    let mut loaded = parse(bytes, "card")?;
+    loaded.name_on_card = Some(file.into());
+    loaded.load_micros = micros;
+    let loaded = CARD.call_once(|| loaded);
+    log_model(loaded);
+    log::info!("read {file} from the card: {} KiB in {} ms ({} KiB/s)", size >> 10, micros / 1000, (size as u64 * 1_000_000 / micros) >> 10);
+    Ok(loaded)
+}
+
+/// At boot: loads the card model named by the settings (`model`, default `model.gguf`)
+/// when a card is present and the loader placed no model, with a progress line on the
+/// console. A missing file is not an error; a refused one is logged and the kernel runs on.
+pub fn load_card_model_at_boot() {
+    if PLACED.get().is_some() || crate::storage::card().is_err() {
+        return;
+    }
+    let Some(file) = crate::storage::settings().model else { return };
+    match crate::storage::file_size(&format!("/{file}")) {
+        Err(crate::storage::StorageError::NotFound(_)) => {
+            log::info!("no {file} on the card: no card model");
+            return;
         }
-        "placed" => {
-            let loaded = placed()?;
-            PREFER_INTENT.store(false, Ordering::Relaxed);
-            Ok(loaded)
+        Err(error) => {
+            log::warn!("card model {file}: {error}");
+            return;
         }
-        other => Err(format!("unknown model '{other}': choose 'intent' or 'placed'")),
+        Ok(_) => {}
+    }
+    let started = crate::arch::cpu::micros();
+    let mut last = 0u64;
+    let mut progress = |done: usize, total: usize| {
+        let now = crate::arch::cpu::micros();
+        if now.saturating_sub(last) < 250_000 && done < total {
+            return;
+        }
+        last = now;
+        let seconds = now.saturating_sub(started).max(1) as f64 / 1e6;
+        crate::print!(
+            "\rloading {file} from the SD card: {:3}% ({} of {} KiB, {:.1} MiB/s)",
+            done * 100 / total.max(1),
+            done >> 10,
+            total >> 10,
+            done as f64 / seconds / (1 << 20) as f64
+        );
+    };
+    let result = load_from_card(&file, &mut progress);
+    if last != 0 {
+        crate::println!();
+    }
+    if let Err(why) = result {
+        log::warn!("card model refused: {why}");
     }
 }
 

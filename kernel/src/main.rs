@@ -40,6 +40,7 @@ mod panic;
 mod platform;
 mod shell;
 mod smp;
+mod storage;
 mod sync;
 mod system;
 mod tasks;
@@ -120,7 +121,9 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     timeline::record(Stage::Console);
     smp::start();
     timeline::record(Stage::Smp);
+    storage::init();
     llm::init();
+    llm::load_card_model_at_boot();
     if llm::get().is_ok() {
         timeline::record(Stage::Model);
     }

@@ -112,6 +112,17 @@ pub fn init() -> &'static Platform {
     })
 }
 
+/// The SD host controller at `base` (from the board's [`crate::board::SdHost`]), created
+/// once by the storage module, which owns it from then on.
+pub fn sd_host(base: usize, base_clock: u32) -> drivers::sdhci::Sdhci {
+    fn now() -> u64 {
+        crate::arch::cpu::micros()
+    }
+    // SAFETY: `base` is the board's SDHCI block, mapped as device memory by `mmu::init`;
+    // the storage module calls this once and keeps the only driver instance.
+    unsafe { drivers::sdhci::Sdhci::new(base, base_clock, now) }
+}
+
 /// The platform; `None` before [`init`].
 pub fn get() -> Option<&'static Platform> {
     PLATFORM.get()

@@ -83,6 +83,12 @@ pub fn init(map: &MemoryMap, dtb: Option<DtbSummary>) {
     FACTS.call_once(|| facts);
 }
 
+/// The current rate of a firmware clock, in Hz (`None` without a mailbox or an answer).
+pub fn clock_rate(clock: Clock) -> Option<u32> {
+    CURRENT.mailbox?;
+    query(Tag::ClockRate, &[clock as u32], 2).map(|v| v[1])
+}
+
 /// The facts (empty before [`init`]).
 pub fn facts() -> Facts {
     FACTS.get().cloned().unwrap_or_default()

@@ -7,7 +7,9 @@ mod bench;
 mod board;
 mod bridge;
 mod build;
+mod debian;
 mod deps;
+mod image;
 mod llm;
 mod model;
 mod qemu;
@@ -32,6 +34,8 @@ enum Command {
     Build(build::Args),
     /// Boot the kernel in QEMU with the console on this terminal.
     Qemu(qemu::Args),
+    /// Build a bootable SD card image (MBR + FAT32 with firmware, kernel, settings, model).
+    Image(image::Args),
     /// Run the project's inference engine on the host (generate, tokenize).
     Llm(llm::Args),
     /// Make model files (import llama2.c checkpoints to GGUF).
@@ -54,6 +58,7 @@ fn main() {
         Command::Build(args) => args.run().map(|_| ()),
         Command::Qemu(args) => args.run(),
         Command::Serial(args) => args.run(),
+        Command::Image(args) => args.run(),
         Command::Llm(args) => args.run(),
         Command::Model(args) => args.run(),
         Command::Test(args) => args.run(),

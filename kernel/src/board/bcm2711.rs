@@ -10,7 +10,7 @@
 //! ```
 #![allow(dead_code)]
 
-use super::{InterruptController, IrqLine};
+use super::{InterruptController, IrqLine, SdHost};
 use drivers::gpio::PullLayout;
 
 /// Peripheral window base.
@@ -34,3 +34,17 @@ pub const SYSTEM_TIMER: usize = PERIPHERALS + 0x3000;
 /// GIC-400 with the non-secure physical timer on PPI 30.
 pub const INTERRUPTS: InterruptController =
     InterruptController::Gic { distributor: 0xFF84_1000, cpu: 0xFF84_2000, timer: 30 };
+/// SD card host of the Pi 4's card slot: EMMC2, a standard SDHCI with its own pins.
+pub const SD_EMMC2: SdHost = SdHost {
+    base: PERIPHERALS + 0x34_0000,
+    clock: drivers::mailbox::Clock::Emmc2,
+    default_clock_hz: 100_000_000,
+    pins: None,
+};
+/// EMMC1 (the Arasan SDHCI), where QEMU's raspi4b wires its SD card.
+pub const SD_EMMC1: SdHost = SdHost {
+    base: PERIPHERALS + 0x30_0000,
+    clock: drivers::mailbox::Clock::Emmc,
+    default_clock_hz: 200_000_000,
+    pins: None,
+};

@@ -10,7 +10,7 @@
 //! ```
 #![allow(dead_code)]
 
-use super::{InterruptController, IrqLine};
+use super::{InterruptController, IrqLine, SdHost};
 use drivers::gpio::PullLayout;
 
 /// Peripheral window base.
@@ -36,3 +36,10 @@ pub const SYSTEM_TIMER: usize = PERIPHERALS + 0x3000;
 /// Interrupt controllers.
 pub const INTERRUPTS: InterruptController =
     InterruptController::Bcm2836 { local: 0x4000_0000, gpu: PERIPHERALS + 0xB200 };
+/// SD card host: the Arasan SDHCI ("EMMC"), with the card's pins (GPIO 48-53) on ALT3.
+pub const SD: SdHost = SdHost {
+    base: PERIPHERALS + 0x30_0000,
+    clock: drivers::mailbox::Clock::Emmc,
+    default_clock_hz: 200_000_000,
+    pins: Some((48, 6)),
+};

@@ -97,6 +97,20 @@ pub enum PowerControl {
     Psci,
 }
 
+/// The SD card host controller of a board.
+#[derive(Clone, Copy, Debug)]
+pub struct SdHost {
+    /// SDHCI register block.
+    pub base: usize,
+    /// Mailbox clock id of its base clock.
+    pub clock: drivers::mailbox::Clock,
+    /// Base clock to assume when the mailbox does not answer.
+    pub default_clock_hz: u32,
+    /// GPIO pins (first, count) to switch to ALT3 so the card is wired to this controller
+    /// (BCM2837: the firmware may have given GPIO 48-53 to the other SD host), if any.
+    pub pins: Option<(u32, u32)>,
+}
+
 /// Everything the kernel needs to know about a board.
 #[derive(Clone, Copy, Debug)]
 pub struct BoardInfo {
@@ -137,4 +151,6 @@ pub struct BoardInfo {
     /// Route GPIO 14/15 to the PL011 (ALT0) at boot (real boards, where the firmware may
     /// have given them to the mini UART).
     pub mux_console_pins: bool,
+    /// SD card host controller, if any.
+    pub sd: Option<SdHost>,
 }

@@ -23,4 +23,5 @@ pub const BOARD: BoardInfo = BoardInfo {
     power: PowerControl::Watchdog(soc::PM),
     raise_arm_clock: false,
     mux_console_pins: false,
+    sd: Some(soc::SD),
 };

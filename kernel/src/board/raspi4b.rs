@@ -22,4 +22,5 @@ pub const BOARD: BoardInfo = BoardInfo {
     power: PowerControl::Watchdog(soc::PM),
     raise_arm_clock: false,
     mux_console_pins: false,
+    sd: Some(soc::SD_EMMC1),
 };

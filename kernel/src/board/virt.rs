@@ -29,4 +29,5 @@ pub const BOARD: BoardInfo = BoardInfo {
     power: PowerControl::Psci,
     raise_arm_clock: false,
     mux_console_pins: false,
+    sd: None,
 };

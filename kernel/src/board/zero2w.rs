@@ -23,4 +23,5 @@ pub const BOARD: BoardInfo = BoardInfo {
     power: PowerControl::Watchdog(soc::PM),
     raise_arm_clock: true,
     mux_console_pins: true,
+    sd: Some(soc::SD),
 };

@@ -226,3 +226,18 @@ pub fn physical_bytes(address: usize, len: usize) -> Option<&'static [u8]> {
     // the MMU being off) makes physical addresses directly readable.
     Some(unsafe { core::slice::from_raw_parts(address as *const u8, len) })
 }
+
+/// A zeroed, 64-byte-aligned heap buffer of `len` bytes that is never freed (a model's
+/// weights are borrowed from it for the rest of the kernel's life), or `None` when the heap
+/// cannot hold it (no out-of-memory panic: the caller reports the size).
+pub fn static_buffer(len: usize) -> Option<&'static mut [u8]> {
+    let layout = core::alloc::Layout::from_size_align(len.max(1), 64).ok()?;
+    // SAFETY: the layout has a non-zero size.
+    let pointer = unsafe { alloc::alloc::alloc_zeroed(layout) };
+    if pointer.is_null() {
+        return None;
+    }
+    // SAFETY: `pointer` is a fresh, zero-initialised allocation of `len` bytes that is never
+    // deallocated, so the only reference to it may live forever.
+    Some(unsafe { core::slice::from_raw_parts_mut(pointer, len) })
+}

@@ -22,10 +22,10 @@ fn info() -> Result<ToolOutput, mcp::ToolError> {
     let (tokens, micros) = llm::token_stats();
     let (hits, misses, entries) = crate::intent::cache_stats();
     let mut available: Vec<Value> = Vec::new();
-    for (slot, model) in [("intent", llm::intent()), ("placed", llm::placed())] {
+    for (slot, model) in [("intent", llm::intent()), ("placed", llm::placed()), ("card", llm::card())] {
         match model {
-            Ok(m) => available.push(json!({"slot": slot, "name": m.name, "bytes": m.range.len(), "active": core::ptr::eq(m, loaded)})),
-            Err(why) if slot == "placed" && why.starts_with("no model loaded") => {}
+            Ok(m) => available.push(json!({"slot": slot, "name": m.name, "bytes": m.range.len(), "active": core::ptr::eq(m, loaded), "file": m.name_on_card, "load_us": m.load_micros})),
+            Err(why) if slot != "intent" && why.starts_with("no model") => {}
             Err(why) => available.push(json!({"slot": slot, "error": why})),
         }
     }
@@ -192,8 +192,23 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
     ))
 }
 
-fn load(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+fn load(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
     let slot = args.get("model").and_then(Value::as_str).unwrap_or("");
+    if slot == "card" {
+        // Read it from the card first (if not yet), with progress notifications.
+        let file = match args.get("file").and_then(Value::as_str) {
+            Some(file) => String::from(file),
+            None => crate::storage::settings().model.ok_or("no file given and the settings name no model (model = none)")?,
+        };
+        let mut last = 0usize;
+        let mut progress = |done: usize, total: usize| {
+            if done == total || done - last >= total / 50 {
+                last = done;
+                ctx.progress(done as f64, Some(total as f64), Some(&format!("reading {file} from the SD card")));
+            }
+        };
+        llm::load_from_card(&file, &mut progress)?;
+    }
     let loaded = llm::select(slot)?;
     let c = &loaded.model.config;
     let text = format!("active model: '{}' ({}, {} layers, dim {}, vocab {})", loaded.name, loaded.source, c.n_layers, c.dim, c.vocab_size);
@@ -207,15 +222,15 @@ pub fn register(server: &mut Server) {
         Tool::new("llm_info", |_, _| info())
             .title("Language model information")
             .description("The loaded model: name, quantization, parameters, layers, context, memory; an error when no model is loaded.")
-            .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"architecture":{"type":"string"},"quantization":{"type":"array","items":{"type":"string"}},"parameters":{"type":"integer"},"layers":{"type":"integer"},"dim":{"type":"integer"},"heads":{"type":"integer"},"kv_heads":{"type":"integer"},"vocab":{"type":"integer"},"max_context":{"type":"integer"},"context":{"type":"integer"},"file_bytes":{"type":"integer"},"memory_estimate_bytes":{"type":"integer"},"address":{"type":"string"},"source":{"enum":["embedded","placed"]},"models":{"type":"array","items":{"type":"object","properties":{"slot":{"type":"string"},"name":{"type":"string"},"bytes":{"type":"integer"},"active":{"type":"boolean"},"error":{"type":"string"}},"required":["slot"]}},"tokens_total":{"type":"integer"},"tokens_per_second":{"type":"number"},"cores":{"type":"integer"},"decision_cache":{"type":"object","properties":{"hits":{"type":"integer"},"misses":{"type":"integer"},"entries":{"type":"integer"},"hit_rate":{"type":"number"}}}},"required":["name","parameters","layers","vocab","context","source"]}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"architecture":{"type":"string"},"quantization":{"type":"array","items":{"type":"string"}},"parameters":{"type":"integer"},"layers":{"type":"integer"},"dim":{"type":"integer"},"heads":{"type":"integer"},"kv_heads":{"type":"integer"},"vocab":{"type":"integer"},"max_context":{"type":"integer"},"context":{"type":"integer"},"file_bytes":{"type":"integer"},"memory_estimate_bytes":{"type":"integer"},"address":{"type":"string"},"source":{"enum":["embedded","placed","card"]},"models":{"type":"array","items":{"type":"object","properties":{"slot":{"type":"string"},"name":{"type":"string"},"bytes":{"type":"integer"},"active":{"type":"boolean"},"error":{"type":"string"},"file":{"type":["string","null"]},"load_us":{"type":"integer"}},"required":["slot"]}},"tokens_total":{"type":"integer"},"tokens_per_second":{"type":"number"},"cores":{"type":"integer"},"decision_cache":{"type":"object","properties":{"hits":{"type":"integer"},"misses":{"type":"integer"},"entries":{"type":"integer"},"hit_rate":{"type":"number"}}}},"required":["name","parameters","layers","vocab","context","source"]}"#)
             .annotations(Annotations::READ_ONLY),
     );
     add(
         server,
-        Tool::new("llm_load", |_, args| load(args))
+        Tool::new("llm_load", load)
             .title("Switch the language model")
-            .description("Makes 'intent' (the small model built into the kernel) or 'placed' (the model the loader put in RAM, e.g. TinyLlama) the model llm_generate uses. Refused with the reason if that model is absent or did not fit.")
-            .input_schema_text(r#"{"type":"object","properties":{"model":{"enum":["intent","placed"]}},"required":["model"],"additionalProperties":false}"#)
+            .description("Makes 'intent' (the small model built into the kernel), 'placed' (the model the loader put in RAM) or 'card' (a GGUF file on the SD card, read into RAM with progress notifications; default file from kingly.txt) the model llm_generate uses. Refused with the reason if that model is absent, corrupt or does not fit in memory.")
+            .input_schema_text(r#"{"type":"object","properties":{"model":{"enum":["intent","placed","card"]},"file":{"type":"string","minLength":1,"maxLength":255,"description":"file on the card's boot partition (model=card)"}},"required":["model"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"source":{"type":"string"},"bytes":{"type":"integer"}},"required":["name","source"]}"#)
             .annotations(Annotations { read_only: false, destructive: true, idempotent: true, open_world: false }),
     );

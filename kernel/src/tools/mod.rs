@@ -8,6 +8,7 @@
 
 mod intent;
 mod llm;
+mod storage;
 mod system;
 mod tasks;
 #[cfg(feature = "test-hooks")]
@@ -26,8 +27,8 @@ pub fn server() -> Server {
             end the session."
             .into(),
     });
-    let groups: [fn(&mut Server); 5] =
-        [system::register, tasks::register, llm::register, intent::register, register_test_hooks];
+    let groups: [fn(&mut Server); 6] =
+        [system::register, tasks::register, llm::register, storage::register, intent::register, register_test_hooks];
     for register in groups {
         register(&mut server);
     }

@@ -1,17 +1,13 @@
 //! The boot-time baseline: Debian's arm64 Linux kernel with a busybox-static initramfs whose
 //! init prints a marker, booted on the same QEMU machine.
 //!
-//! The packages come from Debian through apt itself (a private package-list directory for
-//! arm64, so the system's apt state is untouched; apt checks them against the signed
-//! archive index). They are cached under `target/bench/linux/` with their SHA-256 sums in
-//! `manifest.txt`, verified on every reuse. Nothing is committed.
+//! The packages come from Debian through apt itself ([`crate::debian`]: private arm64
+//! package lists, signed archive index), cached under `target/debian/` with their SHA-256
+//! sums, verified on every reuse. Nothing is committed.
 
-use crate::{board::Board, util};
+use crate::{board::Board, debian, util};
 use anyhow::{bail, Context, Result};
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::path::PathBuf;
 
 /// What the initramfs's init prints once Linux has handed control to user space.
 pub const MARKER: &str = "KINGLY-LINUX-INIT-REACHED";
@@ -25,85 +21,25 @@ pub struct Linux {
     pub manifest: String,
 }
 
-fn apt(dir: &Path) -> Command {
-    let mut command = Command::new("apt-get");
-    for option in [
-        format!("Dir::State::Lists={}", dir.join("lists").display()),
-        format!("Dir::Cache={}", dir.join("cache").display()),
-        "APT::Architecture=arm64".into(),
-        "APT::Architectures=arm64".into(),
-        "Debug::NoLocking=1".into(),
-        "APT::Sandbox::User=root".into(),
-    ] {
-        command.arg("-o").arg(option);
-    }
-    command.arg("-q");
-    command
-}
-
-fn sha256(path: &Path) -> Result<String> {
-    let out = Command::new("sha256sum").arg(path).output().context("sha256sum")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace().next().map(str::to_string).context("sha256sum printed nothing")
-}
-
 /// Downloads (once) and unpacks the kernel and busybox packages, and writes the initramfs.
 pub fn prepare() -> Result<Linux> {
-    let dir = util::root().join("target/bench/linux");
-    let debs = dir.join("debs");
-    let manifest_path = dir.join("manifest.txt");
-    let unpacked = dir.join("root");
-    if !manifest_path.exists() {
-        for sub in ["lists/partial", "cache/archives/partial", "debs"] {
-            std::fs::create_dir_all(dir.join(sub))?;
-        }
-        eprintln!("fetching Debian's arm64 kernel and busybox-static for the Linux baseline (once, ~60 MB)");
-        util::run(apt(&dir).arg("update")).context("apt-get update for arm64 package lists")?;
-        let depends = Command::new("apt-cache")
-            .args(["-o", &format!("Dir::State::Lists={}", dir.join("lists").display())])
-            .args(["-o", &format!("Dir::Cache={}", dir.join("cache").display())])
-            .args(["-o", "APT::Architecture=arm64", "-o", "APT::Architectures=arm64"])
-            .args(["depends", "linux-image-arm64"])
-            .output()?;
-        let depends = String::from_utf8_lossy(&depends.stdout);
-        let kernel_package = depends
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Depends: ").filter(|p| p.starts_with("linux-image-")))
-            .context("cannot resolve linux-image-arm64 to a kernel package")?
-            .to_string();
-        util::run(apt(&dir).current_dir(&debs).args(["download", &kernel_package, "busybox-static"]))?;
-        let mut manifest = String::new();
-        let mut entries: Vec<_> = std::fs::read_dir(&debs)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-        entries.sort();
-        for deb in &entries {
-            manifest.push_str(&format!("{}  {}\n", sha256(deb)?, deb.file_name().unwrap_or_default().to_string_lossy()));
-        }
-        let _ = std::fs::remove_dir_all(&unpacked);
-        std::fs::create_dir_all(&unpacked)?;
-        for deb in &entries {
-            util::run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&unpacked))?;
-        }
-        std::fs::write(&manifest_path, &manifest)?;
-    }
-    let manifest = std::fs::read_to_string(&manifest_path)?;
-    for line in manifest.lines() {
-        let (sum, name) = line.split_once("  ").context("corrupt manifest")?;
-        let path = debs.join(name);
-        if sha256(&path)? != sum {
-            bail!("{} does not match its recorded SHA-256; delete {} to fetch again", path.display(), dir.display());
-        }
-    }
-    let kernel = std::fs::read_dir(unpacked.join("boot"))?
+    let kernel_package = debian::resolve("linux-image-arm64", "linux-image-")?;
+    let kernel_root = debian::unpacked(&kernel_package)?;
+    let busybox_root = debian::unpacked("busybox-static")?;
+    let manifest = format!("{}\n{}\n", debian::record(&kernel_package)?, debian::record("busybox-static")?);
+    let kernel = std::fs::read_dir(kernel_root.join("boot"))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
         .context("no vmlinuz in the kernel package")?;
-    let dtb_dir = std::fs::read_dir(unpacked.join("usr/lib"))?
+    let dtb_dir = std::fs::read_dir(kernel_root.join("usr/lib"))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("linux-image-")))
         .context("no device trees in the kernel package")?;
-    let busybox = std::fs::read(unpacked.join("bin/busybox")).context("busybox-static binary")?;
+    let busybox = std::fs::read(busybox_root.join("bin/busybox")).context("busybox-static binary")?;
+    let dir = util::root().join("target/bench/linux");
+    std::fs::create_dir_all(&dir)?;
     let initramfs = dir.join("initramfs.cpio");
     std::fs::write(&initramfs, initramfs_image(&busybox))?;
     Ok(Linux { kernel, dtb_dir, initramfs, manifest })

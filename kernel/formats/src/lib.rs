@@ -1,0 +1,15 @@
+//! Byte formats the kernel reads from sources it does not control: the card's settings
+//! file ([`settings`]) and its partition table ([`mbr`]); and [`base64`] for binary contents.
+//!
+//! `#![no_std]` + `alloc`, no hardware, no unsafe: the kernel links it, and it is tested (and
+//! fuzzed by mutation) on the host. Every parser takes arbitrary bytes and returns either a
+//! value or an error that says what was wrong; none of them panics.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub mod base64;
+pub mod mbr;
+pub mod settings;

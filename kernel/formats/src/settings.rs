@@ -1,0 +1,295 @@
+//! The settings file on the card's boot partition, `kingly.txt`:
+//!
+//! ```text
+//! # Kingly OS settings: key = value, one per line; '#' starts a comment.
+//! model = model.gguf          # model file on the card to load at boot ("none": do not load)
+//! context = 512               # context length (tokens) the model tools allocate, 16-8192
+//! baud = 115200               # console baud rate
+//! net.mode = dhcp             # dhcp or static
+//! net.address = 192.168.1.50/24   # static address and prefix length
+//! net.gateway = 192.168.1.1
+//! net.port = 80               # MCP over HTTP port
+//! net.token = ...             # bearer token for MCP over HTTP (16-128 of A-Z a-z 0-9 - _ .)
+//! ```
+//!
+//! The file is read once at boot. A line that cannot be understood (unknown key, value out of
+//! range, no `=`) is reported as a [`Warning`] naming its line, and that setting keeps its
+//! default: a typo never stops the machine from booting.
+
+use alloc::{format, string::String, vec::Vec};
+
+/// The file's name on the boot partition (8.3, so FAT tools agree on it).
+pub const FILE_NAME: &str = "kingly.txt";
+
+/// Longest file accepted (larger files are ignored with a warning).
+pub const MAX_FILE_BYTES: usize = 16 * 1024;
+
+/// Console baud rates the PL011 is set up for.
+pub const BAUD_RATES: [u32; 8] = [9600, 19200, 38400, 57600, 115_200, 230_400, 460_800, 921_600];
+
+/// IPv4 network configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetMode {
+    /// Ask a DHCP server (falls back to the static settings if none answers).
+    Dhcp,
+    /// Use `net.address` and `net.gateway`.
+    Static,
+}
+
+/// Every setting, with its default when absent or invalid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Model file to load at boot; `None` = do not load one.
+    pub model: Option<String>,
+    /// Context length for the model tools.
+    pub context: usize,
+    /// Console baud rate.
+    pub baud: u32,
+    /// DHCP or static.
+    pub net_mode: NetMode,
+    /// Static address and prefix length.
+    pub net_address: Option<([u8; 4], u8)>,
+    /// Static gateway.
+    pub net_gateway: Option<[u8; 4]>,
+    /// HTTP port.
+    pub net_port: u16,
+    /// Bearer token; `None` = generate one at boot.
+    pub net_token: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model: Some("model.gguf".into()),
+            context: 512,
+            baud: 115_200,
+            net_mode: NetMode::Dhcp,
+            net_address: None,
+            net_gateway: None,
+            net_port: 80,
+            net_token: None,
+        }
+    }
+}
+
+/// A line that was not applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// 1-based line number (0 for the whole file).
+    pub line: usize,
+    /// What was wrong and what is used instead.
+    pub message: String,
+}
+
+impl core::fmt::Display for Warning {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{FILE_NAME}: {}", self.message)
+        } else {
+            write!(f, "{FILE_NAME} line {}: {}", self.line, self.message)
+        }
+    }
+}
+
+/// Parses a dotted IPv4 address.
+pub fn parse_ipv4(text: &str) -> Option<[u8; 4]> {
+    let mut out = [0u8; 4];
+    let mut parts = text.split('.');
+    for byte in &mut out {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *byte = part.parse().ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+fn parse_cidr(text: &str) -> Option<([u8; 4], u8)> {
+    let (address, prefix) = text.split_once('/')?;
+    let prefix: u8 = prefix.parse().ok().filter(|p| (1..=32).contains(p))?;
+    Some((parse_ipv4(address)?, prefix))
+}
+
+fn valid_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-+ ".contains(c))
+}
+
+fn valid_token(token: &str) -> bool {
+    (16..=128).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// Parses the file's bytes. Never fails: problems become warnings and defaults.
+pub fn parse(bytes: &[u8]) -> (Settings, Vec<Warning>) {
+    let mut settings = Settings::default();
+    let mut warnings = Vec::new();
+    if bytes.len() > MAX_FILE_BYTES {
+        warnings.push(Warning { line: 0, message: format!("larger than {MAX_FILE_BYTES} bytes; ignored, using defaults") });
+        return (settings, warnings);
+    }
+    let Ok(text) = core::str::from_utf8(bytes) else {
+        warnings.push(Warning { line: 0, message: "not UTF-8 text; ignored, using defaults".into() });
+        return (settings, warnings);
+    };
+    for (number, raw) in text.lines().enumerate() {
+        let line = number + 1;
+        let content = raw.split('#').next().unwrap_or("").trim();
+        if content.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = content.split_once('=') else {
+            warnings.push(Warning { line, message: format!("expected 'key = value', got '{content}'") });
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let mut bad = |what: &str| warnings.push(Warning { line, message: format!("{key}: {what}; using the default") });
+        match key {
+            "model" => {
+                if value.eq_ignore_ascii_case("none") {
+                    settings.model = None;
+                } else if valid_file_name(value) {
+                    settings.model = Some(value.into());
+                } else {
+                    bad("not a file name on the boot partition");
+                }
+            }
+            "context" => match value.parse::<usize>() {
+                Ok(n) if (16..=8192).contains(&n) => settings.context = n,
+                _ => bad("must be a whole number from 16 to 8192"),
+            },
+            "baud" => match value.parse::<u32>() {
+                Ok(n) if BAUD_RATES.contains(&n) => settings.baud = n,
+                _ => bad("must be one of 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600"),
+            },
+            "net.mode" => match value {
+                "dhcp" => settings.net_mode = NetMode::Dhcp,
+                "static" => settings.net_mode = NetMode::Static,
+                _ => bad("must be 'dhcp' or 'static'"),
+            },
+            "net.address" => match parse_cidr(value) {
+                Some(cidr) => settings.net_address = Some(cidr),
+                None => bad("must be an IPv4 address with a prefix length, e.g. 192.168.1.50/24"),
+            },
+            "net.gateway" => match parse_ipv4(value) {
+                Some(address) => settings.net_gateway = Some(address),
+                None => bad("must be an IPv4 address"),
+            },
+            "net.port" => match value.parse::<u16>() {
+                Ok(port) if port > 0 => settings.net_port = port,
+                _ => bad("must be a port number from 1 to 65535"),
+            },
+            "net.token" => {
+                if valid_token(value) {
+                    settings.net_token = Some(value.into());
+                } else {
+                    bad("must be 16-128 characters of A-Z a-z 0-9 - _ .");
+                }
+            }
+            _ => warnings.push(Warning { line, message: format!("unknown setting '{key}' ignored") }),
+        }
+    }
+    if settings.net_mode == NetMode::Static && settings.net_address.is_none() {
+        warnings.push(Warning { line: 0, message: "net.mode = static without net.address; using DHCP".into() });
+        settings.net_mode = NetMode::Dhcp;
+    }
+    (settings, warnings)
+}
+
+/// The settings file the image builder writes: every key, commented, with `model` set.
+pub fn template(model: Option<&str>) -> String {
+    format!(
+        "# Kingly OS settings: key = value, one per line; '#' starts a comment.\n\
+         # Invalid lines are reported on the console at boot and their defaults used.\n\
+         model = {}\n\
+         context = 512\n\
+         baud = 115200\n\
+         # Network (MCP over HTTP): dhcp, or static with net.address and net.gateway.\n\
+         net.mode = dhcp\n\
+         #net.address = 192.168.1.50/24\n\
+         #net.gateway = 192.168.1.1\n\
+         net.port = 80\n\
+         # Bearer token for MCP over HTTP; without one a token is generated at boot and\n\
+         # shown on the serial console.\n\
+         #net.token = change-me-to-a-long-random-string\n",
+        model.unwrap_or("none")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn a_full_file_parses() {
+        let text = "# comment\nmodel = tiny.gguf\ncontext=1024\nbaud = 921600 # fast\nnet.mode = static\n\
+                    net.address = 10.0.2.15/24\nnet.gateway = 10.0.2.2\nnet.port = 8080\nnet.token = abcdefghijklmnop\n";
+        let (s, warnings) = parse(text.as_bytes());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(s.model.as_deref(), Some("tiny.gguf"));
+        assert_eq!((s.context, s.baud, s.net_port), (1024, 921_600, 8080));
+        assert_eq!(s.net_mode, NetMode::Static);
+        assert_eq!(s.net_address, Some(([10, 0, 2, 15], 24)));
+        assert_eq!(s.net_gateway, Some([10, 0, 2, 2]));
+        assert_eq!(s.net_token.as_deref(), Some("abcdefghijklmnop"));
+    }
+
+    #[test]
+    fn bad_lines_warn_and_keep_defaults() {
+        let text = "context = 99999\nbaud = 1234\nmodel = ../../etc\nwhat is this\ncolour = blue\nnet.address = 300.1.1.1/24\n\
+                    net.mode = static\nnet.token = short\nnet.port = 0\n";
+        let (s, warnings) = parse(text.as_bytes());
+        assert_eq!(s, Settings::default());
+        let lines: Vec<usize> = warnings.iter().map(|w| w.line).collect();
+        assert_eq!(lines, [1, 2, 3, 4, 5, 6, 8, 9, 0], "{warnings:?}");
+        assert!(warnings[0].to_string().starts_with("kingly.txt line 1: context:"));
+        let (s, warnings) = parse(b"model = none\n");
+        assert!(warnings.is_empty());
+        assert_eq!(s.model, None);
+    }
+
+    #[test]
+    fn binary_or_huge_files_are_ignored() {
+        let (s, warnings) = parse(&[0xff, 0xfe, 0x00]);
+        assert_eq!(s, Settings::default());
+        assert_eq!(warnings.len(), 1);
+        let (_, warnings) = parse(&[b'#'; MAX_FILE_BYTES + 1]);
+        assert_eq!(warnings.len(), 1);
+    }
+
+    #[test]
+    fn the_template_parses_cleanly() {
+        let (s, warnings) = parse(template(Some("model.gguf")).as_bytes());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(s, Settings::default());
+        assert_eq!(parse(template(None).as_bytes()).0.model, None);
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(parse_ipv4("192.168.0.1"), Some([192, 168, 0, 1]));
+        for bad in ["1.2.3", "1.2.3.4.5", "256.1.1.1", "a.b.c.d", "1..2.3", "", "01234.1.1.1"] {
+            assert_eq!(parse_ipv4(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn mutated_files_never_panic() {
+        let base = template(Some("model.gguf")).into_bytes();
+        let mut state = 0x9e37_79b9u32;
+        for _ in 0..5_000 {
+            let mut m = base.clone();
+            for _ in 0..6 {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                let at = state as usize % m.len();
+                m[at] = (state >> 11) as u8;
+            }
+            let _ = parse(&m);
+        }
+    }
+}

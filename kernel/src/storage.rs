@@ -1,0 +1,385 @@
+//! The SD card: the block device (`drivers::sdhci`), its MBR partition table
+//! (`formats::mbr`) and the FAT boot partition through `embedded-sdmmc`, plus the settings
+//! file on it (`formats::settings`).
+//!
+//! Why `embedded-sdmmc` (0.10) for FAT: it is maintained (rust-embedded-community), `no_std`
+//! without `alloc`, takes any block device through a three-method trait, reads FAT16/FAT32
+//! with long file names (`iterate_dir_lfn`, `open_long_name_file_in_dir`) and writes 8.3
+//! names. The alternatives: `fatfs` 0.3 (the released one) needs `std` or the nightly-only
+//! `core_io` without it; its no_std-capable 0.4 is unreleased. The kernel only reads the
+//! card today (settings, models, `fs_read`), so `embedded-sdmmc`'s write limits do not bite.
+//!
+//! The card is brought up once at boot ([`init`]); a missing card, a card that fails to
+//! initialise or a broken partition table is remembered as the reason and reported by every
+//! storage tool, while the rest of the kernel runs. Every access holds one lock, so tools and
+//! the model loader never interleave commands on the bus.
+
+use crate::{board::CURRENT, platform};
+use alloc::{
+    format,
+    string::{String, ToString},
+    vec::Vec,
+};
+use core::ops::ControlFlow;
+use drivers::sdhci::{CardInfo, Error as SdError, Sdhci, BLOCK_SIZE};
+use embedded_sdmmc::{Block, BlockCount, BlockDevice, BlockIdx, LfnBuffer, Mode, ShortFileName, TimeSource, Timestamp, VolumeIdx, VolumeManager};
+use formats::{mbr, settings::Settings};
+use spin::{Mutex, Once};
+
+/// Longest file `fs_read` returns in one call.
+pub const MAX_READ: usize = 64 * 1024;
+
+/// Most entries `fs_list` returns.
+pub const MAX_ENTRIES: usize = 256;
+
+static HOST: Mutex<Option<Sdhci>> = Mutex::new(None);
+static STATE: Once<Result<Card, String>> = Once::new();
+static SETTINGS: Once<Settings> = Once::new();
+
+/// What the kernel knows about the inserted card.
+#[derive(Clone, Debug)]
+pub struct Card {
+    /// Identification and capacity.
+    pub info: CardInfo,
+    /// The partition table, or why it is unusable.
+    pub partitions: Result<[Option<mbr::Partition>; 4], mbr::Error>,
+    /// SDHCI specification and vendor version of the controller.
+    pub controller_version: (u8, u8),
+    /// Base clock used for the divisors, in Hz.
+    pub base_clock: u32,
+}
+
+/// A directory entry as `fs_list` shows it.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Long name when there is one, else the 8.3 name.
+    pub name: String,
+    /// The 8.3 name.
+    pub short_name: String,
+    /// Size in bytes (0 for directories).
+    pub size: u32,
+    /// A directory.
+    pub directory: bool,
+}
+
+/// Storage errors: each says what the user can do.
+#[derive(Debug)]
+pub enum StorageError {
+    /// No card, or it failed to initialise, or it has no usable partition.
+    NoCard(String),
+    /// A path that does not exist.
+    NotFound(String),
+    /// A path that is not valid.
+    BadPath(String),
+    /// The card or file system failed during the operation.
+    Io(String),
+    /// Not enough memory for what was asked.
+    NoMemory(usize),
+}
+
+impl core::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StorageError::NoCard(why) => write!(f, "no usable SD card: {why}"),
+            StorageError::NotFound(path) => write!(f, "{path}: no such file or directory on the card"),
+            StorageError::BadPath(why) => write!(f, "bad path: {why}"),
+            StorageError::Io(why) => write!(f, "SD card error: {why}"),
+            StorageError::NoMemory(bytes) => write!(f, "not enough free memory for {} KiB", bytes.div_ceil(1024)),
+        }
+    }
+}
+
+impl From<StorageError> for mcp::ToolError {
+    fn from(error: StorageError) -> Self {
+        mcp::ToolError::from(error.to_string())
+    }
+}
+
+/// The block device `embedded-sdmmc` reads through: every call takes the host lock.
+struct CardDevice;
+
+impl BlockDevice for CardDevice {
+    type Error = SdError;
+
+    fn read(&self, blocks: &mut [Block], start: BlockIdx) -> Result<(), SdError> {
+        let host = HOST.lock();
+        let host = host.as_ref().ok_or(SdError::NotReady)?;
+        for (i, block) in blocks.iter_mut().enumerate() {
+            host.read_blocks(start.0 as u64 + i as u64, &mut block.contents)?;
+        }
+        Ok(())
+    }
+
+    fn write(&self, blocks: &[Block], start: BlockIdx) -> Result<(), SdError> {
+        let host = HOST.lock();
+        let host = host.as_ref().ok_or(SdError::NotReady)?;
+        for (i, block) in blocks.iter().enumerate() {
+            host.write_blocks(start.0 as u64 + i as u64, &block.contents)?;
+        }
+        Ok(())
+    }
+
+    fn num_blocks(&self) -> Result<BlockCount, SdError> {
+        let host = HOST.lock();
+        let card = host.as_ref().and_then(Sdhci::card).ok_or(SdError::NotReady)?;
+        Ok(BlockCount(card.blocks.min(u32::MAX as u64) as u32))
+    }
+}
+
+/// No real-time clock: files the kernel writes carry a fixed date.
+struct FixedTime;
+
+impl TimeSource for FixedTime {
+    fn get_timestamp(&self) -> Timestamp {
+        Timestamp { year_since_1970: 56, zero_indexed_month: 0, zero_indexed_day: 0, hours: 0, minutes: 0, seconds: 0 }
+    }
+}
+
+type Volumes = VolumeManager<CardDevice, FixedTime, 4, 2, 1>;
+
+/// Brings up the card (once, at boot) and reads the settings file from it.
+pub fn init() {
+    let state = STATE.call_once(bring_up);
+    match state {
+        Ok(card) => {
+            log::info!(
+                "SD card: {} MiB, {}, {}",
+                card.info.blocks * BLOCK_SIZE as u64 >> 20,
+                if card.info.high_capacity { "SDHC/SDXC" } else { "SDSC" },
+                match &card.partitions {
+                    Ok(table) => format!("{} partition(s)", table.iter().flatten().count()),
+                    Err(why) => format!("partition table unusable: {why}"),
+                }
+            );
+        }
+        Err(why) => log::info!("no SD card: {why}"),
+    }
+    SETTINGS.call_once(load_settings);
+}
+
+fn bring_up() -> Result<Card, String> {
+    let sd = CURRENT.sd.ok_or("this board has no SD card host")?;
+    if let (Some((first, count)), Some(gpio)) = (sd.pins, platform::get().and_then(|p| p.gpio.as_ref())) {
+        for pin in first..first + count {
+            let _ = gpio.set_function(pin, drivers::gpio::Function::Alt3);
+        }
+    }
+    let base_clock = crate::system::clock_rate(sd.clock).filter(|&hz| hz > 0).unwrap_or(sd.default_clock_hz);
+    let mut host = platform::sd_host(sd.base, base_clock);
+    let info = host.init_card().map_err(|e| e.to_string())?;
+    let controller_version = host.version();
+    let mut block0 = [0u8; BLOCK_SIZE];
+    let partitions = match host.read_blocks(0, &mut block0) {
+        Ok(()) => mbr::parse(&block0, info.blocks),
+        Err(error) => return Err(format!("reading the partition table: {error}")),
+    };
+    *HOST.lock() = Some(host);
+    Ok(Card { info, partitions, controller_version, base_clock })
+}
+
+/// The card, or why there is none.
+pub fn card() -> Result<&'static Card, StorageError> {
+    match STATE.get() {
+        Some(Ok(card)) => Ok(card),
+        Some(Err(why)) => Err(StorageError::NoCard(why.clone())),
+        None => Err(StorageError::NoCard("storage not initialised".into())),
+    }
+}
+
+/// The settings from the card's `kingly.txt` (defaults without a card or file).
+pub fn settings() -> Settings {
+    SETTINGS.get().cloned().unwrap_or_default()
+}
+
+fn load_settings() -> Settings {
+    if card().is_err() {
+        return Settings::default();
+    }
+    match read(&format!("/{}", formats::settings::FILE_NAME), 0, formats::settings::MAX_FILE_BYTES + 1) {
+        Ok((bytes, _)) => {
+            let (settings, warnings) = formats::settings::parse(&bytes);
+            for warning in warnings {
+                log::warn!("{warning}");
+            }
+            log::info!("settings read from {}", formats::settings::FILE_NAME);
+            settings
+        }
+        Err(StorageError::NotFound(_)) => {
+            log::info!("no {} on the card: default settings", formats::settings::FILE_NAME);
+            Settings::default()
+        }
+        Err(error) => {
+            log::warn!("{}: {error}; default settings", formats::settings::FILE_NAME);
+            Settings::default()
+        }
+    }
+}
+
+fn io<E: core::fmt::Display>(error: E) -> StorageError {
+    StorageError::Io(error.to_string())
+}
+
+/// Runs `f` on the root directory of the card's first FAT partition.
+fn with_root<R>(f: impl FnOnce(&embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>) -> Result<R, StorageError>) -> Result<R, StorageError> {
+    let card = card()?;
+    match &card.partitions {
+        Ok(table) if table.iter().flatten().any(mbr::Partition::is_fat) => {}
+        Ok(_) => return Err(StorageError::NoCard("the card has no FAT partition".into())),
+        Err(why) => return Err(StorageError::NoCard(why.to_string())),
+    }
+    let volumes = Volumes::new_with_limits(CardDevice, FixedTime, 0);
+    let volume = volumes.open_volume(VolumeIdx(0)).map_err(io)?;
+    let root = volume.open_root_dir().map_err(io)?;
+    f(&root)
+}
+
+/// Splits a path into its components (`/` and empty components ignored; `..` refused).
+fn components(path: &str) -> Result<Vec<&str>, StorageError> {
+    if path.len() > 255 {
+        return Err(StorageError::BadPath("longer than 255 bytes".into()));
+    }
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    if parts.contains(&"..") {
+        return Err(StorageError::BadPath("'..' is not supported".into()));
+    }
+    Ok(parts)
+}
+
+/// Finds `name` (long or 8.3, case-insensitive) in a directory: its 8.3 name and entry.
+fn lookup(
+    dir: &embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>,
+    name: &str,
+) -> Result<Option<(ShortFileName, bool)>, StorageError> {
+    let mut storage = [0u8; 256];
+    let mut lfn = LfnBuffer::new(&mut storage);
+    let mut found = None;
+    dir.iterate_dir_lfn(&mut lfn, |entry, long| {
+        let short = entry.name.to_string();
+        if long.is_some_and(|l| l.eq_ignore_ascii_case(name)) || short.eq_ignore_ascii_case(name) {
+            found = Some((entry.name.clone(), entry.attributes.is_directory()));
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    })
+    .map_err(io)?;
+    Ok(found)
+}
+
+/// Opens the directory at `parts` and runs `f` on it.
+fn with_dir<R>(
+    parts: &[&str],
+    path: &str,
+    f: impl FnOnce(&embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>) -> Result<R, StorageError>,
+) -> Result<R, StorageError> {
+    with_root(|root| {
+        let Some((first, rest)) = parts.split_first() else { return f(root) };
+        // Directories nest at most a few levels on a boot partition; open them one by one.
+        let Some((short, true)) = lookup(root, first)? else { return Err(StorageError::NotFound(path.into())) };
+        let mut dir = root.open_dir(&short).map_err(io)?;
+        for part in rest {
+            let Some((short, true)) = lookup(&dir, part)? else { return Err(StorageError::NotFound(path.into())) };
+            dir.change_dir(&short).map_err(io)?;
+        }
+        f(&dir)
+    })
+}
+
+/// The entries of the directory at `path`, at most [`MAX_ENTRIES`].
+pub fn list(path: &str) -> Result<Vec<Entry>, StorageError> {
+    let parts = components(path)?;
+    with_dir(&parts, path, |dir| {
+        let mut storage = [0u8; 256];
+        let mut lfn = LfnBuffer::new(&mut storage);
+        let mut entries = Vec::new();
+        dir.iterate_dir_lfn(&mut lfn, |entry, long| {
+            if entry.attributes.is_volume() || entry.attributes.is_lfn() {
+                return ControlFlow::Continue(());
+            }
+            let short = entry.name.to_string();
+            if short == "." || short == ".." {
+                return ControlFlow::Continue(());
+            }
+            entries.push(Entry {
+                name: long.map(String::from).unwrap_or_else(|| short.clone()),
+                short_name: short,
+                size: entry.size,
+                directory: entry.attributes.is_directory(),
+            });
+            if entries.len() >= MAX_ENTRIES {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })
+        .map_err(io)?;
+        Ok(entries)
+    })
+}
+
+/// Opens the file at `path` and runs `f` on it.
+fn with_file<R>(
+    path: &str,
+    f: impl FnOnce(&embedded_sdmmc::File<'_, CardDevice, FixedTime, 4, 2, 1>) -> Result<R, StorageError>,
+) -> Result<R, StorageError> {
+    let parts = components(path)?;
+    let Some((name, dirs)) = parts.split_last() else { return Err(StorageError::BadPath("a file name is needed".into())) };
+    with_dir(dirs, path, |dir| {
+        let Some((short, directory)) = lookup(dir, name)? else { return Err(StorageError::NotFound(path.into())) };
+        if directory {
+            return Err(StorageError::BadPath(format!("{path} is a directory")));
+        }
+        let file = dir.open_file_in_dir(&short, Mode::ReadOnly).map_err(io)?;
+        f(&file)
+    })
+}
+
+/// Up to `max` bytes of the file at `path` from `offset`, and the file's size.
+pub fn read(path: &str, offset: u32, max: usize) -> Result<(Vec<u8>, u32), StorageError> {
+    with_file(path, |file| {
+        let size = file.length();
+        if offset > size {
+            return Err(StorageError::BadPath(format!("offset {offset} is past the end of the file ({size} bytes)")));
+        }
+        let len = max.min((size - offset) as usize);
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(len).map_err(|_| StorageError::NoMemory(len))?;
+        bytes.resize(len, 0);
+        file.seek_from_start(offset).map_err(io)?;
+        let mut done = 0;
+        while done < len {
+            let n = file.read(&mut bytes[done..]).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        bytes.truncate(done);
+        Ok((bytes, size))
+    })
+}
+
+/// The size of the file at `path`.
+pub fn file_size(path: &str) -> Result<u32, StorageError> {
+    with_file(path, |file| Ok(file.length()))
+}
+
+/// Reads the whole file at `path` into a new 64-byte-aligned buffer that lives for the rest
+/// of the kernel's life (a model's weights are borrowed from it). `progress(done, total)` is
+/// called every few hundred KiB.
+pub fn read_to_static(path: &str, progress: &mut dyn FnMut(usize, usize)) -> Result<&'static [u8], StorageError> {
+    with_file(path, |file| {
+        let size = file.length() as usize;
+        let buffer = crate::memory::static_buffer(size).ok_or(StorageError::NoMemory(size))?;
+        const CHUNK: usize = 256 * 1024;
+        let mut done = 0;
+        while done < size {
+            let end = (done + CHUNK).min(size);
+            let n = file.read(&mut buffer[done..end]).map_err(io)?;
+            if n == 0 {
+                return Err(StorageError::Io(format!("file ended after {done} of {size} bytes")));
+            }
+            done += n;
+            progress(done, size);
+        }
+        Ok(&*buffer)
+    })
+}
