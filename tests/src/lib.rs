@@ -149,7 +149,12 @@ impl Machine {
 
     /// Boots and waits for the first shell prompt.
     pub fn boot_to_prompt(board: &str) -> Option<Machine> {
-        let mut vm = Self::boot(board)?;
+        Self::boot_to_prompt_with(board, &[])
+    }
+
+    /// Boots with extra QEMU arguments and waits for the first shell prompt.
+    pub fn boot_to_prompt_with(board: &str, extra: &[&str]) -> Option<Machine> {
+        let mut vm = Self::boot_with(board, extra)?;
         vm.expect(PROMPT);
         Some(vm)
     }

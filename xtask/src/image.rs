@@ -36,6 +36,9 @@ pub struct Args {
     /// Use this kernel8.img instead of building the release kernel (tests, custom builds).
     #[arg(long)]
     kernel: Option<PathBuf>,
+    /// Use this settings file as kingly.txt instead of the template (e.g. a network token).
+    #[arg(long)]
+    settings: Option<PathBuf>,
     /// Record the checksums of the Debian files found now in firmware/checksums.txt instead
     /// of checking them (after reviewing a Debian update).
     #[arg(long)]
@@ -331,7 +334,10 @@ impl Args {
             CardFile { name: "config.txt".into(), source: Source::Path(util::root().join("firmware/config.txt")) },
             CardFile {
                 name: formats::settings::FILE_NAME.into(),
-                source: Source::Bytes(formats::settings::template(self.model.as_ref().map(|_| "model.gguf")).into_bytes()),
+                source: match &self.settings {
+                    Some(path) => Source::Path(path.clone()),
+                    None => Source::Bytes(formats::settings::template(self.model.as_ref().map(|_| "model.gguf")).into_bytes()),
+                },
             },
             CardFile { name: "kernel8.img".into(), source: Source::Path(kernel) },
         ];

@@ -115,7 +115,9 @@ fn fs_read(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError>
     let offset = u32::try_from(offset).map_err(|_| "offset is past any FAT file's end")?;
     let (bytes, size) = storage::read(path, offset, length.min(storage::MAX_READ))?;
     let eof = offset as u64 + bytes.len() as u64 >= size as u64;
-    let (encoding, content) = match (encoding, core::str::from_utf8(&bytes)) {
+    // Text is UTF-8 without control characters other than tab and line breaks.
+    let text = core::str::from_utf8(&bytes).ok().filter(|t| !t.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')));
+    let (encoding, content) = match (encoding, text.ok_or(())) {
         ("base64", _) => ("base64", formats::base64::encode(&bytes)),
         (_, Ok(text)) => ("text", String::from(text)),
         ("text", Err(_)) => ("text", String::from_utf8_lossy(&bytes).into_owned()),

@@ -1,0 +1,228 @@
+//! The SD card: images made by `cargo xtask image` attached to QEMU's SD slot (the kernel
+//! itself is passed with -kernel, as QEMU runs no GPU firmware): the tools see the card's
+//! real files, the model on the card loads at boot and generates, and a broken card, a
+//! missing or truncated model, bad settings or no card at all give clear answers while the
+//! kernel keeps serving. The image builder is deterministic.
+
+use kingly_tests::Machine;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"storage-test","version":"1"}}}"#;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixture(path: &str) -> Option<Vec<u8>> {
+    let full = root().join("../shared/fixtures").join(path);
+    match std::fs::read(&full) {
+        Ok(bytes) => Some(bytes),
+        Err(_) => {
+            eprintln!("skipping: {} not present (../shared/fixtures is outside the repository)", full.display());
+            None
+        }
+    }
+}
+
+fn xtask() -> Option<PathBuf> {
+    kingly_tests::image_dir()?;
+    match std::env::var_os("KINGLY_XTASK") {
+        Some(path) => Some(PathBuf::from(path)),
+        None => {
+            assert!(std::env::var_os("KINGLY_REQUIRE_QEMU").is_none(), "KINGLY_XTASK must be set by `cargo xtask test`");
+            None
+        }
+    }
+}
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("kingly-storage-{}-{name}", std::process::id()))
+}
+
+/// `cargo xtask image` for `board` with the test kernel of `qemu_board` on the card.
+fn image(xtask: &Path, board: &str, qemu_board: &str, extra: &[&str], name: &str) -> PathBuf {
+    let images = kingly_tests::image_dir().expect("image dir");
+    let output = temp(name);
+    let status = std::process::Command::new(xtask)
+        .args(["image", "--board", board, "--kernel"])
+        .arg(images.join(format!("{qemu_board}-test/kernel8.img")))
+        .args(extra)
+        .arg("-o")
+        .arg(&output)
+        .status()
+        .expect("xtask image runs");
+    assert!(status.success(), "cargo xtask image failed");
+    output
+}
+
+fn stories_model() -> Option<PathBuf> {
+    let (model, vocab) = (fixture("llama2c/stories260K.bin")?, fixture("llama2c/tok512.bin")?);
+    let gguf = inference::llama2c::to_gguf(&model, &vocab, inference::llama2c::Quant::Q8_0).expect("converts");
+    let path = temp(&format!("stories-{:?}.gguf", std::thread::current().id()));
+    std::fs::write(&path, gguf).expect("write model");
+    Some(path)
+}
+
+fn drive(path: &Path) -> String {
+    format!("if=sd,format=raw,file={}", path.display())
+}
+
+fn call(vm: &mut Machine, id: u64, tool: &str, arguments: Value) -> Value {
+    let request = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":arguments}});
+    vm.rpc(&request.to_string())["result"].clone()
+}
+
+#[test]
+fn the_card_from_the_image_builder_serves_its_files_and_its_model() {
+    let Some(xtask) = xtask() else { return };
+    let Some(model) = stories_model() else { return };
+    let card = image(&xtask, "pi3", "raspi3b", &["--model", model.to_str().unwrap()], "pi3.img");
+    let drive = drive(&card);
+    let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive]).expect("boots");
+    let boot = vm.transcript();
+    assert!(boot.contains("loading model.gguf from the SD card: 100%"), "progress line at boot:\n{boot}");
+    vm.rpc(INIT);
+
+    let info = call(&mut vm, 2, "storage_info", json!({}));
+    let out = &info["structuredContent"];
+    assert_eq!(out["present"], true, "{info}");
+    assert_eq!(out["capacity_bytes"], 64 << 20, "{info}");
+    let partition = &out["partitions"][0];
+    assert_eq!((partition["type_name"].as_str(), partition["bootable"].as_bool(), partition["start_block"].as_u64()), (Some("FAT32"), Some(true), Some(2048)), "{info}");
+    assert_eq!(out["settings"]["model"], "model.gguf", "{info}");
+
+    let listing = call(&mut vm, 3, "fs_list", json!({"path": "/"}));
+    let names: Vec<&str> = listing["structuredContent"]["entries"].as_array().expect("entries").iter().filter_map(|e| e["name"].as_str()).collect();
+    for expected in ["config.txt", "kingly.txt", "kernel8.img", "bootcode.bin", "start.elf", "fixup.dat", "bcm2710-rpi-3-b.dtb", "model.gguf"] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    let size = |name: &str| listing["structuredContent"]["entries"].as_array().unwrap().iter().find(|e| e["name"] == name).map(|e| e["size"].clone());
+    assert_eq!(size("model.gguf"), Some(json!(std::fs::metadata(&model).unwrap().len())));
+
+    // Text comes back as text, byte for byte what the builder wrote.
+    let config = call(&mut vm, 4, "fs_read", json!({"path": "/CONFIG.TXT"}));
+    let expected = std::fs::read_to_string(root().join("firmware/config.txt")).unwrap();
+    assert_eq!(config["structuredContent"]["content"], expected.as_str(), "{config}");
+    assert_eq!(config["structuredContent"]["encoding"], "text");
+    // Binary comes back as base64; an offset and a length select a window.
+    let window = call(&mut vm, 5, "fs_read", json!({"path": "/model.gguf", "offset": 0, "length": 6}));
+    assert_eq!(window["structuredContent"]["content"], "R0dVRgMA", "'GGUF' + version 3: {window}");
+    assert_eq!(window["structuredContent"]["eof"], false);
+
+    // The model read from the card at boot generates the known story.
+    let llm = call(&mut vm, 6, "llm_info", json!({}));
+    assert_eq!(llm["structuredContent"]["source"], "card", "{llm}");
+    let story = call(&mut vm, 7, "llm_generate", json!({"prompt": "Once upon a time", "max_tokens": 12}));
+    let text = story["structuredContent"]["text"].as_str().unwrap_or("");
+    assert!(text.starts_with(", there was a little girl named Lily"), "{story}");
+
+    // Errors name the problem; the kernel keeps serving.
+    let missing = call(&mut vm, 8, "fs_read", json!({"path": "/no/such.txt"}));
+    assert_eq!(missing["isError"], true, "{missing}");
+    assert!(missing["content"][0]["text"].as_str().unwrap_or("").contains("no such file"), "{missing}");
+    let past = call(&mut vm, 9, "fs_read", json!({"path": "/config.txt", "offset": 1_000_000}));
+    assert_eq!(past["isError"], true, "{past}");
+    let directory = call(&mut vm, 10, "fs_read", json!({"path": "/"}));
+    assert_eq!(directory["isError"], true, "{directory}");
+    let other = call(&mut vm, 11, "llm_load", json!({"model": "card", "file": "missing.gguf"}));
+    assert_eq!(other["isError"], true, "{other}");
+    let pong = vm.rpc(r#"{"jsonrpc":"2.0","id":12,"method":"ping"}"#);
+    assert_eq!(pong["result"], json!({}));
+    let load_line = boot.lines().find(|l| l.contains("read model.gguf from the card")).unwrap_or("").to_string();
+    eprintln!("model load from the emulated card: {load_line}");
+    let _ = std::fs::remove_file(&card);
+}
+
+#[test]
+fn raspi4b_reads_its_card_too() {
+    let Some(xtask) = xtask() else { return };
+    let card = image(&xtask, "pi4", "raspi4b", &[], "pi4.img");
+    let drive = drive(&card);
+    let Some(mut vm) = Machine::boot_to_prompt_with("raspi4b", &["-drive", &drive]) else { return };
+    vm.rpc(INIT);
+    let listing = call(&mut vm, 2, "fs_list", json!({}));
+    let names: Vec<&str> = listing["structuredContent"]["entries"].as_array().expect("entries").iter().filter_map(|e| e["name"].as_str()).collect();
+    assert!(names.contains(&"start4.elf") && names.contains(&"bcm2711-rpi-4-b.dtb") && names.contains(&"kernel8.img"), "{names:?}");
+    let settings = call(&mut vm, 3, "fs_read", json!({"path": "/kingly.txt"}));
+    assert!(settings["structuredContent"]["content"].as_str().unwrap_or("").contains("model = none"), "{settings}");
+    let _ = std::fs::remove_file(&card);
+}
+
+#[test]
+fn broken_cards_and_files_give_clear_errors() {
+    let Some(xtask) = xtask() else { return };
+    // Bad settings: warnings naming the lines, defaults used.
+    let settings = temp("kingly.txt");
+    std::fs::write(&settings, "context = 99999\nmodel = missing.gguf\nwhat\n").unwrap();
+    let card = image(&xtask, "pi3", "raspi3b", &["--settings", settings.to_str().unwrap()], "settings.img");
+    let drive_arg = drive(&card);
+    let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots");
+    let boot = vm.transcript();
+    assert!(boot.contains("kingly.txt line 1: context"), "{boot}");
+    assert!(boot.contains("kingly.txt line 3"), "{boot}");
+    assert!(boot.contains("no missing.gguf on the card"), "a missing model is reported: {boot}");
+    vm.rpc(INIT);
+    let llm = call(&mut vm, 2, "llm_info", json!({}));
+    assert_eq!(llm["structuredContent"]["source"], "embedded", "{llm}");
+    drop(vm);
+
+    // A corrupt partition table: the card is there, its table is not usable.
+    let mut bytes = std::fs::read(&card).unwrap();
+    bytes[510] = 0;
+    std::fs::write(&card, &bytes).unwrap();
+    let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots");
+    vm.rpc(INIT);
+    let info = call(&mut vm, 2, "storage_info", json!({}));
+    assert_eq!(info["structuredContent"]["present"], true, "{info}");
+    assert!(info["structuredContent"]["partition_error"].as_str().unwrap_or("").contains("signature"), "{info}");
+    let listing = call(&mut vm, 3, "fs_list", json!({}));
+    assert_eq!(listing["isError"], true, "{listing}");
+    assert!(listing["content"][0]["text"].as_str().unwrap_or("").contains("no usable SD card"), "{listing}");
+    let pong = vm.rpc(r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#);
+    assert_eq!(pong["result"], json!({}));
+    drop(vm);
+
+    // A truncated model: refused at boot with the reason, the kernel runs on its own model.
+    if let Some(model) = stories_model() {
+        let full = std::fs::read(&model).unwrap();
+        std::fs::write(&model, &full[..full.len() / 2]).unwrap();
+        let card = image(&xtask, "pi3", "raspi3b", &["--model", model.to_str().unwrap()], "truncated.img");
+        let drive_arg = drive(&card);
+        let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots");
+        let boot = vm.transcript();
+        assert!(boot.contains("card model refused") && boot.contains("truncated"), "{boot}");
+        vm.rpc(INIT);
+        let llm = call(&mut vm, 2, "llm_info", json!({}));
+        assert_eq!(llm["structuredContent"]["source"], "embedded", "{llm}");
+        let _ = std::fs::remove_file(&card);
+    }
+    let _ = std::fs::remove_file(&card);
+}
+
+#[test]
+fn without_a_card_the_tools_say_so() {
+    let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
+    vm.rpc(INIT);
+    let info = call(&mut vm, 2, "storage_info", json!({}));
+    assert_eq!(info["structuredContent"]["present"], false, "{info}");
+    assert!(info["structuredContent"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{info}");
+    let listing = call(&mut vm, 3, "fs_list", json!({}));
+    assert_eq!(listing["isError"], true, "{listing}");
+    let read = call(&mut vm, 4, "fs_read", json!({"path": "/config.txt"}));
+    assert_eq!(read["isError"], true, "{read}");
+    let pong = vm.rpc(r#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#);
+    assert_eq!(pong["result"], json!({}));
+}
+
+#[test]
+fn the_image_builder_is_deterministic() {
+    let Some(xtask) = xtask() else { return };
+    let first = std::fs::read(image(&xtask, "zero2w", "raspi3b", &[], "a.img")).unwrap();
+    let second = std::fs::read(image(&xtask, "zero2w", "raspi3b", &[], "b.img")).unwrap();
+    assert_eq!(first.len(), second.len());
+    assert!(first == second, "two builds from the same inputs differ");
+    assert_eq!(&first[510..512], &[0x55, 0xAA]);
+    let _ = std::fs::remove_file(temp("a.img"));
+    let _ = std::fs::remove_file(temp("b.img"));
+}
