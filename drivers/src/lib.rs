@@ -14,7 +14,9 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks, missing_docs)]
 
+pub mod deadline;
 pub mod gpio;
+pub mod i2c;
 pub mod intc;
 pub mod mailbox;
 pub mod mini_uart;
