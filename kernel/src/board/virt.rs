@@ -29,4 +29,10 @@ pub const BOARD: BoardInfo = BoardInfo {
     power: PowerControl::Psci,
     raise_arm_clock: false,
     mux_console_pins: false,
+    i2c: [None, None],
+    spi: None,
+    pwm: None,
+    core_clock_hz: 0,
+    header: None,
+    reserved_pins: &[],
 };

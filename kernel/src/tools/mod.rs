@@ -6,8 +6,12 @@
 //! input and output schemas and annotations; its handler reads kernel state and returns
 //! structured output (optionally with a text rendering for the shell).
 
+mod gpio;
+mod i2c;
 mod intent;
 mod llm;
+mod pwm;
+mod spi;
 mod system;
 mod tasks;
 #[cfg(feature = "test-hooks")]
@@ -26,8 +30,17 @@ pub fn server() -> Server {
             end the session."
             .into(),
     });
-    let groups: [fn(&mut Server); 5] =
-        [system::register, tasks::register, llm::register, intent::register, register_test_hooks];
+    let groups: [fn(&mut Server); 9] = [
+        system::register,
+        tasks::register,
+        llm::register,
+        intent::register,
+        gpio::register,
+        i2c::register,
+        spi::register,
+        pwm::register,
+        register_test_hooks,
+    ];
     for register in groups {
         register(&mut server);
     }
