@@ -33,10 +33,12 @@ fn spi_flash_chip_answers_through_spi0() {
         vm.rpc(INIT);
         // 0x9f = read JEDEC ID: manufacturer 0x20, type 0x20, capacity 0x14 (1 MiB).
         assert_eq!(received(&mut vm, &[0x9f, 0, 0, 0, 0, 0, 0]), [0, 0x20, 0x20, 0x14, 0, 0, 0], "[{board}]");
-        // Status register: write-enable latch (bit 1) clear, then set by WREN (0x06).
-        assert_eq!(received(&mut vm, &[0x05, 0])[1] & 0x02, 0, "[{board}]");
+        // WREN (0x06) sets the write-enable latch, bit 1 of the status register (0x05),
+        // which is clear after reset. QEMU does not wire SPI0's chip selects to the flash,
+        // so the flash never sees the select rise and keeps answering a status read (its
+        // command ends with the select): the status read has to come last.
         received(&mut vm, &[0x06]);
-        assert_eq!(received(&mut vm, &[0x05, 0])[1] & 0x02, 0x02, "[{board}] WREN took effect");
+        assert_eq!(received(&mut vm, &[0x05, 0, 0]), [0, 0x02, 0x02], "[{board}] WREN took effect");
         let list = vm.rpc(r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"gpio_list","arguments":{}}}"#);
         let pins = &list["result"]["structuredContent"]["pins"];
         assert_eq!(pins[10]["owner"], "SPI0 (MOSI)", "[{board}] {list}");
