@@ -136,8 +136,8 @@ fn i2c_scan_finds_the_sensor_and_reads_follow_its_temperature() {
         assert_eq!(low["data"], json!([0x20, 0x00]), "[{board}] {low}");
 
         // The shell takes hex addresses; a human line brings the prompt back after MCP.
-        vm.send_line("i2c_read address=0x48 length=2");
-        vm.expect("0x48: fb 00");
+        vm.send_line("i2c_write_read address=0x48 write=[0] length=2");
+        vm.expect("0x48 [00]: fb 00");
         vm.expect("kingly> ");
     }
 }

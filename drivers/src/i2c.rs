@@ -259,8 +259,9 @@ impl Bsc {
             } else {
                 self.send(address, group, &deadline)?;
                 if read_follows {
-                    // Leave the transfer running: the next start becomes a repeated START.
-                    self.check(address)?;
+                    // Leave the transfer running: a START issued while it is active (TA) and
+                    // its last bytes are still going out becomes a repeated START.
+                    self.wait_until(address, "the transfer to start", &deadline, |s| s.is_set(S::TA) || s.is_set(S::DONE))?;
                 } else {
                     self.wait_done(address, &deadline)?;
                 }

@@ -5,7 +5,9 @@
 //! status read, so each clock call is a point where "hardware" may act. It emulates what a
 //! RAM block cannot: write-1-to-clear status bits (a write to S is seen as a change from
 //! the value presented), the one-shot ST bit, FIFO writes (a write replaces a sentinel) and
-//! FIFO reads (a byte presented with RXD is consumed before the next status read).
+//! FIFO reads (a byte presented with RXD is consumed before the next status read). Written
+//! bytes take a couple of polls to shift out, as on the wire, so a read started right after
+//! the last written byte turns into a repeated START only if the driver issues it in time.
 
 extern crate std;
 
@@ -60,6 +62,7 @@ struct Model {
     presented: u32,
     active: Option<Transfer>,
     rx_presented: bool,
+    shifting: u32,
     stuck: bool,
     sensor: Sensor,
     bus: Vec<Bus>,
@@ -77,7 +80,7 @@ impl Model {
             self.block[S_REG] = 0; // a dead controller reads as zeros
             return;
         }
-        let regs = &mut *self.block;
+        let regs = &*self.block;
         // 1. A write to S clears the write-1-to-clear flags it names.
         if regs[S_REG] != self.presented {
             self.status &= !(regs[S_REG] & (DONE | ERR | CLKT));
@@ -85,26 +88,16 @@ impl Model {
         let restart_pending = regs[C_REG] & ST != 0;
         let mut continued = false;
         let mut started = false;
-        // 2. A byte written to the FIFO goes out on the bus.
-        if let Some(transfer) = self.active.as_mut().filter(|t| !t.read) {
-            if regs[FIFO_REG] != SENTINEL {
-                let byte = regs[FIFO_REG] as u8;
-                regs[FIFO_REG] = SENTINEL;
-                self.bus.push(Bus::Sent(byte));
-                if transfer.device {
-                    let sensor = &mut self.sensor;
-                    if sensor.received == 0 {
-                        sensor.pointer = byte & 3;
-                    } else if sensor.received <= 2 {
-                        sensor.registers[sensor.pointer as usize][sensor.received - 1] = byte;
-                    }
-                    sensor.received += 1;
-                }
-                transfer.remaining -= 1;
-                if transfer.remaining == 0 {
-                    continued = restart_pending;
-                    self.finish(!restart_pending);
-                }
+        // 2. A byte written to the FIFO takes two polls to go out on the bus; a START
+        // waiting behind it goes out after it (a repeated START when DLEN is used up).
+        if self.active.as_ref().is_some_and(|t| !t.read) && self.block[FIFO_REG] != SENTINEL {
+            self.shifting = match self.shifting {
+                0 => 2,
+                n => n - 1,
+            };
+            if self.shifting == 0 || restart_pending {
+                self.shifting = 0;
+                continued = self.shift_out(restart_pending);
             }
         }
         // 3. A byte presented for reading was taken by the driver.
@@ -162,9 +155,38 @@ impl Model {
             }
         }
         self.status = if self.rx_presented { self.status | RXD } else { self.status & !RXD };
-        self.status |= TXD;
+        // A one-entry FIFO: room again once the byte went out.
+        self.status = if self.block[FIFO_REG] == SENTINEL || self.active.as_ref().is_some_and(|t| t.read) {
+            self.status | TXD
+        } else {
+            self.status & !TXD
+        };
         self.block[S_REG] = self.status;
         self.presented = self.status;
+    }
+
+    /// Sends the byte in the FIFO; returns whether that ended the transfer with a START
+    /// pending (no STOP: the next transfer follows as a repeated START).
+    fn shift_out(&mut self, restart_pending: bool) -> bool {
+        let byte = self.block[FIFO_REG] as u8;
+        self.block[FIFO_REG] = SENTINEL;
+        self.bus.push(Bus::Sent(byte));
+        let Some(transfer) = self.active.as_mut() else { return false };
+        if transfer.device {
+            let sensor = &mut self.sensor;
+            if sensor.received == 0 {
+                sensor.pointer = byte & 3;
+            } else if sensor.received <= 2 {
+                sensor.registers[sensor.pointer as usize][sensor.received - 1] = byte;
+            }
+            sensor.received += 1;
+        }
+        transfer.remaining -= 1;
+        if transfer.remaining == 0 {
+            self.finish(!restart_pending);
+            return restart_pending;
+        }
+        false
     }
 
     fn finish(&mut self, stop: bool) {
@@ -194,7 +216,7 @@ fn setup(stuck: bool) -> Bsc {
     block[FIFO_REG] = SENTINEL;
     let base = block.as_mut_ptr() as usize;
     let sensor = Sensor { address: 0x48, pointer: 0, registers: [[0x17, 0x80], [0, 0], [0x4b, 0], [0x50, 0]], received: 0, sent: 0 };
-    let model = Model { block, status: TXD, presented: TXD, active: None, rx_presented: false, stuck, sensor, bus: vec![], now: 0 };
+    let model = Model { block, status: TXD, presented: TXD, active: None, rx_presented: false, shifting: 0, stuck, sensor, bus: vec![], now: 0 };
     MODEL.with(|m| *m.borrow_mut() = Some(model));
     // SAFETY: the boxed block lives in the thread-local model until the next `setup` on
     // this thread, longer than the driver used by each test.
