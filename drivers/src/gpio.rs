@@ -3,6 +3,11 @@
 //! Reference: "BCM2835 ARM Peripherals" section 6 (GPIO at offset 0x20_0000 of the
 //! peripheral window) and "BCM2711 ARM Peripherals" section 5 (new pull-up/down registers
 //! GPIO_PUP_PDN_CNTRL_REG0..3, which replace GPPUD/GPPUDCLK).
+//!
+//! [`Gpio::pin`] hands out one line as an [`embedded_hal::digital`] pin ([`Pin`]:
+//! `OutputPin`, `InputPin`, `StatefulOutputPin`), so ecosystem drivers written against
+//! embedded-hal 1.0 run on it unchanged. The output latch of these SoCs cannot be read back
+//! (GPSET/GPCLR are write-only); the level register GPLEV shows what an output drives.
 
 use crate::mmio::Mmio;
 use tock_registers::{
@@ -56,6 +61,20 @@ pub enum Function {
 }
 
 impl Function {
+    /// Lower-case name as shown by tools (`input`, `output`, `alt0` .. `alt5`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Input => "input",
+            Self::Output => "output",
+            Self::Alt0 => "alt0",
+            Self::Alt1 => "alt1",
+            Self::Alt2 => "alt2",
+            Self::Alt3 => "alt3",
+            Self::Alt4 => "alt4",
+            Self::Alt5 => "alt5",
+        }
+    }
+
     fn from_bits(bits: u32) -> Self {
         match bits & 0b111 {
             0b000 => Self::Input,
@@ -81,6 +100,17 @@ pub enum Pull {
     Down,
 }
 
+impl Pull {
+    /// Lower-case name as shown by tools (`none`, `up`, `down`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Up => "up",
+            Self::Down => "down",
+        }
+    }
+}
+
 /// Which pull-register layout the SoC has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PullLayout {
@@ -102,6 +132,12 @@ impl core::fmt::Display for Error {
         match self {
             Self::NoSuchPin(pin) => write!(f, "GPIO {pin} does not exist (0..={})", PIN_COUNT - 1),
         }
+    }
+}
+
+impl embedded_hal::digital::Error for Error {
+    fn kind(&self) -> embedded_hal::digital::ErrorKind {
+        embedded_hal::digital::ErrorKind::Other
     }
 }
 
@@ -163,6 +199,35 @@ impl Gpio {
         Ok(self.registers.gplev[bank].get() & mask != 0)
     }
 
+    /// The pull-register layout this block was created with.
+    pub fn layout(&self) -> PullLayout {
+        self.layout
+    }
+
+    /// Reads a pin's pull resistor back: `Some` on the BCM2711, whose pull registers are
+    /// readable; `None` on the BCM2835/7, where the GPPUD sequence is write-only.
+    pub fn pull(&self, pin: u32) -> Result<Option<Pull>, Error> {
+        check(pin)?;
+        Ok(match self.layout {
+            PullLayout::Bcm2835 => None,
+            PullLayout::Bcm2711 => {
+                let bits = self.registers.pup_pdn_cntrl[(pin / 16) as usize].get() >> ((pin % 16) * 2);
+                Some(match bits & 0b11 {
+                    1 => Pull::Up,
+                    2 => Pull::Down,
+                    _ => Pull::None,
+                })
+            }
+        })
+    }
+
+    /// One line as an embedded-hal pin. Its function is left as it is: call
+    /// [`Gpio::set_function`] (or [`Pin::into_output`] / [`Pin::into_input`]) first.
+    pub fn pin(&self, pin: u32) -> Result<Pin<'_>, Error> {
+        check(pin)?;
+        Ok(Pin { gpio: self, pin })
+    }
+
     /// Sets a pin's pull resistor. `delay` must wait at least 150 cycles of the core
     /// (BCM2835 sequence only).
     pub fn set_pull(&self, pin: u32, pull: Pull, delay: impl Fn()) -> Result<(), Error> {
@@ -196,9 +261,72 @@ impl Gpio {
     }
 }
 
+/// One GPIO line borrowed from its [`Gpio`] block, implementing the embedded-hal 1.0
+/// digital traits.
+pub struct Pin<'a> {
+    gpio: &'a Gpio,
+    pin: u32,
+}
+
+impl Pin<'_> {
+    /// The GPIO number.
+    pub fn number(&self) -> u32 {
+        self.pin
+    }
+
+    /// Makes the line an output (the level latched before stays: set it first to avoid a glitch).
+    pub fn into_output(self) -> Result<Self, Error> {
+        self.gpio.set_function(self.pin, Function::Output)?;
+        Ok(self)
+    }
+
+    /// Makes the line an input.
+    pub fn into_input(self) -> Result<Self, Error> {
+        self.gpio.set_function(self.pin, Function::Input)?;
+        Ok(self)
+    }
+}
+
+impl embedded_hal::digital::ErrorType for Pin<'_> {
+    type Error = Error;
+}
+
+impl embedded_hal::digital::OutputPin for Pin<'_> {
+    fn set_low(&mut self) -> Result<(), Error> {
+        self.gpio.write(self.pin, false)
+    }
+
+    fn set_high(&mut self) -> Result<(), Error> {
+        self.gpio.write(self.pin, true)
+    }
+}
+
+impl embedded_hal::digital::InputPin for Pin<'_> {
+    fn is_high(&mut self) -> Result<bool, Error> {
+        self.gpio.read(self.pin)
+    }
+
+    fn is_low(&mut self) -> Result<bool, Error> {
+        self.gpio.read(self.pin).map(|high| !high)
+    }
+}
+
+/// The output latch is write-only on these SoCs, so the state is the level register: for an
+/// output line that is the level it drives (unless something outside overpowers it).
+impl embedded_hal::digital::StatefulOutputPin for Pin<'_> {
+    fn is_set_high(&mut self) -> Result<bool, Error> {
+        self.gpio.read(self.pin)
+    }
+
+    fn is_set_low(&mut self) -> Result<bool, Error> {
+        self.gpio.read(self.pin).map(|high| !high)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use embedded_hal::digital::{InputPin, OutputPin, StatefulOutputPin};
 
     fn with_block(layout: PullLayout, f: impl FnOnce(&Gpio)) {
         let mut block = [0u32; 0xf4 / 4];
@@ -229,5 +357,46 @@ mod tests {
         gpio.set_pull(17, Pull::Down, || ()).unwrap();
         gpio.set_pull(18, Pull::Up, || ()).unwrap();
         assert_eq!(block[(0xe4 + 4) / 4], (2 << 2) | (1 << 4));
+    }
+
+    #[test]
+    fn bcm2711_pulls_read_back_and_bcm2835_pulls_do_not() {
+        let mut block = [0u32; 0xf4 / 4];
+        // SAFETY: the array outlives the driver and covers the whole register block.
+        let gpio = unsafe { Gpio::new(block.as_mut_ptr() as usize, PullLayout::Bcm2711) };
+        gpio.set_pull(22, Pull::Up, || ()).unwrap();
+        gpio.set_pull(23, Pull::Down, || ()).unwrap();
+        assert_eq!(gpio.pull(22), Ok(Some(Pull::Up)));
+        assert_eq!(gpio.pull(23), Ok(Some(Pull::Down)));
+        assert_eq!(gpio.pull(24), Ok(Some(Pull::None)));
+        assert_eq!(gpio.pull(60), Err(Error::NoSuchPin(60)));
+        let mut block = [0u32; 0xf4 / 4];
+        // SAFETY: as above.
+        let gpio = unsafe { Gpio::new(block.as_mut_ptr() as usize, PullLayout::Bcm2835) };
+        assert_eq!(gpio.pull(22), Ok(None));
+    }
+
+    #[test]
+    fn embedded_hal_pins_drive_set_and_clear_and_read_the_level_register() {
+        let mut block = [0u32; 0xf4 / 4];
+        // SAFETY: the array outlives the driver and covers the whole register block.
+        let gpio = unsafe { Gpio::new(block.as_mut_ptr() as usize, PullLayout::Bcm2835) };
+        let mut pin = gpio.pin(35).unwrap().into_output().unwrap();
+        assert_eq!(gpio.function(35), Ok(Function::Output));
+        pin.set_high().unwrap();
+        pin.set_low().unwrap();
+        // GPIO 35 is bank 1, bit 3: GPSET1 (0x20) and GPCLR1 (0x2c) got that bit.
+        assert_eq!((block[0x20 / 4], block[0x2c / 4]), (1 << 3, 1 << 3));
+        // The level register GPLEV1 (0x38) decides what the pin reads (set as the hardware would).
+        // SAFETY: an in-bounds, aligned element of the live array (volatile: the driver reads
+        // it through a pointer the compiler does not see).
+        unsafe { core::ptr::write_volatile(&mut block[0x38 / 4], 1 << 3) };
+        assert_eq!(pin.is_high(), Ok(true));
+        assert_eq!(pin.is_set_high(), Ok(true));
+        // SAFETY: as above.
+        unsafe { core::ptr::write_volatile(&mut block[0x38 / 4], 0) };
+        assert_eq!(pin.is_low(), Ok(true));
+        assert_eq!(pin.is_set_low(), Ok(true));
+        assert!(gpio.pin(54).is_err());
     }
 }

@@ -4,6 +4,10 @@
 //! - [`mmio`]: the one place a register-block pointer is dereferenced ([`mmio::Mmio`]).
 //! - One module per device: [`pl011`], [`mini_uart`], [`gpio`], [`mailbox`], [`rng`],
 //!   [`watchdog`], [`system_timer`], and the interrupt controllers under [`intc`].
+//! - Buses for makers: [`i2c`] (BSC), [`spi`] (SPI0), [`pwm`] (PWM0 and its clock), each
+//!   implementing the embedded-hal 1.0 traits (as [`gpio`] pins do) so ecosystem device
+//!   drivers run on them unchanged. Their waits end at a [`deadline::Deadline`] computed
+//!   from a microsecond clock the kernel passes in: a dead bus is an error, never a hang.
 //!
 //! Drivers know nothing about boards, MCP or the kernel: the board module in `kernel/`
 //! supplies base addresses and clocks. Every register block is declared once with
@@ -14,14 +18,18 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks, missing_docs)]
 
+pub mod deadline;
 pub mod gpio;
+pub mod i2c;
 pub mod intc;
 pub mod mailbox;
 pub mod mini_uart;
 pub mod mmio;
 pub mod pl011;
+pub mod pwm;
 pub mod rng;
 pub mod sdhci;
+pub mod spi;
 pub mod system_timer;
 pub mod watchdog;
 

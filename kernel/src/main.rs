@@ -9,6 +9,7 @@
 //! - [`memory`]: memory map, kernel layout, heap. [`dtb`]: the firmware's device tree.
 //! - [`platform`]: creates the `drivers/` crate's drivers from the board description.
 //! - [`irq`], [`timer`], [`console`], [`log`], [`timeline`], [`system`]: kernel services.
+//!   [`gpio_owner`]: which GPIOs the board or a claimed bus owns (tools refuse to touch them).
 //! - [`tools`]: the MCP tools, one module per tool group. [`shell`]: the serial console,
 //!   which carries MCP (JSON lines) and the human shell, an MCP client of the same tools.
 //! - `drivers/`, `mcp/`, `inference/`: hardware-free or kernel-free crates wired in here.
@@ -31,6 +32,7 @@ mod arch;
 mod board;
 mod console;
 mod dtb;
+mod gpio_owner;
 mod intent;
 mod irq;
 mod llm;

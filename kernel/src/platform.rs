@@ -3,14 +3,17 @@
 use crate::board::{BoardInfo, InterruptController, CURRENT};
 use drivers::{
     gpio::{Function, Gpio, Pull},
+    i2c::Bsc,
     intc::{bcm2835::Bcm2835Intc, bcm2836_local::LocalIntc, gicv2::Gic},
     mailbox::Mailbox,
     pl011::Pl011,
+    pwm::Pwm,
     rng::Rng,
+    spi::Spi,
     system_timer::SystemTimer,
     watchdog::Watchdog,
 };
-use spin::Once;
+use spin::{Mutex, Once};
 
 /// Interrupt controller drivers.
 pub enum Interrupts {
@@ -46,6 +49,13 @@ pub struct Platform {
     pub gpio: Option<Gpio>,
     /// BCM system timer.
     pub system_timer: Option<SystemTimer>,
+    /// I2C (BSC) controllers by bus number. Locked per transaction; a tool configures the
+    /// bus clock and claims its pins on first use (`tools::i2c`).
+    pub i2c: [Option<Mutex<Bsc>>; 2],
+    /// SPI0.
+    pub spi: Option<Mutex<Spi>>,
+    /// PWM0 and its clock.
+    pub pwm: Option<Mutex<Pwm>>,
 }
 
 static PLATFORM: Once<Platform> = Once::new();
@@ -88,6 +98,11 @@ fn create(board: &BoardInfo) -> Platform {
             },
             gpio: board.gpio.map(|(base, layout)| Gpio::new(base, layout)),
             system_timer: board.system_timer.map(|base| SystemTimer::new(base)),
+            i2c: board.i2c.map(|bus| bus.map(|base| Mutex::new(Bsc::new(base, crate::arch::cpu::micros)))),
+            spi: board.spi.map(|base| Mutex::new(Spi::new(base, crate::arch::cpu::micros))),
+            pwm: board.pwm.map(|block| {
+                Mutex::new(Pwm::new(block.base, block.clock_manager, block.oscillator_hz, crate::arch::cpu::micros))
+            }),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct Facts {
     pub arm_memory: Option<(u32, u32)>,
     /// ARM clock now and maximum, in Hz.
     pub arm_clock: Option<(u32, u32)>,
+    /// VPU core clock (feeds the I2C and SPI dividers), in Hz.
+    pub core_clock: Option<u32>,
     /// DTB summary, if one was passed.
     pub dtb: Option<DtbSummary>,
     /// Total RAM in the memory map.
@@ -79,6 +81,7 @@ pub fn init(map: &MemoryMap, dtb: Option<DtbSummary>) {
         }
         let now = query(Tag::ClockRate, &[Clock::Arm as u32], 2).map(|v| v[1]);
         facts.arm_clock = now.zip(max);
+        facts.core_clock = query(Tag::ClockRate, &[Clock::Core as u32], 2).map(|v| v[1]).filter(|&hz| hz != 0);
     }
     FACTS.call_once(|| facts);
 }
@@ -92,6 +95,11 @@ pub fn clock_rate(clock: Clock) -> Option<u32> {
 /// The facts (empty before [`init`]).
 pub fn facts() -> Facts {
     FACTS.get().cloned().unwrap_or_default()
+}
+
+/// The VPU core clock in Hz: the firmware's answer, or the board's nominal value.
+pub fn core_clock_hz() -> u32 {
+    FACTS.get().and_then(|facts| facts.core_clock).unwrap_or(CURRENT.core_clock_hz)
 }
 
 /// Resets the machine (watchdog on Pi boards, PSCI on virt).

@@ -61,6 +61,10 @@ fn convert(schema: Option<&Value>, key: &str, text: &str) -> Result<Value, Strin
     let wanted = schema.map(type_name).unwrap_or_else(|| "string".to_string());
     let parse_json = || serde_json::from_str::<Value>(text).map_err(|_| format!("'{key}': expected {wanted}, got '{text}'"));
     match wanted.as_str() {
+        // Hex for integers (`address=0x48`): how I2C addresses and registers are written.
+        "integer" if text.starts_with("0x") || text.starts_with("0X") => u64::from_str_radix(&text[2..], 16)
+            .map(Value::from)
+            .map_err(|_| format!("'{key}': expected {wanted}, got '{text}'")),
         "integer" | "number" => parse_json(),
         "boolean" => match text {
             "true" | "yes" | "on" | "1" => Ok(Value::Bool(true)),
@@ -324,6 +328,8 @@ mod tests {
         let t = tool();
         assert_eq!(parse_arguments(&t, "lines=20 level=info follow=yes").unwrap(), json!({"lines": 20, "level": "info", "follow": true}));
         assert_eq!(parse_arguments(&t, r#"{"lines": 3}"#).unwrap(), json!({"lines": 3}));
+        assert_eq!(parse_arguments(&t, "lines=0x48").unwrap(), json!({"lines": 72}));
+        assert!(parse_arguments(&t, "lines=0xzz").unwrap_err().contains("expected integer"));
         assert!(parse_arguments(&t, "lines=many").unwrap_err().contains("'lines'"));
         assert!(parse_arguments(&t, "lines").unwrap_err().contains("key=value"));
     }

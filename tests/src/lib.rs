@@ -159,6 +159,13 @@ impl Machine {
         Some(vm)
     }
 
+    /// Boots with extra QEMU arguments (devices, a QMP socket) and waits for the prompt.
+    pub fn boot_to_prompt_with(board: &str, extra: &[&str]) -> Option<Machine> {
+        let mut vm = Self::boot_with(board, extra)?;
+        vm.expect(PROMPT);
+        Some(vm)
+    }
+
     /// Changes the deadline of later `expect` calls.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;

@@ -10,7 +10,7 @@
 //! ```
 #![allow(dead_code)]
 
-use super::{InterruptController, IrqLine, SdHost};
+use super::{InterruptController, IrqLine, PwmBlock, SdHost};
 use drivers::gpio::PullLayout;
 
 /// Peripheral window base.
@@ -43,3 +43,28 @@ pub const SD: SdHost = SdHost {
     default_clock_hz: 200_000_000,
     pins: Some((48, 6)),
 };
+/// BSC0 (I2C bus 0) and BSC1 (I2C bus 1).
+pub const I2C: [Option<usize>; 2] = [Some(PERIPHERALS + 0x20_5000), Some(PERIPHERALS + 0x80_4000)];
+/// SPI0.
+pub const SPI0: usize = PERIPHERALS + 0x20_4000;
+/// PWM0, fed by the clock manager from the 19.2 MHz crystal.
+pub const PWM0: PwmBlock = PwmBlock { base: PERIPHERALS + 0x20_C000, clock_manager: PERIPHERALS + 0x10_1000, oscillator_hz: 19_200_000 };
+/// VPU core clock with the firmware's defaults (the mailbox reports the real one).
+pub const CORE_CLOCK_HZ: u32 = 250_000_000;
+/// GPIOs the board uses itself.
+pub const RESERVED_PINS: &[(u8, &str)] = &[
+    (14, "console UART TXD"),
+    (15, "console UART RXD"),
+    (34, "wireless SDIO"),
+    (35, "wireless SDIO"),
+    (36, "wireless SDIO"),
+    (37, "wireless SDIO"),
+    (38, "wireless SDIO"),
+    (39, "wireless SDIO"),
+    (48, "SD card"),
+    (49, "SD card"),
+    (50, "SD card"),
+    (51, "SD card"),
+    (52, "SD card"),
+    (53, "SD card"),
+];

@@ -9,6 +9,7 @@
 //! feature in `kernel/Cargo.toml` and the `cfg` line below, and a variant to xtask's `Board`.
 
 use drivers::gpio::PullLayout;
+pub use header::HeaderPin;
 
 #[cfg(feature = "board-pi3")]
 mod pi3;
@@ -25,6 +26,7 @@ mod zero2w;
 
 mod bcm2711;
 mod bcm2837;
+pub mod header;
 
 #[cfg(feature = "board-pi3")]
 pub use pi3::BOARD as CURRENT;
@@ -111,6 +113,17 @@ pub struct SdHost {
     pub pins: Option<(u32, u32)>,
 }
 
+/// PWM0 and the clock manager that feeds it.
+#[derive(Clone, Copy, Debug)]
+pub struct PwmBlock {
+    /// PWM0 base.
+    pub base: usize,
+    /// Clock-manager base (CM_PWMCTL/CM_PWMDIV inside it).
+    pub clock_manager: usize,
+    /// Crystal oscillator feeding the clock manager, in Hz.
+    pub oscillator_hz: u32,
+}
+
 /// Everything the kernel needs to know about a board.
 #[derive(Clone, Copy, Debug)]
 pub struct BoardInfo {
@@ -153,4 +166,18 @@ pub struct BoardInfo {
     pub mux_console_pins: bool,
     /// SD card host controller, if any.
     pub sd: Option<SdHost>,
+    /// BSC (I2C) controller bases by bus number: 0 = BSC0 (GPIO 0/1, header pins 27/28,
+    /// meant for HAT ID EEPROMs), 1 = BSC1 (GPIO 2/3, header pins 3/5).
+    pub i2c: [Option<usize>; 2],
+    /// SPI0 base, if any.
+    pub spi: Option<usize>,
+    /// PWM0 and its clock, if driven.
+    pub pwm: Option<PwmBlock>,
+    /// VPU core clock (feeds I2C and SPI dividers) when the mailbox cannot report it.
+    pub core_clock_hz: u32,
+    /// The 40-pin expansion header, if the board has one.
+    pub header: Option<&'static [header::HeaderPin; 40]>,
+    /// GPIOs the board itself uses (console, SD card, wireless): tools never reconfigure
+    /// them.
+    pub reserved_pins: &'static [(u8, &'static str)],
 }

@@ -22,6 +22,12 @@ pub const BOARD: BoardInfo = BoardInfo {
     secondary_start: SecondaryStart::SpinTable,
     power: PowerControl::Watchdog(soc::PM),
     raise_arm_clock: true,
+    i2c: soc::I2C,
+    spi: Some(soc::SPI0),
+    pwm: Some(soc::PWM0),
+    core_clock_hz: soc::CORE_CLOCK_HZ,
+    header: Some(&super::header::PI_40_PIN),
+    reserved_pins: soc::RESERVED_PINS,
     mux_console_pins: true,
     sd: Some(soc::SD_EMMC2),
 };

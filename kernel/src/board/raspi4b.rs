@@ -21,6 +21,13 @@ pub const BOARD: BoardInfo = BoardInfo {
     secondary_start: SecondaryStart::SpinTable,
     power: PowerControl::Watchdog(soc::PM),
     raise_arm_clock: false,
+    i2c: soc::I2C,
+    spi: Some(soc::SPI0),
+    // QEMU emulates no PWM block (the window is a hole): nothing to drive.
+    pwm: None,
+    core_clock_hz: soc::CORE_CLOCK_HZ,
+    header: Some(&super::header::PI_40_PIN),
+    reserved_pins: soc::RESERVED_PINS,
     mux_console_pins: false,
     sd: Some(soc::SD_EMMC1),
 };

@@ -30,4 +30,10 @@ pub const BOARD: BoardInfo = BoardInfo {
     raise_arm_clock: false,
     mux_console_pins: false,
     sd: None,
+    i2c: [None, None],
+    spi: None,
+    pwm: None,
+    core_clock_hz: 0,
+    header: None,
+    reserved_pins: &[],
 };

@@ -6,8 +6,12 @@
 //! input and output schemas and annotations; its handler reads kernel state and returns
 //! structured output (optionally with a text rendering for the shell).
 
+mod gpio;
+mod i2c;
 mod intent;
 mod llm;
+mod pwm;
+mod spi;
 mod storage;
 mod system;
 mod tasks;
@@ -27,8 +31,18 @@ pub fn server() -> Server {
             end the session."
             .into(),
     });
-    let groups: [fn(&mut Server); 6] =
-        [system::register, tasks::register, llm::register, storage::register, intent::register, register_test_hooks];
+    let groups: [fn(&mut Server); 10] = [
+        system::register,
+        tasks::register,
+        llm::register,
+        storage::register,
+        intent::register,
+        gpio::register,
+        i2c::register,
+        spi::register,
+        pwm::register,
+        register_test_hooks,
+    ];
     for register in groups {
         register(&mut server);
     }

@@ -147,6 +147,27 @@ fn hold(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, mcp
     Ok(ToolOutput::with_text(json!({"held_bytes": bytes, "free_bytes": free}), text))
 }
 
+/// Runs the real I2C driver, with the kernel's clock, against a register window where no
+/// controller answers (QEMU's unimplemented "bcm2835-spis" block reads as zeros), standing in
+/// for a dead or stuck bus: the transfer must end at its deadline with an error.
+fn i2c_stall() -> Result<ToolOutput, mcp::ToolError> {
+    const BSC1_OFFSET: usize = 0x80_4000;
+    const SPI_SLAVE_OFFSET: usize = 0x21_4000;
+    let bsc1 = crate::board::CURRENT.i2c[1].ok_or("this board has no I2C")?;
+    let dead = bsc1 - BSC1_OFFSET + SPI_SLAVE_OFFSET;
+    // SAFETY: the window is inside the board's device mapping; on QEMU nothing is there but
+    // an unimplemented-device stub (reads 0, ignores writes), so no real device is touched,
+    // and this driver instance is the only user.
+    let mut bsc = unsafe { drivers::i2c::Bsc::new(dead, crate::arch::cpu::micros) };
+    let started = crate::arch::cpu::micros();
+    let result = bsc.write_bytes(0x48, &[0]);
+    let elapsed = crate::arch::cpu::micros() - started;
+    match result {
+        Err(error) => Err(alloc::format!("{error} (after {elapsed} us)").into()),
+        Ok(()) => Ok(ToolOutput::new(json!({"elapsed_us": elapsed}))),
+    }
+}
+
 /// Registers the test tools.
 pub fn register(server: &mut Server) {
     let crash = |name: &str, description: &str, run: fn() -> !| {
@@ -191,6 +212,14 @@ pub fn register(server: &mut Server) {
             .description("Allocates heap memory until about leave_kib KiB are free (0: release it), to test refusals when memory runs short.")
             .input_schema_text(r#"{"type":"object","properties":{"leave_kib":{"type":"integer","minimum":0}},"required":["leave_kib"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"held_bytes":{"type":"integer"},"free_bytes":{"type":"integer"}},"required":["held_bytes","free_bytes"]}"#)
+            .annotations(Annotations::MUTATING),
+    );
+    add(
+        server,
+        Tool::new("test_i2c_stall", |_, _| i2c_stall())
+            .title("I2C on a dead controller")
+            .description("Runs an I2C write on a register window where no controller answers; it must fail at its deadline.")
+            .output_schema_text(r#"{"type":"object","properties":{"elapsed_us":{"type":"integer"}},"required":["elapsed_us"]}"#)
             .annotations(Annotations::MUTATING),
     );
     add(
