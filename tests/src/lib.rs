@@ -152,13 +152,6 @@ impl Machine {
         Self::boot_to_prompt_with(board, &[])
     }
 
-    /// Boots with extra QEMU arguments and waits for the first shell prompt.
-    pub fn boot_to_prompt_with(board: &str, extra: &[&str]) -> Option<Machine> {
-        let mut vm = Self::boot_with(board, extra)?;
-        vm.expect(PROMPT);
-        Some(vm)
-    }
-
     /// Boots with extra QEMU arguments (devices, a QMP socket) and waits for the prompt.
     pub fn boot_to_prompt_with(board: &str, extra: &[&str]) -> Option<Machine> {
         let mut vm = Self::boot_with(board, extra)?;
