@@ -25,6 +25,7 @@ pub mod intc;
 pub mod mailbox;
 pub mod mini_uart;
 pub mod mmio;
+pub mod net;
 pub mod pl011;
 pub mod pwm;
 pub mod rng;

@@ -327,7 +327,7 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
         let inputs = Tensor::from_vec(inputs, (BATCH, t), &device)?;
         let targets = Tensor::from_vec(targets, (BATCH, t), &device)?;
         let mask = Tensor::from_vec(mask, (BATCH, t), &device)?;
-        let loss = model.loss(&inputs, &targets, &mask)?;
+        let loss = model.loss(&inputs, &targets, &mask, &mut rng)?;
         optimizer.backward_step(&loss)?;
         let value = loss.to_scalar::<f32>()?;
         smoothed = if smoothed.is_nan() { value } else { 0.95 * smoothed + 0.05 * value };

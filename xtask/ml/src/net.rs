@@ -20,6 +20,8 @@ pub struct Shape {
 
 pub const NORM_EPS: f64 = 1e-5;
 pub const ROPE_BASE: f64 = 10000.0;
+/// Dropout rate while training (the small dataset is easy to memorise).
+pub const DROPOUT: f64 = 0.1;
 
 pub struct Layer {
     pub attn_norm: Var,
@@ -129,12 +131,20 @@ impl Llama {
         Ok(Tensor::stack(&[first, second], 4)?.reshape((b, h, t, hd))?)
     }
 
-    /// Logits (B, T, vocab) for token ids (B, T).
-    pub fn forward(&self, tokens: &Tensor) -> Result<Tensor> {
+    /// Logits (B, T, vocab) for token ids (B, T). With `dropout` (training), the
+    /// embeddings and each residual branch are dropped at rate [`DROPOUT`] with masks from
+    /// the seeded generator (candle's own dropout draws from an unseeded one).
+    pub fn forward(&self, tokens: &Tensor, mut dropout: Option<&mut Rng>) -> Result<Tensor> {
         let (b, t) = tokens.dims2()?;
         let s = self.shape;
         let hd = s.dim / s.heads;
-        let mut x = self.embed.as_tensor().index_select(&tokens.flatten_all()?, 0)?.reshape((b, t, s.dim))?;
+        let mut drop = |x: Tensor| -> Result<Tensor> {
+            let Some(rng) = dropout.as_deref_mut() else { return Ok(x) };
+            let keep = 1.0 / (1.0 - DROPOUT);
+            let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.unit() < DROPOUT { 0.0 } else { keep as f32 }).collect();
+            Ok((x.clone() * Tensor::from_vec(mask, x.shape(), x.device())?)?)
+        };
+        let mut x = drop(self.embed.as_tensor().index_select(&tokens.flatten_all()?, 0)?.reshape((b, t, s.dim))?)?;
         let mask: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
         let mask = Tensor::from_vec(mask, (t, t), tokens.device())?;
         let scale = 1.0 / (hd as f64).sqrt();
@@ -147,19 +157,19 @@ impl Llama {
             let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&mask)?;
             let weights = candle_nn::ops::softmax_last_dim(&scores)?;
             let attended = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, s.dim))?;
-            x = (x + linear(&attended, l.wo.as_tensor())?)?;
+            x = (x + drop(linear(&attended, l.wo.as_tensor())?)?)?;
             let h = rms_norm(&x, l.ffn_norm.as_tensor())?;
             let gate = candle_nn::ops::silu(&linear(&h, l.w_gate.as_tensor())?)?;
             let up = linear(&h, l.w_up.as_tensor())?;
-            x = (x + linear(&(gate * up)?, l.w_down.as_tensor())?)?;
+            x = (x + drop(linear(&(gate * up)?, l.w_down.as_tensor())?)?)?;
         }
         let x = rms_norm(&x, self.norm.as_tensor())?;
         linear(&x, self.embed.as_tensor())
     }
 
-    /// Mean cross-entropy of `targets` (B, T) where `mask` (B, T) is 1.
-    pub fn loss(&self, tokens: &Tensor, targets: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let logits = self.forward(tokens)?;
+    /// Mean cross-entropy of `targets` (B, T) where `mask` (B, T) is 1, with dropout.
+    pub fn loss(&self, tokens: &Tensor, targets: &Tensor, mask: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+        let logits = self.forward(tokens, Some(rng))?;
         let (b, t, v) = logits.dims3()?;
         let log_probs = candle_nn::ops::log_softmax(&logits.reshape((b * t, v))?, D::Minus1)?;
         let picked = log_probs.gather(&targets.reshape((b * t, 1))?, 1)?.squeeze(1)?;
