@@ -106,6 +106,10 @@ pub struct Formats {
     pub sensitive: DType,
     /// Separate classifier, or `None` for one tied to the embedding.
     pub output: Option<DType>,
+    /// Make the separate classifier decisive: row `j` is the embedding of token
+    /// `(j + 1) mod vocab` plus noise, so the model mostly predicts "the token before the
+    /// current one" by a wide margin, and greedy choices are not decided by rounding.
+    pub decisive: bool,
 }
 
 /// A random Llama as GGUF bytes (with the metadata keys candle's `quantized_llama` needs).
@@ -126,12 +130,14 @@ pub fn random_llama(formats: Formats, seed: u64) -> Vec<u8> {
     w.meta("llama.rope.freq_base", Meta::F32(ROPE_BASE));
     w.meta("llama.attention.layer_norm_rms_epsilon", Meta::F32(EPS));
     let kv = DIM / HEADS * KV_HEADS;
+    let embedding = rng.values(VOCAB * DIM, 1.0);
+    let output_noise = rng.values(VOCAB * DIM, 0.3);
+    w.tensor("token_embd.weight", &[DIM as u64, VOCAB as u64], formats.embedding, encode(formats.embedding, &embedding));
     let mut add = |w: &mut Writer, name: String, dtype: DType, rows: usize, cols: usize, scale: f32, offset: f32| {
         let values: Vec<f32> = rng.values(rows * cols, scale).into_iter().map(|v| v + offset).collect();
         let dims: Vec<u64> = if rows == 1 { vec![cols as u64] } else { vec![cols as u64, rows as u64] };
         w.tensor(&name, &dims, dtype, encode(dtype, &values));
     };
-    add(&mut w, "token_embd.weight".into(), formats.embedding, VOCAB, DIM, 0.05, 0.0);
     for l in 0..LAYERS {
         let name = |part: &str| format!("blk.{l}.{part}.weight");
         add(&mut w, name("attn_norm"), DType::F32, 1, DIM, 0.3, 1.0);
@@ -145,8 +151,13 @@ pub fn random_llama(formats: Formats, seed: u64) -> Vec<u8> {
         add(&mut w, name("ffn_down"), formats.sensitive, DIM, HIDDEN, 0.15, 0.0);
     }
     add(&mut w, "output_norm.weight".into(), DType::F32, 1, DIM, 0.3, 1.0);
-    if let Some(dtype) = formats.output {
-        add(&mut w, "output.weight".into(), dtype, VOCAB, DIM, 0.5, 0.0);
+    match formats.output {
+        Some(dtype) if formats.decisive => {
+            let rows: Vec<f32> = (0..VOCAB * DIM).map(|i| embedding[((i / DIM + 1) % VOCAB) * DIM + i % DIM] + output_noise[i]).collect();
+            w.tensor("output.weight", &[DIM as u64, VOCAB as u64], dtype, encode(dtype, &rows));
+        }
+        Some(dtype) => add(&mut w, "output.weight".into(), dtype, VOCAB, DIM, 0.5, 0.0),
+        None => {}
     }
     w.to_bytes()
 }

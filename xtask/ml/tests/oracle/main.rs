@@ -5,5 +5,6 @@
 //! `cargo test -p kingly-ml --test oracle -- --nocapture` prints the measured errors.
 
 mod common;
-
+mod forward;
+mod llama2c;
 mod quant;
