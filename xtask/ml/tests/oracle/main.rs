@@ -8,3 +8,4 @@ mod common;
 mod forward;
 mod llama2c;
 mod quant;
+mod tokenizer;
