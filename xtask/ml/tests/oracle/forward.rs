@@ -1,8 +1,11 @@
-//! The forward pass against candle-transformers' `quantized_llama` on the same GGUF bytes:
-//! the last position's logits after a prompt (candle returns only that one) and greedy
-//! generation token for token, for F32, F16, Q8_0, Q4_0 and a Q4_K/Q6_K mix, with tied and
+//! The forward pass against candle-transformers' `quantized_llama` on the same GGUF bytes,
+//! for F32, F16, Q8_0, Q4_0 (also with a Q6_K classifier) and a Q4_K/Q6_K mix, with tied and
 //! separate classifiers, on random Llamas whose widths are multiples of 256 (see
-//! [`crate::common::random_llama`]) and on stories260K imported from llama2.c.
+//! [`crate::common::random_llama`]) and on stories260K imported from llama2.c:
+//! - the last position's logits (candle returns only that one) after a prompt and after
+//!   each token of a fixed text, within [`tolerance`];
+//! - greedy generation, token for token, with a classifier decisive enough that no
+//!   choice is decided by rounding (reported as the smallest top-2 margin).
 
 use crate::common::{fixture, max_abs_diff, random_llama, shape, Formats};
 use candle_core::{quantized::gguf_file, Device, Tensor};
@@ -17,18 +20,19 @@ use inference::{
 use std::io::Cursor;
 
 /// One engine stepping through tokens.
-pub trait Engine {
+trait Engine {
     /// Feeds `tokens` starting at `position`; returns the logits after the last one.
     fn feed(&mut self, tokens: &[u32], position: usize) -> Vec<f32>;
 }
 
-pub struct Ours<'a> {
+/// The project's engine.
+struct Ours<'a> {
     model: Model<'a>,
     state: State,
 }
 
 impl<'a> Ours<'a> {
-    pub fn new(gguf: &Gguf<'a>, context: usize) -> Self {
+    fn new(gguf: &Gguf<'a>, context: usize) -> Self {
         let config = Config::from_gguf(gguf).expect("our config");
         let weights = Weights::from_gguf(gguf, &config).expect("our weights");
         let state = State::new(&config, context);
@@ -45,10 +49,11 @@ impl Engine for Ours<'_> {
     }
 }
 
-pub struct Candle(ModelWeights);
+/// candle-transformers' quantized Llama.
+struct Candle(ModelWeights);
 
 impl Candle {
-    pub fn new(bytes: &[u8]) -> Self {
+    fn new(bytes: &[u8]) -> Self {
         let mut cursor = Cursor::new(bytes);
         let content = gguf_file::Content::read(&mut cursor).expect("candle reads the GGUF");
         Candle(ModelWeights::from_gguf(content, &mut cursor, &Device::Cpu).expect("candle loads the model"))
@@ -65,23 +70,24 @@ impl Engine for Candle {
     }
 }
 
-pub fn argmax(logits: &[f32]) -> (u32, f32) {
+/// The greedy token and its lead over the runner-up.
+fn argmax(logits: &[f32]) -> (u32, f32) {
     let mut order: Vec<usize> = (0..logits.len()).collect();
     order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
     (order[0] as u32, logits[order[0]] - logits[order[1]])
 }
 
 /// What one comparison measured: max |ours − candle| / max |logit| at each position.
-pub struct Measured {
+struct Measured {
     /// After the prompt.
-    pub prompt_error: f32,
-    /// After each greedy token.
-    pub step_errors: Vec<f32>,
+    prompt_error: f32,
+    /// After each token following the prompt.
+    step_errors: Vec<f32>,
     /// Tokens both generated (identical by assertion).
-    pub tokens: Vec<u32>,
+    tokens: Vec<u32>,
     /// Smallest gap between the best and second-best logit along the way, relative to
     /// max |logit| (how close a greedy choice came to being decided by rounding).
-    pub min_margin: f32,
+    min_margin: f32,
 }
 
 impl Measured {
@@ -97,7 +103,8 @@ impl Measured {
     }
 }
 
-pub fn relative(a: &[f32], b: &[f32]) -> f32 {
+/// max |a − b| relative to max |b|.
+fn relative(a: &[f32], b: &[f32]) -> f32 {
     let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
     max_abs_diff(a, b).0 / scale
 }
@@ -112,7 +119,7 @@ pub fn relative(a: &[f32], b: &[f32]) -> f32 {
 /// position carries that activation-rounding noise. A wrong forward pass (RoPE, GQA
 /// mapping, norms, a kernel) is off by O(1), and the kernels themselves are held to 2e-6
 /// in `quant.rs`.
-pub fn tolerance(matrices: DType) -> f32 {
+fn tolerance(matrices: DType) -> f32 {
     match matrices {
         DType::F32 | DType::F16 => 1e-4,
         DType::Q8_0 | DType::Q4_0 => 3e-2,
@@ -121,7 +128,7 @@ pub fn tolerance(matrices: DType) -> f32 {
 }
 
 /// How a comparison continues after the prompt.
-pub enum Continuation<'a> {
+enum Continuation<'a> {
     /// Both engines pick their own greedy tokens, which must be identical.
     Greedy(usize),
     /// Both engines are fed these tokens (a fixed text): compares logits where no greedy
@@ -131,7 +138,7 @@ pub enum Continuation<'a> {
 
 /// Runs `prompt` through both engines, then the continuation, asserting logits within
 /// `tolerance` (relative to max |logit|) at every position.
-pub fn compare(name: &str, ours: &mut dyn Engine, candle: &mut dyn Engine, prompt: &[u32], continuation: Continuation<'_>, tolerance: f32) -> Measured {
+fn compare(name: &str, ours: &mut dyn Engine, candle: &mut dyn Engine, prompt: &[u32], continuation: Continuation<'_>, tolerance: f32) -> Measured {
     let mut ours_logits = ours.feed(prompt, 0);
     let mut candle_logits = candle.feed(prompt, 0);
     let prompt_error = relative(&ours_logits, &candle_logits);
@@ -165,7 +172,7 @@ pub fn compare(name: &str, ours: &mut dyn Engine, candle: &mut dyn Engine, promp
 
 /// The same model with every tensor dequantized to F32 (by candle): running candle on it
 /// is the exact-float reference for the quantized file.
-pub fn dequantized_copy(bytes: &[u8]) -> Vec<u8> {
+fn dequantized_copy(bytes: &[u8]) -> Vec<u8> {
     let mut cursor = Cursor::new(bytes);
     let content = gguf_file::Content::read(&mut cursor).unwrap();
     let gguf = Gguf::parse(bytes).unwrap();
