@@ -7,7 +7,11 @@
 //!    spaces become U+2581 (GGUF vocabularies) or stay spaces (llama2.c vocabularies).
 //! 3. Starting from single characters, the adjacent pair whose concatenation is the
 //!    highest-scoring vocabulary piece is merged (leftmost on ties) until none is left.
-//! 4. A symbol that is not a piece falls back to byte tokens `<0xNN>` (or `<unk>`).
+//!    Only normal (and user-defined, unused) pieces take part: as in SentencePiece, a merge
+//!    never produces a control, unknown or byte piece.
+//! 4. A symbol that is not a piece falls back to byte tokens `<0xNN>`; when the vocabulary
+//!    lacks them, a run of such symbols becomes one `<unk>` (SentencePiece without byte
+//!    fallback), which decodes as SentencePiece's " ⁇ ".
 //!
 //! Merging uses a heap of candidate pairs over a linked list of symbols (O(n log n)), so a
 //! long prompt cannot stall the kernel. [`Decoder`] turns ids back into text as a stream,
@@ -26,6 +30,9 @@ use core::cmp::Ordering;
 /// SentencePiece's visible space.
 const SPACE_MARK: &str = "\u{2581}";
 
+/// How SentencePiece decodes an unknown token (its default `unk_surface`).
+const UNKNOWN_SURFACE: &str = " \u{2047} ";
+
 /// GGUF token types (`tokenizer.ggml.token_type`).
 mod kind {
     pub const NORMAL: u8 = 1;
@@ -40,6 +47,8 @@ pub struct Tokenizer {
     pieces: Vec<String>,
     scores: Vec<f32>,
     kinds: Vec<u8>,
+    /// Pieces that merging may produce and that text may map to (not control, unknown or
+    /// byte pieces).
     lookup: BTreeMap<String, u32>,
     /// Tokens recognised literally in text (control and user-defined), longest first.
     specials: Vec<(String, u32)>,
@@ -120,7 +129,9 @@ impl Tokenizer {
         let mut specials = Vec::new();
         for (id, piece) in pieces.iter().enumerate() {
             let id = id as u32;
-            lookup.entry(piece.clone()).or_insert(id);
+            if !matches!(kinds[id as usize], kind::UNKNOWN | kind::CONTROL | kind::BYTE) {
+                lookup.entry(piece.clone()).or_insert(id);
+            }
             if let Some(byte) = byte_of(piece) {
                 byte_tokens[byte as usize].get_or_insert(id);
             }
@@ -292,12 +303,22 @@ impl Tokenizer {
             }
         }
         let mut at = if symbols.is_empty() { None } else { Some(0) };
+        let mut after_unknown = false;
         while let Some(i) = at {
             let symbol = symbols[i];
             let text = &normalized[symbol.start..symbol.start + symbol.len];
-            match self.lookup.get(text) {
-                Some(&id) => out.push(id),
-                None => out.extend(text.bytes().map(|byte| self.byte_tokens[byte as usize].unwrap_or(self.unknown))),
+            if let Some(&id) = self.lookup.get(text) {
+                out.push(id);
+                after_unknown = false;
+            } else if text.bytes().all(|byte| self.byte_tokens[byte as usize].is_some()) {
+                out.extend(text.bytes().filter_map(|byte| self.byte_tokens[byte as usize]));
+                after_unknown = false;
+            } else {
+                // SentencePiece merges a run of unknown symbols into one unknown token.
+                if !after_unknown {
+                    out.push(self.unknown);
+                }
+                after_unknown = true;
             }
             at = symbol.next;
         }
@@ -311,12 +332,14 @@ impl Tokenizer {
         }
     }
 
-    /// The bytes a token stands for: byte tokens their byte, control tokens nothing, others
-    /// their text with the space mark as a space.
+    /// The bytes a token stands for: byte tokens their byte, control tokens nothing, the
+    /// unknown token " ⁇ " (as SentencePiece), others their text with the space mark as a
+    /// space.
     pub fn token_bytes(&self, id: u32) -> Vec<u8> {
         let Some(piece) = self.piece(id) else { return Vec::new() };
         match self.kinds.get(id as usize).copied() {
             Some(kind::CONTROL) => return Vec::new(),
+            Some(kind::UNKNOWN) => return UNKNOWN_SURFACE.as_bytes().to_vec(),
             _ if id == self.bos || id == self.eos => return Vec::new(),
             _ => {}
         }
@@ -438,7 +461,44 @@ mod tests {
     }
 
     fn id(t: &Tokenizer, piece: &str) -> u32 {
-        t.lookup[piece]
+        t.pieces.iter().position(|p| p == piece).unwrap() as u32
+    }
+
+    /// A vocabulary without byte tokens; the expected ids below are what SentencePiece
+    /// 0.2.3 (without byte fallback) gives for the same pieces, scores and types.
+    fn without_bytes() -> Tokenizer {
+        let entries = [("<unk>", 0.0, kind::UNKNOWN), ("<s>", 0.0, kind::CONTROL), ("</s>", 0.0, kind::CONTROL), ("▁", 0.0, kind::NORMAL)];
+        let more = [("a", 0.0, kind::NORMAL), ("b", 0.0, kind::NORMAL), ("ab", -1.0, kind::NORMAL), ("▁ab", -2.0, kind::NORMAL), ("é", 0.0, kind::NORMAL)];
+        let all: Vec<(&str, f32, u8)> = entries.into_iter().chain(more).collect();
+        let pieces = all.iter().map(|e| e.0.to_string()).collect();
+        Tokenizer::build(pieces, all.iter().map(|e| e.1).collect(), all.iter().map(|e| e.2).collect(), 1, 2, 0, SPACE_MARK).unwrap()
+    }
+
+    #[test]
+    fn a_run_of_unknown_characters_is_one_unknown_token() {
+        let t = without_bytes();
+        // Before the fix each byte became <unk>: "日本" gave six of them.
+        assert_eq!(t.encode("日本", false), [3, 0]);
+        assert_eq!(t.encode("a日本b", false), [3, 4, 0, 5]);
+        assert_eq!(t.encode("xyz ab", false), [3, 0, 7]);
+        assert_eq!(t.encode("a ß日 b", false), [3, 4, 3, 0, 3, 5]);
+        assert_eq!(t.encode("aé", false), [3, 4, 8]);
+        assert_eq!(t.decode(&[3, 4, 0, 5]), "a \u{2047} b");
+    }
+
+    #[test]
+    fn merges_never_produce_control_unknown_or_byte_pieces() {
+        // "<unk" + ">" would spell the unknown token and "<0x4" + "1>" a byte token;
+        // SentencePiece keeps both as the normal pieces.
+        let mut pieces: Vec<String> = ["<unk>", "<s>", "</s>", "▁", "<unk", ">", "<0x4", "1>", "<", "u", "n", "k", "0", "x", "4", "1", "<u", "<un", "<0", "<0x"].iter().map(|s| s.to_string()).collect();
+        let mut kinds = vec![kind::UNKNOWN, kind::CONTROL, kind::CONTROL];
+        kinds.extend(core::iter::repeat_n(kind::NORMAL, pieces.len() - 3));
+        pieces.push("<0x41>".into());
+        kinds.push(kind::BYTE);
+        let scores = pieces.iter().map(|p| p.len() as f32).collect();
+        let t = Tokenizer::build(pieces, scores, kinds, 1, 2, 0, SPACE_MARK).unwrap();
+        assert_eq!(t.encode("<unk>", false), [id(&t, "▁"), id(&t, "<unk"), id(&t, ">")]);
+        assert_eq!(t.encode("<0x41>", false), [id(&t, "▁"), id(&t, "<0x4"), id(&t, "1>")]);
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub struct Writer {
     tensors: Vec<(String, Vec<u64>, DType, Vec<u8>)>,
 }
 
-const ALIGNMENT: usize = 32;
+/// Data alignment when the metadata sets no `general.alignment` (GGUF's default).
+const DEFAULT_ALIGNMENT: usize = 32;
 
 fn string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u64).to_le_bytes());
@@ -64,8 +65,21 @@ impl Writer {
         self.tensors.push((name.into(), dims.to_vec(), dtype, data));
     }
 
+    /// The alignment of tensor data: `general.alignment` when set as a power-of-two U32
+    /// (readers reject any other value), else 32.
+    fn alignment(&self) -> usize {
+        self.metadata
+            .iter()
+            .find_map(|(key, value)| match value {
+                Meta::U32(a) if key == "general.alignment" && a.is_power_of_two() => Some(*a as usize),
+                _ => None,
+            })
+            .unwrap_or(DEFAULT_ALIGNMENT)
+    }
+
     /// The file's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
+        let alignment = self.alignment();
         let mut out = Vec::new();
         out.extend_from_slice(b"GGUF");
         out.extend_from_slice(&3u32.to_le_bytes());
@@ -125,15 +139,41 @@ impl Writer {
             }
             out.extend_from_slice(&ggml_type(*dtype).to_le_bytes());
             out.extend_from_slice(&(offset as u64).to_le_bytes());
-            offset = (offset + data.len()).div_ceil(ALIGNMENT) * ALIGNMENT;
+            offset = (offset + data.len()).div_ceil(alignment) * alignment;
         }
-        out.resize(out.len().div_ceil(ALIGNMENT) * ALIGNMENT, 0);
+        out.resize(out.len().div_ceil(alignment) * alignment, 0);
         let start = out.len();
         for (_, _, _, data) in &self.tensors {
             out.extend_from_slice(data);
-            let padded = start + (out.len() - start).div_ceil(ALIGNMENT) * ALIGNMENT;
+            let padded = start + (out.len() - start).div_ceil(alignment) * alignment;
             out.resize(padded, 0);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::Gguf;
+    use alloc::vec;
+
+    #[test]
+    fn tensor_data_follows_general_alignment() {
+        // Before the fix the writer always padded to 32 bytes, so a file declaring
+        // alignment 64 put its second tensor at a 32-byte offset and failed to read back.
+        for alignment in [32u32, 64, 256] {
+            let mut w = Writer::new();
+            w.meta("general.alignment", Meta::U32(alignment));
+            w.tensor("a", &[3], DType::F32, vec![1; 12]);
+            w.tensor("b", &[5], DType::F32, vec![2; 20]);
+            let bytes = w.to_bytes();
+            let g = Gguf::parse(&bytes).expect("reads back");
+            assert_eq!(g.alignment, alignment as usize);
+            for t in &g.tensors {
+                assert_eq!(t.range.start % alignment as usize, 0, "{} at {:?}", t.name, t.range);
+            }
+            assert_eq!(g.tensor("b").unwrap().data, &[2; 20]);
+        }
     }
 }

@@ -1,6 +1,9 @@
-//! f32 → block formats, for test models and the GGUF writer. Q8_0 and Q4_0 follow ggml's
-//! reference quantizers; the K-quant ones are simple (max-based scales, no search), good
-//! enough for tests and imports but less accurate than llama.cpp's.
+//! f32 → block formats, for test models and the GGUF writer, after ggml's reference
+//! quantizers as candle 0.9 has them (the oracle tests in `xtask/ml/tests/oracle` check that
+//! the same floats give candle's bytes): Q8_0 and Q4_0 scale by the largest magnitude;
+//! Q4_K and Q6_K search each sub-block's scale by least squares (ggml's
+//! `make_qkx1_quants` / `make_qx_quants`). Newer llama.cpp searches a little differently
+//! (`make_qkx2_quants`, more candidate scales), so its files differ in a few bytes.
 
 use super::{f32_to_f16, layout};
 use alloc::vec::Vec;
@@ -40,30 +43,61 @@ pub fn quantize_q4_0(x: &[f32]) -> Vec<u8> {
     out
 }
 
+/// ggml's `make_qkx1_quants`: the step and offset of `x` in `levels + 1` levels
+/// (w ≈ step·q − offset, offset ≥ 0), refined by alternating least squares `tries` times.
+fn step_and_offset(levels: i32, tries: usize, x: &[f32]) -> (f32, f32) {
+    let mut min = x.iter().copied().fold(x[0], f32::min);
+    let max = x.iter().copied().fold(x[0], f32::max);
+    if max == min {
+        return (0.0, 0.0);
+    }
+    min = min.min(0.0);
+    let mut inverse = levels as f32 / (max - min);
+    let mut step = 1.0 / inverse;
+    let mut q = [0u8; 32];
+    for _ in 0..tries {
+        let (mut sum_xq, mut sum_qq, mut changed) = (0.0f32, 0i32, false);
+        for (i, &v) in x.iter().enumerate() {
+            let l = round(inverse * (v - min)).clamp(0, levels);
+            if l as u8 != q[i] {
+                q[i] = l as u8;
+                changed = true;
+            }
+            sum_xq += (v - min) * l as f32;
+            sum_qq += l * l;
+        }
+        step = sum_xq / sum_qq as f32;
+        let sum: f32 = x.iter().zip(&q).map(|(&v, &l)| v - step * l as f32).sum();
+        min = (sum / x.len() as f32).min(0.0);
+        inverse = 1.0 / step;
+        if !changed {
+            break;
+        }
+    }
+    (step, -min)
+}
+
 /// Quantizes `x` (length a multiple of 256; a trailing partial block is dropped) to Q4_K:
-/// per 32-weight sub-block w ≈ d·scale·q − dmin·min with 6-bit scale and min.
+/// per 32-weight sub-block w ≈ d·scale·q − dmin·min with 6-bit scale and min, each
+/// sub-block's step and offset found by [`step_and_offset`] (ggml's reference quantizer,
+/// as candle has it: the same floats give the same bytes).
 pub fn quantize_q4_k(x: &[f32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(x.len() / 256 * layout::Q4_K_BYTES);
     for block in x.chunks_exact(256) {
-        // Per sub-block: step (max − min) / 15 and offset −min (min clamped to ≤ 0).
         let mut steps = [0.0f32; 8];
         let mut offsets = [0.0f32; 8];
         for (j, sub) in block.chunks_exact(32).enumerate() {
-            let min = sub.iter().fold(0.0f32, |m, &v| m.min(v));
-            let max = sub.iter().fold(f32::MIN, |m, &v| m.max(v));
-            steps[j] = (max - min) / 15.0;
-            offsets[j] = -min;
+            (steps[j], offsets[j]) = step_and_offset(15, 5, sub);
         }
-        let max_step = steps.iter().fold(0.0f32, |m, &v| m.max(v));
-        let max_offset = offsets.iter().fold(0.0f32, |m, &v| m.max(v));
-        let d = f32_to_f16(max_step / 63.0);
-        let dmin = f32_to_f16(max_offset / 63.0);
-        let (d_value, dmin_value) = (super::f16_to_f32(d), super::f16_to_f32(dmin));
+        let max_step = steps.iter().fold(0.0f32, |m, &v| v.max(m));
+        let max_offset = offsets.iter().fold(0.0f32, |m, &v| v.max(m));
+        let inverse_step = if max_step > 0.0 { 63.0 / max_step } else { 0.0 };
+        let inverse_offset = if max_offset > 0.0 { 63.0 / max_offset } else { 0.0 };
         let mut scales = [0u8; 8];
         let mut mins = [0u8; 8];
         for j in 0..8 {
-            scales[j] = if d_value > 0.0 { round(steps[j] / d_value).clamp(0, 63) as u8 } else { 0 };
-            mins[j] = if dmin_value > 0.0 { round(offsets[j] / dmin_value).clamp(0, 63) as u8 } else { 0 };
+            scales[j] = round(inverse_step * steps[j]).min(63) as u8;
+            mins[j] = round(inverse_offset * offsets[j]).min(63) as u8;
         }
         let mut packed = [0u8; 12];
         for j in 0..8 {
@@ -76,48 +110,136 @@ pub fn quantize_q4_k(x: &[f32]) -> Vec<u8> {
                 packed[j] |= (mins[j] >> 4) << 6;
             }
         }
+        let d = f32_to_f16(max_step / 63.0);
+        let dmin = f32_to_f16(max_offset / 63.0);
+        let (d_value, dmin_value) = (super::f16_to_f32(d), super::f16_to_f32(dmin));
         out.extend_from_slice(&d.to_le_bytes());
         out.extend_from_slice(&dmin.to_le_bytes());
         out.extend_from_slice(&packed);
-        let level = |j: usize, v: f32| -> u8 {
+        let mut q = [0u8; 256];
+        for (j, sub) in block.chunks_exact(32).enumerate() {
             let step = d_value * scales[j] as f32;
-            if step == 0.0 {
-                return 0;
+            if step != 0.0 {
+                let offset = dmin_value * mins[j] as f32;
+                for (l, &v) in sub.iter().enumerate() {
+                    q[32 * j + l] = round((v + offset) / step).clamp(0, 15) as u8;
+                }
             }
-            round((v + dmin_value * mins[j] as f32) / step).clamp(0, 15) as u8
-        };
-        for chunk in 0..4 {
+        }
+        for chunk in q.chunks_exact(64) {
             for l in 0..32 {
-                let low = level(2 * chunk, block[chunk * 64 + l]);
-                let high = level(2 * chunk + 1, block[chunk * 64 + 32 + l]);
-                out.push(low | (high << 4));
+                out.push(chunk[l] | (chunk[l + 32] << 4));
             }
         }
     }
     out
 }
 
+/// ggml's `make_qx_quants` with weights x² (its `rmse_type` 1): a signed step for the 16
+/// values of `x` with quants in −32..31 (stored + 32 in `q`), refined for weighted least
+/// squares first by rescaling, then one quant at a time.
+fn signed_step(x: &[f32], q: &mut [u8]) -> f32 {
+    const LEVELS: i32 = 32;
+    let (mut max, mut amax) = (0.0f32, 0.0f32);
+    for &v in x {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    if amax == 0.0 {
+        q.fill(0);
+        return 0.0;
+    }
+    let quant = |inverse: f32, v: f32| round(inverse * v).clamp(-LEVELS, LEVELS - 1);
+    let (mut sum_xq, mut sum_qq) = (0.0f32, 0.0f32);
+    let inverse = -(LEVELS as f32) / max;
+    for (i, &v) in x.iter().enumerate() {
+        let l = quant(inverse, v);
+        q[i] = (l + LEVELS) as u8;
+        let w = v * v;
+        sum_xq += w * v * l as f32;
+        sum_qq += w * l as f32 * l as f32;
+    }
+    let mut step = sum_xq / sum_qq;
+    let mut best = step * sum_xq;
+    for _ in 0..3 {
+        let inverse = 1.0 / step;
+        let (mut xq, mut qq, mut changed) = (0.0f32, 0.0f32, false);
+        for (i, &v) in x.iter().enumerate() {
+            let l = quant(inverse, v);
+            changed |= l + LEVELS != q[i] as i32;
+            let w = v * v;
+            xq += w * v * l as f32;
+            qq += w * l as f32 * l as f32;
+        }
+        if !changed || qq == 0.0 || xq * xq <= best * qq {
+            break;
+        }
+        for (i, &v) in x.iter().enumerate() {
+            q[i] = (LEVELS + quant(inverse, v)) as u8;
+        }
+        (sum_xq, sum_qq) = (xq, qq);
+        step = sum_xq / sum_qq;
+        best = step * sum_xq;
+    }
+    for _ in 0..5 {
+        let mut changes = 0;
+        for (i, &v) in x.iter().enumerate() {
+            let w = v * v;
+            let l = q[i] as i32 - LEVELS;
+            let mut xq = sum_xq - w * v * l as f32;
+            if xq > 0.0 {
+                let mut qq = sum_qq - w * l as f32 * l as f32;
+                let new = round(v * qq / xq).clamp(-LEVELS, LEVELS - 1);
+                if new != l {
+                    xq += w * v * new as f32;
+                    qq += w * new as f32 * new as f32;
+                    if qq > 0.0 && xq * xq * sum_qq > sum_xq * sum_xq * qq {
+                        q[i] = (LEVELS + new) as u8;
+                        (sum_xq, sum_qq) = (xq, qq);
+                        step = sum_xq / sum_qq;
+                        changes += 1;
+                    }
+                }
+            }
+        }
+        if changes == 0 {
+            break;
+        }
+    }
+    step
+}
+
 /// Quantizes `x` (length a multiple of 256; a trailing partial block is dropped) to Q6_K:
-/// per 16-weight group w ≈ d·scale·q with a signed 8-bit scale and q in −32..31.
+/// per 16-weight group w ≈ d·scale·q with a signed 8-bit scale and q in −32..31, each
+/// group's step found by [`signed_step`] (ggml's reference quantizer, as candle has it: the
+/// same floats give the same bytes).
 pub fn quantize_q6_k(x: &[f32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(x.len() / 256 * layout::Q6_K_BYTES);
     for block in x.chunks_exact(256) {
-        let mut group_scale = [0.0f32; 16];
+        let mut q = [0u8; 256];
+        let mut steps = [0.0f32; 16];
+        let (mut max_step, mut max_abs_step) = (0.0f32, 0.0f32);
         for (g, group) in block.chunks_exact(16).enumerate() {
-            let max = group.iter().fold(0.0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
-            group_scale[g] = max / -32.0;
+            steps[g] = signed_step(group, &mut q[16 * g..16 * g + 16]);
+            if steps[g].abs() > max_abs_step {
+                max_abs_step = steps[g].abs();
+                max_step = steps[g];
+            }
         }
-        let max_scale = group_scale.iter().fold(0.0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
-        let d = f32_to_f16(max_scale / -128.0);
+        // An all-zero block gives −inf here, d = −0 and NaN scales, which round to 0.
+        let inverse = -128.0 / max_step;
+        let d = f32_to_f16(1.0 / inverse);
         let d_value = super::f16_to_f32(d);
         let mut scales = [0i8; 16];
-        let mut q = [0u8; 256];
-        for g in 0..16 {
-            scales[g] = if d_value != 0.0 { round(group_scale[g] / d_value).clamp(-128, 127) as i8 } else { 0 };
+        for (g, group) in block.chunks_exact(16).enumerate() {
+            scales[g] = round(inverse * steps[g]).min(127) as i8;
             let step = d_value * scales[g] as f32;
-            for l in 0..16 {
-                let v = if step != 0.0 { round(block[g * 16 + l] / step).clamp(-32, 31) } else { 0 };
-                q[g * 16 + l] = (v + 32) as u8;
+            if step != 0.0 {
+                for (l, &v) in group.iter().enumerate() {
+                    q[16 * g + l] = (round(v / step).clamp(-32, 31) + 32) as u8;
+                }
             }
         }
         let mut ql = [0u8; 128];

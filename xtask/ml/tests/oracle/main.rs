@@ -1,0 +1,11 @@
+//! The inference engine checked against independent implementations: candle's quantized
+//! blocks and kernels, candle-transformers' `quantized_llama` and `llama2_c` models, and
+//! the SentencePiece library. One test binary, so candle is linked once.
+//!
+//! `cargo test -p kingly-ml --test oracle -- --nocapture` prints the measured errors.
+
+mod common;
+mod forward;
+mod llama2c;
+mod quant;
+mod tokenizer;
