@@ -84,6 +84,7 @@ fn a_destructive_request_is_not_run_without_a_yes() {
     assert!(shown.contains("-> power_reboot {}") && shown.contains("destructive"), "{shown}");
     vm.send_line("n");
     vm.expect("cancelled");
+    vm.expect(kingly_tests::PROMPT);
     // Still the same boot: the uptime keeps counting and no banner reappeared.
     let out = vm.command("system_info");
     assert!(out.contains("uptime:"), "{out}");

@@ -53,26 +53,37 @@ impl RxRing {
     }
 }
 
-/// UART receive interrupt: drain the FIFO into the ring.
+/// Who waits for input (the console task).
+static RX_WAITER: crate::executor::WakerSlot = crate::executor::WakerSlot::new();
+
+/// UART receive interrupt: drain the FIFO into the ring, wake the console task.
 pub fn on_uart_interrupt() {
     if let Some(platform) = platform::get() {
         platform.uart.handle_interrupt(|byte| RX.push(byte));
     }
+    if !RX.is_empty() {
+        RX_WAITER.wake();
+    }
+}
+
+/// The next received byte, waiting (as an async task) until one arrives.
+pub fn next_byte() -> impl core::future::Future<Output = u8> {
+    core::future::poll_fn(|cx| {
+        if let Some(byte) = RX.pop() {
+            return core::task::Poll::Ready(byte);
+        }
+        RX_WAITER.register(cx.waker());
+        // A byte may have arrived between the check and the registration.
+        match RX.pop() {
+            Some(byte) => core::task::Poll::Ready(byte),
+            None => core::task::Poll::Pending,
+        }
+    })
 }
 
 /// Next received byte, if any.
 pub fn read_byte() -> Option<u8> {
     RX.pop()
-}
-
-/// Waits (sleeping between interrupts) for the next received byte.
-pub fn wait_byte() -> u8 {
-    loop {
-        if let Some(byte) = RX.pop() {
-            return byte;
-        }
-        crate::smp::idle(|| !RX.is_empty());
-    }
 }
 
 /// Bytes lost because the receive ring was full.

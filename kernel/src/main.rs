@@ -32,6 +32,7 @@ mod arch;
 mod board;
 mod console;
 mod dtb;
+mod executor;
 mod gpio_owner;
 mod intent;
 mod irq;
@@ -145,5 +146,6 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
         if dtb.is_some() { "yes" } else { "none" }
     );
     println!("Type 'help' for commands, Tab to complete. QEMU: Ctrl-A X quits.");
-    shell::run(server)
+    executor::spawn("console", shell::run(server));
+    executor::run()
 }

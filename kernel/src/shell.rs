@@ -68,7 +68,7 @@ impl Editor {
     }
 
     /// Reads one line. `echo` is off while an MCP client owns the port.
-    fn read_line(&mut self, server: &Server, echo: bool) -> Line {
+    async fn read_line(&mut self, server: &Server, echo: bool) -> Line {
         let mut buffer: Vec<u8> = Vec::new();
         let mut cursor = 0usize;
         let mut json = false;
@@ -78,7 +78,7 @@ impl Editor {
         loop {
             let byte = match self.pending.pop_front() {
                 Some(byte) => byte,
-                None => console::wait_byte(),
+                None => console::next_byte().await,
             };
             let after_cr = core::mem::replace(&mut self.after_cr, false);
             if json {
@@ -317,7 +317,7 @@ fn read_resource(server: &Server, uri: &str) {
 }
 
 /// Runs a human command line. Returns a JSON line that arrived instead of a confirmation.
-fn execute(server: &mut Server, editor: &mut Editor, line: &str) -> Option<Vec<u8>> {
+async fn execute(server: &mut Server, editor: &mut Editor, line: &str) -> Option<Vec<u8>> {
     let line = line.trim();
     if line.is_empty() {
         return None;
@@ -329,7 +329,7 @@ fn execute(server: &mut Server, editor: &mut Editor, line: &str) -> Option<Vec<u
         "tools" => list_tools(server),
         "resources" => list_resources(server),
         "read" => read_resource(server, rest),
-        "ask" => return ask(server, editor, rest),
+        "ask" => return ask(server, editor, rest).await,
         _ => {
             let Some(tool) = server.tool(name) else {
                 println!("unknown command '{name}' (type 'help')");
@@ -343,7 +343,7 @@ fn execute(server: &mut Server, editor: &mut Editor, line: &str) -> Option<Vec<u
                 }
             };
             if tool.hints().destructive {
-                if let Some(json) = confirm(server, editor, &format!("{name} is destructive. Proceed? [y/N] ")) {
+                if let Some(json) = confirm(server, editor, &format!("{name} is destructive. Proceed? [y/N] ")).await {
                     return json;
                 }
             }
@@ -355,9 +355,9 @@ fn execute(server: &mut Server, editor: &mut Editor, line: &str) -> Option<Vec<u
 
 /// Asks a yes/no question. `None` = go ahead; `Some(x)` = stop and return `x` from
 /// [`execute`] (a JSON line that arrived instead of an answer is handed back to be served).
-fn confirm(server: &Server, editor: &mut Editor, question: &str) -> Option<Option<Vec<u8>>> {
+async fn confirm(server: &Server, editor: &mut Editor, question: &str) -> Option<Option<Vec<u8>>> {
     print!("{question}");
-    match editor.read_line(server, true) {
+    match editor.read_line(server, true).await {
         Line::Human(answer) if matches!(answer.trim(), "y" | "Y" | "yes") => None,
         Line::Json(bytes) => {
             println!("cancelled");
@@ -389,7 +389,7 @@ fn run_tool(server: &mut Server, editor: &mut Editor, name: &str, arguments: &Va
 
 /// `ask <plain language>`: the intent model proposes a tool call, the kernel verifies it
 /// ([`intent::decide`]), read-only tools run at once, others after confirmation.
-fn ask(server: &mut Server, editor: &mut Editor, request: &str) -> Option<Vec<u8>> {
+async fn ask(server: &mut Server, editor: &mut Editor, request: &str) -> Option<Vec<u8>> {
     let decision = match intent::decide(request) {
         Ok(decision) => decision,
         Err(why) => {
@@ -412,7 +412,7 @@ fn ask(server: &mut Server, editor: &mut Editor, request: &str) -> Option<Vec<u8
     };
     println!("-> {tool} {arguments}  (confidence {:.2}, {kind}{cached})", decision.confidence);
     if !hints.read_only {
-        if let Some(json) = confirm(server, editor, "Run it? [y/N] ") {
+        if let Some(json) = confirm(server, editor, "Run it? [y/N] ").await {
             return json;
         }
     }
@@ -457,8 +457,10 @@ impl<'a> Watch<'a> {
         Watch { id, line: Vec::new(), pending, side: server.fork() }
     }
 
-    /// Reads what arrived; returns whether the running tool is cancelled.
+    /// Reads what arrived; returns whether the running tool is cancelled. Also lets the
+    /// other I/O tasks (the network) run between the tool's steps.
     fn poll(&mut self) -> bool {
+        crate::executor::run_others();
         let mut cancelled = false;
         while let Some(byte) = console::read_byte() {
             if byte == 0x03 && self.line.first() != Some(&b'{') {
@@ -544,21 +546,21 @@ impl McpPort {
     }
 }
 
-/// Serves the console forever.
-pub fn run(mut server: Server) -> ! {
+/// Serves the console forever (the console task of the executor).
+pub async fn run(mut server: Server) {
     let mut editor = Editor::new();
     let mut port = McpPort { active: false, log_position: 0 };
     loop {
         if !port.active {
             print!("{PROMPT}");
         }
-        let mut line = editor.read_line(&server, !port.active);
+        let mut line = editor.read_line(&server, !port.active).await;
         loop {
             match line {
                 Line::Json(bytes) => port.handle(&mut server, &mut editor, &bytes),
                 Line::Human(text) => {
                     port.human();
-                    if let Some(bytes) = execute(&mut server, &mut editor, &text) {
+                    if let Some(bytes) = execute(&mut server, &mut editor, &text).await {
                         line = Line::Json(bytes);
                         continue;
                     }

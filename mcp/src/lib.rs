@@ -27,6 +27,7 @@
 extern crate alloc;
 
 pub mod frame;
+pub mod http;
 pub mod jsonrpc;
 pub mod resource;
 pub mod schema;

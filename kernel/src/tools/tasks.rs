@@ -1,5 +1,6 @@
-//! `tasks_list`: what each core is doing — the console service on core 0, compute workers
-//! on cores 1-3, and transient tasks such as a running generation — with CPU time.
+//! `tasks_list`: what each core is doing — the I/O executor on core 0 with its tasks
+//! (console, network), compute workers on cores 1-3, and transient tasks such as a running
+//! generation — with CPU time.
 
 use super::add;
 use crate::{arch::cpu, board::CURRENT, smp, tasks, MAX_CORES};
@@ -35,13 +36,22 @@ fn list() -> ToolOutput {
             "timer_ticks": crate::timer::core_ticks(core),
         }));
         let (name, state, cpu_us, detail) = if core == 0 {
-            ("console (shell + MCP)".into(), "running", busy_us, String::from("serving this request"))
+            ("io-executor".into(), "running", busy_us, String::from("I/O tasks below"))
         } else {
             let busy = smp::pool::is_busy(core);
             (format!("compute-{core}"), if !online { "offline" } else if busy { "running" } else { "idle" }, busy_us, format!("{jobs} jobs"))
         };
         let _ = writeln!(text, "{:<4} {:<5} {:<22} {:<9} {:>10.1}  {}", core, core, name, state, cpu_us as f64 / 1000.0, detail);
         rows.push(json!({"id": core, "name": name, "core": core, "state": state, "cpu_us": cpu_us, "detail": detail}));
+    }
+    // The I/O executor's tasks on core 0 (console, network), ids 10+.
+    for (i, task) in crate::executor::stats().into_iter().enumerate() {
+        let id = 10 + i as u32;
+        let state = if task.done { "done" } else if task.running { "running" } else { "waiting" };
+        let cpu_us = cpu::ticks_to_micros(task.busy_ticks);
+        let detail = format!("{} polls", task.polls);
+        let _ = writeln!(text, "{:<4} {:<5} {:<22} {:<9} {:>10.1}  {}", id, 0, task.name, state, cpu_us as f64 / 1000.0, detail);
+        rows.push(json!({"id": id, "name": task.name, "core": 0, "state": state, "cpu_us": cpu_us, "detail": detail}));
     }
     for task in transient {
         let id = 100 + task.id;
@@ -59,8 +69,8 @@ pub fn register(server: &mut Server) {
         server,
         Tool::new("tasks_list", |_, _| Ok(list()))
             .title("Tasks and cores")
-            .description("Tasks with their core, state and CPU time (console service on core 0, compute workers on cores 1-3, running generations), and per-core load.")
-            .output_schema_text(r#"{"type":"object","properties":{"cores_online":{"type":"integer"},"cores":{"type":"array","items":{"type":"object","properties":{"core":{"type":"integer"},"online":{"type":"boolean"},"busy_percent":{"type":"number"},"cpu_us":{"type":"integer"},"compute_jobs":{"type":"integer"},"compute_us":{"type":"integer"},"wakeups":{"type":"integer"},"timer_ticks":{"type":"integer"}},"required":["core","online","cpu_us"]}},"tasks":{"type":"array","items":{"type":"object","properties":{"id":{"type":"integer"},"name":{"type":"string"},"core":{"type":"integer"},"state":{"enum":["running","idle","offline"]},"cpu_us":{"type":"integer"},"detail":{"type":"string"}},"required":["id","name","core","state","cpu_us"]}}},"required":["cores_online","cores","tasks"]}"#)
+            .description("Tasks with their core, state and CPU time (the I/O executor's tasks on core 0 — console, network — compute workers on cores 1-3, running generations), and per-core load.")
+            .output_schema_text(r#"{"type":"object","properties":{"cores_online":{"type":"integer"},"cores":{"type":"array","items":{"type":"object","properties":{"core":{"type":"integer"},"online":{"type":"boolean"},"busy_percent":{"type":"number"},"cpu_us":{"type":"integer"},"compute_jobs":{"type":"integer"},"compute_us":{"type":"integer"},"wakeups":{"type":"integer"},"timer_ticks":{"type":"integer"}},"required":["core","online","cpu_us"]}},"tasks":{"type":"array","items":{"type":"object","properties":{"id":{"type":"integer"},"name":{"type":"string"},"core":{"type":"integer"},"state":{"enum":["running","idle","offline","waiting","done"]},"cpu_us":{"type":"integer"},"detail":{"type":"string"}},"required":["id","name","core","state","cpu_us"]}}},"required":["cores_online","cores","tasks"]}"#)
             .annotations(Annotations::READ_ONLY),
     );
 }

@@ -34,7 +34,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { data: "xtask/ml/intents.txt".into(), output: "kernel/models/intent.gguf".into(), report: None, seed: 7, steps: 800, eval_only: false }
+        Options { data: "xtask/ml/intents.txt".into(), output: "kernel/models/intent.gguf".into(), report: None, seed: 7, steps: 1200, eval_only: false }
     }
 }
 
