@@ -1,12 +1,13 @@
 //! `cargo xtask llm`: the project's own inference engine (the `inference` crate, the same
-//! code the kernel runs) built for the host.
+//! code the kernel runs) built for the host, with its products split over host threads
+//! ([`crate::pool::Pool`]).
 
+use crate::pool::Pool;
 use anyhow::{anyhow, bail, Context, Result};
 use inference::{
     generate::{generate, Control},
     gguf::Gguf,
     model::{memory_estimate, Config, Model, State, Weights},
-    quant::Serial,
     sampler::{Sampler, Settings},
     tokenizer::Tokenizer,
 };
@@ -41,6 +42,9 @@ enum Command {
         /// Context length to allocate.
         #[arg(long, default_value_t = 512)]
         context: usize,
+        /// Threads for the matrix products (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Print the token ids of TEXT as a JSON array.
     Tokenize {
@@ -66,7 +70,8 @@ impl Args {
                 println!("{}", serde_json::to_string(&tokenizer.encode(&text, true))?);
                 Ok(())
             }
-            Command::Run { model, prompt, max_tokens, temperature, seed, context } => {
+            Command::Run { model, prompt, max_tokens, temperature, seed, context, threads } => {
+                let pool = Pool::new(threads.unwrap_or_else(Pool::default_threads))?;
                 let start = Instant::now();
                 let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
                 let gguf = Gguf::parse(&bytes).map_err(engine_error)?;
@@ -78,13 +83,14 @@ impl Args {
                 let mut state = State::new(&model.config, context);
                 let load = start.elapsed();
                 eprintln!(
-                    "loaded {} layers, dim {}, vocab {} in {:.1} ms ({} MiB with a {}-token context)",
+                    "loaded {} layers, dim {}, vocab {} in {:.1} ms ({} MiB with a {}-token context); {} thread(s)",
                     config.n_layers,
                     config.dim,
                     config.vocab_size,
                     load.as_secs_f64() * 1e3,
                     needed >> 20,
-                    state.context()
+                    state.context(),
+                    pool.threads()
                 );
                 let tokens = tokenizer.encode(&prompt, true);
                 if tokens.len() >= state.context() {
@@ -94,7 +100,7 @@ impl Args {
                 let started = Instant::now();
                 let mut first_token = None;
                 let mut stdout = std::io::stdout().lock();
-                let out = generate(&model, &tokenizer, &mut state, &tokens, max_tokens, &mut sampler, &Serial, |_, piece| {
+                let out = generate(&model, &tokenizer, &mut state, &tokens, max_tokens, &mut sampler, &pool, |_, piece| {
                     first_token.get_or_insert_with(Instant::now);
                     let _ = stdout.write_all(piece.as_bytes());
                     let _ = stdout.flush();
@@ -119,3 +125,4 @@ impl Args {
         }
     }
 }
+

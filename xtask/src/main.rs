@@ -10,6 +10,7 @@ mod build;
 mod deps;
 mod llm;
 mod model;
+mod pool;
 mod qemu;
 mod serial;
 mod symbolize;
