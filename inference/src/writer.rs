@@ -1,5 +1,10 @@
 //! GGUF v3 writer: metadata and tensors to bytes (for importing llama2.c checkpoints and
 //! for test models). Files it writes are read back by [`crate::gguf`] and by llama.cpp.
+//!
+//! Small files are built in memory ([`Writer::tensor`], then [`Writer::to_bytes`]). Large
+//! ones are streamed: [`Writer::declare`] each tensor (name, shape, type — no data), write
+//! [`Writer::header`], then each tensor's bytes in declaration order, each followed by
+//! [`padding`] zero bytes, so a 1 GB model never has to be in memory twice.
 
 use crate::quant::DType;
 use alloc::{string::String, vec::Vec};
@@ -27,10 +32,17 @@ pub enum Meta {
 #[derive(Default)]
 pub struct Writer {
     metadata: Vec<(String, Meta)>,
-    tensors: Vec<(String, Vec<u64>, DType, Vec<u8>)>,
+    /// Name, dims, type, data size, and the data unless only declared.
+    tensors: Vec<(String, Vec<u64>, DType, usize, Vec<u8>)>,
 }
 
-const ALIGNMENT: usize = 32;
+/// Alignment of every tensor's data (GGUF's default `general.alignment`).
+pub const ALIGNMENT: usize = 32;
+
+/// Zero bytes that follow a tensor of `len` bytes so that the next one starts aligned.
+pub fn padding(len: usize) -> usize {
+    len.div_ceil(ALIGNMENT) * ALIGNMENT - len
+}
 
 fn string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u64).to_le_bytes());
@@ -61,11 +73,31 @@ impl Writer {
 
     /// Adds a tensor: `dims` fastest-varying first, `data` already in `dtype`'s layout.
     pub fn tensor(&mut self, name: &str, dims: &[u64], dtype: DType, data: Vec<u8>) {
-        self.tensors.push((name.into(), dims.to_vec(), dtype, data));
+        self.tensors.push((name.into(), dims.to_vec(), dtype, data.len(), data));
+    }
+
+    /// Declares a tensor whose data the caller streams after [`Writer::header`]; returns
+    /// its size in bytes, or `None` when the shape is not whole blocks of `dtype`.
+    pub fn declare(&mut self, name: &str, dims: &[u64], dtype: DType) -> Option<usize> {
+        let weights = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?))?;
+        let size = dtype.bytes_for(weights)?;
+        self.tensors.push((name.into(), dims.to_vec(), dtype, size, Vec::new()));
+        Some(size)
     }
 
     /// The file's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.header();
+        for (_, _, _, _, data) in &self.tensors {
+            out.extend_from_slice(data);
+            out.resize(out.len() + padding(data.len()), 0);
+        }
+        out
+    }
+
+    /// Everything before the first tensor's data: magic, metadata, the tensor table, and
+    /// padding up to the aligned data start.
+    pub fn header(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(b"GGUF");
         out.extend_from_slice(&3u32.to_le_bytes());
@@ -117,7 +149,7 @@ impl Writer {
             }
         }
         let mut offset = 0usize;
-        for (name, dims, dtype, data) in &self.tensors {
+        for (name, dims, dtype, size, _) in &self.tensors {
             string(&mut out, name);
             out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
             for d in dims {
@@ -125,15 +157,41 @@ impl Writer {
             }
             out.extend_from_slice(&ggml_type(*dtype).to_le_bytes());
             out.extend_from_slice(&(offset as u64).to_le_bytes());
-            offset = (offset + data.len()).div_ceil(ALIGNMENT) * ALIGNMENT;
+            offset += size + padding(*size);
         }
-        out.resize(out.len().div_ceil(ALIGNMENT) * ALIGNMENT, 0);
-        let start = out.len();
-        for (_, _, _, data) in &self.tensors {
-            out.extend_from_slice(data);
-            let padded = start + (out.len() - start).div_ceil(ALIGNMENT) * ALIGNMENT;
-            out.resize(padded, 0);
-        }
+        out.resize(out.len() + padding(out.len()), 0);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::Gguf;
+    use alloc::vec;
+
+    /// Streaming (declare, header, data + padding) writes the same bytes as building in
+    /// memory, and the reader finds each tensor where it was streamed.
+    #[test]
+    fn streamed_file_equals_the_in_memory_one() {
+        let tensors = [("a", vec![3u64], DType::F32, vec![1u8; 12]), ("b", vec![32, 2], DType::Q8_0, vec![7u8; 68])];
+        let (mut memory, mut streamed) = (Writer::new(), Writer::new());
+        for w in [&mut memory, &mut streamed] {
+            w.meta("general.architecture", Meta::Str("llama".into()));
+        }
+        let mut body = Vec::new();
+        for (name, dims, dtype, data) in &tensors {
+            memory.tensor(name, dims, *dtype, data.clone());
+            assert_eq!(streamed.declare(name, dims, *dtype), Some(data.len()));
+            body.extend_from_slice(data);
+            body.resize(body.len() + padding(data.len()), 0);
+        }
+        let mut file = streamed.header();
+        assert_eq!(file.len() % ALIGNMENT, 0);
+        file.extend_from_slice(&body);
+        assert_eq!(file, memory.to_bytes());
+        let gguf = Gguf::parse(&file).unwrap();
+        assert_eq!(gguf.tensor("b").unwrap().data, &[7u8; 68][..]);
+        assert_eq!(streamed.declare("c", &[31], DType::Q4_0), None, "31 weights are not whole Q4_0 blocks");
     }
 }

@@ -15,6 +15,7 @@ mod qemu;
 mod serial;
 mod symbolize;
 mod test;
+mod tinyllama;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -35,7 +36,7 @@ enum Command {
     Qemu(qemu::Args),
     /// Run the project's inference engine on the host (generate, tokenize).
     Llm(llm::Args),
-    /// Make model files (import llama2.c checkpoints to GGUF).
+    /// Make model files (import llama2.c checkpoints, train the intent model, TinyLlama-shaped random).
     Model(model::Args),
     /// Serve MCP on stdin/stdout for a real board on a serial port.
     Serial(serial::Args),
