@@ -267,6 +267,15 @@ impl State {
     pub fn context(&self) -> usize {
         self.context
     }
+
+    /// Writes every buffer once. Hosts that commit memory lazily (Linux maps zeroed
+    /// allocations on first write) then hold the whole KV cache at once, so a measured peak
+    /// is that of a full context; the kernel has no lazy allocation and needs no call.
+    pub fn commit_memory(&mut self) {
+        for buffer in [&mut self.key_cache, &mut self.value_cache, &mut self.att, &mut self.logits] {
+            buffer.fill(0.0);
+        }
+    }
 }
 
 /// `out = x / rms(x) · weight`.

@@ -46,6 +46,25 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Time a prompt of token ids and greedy generation; print one JSON line (tokens/s and
+    /// this process's peak memory) — the engine's side of `cargo xtask bench llm`.
+    Bench {
+        /// A llama GGUF file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Prompt token ids, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        prompt: Vec<u32>,
+        /// Tokens to generate.
+        #[arg(long, default_value_t = 16)]
+        gen_tokens: usize,
+        /// Threads for the matrix products (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Context length to allocate (the KV cache is sized for it, so it sets memory).
+        #[arg(long, default_value_t = 2048)]
+        context: usize,
+    },
     /// Print the token ids of TEXT as a JSON array.
     Tokenize {
         /// A GGUF file with tokenizer metadata.
@@ -68,6 +87,10 @@ impl Args {
                 let gguf = Gguf::parse(&bytes).map_err(engine_error)?;
                 let tokenizer = Tokenizer::from_gguf(&gguf).map_err(engine_error)?;
                 println!("{}", serde_json::to_string(&tokenizer.encode(&text, true))?);
+                Ok(())
+            }
+            Command::Bench { model, prompt, gen_tokens, threads, context } => {
+                println!("{}", bench(&model, &prompt, gen_tokens, threads.unwrap_or_else(Pool::default_threads), context)?);
                 Ok(())
             }
             Command::Run { model, prompt, max_tokens, temperature, seed, context, threads } => {
@@ -126,3 +149,62 @@ impl Args {
     }
 }
 
+/// `VmHWM` (peak resident set) of this process in KiB, from `/proc/self/status`.
+pub fn peak_rss_kib() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM in /proc/self/status")?;
+    line.split_whitespace().nth(1).context("VmHWM has no value")?.parse().context("VmHWM value")
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    let (best, _) = logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) });
+    best as u32
+}
+
+/// Loads `model`, runs `prompt` token by token, then `gen` greedy tokens; returns the JSON
+/// line that `cargo xtask bench llm` reads (the same fields as `kingly-ml bench-candle`).
+fn bench(model: &std::path::Path, prompt: &[u32], gen: usize, threads: usize, context: usize) -> Result<String> {
+    let pool = Pool::new(threads)?;
+    let started = Instant::now();
+    let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+    let gguf = Gguf::parse(&bytes).map_err(engine_error)?;
+    let config = Config::from_gguf(&gguf).map_err(engine_error)?;
+    let weights = Weights::from_gguf(&gguf, &config).map_err(engine_error)?;
+    let model = Model { config, weights };
+    let mut state = State::new(&model.config, context);
+    // The peak then includes a full context's KV cache, not just the positions used.
+    state.commit_memory();
+    if prompt.is_empty() || prompt.len() + gen > state.context() {
+        bail!("{} prompt + {gen} generated tokens do not fit a context of {}", prompt.len(), state.context());
+    }
+    let load = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    for (position, &token) in prompt.iter().enumerate() {
+        model.forward(&mut state, token as usize, position, &pool).map_err(engine_error)?;
+    }
+    let mut next = argmax(&state.logits);
+    let prompt_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let mut generated = Vec::with_capacity(gen);
+    for i in 0..gen {
+        model.forward(&mut state, next as usize, prompt.len() + i, &pool).map_err(engine_error)?;
+        next = argmax(&state.logits);
+        generated.push(next);
+    }
+    let gen_seconds = started.elapsed().as_secs_f64();
+    if state.logits.iter().any(|v| !v.is_finite()) {
+        bail!("the logits are not finite");
+    }
+    Ok(format!(
+        "{{\"engine\":\"kingly\",\"load_ms\":{:.1},\"prompt_tokens\":{},\"prompt_tokens_per_s\":{:.3},\"gen_tokens\":{},\"gen_tokens_per_s\":{:.3},\"peak_rss_kib\":{},\"tokens\":{:?}}}",
+        load * 1e3,
+        prompt.len(),
+        prompt.len() as f64 / prompt_seconds.max(1e-9),
+        gen,
+        gen as f64 / gen_seconds.max(1e-9),
+        peak_rss_kib()?,
+        generated
+    ))
+}

@@ -52,6 +52,8 @@ pub fn cargo() -> Command {
 /// A progress bar on stderr for long host work (redrawn at most ten times a second).
 pub struct Progress {
     label: String,
+    /// Counted in bytes (shown in MiB) rather than items.
+    bytes: bool,
     total: u64,
     done: u64,
     started: Instant,
@@ -59,9 +61,14 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar for `total` units (bytes: shown in MiB).
+    /// A bar for `total` bytes (shown in MiB).
     pub fn new(label: &str, total: u64) -> Progress {
-        Progress { label: label.into(), total: total.max(1), done: 0, started: Instant::now(), drawn: None }
+        Progress { label: label.into(), bytes: true, total: total.max(1), done: 0, started: Instant::now(), drawn: None }
+    }
+
+    /// A bar for `total` items (runs, files...).
+    pub fn items(label: &str, total: u64) -> Progress {
+        Progress { bytes: false, ..Progress::new(label, total) }
     }
 
     /// `units` more are done.
@@ -76,12 +83,11 @@ impl Progress {
         const WIDTH: usize = 30;
         let filled = (self.done as f64 / self.total as f64 * WIDTH as f64) as usize;
         let bar: String = (0..WIDTH).map(|i| if i < filled { '#' } else { '.' }).collect();
+        let (done, total, unit) = if self.bytes { (self.done >> 20, self.total >> 20, " MiB") } else { (self.done, self.total, "") };
         eprint!(
-            "\r{} [{bar}] {:3.0}% {}/{} MiB {:.1} s",
+            "\r{} [{bar}] {:3.0}% {done}/{total}{unit} {:.1} s",
             self.label,
             self.done as f64 / self.total as f64 * 100.0,
-            self.done >> 20,
-            self.total >> 20,
             self.started.elapsed().as_secs_f64()
         );
         let _ = std::io::stderr().flush();
