@@ -239,11 +239,59 @@ fn q8_0(row: &[u8], act: &Q8Activations) -> f32 {
     rows_of_32!(row, layout::Q8_0_BYTES, act, 0, |bytes: &[u8], a: &[i8]| dot_i8(load32(&bytes[2..34]), load32(a)))
 }
 
-/// Q4_0: unsigned nibbles × activations (pair sums ≤ 2 · 15 · 127), offset 8.
+/// The Q4_0 row loop over pairs of blocks, for activations that carry the pair-interleaved
+/// copy ([`Q8Activations::prepare`] makes it for Q4_0): the nibble bytes of blocks A and B
+/// share one register (`[A | B]`), so one shift and two masks give `[A 0-15 | B 0-15]` and
+/// `[A 16-31 | B 16-31]`, which meet activations already laid out the same way; `$pair`
+/// turns those into lane sums (lanes 0-3 block A, 4-7 block B). Eight blocks reduce with
+/// three `hadd`s and one permute. Falls back to [`rows_of_32`] without the copy.
+macro_rules! q4_0_pairs {
+    ($row:expr, $act:expr, $pair:expr, $single:expr) => {{
+        let (row, act): (&[u8], &Q8Activations) = ($row, $act);
+        const BYTES: usize = layout::Q4_0_BYTES;
+        let blocks = (row.len() / BYTES).min(act.scales.len()).min(act.quants.len() / 32).min(act.sums.len());
+        if act.pairs.len() < blocks / 2 * 64 {
+            rows_of_32!(row, BYTES, act, 8, $single)
+        } else {
+            let (row, pairs, scales, sums) = (&row[..blocks * BYTES], &act.pairs[..blocks / 2 * 64], &act.scales[..blocks], &act.sums[..blocks]);
+            let mask = _mm256_set1_epi8(0x0f);
+            let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+            let mut sum = 0.0f32;
+            let groups = row.chunks_exact(8 * BYTES).zip(pairs.chunks_exact(256)).zip(scales.chunks_exact(8)).zip(sums.chunks_exact(8));
+            for (((group, pairs), scales), sums) in groups {
+                let mut lanes = [_mm256_setzero_si256(); 4];
+                for (p, (two, a)) in group.chunks_exact(2 * BYTES).zip(pairs.chunks_exact(64)).enumerate() {
+                    let both = _mm256_set_m128i(load16(&two[BYTES + 2..]), load16(&two[2..]));
+                    let (low, high) = (_mm256_and_si256(both, mask), _mm256_and_si256(_mm256_srli_epi16::<4>(both), mask));
+                    lanes[p] = $pair(low, high, load32(a), load32(&a[32..]));
+                }
+                let h = _mm256_hadd_epi32(_mm256_hadd_epi32(lanes[0], lanes[1]), _mm256_hadd_epi32(lanes[2], lanes[3]));
+                let dots = _mm256_permutevar8x32_epi32(h, order);
+                let offsets = _mm256_slli_epi32::<3>(widen_i16(sums));
+                sum = accumulate8(sum, _mm256_sub_epi32(dots, offsets), block_scales(group, BYTES), scales);
+            }
+            let done = blocks / 8 * 8;
+            let tail = row[done * BYTES..].chunks_exact(BYTES).zip(act.quants[done * 32..].chunks_exact(32)).zip(&scales[done..]).zip(&sums[done..]);
+            for (((bytes, a), &scale), &block_sum) in tail {
+                let dot = sum_i32($single(bytes, a)) - 8 * block_sum as i32;
+                sum += dot as f32 * (f16_at(bytes, 0) * scale);
+            }
+            sum
+        }
+    }};
+}
+
+/// Q4_0: unsigned nibbles × activations (pair sums ≤ 2 · 15 · 127, and low + high halves
+/// ≤ 7620 still fit i16), offset 8.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q4_0(row: &[u8], act: &Q8Activations) -> f32 {
     let ones = _mm256_set1_epi16(1);
-    rows_of_32!(row, layout::Q4_0_BYTES, act, 8, |bytes: &[u8], a: &[i8]| _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(bytes), load32(a)), ones))
+    q4_0_pairs!(
+        row,
+        act,
+        |low, high, a_low, a_high| _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(low, a_low), _mm256_maddubs_epi16(high, a_high)), ones),
+        |bytes: &[u8], a: &[i8]| _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(bytes), load32(a)), ones)
+    )
 }
 
 /// Q8_0 with VNNI: weights + 128 (XOR of the sign bit) are unsigned 0..255, `vpdpbusd`
@@ -261,7 +309,12 @@ fn q8_0_vnni(row: &[u8], act: &Q8Activations) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn q4_0_vnni(row: &[u8], act: &Q8Activations) -> f32 {
     let zero = _mm256_setzero_si256();
-    rows_of_32!(row, layout::Q4_0_BYTES, act, 8, |bytes: &[u8], a: &[i8]| _mm256_dpbusd_epi32(zero, nibbles(bytes), load32(a)))
+    q4_0_pairs!(
+        row,
+        act,
+        |low, high, a_low, a_high| _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(zero, low, a_low), high, a_high),
+        |bytes: &[u8], a: &[i8]| _mm256_dpbusd_epi32(zero, nibbles(bytes), load32(a))
+    )
 }
 
 /// Q4_K: per 64 weights, unsigned nibbles (0..15) times activations (|a| ≤ 127): i16 pair
@@ -429,7 +482,7 @@ pub fn dot_f32(row: &[u8], x: &[f32]) -> f32 {
 mod tests {
     use super::*;
     use crate::quant::{f32_to_f16, DType};
-    use alloc::vec::Vec;
+    use alloc::{format, vec::Vec};
 
     /// Every tier this CPU has (the dispatch picks only the best) equals the scalar kernel
     /// bit for bit, on rows with and without a partial group of eight blocks.
@@ -446,9 +499,11 @@ mod tests {
                     (s >> 16) as f32 / 32768.0 - 1.0
                 })
                 .collect();
-            let mut act = Q8Activations::new();
-            act.prepare(DType::Q8_0, &x);
-            for dtype in [DType::Q8_0, DType::Q4_0] {
+            // Q4_0 rows both with the pair-interleaved activations and without them.
+            for (dtype, prepared_for) in [(DType::Q8_0, DType::Q8_0), (DType::Q4_0, DType::Q4_0), (DType::Q4_0, DType::Q8_0)] {
+                let mut act = Q8Activations::new();
+                act.prepare(prepared_for, &x);
+                assert_eq!(act.pairs.is_empty(), prepared_for != DType::Q4_0 || blocks < 2);
                 let mut row: Vec<u8> = (0..blocks * dtype.block_bytes())
                     .map(|_| {
                         s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
@@ -465,9 +520,10 @@ mod tests {
                         _ => (scalar::dot_q4_0(&row, &act), q4_0(&row, &act), vnni_available().then(|| q4_0_vnni(&row, &act))),
                     }
                 };
-                assert_eq!(avx2.to_bits(), reference.to_bits(), "{dtype:?} AVX2, {blocks} blocks");
+                let case = format!("{dtype:?} rows, activations for {prepared_for:?}, {blocks} blocks");
+                assert_eq!(avx2.to_bits(), reference.to_bits(), "AVX2: {case}");
                 if let Some(vnni) = vnni {
-                    assert_eq!(vnni.to_bits(), reference.to_bits(), "{dtype:?} VNNI, {blocks} blocks");
+                    assert_eq!(vnni.to_bits(), reference.to_bits(), "VNNI: {case}");
                 }
             }
         }

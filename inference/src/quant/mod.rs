@@ -282,6 +282,10 @@ pub struct Q8Activations {
     /// Sums of quants: of each 16 consecutive ones for Q8_K, of each block of 32 for Q8_0
     /// (the SIMD kernels fold weight offsets, such as Q4_0's −8, in through them).
     pub(crate) sums: Vec<i16>,
+    /// Q8_0 prepared for Q4_0 rows only: the quants of each pair of blocks A, B reordered as
+    /// A 0-15, B 0-15, A 16-31, B 16-31, the order in which the x86 kernel unpacks two
+    /// blocks' nibbles (built once per product, so no row pays for the shuffle).
+    pub(crate) pairs: Vec<i8>,
 }
 
 impl Q8Activations {
@@ -303,6 +307,7 @@ impl Q8Activations {
         self.scales.clear();
         self.quants.clear();
         self.sums.clear();
+        self.pairs.clear();
         for chunk in x.chunks_exact(32) {
             let amax = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
@@ -320,6 +325,7 @@ impl Q8Activations {
         self.scales.clear();
         self.quants.clear();
         self.sums.clear();
+        self.pairs.clear();
         for chunk in x.chunks_exact(256) {
             let max = chunk.iter().fold(0.0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
             if max == 0.0 || !max.is_finite() {
@@ -339,6 +345,14 @@ impl Q8Activations {
     /// Prepares the activations `dtype`'s kernel needs (nothing for float types).
     pub fn prepare(&mut self, dtype: DType, x: &[f32]) {
         match dtype.activation_format() {
+            Some(ActivationFormat::Q8_0) if dtype == DType::Q4_0 && cfg!(target_arch = "x86_64") => {
+                self.quantize_q8_0(x);
+                for two in self.quants.chunks_exact(64) {
+                    for half in [&two[..16], &two[32..48], &two[16..32], &two[48..]] {
+                        self.pairs.extend_from_slice(half);
+                    }
+                }
+            }
             Some(ActivationFormat::Q8_0) => self.quantize_q8_0(x),
             Some(ActivationFormat::Q8K) => self.quantize_q8_k(x),
             None => self.format = None,
@@ -445,6 +459,36 @@ impl<'a> Tensor<'a> {
                 *o = self.row_dot(first + i, x, act);
             }
         });
+    }
+
+    /// `out[b] = self · x[b]` for a batch of `n` inputs (x: `n × cols`, out: `n × rows`,
+    /// token-major), reading each weight row from memory once for the whole batch instead
+    /// of once per input. `acts` (at least `n`) and `scratch` (at least `n × rows`) are
+    /// reused buffers. Every output is the same [`Tensor::row_dot`] as in
+    /// [`Tensor::matvec_with`], so the results are bit-identical to `n` separate products.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_with(&self, x: &[f32], n: usize, acts: &mut [Q8Activations], scratch: &mut [f32], out: &mut [f32], parallel: &dyn Parallel) {
+        let (rows, cols) = (self.rows, self.cols);
+        if n <= 1 {
+            return self.matvec_with(&x[..cols], &mut acts[0], &mut out[..rows], parallel);
+        }
+        for (act, x) in acts[..n].iter_mut().zip(x.chunks_exact(cols)) {
+            act.prepare(self.dtype, x);
+        }
+        let acts = &acts[..n];
+        // Row-major over (row, input): a chunk may start or end inside a row's batch, and
+        // consecutive outputs share the row, which stays in L1 between them.
+        parallel.for_each_chunk_sized(&mut scratch[..rows * n], cols, &|first, chunk| {
+            for (i, o) in chunk.iter_mut().enumerate() {
+                let (row, b) = ((first + i) / n, (first + i) % n);
+                *o = self.row_dot(row, &x[b * cols..(b + 1) * cols], &acts[b]);
+            }
+        });
+        for (b, out) in out[..n * rows].chunks_exact_mut(rows).enumerate() {
+            for (row, o) in out.iter_mut().enumerate() {
+                *o = scratch[row * n + b];
+            }
+        }
     }
 
     /// `out = self · x` (out: `rows`, x: `cols`), rows split by `parallel`.
@@ -677,6 +721,34 @@ mod tests {
             _ => std::is_x86_feature_detected!("avx512vnni"),
         });
         assert_eq!(avx2::vnni_available(), expected && vnni);
+    }
+
+    #[test]
+    fn batched_products_equal_single_ones_bit_for_bit() {
+        let (rows, cols, n) = (37, 512, 5);
+        let w = values(rows * cols, 21);
+        let x = values(n * cols, 22);
+        for (dtype, bytes) in [(DType::Q8_0, quantize_q8_0(&w)), (DType::Q4K, quantize_q4_k(&w))] {
+            let t = Tensor::new(dtype, rows, cols, &bytes).unwrap();
+            let mut acts = vec![Q8Activations::new(); n];
+            let mut scratch = vec![0.0; rows * n];
+            let mut batched = vec![0.0; rows * n];
+            /// Chunks of 7 outputs: boundaries fall inside a row's batch.
+            struct Sevens;
+            impl Parallel for Sevens {
+                fn for_each_chunk(&self, out: &mut [f32], f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+                    for (i, chunk) in out.chunks_mut(7).enumerate() {
+                        f(7 * i, chunk);
+                    }
+                }
+            }
+            t.matmul_with(&x, n, &mut acts, &mut scratch, &mut batched, &Sevens);
+            for b in 0..n {
+                let mut single = vec![0.0; rows];
+                t.matvec(&x[b * cols..(b + 1) * cols], &mut single, &Serial);
+                assert_eq!(single, batched[b * rows..(b + 1) * rows], "{dtype:?} input {b}");
+            }
+        }
     }
 
     #[test]
