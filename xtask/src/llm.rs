@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use inference::{
     generate::{generate, Control},
     gguf::Gguf,
-    model::{memory_estimate, Config, Model, State, Weights},
+    model::{memory_estimate, Config, Model, State, Weights, MAX_BATCH},
     sampler::{Sampler, Settings},
     tokenizer::Tokenizer,
 };
@@ -75,6 +75,20 @@ enum Command {
     },
 }
 
+/// Reads a model file into memory backed by transparent huge pages where the OS offers
+/// them (`madvise(MADV_HUGEPAGE)`; ignored elsewhere). Every generated token streams all
+/// weights from RAM, and with 4 KiB pages the hardware prefetchers stop at every page
+/// boundary and the TLB misses every 4 KiB; 2 MiB pages remove both.
+pub fn read_model(path: &std::path::Path) -> Result<memmap2::Mmap> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let len = usize::try_from(file.metadata()?.len()).context("model file too large")?;
+    let mut memory = memmap2::MmapMut::map_anon(len.max(1)).context("allocating memory for the model")?;
+    let _ = memory.advise(memmap2::Advice::HugePage);
+    file.read_exact(&mut memory[..len]).with_context(|| format!("reading {}", path.display()))?;
+    Ok(memory.make_read_only()?)
+}
+
 fn engine_error(error: inference::Error) -> anyhow::Error {
     anyhow!("{error}")
 }
@@ -96,7 +110,7 @@ impl Args {
             Command::Run { model, prompt, max_tokens, temperature, seed, context, threads } => {
                 let pool = Pool::new(threads.unwrap_or_else(Pool::default_threads))?;
                 let start = Instant::now();
-                let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+                let bytes = read_model(&model)?;
                 let gguf = Gguf::parse(&bytes).map_err(engine_error)?;
                 let config = Config::from_gguf(&gguf).map_err(engine_error)?;
                 let weights = Weights::from_gguf(&gguf, &config).map_err(engine_error)?;
@@ -161,12 +175,12 @@ fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
-/// Loads `model`, runs `prompt` token by token, then `gen` greedy tokens; returns the JSON
+/// Loads `model`, runs `prompt` (in batches, as `generate` does), then `gen` greedy tokens; returns the JSON
 /// line that `cargo xtask bench llm` reads (the same fields as `kingly-ml bench-candle`).
 fn bench(model: &std::path::Path, prompt: &[u32], gen: usize, threads: usize, context: usize) -> Result<String> {
     let pool = Pool::new(threads)?;
     let started = Instant::now();
-    let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+    let bytes = read_model(model)?;
     let gguf = Gguf::parse(&bytes).map_err(engine_error)?;
     let config = Config::from_gguf(&gguf).map_err(engine_error)?;
     let weights = Weights::from_gguf(&gguf, &config).map_err(engine_error)?;
@@ -180,8 +194,9 @@ fn bench(model: &std::path::Path, prompt: &[u32], gen: usize, threads: usize, co
     let load = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    for (position, &token) in prompt.iter().enumerate() {
-        model.forward(&mut state, token as usize, position, &pool).map_err(engine_error)?;
+    // As `generate` does it: the prompt in batches that read each weight row once.
+    for (i, batch) in prompt.chunks(MAX_BATCH).enumerate() {
+        model.forward_batch(&mut state, batch, i * MAX_BATCH, &pool).map_err(engine_error)?;
     }
     let mut next = argmax(&state.logits);
     let prompt_seconds = started.elapsed().as_secs_f64();

@@ -10,8 +10,8 @@
 //! Runs of the two engines alternate (and swap order every round), so machine load affects
 //! both alike; every figure is the median over the rounds.
 //!
-//! Prompts are processed as each engine does it: candle in one batched call, the engine
-//! token by token. Generation is greedy for both.
+//! Prompts are processed as each engine does it: candle in one batched call, the engine in
+//! batches of `inference::model::MAX_BATCH` tokens. Generation is greedy for both.
 
 use super::stats::percentile;
 use crate::{pool::Pool, tinyllama, util};
@@ -150,8 +150,14 @@ fn median(v: &[f64]) -> f64 {
     percentile(v, 0.5)
 }
 
+/// The 1-minute load average (other users of a shared machine show up here).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(String::from)).unwrap_or_else(|| "?".into())
+}
+
 /// Runs the whole benchmark and prints the table.
 pub fn run(options: Options) -> Result<()> {
+    let load_before = load_average();
     let all = Pool::default_threads();
     let (tiny_prompt, tiny_gen, story_prompt, story_gen) = if options.quick { (8, 8, 32, 64) } else { (32, 16, 64, 256) };
     eprintln!("preparing models in {}", bench_dir().display());
@@ -194,6 +200,7 @@ pub fn run(options: Options) -> Result<()> {
     println!();
     println!("Host LLM inference: this engine (inference/, AVX2 detected at run time) vs candle {} quantized_llama", "0.9 (target-cpu=native)");
     println!("medians of {} round(s), runs interleaved; prompt = {} / {} tokens, generation = {} / {} tokens (stories260K / TinyLlama-shape)", options.rounds, story_prompt, tiny_prompt, story_gen, tiny_gen);
+    println!("{all} cores; load average {load_before} before, {} after (other work on the machine slows both engines alike)", load_average());
     println!();
     println!("| model | threads | prompt tok/s ours | candle | ours/candle | generation tok/s ours | candle | ours/candle |");
     println!("|---|---|---|---|---|---|---|---|");
