@@ -26,9 +26,9 @@
 //!
 //! # Extending
 //! A new quant format: a [`quant::DType`] variant (id, block size), its block decode in
-//! [`quant::dequantize_block`], a row dot in `quant/scalar.rs` (and `quant/neon.rs`), one
-//! arm in [`quant::Tensor::row_dot`], and a case in the kernel-equality and naive-forward
-//! tests.
+//! [`quant::dequantize_block`], a row dot in `quant/scalar.rs` (and `quant/neon.rs` and
+//! `quant/avx2.rs`, or there a call to the scalar one), one arm in
+//! [`quant::Tensor::row_dot`], and a case in the kernel-equality and naive-forward tests.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
