@@ -476,12 +476,25 @@ impl<'a> Tensor<'a> {
             act.prepare(self.dtype, x);
         }
         let acts = &acts[..n];
-        // Row-major over (row, input): a chunk may start or end inside a row's batch, and
-        // consecutive outputs share the row, which stays in L1 between them.
+        // Outputs are row-major over (row, input), and a chunk may start or end inside a
+        // row's batch. Within a chunk, tiles of TILE rows are done input by input, so one
+        // input's activations and the tile's rows both stay in L1 while they are reused.
+        const TILE: usize = 8;
         parallel.for_each_chunk_sized(&mut scratch[..rows * n], cols, &|first, chunk| {
-            for (i, o) in chunk.iter_mut().enumerate() {
-                let (row, b) = ((first + i) / n, (first + i) % n);
-                *o = self.row_dot(row, &x[b * cols..(b + 1) * cols], &acts[b]);
+            let end = first + chunk.len();
+            let mut tile = first / n;
+            while tile * n < end {
+                let tile_end = (tile + TILE).min(rows);
+                for (b, act) in acts.iter().enumerate() {
+                    let x = &x[b * cols..(b + 1) * cols];
+                    for row in tile..tile_end {
+                        let at = row * n + b;
+                        if (first..end).contains(&at) {
+                            chunk[at - first] = self.row_dot(row, x, act);
+                        }
+                    }
+                }
+                tile = tile_end;
             }
         });
         for (b, out) in out[..n * rows].chunks_exact_mut(rows).enumerate() {
