@@ -32,8 +32,17 @@ pub enum Meta {
 #[derive(Default)]
 pub struct Writer {
     metadata: Vec<(String, Meta)>,
-    /// Name, dims, type, data size, and the data unless only declared.
-    tensors: Vec<(String, Vec<u64>, DType, usize, Vec<u8>)>,
+    tensors: Vec<Entry>,
+}
+
+/// One tensor: name, dims (fastest first), type, data size, and the data unless only
+/// declared (streamed by the caller).
+struct Entry {
+    name: String,
+    dims: Vec<u64>,
+    dtype: DType,
+    size: usize,
+    data: Vec<u8>,
 }
 
 /// Alignment of every tensor's data (GGUF's default `general.alignment`).
@@ -73,7 +82,7 @@ impl Writer {
 
     /// Adds a tensor: `dims` fastest-varying first, `data` already in `dtype`'s layout.
     pub fn tensor(&mut self, name: &str, dims: &[u64], dtype: DType, data: Vec<u8>) {
-        self.tensors.push((name.into(), dims.to_vec(), dtype, data.len(), data));
+        self.tensors.push(Entry { name: name.into(), dims: dims.to_vec(), dtype, size: data.len(), data });
     }
 
     /// Declares a tensor whose data the caller streams after [`Writer::header`]; returns
@@ -81,16 +90,16 @@ impl Writer {
     pub fn declare(&mut self, name: &str, dims: &[u64], dtype: DType) -> Option<usize> {
         let weights = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?))?;
         let size = dtype.bytes_for(weights)?;
-        self.tensors.push((name.into(), dims.to_vec(), dtype, size, Vec::new()));
+        self.tensors.push(Entry { name: name.into(), dims: dims.to_vec(), dtype, size, data: Vec::new() });
         Some(size)
     }
 
     /// The file's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = self.header();
-        for (_, _, _, _, data) in &self.tensors {
-            out.extend_from_slice(data);
-            out.resize(out.len() + padding(data.len()), 0);
+        for entry in &self.tensors {
+            out.extend_from_slice(&entry.data);
+            out.resize(out.len() + padding(entry.data.len()), 0);
         }
         out
     }
@@ -149,7 +158,7 @@ impl Writer {
             }
         }
         let mut offset = 0usize;
-        for (name, dims, dtype, size, _) in &self.tensors {
+        for Entry { name, dims, dtype, size, .. } in &self.tensors {
             string(&mut out, name);
             out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
             for d in dims {

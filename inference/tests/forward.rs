@@ -273,7 +273,7 @@ fn batched_prompt_equals_token_by_token_bit_for_bit() {
     assert_eq!(bits(&single), bits(&batched));
     // Bad batches are errors.
     assert!(model.forward_batch(&mut batched, &[], 0, &Serial).is_err());
-    assert!(model.forward_batch(&mut batched, &vec![1; MAX_BATCH + 1], 0, &Serial).is_err());
+    assert!(model.forward_batch(&mut batched, &[1; MAX_BATCH + 1], 0, &Serial).is_err());
     assert!(model.forward_batch(&mut batched, &[1, VOCAB as u32], 0, &Serial).is_err());
     assert!(model.forward_batch(&mut batched, &[1, 2], CONTEXT - 1, &Serial).is_err());
 }

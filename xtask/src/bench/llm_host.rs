@@ -198,7 +198,7 @@ pub fn run(options: Options) -> Result<()> {
     progress.finish();
 
     println!();
-    println!("Host LLM inference: this engine (inference/, AVX2 detected at run time) vs candle {} quantized_llama", "0.9 (target-cpu=native)");
+    println!("Host LLM inference: this engine (inference/, AVX2 detected at run time) vs candle 0.9 quantized_llama (target-cpu=native)");
     println!("medians of {} round(s), runs interleaved; prompt = {} / {} tokens, generation = {} / {} tokens (stories260K / TinyLlama-shape)", options.rounds, story_prompt, tiny_prompt, story_gen, tiny_gen);
     println!("{all} cores; load average {load_before} before, {} after (other work on the machine slows both engines alike)", load_average());
     println!();
