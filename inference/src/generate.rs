@@ -2,7 +2,7 @@
 
 use crate::{
     error::Error,
-    model::{Model, State},
+    model::{Model, State, MAX_BATCH},
     quant::Parallel,
     sampler::Sampler,
     tokenizer::{Decoder, Tokenizer},
@@ -68,8 +68,9 @@ pub fn generate(
     // before: a continuation keeps its leading space.
     let mut decoder = if prompt.last() == Some(&tokenizer.bos) { Decoder::new() } else { Decoder::continuing() };
     let mut output = Output { text: String::new(), tokens: Vec::new(), prompt_tokens: prompt.len(), finish: Finish::Length };
-    for (position, &token) in prompt.iter().enumerate() {
-        model.forward(state, token as usize, position, parallel)?;
+    // The prompt in batches: each weight row is read once per batch (same results).
+    for (i, batch) in prompt.chunks(MAX_BATCH).enumerate() {
+        model.forward_batch(state, batch, i * MAX_BATCH, parallel)?;
     }
     for position in prompt.len()..prompt.len().saturating_add(max_tokens) {
         let next = sampler.sample(&mut state.logits, &history);

@@ -18,16 +18,17 @@
 //! # SIMD and parallelism
 //! `quant::neon` (AArch64 only; plain ARMv8.0 NEON — no SDOT, no FP16 arithmetic) has the
 //! same functions as [`quant::scalar`] and is tested bit-identical to it
-//! (`QEMU_CPU=cortex-a53 cargo test -p inference --target aarch64-unknown-linux-musl`).
-//! It is the only module allowed `unsafe`. Row-parallel matrix-vector products go through
+//! (`QEMU_CPU=cortex-a53 cargo test -p inference --target aarch64-unknown-linux-musl`);
+//! `quant::avx2` (x86_64 only; AVX2, and AVX-512 VNNI where present, detected at run time)
+//! likewise for the host. They are the only modules allowed `unsafe`. Row-parallel matrix-vector products go through
 //! [`quant::Parallel`], which the kernel implements with its compute cores;
 //! [`quant::Serial`] runs everywhere.
 //!
 //! # Extending
 //! A new quant format: a [`quant::DType`] variant (id, block size), its block decode in
-//! [`quant::dequantize_block`], a row dot in `quant/scalar.rs` (and `quant/neon.rs`), one
-//! arm in [`quant::Tensor::row_dot`], and a case in the kernel-equality and naive-forward
-//! tests.
+//! [`quant::dequantize_block`], a row dot in `quant/scalar.rs` (and `quant/neon.rs` and
+//! `quant/avx2.rs`, or there a call to the scalar one), one arm in
+//! [`quant::Tensor::row_dot`], and a case in the kernel-equality and naive-forward tests.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -18,6 +18,10 @@ use alloc::{format, vec, vec::Vec};
 /// Largest context a [`State`] is allowed to allocate (positions).
 pub const MAX_CONTEXT: usize = 1 << 20;
 
+/// Tokens one [`Model::forward_batch`] call processes together (prompts): each weight row
+/// is then read from memory once per batch instead of once per token.
+pub const MAX_BATCH: usize = 16;
+
 /// Model shape.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Config {
@@ -86,10 +90,11 @@ impl Config {
     /// Bytes of KV cache, activations and logits for `context` positions (saturating).
     pub fn runtime_bytes(&self, context: usize) -> usize {
         let kv = 2usize.saturating_mul(self.n_layers).saturating_mul(context).saturating_mul(self.kv_dim()).saturating_mul(4);
-        let floats = 6 * self.dim + 2 * self.hidden_dim + 2 * self.kv_dim() + self.rope_dim / 2 + self.vocab_size;
+        let batch = MAX_BATCH * (4 * self.dim + 3 * self.hidden_dim.max(self.dim) + 2 * self.kv_dim());
+        let floats = batch + self.dim + self.rope_dim / 2 + self.vocab_size;
         let scratch = floats.saturating_add(self.n_heads.saturating_mul(context)).saturating_mul(4);
         // Quantized activations: at most one i8 + two bytes of scale/sum per 16 inputs.
-        let activations = self.dim.max(self.hidden_dim) * 2;
+        let activations = MAX_BATCH * self.dim.max(self.hidden_dim) * 2;
         kv.saturating_add(scratch).saturating_add(activations)
     }
 
@@ -201,24 +206,27 @@ impl<'a> Weights<'a> {
     }
 }
 
-/// Per-sequence state: KV cache and scratch buffers, sized for `context` positions.
+/// Per-sequence state: KV cache and scratch buffers, sized for `context` positions. The
+/// per-token buffers hold up to [`MAX_BATCH`] tokens, token-major (`batch × width`).
 pub struct State {
     context: usize,
-    /// Residual stream (dim).
+    /// Residual stream (batch × dim).
     x: Vec<f32>,
-    /// Normed input of a sub-layer, then attention output (dim).
+    /// Normed input of a sub-layer, then attention output (batch × dim).
     xb: Vec<f32>,
-    /// Sub-layer output before the residual add (dim).
+    /// Sub-layer output before the residual add (batch × dim).
     xb2: Vec<f32>,
-    /// FFN gate, then SwiGLU output (hidden_dim).
+    /// FFN gate, then SwiGLU output (batch × hidden_dim).
     hb: Vec<f32>,
-    /// FFN up projection (hidden_dim).
+    /// FFN up projection (batch × hidden_dim).
     hb2: Vec<f32>,
-    /// Query (dim).
+    /// Query (batch × dim).
     q: Vec<f32>,
-    /// Key and value of the current position (kv_dim each).
+    /// Key and value of the current positions (batch × kv_dim each).
     k: Vec<f32>,
     v: Vec<f32>,
+    /// Batched products before they are split per token (max(hidden_dim, dim) × batch).
+    products: Vec<f32>,
     /// Attention scores (n_heads × context).
     att: Vec<f32>,
     /// Logits of the last forward pass (vocab_size).
@@ -230,8 +238,8 @@ pub struct State {
     norm: Vec<f32>,
     /// RoPE inverse frequency of each rotated pair (rope_dim / 2).
     inverse_frequency: Vec<f32>,
-    /// Quantized activations, reused by every product.
-    activations: Q8Activations,
+    /// Quantized activations of each token of a batch, reused by every product.
+    activations: Vec<Q8Activations>,
 }
 
 impl State {
@@ -245,27 +253,37 @@ impl State {
             .collect();
         State {
             context,
-            x: vec![0.0; config.dim],
-            xb: vec![0.0; config.dim],
-            xb2: vec![0.0; config.dim],
-            hb: vec![0.0; config.hidden_dim],
-            hb2: vec![0.0; config.hidden_dim],
-            q: vec![0.0; config.dim],
-            k: vec![0.0; kv],
-            v: vec![0.0; kv],
+            x: vec![0.0; MAX_BATCH * config.dim],
+            xb: vec![0.0; MAX_BATCH * config.dim],
+            xb2: vec![0.0; MAX_BATCH * config.dim],
+            hb: vec![0.0; MAX_BATCH * config.hidden_dim],
+            hb2: vec![0.0; MAX_BATCH * config.hidden_dim],
+            q: vec![0.0; MAX_BATCH * config.dim],
+            k: vec![0.0; MAX_BATCH * kv],
+            v: vec![0.0; MAX_BATCH * kv],
+            products: vec![0.0; MAX_BATCH * config.hidden_dim.max(config.dim)],
             att: vec![0.0; config.n_heads * context],
             logits: vec![0.0; config.vocab_size],
             key_cache: vec![0.0; config.n_layers * context * kv],
             value_cache: vec![0.0; config.n_layers * context * kv],
             norm: vec![0.0; config.dim],
             inverse_frequency,
-            activations: Q8Activations::new(),
+            activations: vec![Q8Activations::new(); MAX_BATCH],
         }
     }
 
     /// Positions this state can hold.
     pub fn context(&self) -> usize {
         self.context
+    }
+
+    /// Writes every buffer once. Hosts that commit memory lazily (Linux maps zeroed
+    /// allocations on first write) then hold the whole KV cache at once, so a measured peak
+    /// is that of a full context; the kernel has no lazy allocation and needs no call.
+    pub fn commit_memory(&mut self) {
+        for buffer in [&mut self.key_cache, &mut self.value_cache, &mut self.att, &mut self.logits] {
+            buffer.fill(0.0);
+        }
     }
 }
 
@@ -348,49 +366,84 @@ impl<'a> Model<'a> {
     /// Runs one token at `position`; leaves the next-token logits in `state.logits`.
     /// `state` must have been made for this model's config.
     pub fn forward(&self, state: &mut State, token: usize, position: usize, parallel: &dyn Parallel) -> Result<(), Error> {
+        let token = u32::try_from(token).unwrap_or(u32::MAX);
+        self.forward_batch(state, &[token], position, parallel)
+    }
+
+    /// Runs `tokens` (1..=[`MAX_BATCH`]) at positions `start..start + tokens.len()` — a
+    /// piece of a prompt — and leaves the logits after the last one in `state.logits`.
+    /// Each token's arithmetic is exactly that of [`Model::forward`] one token at a time
+    /// (same products, same order), so the results are bit-identical; only the weights are
+    /// read once per batch.
+    pub fn forward_batch(&self, state: &mut State, tokens: &[u32], start: usize, parallel: &dyn Parallel) -> Result<(), Error> {
         let c = &self.config;
-        if token >= c.vocab_size {
+        let n = tokens.len();
+        if n == 0 || n > MAX_BATCH {
+            return Err(Error::Unsupported(format!("a batch of {n} tokens (1 to {MAX_BATCH})")));
+        }
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
             return Err(Error::Corrupt(format!("token {token} outside the vocabulary of {}", c.vocab_size)));
         }
-        if position >= state.context {
-            return Err(Error::Unsupported(format!("position {position} beyond the context of {}", state.context)));
+        let last = start.saturating_add(n - 1);
+        if last >= state.context {
+            return Err(Error::Unsupported(format!("position {last} beyond the context of {}", state.context)));
         }
-        let (kv_dim, head_dim) = (c.kv_dim(), c.head_dim());
+        let (dim, kv_dim, hidden, head_dim) = (c.dim, c.kv_dim(), c.hidden_dim, c.head_dim());
         let s = state;
         let w = &self.weights;
-        w.token_embd.dequantize_row(token, &mut s.x);
+        for (x, &token) in s.x.chunks_exact_mut(dim).zip(tokens) {
+            w.token_embd.dequantize_row(token as usize, x);
+        }
+        // `product(tensor, input, output)`: the batch's products of one weight matrix.
+        macro_rules! product {
+            ($t:expr, $input:ident, $output:ident, $width:expr) => {
+                $t.matmul_with(&s.$input[..n * $t.cols], n, &mut s.activations, &mut s.products, &mut s.$output[..n * $width], parallel)
+            };
+        }
 
         for (l, layer) in w.layers.iter().enumerate() {
             // Attention.
-            rmsnorm(&mut s.xb, &s.x, &layer.attn_norm, &mut s.norm, c.norm_eps);
-            layer.wq.matvec_with(&s.xb, &mut s.activations, &mut s.q, parallel);
-            layer.wk.matvec_with(&s.xb, &mut s.activations, &mut s.k, parallel);
-            layer.wv.matvec_with(&s.xb, &mut s.activations, &mut s.v, parallel);
-            rope(&mut s.q, head_dim, &s.inverse_frequency, position);
-            rope(&mut s.k, head_dim, &s.inverse_frequency, position);
+            for b in 0..n {
+                rmsnorm(&mut s.xb[b * dim..(b + 1) * dim], &s.x[b * dim..(b + 1) * dim], &layer.attn_norm, &mut s.norm, c.norm_eps);
+            }
+            product!(layer.wq, xb, q, dim);
+            product!(layer.wk, xb, k, kv_dim);
+            product!(layer.wv, xb, v, kv_dim);
             let layer_cache = l * s.context * kv_dim..(l + 1) * s.context * kv_dim;
-            let at = layer_cache.start + position * kv_dim;
-            s.key_cache[at..at + kv_dim].copy_from_slice(&s.k);
-            s.value_cache[at..at + kv_dim].copy_from_slice(&s.v);
+            for b in 0..n {
+                rope(&mut s.q[b * dim..(b + 1) * dim], head_dim, &s.inverse_frequency, start + b);
+                rope(&mut s.k[b * kv_dim..(b + 1) * kv_dim], head_dim, &s.inverse_frequency, start + b);
+                let at = layer_cache.start + (start + b) * kv_dim;
+                s.key_cache[at..at + kv_dim].copy_from_slice(&s.k[b * kv_dim..(b + 1) * kv_dim]);
+                s.value_cache[at..at + kv_dim].copy_from_slice(&s.v[b * kv_dim..(b + 1) * kv_dim]);
+            }
             let (keys, values) = (&s.key_cache[layer_cache.clone()], &s.value_cache[layer_cache]);
-            attention(c, &s.q, keys, values, &mut s.att, s.context, position, &mut s.xb);
-            layer.wo.matvec_with(&s.xb, &mut s.activations, &mut s.xb2, parallel);
-            for (x, d) in s.x.iter_mut().zip(&s.xb2) {
+            for b in 0..n {
+                // Causal: token b sees positions 0..=start + b only.
+                let (q, out) = (&s.q[b * dim..(b + 1) * dim], &mut s.xb[b * dim..(b + 1) * dim]);
+                attention(c, q, keys, values, &mut s.att, s.context, start + b, out);
+            }
+            product!(layer.wo, xb, xb2, dim);
+            for (x, d) in s.x[..n * dim].iter_mut().zip(&s.xb2) {
                 *x += d;
             }
 
             // Feed-forward.
-            rmsnorm(&mut s.xb, &s.x, &layer.ffn_norm, &mut s.norm, c.norm_eps);
-            layer.w_gate.matvec_with(&s.xb, &mut s.activations, &mut s.hb, parallel);
-            layer.w_up.matvec_with(&s.xb, &mut s.activations, &mut s.hb2, parallel);
-            swiglu(&mut s.hb, &s.hb2);
-            layer.w_down.matvec_with(&s.hb, &mut s.activations, &mut s.xb2, parallel);
-            for (x, d) in s.x.iter_mut().zip(&s.xb2) {
+            for b in 0..n {
+                rmsnorm(&mut s.xb[b * dim..(b + 1) * dim], &s.x[b * dim..(b + 1) * dim], &layer.ffn_norm, &mut s.norm, c.norm_eps);
+            }
+            product!(layer.w_gate, xb, hb, hidden);
+            product!(layer.w_up, xb, hb2, hidden);
+            swiglu(&mut s.hb[..n * hidden], &s.hb2);
+            product!(layer.w_down, hb, xb2, dim);
+            for (x, d) in s.x[..n * dim].iter_mut().zip(&s.xb2) {
                 *x += d;
             }
         }
-        rmsnorm(&mut s.xb, &s.x, &w.output_norm, &mut s.norm, c.norm_eps);
-        w.output.matvec_with(&s.xb, &mut s.activations, &mut s.logits, parallel);
+        // Only the last token's logits are needed.
+        let x_last = &s.x[(n - 1) * dim..n * dim];
+        rmsnorm(&mut s.xb[..dim], x_last, &w.output_norm, &mut s.norm, c.norm_eps);
+        w.output.matvec_with(&s.xb[..dim], &mut s.activations[0], &mut s.logits, parallel);
         Ok(())
     }
 }

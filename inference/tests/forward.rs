@@ -4,7 +4,7 @@
 
 use inference::{
     gguf::Gguf,
-    model::{memory_estimate, Config, Model, State, Weights},
+    model::{memory_estimate, Config, Model, State, Weights, MAX_BATCH},
     quant::{self, f32_to_f16, DType, Parallel, Serial},
     writer::{Meta, Writer},
 };
@@ -239,8 +239,41 @@ fn memory_estimate_comes_from_the_header_alone() {
     assert_eq!(estimate, memory_estimate(&full, CONTEXT).unwrap());
     let kv_cache = 2 * LAYERS * CONTEXT * config.kv_dim() * 4;
     assert!(estimate >= full.weight_bytes() + kv_cache, "{estimate}");
-    assert!(estimate < full.weight_bytes() + kv_cache + 64 * 1024, "{estimate}");
+    // Besides weights and KV cache: per-token buffers for a prompt batch, then small scratch.
+    let widest = config.hidden_dim.max(config.dim);
+    let batch = MAX_BATCH * (4 * (4 * config.dim + 3 * widest + 2 * config.kv_dim()) + 2 * widest);
+    assert!(estimate < full.weight_bytes() + kv_cache + batch + 64 * 1024, "{estimate}");
     // A longer context costs more, capped at the model's maximum.
     assert!(memory_estimate(&header, 8).unwrap() < estimate);
     assert_eq!(memory_estimate(&header, 1 << 30).unwrap(), estimate);
+}
+
+/// A prompt run in batches (crossing a batch boundary, with a partial last batch) leaves
+/// the same logits, bit for bit, as running it one token at a time; so does the position
+/// after it, which reads the batch-written KV cache.
+#[test]
+fn batched_prompt_equals_token_by_token_bit_for_bit() {
+    let file = model_file([DType::Q8_0, DType::Q4_0, DType::Q4K, DType::Q6K, DType::Q8_0, DType::F32, DType::Q4_0, DType::Q8_0, DType::Q6K], false);
+    let gguf = Gguf::parse(&file).unwrap();
+    let config = Config::from_gguf(&gguf).unwrap();
+    let model = Model { weights: Weights::from_gguf(&gguf, &config).unwrap(), config };
+    let prompt: Vec<u32> = (0..MAX_BATCH as u32 + 5).map(|i| (i * 7 + 3) % VOCAB as u32).collect();
+    let mut single = State::new(&model.config, CONTEXT);
+    for (pos, &token) in prompt.iter().enumerate() {
+        model.forward(&mut single, token as usize, pos, &Serial).unwrap();
+    }
+    let mut batched = State::new(&model.config, CONTEXT);
+    for (i, batch) in prompt.chunks(MAX_BATCH).enumerate() {
+        model.forward_batch(&mut batched, batch, i * MAX_BATCH, &Threads(3)).unwrap();
+    }
+    let bits = |s: &State| s.logits.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&single), bits(&batched));
+    model.forward(&mut single, 5, prompt.len(), &Serial).unwrap();
+    model.forward(&mut batched, 5, prompt.len(), &Serial).unwrap();
+    assert_eq!(bits(&single), bits(&batched));
+    // Bad batches are errors.
+    assert!(model.forward_batch(&mut batched, &[], 0, &Serial).is_err());
+    assert!(model.forward_batch(&mut batched, &[1; MAX_BATCH + 1], 0, &Serial).is_err());
+    assert!(model.forward_batch(&mut batched, &[1, VOCAB as u32], 0, &Serial).is_err());
+    assert!(model.forward_batch(&mut batched, &[1, 2], CONTEXT - 1, &Serial).is_err());
 }

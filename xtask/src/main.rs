@@ -12,10 +12,12 @@ mod deps;
 mod image;
 mod llm;
 mod model;
+mod pool;
 mod qemu;
 mod serial;
 mod symbolize;
 mod test;
+mod tinyllama;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -38,7 +40,7 @@ enum Command {
     Image(image::Args),
     /// Run the project's inference engine on the host (generate, tokenize).
     Llm(llm::Args),
-    /// Make model files (import llama2.c checkpoints to GGUF).
+    /// Make model files (import llama2.c checkpoints, train the intent model, TinyLlama-shaped random).
     Model(model::Args),
     /// Serve MCP on stdin/stdout for a real board on a serial port.
     Serial(serial::Args),

@@ -1,11 +1,12 @@
 //! `cargo xtask model`: making model files (GGUF) the engine and the kernel read.
 
-use crate::util;
+use crate::{tinyllama, util};
 use anyhow::{anyhow, Context, Result};
 use inference::llama2c::{self, Quant};
 use std::path::PathBuf;
 
-/// Make model files: import llama2.c checkpoints to GGUF, train the intent model.
+/// Make model files: import llama2.c checkpoints to GGUF, train the intent model, make a
+/// TinyLlama-shaped random model.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -36,6 +37,20 @@ enum Command {
         #[arg(long, value_enum, default_value = "q8-0")]
         quant: QuantArg,
     },
+    /// Write a GGUF with TinyLlama-1.1B's exact shapes, seeded random weights of realistic
+    /// scale and the real Llama 2 vocabulary (from ../shared/fixtures), for speed and memory
+    /// measurements.
+    TinyllamaRandom {
+        /// Output GGUF file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Weight format of the matrices.
+        #[arg(long, value_enum, default_value = "q4_0")]
+        quant: tinyllama::Quant,
+        /// Seed of the weights (same seed, same file).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Train the kernel's intent model (request -> tool call) with candle on the CPU from
     /// xtask/ml/intents.txt, write it as GGUF and evaluate it with the project's engine on
     /// held-out phrasings. Deterministic for a seed.
@@ -64,6 +79,7 @@ enum Command {
 impl Args {
     pub fn run(self) -> Result<()> {
         match self.command {
+            Command::TinyllamaRandom { output, quant, seed } => tinyllama::write(&output, quant, seed),
             Command::TrainIntent { output, report, data, seed, steps, eval_only } => {
                 // candle lives in its own crate so that `cargo xtask qemu` never builds it.
                 let mut cargo = util::cargo();

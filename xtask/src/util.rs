@@ -2,8 +2,10 @@
 
 use anyhow::{bail, Context, Result};
 use std::{
+    io::Write,
     path::PathBuf,
     process::Command,
+    time::{Duration, Instant},
 };
 
 /// The workspace root.
@@ -45,4 +47,57 @@ pub fn run(command: &mut Command) -> Result<()> {
 /// The `cargo` that runs us.
 pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// A progress bar on stderr for long host work (redrawn at most ten times a second).
+pub struct Progress {
+    label: String,
+    /// Counted in bytes (shown in MiB) rather than items.
+    bytes: bool,
+    total: u64,
+    done: u64,
+    started: Instant,
+    drawn: Option<Instant>,
+}
+
+impl Progress {
+    /// A bar for `total` bytes (shown in MiB).
+    pub fn new(label: &str, total: u64) -> Progress {
+        Progress { label: label.into(), bytes: true, total: total.max(1), done: 0, started: Instant::now(), drawn: None }
+    }
+
+    /// A bar for `total` items (runs, files...).
+    pub fn items(label: &str, total: u64) -> Progress {
+        Progress { bytes: false, ..Progress::new(label, total) }
+    }
+
+    /// `units` more are done.
+    pub fn advance(&mut self, units: u64) {
+        self.done = (self.done + units).min(self.total);
+        if self.drawn.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
+            self.draw();
+        }
+    }
+
+    fn draw(&mut self) {
+        const WIDTH: usize = 30;
+        let filled = (self.done as f64 / self.total as f64 * WIDTH as f64) as usize;
+        let bar: String = (0..WIDTH).map(|i| if i < filled { '#' } else { '.' }).collect();
+        let (done, total, unit) = if self.bytes { (self.done >> 20, self.total >> 20, " MiB") } else { (self.done, self.total, "") };
+        eprint!(
+            "\r{} [{bar}] {:3.0}% {done}/{total}{unit} {:.1} s",
+            self.label,
+            self.done as f64 / self.total as f64 * 100.0,
+            self.started.elapsed().as_secs_f64()
+        );
+        let _ = std::io::stderr().flush();
+        self.drawn = Some(Instant::now());
+    }
+
+    /// Draws the final state and ends the line.
+    pub fn finish(mut self) {
+        self.done = self.total;
+        self.draw();
+        eprintln!();
+    }
 }

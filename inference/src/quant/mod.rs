@@ -15,8 +15,10 @@
 //! integers block by block, as ggml does. F32/F16 rows use float dot products.
 //!
 //! Kernels: [`scalar`] is the portable reference; `neon` (AArch64 only) has the same
-//! functions for plain ARMv8.0 NEON (no SDOT, no FP16 arithmetic: Cortex-A53/A72). One
-//! switch (`kernels` below) picks NEON on AArch64; tests prove both bit-identical.
+//! functions for plain ARMv8.0 NEON (no SDOT, no FP16 arithmetic: Cortex-A53/A72), and
+//! `avx2` (x86_64 only) for AVX2 + FMA + F16C, detected once per process with `cpuid`
+//! (scalar when absent). One switch (`kernels` below) picks NEON on AArch64 and AVX2 on
+//! x86_64; tests prove each bit-identical to the scalar reference.
 //!
 //! Rows of a product are split across workers through [`Parallel`]; [`Serial`] runs on the
 //! calling core.
@@ -31,12 +33,18 @@ pub mod scalar;
 #[allow(unsafe_code)]
 pub mod neon;
 
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+pub mod avx2;
+
 pub use quantize::{quantize_q4_0, quantize_q4_k, quantize_q6_k, quantize_q8_0};
 
 /// The kernels matrix products use: the one switch between SIMD and scalar code.
 #[cfg(target_arch = "aarch64")]
 use neon as kernels;
-#[cfg(not(target_arch = "aarch64"))]
+#[cfg(target_arch = "x86_64")]
+use avx2 as kernels;
+#[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
 use scalar as kernels;
 
 /// Bytes per block of each quantized format.
@@ -271,8 +279,13 @@ pub struct Q8Activations {
     pub(crate) scales: Vec<f32>,
     /// The quantized values.
     pub(crate) quants: Vec<i8>,
-    /// Q8_K only: the sum of each 16 consecutive quants.
+    /// Sums of quants: of each 16 consecutive ones for Q8_K, of each block of 32 for Q8_0
+    /// (the SIMD kernels fold weight offsets, such as Q4_0's −8, in through them).
     pub(crate) sums: Vec<i16>,
+    /// Q8_0 prepared for Q4_0 rows only: the quants of each pair of blocks A, B reordered as
+    /// A 0-15, B 0-15, A 16-31, B 16-31, the order in which the x86 kernel unpacks two
+    /// blocks' nibbles (built once per product, so no row pays for the shuffle).
+    pub(crate) pairs: Vec<i8>,
 }
 
 impl Q8Activations {
@@ -294,12 +307,15 @@ impl Q8Activations {
         self.scales.clear();
         self.quants.clear();
         self.sums.clear();
+        self.pairs.clear();
         for chunk in x.chunks_exact(32) {
             let amax = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
             let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
             self.scales.push(f16_to_f32(f32_to_f16(d)));
+            let start = self.quants.len();
             self.quants.extend(chunk.iter().map(|v| libm::roundf(v * inverse) as i8));
+            self.sums.push(self.quants[start..].iter().map(|&q| q as i16).sum());
         }
     }
 
@@ -309,6 +325,7 @@ impl Q8Activations {
         self.scales.clear();
         self.quants.clear();
         self.sums.clear();
+        self.pairs.clear();
         for chunk in x.chunks_exact(256) {
             let max = chunk.iter().fold(0.0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
             if max == 0.0 || !max.is_finite() {
@@ -328,6 +345,14 @@ impl Q8Activations {
     /// Prepares the activations `dtype`'s kernel needs (nothing for float types).
     pub fn prepare(&mut self, dtype: DType, x: &[f32]) {
         match dtype.activation_format() {
+            Some(ActivationFormat::Q8_0) if dtype == DType::Q4_0 && cfg!(target_arch = "x86_64") => {
+                self.quantize_q8_0(x);
+                for two in self.quants.chunks_exact(64) {
+                    for half in [&two[..16], &two[32..48], &two[16..32], &two[48..]] {
+                        self.pairs.extend_from_slice(half);
+                    }
+                }
+            }
             Some(ActivationFormat::Q8_0) => self.quantize_q8_0(x),
             Some(ActivationFormat::Q8K) => self.quantize_q8_k(x),
             None => self.format = None,
@@ -434,6 +459,49 @@ impl<'a> Tensor<'a> {
                 *o = self.row_dot(first + i, x, act);
             }
         });
+    }
+
+    /// `out[b] = self · x[b]` for a batch of `n` inputs (x: `n × cols`, out: `n × rows`,
+    /// token-major), reading each weight row from memory once for the whole batch instead
+    /// of once per input. `acts` (at least `n`) and `scratch` (at least `n × rows`) are
+    /// reused buffers. Every output is the same [`Tensor::row_dot`] as in
+    /// [`Tensor::matvec_with`], so the results are bit-identical to `n` separate products.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_with(&self, x: &[f32], n: usize, acts: &mut [Q8Activations], scratch: &mut [f32], out: &mut [f32], parallel: &dyn Parallel) {
+        let (rows, cols) = (self.rows, self.cols);
+        if n <= 1 {
+            return self.matvec_with(&x[..cols], &mut acts[0], &mut out[..rows], parallel);
+        }
+        for (act, x) in acts[..n].iter_mut().zip(x.chunks_exact(cols)) {
+            act.prepare(self.dtype, x);
+        }
+        let acts = &acts[..n];
+        // Outputs are row-major over (row, input), and a chunk may start or end inside a
+        // row's batch. Within a chunk, tiles of TILE rows are done input by input, so one
+        // input's activations and the tile's rows both stay in L1 while they are reused.
+        const TILE: usize = 8;
+        parallel.for_each_chunk_sized(&mut scratch[..rows * n], cols, &|first, chunk| {
+            let end = first + chunk.len();
+            let mut tile = first / n;
+            while tile * n < end {
+                let tile_end = (tile + TILE).min(rows);
+                for (b, act) in acts.iter().enumerate() {
+                    let x = &x[b * cols..(b + 1) * cols];
+                    for row in tile..tile_end {
+                        let at = row * n + b;
+                        if (first..end).contains(&at) {
+                            chunk[at - first] = self.row_dot(row, x, act);
+                        }
+                    }
+                }
+                tile = tile_end;
+            }
+        });
+        for (b, out) in out[..n * rows].chunks_exact_mut(rows).enumerate() {
+            for (row, o) in out.iter_mut().enumerate() {
+                *o = scratch[row * n + b];
+            }
+        }
     }
 
     /// `out = self · x` (out: `rows`, x: `cols`), rows split by `parallel`.
@@ -605,12 +673,12 @@ mod tests {
 
     /// On AArch64 this compares the NEON kernels with the scalar ones bit for bit (run
     /// `cargo test -p inference --target aarch64-unknown-linux-musl` with
-    /// `QEMU_CPU=cortex-a53`); elsewhere `kernels` is the scalar module and it checks the
-    /// dispatch.
+    /// `QEMU_CPU=cortex-a53`); on x86_64 the AVX2 kernels (when the CPU has AVX2; the test
+    /// `avx2_is_used_where_present` says which); elsewhere it checks the dispatch.
     #[test]
     fn selected_kernels_equal_the_scalar_reference() {
         for seed in 0..40u32 {
-            let x = values(512, seed + 100);
+            let x = values(1024, seed + 100);
             let mut x_extreme = x.clone();
             if seed % 3 == 0 {
                 // Extremes: a huge outlier (activations saturate) and exact zeros.
@@ -618,7 +686,12 @@ mod tests {
                 x_extreme[300..340].fill(0.0);
             }
             for dtype in [DType::Q8_0, DType::Q4_0, DType::Q4K, DType::Q6K] {
-                let mut w = random_blocks(dtype, 512 / dtype.block_weights(), seed);
+                // Widths that are and are not whole groups of the SIMD kernels' 8 blocks.
+                let cols = match dtype.block_weights() {
+                    32 => 512 + 32 * (seed as usize % 8),
+                    _ => 512 + 256 * (seed as usize % 2),
+                };
+                let mut w = random_blocks(dtype, cols / dtype.block_weights(), seed);
                 if seed == 0 && dtype == DType::Q8_0 {
                     // All weights −128: the widest products.
                     for block in w.chunks_exact_mut(34) {
@@ -626,8 +699,8 @@ mod tests {
                     }
                 }
                 let mut act = Q8Activations::new();
-                act.prepare(dtype, &x_extreme);
-                let t = Tensor::new(dtype, 1, 512, &w).unwrap();
+                act.prepare(dtype, &x_extreme[..cols]);
+                let t = Tensor::new(dtype, 1, cols, &w).unwrap();
                 let reference = match dtype {
                     DType::Q8_0 => scalar::dot_q8_0(&w, &act),
                     DType::Q4_0 => scalar::dot_q4_0(&w, &act),
@@ -635,13 +708,58 @@ mod tests {
                     _ => scalar::dot_q6_k(&w, &act),
                 };
                 let got = t.row_dot(0, &x_extreme, &act);
-                assert_eq!(got.to_bits(), reference.to_bits(), "{dtype:?} seed {seed}: {got} vs {reference}");
+                assert_eq!(got.to_bits(), reference.to_bits(), "{dtype:?} seed {seed} cols {cols}: {got} vs {reference}");
             }
             let floats: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
             for len in [512, 509, 3] {
                 let got = kernels::dot_f32(&floats[..len * 4], &x_extreme[..len]);
                 let reference = scalar::dot_f32(&floats[..len * 4], &x_extreme[..len]);
                 assert_eq!(got.to_bits(), reference.to_bits(), "f32 length {len}");
+            }
+        }
+    }
+
+    /// The cpuid detection agrees with std's, so the equality test above really exercises
+    /// the AVX2 kernels on a machine that has AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_is_used_where_present() {
+        extern crate std;
+        let expected = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") && std::is_x86_feature_detected!("f16c");
+        assert_eq!(avx2::available(), expected);
+        let vnni = ["avx512f", "avx512bw", "avx512vl", "avx512vnni"].iter().all(|f| match *f {
+            "avx512f" => std::is_x86_feature_detected!("avx512f"),
+            "avx512bw" => std::is_x86_feature_detected!("avx512bw"),
+            "avx512vl" => std::is_x86_feature_detected!("avx512vl"),
+            _ => std::is_x86_feature_detected!("avx512vnni"),
+        });
+        assert_eq!(avx2::vnni_available(), expected && vnni);
+    }
+
+    #[test]
+    fn batched_products_equal_single_ones_bit_for_bit() {
+        let (rows, cols, n) = (37, 512, 5);
+        let w = values(rows * cols, 21);
+        let x = values(n * cols, 22);
+        for (dtype, bytes) in [(DType::Q8_0, quantize_q8_0(&w)), (DType::Q4K, quantize_q4_k(&w))] {
+            let t = Tensor::new(dtype, rows, cols, &bytes).unwrap();
+            let mut acts = vec![Q8Activations::new(); n];
+            let mut scratch = vec![0.0; rows * n];
+            let mut batched = vec![0.0; rows * n];
+            /// Chunks of 7 outputs: boundaries fall inside a row's batch.
+            struct Sevens;
+            impl Parallel for Sevens {
+                fn for_each_chunk(&self, out: &mut [f32], f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+                    for (i, chunk) in out.chunks_mut(7).enumerate() {
+                        f(7 * i, chunk);
+                    }
+                }
+            }
+            t.matmul_with(&x, n, &mut acts, &mut scratch, &mut batched, &Sevens);
+            for b in 0..n {
+                let mut single = vec![0.0; rows];
+                t.matvec(&x[b * cols..(b + 1) * cols], &mut single, &Serial);
+                assert_eq!(single, batched[b * rows..(b + 1) * rows], "{dtype:?} input {b}");
             }
         }
     }
@@ -658,6 +776,11 @@ mod tests {
         for (i, (v, q)) in x.iter().zip(&act.quants).enumerate() {
             let scale = act.scales[i / 256];
             assert!((v - *q as f32 * scale).abs() <= scale.abs() * 0.5001, "{v} vs {q} × {scale}");
+        }
+        act.quantize_q8_0(&x);
+        assert_eq!(act.sums.len(), 16);
+        for (b, block) in act.quants.chunks_exact(32).enumerate() {
+            assert_eq!(act.sums[b], block.iter().map(|&q| q as i16).sum::<i16>());
         }
         act.quantize_q8_k(&[0.0; 256]);
         assert_eq!(act.scales, [0.0]);

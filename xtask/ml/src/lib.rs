@@ -5,6 +5,8 @@
 //! Llama with candle on the CPU (fixed seed), writes it as GGUF with the project's writer,
 //! and evaluates the file with the project's own engine on phrasings never trained on.
 
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod bpe;
 pub mod data;
 pub mod net;

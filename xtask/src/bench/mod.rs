@@ -5,6 +5,7 @@
 
 mod boot;
 mod linux;
+mod llm_host;
 mod llm_qemu;
 mod mcp;
 mod stats;
@@ -30,18 +31,26 @@ enum What {
     },
     /// Boot stages and time to the first MCP answer, against Linux on the same QEMU machine.
     Boot(boot::Args),
-    /// Tokens/s of the engine; `--qemu`: in the kernel on QEMU raspi3b, 1 vs 4 cores,
-    /// intent latency and ping latency during generation.
+    /// Tokens/s of the engine on the host against candle's quantized_llama on the same files
+    /// (stories260K, TinyLlama-shaped Q8_0/Q4_0; 1 and all threads) and peak memory;
+    /// `--qemu`: in the kernel on QEMU raspi3b, 1 vs 4 cores, intent latency and ping
+    /// latency during generation.
     Llm {
         /// Measure inside the kernel on QEMU raspi3b.
         #[arg(long)]
         qemu: bool,
-        /// Generations per figure.
+        /// `--qemu`: generations per figure.
         #[arg(long, default_value_t = 5)]
         runs: usize,
-        /// Tokens per generation.
+        /// `--qemu`: tokens per generation.
         #[arg(long, default_value_t = 64)]
         tokens: u64,
+        /// Host: rounds (each runs every model once per engine and thread count).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Host: one round of short prompts and generations (about a minute).
+        #[arg(long)]
+        quick: bool,
     },
     /// Network round trips (not implemented yet: networking issue).
     Net,
@@ -86,8 +95,10 @@ impl Args {
         match self.what {
             What::Mcp { batches } => mcp::run(batches.max(10)),
             What::Boot(args) => args.run(),
-            What::Llm { qemu: true, runs, tokens } => llm_qemu::run(runs.max(1), tokens.max(1)),
-            What::Llm { qemu: false, .. } => anyhow::bail!("`bench llm` on the host (vs candle) is not implemented yet; try `--qemu`"),
+            What::Llm { qemu: true, runs, tokens, .. } => llm_qemu::run(runs.max(1), tokens.max(1)),
+            What::Llm { qemu: false, rounds, quick, .. } => {
+                llm_host::run(llm_host::Options { rounds: if quick { 1 } else { rounds.max(1) }, quick })
+            }
             What::Net => anyhow::bail!("`bench net` is not implemented yet (networking issue)"),
         }
     }
