@@ -9,6 +9,42 @@ use crate::{
 /// The SGI used to wake another core (GIC boards).
 const WAKE_SGI: u32 = 1;
 
+/// Most device interrupt handlers besides the console's.
+const MAX_HANDLERS: usize = 8;
+
+/// Device interrupt handlers registered after boot (e.g. the network device).
+static HANDLERS: crate::sync::IrqMutex<[Option<(IrqLine, fn())>; MAX_HANDLERS]> = crate::sync::IrqMutex::new([None; MAX_HANDLERS]);
+
+/// Routes `line` to core 0 and calls `handler` (in interrupt context) when it fires.
+pub fn register(line: IrqLine, handler: fn()) {
+    {
+        let mut handlers = HANDLERS.lock();
+        let Some(free) = handlers.iter_mut().find(|h| h.is_none()) else {
+            log::error!("no room for the handler of interrupt {line:?}");
+            return;
+        };
+        *free = Some((line, handler));
+    }
+    let Some(platform) = platform::get() else { return };
+    match (&platform.interrupts, line) {
+        (Interrupts::Bcm2836 { gpu, .. }, IrqLine::Gpu(number)) => gpu.enable(number),
+        (Interrupts::Gic { gic, .. }, IrqLine::Gic(id)) => gic.enable(id),
+        _ => log::error!("interrupt {line:?} does not belong to this board's controller"),
+    }
+}
+
+/// Calls the registered handler of `line`, if any; returns whether there was one.
+fn run_handler(line: IrqLine) -> bool {
+    let handler = HANDLERS.lock().iter().flatten().find(|(l, _)| *l == line).map(|(_, h)| *h);
+    match handler {
+        Some(handler) => {
+            handler();
+            true
+        }
+        None => false,
+    }
+}
+
 /// Sets up the controller on the boot core: shared routing (console UART to core 0), then
 /// this core's own lines ([`init_core`]).
 pub fn init() {
@@ -88,6 +124,8 @@ pub fn dispatch() {
                     crate::smp::on_ipi();
                 } else if CURRENT.uart_irq == IrqLine::Gic(id) {
                     crate::console::on_uart_interrupt();
+                } else {
+                    run_handler(IrqLine::Gic(id));
                 }
                 gic.end_of_interrupt(iar);
             }

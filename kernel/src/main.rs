@@ -39,6 +39,7 @@ mod irq;
 mod llm;
 mod log;
 mod memory;
+mod net;
 mod panic;
 mod platform;
 mod shell;
@@ -99,9 +100,13 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
 
     // A model placed in RAM by the loader must be kept out of the heap.
     let descriptor = llm::descriptor_address();
-    let ram = map.regions().iter().find(|r| r.kind == MemoryKind::Ram && (r.start..r.end).contains(&descriptor));
-    if let Some(model) = ram.map(|r| r.start..r.end).and_then(llm::probe) {
+    let ram = map.regions().iter().find(|r| r.kind == MemoryKind::Ram && (r.start..r.end).contains(&descriptor)).map(|r| r.start..r.end);
+    if let Some(model) = ram.clone().and_then(llm::probe) {
         map.reserve(model);
+    }
+    // Settings the loader placed (e.g. the network token from `cargo xtask qemu --net`).
+    if let Some(settings) = ram.and_then(storage::probe_placed_settings) {
+        map.reserve(settings);
     }
 
     let Some(heap_range) = map.largest_free(layout.image_end) else {
@@ -146,6 +151,7 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
         if dtb.is_some() { "yes" } else { "none" }
     );
     println!("Type 'help' for commands, Tab to complete. QEMU: Ctrl-A X quits.");
+    net::init(alloc::sync::Arc::clone(server.registry()));
     executor::spawn("console", shell::run(server));
     executor::run()
 }

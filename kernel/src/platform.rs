@@ -138,6 +138,40 @@ pub fn sd_host(base: usize, base_clock: u32) -> drivers::sdhci::Sdhci {
     unsafe { drivers::sdhci::Sdhci::new(base, base_clock, now) }
 }
 
+/// The virtio-mmio transport of the first device of `kind`, and its interrupt line. Slots
+/// are identified by reading their magic and device id first: a transport, once dropped,
+/// resets its device, so none is made for a device that is not wanted.
+fn virtio_transport(kind: virtio_drivers::transport::DeviceType) -> Option<(virtio_drivers::transport::mmio::MmioTransport<'static>, crate::board::IrqLine)> {
+    use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
+    const MAGIC: u32 = 0x7472_6976; // "virt"
+    let window = CURRENT.virtio_mmio?;
+    for slot in 0..window.slots {
+        let base = window.base + slot * window.stride;
+        // SAFETY: `base` is a virtio-mmio slot of the board's window, mapped as device memory
+        // by `mmu::init`; reading its magic (offset 0) and device id (offset 8) has no effect.
+        let (magic, device) = unsafe { (core::ptr::read_volatile(base as *const u32), core::ptr::read_volatile((base + 8) as *const u32)) };
+        if magic != MAGIC || device != kind as u32 {
+            continue;
+        }
+        let header = core::ptr::NonNull::new(base as *mut VirtIOHeader)?;
+        // SAFETY: as above; this is the only transport made for this slot.
+        let transport = unsafe { MmioTransport::new(header, window.stride) }.ok()?;
+        return Some((transport, crate::board::IrqLine::Gic(window.first_irq + slot as u32)));
+    }
+    None
+}
+
+/// The board's network device, brought up, with its interrupt line; or why there is none.
+pub fn network_device() -> Result<(alloc::boxed::Box<dyn drivers::net::EthernetDevice + Send>, Option<crate::board::IrqLine>), &'static str> {
+    if CURRENT.virtio_mmio.is_some() {
+        let Some((transport, irq)) = virtio_transport(virtio_drivers::transport::DeviceType::Network) else {
+            return Err("no virtio-net device (start QEMU with `cargo xtask qemu --board virt --net`)");
+        };
+        return Ok((alloc::boxed::Box::new(crate::net::nic::VirtioNic::new(transport)?), Some(irq)));
+    }
+    Err("no network device driver for this board yet")
+}
+
 /// The platform; `None` before [`init`].
 pub fn get() -> Option<&'static Platform> {
     PLATFORM.get()

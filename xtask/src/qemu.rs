@@ -26,6 +26,51 @@ pub struct Args {
     /// Place this GGUF model in guest RAM for the kernel's `llm_*` tools.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Attach a network device (virt: virtio-net; raspi3b: USB CDC-ECM) behind QEMU's
+    /// user-mode network, and forward a host port (127.0.0.1 only) to the guest's MCP
+    /// endpoint. Prints the URL and the bearer token on stderr.
+    #[arg(long)]
+    net: bool,
+    /// Host port forwarded to the guest's port 80 (with --net).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Bearer token for MCP over HTTP (with --net; default: a fresh random one).
+    #[arg(long)]
+    token: Option<String>,
+}
+
+/// A random token from the host's entropy source.
+fn random_token() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// QEMU arguments that place `settings` (the text of a `kingly.txt`) in guest RAM with the
+/// descriptor the kernel looks for (`kernel/src/storage.rs`): magic `KINGLYST`, length,
+/// text, 64 KiB below the model descriptor.
+pub fn settings_args(board: Board, settings: &str) -> Result<Vec<String>> {
+    let (ram_base, _) = board.qemu_ram();
+    let address = ram_base + 0x1000_0000 - 0x1_0000;
+    let mut bytes = b"KINGLYST".to_vec();
+    bytes.extend_from_slice(&(settings.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(settings.as_bytes());
+    let dir = util::root().join("target/qemu-model");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join(format!("settings-{}-{}.bin", board.name(), std::process::id()));
+    std::fs::write(&file, bytes)?;
+    Ok(vec!["-device".into(), format!("loader,file={},addr={address:#x},force-raw=on", file.display())])
+}
+
+/// QEMU arguments for the network device of `board` with `host_port` forwarded to port 80.
+pub fn net_args(board: Board, host_port: u16) -> Result<Vec<String>> {
+    let netdev = format!("user,id=n0,hostfwd=tcp:127.0.0.1:{host_port}-:80");
+    let device = match board {
+        Board::Virt => "virtio-net-device,netdev=n0",
+        Board::Raspi3b => "usb-net,netdev=n0",
+        other => bail!("--net is not available on {} (use --board virt or raspi3b)", other.name()),
+    };
+    Ok(vec!["-netdev".into(), netdev, "-device".into(), device.into()])
 }
 
 /// QEMU arguments that place `model` in guest RAM with the descriptor the kernel looks for
@@ -97,6 +142,20 @@ impl Args {
         qemu.args(machine_args(self.board, &image)?);
         if let Some(model) = &self.model {
             qemu.args(model_args(qemu_board, model)?);
+        }
+        if self.net {
+            let token = match &self.token {
+                Some(token) => token.clone(),
+                None => random_token()?,
+            };
+            let (settings, _) = formats::settings::parse(format!("net.token = {token}\n").as_bytes());
+            if settings.net_token.as_deref() != Some(token.as_str()) {
+                bail!("--token must be 16-128 characters of A-Z a-z 0-9 - _ .");
+            }
+            qemu.args(net_args(qemu_board, self.port)?);
+            qemu.args(settings_args(qemu_board, &format!("net.token = {token}\n"))?);
+            eprintln!("MCP over HTTP: http://127.0.0.1:{}/mcp", self.port);
+            eprintln!("token: {token}   (header  Authorization: Bearer {token})");
         }
         if self.mcp {
             return serve_mcp(qemu);

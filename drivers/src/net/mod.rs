@@ -60,4 +60,7 @@ pub trait EthernetDevice {
     fn transmit(&mut self, frame: &[u8]) -> Result<(), NetError>;
     /// Counters since the device was brought up.
     fn counters(&self) -> Counters;
+    /// Acknowledges the device's interrupt (called from the interrupt handler; devices
+    /// that are only polled need not implement it).
+    fn ack_interrupt(&mut self) {}
 }

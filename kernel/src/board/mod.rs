@@ -113,6 +113,19 @@ pub struct SdHost {
     pub pins: Option<(u32, u32)>,
 }
 
+/// A window of virtio-mmio transports (QEMU virt).
+#[derive(Clone, Copy, Debug)]
+pub struct VirtioMmio {
+    /// First slot's base.
+    pub base: usize,
+    /// Number of slots.
+    pub slots: usize,
+    /// Bytes between slots.
+    pub stride: usize,
+    /// GIC interrupt id of slot 0 (slot n interrupts at `first_irq + n`).
+    pub first_irq: u32,
+}
+
 /// PWM0 and the clock manager that feeds it.
 #[derive(Clone, Copy, Debug)]
 pub struct PwmBlock {
@@ -166,6 +179,8 @@ pub struct BoardInfo {
     pub mux_console_pins: bool,
     /// SD card host controller, if any.
     pub sd: Option<SdHost>,
+    /// virtio-mmio transports, if any.
+    pub virtio_mmio: Option<VirtioMmio>,
     /// BSC (I2C) controller bases by bus number: 0 = BSC0 (GPIO 0/1, header pins 27/28,
     /// meant for HAT ID EEPROMs), 1 = BSC1 (GPIO 2/3, header pins 3/5).
     pub i2c: [Option<usize>; 2],

@@ -4,6 +4,7 @@
 //! passes one (RAM size, reserved ranges such as the DTB itself). The heap takes the
 //! largest free RAM range above the kernel image.
 
+pub mod dma;
 pub mod heap;
 
 use crate::arch::mmu::PagePermission;

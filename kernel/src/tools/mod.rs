@@ -10,6 +10,7 @@ mod gpio;
 mod i2c;
 mod intent;
 mod llm;
+mod net;
 mod pwm;
 mod spi;
 mod storage;
@@ -31,11 +32,12 @@ pub fn server() -> Server {
             end the session."
             .into(),
     });
-    let groups: [fn(&mut Server); 10] = [
+    let groups: [fn(&mut Server); 11] = [
         system::register,
         tasks::register,
         llm::register,
         storage::register,
+        net::register,
         intent::register,
         gpio::register,
         i2c::register,

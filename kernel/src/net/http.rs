@@ -1,0 +1,285 @@
+//! MCP over HTTP on TCP: a fixed set of connection slots, each a `smoltcp` TCP socket
+//! listening on the port, feeding [`mcp::http`] (which applies the protocol's rules).
+//!
+//! Limits: [`CONNECTIONS`] at once (a further client's SYN finds no listener and is
+//! reset); a request must arrive whole within [`REQUEST_TIMEOUT_US`] of its first byte (a
+//! slow client gets 408 and is closed); an idle keep-alive connection is closed after
+//! [`IDLE_TIMEOUT_US`]; head and body sizes as `mcp::http::HttpLimits`.
+//!
+//! A request runs without the stack's lock. While it runs, its cancellation hook keeps the
+//! other connections served ([`pump`] with this connection skipped) and the other executor
+//! tasks too, and sees a client's `notifications/cancelled`.
+
+use super::{with_stack, Stack};
+use crate::arch::cpu;
+use alloc::{string::String, sync::Arc, vec, vec::Vec};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use mcp::http::{Action, Endpoint, Parse, Request};
+use smoltcp::{iface::SocketHandle, socket::tcp};
+use spin::Mutex;
+
+/// Connections served at once.
+pub const CONNECTIONS: usize = 8;
+/// A request must be complete this long after its first byte.
+pub const REQUEST_TIMEOUT_US: u64 = 10_000_000;
+/// An idle connection is closed after this long.
+pub const IDLE_TIMEOUT_US: u64 = 60_000_000;
+/// Sending one response may take at most this long (a client that stops reading).
+const SEND_TIMEOUT_US: u64 = 10_000_000;
+/// Socket buffers.
+const RX_BUFFER: usize = 16 * 1024;
+const TX_BUFFER: usize = 64 * 1024;
+/// Nested serving depth (a tool's hook serving another connection whose tool's hook...).
+const MAX_DEPTH: usize = 2;
+
+struct Slot {
+    handle: SocketHandle,
+    buffer: Vec<u8>,
+    first_byte_us: Option<u64>,
+    last_activity_us: u64,
+    busy: bool,
+}
+
+/// Figures for `net_status`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Figures {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Requests answered.
+    pub requests: u64,
+    /// Requests refused by the transport rules or limits (4xx/5xx).
+    pub rejected: u64,
+    /// Connections open now.
+    pub open: usize,
+}
+
+/// The HTTP side of the stack (lives in [`Stack`]).
+pub struct Server {
+    slots: Vec<Slot>,
+    port: u16,
+    figures: Figures,
+}
+
+/// The protocol endpoint (sessions); outside the stack's lock so tools can run unlocked.
+static ENDPOINT: Mutex<Option<Endpoint>> = Mutex::new(None);
+static DEPTH: AtomicUsize = AtomicUsize::new(0);
+
+impl Server {
+    /// Creates the listening sockets and the endpoint over `registry`.
+    pub fn new(sockets: &mut smoltcp::iface::SocketSet<'static>, port: u16, registry: Arc<mcp::server::Registry>, token: &str) -> Server {
+        let mut slots = Vec::with_capacity(CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; RX_BUFFER]), tcp::SocketBuffer::new(vec![0; TX_BUFFER]));
+            let handle = sockets.add(socket);
+            slots.push(Slot { handle, buffer: Vec::new(), first_byte_us: None, last_activity_us: 0, busy: false });
+        }
+        *ENDPOINT.lock() = Some(Endpoint::new(registry, token, super::entropy));
+        Server { slots, port, figures: Figures::default() }
+    }
+
+    /// The listening port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The machine's addresses, allowed as Host/Origin.
+    pub fn set_addresses(&mut self, addresses: &[String]) {
+        if let Some(endpoint) = ENDPOINT.lock().as_mut() {
+            endpoint.set_addresses(addresses);
+        }
+    }
+
+    /// Current figures.
+    pub fn figures(&self) -> Figures {
+        let mut figures = self.figures;
+        figures.open = self.slots.iter().filter(|s| s.last_activity_us != 0).count();
+        figures
+    }
+}
+
+/// Moves received bytes into the slots, enforces the limits and returns the complete
+/// requests (one per idle connection) to run. Called with the stack locked and polled.
+fn collect(stack: &mut Stack, skip: Option<usize>) -> Vec<(usize, Request)> {
+    let limits = ENDPOINT.lock().as_ref().map(Endpoint::limits).unwrap_or_default();
+    let capacity = limits.max_head + limits.max_body + 1;
+    let port = stack.http.port;
+    let now = cpu::micros();
+    let mut ready = Vec::new();
+    for index in 0..stack.http.slots.len() {
+        let slot = &mut stack.http.slots[index];
+        let socket = stack.sockets.get_mut::<tcp::Socket>(slot.handle);
+        if !socket.is_open() {
+            if slot.last_activity_us != 0 {
+                slot.buffer.clear();
+                slot.first_byte_us = None;
+                slot.last_activity_us = 0;
+                slot.busy = false;
+            }
+            let _ = socket.listen(port);
+            continue;
+        }
+        if socket.is_active() && slot.last_activity_us == 0 {
+            slot.last_activity_us = now;
+            stack.http.figures.connections += 1;
+        }
+        if slot.busy || Some(index) == skip {
+            continue;
+        }
+        while socket.can_recv() && slot.buffer.len() < capacity {
+            let room = capacity - slot.buffer.len();
+            let Ok(taken) = socket.recv(|data| {
+                let n = data.len().min(room);
+                (n, data[..n].to_vec())
+            }) else {
+                break;
+            };
+            if taken.is_empty() {
+                break;
+            }
+            if slot.first_byte_us.is_none() {
+                slot.first_byte_us = Some(now);
+            }
+            slot.buffer.extend_from_slice(&taken);
+            slot.last_activity_us = now;
+        }
+        if !slot.buffer.is_empty() {
+            match mcp::http::parse(&slot.buffer, &limits) {
+                Parse::Complete(request, used) => {
+                    slot.buffer.drain(..used);
+                    slot.first_byte_us = if slot.buffer.is_empty() { None } else { Some(now) };
+                    slot.busy = true;
+                    ready.push((index, request));
+                }
+                Parse::Reject(response) => {
+                    stack.http.figures.rejected += 1;
+                    let _ = socket.send_slice(&response.to_bytes());
+                    socket.close();
+                    slot.buffer.clear();
+                }
+                Parse::Incomplete if slot.first_byte_us.is_some_and(|t| now - t > REQUEST_TIMEOUT_US) => {
+                    stack.http.figures.rejected += 1;
+                    let _ = socket.send_slice(&mcp::http::Response::error(408, "request not complete in time").to_bytes());
+                    socket.close();
+                    slot.buffer.clear();
+                }
+                Parse::Incomplete => {}
+            }
+        } else if socket.state() == tcp::State::CloseWait {
+            // The client finished sending and everything was answered.
+            socket.close();
+        } else if slot.last_activity_us != 0 && now - slot.last_activity_us > IDLE_TIMEOUT_US {
+            socket.abort();
+        }
+    }
+    ready
+}
+
+/// Sends `bytes` on connection `index`, polling the interface until they are queued.
+/// Returns false when the connection went away or stopped reading.
+fn send(index: usize, mut bytes: &[u8]) -> bool {
+    let started = cpu::micros();
+    while !bytes.is_empty() {
+        let sent = with_stack(|s| {
+            let handle = s.http.slots[index].handle;
+            let socket = s.sockets.get_mut::<tcp::Socket>(handle);
+            if !socket.may_send() {
+                return None;
+            }
+            let n = socket.send_slice(bytes).unwrap_or(0);
+            s.http.slots[index].last_activity_us = cpu::micros();
+            Some(n)
+        });
+        match sent.flatten() {
+            None => return false,
+            Some(n) => bytes = &bytes[n..],
+        }
+        if !bytes.is_empty() {
+            if cpu::micros() - started > SEND_TIMEOUT_US {
+                with_stack(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).abort());
+                return false;
+            }
+            crate::executor::run_others();
+            cpu::spin_for_micros(100);
+        }
+    }
+    // Push it out now rather than at the next poll.
+    with_stack(|_| {});
+    true
+}
+
+fn close(index: usize) {
+    with_stack(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).close());
+}
+
+fn finish(index: usize, rejected: bool) {
+    with_stack(|s| {
+        s.http.slots[index].busy = false;
+        s.http.figures.requests += 1;
+        if rejected {
+            s.http.figures.rejected += 1;
+        }
+    });
+}
+
+/// Runs one request of connection `index`.
+fn serve(index: usize, request: Request) {
+    let action = match ENDPOINT.lock().as_mut() {
+        Some(endpoint) => endpoint.route(&request),
+        None => return,
+    };
+    match action {
+        Action::Respond(response) => {
+            send(index, &response.to_bytes());
+            if response.close || request.wants_close() {
+                close(index);
+            }
+            finish(index, response.status >= 400);
+        }
+        Action::Call { session, message, stream, id, created } => {
+            let Some((mut server, owned)) = ENDPOINT.lock().as_mut().map(|e| e.begin(session.as_deref(), id.as_ref())) else { return };
+            let new_session = if created { session.as_deref() } else { None };
+            let mut alive = true;
+            if stream {
+                alive = send(index, &mcp::http::event_stream_head(new_session));
+            }
+            let mut cancel = || {
+                if DEPTH.load(Ordering::Relaxed) < MAX_DEPTH {
+                    pump(Some(index));
+                }
+                crate::executor::run_others();
+                ENDPOINT.lock().as_ref().is_some_and(|e| e.is_cancelled(session.as_deref()))
+            };
+            let mut sink = |line: &str| {
+                if alive {
+                    alive = send(index, &mcp::http::event(line));
+                }
+            };
+            let answer = server.handle_message_streaming(&message, Some(&mut cancel), if stream { Some(&mut sink) } else { None });
+            if let Some(endpoint) = ENDPOINT.lock().as_mut() {
+                endpoint.finish(session.as_deref(), server, owned);
+            }
+            if stream {
+                if let Some(answer) = answer {
+                    send(index, &mcp::http::event(&answer));
+                }
+                close(index);
+            } else {
+                send(index, &Endpoint::response(answer, new_session).to_bytes());
+                if request.wants_close() {
+                    close(index);
+                }
+            }
+            finish(index, false);
+        }
+    }
+}
+
+/// Serves the complete requests of every connection except `skip`.
+pub fn pump(skip: Option<usize>) {
+    DEPTH.fetch_add(1, Ordering::Relaxed);
+    let ready = with_stack(|s| collect(s, skip)).unwrap_or_default();
+    for (index, request) in ready {
+        serve(index, request);
+    }
+    DEPTH.fetch_sub(1, Ordering::Relaxed);
+}

@@ -1,0 +1,361 @@
+//! The network: one interface (`smoltcp` over an [`EthernetDevice`]), configured by DHCP
+//! with the settings' static address as the fallback, answering ICMP echo, and serving MCP
+//! over Streamable HTTP ([`http`]) on the settings' port.
+//!
+//! One executor task ([`task`]) polls the interface when the NIC interrupts or a timer
+//! (`smoltcp`'s `poll_delay`) expires. Work that takes long (a tool call from HTTP, a
+//! ping) never holds the stack's lock while it waits: each access locks briefly.
+//!
+//! Devices: virtio-net on QEMU virt (`nic::VirtioNic`); USB CDC-ECM on the Pi 3 comes with
+//! the USB driver.
+
+pub mod http;
+pub mod nic;
+
+use crate::{arch::cpu, sync::IrqMutex};
+use alloc::{boxed::Box, format, string::String, vec, vec::Vec};
+use core::sync::atomic::{AtomicBool, Ordering};
+use drivers::net::EthernetDevice;
+use formats::settings::NetMode;
+use smoltcp::{
+    iface::{Config, Interface, SocketHandle, SocketSet},
+    socket::{dhcpv4, icmp},
+    time::Instant,
+    wire::{EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr},
+};
+use spin::Once;
+
+/// How long DHCP may take before the static settings (if any) are used.
+const DHCP_FALLBACK_US: u64 = 10_000_000;
+
+/// The interface and its sockets.
+pub struct Stack {
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    nic: nic::Nic,
+    dhcp: SocketHandle,
+    icmp: SocketHandle,
+    http: http::Server,
+    /// How the address was obtained: "dhcp", "static", or "none" yet.
+    source: &'static str,
+    gateway: Option<Ipv4Address>,
+    dns: Vec<Ipv4Address>,
+    started_us: u64,
+    static_address: Option<([u8; 4], u8)>,
+    static_gateway: Option<[u8; 4]>,
+    mode: NetMode,
+}
+
+static STACK: IrqMutex<Option<Stack>> = IrqMutex::new(None);
+static NIC_EVENT: AtomicBool = AtomicBool::new(false);
+static WAITER: crate::executor::WakerSlot = crate::executor::WakerSlot::new();
+static TOKEN: Once<String> = Once::new();
+static DEVICE_ERROR: Once<String> = Once::new();
+
+fn now() -> Instant {
+    Instant::from_micros(cpu::micros() as i64)
+}
+
+/// Random words for tokens and session ids: the hardware RNG, else counter jitter.
+pub fn entropy() -> u64 {
+    if let Some(rng) = crate::platform::get().and_then(|p| p.rng.as_ref()) {
+        if let (Ok(a), Ok(b)) = (rng.next_u32(), rng.next_u32()) {
+            return (a as u64) << 32 | b as u64;
+        }
+    }
+    // No RNG (QEMU virt): mix counter readings taken around variable work. Weak, and said
+    // so at boot; `cargo xtask qemu --net` passes a host-generated token instead.
+    let mut z = cpu::counter().wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..16 {
+        let t = cpu::counter();
+        z ^= t.rotate_left((t & 63) as u32);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z ^= z >> 27;
+    }
+    z
+}
+
+/// The bearer token MCP-over-HTTP clients must present.
+pub fn token() -> Option<&'static str> {
+    TOKEN.get().map(String::as_str)
+}
+
+/// Brings up the network if the board has a device: interface, DHCP, ICMP, HTTP listeners,
+/// and the executor task. Without a device, the network tools say why.
+pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
+    let (device, irq): (Box<dyn EthernetDevice + Send>, _) = match crate::platform::network_device() {
+        Ok(found) => found,
+        Err(why) => {
+            DEVICE_ERROR.call_once(|| why.into());
+            return;
+        }
+    };
+    let settings = crate::storage::settings();
+    let token = TOKEN.call_once(|| match &settings.net_token {
+        Some(token) => token.clone(),
+        None => {
+            if crate::platform::get().and_then(|p| p.rng.as_ref()).is_none() {
+                log::warn!("no hardware RNG: the generated MCP token is weak; set net.token in the settings");
+            }
+            format!("{:016x}{:016x}", entropy(), entropy())
+        }
+    });
+    let mut nic = nic::Nic::new(device);
+    let mac = nic.device.mac_address();
+    let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+    config.random_seed = entropy();
+    let iface = Interface::new(config, &mut nic, now());
+    let mut sockets = SocketSet::new(Vec::new());
+    let dhcp = sockets.add(dhcpv4::Socket::new());
+    let icmp_rx = icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]);
+    let icmp_tx = icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]);
+    let icmp = sockets.add(icmp::Socket::new(icmp_rx, icmp_tx));
+    let http = http::Server::new(&mut sockets, settings.net_port, registry, token);
+    let mut stack = Stack {
+        iface,
+        sockets,
+        nic,
+        dhcp,
+        icmp,
+        http,
+        source: "none",
+        gateway: None,
+        dns: Vec::new(),
+        started_us: cpu::micros(),
+        static_address: settings.net_address,
+        static_gateway: settings.net_gateway,
+        mode: settings.net_mode,
+    };
+    if stack.mode == NetMode::Static {
+        stack.apply_static();
+    }
+    log::info!(
+        "network: {} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, MCP over HTTP on port {} (token: {token})",
+        stack.nic.device.name(),
+        mac[0],
+        mac[1],
+        mac[2],
+        mac[3],
+        mac[4],
+        mac[5],
+        settings.net_port
+    );
+    *STACK.lock() = Some(stack);
+    if let Some(line) = irq {
+        crate::irq::register(line, on_interrupt);
+    }
+    crate::executor::spawn("network", task());
+}
+
+/// The NIC's interrupt: acknowledge it and wake the network task.
+fn on_interrupt() {
+    if let Some(stack) = STACK.lock().as_mut() {
+        stack.nic.device.ack_interrupt();
+    }
+    NIC_EVENT.store(true, Ordering::Release);
+    WAITER.wake();
+}
+
+impl Stack {
+    fn set_address(&mut self, cidr: Ipv4Cidr, gateway: Option<Ipv4Address>, source: &'static str) {
+        self.iface.update_ip_addrs(|addrs| {
+            addrs.clear();
+            let _ = addrs.push(IpCidr::Ipv4(cidr));
+        });
+        self.iface.routes_mut().remove_default_ipv4_route();
+        if let Some(gateway) = gateway {
+            let _ = self.iface.routes_mut().add_default_ipv4_route(gateway);
+        }
+        self.gateway = gateway;
+        self.source = source;
+        let address = format!("{}", cidr.address());
+        self.http.set_addresses(&[address.clone()]);
+        log::info!("network: {source} address {cidr}, gateway {}; MCP at http://{address}:{}/mcp", gateway.map_or("none".into(), |g| format!("{g}")), self.http.port());
+    }
+
+    fn apply_static(&mut self) {
+        if let Some((a, prefix)) = self.static_address {
+            let cidr = Ipv4Cidr::new(Ipv4Address::new(a[0], a[1], a[2], a[3]), prefix);
+            let gateway = self.static_gateway.map(|g| Ipv4Address::new(g[0], g[1], g[2], g[3]));
+            self.set_address(cidr, gateway, "static");
+        }
+    }
+
+    /// Checksums as the device wants them (all computed in software).
+    fn nic_checksums(&self) -> smoltcp::phy::ChecksumCapabilities {
+        use smoltcp::phy::Device;
+        self.nic.capabilities().checksum
+    }
+
+    /// Polls the interface and the DHCP client once.
+    fn poll(&mut self) {
+        let timestamp = now();
+        self.iface.poll(timestamp, &mut self.nic, &mut self.sockets);
+        if self.mode == NetMode::Dhcp {
+            let event = self.sockets.get_mut::<dhcpv4::Socket>(self.dhcp).poll().map(|e| match e {
+                dhcpv4::Event::Configured(config) => Some((config.address, config.router, config.dns_servers.iter().copied().collect::<Vec<_>>())),
+                dhcpv4::Event::Deconfigured => None,
+            });
+            match event {
+                Some(Some((address, router, dns))) => {
+                    self.dns = dns;
+                    self.set_address(address, router, "dhcp");
+                }
+                Some(None) if self.source == "dhcp" => {
+                    self.iface.update_ip_addrs(|addrs| addrs.clear());
+                    self.source = "none";
+                    log::warn!("network: DHCP lease lost");
+                }
+                Some(None) => {}
+                None => {}
+            }
+            if self.source == "none" && self.static_address.is_some() && cpu::micros() - self.started_us > DHCP_FALLBACK_US {
+                log::warn!("network: no DHCP answer; using the static settings");
+                self.mode = NetMode::Static;
+                self.apply_static();
+            }
+        }
+    }
+}
+
+/// Runs `f` on the stack (locked briefly), after polling it.
+pub fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
+    let mut guard = STACK.lock();
+    let stack = guard.as_mut()?;
+    stack.poll();
+    Some(f(stack))
+}
+
+/// Serves what arrived: polls the interface, runs complete HTTP requests (skipping the
+/// connection `busy`, whose request is running). Called by the task and, between a long
+/// tool's steps, from that tool's cancellation hook.
+pub fn pump(busy: Option<usize>) {
+    http::pump(busy);
+}
+
+/// Waits until the NIC interrupts or `deadline` (counter ticks) passes; always yields to
+/// the other tasks at least once, so a busy network cannot starve the console.
+fn wait(deadline: u64) -> impl core::future::Future<Output = ()> {
+    let mut first = true;
+    core::future::poll_fn(move |cx| {
+        if !first && (NIC_EVENT.swap(false, Ordering::AcqRel) || cpu::counter() >= deadline) {
+            return core::task::Poll::Ready(());
+        }
+        if first {
+            first = false;
+            WAITER.register(cx.waker());
+            if NIC_EVENT.load(Ordering::Acquire) {
+                cx.waker().wake_by_ref();
+            } else {
+                let mut sleep = crate::executor::sleep_until(deadline);
+                let _ = core::pin::Pin::new(&mut sleep).poll(cx);
+            }
+        }
+        core::task::Poll::Pending
+    })
+}
+
+use core::future::Future;
+
+/// The network task: serve, then sleep until the NIC or smoltcp's next timer needs us.
+async fn task() {
+    loop {
+        pump(None);
+        let delay_us = with_stack(|s| s.iface.poll_delay(now(), &s.sockets).map_or(50_000, |d| d.total_micros())).unwrap_or(50_000);
+        let delay_us = delay_us.clamp(1_000, 50_000);
+        wait(cpu::counter() + delay_us * cpu::counter_frequency() / 1_000_000).await;
+    }
+}
+
+/// What `net_status` reports.
+pub struct Status {
+    /// Device name, MAC, link.
+    pub device: &'static str,
+    /// MAC address.
+    pub mac: [u8; 6],
+    /// Link up.
+    pub link: bool,
+    /// Address with prefix, if configured.
+    pub address: Option<String>,
+    /// Gateway.
+    pub gateway: Option<String>,
+    /// DNS servers from DHCP.
+    pub dns: Vec<String>,
+    /// "dhcp", "static" or "none".
+    pub source: &'static str,
+    /// Device counters.
+    pub counters: drivers::net::Counters,
+    /// HTTP figures.
+    pub http: http::Figures,
+}
+
+/// The interface's state, or why there is no network.
+pub fn status() -> Result<Status, String> {
+    with_stack(|s| Status {
+        device: s.nic.device.name(),
+        mac: s.nic.device.mac_address(),
+        link: s.nic.device.link_up(),
+        address: s.iface.ipv4_addr().map(|a| {
+            let prefix = s.iface.ip_addrs().iter().find_map(|c| (c.address() == IpAddress::Ipv4(a)).then_some(c.prefix_len())).unwrap_or(32);
+            format!("{a}/{prefix}")
+        }),
+        gateway: s.gateway.map(|g| format!("{g}")),
+        dns: s.dns.iter().map(|d| format!("{d}")).collect(),
+        source: s.source,
+        counters: s.nic.device.counters(),
+        http: s.http.figures(),
+    })
+    .ok_or_else(|| DEVICE_ERROR.get().cloned().unwrap_or_else(|| "the network is not up".into()))
+}
+
+/// One ICMP echo exchange: the round trip in microseconds, or `None` on timeout.
+pub fn ping(host: [u8; 4], timeout_us: u64, sequence: u16) -> Result<Option<u64>, String> {
+    let target = Ipv4Address::new(host[0], host[1], host[2], host[3]);
+    let ident = 0x4b4e;
+    let payload = b"kingly-os ping";
+    with_stack(|s| -> Result<(), String> {
+        if s.iface.ipv4_addr().is_none() {
+            return Err("the interface has no address yet (DHCP pending)".into());
+        }
+        let caps = s.nic_checksums();
+        let socket = s.sockets.get_mut::<icmp::Socket>(s.icmp);
+        if !socket.is_open() {
+            socket.bind(icmp::Endpoint::Ident(ident)).map_err(|e| format!("ICMP socket: {e}"))?;
+        }
+        let repr = Icmpv4Repr::EchoRequest { ident, seq_no: sequence, data: payload };
+        let buffer = socket.send(repr.buffer_len(), IpAddress::Ipv4(target)).map_err(|e| format!("ICMP send: {e}"))?;
+        let mut packet = Icmpv4Packet::new_unchecked(buffer);
+        repr.emit(&mut packet, &caps);
+        Ok(())
+    })
+    .ok_or_else(|| status().err().unwrap_or_default())??;
+    let started = cpu::micros();
+    while cpu::micros() - started < timeout_us {
+        let reply = with_stack(|s| {
+            let socket = s.sockets.get_mut::<icmp::Socket>(s.icmp);
+            while socket.can_recv() {
+                let Ok((data, from)) = socket.recv() else { break };
+                let Ok(packet) = Icmpv4Packet::new_checked(data) else { continue };
+                if let Ok(Icmpv4Repr::EchoReply { ident: i, seq_no, .. }) = Icmpv4Repr::parse(&packet, &smoltcp::phy::ChecksumCapabilities::ignored()) {
+                    if i == ident && seq_no == sequence && from == IpAddress::Ipv4(target) {
+                        return true;
+                    }
+                }
+            }
+            false
+        })
+        .unwrap_or(false);
+        if reply {
+            return Ok(Some(cpu::micros() - started));
+        }
+        // Keep the other I/O going while waiting (console, other connections).
+        crate::executor::run_others();
+        cpu::spin_for_micros(200);
+    }
+    Ok(None)
+}
+
+/// Parses a dotted IPv4 address.
+pub fn parse_ipv4(text: &str) -> Option<[u8; 4]> {
+    formats::settings::parse_ipv4(text)
+}

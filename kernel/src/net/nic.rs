@@ -1,0 +1,159 @@
+//! The network devices: virtio-net (QEMU virt, through `virtio-drivers`) as an
+//! [`EthernetDevice`], and the adapter that makes any `EthernetDevice` a `smoltcp` device.
+
+use crate::memory::dma::VirtioHal;
+use alloc::{boxed::Box, vec, vec::Vec};
+use drivers::net::{Counters, EthernetDevice, NetError, MAX_FRAME};
+use smoltcp::{
+    phy::{self, DeviceCapabilities, Medium},
+    time::Instant,
+};
+use virtio_drivers::{device::net::VirtIONet, transport::mmio::MmioTransport};
+
+/// Receive and transmit queue depth of the virtio-net device.
+const QUEUE: usize = 16;
+
+/// virtio-net as an Ethernet device.
+pub struct VirtioNic {
+    device: VirtIONet<VirtioHal, MmioTransport<'static>, QUEUE>,
+    counters: Counters,
+}
+
+impl VirtioNic {
+    /// Brings up the device behind `transport`.
+    pub fn new(transport: MmioTransport<'static>) -> Result<VirtioNic, &'static str> {
+        let device = VirtIONet::new(transport, 2048).map_err(|_| "virtio-net did not initialise")?;
+        Ok(VirtioNic { device, counters: Counters::default() })
+    }
+}
+
+impl EthernetDevice for VirtioNic {
+    fn name(&self) -> &'static str {
+        "virtio-net"
+    }
+
+    fn mac_address(&self) -> [u8; 6] {
+        self.device.mac_address()
+    }
+
+    fn link_up(&mut self) -> bool {
+        true
+    }
+
+    fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, NetError> {
+        let rx = match self.device.receive() {
+            Ok(rx) => rx,
+            Err(virtio_drivers::Error::NotReady) => return Ok(None),
+            Err(_) => return Err(NetError::Device("virtio-net receive failed")),
+        };
+        let packet = rx.packet();
+        let len = packet.len();
+        let fits = len <= buffer.len();
+        if fits {
+            buffer[..len].copy_from_slice(packet);
+        }
+        self.device.recycle_rx_buffer(rx).map_err(|_| NetError::Device("virtio-net lost a receive buffer"))?;
+        if !fits {
+            self.counters.dropped += 1;
+            return Err(NetError::Size);
+        }
+        self.counters.rx_frames += 1;
+        self.counters.rx_bytes += len as u64;
+        Ok(Some(len))
+    }
+
+    fn transmit(&mut self, frame: &[u8]) -> Result<(), NetError> {
+        if frame.len() > MAX_FRAME {
+            return Err(NetError::Size);
+        }
+        if !self.device.can_send() {
+            return Err(NetError::Busy);
+        }
+        let mut tx = self.device.new_tx_buffer(frame.len());
+        tx.packet_mut().copy_from_slice(frame);
+        self.device.send(tx).map_err(|_| NetError::Device("virtio-net send failed"))?;
+        self.counters.tx_frames += 1;
+        self.counters.tx_bytes += frame.len() as u64;
+        Ok(())
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    fn ack_interrupt(&mut self) {
+        let _ = self.device.ack_interrupt();
+    }
+}
+
+/// Any [`EthernetDevice`] as a `smoltcp` device: frames are copied through two buffers.
+pub struct Nic {
+    /// The device.
+    pub device: Box<dyn EthernetDevice + Send>,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    /// Frames the device refused (busy or failed) on transmit.
+    pub tx_dropped: u64,
+}
+
+impl Nic {
+    /// Wraps `device`.
+    pub fn new(device: Box<dyn EthernetDevice + Send>) -> Nic {
+        Nic { device, rx: vec![0; MAX_FRAME], tx: vec![0; MAX_FRAME], tx_dropped: 0 }
+    }
+}
+
+/// A received frame.
+pub struct RxToken<'a>(&'a mut [u8]);
+
+/// A slot for one frame to send.
+pub struct TxToken<'a> {
+    device: &'a mut (dyn EthernetDevice + Send),
+    buffer: &'a mut [u8],
+    dropped: &'a mut u64,
+}
+
+impl phy::RxToken for RxToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.0)
+    }
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let len = len.min(self.buffer.len());
+        let result = f(&mut self.buffer[..len]);
+        if self.device.transmit(&self.buffer[..len]).is_err() {
+            *self.dropped += 1;
+        }
+        result
+    }
+}
+
+impl phy::Device for Nic {
+    type RxToken<'a> = RxToken<'a>;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        let len = match self.device.receive(&mut self.rx) {
+            Ok(Some(len)) => len,
+            Ok(None) | Err(_) => return None,
+        };
+        Some((
+            RxToken(&mut self.rx[..len]),
+            TxToken { device: &mut *self.device, buffer: &mut self.tx, dropped: &mut self.tx_dropped },
+        ))
+    }
+
+    fn transmit(&mut self, _timestamp: Instant) -> Option<TxToken<'_>> {
+        Some(TxToken { device: &mut *self.device, buffer: &mut self.tx, dropped: &mut self.tx_dropped })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = MAX_FRAME;
+        caps.max_burst_size = Some(1);
+        caps
+    }
+}

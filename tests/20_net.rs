@@ -1,0 +1,98 @@
+//! MCP over Streamable HTTP on the network: `cargo xtask qemu --board virt --net` (virtio-net
+//! behind QEMU's user network, a host port forwarded to the guest), checked by the official
+//! Python SDK's HTTP client and raw-socket abuse in `net_client.py`, with a bounded load run.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+struct Guest(Child);
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        // Closing stdin ends the MCP bridge, which stops QEMU.
+        drop(self.0.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Boots `board`'s test image with --net; returns the guest, URL and token.
+fn boot(board: &str) -> Option<(Guest, String, String)> {
+    let images = kingly_tests::image_dir()?;
+    let required = std::env::var_os("KINGLY_REQUIRE_QEMU").is_some_and(|v| v == "1");
+    let Some(xtask) = std::env::var_os("KINGLY_XTASK") else {
+        assert!(!required, "KINGLY_XTASK must be set by `cargo xtask test`");
+        return None;
+    };
+    let port = free_port();
+    let token = format!("test-token-{}-{port}", std::process::id());
+    let image = images.join(format!("{board}-test/kernel8.img"));
+    let mut child = Command::new(PathBuf::from(xtask))
+        .args(["qemu", "--board", board, "--mcp", "--net", "--port", &port.to_string(), "--token", &token, "--image"])
+        .arg(&image)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("xtask starts");
+    let stdout = child.stdout.take().expect("stdout");
+    // Drain the console (MCP notifications) so the bridge never blocks.
+    std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
+    let guest = Guest(child);
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    // Ready when the endpoint answers (401 without a token) and the guest has its address.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the guest's HTTP endpoint did not come up");
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
+            let _ = stream.write_all(b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+            let mut answer = [0u8; 12];
+            if stream.read_exact(&mut answer).is_ok() && answer.starts_with(b"HTTP/1.1 ") {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    Some((guest, url, token))
+}
+
+fn python_checks(board: &str, load_seconds: &str) {
+    let Some(python) = std::env::var_os("KINGLY_PYTHON") else {
+        assert!(std::env::var_os("KINGLY_REQUIRE_QEMU").is_none(), "KINGLY_PYTHON must be set by `cargo xtask test`");
+        eprintln!("skipping: KINGLY_PYTHON not set (run `cargo xtask test`)");
+        return;
+    };
+    let Some((guest, url, token)) = boot(board) else { return };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/net_client.py");
+    let output = Command::new(python).arg(script).arg(&url).arg(&token).args(["--load-seconds", load_seconds, "--clients", "4"]).output().expect("python starts");
+    drop(guest);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stdout.contains("all checks passed"), "[{board}] HTTP client failed ({}):\n{stdout}\n--- stderr ---\n{stderr}", output.status);
+    if let Some(load) = stdout.lines().find(|l| l.starts_with("load:")) {
+        eprintln!("[{board}] {load}");
+    }
+}
+
+#[test]
+fn net_mcp_over_http_on_virt_with_the_python_sdk() {
+    python_checks("virt", "10");
+}

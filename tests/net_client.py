@@ -1,0 +1,202 @@
+"""MCP over Streamable HTTP against the real kernel in QEMU, with the official Python SDK
+as the client, plus raw-socket abuse and a bounded load run.
+
+Usage: net_client.py URL TOKEN [--load-seconds N] [--clients N]
+
+Prints one line per check and, at the end, the load figures as `load: ...`; exits non-zero
+on the first failure.
+"""
+
+import asyncio
+import json
+import socket
+import sys
+import time
+from urllib.parse import urlparse
+
+import httpx2 as httpx
+import jsonschema
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+
+def check(condition, message):
+    if not condition:
+        print(f"FAIL: {message}", flush=True)
+        sys.exit(1)
+    print(f"ok: {message}", flush=True)
+
+
+URL, TOKEN = sys.argv[1], sys.argv[2]
+ARGS = sys.argv[3:]
+LOAD_SECONDS = float(ARGS[ARGS.index("--load-seconds") + 1]) if "--load-seconds" in ARGS else 10.0
+CLIENTS = int(ARGS[ARGS.index("--clients") + 1]) if "--clients" in ARGS else 4
+HOST, PORT = urlparse(URL).hostname, urlparse(URL).port
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}
+
+
+async def sdk_checks():
+    async with httpx.AsyncClient(headers=AUTH, timeout=120) as http:
+        async with streamable_http_client(URL, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                init = await session.initialize()
+                check(init.server_info.name == "kingly-os", f"initialize over HTTP: {init.protocol_version}")
+                tools = (await session.list_tools()).tools
+                names = {t.name for t in tools}
+                check({"system_info", "net_status", "llm_generate", "net_ping"} <= names, f"tools/list: {len(names)} tools")
+                check("net_token" not in names, "the serial-only net_token is not listed over the network")
+                schemas = {t.name: t.output_schema for t in tools}
+                for name in ["system_info", "memory_stats", "net_status", "tasks_list"]:
+                    result = await session.call_tool(name, {})
+                    check(not result.is_error, f"{name} runs")
+                    jsonschema.validate(result.structured_content, schemas[name])
+                status = (await session.call_tool("net_status", {})).structured_content
+                check(status["up"] and status["source"] == "dhcp" and status["address"].startswith("10.0.2.15"), f"net_status: {status['address']} ({status['source']})")
+                ping = (await session.call_tool("net_ping", {"host": "10.0.2.2", "count": 2})).structured_content
+                check(ping["received"] >= 1, f"net_ping 10.0.2.2: {ping['received']}/{ping['sent']}")
+                progress = []
+
+                async def on_progress(value, total, message):
+                    progress.append(message or "")
+
+                result = await session.call_tool("llm_generate", {"prompt": "how much memory is free\n", "max_tokens": 12}, progress_callback=on_progress)
+                check(not result.is_error, "llm_generate runs over HTTP")
+                generated = result.structured_content["generated_tokens"]
+                check(len(progress) >= 2 and len(progress) >= generated - 1, f"llm_generate streamed {len(progress)} progress notifications for {generated} tokens")
+                check("memory_stats" in result.structured_content["text"], f"generated: {result.structured_content['text']!r}")
+                try:
+                    await session.call_tool("net_token", {})
+                    check(False, "net_token must not be callable remotely")
+                except Exception as error:  # the SDK raises on the JSON-RPC error
+                    check("net_token" in str(error) or "Unknown" in str(error) or "unknown" in str(error), f"net_token refused remotely: {error}")
+                await session.send_ping()
+                check(True, "ping")
+
+
+def status_of(method, headers, body=None):
+    response = httpx.request(method, URL, headers=headers, content=body, timeout=30)
+    return response.status_code
+
+
+def transport_rules():
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    ct = {"Content-Type": "application/json"}
+    check(status_of("POST", ct, body) == 401, "no token -> 401")
+    check(status_of("POST", {**ct, "Authorization": "Bearer wrong-token-wrong-token"}, body) == 401, "wrong token -> 401")
+    check(status_of("POST", {**ct, **AUTH, "Origin": "http://evil.example"}, body) == 403, "foreign Origin -> 403")
+    check(status_of("POST", {**ct, **AUTH, "MCP-Protocol-Version": "1999-01-01"}, body) == 400, "bad MCP-Protocol-Version -> 400")
+    check(status_of("GET", AUTH) == 405, "GET -> 405")
+    check(status_of("POST", {**AUTH, "Content-Type": "text/plain"}, body) == 415, "wrong Content-Type -> 415")
+    r = httpx.post(URL, headers={**ct, **AUTH}, content=json.dumps(INIT), timeout=30)
+    check(r.status_code == 200 and r.headers.get("mcp-session-id"), "initialize gives a session id")
+    session = r.headers["mcp-session-id"]
+    r = httpx.post(URL, headers={**ct, **AUTH, "Mcp-Session-Id": session}, content=json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}), timeout=30)
+    check(r.status_code == 202 and r.content == b"", "notification -> 202, no body")
+    check(httpx.delete(URL, headers={**AUTH, "Mcp-Session-Id": session}, timeout=30).status_code == 204, "DELETE ends the session")
+    r = httpx.post(URL, headers={**ct, **AUTH, "Mcp-Session-Id": session}, content=body, timeout=30)
+    check(r.status_code == 404, "an ended session -> 404")
+
+
+def raw(data, wait=2.0):
+    """Sends bytes on a fresh connection; returns what came back before the server closed it or `wait` passed."""
+    with socket.create_connection((HOST, PORT), timeout=30) as s:
+        s.sendall(data)
+        s.settimeout(wait)
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except socket.timeout:
+            pass
+        return out
+
+
+def ping_ok():
+    r = httpx.post(URL, headers={"Content-Type": "application/json", **AUTH}, content=json.dumps({"jsonrpc": "2.0", "id": 7, "method": "ping"}), timeout=30)
+    return r.status_code == 200 and r.json().get("result") == {}
+
+
+def abuse():
+    check(raw(b"\x16\x03\x01garbage that is not http\r\n\r\n").startswith(b"HTTP/1.1 400"), "malformed request -> 400")
+    big_head = b"POST /mcp HTTP/1.1\r\nX-Filler: " + b"a" * 20000 + b"\r\n\r\n"
+    check(raw(big_head).startswith(b"HTTP/1.1 431"), "oversized headers -> 431")
+    check(raw(b"POST /mcp HTTP/1.1\r\nContent-Length: 104857600\r\n\r\n").startswith(b"HTTP/1.1 413"), "oversized body -> 413")
+    check(raw(b"POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").startswith(b"HTTP/1.1 501"), "chunked body -> 501")
+    # A slow client holds a connection with half a request; others are served meanwhile,
+    # and the slow one is answered 408 and closed.
+    slow = socket.create_connection((HOST, PORT), timeout=30)
+    slow.sendall(b"POST /mcp HTTP/1.1\r\nContent-Len")
+    check(ping_ok(), "served while a slow client holds a connection")
+    slow.settimeout(20)
+    answer = b""
+    try:
+        while True:
+            chunk = slow.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    except socket.timeout:
+        pass
+    slow.close()
+    check(answer.startswith(b"HTTP/1.1 408"), f"the slow client got 408 and was closed ({answer[:30]!r})")
+    # Many connections at once: the server has 8 slots; the rest are refused or closed,
+    # nothing hangs, and afterwards it serves again.
+    sockets, refused = [], 0
+    for _ in range(24):
+        try:
+            sockets.append(socket.create_connection((HOST, PORT), timeout=5))
+        except OSError:
+            refused += 1
+    for s in sockets:
+        s.close()
+    time.sleep(1)
+    check(ping_ok(), f"serves after 24 simultaneous connections ({refused} refused at connect)")
+
+
+async def load():
+    latencies, failures = [], 0
+    deadline = time.monotonic() + LOAD_SECONDS
+
+    async def worker(n):
+        nonlocal failures
+        async with httpx.AsyncClient(headers={"Content-Type": "application/json", **AUTH}, timeout=30) as http:
+            r = await http.post(URL, content=json.dumps(INIT))
+            session = r.headers.get("mcp-session-id")
+            headers = {"Mcp-Session-Id": session} if session else {}
+            i = 0
+            while time.monotonic() < deadline:
+                i += 1
+                body = {"jsonrpc": "2.0", "id": i, "method": "ping"} if i % 2 else {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "memory_stats", "arguments": {}}}
+                started = time.perf_counter()
+                try:
+                    r = await http.post(URL, content=json.dumps(body), headers=headers)
+                    ok = r.status_code == 200 and "error" not in r.json()
+                except Exception:
+                    ok = False
+                latencies.append(time.perf_counter() - started)
+                failures += 0 if ok else 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker(n) for n in range(CLIENTS)))
+    elapsed = time.monotonic() - started
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2] * 1000
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+    print(f"load: clients={CLIENTS} seconds={elapsed:.1f} requests={len(latencies)} rps={len(latencies) / elapsed:.1f} p50_ms={p50:.2f} p99_ms={p99:.2f} failed={failures}", flush=True)
+    check(failures == 0, f"{len(latencies)} requests from {CLIENTS} clients, none failed")
+
+
+def main():
+    asyncio.run(sdk_checks())
+    transport_rules()
+    abuse()
+    asyncio.run(load())
+    print("all checks passed", flush=True)
+
+
+if __name__ == "__main__":
+    main()
