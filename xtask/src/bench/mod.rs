@@ -8,6 +8,7 @@ mod linux;
 mod llm_host;
 mod llm_qemu;
 mod mcp;
+mod net;
 mod stats;
 mod svg;
 
@@ -52,8 +53,22 @@ enum What {
         #[arg(long)]
         quick: bool,
     },
-    /// Network round trips (not implemented yet: networking issue).
-    Net,
+    /// MCP over HTTP: requests/s and p50/p99 of ping and a small tool call from concurrent
+    /// clients, kernel in QEMU vs the official Python SDK's server on the host.
+    Net {
+        /// Boards to measure (QEMU machines with a network device).
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [crate::board::Board::Virt, crate::board::Board::Raspi3b])]
+        boards: Vec<crate::board::Board>,
+        /// Interleaved runs per figure.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Seconds per run.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
 }
 
 /// Median and p99 of per-operation nanoseconds over batches.
@@ -99,7 +114,7 @@ impl Args {
             What::Llm { qemu: false, rounds, quick, .. } => {
                 llm_host::run(llm_host::Options { rounds: if quick { 1 } else { rounds.max(1) }, quick })
             }
-            What::Net => anyhow::bail!("`bench net` is not implemented yet (networking issue)"),
+            What::Net { boards, rounds, clients, seconds } => net::run(&boards, rounds.max(1), clients.max(1), seconds.max(0.5)),
         }
     }
 }
