@@ -284,13 +284,18 @@ fn lookup(
     dir: &embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>,
     name: &str,
 ) -> Result<Option<(ShortFileName, bool)>, StorageError> {
+    Ok(lookup_entry(dir, name)?.map(|e| (e.name.clone(), e.attributes.is_directory())))
+}
+
+/// Like [`lookup`], returning the whole directory entry.
+fn lookup_entry(dir: &embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>, name: &str) -> Result<Option<embedded_sdmmc::DirEntry>, StorageError> {
     let mut storage = [0u8; 256];
     let mut lfn = LfnBuffer::new(&mut storage);
     let mut found = None;
     dir.iterate_dir_lfn(&mut lfn, |entry, long| {
         let short = entry.name.to_string();
         if long.is_some_and(|l| l.eq_ignore_ascii_case(name)) || short.eq_ignore_ascii_case(name) {
-            found = Some((entry.name.clone(), entry.attributes.is_directory()));
+            found = Some(entry.clone());
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
@@ -349,26 +354,26 @@ pub fn list(path: &str) -> Result<Vec<Entry>, StorageError> {
     })
 }
 
-/// Opens the file at `path` and runs `f` on it.
+/// Opens the file at `path` and runs `f` on it (with its directory entry).
 fn with_file<R>(
     path: &str,
-    f: impl FnOnce(&embedded_sdmmc::File<'_, CardDevice, FixedTime, 4, 2, 1>) -> Result<R, StorageError>,
+    f: impl FnOnce(&embedded_sdmmc::File<'_, CardDevice, FixedTime, 4, 2, 1>, &embedded_sdmmc::DirEntry) -> Result<R, StorageError>,
 ) -> Result<R, StorageError> {
     let parts = components(path)?;
     let Some((name, dirs)) = parts.split_last() else { return Err(StorageError::BadPath("a file name is needed".into())) };
     with_dir(dirs, path, |dir| {
-        let Some((short, directory)) = lookup(dir, name)? else { return Err(StorageError::NotFound(path.into())) };
-        if directory {
+        let Some(entry) = lookup_entry(dir, name)? else { return Err(StorageError::NotFound(path.into())) };
+        if entry.attributes.is_directory() {
             return Err(StorageError::BadPath(format!("{path} is a directory")));
         }
-        let file = dir.open_file_in_dir(&short, Mode::ReadOnly).map_err(io)?;
-        f(&file)
+        let file = dir.open_file_in_dir(&entry.name, Mode::ReadOnly).map_err(io)?;
+        f(&file, &entry)
     })
 }
 
 /// Up to `max` bytes of the file at `path` from `offset`, and the file's size.
 pub fn read(path: &str, offset: u32, max: usize) -> Result<(Vec<u8>, u32), StorageError> {
-    with_file(path, |file| {
+    with_file(path, |file, _| {
         let size = file.length();
         if offset > size {
             return Err(StorageError::BadPath(format!("offset {offset} is past the end of the file ({size} bytes)")));
@@ -393,16 +398,27 @@ pub fn read(path: &str, offset: u32, max: usize) -> Result<(Vec<u8>, u32), Stora
 
 /// The size of the file at `path`.
 pub fn file_size(path: &str) -> Result<u32, StorageError> {
-    with_file(path, |file| Ok(file.length()))
+    with_file(path, |file, _| Ok(file.length()))
 }
 
 /// Reads the whole file at `path` into a new 64-byte-aligned buffer that lives for the rest
 /// of the kernel's life (a model's weights are borrowed from it). `progress(done, total)` is
 /// called every few hundred KiB.
+///
+/// On FAT32 the file's cluster chain is followed here and each contiguous run is read with
+/// multi-block commands straight into the buffer (many times faster than block-by-block);
+/// anything unexpected in the file system falls back to `embedded-sdmmc`'s reads.
 pub fn read_to_static(path: &str, progress: &mut dyn FnMut(usize, usize)) -> Result<&'static [u8], StorageError> {
-    with_file(path, |file| {
+    with_file(path, |file, entry| {
         let size = file.length() as usize;
         let buffer = crate::memory::static_buffer(size).ok_or(StorageError::NoMemory(size))?;
+        match fat32_runs(entry, size) {
+            Ok(runs) => {
+                read_runs(&runs, buffer, progress)?;
+                return Ok(&*buffer);
+            }
+            Err(why) => log::debug!("{path}: block-by-block read ({why})"),
+        }
         const CHUNK: usize = 256 * 1024;
         let mut done = 0;
         while done < size {
@@ -416,4 +432,98 @@ pub fn read_to_static(path: &str, progress: &mut dyn FnMut(usize, usize)) -> Res
         }
         Ok(&*buffer)
     })
+}
+
+/// Reads `runs` (first block, block count) into `buffer` in order; the last block may be
+/// partly past the file's end.
+fn read_runs(runs: &[(u64, u64)], buffer: &mut [u8], progress: &mut dyn FnMut(usize, usize)) -> Result<(), StorageError> {
+    const STEP_BLOCKS: u64 = 1024; // 512 KiB per command, so progress moves.
+    let size = buffer.len();
+    let mut done = 0usize;
+    for &(first, count) in runs {
+        let mut block = first;
+        let end = first + count;
+        while block < end && done < size {
+            let blocks = STEP_BLOCKS.min(end - block) as usize;
+            let bytes = blocks * BLOCK_SIZE;
+            let host = HOST.lock();
+            let host = host.as_ref().ok_or(StorageError::NoCard("no card".into()))?;
+            if done + bytes <= size {
+                host.read_blocks(block, &mut buffer[done..done + bytes]).map_err(io)?;
+                done += bytes;
+            } else {
+                // The file's tail: whole blocks into a scratch buffer.
+                let mut tail = alloc::vec![0u8; bytes];
+                host.read_blocks(block, &mut tail).map_err(io)?;
+                let n = size - done;
+                buffer[done..].copy_from_slice(&tail[..n]);
+                done = size;
+            }
+            block += blocks as u64;
+            progress(done, size);
+        }
+    }
+    if done < size {
+        return Err(StorageError::Io(format!("the cluster chain ended after {done} of {size} bytes")));
+    }
+    Ok(())
+}
+
+/// The card blocks of a FAT32 file as contiguous runs (first block, count), from its
+/// directory entry and the FAT, every value checked against the volume.
+fn fat32_runs(entry: &embedded_sdmmc::DirEntry, size: usize) -> Result<Vec<(u64, u64)>, &'static str> {
+    let card = card().map_err(|_| "no card")?;
+    let partition = card.partitions.as_ref().ok().and_then(|t| t.iter().flatten().find(|p| p.is_fat()).copied()).ok_or("no FAT partition")?;
+    let read_block = |lba: u64| -> Result<[u8; BLOCK_SIZE], &'static str> {
+        let mut block = [0u8; BLOCK_SIZE];
+        let host = HOST.lock();
+        host.as_ref().ok_or("no card")?.read_blocks(lba, &mut block).map_err(|_| "card read failed")?;
+        Ok(block)
+    };
+    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]) as u64;
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as u64;
+    let bpb = read_block(partition.start as u64)?;
+    let (sector, per_cluster, reserved, fats) = (u16_at(&bpb, 11), bpb[13] as u64, u16_at(&bpb, 14), bpb[16] as u64);
+    let (root_entries, fat16_size, fat_size) = (u16_at(&bpb, 17), u16_at(&bpb, 22), u32_at(&bpb, 36));
+    if sector != BLOCK_SIZE as u64 || !per_cluster.is_power_of_two() || root_entries != 0 || fat16_size != 0 || fat_size == 0 || fats == 0 {
+        return Err("not a FAT32 volume with 512-byte sectors");
+    }
+    let fat_start = partition.start as u64 + reserved;
+    let data_start = fat_start + fats * fat_size;
+    let volume_end = partition.start as u64 + partition.blocks as u64;
+    if data_start >= volume_end {
+        return Err("inconsistent FAT32 geometry");
+    }
+    let clusters = (volume_end - data_start) / per_cluster + 2;
+    // The directory entry on disk: first cluster high (20) and low (26) halves.
+    let dir_block = read_block(entry.entry_block.0 as u64)?;
+    let at = entry.entry_offset as usize;
+    if at + 32 > BLOCK_SIZE {
+        return Err("directory entry offset out of range");
+    }
+    let mut cluster = u16_at(&dir_block, at + 20) << 16 | u16_at(&dir_block, at + 26);
+    let cluster_bytes = (per_cluster as usize) * BLOCK_SIZE;
+    let needed = size.div_ceil(cluster_bytes);
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    let mut cached: Option<(u64, [u8; BLOCK_SIZE])> = None;
+    for i in 0..needed {
+        if !(2..clusters).contains(&cluster) {
+            return Err("cluster number out of range");
+        }
+        let lba = data_start + (cluster - 2) * per_cluster;
+        match runs.last_mut() {
+            Some((first, count)) if *first + *count == lba => *count += per_cluster,
+            _ => runs.push((lba, per_cluster)),
+        }
+        if i + 1 == needed {
+            break;
+        }
+        let fat_block = fat_start + cluster * 4 / BLOCK_SIZE as u64;
+        if cached.as_ref().map(|(b, _)| *b) != Some(fat_block) {
+            cached = Some((fat_block, read_block(fat_block)?));
+        }
+        let Some((_, fat)) = cached.as_ref() else { return Err("FAT read failed") };
+        cluster = u32_at(fat, (cluster * 4 % BLOCK_SIZE as u64) as usize) & 0x0fff_ffff;
+    }
+    Ok(runs)
 }
