@@ -148,3 +148,24 @@ fn gpio_virt_has_no_gpio_or_bus_tools() {
     assert_eq!(reply["error"]["code"], -32602, "{reply}");
     assert!(reply["error"]["message"].as_str().unwrap_or("").contains("Unknown tool"), "{reply}");
 }
+
+#[test]
+fn gpio_ask_turn_on_pin_17_proposes_and_after_a_yes_drives_it() {
+    let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
+    // Refused first: nothing changes without a yes.
+    vm.send_line("ask turn on pin 17");
+    let shown = vm.expect("Run it? [y/N] ");
+    assert!(shown.contains(r#"-> gpio_write {"pin":17,"value":true}"#), "{shown}");
+    vm.send_line("n");
+    vm.expect("cancelled");
+    vm.expect(kingly_tests::PROMPT);
+    vm.rpc(INIT);
+    assert_eq!(ok(&mut vm, "gpio_read", json!({"pin": 17}))["value"], false, "a refused proposal changed the pin");
+    // Confirmed: the pin goes high.
+    vm.send_line("ask turn on pin 17");
+    vm.expect("Run it? [y/N] ");
+    vm.send_line("y");
+    vm.expect(kingly_tests::PROMPT);
+    vm.rpc(INIT);
+    assert_eq!(ok(&mut vm, "gpio_read", json!({"pin": 17}))["value"], true, "the confirmed gpio_write did not run");
+}

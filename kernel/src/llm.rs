@@ -112,8 +112,10 @@ static TOKEN_MICROS: AtomicU64 = AtomicU64::new(0);
 /// vocabulary is about 1 MB).
 const HEADER_BYTES: usize = 4 << 20;
 
-/// Default context length the tools allocate.
-pub const DEFAULT_CONTEXT: usize = 512;
+/// The context length the tools allocate: the settings' `context` (default 512).
+pub fn context() -> usize {
+    crate::storage::settings().context
+}
 
 /// Reads the loader's descriptor (MMU may still be off: byte reads only). Returns the
 /// model's range to reserve, if a model was placed and the descriptor is sane.
@@ -145,12 +147,13 @@ pub fn probe(ram: Range<usize>) -> Option<Range<usize>> {
 fn parse(bytes: &'static [u8], source: &'static str) -> Result<Loaded, String> {
     let gguf = Gguf::parse(bytes).map_err(|e| format!("{e}"))?;
     let config = Config::from_gguf(&gguf).map_err(|e| format!("{e}"))?;
-    let estimate = memory_estimate(&gguf, DEFAULT_CONTEXT).map_err(|e| format!("{e}"))?;
-    let runtime = config.runtime_bytes(DEFAULT_CONTEXT.min(config.max_context));
+    let context = context();
+    let estimate = memory_estimate(&gguf, context).map_err(|e| format!("{e}"))?;
+    let runtime = config.runtime_bytes(context.min(config.max_context));
     let free = crate::memory::heap::stats().free;
     if runtime > free {
         return Err(format!(
-            "model needs {} KiB of working memory at context {DEFAULT_CONTEXT} but only {} KiB are free",
+            "model needs {} KiB of working memory at context {context} but only {} KiB are free",
             runtime >> 10,
             free >> 10
         ));
@@ -287,10 +290,11 @@ pub fn load_from_card(file: &str, progress: &mut dyn FnMut(usize, usize)) -> Res
     if header.file_size() > size {
         return Err(format!("{file} is truncated: its header describes {} bytes, the file has {size}", header.file_size()));
     }
-    let needed = memory_estimate(&header, DEFAULT_CONTEXT).map_err(|e| format!("{file}: {e}"))?.max(size);
+    let context = context();
+    let needed = memory_estimate(&header, context).map_err(|e| format!("{file}: {e}"))?.max(size);
     let free = crate::memory::heap::stats().free;
     if needed > free {
-        return Err(format!("{file} needs {} KiB (weights and working memory at context {DEFAULT_CONTEXT}) but only {} KiB are free", needed >> 10, free >> 10));
+        return Err(format!("{file} needs {} KiB (weights and working memory at context {context}) but only {} KiB are free", needed >> 10, free >> 10));
     }
     let started = crate::arch::cpu::micros();
     let bytes = crate::storage::read_to_static(&path, progress).map_err(|e| e.to_string())?;

@@ -180,7 +180,14 @@ pub fn init() {
         }
         Err(why) => log::info!("no SD card: {why}"),
     }
-    SETTINGS.call_once(load_settings);
+    let settings = SETTINGS.call_once(load_settings);
+    if settings.baud != 115_200 {
+        if let Some(platform) = platform::get() {
+            log::info!("console: switching to {} baud (kingly.txt)", settings.baud);
+            crate::console::flush();
+            platform.uart.init(CURRENT.uart.1, settings.baud);
+        }
+    }
 }
 
 fn bring_up() -> Result<Card, String> {

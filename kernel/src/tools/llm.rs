@@ -49,7 +49,7 @@ fn info() -> Result<ToolOutput, mcp::ToolError> {
         "kv_heads": c.n_kv_heads,
         "vocab": c.vocab_size,
         "max_context": c.max_context,
-        "context": llm::DEFAULT_CONTEXT.min(c.max_context),
+        "context": llm::context().min(c.max_context),
         "file_bytes": loaded.range.len(),
         "memory_estimate_bytes": loaded.estimate,
         "address": format!("{:#x}", loaded.range.start),
@@ -135,7 +135,7 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
     // Working memory (KV cache and scratch) is allocated per generation: refuse instead of
     // running the heap dry, with a margin for the text and notifications.
     let config = &loaded.model.config;
-    let context = llm::DEFAULT_CONTEXT.min(config.max_context);
+    let context = llm::context().min(config.max_context);
     let need = config.runtime_bytes(context) + (256 << 10);
     let free = crate::memory::heap::stats().free;
     if need > free {
@@ -147,7 +147,7 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
         )
         .into());
     }
-    let mut state = State::new(config, llm::DEFAULT_CONTEXT);
+    let mut state = State::new(config, llm::context());
     if tokens.len() + 1 >= state.context() {
         return Err(format!("the prompt has {} tokens; the context holds {}", tokens.len(), state.context()).into());
     }
