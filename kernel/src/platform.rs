@@ -138,6 +138,20 @@ pub fn sd_host(base: usize, base_clock: u32) -> drivers::sdhci::Sdhci {
     unsafe { drivers::sdhci::Sdhci::new(base, base_clock, now) }
 }
 
+/// The DWC2 USB host controller at `base` (the board's `usb`), created once by the USB
+/// module, which owns it from then on. `dma` becomes the controller's DMA memory for good.
+pub fn usb_host(
+    base: usize,
+    dma: &'static mut [u8],
+    coherence: &'static (dyn drivers::mailbox::DmaCoherence + Sync),
+) -> Result<drivers::usb::dwc2::Dwc2, drivers::usb::Error> {
+    // SAFETY: `base` is the board's DWC2 block, mapped as device memory by `mmu::init`; the
+    // USB module calls this once and keeps the only driver instance. `dma` is heap RAM
+    // (identity mapped, below 1 GiB on the BCM2837) that `coherence` translates to the GPU
+    // bus alias the controller's DMA uses; the `'static` borrow hands it over exclusively.
+    unsafe { drivers::usb::dwc2::Dwc2::new(base, dma, coherence, crate::arch::cpu::micros) }
+}
+
 /// The platform; `None` before [`init`].
 pub fn get() -> Option<&'static Platform> {
     PLATFORM.get()

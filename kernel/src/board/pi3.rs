@@ -30,4 +30,5 @@ pub const BOARD: BoardInfo = BoardInfo {
     reserved_pins: soc::RESERVED_PINS,
     mux_console_pins: true,
     sd: Some(soc::SD),
+    usb: Some(soc::USB),
 };

@@ -30,6 +30,7 @@ pub const BOARD: BoardInfo = BoardInfo {
     raise_arm_clock: false,
     mux_console_pins: false,
     sd: None,
+    usb: None,
     i2c: [None, None],
     spi: None,
     pwm: None,
