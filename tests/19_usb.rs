@@ -17,8 +17,8 @@ const GUEST_MAC: &str = "40:54:00:ab:cd:ef";
 /// QEMU's user network answers for 10.0.2.2 with this MAC (52:55 + the IP address).
 const GATEWAY_MAC: &str = "52:55:0a:00:02:02";
 
-fn call(vm: &mut Machine, tool: &str) -> Value {
-    let request = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": {}}});
+fn call(vm: &mut Machine, tool: &str, arguments: Value) -> Value {
+    let request = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
     let mut reply = vm.rpc(&request.to_string());
     while reply.get("id").is_none() {
         reply = vm.next_json(true); // a log notification came first
@@ -35,7 +35,7 @@ fn usb_enumerates_the_hub_and_nic_and_exchanges_arp_with_the_gateway() {
     let device = format!("usb-net,netdev=n0,mac={QEMU_MAC}");
     let Some(mut vm) = Machine::boot_to_prompt_with("raspi3b", &["-netdev", "user,id=n0", "-device", &device]) else { return };
     vm.rpc(INIT);
-    let reply = call(&mut vm, "test_usb");
+    let reply = call(&mut vm, "test_usb", json!({}));
     assert_eq!(reply["result"]["isError"], false, "{reply}");
     let out = &reply["result"]["structuredContent"];
 
@@ -60,11 +60,15 @@ fn usb_enumerates_the_hub_and_nic_and_exchanges_arp_with_the_gateway() {
     assert_eq!(out["arp"]["gateway_mac"], GATEWAY_MAC, "{out}");
     assert!(out["counters"]["tx_frames"].as_u64() >= Some(1) && out["counters"]["rx_frames"].as_u64() >= Some(1), "{out}");
 
-    // The NIC keeps working: the receive transfer is re-armed after every frame.
-    let again = call(&mut vm, "test_usb");
+    // The NIC keeps working (the receive transfer is re-armed after every frame), and a
+    // burst of full-size frames all leave: transmit reports Busy while one is in flight.
+    let again = call(&mut vm, "test_usb", json!({"frames": 20}));
     assert_eq!(again["result"]["isError"], false, "{again}");
-    assert_eq!(again["result"]["structuredContent"]["arp"]["gateway_mac"], GATEWAY_MAC);
-    assert!(again["result"]["structuredContent"]["counters"]["tx_frames"].as_u64() >= Some(2));
+    let again = &again["result"]["structuredContent"];
+    assert_eq!(again["arp"]["gateway_mac"], GATEWAY_MAC);
+    assert_eq!(again["burst"]["frames"], 20, "{again}");
+    assert_eq!(again["counters"]["dropped"], 0, "{again}");
+    assert!(again["counters"]["tx_frames"].as_u64() >= Some(22), "{again}");
     ping(&mut vm);
 
     // The shell renders the same tree.
@@ -79,12 +83,12 @@ fn usb_without_a_device_reports_no_device_and_the_kernel_keeps_serving() {
     let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
     vm.rpc(INIT);
     for _ in 0..2 {
-        let reply = call(&mut vm, "test_usb");
+        let reply = call(&mut vm, "test_usb", json!({}));
         assert_eq!(reply["result"]["isError"], true, "{reply}");
         let text = reply["result"]["content"][0]["text"].as_str().unwrap_or_default();
         assert!(text.contains("no device"), "{text}");
         ping(&mut vm);
     }
-    let reply = call(&mut vm, "memory_stats");
+    let reply = call(&mut vm, "memory_stats", json!({}));
     assert_eq!(reply["result"]["isError"], false, "{reply}");
 }

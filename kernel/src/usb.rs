@@ -58,7 +58,7 @@ pub struct Nic {
     pub function: EcmFunction,
     /// MAC address from its iMACAddress string.
     pub mac: [u8; 6],
-    /// Whether it accepted SET_ETHERNET_PACKET_FILTER (QEMU does not).
+    /// Whether it accepted SET_ETHERNET_PACKET_FILTER (optional for devices).
     pub filter_accepted: bool,
 }
 

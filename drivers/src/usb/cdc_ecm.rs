@@ -11,10 +11,10 @@
 //! descriptor named by iMACAddress, 12 hex digits.
 //!
 //! QEMU's `usb-net` offers two configurations: RNDIS (value 2, listed first) and CDC-ECM
-//! (value 1); [`probe`] reads each and picks the one with an ECM function. QEMU stalls
-//! SET_ETHERNET_PACKET_FILTER (it does not implement it); real ECM devices take it, so it
-//! is sent and a stall ignored. QEMU's notification endpoint always NAKs in ECM mode, so
-//! the link counts as up until a notification says otherwise.
+//! (value 1); [`probe`] reads each and picks the one with an ECM function.
+//! SET_ETHERNET_PACKET_FILTER is optional for a device (QEMU 10 accepts it, older QEMU and
+//! some adapters stall it), so a stall is ignored. QEMU's notification endpoint always
+//! NAKs in ECM mode, so the link counts as up until a notification says otherwise.
 //!
 //! Frames whose length is a multiple of the bulk OUT max packet size would need a
 //! zero-length packet to end the transfer; like Linux's usbnet, the driver instead appends
@@ -77,7 +77,8 @@ pub struct EcmFunction {
     pub data_alternate: u8,
     /// iMACAddress string index.
     pub mac_string: u8,
-    /// wMaxSegmentSize: the largest frame the device handles.
+    /// wMaxSegmentSize: the largest frame the device handles (a nonsensical value below
+    /// the 60-byte Ethernet minimum is read as the standard 1514).
     pub max_segment: u16,
     /// Bulk IN endpoint (frames from the network).
     pub bulk_in: Endpoint,
@@ -102,7 +103,8 @@ pub fn find(config: &Configuration<'_>) -> Option<EcmFunction> {
                     data_interface = Some(raw.bytes[4]);
                 }
                 (super::descriptor::kind::CS_INTERFACE, Some(&SUBTYPE_ETHERNET)) if raw.bytes.len() >= 13 => {
-                    ethernet = Some((raw.bytes[3], u16::from_le_bytes([raw.bytes[8], raw.bytes[9]])));
+                    let segment = u16::from_le_bytes([raw.bytes[8], raw.bytes[9]]);
+                    ethernet = Some((raw.bytes[3], if segment < 60 { MAX_FRAME as u16 } else { segment }));
                 }
                 _ => {}
             }
@@ -280,7 +282,7 @@ impl<H: Host> CdcEcm<H> {
         &self.function
     }
 
-    /// Whether the device accepted SET_ETHERNET_PACKET_FILTER (QEMU stalls it).
+    /// Whether the device accepted SET_ETHERNET_PACKET_FILTER (some devices stall it).
     pub fn filter_accepted(&self) -> bool {
         self.filter_accepted
     }
@@ -403,7 +405,7 @@ impl<H: Host> EthernetDevice for CdcEcm<H> {
     }
 
     fn transmit(&mut self, frame: &[u8]) -> Result<(), NetError> {
-        if frame.len() < 14 || frame.len() > MAX_FRAME || frame.len() > self.function.max_segment.max(14) as usize {
+        if frame.len() < 14 || frame.len() > MAX_FRAME || frame.len() > self.function.max_segment as usize {
             return Err(NetError::Size);
         }
         if !self.service_transmit()? {

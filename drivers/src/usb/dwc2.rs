@@ -374,6 +374,8 @@ struct Transfer {
     length: usize,
     /// Offset of its buffer in the DMA region.
     buffer: usize,
+    /// Size of that buffer: the core may write whole packets, up to the programmed size.
+    capacity: usize,
 }
 
 /// How a halted channel ended.
@@ -626,8 +628,9 @@ impl Dwc2 {
     /// Programs `channel` for `transfer` and enables it. Returns the packet count.
     fn launch(&mut self, channel: usize, transfer: &Transfer) -> Result<u32, Error> {
         let (packets, bytes) = packet_plan(transfer.length, transfer.max_packet, transfer.direction);
-        if packets > self.max_packets || bytes > self.max_bytes {
-            return Err(Error::TooLong { len: transfer.length, max: (self.max_packets as usize) * transfer.max_packet as usize });
+        if packets > self.max_packets || bytes > self.max_bytes || bytes as usize > transfer.capacity {
+            let counter_limit = (self.max_packets as usize) * transfer.max_packet as usize;
+            return Err(Error::TooLong { len: bytes as usize, max: counter_limit.min(transfer.capacity) });
         }
         self.halt(channel)?;
         let address = self.dma.address(transfer.buffer);
@@ -725,6 +728,7 @@ impl Dwc2 {
             pid,
             length,
             buffer,
+            capacity: if buffer == SETUP_OFFSET { CONTROL_OFFSET - SETUP_OFFSET } else { CONTROL_BYTES },
         };
         self.dma.write(SETUP_OFFSET, &setup.bytes());
         let setup_stage = stage(Direction::Out, HCTSIZ::PID::Value::Setup as u32, 8, SETUP_OFFSET);
@@ -794,6 +798,7 @@ impl Host for Dwc2 {
             pid: if pipe.data1 { HCTSIZ::PID::Value::Data1 as u32 } else { HCTSIZ::PID::Value::Data0 as u32 },
             length: buffer.len().max(1),
             buffer: CONTROL_OFFSET,
+            capacity: CONTROL_BYTES,
         };
         match self.run(&transfer, INTERRUPT_TIMEOUT_US)? {
             Outcome::Nak => Ok(None),
@@ -836,6 +841,7 @@ impl Host for Dwc2 {
             pid: if pipe.data1 { HCTSIZ::PID::Value::Data1 as u32 } else { HCTSIZ::PID::Value::Data0 as u32 },
             length,
             buffer,
+            capacity: SLOT_BYTES,
         };
         let packets = self.launch(1 + slot, &transfer)?;
         self.slots[slot] = Some(SlotTransfer { transfer, packets, started: (self.now)() });

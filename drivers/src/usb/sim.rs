@@ -102,7 +102,7 @@ struct Slot {
 pub struct SimBus {
     /// Devices; index 0 sits on the root port.
     pub devices: Vec<SimDevice>,
-    /// Whether the NIC stalls SET_ETHERNET_PACKET_FILTER (QEMU's old behaviour).
+    /// Whether the NIC stalls SET_ETHERNET_PACKET_FILTER (older QEMU did; QEMU 10 accepts it).
     pub filter_stalls: bool,
     /// Packets sent with a toggle the device did not expect.
     pub toggle_errors: usize,

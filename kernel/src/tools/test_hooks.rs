@@ -210,8 +210,10 @@ fn arp_reply_sender(frame: &[u8], mac: [u8; 6]) -> Option<[u8; 6]> {
 
 /// Brings USB up (once), lists the device tree, and exchanges raw frames with QEMU's user
 /// network through the CDC-ECM NIC: a broadcast ARP request for the gateway, then the
-/// reply, within a deadline.
-fn usb_test() -> Result<ToolOutput, mcp::ToolError> {
+/// reply, within a deadline. With `frames` > 0 it then sends that many full-size frames
+/// (broadcast, local experimental EtherType 0x88b5, which the gateway ignores) and reports
+/// the transmit rate.
+fn usb_test(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, mcp::ToolError> {
     use drivers::net::{EthernetDevice, NetError, MAX_FRAME};
     let usb = crate::usb::init().map_err(|why| alloc::format!("USB: {why}"))?;
     let mut text = alloc::format!(
@@ -304,8 +306,39 @@ fn usb_test() -> Result<ToolOutput, mcp::ToolError> {
         }
     };
     let elapsed = crate::arch::cpu::micros() - started;
-    let counters = ethernet.counters();
     text.push_str(&alloc::format!("ARP: 10.0.2.2 is at {} ({elapsed} us)", mac_text(&gateway)));
+
+    let burst = args.get("frames").and_then(Value::as_u64).unwrap_or(0);
+    let mut frame = [0u8; MAX_FRAME];
+    frame[0..6].fill(0xff);
+    frame[6..12].copy_from_slice(&mac);
+    frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+    let before = ethernet.counters().tx_frames;
+    let burst_started = crate::arch::cpu::micros();
+    let burst_deadline = burst_started + 30_000_000;
+    for sent in 0..burst {
+        frame[14..22].copy_from_slice(&sent.to_be_bytes());
+        loop {
+            match ethernet.transmit(&frame) {
+                Ok(()) => break,
+                Err(NetError::Busy) if crate::arch::cpu::micros() < burst_deadline => {
+                    let _ = ethernet.receive(&mut buffer);
+                }
+                Err(error) => return Err(alloc::format!("{text}\nburst frame {sent}: {error}").into()),
+            }
+        }
+    }
+    // Wait for the last frame to leave (receive collects finished transmits).
+    while ethernet.counters().tx_frames < before + burst && crate::arch::cpu::micros() < burst_deadline {
+        let _ = ethernet.receive(&mut buffer);
+    }
+    let burst_us = crate::arch::cpu::micros() - burst_started;
+    let burst_sent = ethernet.counters().tx_frames - before;
+    let rate = if burst_us > 0 { burst_sent * MAX_FRAME as u64 * 1_000_000 / burst_us / 1024 } else { 0 };
+    if burst > 0 {
+        text.push_str(&alloc::format!("\nburst: {burst_sent} frames of {MAX_FRAME} bytes in {burst_us} us ({rate} KiB/s)"));
+    }
+    let counters = ethernet.counters();
     Ok(ToolOutput::with_text(
         json!({
             "controller": {"id": alloc::format!("{:#010x}", usb.controller.id), "channels": usb.controller.channels, "slots": usb.controller.slots},
@@ -324,6 +357,7 @@ fn usb_test() -> Result<ToolOutput, mcp::ToolError> {
                 "link_up": ethernet.link_up(),
             },
             "arp": {"gateway_ip": "10.0.2.2", "gateway_mac": mac_text(&gateway), "elapsed_us": elapsed, "frames_seen": frames},
+            "burst": {"frames": burst_sent, "elapsed_us": burst_us, "kib_per_s": rate},
             "counters": {"rx_frames": counters.rx_frames, "tx_frames": counters.tx_frames, "dropped": counters.dropped},
         }),
         text,
@@ -386,9 +420,10 @@ pub fn register(server: &mut Server) {
     );
     add(
         server,
-        Tool::new("test_usb", |_, _| usb_test())
+        Tool::new("test_usb", |_, args| usb_test(args))
             .title("USB bring-up and NIC check")
-            .description("Brings up the USB host (once), lists the device tree, and sends a broadcast ARP request for 10.0.2.2 through the CDC-ECM NIC, waiting for the reply.")
+            .description("Brings up the USB host (once), lists the device tree, and sends a broadcast ARP request for 10.0.2.2 through the CDC-ECM NIC, waiting for the reply; then optionally a burst of full-size frames to measure the transmit rate.")
+            .input_schema_text(r#"{"type":"object","properties":{"frames":{"type":"integer","minimum":0,"maximum":1000}},"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"devices":{"type":"array"},"nic":{"type":"object"},"arp":{"type":"object"}},"required":["devices","nic","arp"]}"#)
             .annotations(Annotations::MUTATING),
     );

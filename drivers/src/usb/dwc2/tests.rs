@@ -474,4 +474,9 @@ fn bulk_slots_run_in_the_background_and_track_toggles() {
     assert_eq!((stage.channel, stage.kind, stage.pid, stage.data.len()), (2, 2, 0, 60));
     assert_eq!(host.start(MAX_SLOTS, &tx, &[], 0), Err(Error::NoSlot(MAX_SLOTS)));
     assert!(matches!(host.start(1, &tx, &[0; 4096], 0), Err(Error::TooLong { .. })));
+    // Whole packets of an odd max packet size would overrun the slot buffer.
+    let odd = crate::usb::descriptor::Endpoint::parse(&[7, 5, 0x83, 2, 0xe8, 0x03, 0]).expect("1000-byte packets");
+    let odd = Pipe::new(&target, &odd);
+    assert_eq!(host.start(2, &odd, &[], 2048), Err(Error::TooLong { len: 3000, max: 2048 }));
+    assert_eq!(host.interrupt_in(&mut Pipe { kind: TransferType::Interrupt, ..odd }, &mut [0u8; 1024]), Err(Error::TooLong { len: 2000, max: 1024 }));
 }
