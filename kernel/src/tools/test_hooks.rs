@@ -334,7 +334,7 @@ fn usb_test(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput,
     }
     let burst_us = crate::arch::cpu::micros() - burst_started;
     let burst_sent = ethernet.counters().tx_frames - before;
-    let rate = if burst_us > 0 { burst_sent * MAX_FRAME as u64 * 1_000_000 / burst_us / 1024 } else { 0 };
+    let rate = (burst_sent * MAX_FRAME as u64 * 1_000_000).checked_div(burst_us).unwrap_or(0) / 1024;
     if burst > 0 {
         text.push_str(&alloc::format!("\nburst: {burst_sent} frames of {MAX_FRAME} bytes in {burst_us} us ({rate} KiB/s)"));
     }
