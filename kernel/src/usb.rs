@@ -12,6 +12,10 @@
 //! DMA: the controller's buffers are a heap block handed to the driver for good; the GPU
 //! bus alias of ARM RAM (the board's `mailbox` alias, 0xC000_0000 on the BCM2837)
 //! translates addresses, and [`crate::arch::cache`] keeps them coherent on real hardware.
+//!
+//! Real boards (untested): the Pi firmware is expected to leave the USB controller powered;
+//! Circle and USPi switch it on explicitly with the mailbox "set power state" tag (device
+//! 3). If a board reports "no DWC2 USB controller answers", that tag is the next step.
 #![cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 
 use crate::{arch::cache, board::CURRENT, platform};

@@ -216,8 +216,9 @@ pub struct Dwc2 {
 unsafe impl Send for Dwc2 {}
 
 impl Dwc2 {
-    /// Checks the core at `base` and takes `dma` as its DMA memory (any alignment; at
-    /// least [`DMA_REGION_BYTES`] for all slots, a 64-byte aligned part of it is used).
+    /// Checks the core at `base` and takes `dma` as its DMA memory (any alignment; a
+    /// 64-byte aligned part of it is used: [`DMA_REGION_BYTES`] give all slots, two slots
+    /// are the minimum).
     ///
     /// # Safety
     /// `base` must be the mapped DWC2 register block, owned by this driver. `dma` must be
@@ -245,8 +246,10 @@ impl Dwc2 {
 
         let skip = dma.as_ptr().align_offset(ALIGN).min(dma.len());
         let usable = (dma.len() - skip) & !(ALIGN - 1);
-        if usable < SLOTS_OFFSET + SLOT_BYTES * 2 {
-            return Err(Error::DmaRegion { len: usable, needed: SLOTS_OFFSET + SLOT_BYTES * MAX_SLOTS });
+        // Two slots at least: a NIC keeps one receive and one transmit in flight.
+        let needed = SLOTS_OFFSET + SLOT_BYTES * 2;
+        if usable < needed {
+            return Err(Error::DmaRegion { len: usable, needed });
         }
         let slot_count = ((usable - SLOTS_OFFSET) / SLOT_BYTES).min(MAX_SLOTS).min(channels - 1);
         let region = DmaRegion { base: dma[skip..].as_mut_ptr(), len: usable };

@@ -308,7 +308,7 @@ impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
             Self::NoDevice => f.write_str("no USB device connected to the root port"),
-            Self::NotDwc2(id) => write!(f, "no DWC2 USB controller at this address (id {id:#010x})"),
+            Self::NotDwc2(id) => write!(f, "no DWC2 USB controller answers at this address (id {id:#010x}; powered off?)"),
             Self::NoDma(arch) => write!(f, "DWC2 core without internal DMA (architecture {arch})"),
             Self::DmaRegion { len, needed } => write!(f, "USB DMA region too small: {len} of {needed} bytes"),
             Self::Controller(step) => write!(f, "USB controller did not finish {step:?}"),
