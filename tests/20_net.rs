@@ -96,3 +96,8 @@ fn python_checks(board: &str, load_seconds: &str) {
 fn net_mcp_over_http_on_virt_with_the_python_sdk() {
     python_checks("virt", "10");
 }
+
+#[test]
+fn net_mcp_over_http_on_raspi3b_over_usb_with_the_python_sdk() {
+    python_checks("raspi3b", "5");
+}

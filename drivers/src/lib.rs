@@ -32,6 +32,7 @@ pub mod rng;
 pub mod sdhci;
 pub mod spi;
 pub mod system_timer;
+pub mod usb;
 pub mod watchdog;
 
 /// Spin-wait budget used by drivers that poll a status bit: large enough for real hardware at

@@ -51,6 +51,7 @@ mod tasks;
 mod timeline;
 mod timer;
 mod tools;
+mod usb;
 
 use crate::{
     arch::cpu,

@@ -169,7 +169,29 @@ pub fn network_device() -> Result<(alloc::boxed::Box<dyn drivers::net::EthernetD
         };
         return Ok((alloc::boxed::Box::new(crate::net::nic::VirtioNic::new(transport)?), Some(irq)));
     }
+    if CURRENT.usb.is_some() {
+        if !crate::storage::settings().net_usb {
+            return Err("USB networking is off (net.usb = on in kingly.txt; `cargo xtask qemu --net` sets it)");
+        }
+        // USB CDC-ECM (QEMU's usb-net); its frames are polled, no interrupt line.
+        let device = crate::usb::ethernet().ok_or("no USB network device (start QEMU with `cargo xtask qemu --net`)")?;
+        return Ok((alloc::boxed::Box::new(device), None));
+    }
     Err("no network device driver for this board yet")
+}
+
+/// The DWC2 USB host controller at `base` (the board's `usb`), created once by the USB
+/// module, which owns it from then on. `dma` becomes the controller's DMA memory for good.
+pub fn usb_host(
+    base: usize,
+    dma: &'static mut [u8],
+    coherence: &'static (dyn drivers::mailbox::DmaCoherence + Sync),
+) -> Result<drivers::usb::dwc2::Dwc2, drivers::usb::Error> {
+    // SAFETY: `base` is the board's DWC2 block, mapped as device memory by `mmu::init`; the
+    // USB module calls this once and keeps the only driver instance. `dma` is heap RAM
+    // (identity mapped, below 1 GiB on the BCM2837) that `coherence` translates to the GPU
+    // bus alias the controller's DMA uses; the `'static` borrow hands it over exclusively.
+    unsafe { drivers::usb::dwc2::Dwc2::new(base, dma, coherence, crate::arch::cpu::micros) }
 }
 
 /// The platform; `None` before [`init`].

@@ -62,6 +62,16 @@ pub fn settings_args(board: Board, settings: &str) -> Result<Vec<String>> {
     Ok(vec!["-device".into(), format!("loader,file={},addr={address:#x},force-raw=on", file.display())])
 }
 
+/// The settings text `--net` places in the guest: the token, and USB networking on
+/// boards whose network adapter is on USB.
+pub fn net_settings(board: Board, token: &str) -> String {
+    let mut text = format!("net.token = {token}\n");
+    if board == Board::Raspi3b {
+        text.push_str("net.usb = on\n");
+    }
+    text
+}
+
 /// QEMU arguments for the network device of `board` with `host_port` forwarded to port 80.
 pub fn net_args(board: Board, host_port: u16) -> Result<Vec<String>> {
     let netdev = format!("user,id=n0,hostfwd=tcp:127.0.0.1:{host_port}-:80");
@@ -153,7 +163,7 @@ impl Args {
                 bail!("--token must be 16-128 characters of A-Z a-z 0-9 - _ .");
             }
             qemu.args(net_args(qemu_board, self.port)?);
-            qemu.args(settings_args(qemu_board, &format!("net.token = {token}\n"))?);
+            qemu.args(settings_args(qemu_board, &net_settings(qemu_board, &token))?);
             eprintln!("MCP over HTTP: http://127.0.0.1:{}/mcp", self.port);
             eprintln!("token: {token}   (header  Authorization: Bearer {token})");
         }

@@ -10,6 +10,7 @@
 //! net.gateway = 192.168.1.1
 //! net.port = 80               # MCP over HTTP port
 //! net.token = ...             # bearer token for MCP over HTTP (16-128 of A-Z a-z 0-9 - _ .)
+//! net.usb = off               # on: look for a USB CDC-ECM network adapter at boot (Pi 3)
 //! ```
 //!
 //! The file is read once at boot. A line that cannot be understood (unknown key, value out of
@@ -55,6 +56,9 @@ pub struct Settings {
     pub net_port: u16,
     /// Bearer token; `None` = generate one at boot.
     pub net_token: Option<String>,
+    /// Bring up USB networking (a CDC-ECM adapter) at boot; off by default because probing
+    /// an empty USB port takes half a second.
+    pub net_usb: bool,
 }
 
 impl Default for Settings {
@@ -68,6 +72,7 @@ impl Default for Settings {
             net_gateway: None,
             net_port: 80,
             net_token: None,
+            net_usb: false,
         }
     }
 }
@@ -188,6 +193,11 @@ pub fn parse(bytes: &[u8]) -> (Settings, Vec<Warning>) {
                     bad("must be 16-128 characters of A-Z a-z 0-9 - _ .");
                 }
             }
+            "net.usb" => match value {
+                "on" | "true" | "yes" => settings.net_usb = true,
+                "off" | "false" | "no" => settings.net_usb = false,
+                _ => bad("must be 'on' or 'off'"),
+            },
             _ => warnings.push(Warning { line, message: format!("unknown setting '{key}' ignored") }),
         }
     }
@@ -213,7 +223,9 @@ pub fn template(model: Option<&str>) -> String {
          net.port = 80\n\
          # Bearer token for MCP over HTTP; without one a token is generated at boot and\n\
          # shown on the serial console.\n\
-         #net.token = change-me-to-a-long-random-string\n",
+         #net.token = change-me-to-a-long-random-string\n\
+         # USB networking (a CDC-ECM adapter; the Pi 3's own Ethernet needs a driver not written yet).\n\
+         net.usb = off\n",
         model.unwrap_or("none")
     )
 }
@@ -226,7 +238,7 @@ mod tests {
     #[test]
     fn a_full_file_parses() {
         let text = "# comment\nmodel = tiny.gguf\ncontext=1024\nbaud = 921600 # fast\nnet.mode = static\n\
-                    net.address = 10.0.2.15/24\nnet.gateway = 10.0.2.2\nnet.port = 8080\nnet.token = abcdefghijklmnop\n";
+                    net.address = 10.0.2.15/24\nnet.gateway = 10.0.2.2\nnet.port = 8080\nnet.token = abcdefghijklmnop\nnet.usb = on\n";
         let (s, warnings) = parse(text.as_bytes());
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(s.model.as_deref(), Some("tiny.gguf"));
@@ -235,6 +247,7 @@ mod tests {
         assert_eq!(s.net_address, Some(([10, 0, 2, 15], 24)));
         assert_eq!(s.net_gateway, Some([10, 0, 2, 2]));
         assert_eq!(s.net_token.as_deref(), Some("abcdefghijklmnop"));
+        assert!(s.net_usb);
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub const SD: SdHost = SdHost {
     default_clock_hz: 200_000_000,
     pins: Some((48, 6)),
 };
+/// DWC2 USB 2.0 OTG controller (host mode; the Pi 3B's LAN9514 hub and Ethernet sit on it).
+pub const USB: usize = PERIPHERALS + 0x98_0000;
 /// BSC0 (I2C bus 0) and BSC1 (I2C bus 1).
 pub const I2C: [Option<usize>; 2] = [Some(PERIPHERALS + 0x20_5000), Some(PERIPHERALS + 0x80_4000)];
 /// SPI0.

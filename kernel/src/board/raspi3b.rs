@@ -32,4 +32,5 @@ pub const BOARD: BoardInfo = BoardInfo {
     mux_console_pins: false,
     sd: Some(soc::SD),
     virtio_mmio: None,
+    usb: Some(soc::USB),
 };

@@ -31,4 +31,5 @@ pub const BOARD: BoardInfo = BoardInfo {
     mux_console_pins: false,
     sd: Some(soc::SD_EMMC1),
     virtio_mmio: None,
+    usb: None,
 };

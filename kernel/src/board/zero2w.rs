@@ -31,4 +31,5 @@ pub const BOARD: BoardInfo = BoardInfo {
     mux_console_pins: true,
     sd: Some(soc::SD),
     virtio_mmio: None,
+    usb: None,
 };

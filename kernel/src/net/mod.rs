@@ -48,6 +48,8 @@ pub struct Stack {
 
 static STACK: IrqMutex<Option<Stack>> = IrqMutex::new(None);
 static NIC_EVENT: AtomicBool = AtomicBool::new(false);
+/// The device interrupts when frames arrive (else the task polls it often).
+static HAS_IRQ: AtomicBool = AtomicBool::new(false);
 static WAITER: crate::executor::WakerSlot = crate::executor::WakerSlot::new();
 static TOKEN: Once<String> = Once::new();
 static DEVICE_ERROR: Once<String> = Once::new();
@@ -143,6 +145,7 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
     *STACK.lock() = Some(stack);
     if let Some(line) = irq {
         crate::irq::register(line, on_interrupt);
+        HAS_IRQ.store(true, Ordering::Relaxed);
     }
     crate::executor::spawn("network", task());
 }
@@ -262,7 +265,9 @@ async fn task() {
     loop {
         pump(None);
         let delay_us = with_stack(|s| s.iface.poll_delay(now(), &s.sockets).map_or(50_000, |d| d.total_micros())).unwrap_or(50_000);
-        let delay_us = delay_us.clamp(1_000, 50_000);
+        // Without a device interrupt, frames are only seen when polled: poll at every tick.
+        let longest = if HAS_IRQ.load(Ordering::Relaxed) { 50_000 } else { 5_000 };
+        let delay_us = delay_us.clamp(1_000, longest);
         wait(cpu::counter() + delay_us * cpu::counter_frequency() / 1_000_000).await;
     }
 }

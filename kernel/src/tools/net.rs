@@ -67,7 +67,10 @@ fn ping(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
 }
 
 fn token() -> Result<ToolOutput, mcp::ToolError> {
-    let token = net::token().ok_or("the network is not up, so there is no token")?;
+    let Some(token) = net::token() else {
+        let why = net::status().err().unwrap_or_default();
+        return Ok(ToolOutput::with_text(json!({"token": null, "url": null, "message": format!("no network, so no token: {why}")}), format!("no network, so no token: {why}\n")));
+    };
     let port = crate::storage::settings().net_port;
     let address = net::status().ok().and_then(|s| s.address).map(|a| String::from(a.split('/').next().unwrap_or("")));
     let url = address.map(|a| format!("http://{a}:{port}/mcp"));
@@ -99,7 +102,7 @@ pub fn register(server: &mut Server) {
         Tool::new("net_token", |_, _| token())
             .title("MCP-over-HTTP token")
             .description("The bearer token (and URL) HTTP clients need. Only on the serial console: not listed or callable over the network.")
-            .output_schema_text(r#"{"type":"object","properties":{"token":{"type":"string"},"url":{"type":["string","null"]}},"required":["token"]}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"token":{"type":["string","null"]},"url":{"type":["string","null"]},"message":{"type":"string"}},"required":["token"]}"#)
             .annotations(Annotations::READ_ONLY)
             .local_only(),
     );

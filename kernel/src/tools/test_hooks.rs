@@ -168,6 +168,202 @@ fn i2c_stall() -> Result<ToolOutput, mcp::ToolError> {
     }
 }
 
+/// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
+fn mac_text(mac: &[u8]) -> alloc::string::String {
+    let mut text = alloc::string::String::new();
+    for (i, byte) in mac.iter().enumerate() {
+        if i > 0 {
+            text.push(':');
+        }
+        text.push_str(&alloc::format!("{byte:02x}"));
+    }
+    text
+}
+
+/// QEMU user networking: the guest address and the gateway asked for in `test_usb`.
+const GUEST_IP: [u8; 4] = [10, 0, 2, 15];
+const GATEWAY_IP: [u8; 4] = [10, 0, 2, 2];
+
+/// A broadcast ARP request "who has `GATEWAY_IP`, tell `GUEST_IP`" from `mac`, padded to the
+/// 60-byte Ethernet minimum.
+fn arp_request(mac: [u8; 6]) -> [u8; 60] {
+    let mut frame = [0u8; 60];
+    frame[0..6].fill(0xff);
+    frame[6..12].copy_from_slice(&mac);
+    frame[12..14].copy_from_slice(&[0x08, 0x06]);
+    frame[14..22].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    frame[22..28].copy_from_slice(&mac);
+    frame[28..32].copy_from_slice(&GUEST_IP);
+    frame[38..42].copy_from_slice(&GATEWAY_IP);
+    frame
+}
+
+/// The sender MAC of an ARP reply from `GATEWAY_IP` to `GUEST_IP` at `mac`, if `frame` is one.
+fn arp_reply_sender(frame: &[u8], mac: [u8; 6]) -> Option<[u8; 6]> {
+    let arp = frame.get(14..42)?;
+    let is_reply = frame[12..14] == [0x08, 0x06] && arp[0..8] == [0, 1, 0x08, 0x00, 6, 4, 0, 2];
+    if !is_reply || arp[14..18] != GATEWAY_IP || arp[18..24] != mac || arp[24..28] != GUEST_IP {
+        return None;
+    }
+    arp[8..14].try_into().ok()
+}
+
+/// Brings USB up (once), lists the device tree, and exchanges raw frames with QEMU's user
+/// network through the CDC-ECM NIC: a broadcast ARP request for the gateway, then the
+/// reply, within a deadline. With `frames` > 0 it then sends that many full-size frames
+/// (broadcast, local experimental EtherType 0x88b5, which the gateway ignores) and reports
+/// the transmit rate.
+fn usb_test(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+    use drivers::net::{EthernetDevice, NetError, MAX_FRAME};
+    let usb = crate::usb::init().map_err(|why| alloc::format!("USB: {why}"))?;
+    let mut text = alloc::format!(
+        "USB controller id {:#010x}, {} channels, up in {} ms\n",
+        usb.controller.id,
+        usb.controller.channels,
+        usb.elapsed_us / 1000
+    );
+    let mut devices = Vec::new();
+    for device in &usb.devices {
+        let d = &device.descriptor;
+        text.push_str(&alloc::format!(
+            "  port {} address {} {:04x}:{:04x} class {} {} speed \"{}\" \"{}\"",
+            device.path,
+            device.address,
+            d.vendor,
+            d.product,
+            d.class,
+            device.speed.name(),
+            device.manufacturer.as_str(),
+            device.product.as_str()
+        ));
+        let hub = device.hub.map(|hub| json!({"ports": hub.ports, "connected": hub.connected, "changes_at_start": hub.changes_at_start}));
+        if let Some(hub) = device.hub {
+            text.push_str(&alloc::format!(" hub: {} ports, connected {:#06x}", hub.ports, hub.connected));
+        }
+        text.push('\n');
+        devices.push(json!({
+            "port": alloc::format!("{}", device.path),
+            "address": device.address,
+            "vendor": alloc::format!("{:04x}", d.vendor),
+            "product": alloc::format!("{:04x}", d.product),
+            "class": d.class,
+            "speed": device.speed.name(),
+            "manufacturer": device.manufacturer.as_str(),
+            "product_name": device.product.as_str(),
+            "configurations": d.configurations,
+            "hub": hub,
+        }));
+    }
+    let failures: Vec<Value> = usb.failures.iter().map(|(port, why)| json!({"port": port, "error": why})).collect();
+    for (port, why) in &usb.failures {
+        text.push_str(&alloc::format!("  port {port}: {why}\n"));
+    }
+    let nic = match &usb.nic {
+        Ok(nic) => nic,
+        Err(why) => return Err(alloc::format!("{text}network: {why}").into()),
+    };
+    let mut ethernet = crate::usb::ethernet().ok_or("USB NIC vanished")?;
+    let mac = ethernet.mac_address();
+    let f = &nic.function;
+    text.push_str(&alloc::format!(
+        "NIC: device {} configuration {} data interface {} alt {}, bulk in {} out {}, MAC {}\n",
+        nic.address,
+        f.configuration,
+        f.data_interface,
+        f.data_alternate,
+        f.bulk_in.number,
+        f.bulk_out.number,
+        mac_text(&mac)
+    ));
+
+    // Send the request (retrying while a previous frame is still in flight), then wait
+    // for the reply, skipping any other frame.
+    let started = crate::arch::cpu::micros();
+    let deadline = started + 3_000_000;
+    let request = arp_request(mac);
+    loop {
+        match ethernet.transmit(&request) {
+            Ok(()) => break,
+            Err(NetError::Busy) if crate::arch::cpu::micros() < deadline => {}
+            Err(error) => return Err(alloc::format!("{text}transmit failed: {error}").into()),
+        }
+    }
+    let mut buffer = [0u8; MAX_FRAME];
+    let mut frames = 0u32;
+    let gateway = loop {
+        match ethernet.receive(&mut buffer) {
+            Ok(Some(length)) => {
+                frames += 1;
+                if let Some(sender) = arp_reply_sender(&buffer[..length], mac) {
+                    break sender;
+                }
+            }
+            Ok(None) | Err(NetError::Busy) => {}
+            Err(error) => return Err(alloc::format!("{text}receive failed: {error}").into()),
+        }
+        if crate::arch::cpu::micros() > deadline {
+            return Err(alloc::format!("{text}no ARP reply from 10.0.2.2 within 3 s ({frames} other frames)").into());
+        }
+    };
+    let elapsed = crate::arch::cpu::micros() - started;
+    text.push_str(&alloc::format!("ARP: 10.0.2.2 is at {} ({elapsed} us)", mac_text(&gateway)));
+
+    let burst = args.get("frames").and_then(Value::as_u64).unwrap_or(0);
+    let mut frame = [0u8; MAX_FRAME];
+    frame[0..6].fill(0xff);
+    frame[6..12].copy_from_slice(&mac);
+    frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+    let before = ethernet.counters().tx_frames;
+    let burst_started = crate::arch::cpu::micros();
+    let burst_deadline = burst_started + 30_000_000;
+    for sent in 0..burst {
+        frame[14..22].copy_from_slice(&sent.to_be_bytes());
+        loop {
+            match ethernet.transmit(&frame) {
+                Ok(()) => break,
+                Err(NetError::Busy) if crate::arch::cpu::micros() < burst_deadline => {
+                    let _ = ethernet.receive(&mut buffer);
+                }
+                Err(error) => return Err(alloc::format!("{text}\nburst frame {sent}: {error}").into()),
+            }
+        }
+    }
+    // Wait for the last frame to leave (receive collects finished transmits).
+    while ethernet.counters().tx_frames < before + burst && crate::arch::cpu::micros() < burst_deadline {
+        let _ = ethernet.receive(&mut buffer);
+    }
+    let burst_us = crate::arch::cpu::micros() - burst_started;
+    let burst_sent = ethernet.counters().tx_frames - before;
+    let rate = (burst_sent * MAX_FRAME as u64 * 1_000_000).checked_div(burst_us).unwrap_or(0) / 1024;
+    if burst > 0 {
+        text.push_str(&alloc::format!("\nburst: {burst_sent} frames of {MAX_FRAME} bytes in {burst_us} us ({rate} KiB/s)"));
+    }
+    let counters = ethernet.counters();
+    Ok(ToolOutput::with_text(
+        json!({
+            "controller": {"id": alloc::format!("{:#010x}", usb.controller.id), "channels": usb.controller.channels, "slots": usb.controller.slots},
+            "bring_up_us": usb.elapsed_us,
+            "devices": devices,
+            "failures": failures,
+            "nic": {
+                "name": ethernet.name(),
+                "address": nic.address,
+                "mac": mac_text(&mac),
+                "configuration": f.configuration,
+                "data_interface": f.data_interface,
+                "data_alternate": f.data_alternate,
+                "max_segment": f.max_segment,
+                "filter_accepted": nic.filter_accepted,
+                "link_up": ethernet.link_up(),
+            },
+            "arp": {"gateway_ip": "10.0.2.2", "gateway_mac": mac_text(&gateway), "elapsed_us": elapsed, "frames_seen": frames},
+            "burst": {"frames": burst_sent, "elapsed_us": burst_us, "kib_per_s": rate},
+            "counters": {"rx_frames": counters.rx_frames, "tx_frames": counters.tx_frames, "dropped": counters.dropped},
+        }),
+        text,
+    ))
+}
+
 /// Registers the test tools.
 pub fn register(server: &mut Server) {
     let crash = |name: &str, description: &str, run: fn() -> !| {
@@ -220,6 +416,15 @@ pub fn register(server: &mut Server) {
             .title("I2C on a dead controller")
             .description("Runs an I2C write on a register window where no controller answers; it must fail at its deadline.")
             .output_schema_text(r#"{"type":"object","properties":{"elapsed_us":{"type":"integer"}},"required":["elapsed_us"]}"#)
+            .annotations(Annotations::MUTATING),
+    );
+    add(
+        server,
+        Tool::new("test_usb", |_, args| usb_test(args))
+            .title("USB bring-up and NIC check")
+            .description("Brings up the USB host (once), lists the device tree, and sends a broadcast ARP request for 10.0.2.2 through the CDC-ECM NIC, waiting for the reply; then optionally a burst of full-size frames to measure the transmit rate.")
+            .input_schema_text(r#"{"type":"object","properties":{"frames":{"type":"integer","minimum":0,"maximum":1000}},"additionalProperties":false}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"devices":{"type":"array"},"nic":{"type":"object"},"arp":{"type":"object"}},"required":["devices","nic","arp"]}"#)
             .annotations(Annotations::MUTATING),
     );
     add(

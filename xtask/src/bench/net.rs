@@ -88,7 +88,7 @@ fn boot(board: Board, token: &str) -> Result<(KillOnDrop, String)> {
     command
         .args(qemu::machine_args(board, &image)?)
         .args(qemu::net_args(board, port)?)
-        .args(qemu::settings_args(board, &format!("net.token = {token}\n"))?)
+        .args(qemu::settings_args(board, &qemu::net_settings(board, token))?)
         .args(["-display", "none", "-serial", "null", "-monitor", "none"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

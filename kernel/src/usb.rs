@@ -1,0 +1,187 @@
+//! USB: brings up the DWC2 host controller once, enumerates the bus, owns the USB NIC.
+//!
+//! Bring-up runs on first use ([`init`]), not at boot: the controller reset, root-port
+//! reset and hub-port resets take about half a second of bus timing, and a board without a
+//! USB device should not pay for it. The outcome — the device tree, or why there is none —
+//! is kept for the kernel's lifetime (devices plugged in later are not seen).
+//!
+//! The CDC-ECM NIC (QEMU's `usb-net`, or a USB Ethernet adapter with CDC-ECM on a Pi 3)
+//! lives behind a lock; [`ethernet`] hands out a handle implementing
+//! [`EthernetDevice`] for the network stack, and the `test_usb` hook uses the same handle.
+//!
+//! DMA: the controller's buffers are a heap block handed to the driver for good; the GPU
+//! bus alias of ARM RAM (the board's `mailbox` alias, 0xC000_0000 on the BCM2837)
+//! translates addresses, and [`crate::arch::cache`] keeps them coherent on real hardware.
+//!
+//! Real boards (untested): the Pi firmware is expected to leave the USB controller powered;
+//! Circle and USPi switch it on explicitly with the mailbox "set power state" tag (device
+//! 3). If a board reports "no DWC2 USB controller answers", that tag is the next step.
+#![cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+
+use crate::{arch::cache, board::CURRENT, platform};
+use alloc::{
+    format,
+    string::{String, ToString},
+    vec::Vec,
+};
+use drivers::{
+    mailbox::DmaCoherence,
+    net::{Counters, EthernetDevice, NetError},
+    usb::{
+        self,
+        cdc_ecm::{self, CdcEcm, EcmFunction},
+        dwc2::{ControllerInfo, Dwc2, DMA_REGION_BYTES},
+        DeviceInfo, Error as UsbError,
+    },
+};
+use spin::{Mutex, Once};
+
+/// Cache maintenance and bus addresses for the controller's DMA.
+struct Coherence {
+    bus_alias: u32,
+}
+
+impl DmaCoherence for Coherence {
+    fn clean(&self, addr: usize, len: usize) {
+        cache::clean(addr, len);
+    }
+    fn invalidate(&self, addr: usize, len: usize) {
+        cache::clean_invalidate(addr, len);
+    }
+    fn bus_address(&self, addr: usize) -> u32 {
+        (addr as u32 & 0x3fff_ffff) | self.bus_alias
+    }
+}
+
+/// The NIC found on the bus.
+#[derive(Clone, Copy, Debug)]
+pub struct Nic {
+    /// USB address of the device.
+    pub address: u8,
+    /// Its CDC-ECM function (configuration, interfaces, endpoints).
+    pub function: EcmFunction,
+    /// MAC address from its iMACAddress string.
+    pub mac: [u8; 6],
+    /// Whether it accepted SET_ETHERNET_PACKET_FILTER (optional for devices).
+    pub filter_accepted: bool,
+}
+
+/// What bring-up found.
+#[derive(Clone, Debug)]
+pub struct Usb {
+    /// The controller.
+    pub controller: ControllerInfo,
+    /// Every device, hubs first.
+    pub devices: Vec<DeviceInfo>,
+    /// Ports whose device failed to come up: (port path, reason).
+    pub failures: Vec<(String, String)>,
+    /// The NIC, or why none is usable.
+    pub nic: Result<Nic, String>,
+    /// Bring-up time in microseconds.
+    pub elapsed_us: u64,
+}
+
+static COHERENCE: Once<Coherence> = Once::new();
+static STATE: Once<Result<Usb, String>> = Once::new();
+static NIC: Mutex<Option<CdcEcm<Dwc2>>> = Mutex::new(None);
+
+fn describe(error: UsbError) -> String {
+    match error {
+        UsbError::NoDevice => "no device: nothing is connected to the USB root port".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn bring_up() -> Result<Usb, String> {
+    let started = crate::arch::cpu::micros();
+    let base = CURRENT.usb.ok_or("this board has no USB host controller")?;
+    let (_, bus_alias) = CURRENT.mailbox.ok_or("no GPU bus alias for USB DMA on this board")?;
+    let coherence = COHERENCE.call_once(|| Coherence { bus_alias });
+    let dma: &'static mut [u8] = Vec::leak(alloc::vec![0u8; DMA_REGION_BYTES]);
+    let mut host = platform::usb_host(base, dma, coherence).map_err(describe)?;
+    host.init().map_err(describe)?;
+    let speed = host.reset_root_port().map_err(describe)?;
+    let tree = usb::enumerate(&mut host, speed).map_err(|e| format!("enumeration failed: {}", describe(e)))?;
+    let devices: Vec<DeviceInfo> = tree.devices().copied().collect();
+    let failures = tree.failures().map(|f| (format!("{}", f.path), describe(f.error))).collect();
+
+    let mut nic = Err("no CDC-ECM network device on the bus".to_string());
+    for device in &devices {
+        match cdc_ecm::probe(&mut host, device) {
+            Ok(Some(function)) => {
+                let controller = host.info();
+                nic = match CdcEcm::open(host, device, &function) {
+                    Ok(opened) => {
+                        let found = Nic {
+                            address: device.address,
+                            function,
+                            mac: opened.mac_address(),
+                            filter_accepted: opened.filter_accepted(),
+                        };
+                        *NIC.lock() = Some(opened);
+                        Ok(found)
+                    }
+                    Err(error) => Err(format!("CDC-ECM device {} failed to start: {}", device.address, describe(error))),
+                };
+                let elapsed_us = crate::arch::cpu::micros() - started;
+                return Ok(Usb { controller, devices, failures, nic, elapsed_us });
+            }
+            Ok(None) => {}
+            Err(error) => nic = Err(format!("device {}: {}", device.address, describe(error))),
+        }
+    }
+    let elapsed_us = crate::arch::cpu::micros() - started;
+    Ok(Usb { controller: host.info(), devices, failures, nic, elapsed_us })
+}
+
+/// Brings USB up on the first call and returns what it found (or why there is nothing).
+pub fn init() -> Result<&'static Usb, &'static str> {
+    STATE.call_once(bring_up).as_ref().map_err(String::as_str)
+}
+
+/// A handle on the USB NIC: each call locks the NIC for its duration. `Send`, so the
+/// network stack can own it.
+#[derive(Clone, Copy, Debug)]
+pub struct UsbEthernet {
+    mac: [u8; 6],
+}
+
+/// The USB NIC, bringing USB up first if needed; `None` when there is none (the reason is
+/// in [`init`]'s result).
+pub fn ethernet() -> Option<UsbEthernet> {
+    let nic = init().ok()?.nic.as_ref().ok()?;
+    Some(UsbEthernet { mac: nic.mac })
+}
+
+fn with_nic<R>(default: R, f: impl FnOnce(&mut CdcEcm<Dwc2>) -> R) -> R {
+    match NIC.lock().as_mut() {
+        Some(nic) => f(nic),
+        None => default,
+    }
+}
+
+impl EthernetDevice for UsbEthernet {
+    fn name(&self) -> &'static str {
+        "usb-cdc-ecm"
+    }
+
+    fn mac_address(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    fn link_up(&mut self) -> bool {
+        with_nic(false, |nic| nic.link_up())
+    }
+
+    fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, NetError> {
+        with_nic(Err(NetError::Device("USB NIC not started")), |nic| nic.receive(buffer))
+    }
+
+    fn transmit(&mut self, frame: &[u8]) -> Result<(), NetError> {
+        with_nic(Err(NetError::Device("USB NIC not started")), |nic| nic.transmit(frame))
+    }
+
+    fn counters(&self) -> Counters {
+        with_nic(Counters::default(), |nic| nic.counters())
+    }
+}
