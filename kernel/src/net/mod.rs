@@ -193,6 +193,7 @@ impl Stack {
     /// Polls the interface and the DHCP client once.
     fn poll(&mut self) {
         let timestamp = now();
+        self.nic.flush();
         self.iface.poll(timestamp, &mut self.nic, &mut self.sockets);
         if self.mode == NetMode::Dhcp {
             let event = self.sockets.get_mut::<dhcpv4::Socket>(self.dhcp).poll().map(|e| match e {

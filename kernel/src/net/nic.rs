@@ -2,7 +2,7 @@
 //! [`EthernetDevice`], and the adapter that makes any `EthernetDevice` a `smoltcp` device.
 
 use crate::memory::dma::VirtioHal;
-use alloc::{boxed::Box, vec, vec::Vec};
+use alloc::{boxed::Box, collections::VecDeque, vec, vec::Vec};
 use drivers::net::{Counters, EthernetDevice, NetError, MAX_FRAME};
 use smoltcp::{
     phy::{self, DeviceCapabilities, Medium},
@@ -86,20 +86,54 @@ impl EthernetDevice for VirtioNic {
     }
 }
 
-/// Any [`EthernetDevice`] as a `smoltcp` device: frames are copied through two buffers.
+/// Frames held back while the device is busy (a USB NIC sends one at a time).
+const BACKLOG: usize = 32;
+
+/// Any [`EthernetDevice`] as a `smoltcp` device: frames are copied through two buffers;
+/// a frame the device cannot take yet waits in a short backlog instead of being lost (so
+/// TCP does not have to wait for a retransmission).
 pub struct Nic {
     /// The device.
     pub device: Box<dyn EthernetDevice + Send>,
     rx: Vec<u8>,
     tx: Vec<u8>,
-    /// Frames the device refused (busy or failed) on transmit.
+    backlog: VecDeque<Vec<u8>>,
+    /// Frames dropped on transmit (device error, or the backlog full).
     pub tx_dropped: u64,
 }
 
 impl Nic {
     /// Wraps `device`.
     pub fn new(device: Box<dyn EthernetDevice + Send>) -> Nic {
-        Nic { device, rx: vec![0; MAX_FRAME], tx: vec![0; MAX_FRAME], tx_dropped: 0 }
+        Nic { device, rx: vec![0; MAX_FRAME], tx: vec![0; MAX_FRAME], backlog: VecDeque::new(), tx_dropped: 0 }
+    }
+
+    /// Hands held-back frames to the device, oldest first, while it takes them.
+    pub fn flush(&mut self) {
+        while let Some(frame) = self.backlog.front() {
+            match self.device.transmit(frame) {
+                Err(NetError::Busy) => return,
+                Ok(()) => {}
+                Err(_) => self.tx_dropped += 1,
+            }
+            self.backlog.pop_front();
+        }
+    }
+}
+
+fn send(device: &mut (dyn EthernetDevice + Send), backlog: &mut VecDeque<Vec<u8>>, dropped: &mut u64, frame: &[u8]) {
+    if !backlog.is_empty() {
+        if backlog.len() < BACKLOG {
+            backlog.push_back(frame.to_vec());
+        } else {
+            *dropped += 1;
+        }
+        return;
+    }
+    match device.transmit(frame) {
+        Ok(()) => {}
+        Err(NetError::Busy) => backlog.push_back(frame.to_vec()),
+        Err(_) => *dropped += 1,
     }
 }
 
@@ -110,6 +144,7 @@ pub struct RxToken<'a>(&'a mut [u8]);
 pub struct TxToken<'a> {
     device: &'a mut (dyn EthernetDevice + Send),
     buffer: &'a mut [u8],
+    backlog: &'a mut VecDeque<Vec<u8>>,
     dropped: &'a mut u64,
 }
 
@@ -123,9 +158,7 @@ impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let len = len.min(self.buffer.len());
         let result = f(&mut self.buffer[..len]);
-        if self.device.transmit(&self.buffer[..len]).is_err() {
-            *self.dropped += 1;
-        }
+        send(self.device, self.backlog, self.dropped, &self.buffer[..len]);
         result
     }
 }
@@ -135,18 +168,23 @@ impl phy::Device for Nic {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        self.flush();
         let len = match self.device.receive(&mut self.rx) {
             Ok(Some(len)) => len,
             Ok(None) | Err(_) => return None,
         };
         Some((
             RxToken(&mut self.rx[..len]),
-            TxToken { device: &mut *self.device, buffer: &mut self.tx, dropped: &mut self.tx_dropped },
+            TxToken { device: &mut *self.device, buffer: &mut self.tx, backlog: &mut self.backlog, dropped: &mut self.tx_dropped },
         ))
     }
 
     fn transmit(&mut self, _timestamp: Instant) -> Option<TxToken<'_>> {
-        Some(TxToken { device: &mut *self.device, buffer: &mut self.tx, dropped: &mut self.tx_dropped })
+        self.flush();
+        if self.backlog.len() >= BACKLOG {
+            return None;
+        }
+        Some(TxToken { device: &mut *self.device, buffer: &mut self.tx, backlog: &mut self.backlog, dropped: &mut self.tx_dropped })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
