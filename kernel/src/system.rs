@@ -35,8 +35,11 @@ pub struct Facts {
 
 static FACTS: Once<Facts> = Once::new();
 
-struct Coherence {
-    bus_alias: u32,
+/// Cache maintenance and GPU bus addresses for memory a VideoCore-side master reads or
+/// writes by DMA (the mailbox, the DWC2 USB controller).
+pub struct Coherence {
+    /// The bus alias of ARM RAM (0xC000_0000 on the BCM2837: L2-coherent, uncached).
+    pub bus_alias: u32,
 }
 
 impl DmaCoherence for Coherence {

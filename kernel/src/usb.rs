@@ -18,14 +18,13 @@
 //! 3). If a board reports "no DWC2 USB controller answers", that tag is the next step.
 #![cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 
-use crate::{arch::cache, board::CURRENT, platform};
+use crate::{board::CURRENT, platform};
 use alloc::{
     format,
     string::{String, ToString},
     vec::Vec,
 };
 use drivers::{
-    mailbox::DmaCoherence,
     net::{Counters, EthernetDevice, NetError},
     usb::{
         self,
@@ -35,23 +34,6 @@ use drivers::{
     },
 };
 use spin::{Mutex, Once};
-
-/// Cache maintenance and bus addresses for the controller's DMA.
-struct Coherence {
-    bus_alias: u32,
-}
-
-impl DmaCoherence for Coherence {
-    fn clean(&self, addr: usize, len: usize) {
-        cache::clean(addr, len);
-    }
-    fn invalidate(&self, addr: usize, len: usize) {
-        cache::clean_invalidate(addr, len);
-    }
-    fn bus_address(&self, addr: usize) -> u32 {
-        (addr as u32 & 0x3fff_ffff) | self.bus_alias
-    }
-}
 
 /// The NIC found on the bus.
 #[derive(Clone, Copy, Debug)]
@@ -81,7 +63,7 @@ pub struct Usb {
     pub elapsed_us: u64,
 }
 
-static COHERENCE: Once<Coherence> = Once::new();
+static COHERENCE: Once<crate::system::Coherence> = Once::new();
 static STATE: Once<Result<Usb, String>> = Once::new();
 static NIC: Mutex<Option<CdcEcm<Dwc2>>> = Mutex::new(None);
 
@@ -96,7 +78,7 @@ fn bring_up() -> Result<Usb, String> {
     let started = crate::arch::cpu::micros();
     let base = CURRENT.usb.ok_or("this board has no USB host controller")?;
     let (_, bus_alias) = CURRENT.mailbox.ok_or("no GPU bus alias for USB DMA on this board")?;
-    let coherence = COHERENCE.call_once(|| Coherence { bus_alias });
+    let coherence = COHERENCE.call_once(|| crate::system::Coherence { bus_alias });
     let dma: &'static mut [u8] = Vec::leak(alloc::vec![0u8; DMA_REGION_BYTES]);
     let mut host = platform::usb_host(base, dma, coherence).map_err(describe)?;
     host.init().map_err(describe)?;
