@@ -93,8 +93,23 @@ pub fn dir() -> PathBuf {
     util::root().join("target/debian")
 }
 
+/// Holds an exclusive lock on the private apt directory: several `cargo xtask image` runs
+/// (the storage tests start them in parallel) must not update lists or unpack at once.
+fn lock() -> Result<std::fs::File> {
+    let dir = dir();
+    std::fs::create_dir_all(&dir)?;
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(".lock"))?;
+    file.lock().context("locking target/debian")?;
+    Ok(file)
+}
+
 /// Refreshes the arm64 package lists once per machine (they live under `target/debian`).
 pub fn update_lists() -> Result<PathBuf> {
+    let _lock = lock()?;
+    update_lists_locked()
+}
+
+fn update_lists_locked() -> Result<PathBuf> {
     let dir = dir();
     let marker = dir.join("lists/.updated");
     if !marker.exists() {
@@ -122,7 +137,8 @@ pub fn resolve(meta: &str, prefix: &str) -> Result<String> {
 
 /// Downloads `package` (once) and unpacks it; returns the directory it was unpacked into.
 pub fn unpacked(package: &str) -> Result<PathBuf> {
-    let dir = update_lists()?;
+    let _lock = lock()?;
+    let dir = update_lists_locked()?;
     let root = dir.join("root").join(package);
     let debs = dir.join("debs").join(package);
     if let Ok(record) = std::fs::read_to_string(root.join(".complete")) {
