@@ -2,7 +2,9 @@
 //! itself is passed with -kernel, as QEMU runs no GPU firmware): the tools see the card's
 //! real files, the model on the card loads at boot and generates, and a broken card, a
 //! missing or truncated model, bad settings or no card at all give clear answers while the
-//! kernel keeps serving. The image builder is deterministic.
+//! kernel keeps serving. Files the kernel writes are on the card after a reboot and read
+//! the same with an independent FAT implementation; boot files are never written. The
+//! image builder is deterministic.
 
 use kingly_tests::Machine;
 use serde_json::{json, Value};
@@ -70,7 +72,13 @@ fn drive(path: &Path) -> String {
 
 fn call(vm: &mut Machine, id: u64, tool: &str, arguments: Value) -> Value {
     let request = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":arguments}});
-    vm.rpc(&request.to_string())["result"].clone()
+    let mut response = vm.rpc(&request.to_string());
+    // Log lines (a write is logged) arrive as notifications before the answer.
+    while response.get("id").is_none() && response["method"] == "notifications/message" {
+        response = vm.next_json(true);
+    }
+    assert!(response.get("result").is_some(), "{tool}: no result: {response}");
+    response["result"].clone()
 }
 
 #[test]
@@ -200,6 +208,100 @@ fn broken_cards_and_files_give_clear_errors() {
     let _ = std::fs::remove_file(&card);
 }
 
+fn rpc_answer(vm: &mut Machine, message: &str) -> Value {
+    let mut response = vm.rpc(message);
+    while response.get("id").is_none() {
+        response = vm.next_json(true);
+    }
+    response
+}
+
+/// The file `name` in the root of the image's FAT partition (at block 2048), read by the
+/// `fatfs` crate — not the kernel's FAT code.
+fn host_read(card: &Path, name: &str) -> Vec<u8> {
+    use std::io::Read;
+    let bytes = std::fs::read(card).expect("card image");
+    let partition = std::io::Cursor::new(bytes[2048 * 512..].to_vec());
+    let fs = fatfs::FileSystem::new(partition, fatfs::FsOptions::new()).expect("the card's FAT is readable by fatfs");
+    let mut file = fs.root_dir().open_file(name).unwrap_or_else(|e| panic!("{name} on the card: {e}"));
+    let mut out = Vec::new();
+    file.read_to_end(&mut out).expect("read");
+    out
+}
+
+#[test]
+fn writes_reach_the_card_and_boot_files_are_refused() {
+    let Some(xtask) = xtask() else { return };
+    let card = image(&xtask, "zero2w", "raspi3b", &[], "write.img");
+    let drive_arg = drive(&card);
+    let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots");
+    vm.rpc(INIT);
+
+    let first = call(&mut vm, 2, "fs_write", json!({"path": "/NOTES.TXT", "content": "hello from kingly\n"}));
+    assert_eq!(first["structuredContent"]["size"], 18, "{first}");
+    let second = call(&mut vm, 3, "fs_write", json!({"path": "/notes.txt", "content": "second line\n", "mode": "append"}));
+    assert_eq!(second["structuredContent"]["size"], 30, "{second}");
+    let back = call(&mut vm, 4, "fs_read", json!({"path": "/notes.txt"}));
+    assert_eq!(back["structuredContent"]["content"], "hello from kingly\nsecond line\n", "{back}");
+    // Binary, across many blocks and clusters, as base64.
+    let data: Vec<u8> = (0..40_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let encoded = test_base64(&data);
+    let binary = call(&mut vm, 5, "fs_write", json!({"path": "/DATA.BIN", "content": encoded, "encoding": "base64"}));
+    assert_eq!(binary["structuredContent"]["written"], 40_000, "{binary}");
+    let read = call(&mut vm, 6, "fs_read", json!({"path": "/data.bin", "offset": 30_000, "length": 10_000, "encoding": "base64"}));
+    assert_eq!(read["structuredContent"]["content"], test_base64(&data[30_000..]).as_str());
+    // The settings file is writable: the next boot uses it.
+    let settings = call(&mut vm, 7, "fs_write", json!({"path": "/kingly.txt", "content": "context = 256\nmodel = none\n"}));
+    assert_eq!(settings["isError"], false, "{settings}");
+
+    // Refused before the card is touched, with the reason.
+    for (id, path) in [(8, "/config.txt"), (9, "/KERNEL8.IMG"), (10, "/bootcode.bin"), (11, "/bcm2710-rpi-zero-2-w.dtb"), (12, "/overlays/x.dtbo"), (13, "/model.gguf")] {
+        let refused = call(&mut vm, id, "fs_write", json!({"path": path, "content": "x"}));
+        assert_eq!(refused["isError"], true, "{path}: {refused}");
+        assert!(refused["content"][0]["text"].as_str().unwrap_or("").contains("protected"), "{path}: {refused}");
+    }
+    let long = call(&mut vm, 14, "fs_write", json!({"path": "/a-long-file-name.text", "content": "x"}));
+    assert!(long["content"][0]["text"].as_str().unwrap_or("").contains("8.3"), "{long}");
+    let bad = call(&mut vm, 15, "fs_write", json!({"path": "/B.BIN", "content": "not base64!", "encoding": "base64"}));
+    assert_eq!(bad["isError"], true, "{bad}");
+    let missing_dir = call(&mut vm, 16, "fs_write", json!({"path": "/no/dir/F.TXT", "content": "x"}));
+    assert!(missing_dir["content"][0]["text"].as_str().unwrap_or("").contains("no such file"), "{missing_dir}");
+    let too_big = rpc_answer(&mut vm, &json!({"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"fs_write","arguments":{"path":"/BIG.TXT","content":"x".repeat(90_000)}}}).to_string());
+    assert!(too_big.get("error").is_some() || too_big["result"]["isError"] == true, "over 64 KiB is refused: {}", &too_big.to_string()[..200.min(too_big.to_string().len())]);
+    let pong = rpc_answer(&mut vm, r#"{"jsonrpc":"2.0","id":18,"method":"ping"}"#);
+    assert_eq!(pong["result"], json!({}));
+    drop(vm);
+
+    // After a reboot the kernel reads what it wrote, and uses the new settings.
+    let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots again");
+    vm.rpc(INIT);
+    let back = call(&mut vm, 2, "fs_read", json!({"path": "/NOTES.TXT"}));
+    assert_eq!(back["structuredContent"]["content"], "hello from kingly\nsecond line\n", "{back}");
+    let info = call(&mut vm, 3, "storage_info", json!({}));
+    assert_eq!(info["structuredContent"]["settings"]["context"], 256, "{info}");
+    drop(vm);
+
+    // An independent FAT implementation sees the same files; the boot files are untouched.
+    assert_eq!(host_read(&card, "NOTES.TXT"), b"hello from kingly\nsecond line\n");
+    assert_eq!(host_read(&card, "DATA.BIN"), data);
+    assert_eq!(host_read(&card, "config.txt"), std::fs::read(root().join("firmware/config.txt")).unwrap());
+    let _ = std::fs::remove_file(&card);
+}
+
+/// Standard padded base64 (written here rather than taken from the kernel's `formats`, so
+/// the test does not check the kernel's decoder against itself).
+fn test_base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
+}
+
 #[test]
 fn without_a_card_the_tools_say_so() {
     let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
@@ -211,6 +313,8 @@ fn without_a_card_the_tools_say_so() {
     assert_eq!(listing["isError"], true, "{listing}");
     let read = call(&mut vm, 4, "fs_read", json!({"path": "/config.txt"}));
     assert_eq!(read["isError"], true, "{read}");
+    let write = call(&mut vm, 6, "fs_write", json!({"path": "/NOTES.TXT", "content": "x"}));
+    assert_eq!(write["isError"], true, "{write}");
     let pong = vm.rpc(r#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#);
     assert_eq!(pong["result"], json!({}));
 }

@@ -6,8 +6,15 @@
 //! without `alloc`, takes any block device through a three-method trait, reads FAT16/FAT32
 //! with long file names (`iterate_dir_lfn`, `open_long_name_file_in_dir`) and writes 8.3
 //! names. The alternatives: `fatfs` 0.3 (the released one) needs `std` or the nightly-only
-//! `core_io` without it; its no_std-capable 0.4 is unreleased. The kernel only reads the
-//! card today (settings, models, `fs_read`), so `embedded-sdmmc`'s write limits do not bite.
+//! `core_io` without it; its no_std-capable 0.4 is unreleased. Writes are few and small
+//! (`fs_write`: the settings file, notes, logs), so `embedded-sdmmc`'s write limit — new
+//! files get 8.3 names — does not bite; existing files are found by their long names too.
+//!
+//! Writing safely: the files the board boots from are refused (`formats::boot_files`);
+//! a write replaces or extends one file in a single call and closes it before answering,
+//! so the FAT and the directory entry are on the card when the tool returns. A power cut
+//! in the middle of a write can leave that one file short (and lost clusters, which any
+//! `fsck.vfat` reclaims) — never a broken boot partition.
 //!
 //! The card is brought up once at boot ([`init`]); a missing card, a card that fails to
 //! initialise or a broken partition table is remembered as the reason and reported by every
@@ -28,6 +35,9 @@ use spin::{Mutex, Once};
 
 /// Longest file `fs_read` returns in one call.
 pub const MAX_READ: usize = 64 * 1024;
+
+/// Most bytes `fs_write` writes in one call.
+pub const MAX_WRITE: usize = 64 * 1024;
 
 /// Most entries `fs_list` returns.
 pub const MAX_ENTRIES: usize = 256;
@@ -400,6 +410,44 @@ pub fn read(path: &str, offset: u32, max: usize) -> Result<(Vec<u8>, u32), Stora
         }
         bytes.truncate(done);
         Ok((bytes, size))
+    })
+}
+
+/// Writes `bytes` to the file at `path` (created if missing, with an 8.3 name), replacing
+/// its contents or appending to them; returns the file's new size. Files the board boots
+/// from are refused before the card is touched.
+pub fn write(path: &str, bytes: &[u8], append: bool) -> Result<u32, StorageError> {
+    if let Some(why) = formats::boot_files::protection(path) {
+        return Err(StorageError::BadPath(format!("{path} is protected: {why}")));
+    }
+    if bytes.len() > MAX_WRITE {
+        return Err(StorageError::BadPath(format!("at most {} KiB per write", MAX_WRITE / 1024)));
+    }
+    let parts = components(path)?;
+    let Some((name, dirs)) = parts.split_last() else { return Err(StorageError::BadPath("a file name is needed".into())) };
+    with_dir(dirs, path, |dir| {
+        let short = match lookup_entry(dir, name)? {
+            Some(entry) if entry.attributes.is_directory() => return Err(StorageError::BadPath(format!("{path} is a directory"))),
+            Some(entry) if entry.attributes.is_read_only() || entry.attributes.is_system() => {
+                return Err(StorageError::BadPath(format!("{path} is marked read-only or system on the card")))
+            }
+            Some(entry) => entry.name,
+            None => ShortFileName::create_from_str(name)
+                .map_err(|_| StorageError::BadPath(format!("{name}: new files need an 8.3 name (up to 8 letters/digits, a dot, up to 3 more, e.g. NOTES.TXT)")))?,
+        };
+        // The protection check again on the name the card knows (a long name can hide a
+        // short one such as KERNEL8.IMG).
+        let short_path = format!("/{short}");
+        if let Some(why) = formats::boot_files::protection(&short_path) {
+            return Err(StorageError::BadPath(format!("{path} ({short}) is protected: {why}")));
+        }
+        let mode = if append { Mode::ReadWriteCreateOrAppend } else { Mode::ReadWriteCreateOrTruncate };
+        let file = dir.open_file_in_dir(&short, mode).map_err(io)?;
+        file.write(bytes).map_err(io)?;
+        let size = file.length();
+        file.close().map_err(io)?;
+        log::info!("wrote {} bytes to {path} ({} bytes now)", bytes.len(), size);
+        Ok(size)
     })
 }
 

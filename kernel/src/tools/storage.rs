@@ -1,17 +1,24 @@
-//! Storage tools: `storage_info`, `fs_list`, `fs_read` — the SD card and the files on its
+//! Storage tools: `storage_info`, `fs_list`, `fs_read`, `fs_write` — the SD card and the files on its
 //! FAT boot partition ([`crate::storage`]).
 //!
 //! Usage: `storage_info` reports the card (or why there is none: that is state, not an
 //! error); `fs_list path=/` lists a directory; `fs_read path=/config.txt` returns up to
 //! 64 KiB of a file from `offset`, as text when it is UTF-8 (or `encoding=text` asked), else
-//! base64. Paths are `/`-separated, case-insensitive, long or 8.3 names.
+//! base64; `fs_write path=/notes.txt content=hello [mode=append] [encoding=base64]` writes
+//! up to 64 KiB (destructive: the shell asks first; boot files are refused). Paths are
+//! `/`-separated, case-insensitive, long or 8.3 names.
 //!
 //! Errors (`isError` results): no usable card, no such path, a directory where a file was
-//! expected, an offset past the end, a card error during the read.
+//! expected, an offset past the end, a protected file, a new name that is not 8.3, bad
+//! base64, a card error during the transfer.
 
 use super::add;
 use crate::storage::{self, StorageError};
-use alloc::{format, string::String, vec::Vec};
+use alloc::{
+    format,
+    string::{String, ToString},
+    vec::Vec,
+};
 use core::fmt::Write;
 use mcp::{json, Annotations, Server, Tool, ToolOutput, Value};
 
@@ -128,6 +135,20 @@ fn fs_read(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError>
     Ok(ToolOutput::with_text(out, text))
 }
 
+fn fs_write(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+    let path = args.get("path").and_then(Value::as_str).unwrap_or("");
+    let content = args.get("content").and_then(Value::as_str).unwrap_or("");
+    let append = args.get("mode").and_then(Value::as_str) == Some("append");
+    let bytes = match args.get("encoding").and_then(Value::as_str).unwrap_or("text") {
+        "base64" => formats::base64::decode(content).map_err(|e| mcp::ToolError::from(e.to_string()))?,
+        _ => content.as_bytes().to_vec(),
+    };
+    let size = storage::write(path, &bytes, append)?;
+    let verb = if append { "appended" } else { "wrote" };
+    let text = format!("{verb} {} bytes to {path} (now {size} bytes)\n", bytes.len());
+    Ok(ToolOutput::with_text(json!({"path": path, "written": bytes.len(), "size": size, "mode": if append { "append" } else { "replace" }}), text))
+}
+
 /// Registers the group.
 pub fn register(server: &mut Server) {
     add(
@@ -155,6 +176,15 @@ pub fn register(server: &mut Server) {
             .input_schema_text(r#"{"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":255},"offset":{"type":"integer","minimum":0,"default":0},"length":{"type":"integer","minimum":1,"maximum":65536,"default":4096},"encoding":{"enum":["auto","text","base64"],"default":"auto"}},"required":["path"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"path":{"type":"string"},"size":{"type":"integer"},"offset":{"type":"integer"},"length":{"type":"integer"},"eof":{"type":"boolean"},"encoding":{"enum":["text","base64"]},"content":{"type":"string"}},"required":["path","size","length","encoding","content"]}"#)
             .annotations(Annotations::READ_ONLY),
+    );
+    add(
+        server,
+        Tool::new("fs_write", |_, args| fs_write(args))
+            .title("Write a file on the card")
+            .description("Writes up to 64 KiB to a file on the SD card's boot partition (the settings file kingly.txt, notes, logs), replacing its contents or appending; a new file needs an 8.3 name. Refuses the firmware, the kernel, device trees, config.txt, overlays and models, so a write cannot stop the board from booting.")
+            .input_schema_text(r#"{"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":255},"content":{"type":"string","maxLength":87384,"description":"the bytes to write: text, or base64 with encoding=base64"},"encoding":{"enum":["text","base64"],"default":"text"},"mode":{"enum":["replace","append"],"default":"replace"}},"required":["path","content"],"additionalProperties":false}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"path":{"type":"string"},"written":{"type":"integer"},"size":{"type":"integer"},"mode":{"enum":["replace","append"]}},"required":["path","written","size","mode"]}"#)
+            .annotations(Annotations::DESTRUCTIVE),
     );
 }
 
