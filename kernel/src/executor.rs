@@ -183,11 +183,6 @@ pub fn sleep_until(deadline: u64) -> Sleep {
     Sleep { deadline }
 }
 
-/// Sleeps for `micros` microseconds.
-pub fn sleep_micros(micros: u64) -> Sleep {
-    sleep_until(cpu::counter() + micros * cpu::counter_frequency() / 1_000_000)
-}
-
 /// A slot for the waker of whoever waits on an interrupt-driven event (one waiter).
 pub struct WakerSlot(IrqMutex<Option<Waker>>);
 
@@ -214,19 +209,3 @@ impl WakerSlot {
     }
 }
 
-/// Yields once: lets the run loop poll the other tasks before this one continues.
-pub async fn yield_now() {
-    struct YieldNow(bool);
-    impl Future for YieldNow {
-        type Output = ();
-        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            if self.0 {
-                return Poll::Ready(());
-            }
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-    YieldNow(false).await
-}

@@ -96,14 +96,6 @@ impl Slot {
         }
     }
 
-    /// Its name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Slot::Intent => "intent",
-            Slot::Placed => "placed",
-            Slot::Card => "card",
-        }
-    }
 }
 static TOKENS: AtomicU64 = AtomicU64::new(0);
 static TOKEN_MICROS: AtomicU64 = AtomicU64::new(0);

@@ -47,8 +47,6 @@ pub struct Platform {
     pub watchdog: Option<Watchdog>,
     /// GPIO.
     pub gpio: Option<Gpio>,
-    /// BCM system timer.
-    pub system_timer: Option<SystemTimer>,
     /// I2C (BSC) controllers by bus number. Locked per transaction; a tool configures the
     /// bus clock and claims its pins on first use (`tools::i2c`).
     pub i2c: [Option<Mutex<Bsc>>; 2],
@@ -97,7 +95,6 @@ fn create(board: &BoardInfo) -> Platform {
                 crate::board::PowerControl::Psci => None,
             },
             gpio: board.gpio.map(|(base, layout)| Gpio::new(base, layout)),
-            system_timer: board.system_timer.map(|base| SystemTimer::new(base)),
             i2c: board.i2c.map(|bus| bus.map(|base| Mutex::new(Bsc::new(base, crate::arch::cpu::micros)))),
             spi: board.spi.map(|base| Mutex::new(Spi::new(base, crate::arch::cpu::micros))),
             pwm: board.pwm.map(|block| {

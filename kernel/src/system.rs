@@ -135,8 +135,6 @@ pub fn power_off(code: u32) -> ! {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum PowerAction {
-    /// Nothing pending.
-    None = 0,
     /// Reset the machine.
     Reboot = 1,
     /// Power off (QEMU: exit 0).

@@ -81,7 +81,9 @@ pub enum IrqLine {
     Gic(u32),
 }
 
-/// How the secondary cores are started.
+/// How the secondary cores are started. (Each build is for one board, which constructs
+/// only its own variant of this and of [`PowerControl`].)
+#[allow(dead_code)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecondaryStart {
     /// Firmware spin table at 0xe0/0xe8/0xf0 (Pi firmware, QEMU raspi machines).
@@ -91,6 +93,7 @@ pub enum SecondaryStart {
 }
 
 /// How the machine is reset or powered off.
+#[allow(dead_code)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PowerControl {
     /// BCM2835 PM watchdog at this base for reset; halt for power-off.
@@ -156,7 +159,9 @@ pub struct BoardInfo {
     pub uart: (usize, u32),
     /// Console UART interrupt.
     pub uart_irq: IrqLine,
-    /// Mini UART (AUX) base, if any.
+    /// Mini UART (AUX) base, if any (the board tables record it; no driver uses it yet:
+    /// the console is the PL011).
+    #[allow(dead_code)]
     pub mini_uart: Option<usize>,
     /// GPIO base and pull-register layout, if any.
     pub gpio: Option<(usize, PullLayout)>,

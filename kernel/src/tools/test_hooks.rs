@@ -14,7 +14,9 @@ fn fault() -> ! {
     panic!("read {value} from an unmapped address (should have faulted)");
 }
 
+/// Recurses until the stack guard page faults — the point of the stack-overflow test.
 #[inline(never)]
+#[allow(unconditional_recursion)]
 fn recurse(depth: u64) -> u64 {
     let frame = core::hint::black_box([depth; 64]);
     frame[0] + recurse(depth + 1)

@@ -48,26 +48,10 @@ pub fn exception_level() -> u8 {
     CurrentEL.read(CurrentEL::EL) as u8
 }
 
-/// Sleeps until an interrupt (or another wake-up event) arrives.
-#[inline]
-pub fn wait_for_interrupt() {
-    asm::wfi();
-}
-
 /// Unmasks IRQs on this core.
 #[inline]
 pub fn enable_interrupts() {
     DAIF.write(DAIF::D::Masked + DAIF::A::Unmasked + DAIF::I::Unmasked + DAIF::F::Masked);
-}
-
-/// Runs `f` with IRQs masked on this core, restoring the previous mask afterwards.
-#[inline]
-pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
-    let saved = DAIF.get();
-    DAIF.modify(DAIF::I::Masked);
-    let result = f();
-    DAIF.set(saved);
-    result
 }
 
 /// Sleeps until an interrupt arrives unless `ready()` already holds, without losing a
