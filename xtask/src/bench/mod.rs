@@ -46,6 +46,11 @@ enum What {
         /// `--qemu`: tokens per generation.
         #[arg(long, default_value_t = 64)]
         tokens: u64,
+        /// `--qemu`: also this GGUF model (placed in guest RAM, e.g. a TinyLlama-shaped file
+        /// from `cargo xtask model tinyllama-random`), with at most 8 tokens and 2 runs per
+        /// figure since big models run at well under a token per second in QEMU.
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
         /// Host: rounds (each runs every model once per engine and thread count).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
@@ -110,7 +115,7 @@ impl Args {
         match self.what {
             What::Mcp { batches } => mcp::run(batches.max(10)),
             What::Boot(args) => args.run(),
-            What::Llm { qemu: true, runs, tokens, .. } => llm_qemu::run(runs.max(1), tokens.max(1)),
+            What::Llm { qemu: true, runs, tokens, model, .. } => llm_qemu::run(runs.max(1), tokens.max(1), model.as_deref()),
             What::Llm { qemu: false, rounds, quick, .. } => {
                 llm_host::run(llm_host::Options { rounds: if quick { 1 } else { rounds.max(1) }, quick })
             }
