@@ -158,6 +158,34 @@ fn raspi4b_reads_its_card_too() {
 }
 
 #[test]
+fn virt_reads_and_writes_a_card_image_over_virtio_blk() {
+    let Some(xtask) = xtask() else { return };
+    let Some(model) = stories_model() else { return };
+    let card = image(&xtask, "zero2w", "virt", &["--model", model.to_str().unwrap()], "virt.img");
+    let drive = format!("if=none,id=card,format=raw,file={}", card.display());
+    let Some(mut vm) = Machine::boot_to_prompt_with("virt", &["-drive", &drive, "-device", "virtio-blk-device,drive=card"]) else { return };
+    let boot = vm.transcript();
+    assert!(boot.contains("loading model.gguf from the SD card: 100%"), "the model loads from the disk at boot:\n{boot}");
+    vm.rpc(INIT);
+    let info = call(&mut vm, 2, "storage_info", json!({}));
+    let out = &info["structuredContent"];
+    assert_eq!((out["present"].as_bool(), out["device"].as_str(), out["capacity_bytes"].as_u64()), (Some(true), Some("virtio-blk"), Some(64 << 20)), "{info}");
+    assert_eq!(out["partitions"][0]["type_name"], "FAT32", "{info}");
+    let listing = call(&mut vm, 3, "fs_list", json!({}));
+    let names: Vec<&str> = listing["structuredContent"]["entries"].as_array().expect("entries").iter().filter_map(|e| e["name"].as_str()).collect();
+    assert!(names.contains(&"model.gguf") && names.contains(&"kingly.txt"), "{names:?}");
+    let llm = call(&mut vm, 4, "llm_info", json!({}));
+    assert_eq!(llm["structuredContent"]["source"], "card", "{llm}");
+    let story = call(&mut vm, 5, "llm_generate", json!({"prompt": "Once upon a time", "max_tokens": 12}));
+    assert!(story["structuredContent"]["text"].as_str().unwrap_or("").starts_with(", there was a little girl named Lily"), "{story}");
+    let written = call(&mut vm, 6, "fs_write", json!({"path": "/VIRT.TXT", "content": "written over virtio-blk\n"}));
+    assert_eq!(written["structuredContent"]["size"], 24, "{written}");
+    drop(vm);
+    assert_eq!(host_read(&card, "VIRT.TXT"), b"written over virtio-blk\n");
+    let _ = std::fs::remove_file(&card);
+}
+
+#[test]
 fn broken_cards_and_files_give_clear_errors() {
     let Some(xtask) = xtask() else { return };
     // Bad settings: warnings naming the lines, defaults used.

@@ -9,6 +9,9 @@
 //!   drivers run on them unchanged. Their waits end at a [`deadline::Deadline`] computed
 //!   from a microsecond clock the kernel passes in: a dead bus is an error, never a hang.
 //!
+//! - Seams the kernel's subsystems use: [`block`] (storage: the SD host in [`sdhci`]) and
+//!   [`net`] (network interface controllers).
+//!
 //! Drivers know nothing about boards, MCP or the kernel: the board module in `kernel/`
 //! supplies base addresses and clocks. Every register block is declared once with
 //! `tock-registers` (`register_structs!` / `register_bitfields!`), so driver logic writes named
@@ -18,6 +21,7 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks, missing_docs)]
 
+pub mod block;
 pub mod deadline;
 pub mod gpio;
 pub mod i2c;

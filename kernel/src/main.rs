@@ -52,6 +52,7 @@ mod timeline;
 mod timer;
 mod tools;
 mod usb;
+mod virtio_blk;
 
 use crate::{
     arch::cpu,

@@ -158,6 +158,12 @@ fn virtio_transport(kind: virtio_drivers::transport::DeviceType) -> Option<(virt
     None
 }
 
+/// The first virtio-blk device, brought up (boards with a virtio-mmio window only).
+pub fn virtio_block() -> Option<Result<crate::virtio_blk::VirtioBlock, &'static str>> {
+    let (transport, _irq) = virtio_transport(virtio_drivers::transport::DeviceType::Block)?;
+    Some(crate::virtio_blk::VirtioBlock::new(transport))
+}
+
 /// The board's network device, brought up, with its interrupt line; or why there is none.
 pub fn network_device() -> Result<(alloc::boxed::Box<dyn drivers::net::EthernetDevice + Send>, Option<crate::board::IrqLine>), &'static str> {
     if CURRENT.virtio_mmio.is_some() {

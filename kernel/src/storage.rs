@@ -1,4 +1,5 @@
-//! The SD card: the block device (`drivers::sdhci`), its MBR partition table
+//! The SD card: the block device (`drivers::sdhci` behind the `drivers::block` seam; on
+//! QEMU virt a virtio-blk disk takes the card's place), its MBR partition table
 //! (`formats::mbr`) and the FAT boot partition through `embedded-sdmmc`, plus the settings
 //! file on it (`formats::settings`).
 //!
@@ -23,13 +24,17 @@
 
 use crate::{board::CURRENT, platform};
 use alloc::{
+    boxed::Box,
     format,
     string::{String, ToString},
     vec::Vec,
 };
 use core::ops::ControlFlow;
-use drivers::sdhci::{CardInfo, Error as SdError, Sdhci, BLOCK_SIZE};
-use embedded_sdmmc::{Block, BlockCount, BlockDevice, BlockIdx, LfnBuffer, Mode, ShortFileName, TimeSource, Timestamp, VolumeIdx, VolumeManager};
+use drivers::{
+    block::{BlockDevice, BlockError, BLOCK_SIZE},
+    sdhci::CardInfo,
+};
+use embedded_sdmmc::{Block, BlockCount, BlockIdx, LfnBuffer, Mode, ShortFileName, TimeSource, Timestamp, VolumeIdx, VolumeManager};
 use formats::{mbr, settings::Settings};
 use spin::{Mutex, Once};
 
@@ -42,7 +47,8 @@ pub const MAX_WRITE: usize = 64 * 1024;
 /// Most entries `fs_list` returns.
 pub const MAX_ENTRIES: usize = 256;
 
-static HOST: Mutex<Option<Sdhci>> = Mutex::new(None);
+/// The card's block device (the SD host, or virtio-blk on virt), once brought up.
+static HOST: Mutex<Option<Box<dyn BlockDevice + Send>>> = Mutex::new(None);
 static STATE: Once<Result<Card, String>> = Once::new();
 static SETTINGS: Once<Settings> = Once::new();
 /// Settings text placed in RAM by the loader (`cargo xtask qemu --net --token`), if any.
@@ -72,13 +78,24 @@ pub fn probe_placed_settings(ram: core::ops::Range<usize>) -> Option<core::ops::
     Some(at..at + 16 + len)
 }
 
-/// What the kernel knows about the inserted card.
+/// What the kernel knows about the inserted card (or the virt board's disk).
 #[derive(Clone, Debug)]
 pub struct Card {
-    /// Identification and capacity.
-    pub info: CardInfo,
+    /// The block device's kind ("sd", "virtio-blk").
+    pub device: &'static str,
+    /// Capacity in 512-byte blocks.
+    pub blocks: u64,
+    /// SD card and controller details (SD host only).
+    pub sd: Option<SdCard>,
     /// The partition table, or why it is unusable.
     pub partitions: Result<[Option<mbr::Partition>; 4], mbr::Error>,
+}
+
+/// An SD card and its host controller.
+#[derive(Clone, Debug)]
+pub struct SdCard {
+    /// Identification and capacity.
+    pub info: CardInfo,
     /// SDHCI specification and vendor version of the controller.
     pub controller_version: (u8, u8),
     /// Base clock used for the divisors, in Hz.
@@ -134,31 +151,31 @@ impl From<StorageError> for mcp::ToolError {
 /// The block device `embedded-sdmmc` reads through: every call takes the host lock.
 struct CardDevice;
 
-impl BlockDevice for CardDevice {
-    type Error = SdError;
+impl embedded_sdmmc::BlockDevice for CardDevice {
+    type Error = BlockError;
 
-    fn read(&self, blocks: &mut [Block], start: BlockIdx) -> Result<(), SdError> {
-        let host = HOST.lock();
-        let host = host.as_ref().ok_or(SdError::NotReady)?;
+    fn read(&self, blocks: &mut [Block], start: BlockIdx) -> Result<(), BlockError> {
+        let mut host = HOST.lock();
+        let host = host.as_mut().ok_or(BlockError::Device("no card"))?;
         for (i, block) in blocks.iter_mut().enumerate() {
             host.read_blocks(start.0 as u64 + i as u64, &mut block.contents)?;
         }
         Ok(())
     }
 
-    fn write(&self, blocks: &[Block], start: BlockIdx) -> Result<(), SdError> {
-        let host = HOST.lock();
-        let host = host.as_ref().ok_or(SdError::NotReady)?;
+    fn write(&self, blocks: &[Block], start: BlockIdx) -> Result<(), BlockError> {
+        let mut host = HOST.lock();
+        let host = host.as_mut().ok_or(BlockError::Device("no card"))?;
         for (i, block) in blocks.iter().enumerate() {
             host.write_blocks(start.0 as u64 + i as u64, &block.contents)?;
         }
         Ok(())
     }
 
-    fn num_blocks(&self) -> Result<BlockCount, SdError> {
+    fn num_blocks(&self) -> Result<BlockCount, BlockError> {
         let host = HOST.lock();
-        let card = host.as_ref().and_then(Sdhci::card).ok_or(SdError::NotReady)?;
-        Ok(BlockCount(card.blocks.min(u32::MAX as u64) as u32))
+        let blocks = host.as_ref().ok_or(BlockError::Device("no card"))?.blocks();
+        Ok(BlockCount(blocks.min(u32::MAX as u64) as u32))
     }
 }
 
@@ -178,10 +195,15 @@ pub fn init() {
     let state = STATE.call_once(bring_up);
     match state {
         Ok(card) => {
+            let kind = match &card.sd {
+                Some(sd) if sd.info.high_capacity => "SDHC/SDXC",
+                Some(_) => "SDSC",
+                None => card.device,
+            };
             log::info!(
-                "SD card: {} MiB, {}, {}",
-                card.info.blocks * BLOCK_SIZE as u64 >> 20,
-                if card.info.high_capacity { "SDHC/SDXC" } else { "SDSC" },
+                "{}: {} MiB, {kind}, {}",
+                if card.sd.is_some() { "SD card" } else { "disk" },
+                card.blocks * BLOCK_SIZE as u64 >> 20,
                 match &card.partitions {
                     Ok(table) => format!("{} partition(s)", table.iter().flatten().count()),
                     Err(why) => format!("partition table unusable: {why}"),
@@ -201,6 +223,9 @@ pub fn init() {
 }
 
 fn bring_up() -> Result<Card, String> {
+    if CURRENT.sd.is_none() && CURRENT.virtio_mmio.is_some() {
+        return bring_up_virtio();
+    }
     let sd = CURRENT.sd.ok_or("this board has no SD card host")?;
     if let (Some((first, count)), Some(gpio)) = (sd.pins, platform::get().and_then(|p| p.gpio.as_ref())) {
         for pin in first..first + count {
@@ -211,13 +236,27 @@ fn bring_up() -> Result<Card, String> {
     let mut host = platform::sd_host(sd.base, base_clock);
     let info = host.init_card().map_err(|e| e.to_string())?;
     let controller_version = host.version();
+    let sd = SdCard { info, controller_version, base_clock };
+    attach(Box::new(host), Some(sd))
+}
+
+/// The virt board's card: the first virtio-blk device.
+fn bring_up_virtio() -> Result<Card, String> {
+    let device = platform::virtio_block().ok_or("no virtio-blk device (attach a card image: `cargo xtask qemu --board virt --card FILE.img`)")??;
+    attach(Box::new(device), None)
+}
+
+/// Reads the partition table of a brought-up device and keeps the device.
+fn attach(mut device: Box<dyn BlockDevice + Send>, sd: Option<SdCard>) -> Result<Card, String> {
+    let blocks = device.blocks();
     let mut block0 = [0u8; BLOCK_SIZE];
-    let partitions = match host.read_blocks(0, &mut block0) {
-        Ok(()) => mbr::parse(&block0, info.blocks),
+    let partitions = match device.read_blocks(0, &mut block0) {
+        Ok(()) => mbr::parse(&block0, blocks),
         Err(error) => return Err(format!("reading the partition table: {error}")),
     };
-    *HOST.lock() = Some(host);
-    Ok(Card { info, partitions, controller_version, base_clock })
+    let kind = device.kind();
+    *HOST.lock() = Some(device);
+    Ok(Card { device: kind, blocks, sd, partitions })
 }
 
 /// The card, or why there is none.
@@ -501,8 +540,8 @@ fn read_runs(runs: &[(u64, u64)], buffer: &mut [u8], progress: &mut dyn FnMut(us
         while block < end && done < size {
             let blocks = STEP_BLOCKS.min(end - block) as usize;
             let bytes = blocks * BLOCK_SIZE;
-            let host = HOST.lock();
-            let host = host.as_ref().ok_or(StorageError::NoCard("no card".into()))?;
+            let mut host = HOST.lock();
+            let host = host.as_mut().ok_or(StorageError::NoCard("no card".into()))?;
             if done + bytes <= size {
                 host.read_blocks(block, &mut buffer[done..done + bytes]).map_err(io)?;
                 done += bytes;
@@ -531,8 +570,8 @@ fn fat32_runs(entry: &embedded_sdmmc::DirEntry, size: usize) -> Result<Vec<(u64,
     let partition = card.partitions.as_ref().ok().and_then(|t| t.iter().flatten().find(|p| p.is_fat()).copied()).ok_or("no FAT partition")?;
     let read_block = |lba: u64| -> Result<[u8; BLOCK_SIZE], &'static str> {
         let mut block = [0u8; BLOCK_SIZE];
-        let host = HOST.lock();
-        host.as_ref().ok_or("no card")?.read_blocks(lba, &mut block).map_err(|_| "card read failed")?;
+        let mut host = HOST.lock();
+        host.as_mut().ok_or("no card")?.read_blocks(lba, &mut block).map_err(|_| "card read failed")?;
         Ok(block)
     };
     let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]) as u64;

@@ -26,6 +26,11 @@ pub struct Args {
     /// Place this GGUF model in guest RAM for the kernel's `llm_*` tools.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Attach this disk image (e.g. from `cargo xtask image`) as the SD card (raspi3b,
+    /// raspi4b) or as a virtio-blk disk (virt). The kernel reads and writes it: its
+    /// settings file and model load at boot, the `fs_*` tools see its files.
+    #[arg(long)]
+    card: Option<PathBuf>,
     /// Attach a network device (virt: virtio-net; raspi3b: USB CDC-ECM) behind QEMU's
     /// user-mode network, and forward a host port (127.0.0.1 only) to the guest's MCP
     /// endpoint. Prints the URL and the bearer token on stderr.
@@ -126,6 +131,19 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// QEMU arguments that attach the disk image `card`: the SD slot of the raspi machines, a
+/// virtio-blk device on virt.
+pub fn card_args(board: Board, card: &Path) -> Result<Vec<String>> {
+    if !card.is_file() {
+        bail!("{}: no such disk image", card.display());
+    }
+    let file = card.display();
+    Ok(match board {
+        Board::Virt => vec!["-drive".into(), format!("if=none,id=card,format=raw,file={file}"), "-device".into(), "virtio-blk-device,drive=card".into()],
+        _ => vec!["-drive".into(), format!("if=sd,format=raw,file={file}")],
+    })
+}
+
 /// QEMU arguments (after the binary) that boot `image` on `board` with semihosting, no
 /// display, and no console wiring (the caller adds `-nographic` or `-serial stdio`).
 pub fn machine_args(board: Board, image: &Path) -> Result<Vec<String>> {
@@ -152,6 +170,9 @@ impl Args {
         qemu.args(machine_args(self.board, &image)?);
         if let Some(model) = &self.model {
             qemu.args(model_args(qemu_board, model)?);
+        }
+        if let Some(card) = &self.card {
+            qemu.args(card_args(qemu_board, card)?);
         }
         if self.net {
             let token = match &self.token {

@@ -41,20 +41,33 @@ fn storage_info() -> ToolOutput {
             return ToolOutput::with_text(json!({"present": false, "error": why, "settings": settings_json}), text);
         }
     };
-    let info = &card.info;
-    let capacity = info.blocks * drivers::sdhci::BLOCK_SIZE as u64;
-    let product: String = info.product.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect();
+    let capacity = card.blocks * drivers::block::BLOCK_SIZE as u64;
     let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "card:       {} MiB ({} blocks), {}, product '{product}', manufacturer {:#04x}, serial {:08x}",
-        capacity >> 20,
-        info.blocks,
-        if info.high_capacity { "SDHC/SDXC" } else { "SDSC" },
-        info.manufacturer,
-        info.serial
-    );
-    let _ = writeln!(text, "controller: SDHCI spec {} vendor {:#x}, base clock {} MHz", card.controller_version.0, card.controller_version.1, card.base_clock / 1_000_000);
+    let mut out = json!({"present": true, "device": card.device, "capacity_bytes": capacity, "blocks": card.blocks, "settings": settings_json});
+    match &card.sd {
+        Some(sd) => {
+            let info = &sd.info;
+            let product: String = info.product.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect();
+            let _ = writeln!(
+                text,
+                "card:       {} MiB ({} blocks), {}, product '{product}', manufacturer {:#04x}, serial {:08x}",
+                capacity >> 20,
+                card.blocks,
+                if info.high_capacity { "SDHC/SDXC" } else { "SDSC" },
+                info.manufacturer,
+                info.serial
+            );
+            let _ = writeln!(text, "controller: SDHCI spec {} vendor {:#x}, base clock {} MHz", sd.controller_version.0, sd.controller_version.1, sd.base_clock / 1_000_000);
+            out["high_capacity"] = json!(info.high_capacity);
+            out["product"] = json!(product);
+            out["manufacturer"] = json!(info.manufacturer);
+            out["serial"] = json!(format!("{:08x}", info.serial));
+            out["controller_version"] = json!(sd.controller_version.0);
+        }
+        None => {
+            let _ = writeln!(text, "disk:       {} MiB ({} blocks), {}", capacity >> 20, card.blocks, card.device);
+        }
+    }
     let (partitions, partition_error) = match &card.partitions {
         Ok(table) => {
             let rows: Vec<Value> = table
@@ -83,19 +96,8 @@ fn storage_info() -> ToolOutput {
             (Vec::new(), Some(format!("{why}")))
         }
     };
-    let out = json!({
-        "present": true,
-        "capacity_bytes": capacity,
-        "blocks": info.blocks,
-        "high_capacity": info.high_capacity,
-        "product": product,
-        "manufacturer": info.manufacturer,
-        "serial": format!("{:08x}", info.serial),
-        "controller_version": card.controller_version.0,
-        "partitions": partitions,
-        "partition_error": partition_error,
-        "settings": settings_json,
-    });
+    out["partitions"] = json!(partitions);
+    out["partition_error"] = json!(partition_error);
     ToolOutput::with_text(out, text)
 }
 
@@ -155,8 +157,8 @@ pub fn register(server: &mut Server) {
         server,
         Tool::new("storage_info", |_, _| Ok(storage_info()))
             .title("SD card information")
-            .description("The SD card: capacity, type, identification, its partitions (or why the partition table is unusable), and the settings read from kingly.txt. Without a card, present=false and the reason.")
-            .output_schema_text(r#"{"type":"object","properties":{"present":{"type":"boolean"},"error":{"type":"string"},"capacity_bytes":{"type":"integer"},"blocks":{"type":"integer"},"high_capacity":{"type":"boolean"},"product":{"type":"string"},"manufacturer":{"type":"integer"},"serial":{"type":"string"},"controller_version":{"type":"integer"},"partitions":{"type":"array","items":{"type":"object","properties":{"index":{"type":"integer"},"type":{"type":"integer"},"type_name":{"type":"string"},"bootable":{"type":"boolean"},"start_block":{"type":"integer"},"blocks":{"type":"integer"},"bytes":{"type":"integer"}}}},"partition_error":{"type":["string","null"]},"settings":{"type":"object"}},"required":["present","settings"]}"#)
+            .description("The SD card (on QEMU virt: the virtio-blk disk in its place): capacity, type, identification, its partitions (or why the partition table is unusable), and the settings read from kingly.txt. Without a card, present=false and the reason.")
+            .output_schema_text(r#"{"type":"object","properties":{"present":{"type":"boolean"},"error":{"type":"string"},"device":{"enum":["sd","virtio-blk"]},"capacity_bytes":{"type":"integer"},"blocks":{"type":"integer"},"high_capacity":{"type":"boolean"},"product":{"type":"string"},"manufacturer":{"type":"integer"},"serial":{"type":"string"},"controller_version":{"type":"integer"},"partitions":{"type":"array","items":{"type":"object","properties":{"index":{"type":"integer"},"type":{"type":"integer"},"type_name":{"type":"string"},"bootable":{"type":"boolean"},"start_block":{"type":"integer"},"blocks":{"type":"integer"},"bytes":{"type":"integer"}}}},"partition_error":{"type":["string","null"]},"settings":{"type":"object"}},"required":["present","settings"]}"#)
             .annotations(Annotations::READ_ONLY),
     );
     add(
