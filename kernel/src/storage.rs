@@ -309,9 +309,27 @@ fn io<E: core::fmt::Display>(error: E) -> StorageError {
     StorageError::Io(error.to_string())
 }
 
+/// Whether a file-system operation only reads or also writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// Readers of the file system share it; a writer has it alone. A long read (a model
+/// loading from the card) lets other requests run between its steps, and one of them could
+/// be a write: it is refused rather than changing the FAT under the reader. Never waited
+/// on: the executor runs those requests inside the reader's call on the same core.
+static FS: spin::RwLock<()> = spin::RwLock::new(());
+
 /// Runs `f` on the root directory of the card's first FAT partition.
-fn with_root<R>(f: impl FnOnce(&embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>) -> Result<R, StorageError>) -> Result<R, StorageError> {
+fn with_root<R>(access: Access, f: impl FnOnce(&embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>) -> Result<R, StorageError>) -> Result<R, StorageError> {
     let card = card()?;
+    let busy = || StorageError::Io("the card is busy (a model is being read from it); try again when that finishes".into());
+    let (_read, _write) = match access {
+        Access::Read => (Some(FS.try_read().ok_or_else(busy)?), None),
+        Access::Write => (None, Some(FS.try_write().ok_or_else(busy)?)),
+    };
     match &card.partitions {
         Ok(table) if table.iter().flatten().any(mbr::Partition::is_fat) => {}
         Ok(_) => return Err(StorageError::NoCard("the card has no FAT partition".into())),
@@ -362,11 +380,12 @@ fn lookup_entry(dir: &embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2,
 
 /// Opens the directory at `parts` and runs `f` on it.
 fn with_dir<R>(
+    access: Access,
     parts: &[&str],
     path: &str,
     f: impl FnOnce(&embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>) -> Result<R, StorageError>,
 ) -> Result<R, StorageError> {
-    with_root(|root| {
+    with_root(access, |root| {
         let Some((first, rest)) = parts.split_first() else { return f(root) };
         // Directories nest at most a few levels on a boot partition; open them one by one.
         let Some((short, true)) = lookup(root, first)? else { return Err(StorageError::NotFound(path.into())) };
@@ -382,7 +401,7 @@ fn with_dir<R>(
 /// The entries of the directory at `path`, at most [`MAX_ENTRIES`].
 pub fn list(path: &str) -> Result<Vec<Entry>, StorageError> {
     let parts = components(path)?;
-    with_dir(&parts, path, |dir| {
+    with_dir(Access::Read, &parts, path, |dir| {
         let mut storage = [0u8; 256];
         let mut lfn = LfnBuffer::new(&mut storage);
         let mut entries = Vec::new();
@@ -417,7 +436,7 @@ fn with_file<R>(
 ) -> Result<R, StorageError> {
     let parts = components(path)?;
     let Some((name, dirs)) = parts.split_last() else { return Err(StorageError::BadPath("a file name is needed".into())) };
-    with_dir(dirs, path, |dir| {
+    with_dir(Access::Read, dirs, path, |dir| {
         let Some(entry) = lookup_entry(dir, name)? else { return Err(StorageError::NotFound(path.into())) };
         if entry.attributes.is_directory() {
             return Err(StorageError::BadPath(format!("{path} is a directory")));
@@ -464,7 +483,7 @@ pub fn write(path: &str, bytes: &[u8], append: bool) -> Result<u32, StorageError
     }
     let parts = components(path)?;
     let Some((name, dirs)) = parts.split_last() else { return Err(StorageError::BadPath("a file name is needed".into())) };
-    with_dir(dirs, path, |dir| {
+    with_dir(Access::Write, dirs, path, |dir| {
         let short = match lookup_entry(dir, name)? {
             Some(entry) if entry.attributes.is_directory() => return Err(StorageError::BadPath(format!("{path} is a directory"))),
             Some(entry) if entry.attributes.is_read_only() || entry.attributes.is_system() => {
