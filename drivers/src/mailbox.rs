@@ -52,6 +52,8 @@ pub enum Tag {
     BoardModel = 0x0001_0001,
     /// Board revision code (1 word out).
     BoardRevision = 0x0001_0002,
+    /// Board MAC address (6 bytes out, in 2 words).
+    BoardMac = 0x0001_0003,
     /// Board serial number (2 words out).
     BoardSerial = 0x0001_0004,
     /// ARM memory base and size (2 words out).

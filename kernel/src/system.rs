@@ -68,6 +68,26 @@ fn query(tag: Tag, input: &[u32], words: usize) -> Option<[u32; 2]> {
     }
 }
 
+/// The board's Ethernet MAC address from the firmware, or (when the firmware gives none)
+/// the Raspberry Pi convention: B8:27:EB and the low 24 bits of the serial number.
+pub fn board_mac() -> Option<[u8; 6]> {
+    if CURRENT.mailbox.is_none() {
+        return None;
+    }
+    let from_firmware = query(Tag::BoardMac, &[], 2).map(|v| {
+        let (a, b) = (v[0].to_le_bytes(), v[1].to_le_bytes());
+        [a[0], a[1], a[2], a[3], b[0], b[1]]
+    });
+    match from_firmware {
+        Some(mac) if mac[0] & 1 == 0 && mac != [0; 6] => Some(mac),
+        _ => {
+            let serial = query(Tag::BoardSerial, &[], 2)?[0];
+            let s = serial.to_be_bytes();
+            Some([0xb8, 0x27, 0xeb, s[1], s[2], s[3]])
+        }
+    }
+}
+
 /// Queries the firmware, raises the ARM clock on real boards, and stores the facts.
 pub fn init(map: &MemoryMap, dtb: Option<DtbSummary>) {
     let mut facts = Facts { dtb, ram_bytes: map.ram_bytes(), memory_map: map.clone(), ..Facts::default() };

@@ -5,7 +5,8 @@
 //! USB device should not pay for it. The outcome — the device tree, or why there is none —
 //! is kept for the kernel's lifetime (devices plugged in later are not seen).
 //!
-//! The CDC-ECM NIC (QEMU's `usb-net`, or a USB Ethernet adapter with CDC-ECM on a Pi 3)
+//! The NIC — CDC-ECM (QEMU's `usb-net`, or a USB Ethernet adapter with CDC-ECM on a Pi 3)
+//! or the Pi 3 B's own LAN9514 (`drivers::usb::smsc95xx`, untested on real hardware) —
 //! lives behind a lock; [`ethernet`] hands out a handle implementing
 //! [`EthernetDevice`] for the network stack, and the `test_usb` hook uses the same handle.
 //!
@@ -30,6 +31,7 @@ use drivers::{
         self,
         cdc_ecm::{self, CdcEcm, EcmFunction},
         dwc2::{ControllerInfo, Dwc2, DMA_REGION_BYTES},
+        smsc95xx::{self, Smsc95xx},
         DeviceInfo, Error as UsbError,
     },
 };
@@ -40,12 +42,29 @@ use spin::{Mutex, Once};
 pub struct Nic {
     /// USB address of the device.
     pub address: u8,
-    /// Its CDC-ECM function (configuration, interfaces, endpoints).
-    pub function: EcmFunction,
-    /// MAC address from its iMACAddress string.
+    /// The driver's name ("usb-cdc-ecm", "usb-lan9514").
+    pub name: &'static str,
+    /// A CDC-ECM NIC's function (configuration, interfaces, endpoints).
+    pub function: Option<EcmFunction>,
+    /// MAC address (CDC-ECM: its iMACAddress string; LAN9514: the board's).
     pub mac: [u8; 6],
-    /// Whether it accepted SET_ETHERNET_PACKET_FILTER (optional for devices).
+    /// Whether a CDC-ECM NIC accepted SET_ETHERNET_PACKET_FILTER (optional for devices).
     pub filter_accepted: bool,
+}
+
+/// The NIC drivers, each owning the controller.
+enum UsbNic {
+    Ecm(CdcEcm<Dwc2>),
+    Lan9514(Smsc95xx<Dwc2>),
+}
+
+impl UsbNic {
+    fn device(&mut self) -> &mut dyn EthernetDevice {
+        match self {
+            UsbNic::Ecm(nic) => nic,
+            UsbNic::Lan9514(nic) => nic,
+        }
+    }
 }
 
 /// What bring-up found.
@@ -65,7 +84,7 @@ pub struct Usb {
 
 static COHERENCE: Once<crate::system::Coherence> = Once::new();
 static STATE: Once<Result<Usb, String>> = Once::new();
-static NIC: Mutex<Option<CdcEcm<Dwc2>>> = Mutex::new(None);
+static NIC: Mutex<Option<UsbNic>> = Mutex::new(None);
 
 fn describe(error: UsbError) -> String {
     match error {
@@ -96,11 +115,12 @@ fn bring_up() -> Result<Usb, String> {
                     Ok(opened) => {
                         let found = Nic {
                             address: device.address,
-                            function,
+                            name: opened.name(),
+                            function: Some(function),
                             mac: opened.mac_address(),
                             filter_accepted: opened.filter_accepted(),
                         };
-                        *NIC.lock() = Some(opened);
+                        *NIC.lock() = Some(UsbNic::Ecm(opened));
                         Ok(found)
                     }
                     Err(error) => Err(format!("CDC-ECM device {} failed to start: {}", device.address, describe(error))),
@@ -111,6 +131,26 @@ fn bring_up() -> Result<Usb, String> {
             Ok(None) => {}
             Err(error) => nic = Err(format!("device {}: {}", device.address, describe(error))),
         }
+    }
+    // The Pi 3 B's own Ethernet: a LAN9514 behind its hub (untested on real hardware).
+    if let Some(device) = devices.iter().find(|d| smsc95xx::matches(d)) {
+        let controller = host.info();
+        nic = match (smsc95xx::probe(&mut host, device), crate::system::board_mac()) {
+            (Ok(Some(function)), Some(mac)) => match Smsc95xx::open(host, device, &function, mac) {
+                Ok(opened) => {
+                    log::info!("USB: LAN9514 Ethernet (chip {:#06x}) at device {}", opened.chip_id(), device.address);
+                    let found = Nic { address: device.address, name: opened.name(), function: None, mac, filter_accepted: true };
+                    *NIC.lock() = Some(UsbNic::Lan9514(opened));
+                    Ok(found)
+                }
+                Err(error) => Err(format!("LAN9514 device {} failed to start: {}", device.address, describe(error))),
+            },
+            (Ok(None), _) => Err(format!("LAN9514 device {} has no bulk endpoints", device.address)),
+            (Err(error), _) => Err(format!("LAN9514 device {}: {}", device.address, describe(error))),
+            (_, None) => Err("LAN9514 found, but the firmware gave no MAC address".to_string()),
+        };
+        let elapsed_us = crate::arch::cpu::micros() - started;
+        return Ok(Usb { controller, devices, failures, nic, elapsed_us });
     }
     let elapsed_us = crate::arch::cpu::micros() - started;
     Ok(Usb { controller: host.info(), devices, failures, nic, elapsed_us })
@@ -126,25 +166,26 @@ pub fn init() -> Result<&'static Usb, &'static str> {
 #[derive(Clone, Copy, Debug)]
 pub struct UsbEthernet {
     mac: [u8; 6],
+    name: &'static str,
 }
 
 /// The USB NIC, bringing USB up first if needed; `None` when there is none (the reason is
 /// in [`init`]'s result).
 pub fn ethernet() -> Option<UsbEthernet> {
     let nic = init().ok()?.nic.as_ref().ok()?;
-    Some(UsbEthernet { mac: nic.mac })
+    Some(UsbEthernet { mac: nic.mac, name: nic.name })
 }
 
-fn with_nic<R>(default: R, f: impl FnOnce(&mut CdcEcm<Dwc2>) -> R) -> R {
+fn with_nic<R>(default: R, f: impl FnOnce(&mut dyn EthernetDevice) -> R) -> R {
     match NIC.lock().as_mut() {
-        Some(nic) => f(nic),
+        Some(nic) => f(nic.device()),
         None => default,
     }
 }
 
 impl EthernetDevice for UsbEthernet {
     fn name(&self) -> &'static str {
-        "usb-cdc-ecm"
+        self.name
     }
 
     fn mac_address(&self) -> [u8; 6] {

@@ -9,9 +9,9 @@
 //! - This module: the shared types ([`Target`], [`Pipe`], [`SetupPacket`], [`Error`]), the
 //!   standard requests and [`enumerate`], which walks the bus from the root port: reset,
 //!   GET_DESCRIPTOR, SET_ADDRESS, strings, and for each hub its ports ([`hub`]).
-//! - [`hub`] (hub class) and [`cdc_ecm`] (Ethernet over USB, implementing
-//!   [`crate::net::EthernetDevice`]) are class drivers written against [`Host`] only, so
-//!   they are tested on the host against simulated devices.
+//! - [`hub`] (hub class), [`cdc_ecm`] (Ethernet over USB) and [`smsc95xx`] (the Pi 3 B's
+//!   LAN9514 Ethernet), both implementing [`crate::net::EthernetDevice`], are class drivers
+//!   written against [`Host`] only, so they are tested on the host against simulated devices.
 //! - [`descriptor`]: checked parsers for everything a device sends.
 //!
 //! # Limits
@@ -25,6 +25,7 @@ pub mod cdc_ecm;
 pub mod descriptor;
 pub mod dwc2;
 pub mod hub;
+pub mod smsc95xx;
 
 use descriptor::{DescriptorError, DeviceDescriptor};
 
@@ -300,8 +301,11 @@ pub enum Error {
     SlotIdle(usize),
     /// The device has no CDC-ECM function with bulk endpoints.
     NotEcm,
-    /// The iMACAddress string is not 12 hex digits of a unicast address.
+    /// The iMACAddress string is not 12 hex digits of a unicast address (or a MAC address
+    /// given to a NIC is not unicast).
     MacAddress,
+    /// A NIC chip did not complete a step of its bring-up.
+    Chip(&'static str),
 }
 
 impl core::fmt::Display for Error {
@@ -332,6 +336,7 @@ impl core::fmt::Display for Error {
             Self::SlotIdle(slot) => write!(f, "USB transfer slot {slot} has no transfer"),
             Self::NotEcm => f.write_str("USB device has no CDC-ECM interface with bulk endpoints"),
             Self::MacAddress => f.write_str("USB NIC reports an invalid MAC address string"),
+            Self::Chip(what) => f.write_str(what),
         }
     }
 }

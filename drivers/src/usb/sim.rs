@@ -13,6 +13,21 @@ pub enum Kind {
     Hub { status: [u16; 8], change: [u16; 8] },
     /// A CDC-ECM NIC.
     Net,
+    /// An SMSC LAN9514 Ethernet function: its register file (by offset / 4), the internal
+    /// PHY's registers, and whether its lite reset never finishes (a broken chip).
+    Lan9514 { regs: Vec<u32>, phy: [u16; 32], stuck_reset: bool },
+}
+
+/// LAN9514 register offsets the simulation gives behaviour to (see `smsc95xx::reg`).
+mod lan {
+    pub const ID_REV: usize = 0x00;
+    pub const INT_STS: usize = 0x08;
+    pub const TX_CFG: usize = 0x10;
+    pub const HW_CFG: usize = 0x14;
+    pub const PM_CTRL: usize = 0x20;
+    pub const MAC_CR: usize = 0x100;
+    pub const MII_ADDR: usize = 0x114;
+    pub const MII_DATA: usize = 0x118;
 }
 
 /// One simulated device.
@@ -77,6 +92,96 @@ impl SimDevice {
         rndis[15] = 2; // ACM subclass: RNDIS, not ECM
         let strings = vec![(1, "QEMU".into()), (2, "RNDIS/QEMU USB Network Device".into()), (3, "400102030405".into())];
         Self::new(Kind::Net, descriptor, vec![rndis, ECM_CONFIG.to_vec()], strings)
+    }
+
+    /// The Pi 3 B's Ethernet function (LAN9514: 0424:ec00, vendor class), high speed, with
+    /// the link up.
+    pub fn lan9514() -> Self {
+        let descriptor = vec![18, 1, 0, 2, 0xff, 0, 0xff, 64, 0x24, 0x04, 0x00, 0xec, 0, 1, 0, 0, 0, 1];
+        let config = vec![
+            9, 2, 39, 0, 1, 1, 0, 0xe0, 1, // configuration 1, one interface
+            9, 4, 0, 0, 3, 0xff, 0, 0xff, 0, // interface 0: vendor class, 3 endpoints
+            7, 5, 0x81, 2, 0x00, 0x02, 0, // bulk IN 1, 512 bytes
+            7, 5, 0x02, 2, 0x00, 0x02, 0, // bulk OUT 2, 512 bytes
+            7, 5, 0x83, 3, 0x10, 0x00, 4, // interrupt IN 3, 16 bytes
+        ];
+        let mut regs = vec![0u32; 0x140 / 4];
+        regs[lan::ID_REV / 4] = 0xec00_0002;
+        let mut phy = [0u16; 32];
+        phy[1] = 0x7809 | 1 << 2; // BMSR: capabilities, link up
+        Self::new(Kind::Lan9514 { regs, phy, stuck_reset: false }, descriptor, vec![config], vec![])
+    }
+
+    /// A LAN9514 register, for tests.
+    pub fn register(&self, offset: usize) -> u32 {
+        match &self.kind {
+            Kind::Lan9514 { regs, .. } => regs[offset / 4],
+            _ => 0,
+        }
+    }
+
+    /// A LAN9514 PHY register, for tests.
+    pub fn phy_register(&self, register: usize) -> u16 {
+        match &self.kind {
+            Kind::Lan9514 { phy, .. } => phy[register],
+            _ => 0,
+        }
+    }
+
+    /// The LAN9514's vendor register requests (data sheet "USB Vendor Commands").
+    fn lan9514_request(&mut self, setup: &SetupPacket, data: &mut [u8]) -> Option<usize> {
+        let Kind::Lan9514 { regs, phy, stuck_reset } = &mut self.kind else { return None };
+        let offset = setup.index as usize;
+        if offset % 4 != 0 || offset / 4 >= regs.len() || setup.length != 4 || setup.value != 0 {
+            return None;
+        }
+        match (setup.request_type, setup.request) {
+            (0xc0, 0xa1) => {
+                data[..4].copy_from_slice(&regs[offset / 4].to_le_bytes());
+                Some(4)
+            }
+            (0x40, 0xa0) => {
+                let value = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+                regs[offset / 4] = match offset {
+                    lan::HW_CFG if *stuck_reset => value,
+                    lan::HW_CFG => value & !(1 << 3), // LRST clears once done
+                    lan::PM_CTRL => value & !(1 << 4), // PHY_RST likewise
+                    lan::INT_STS => 0,
+                    lan::MII_ADDR if value & 1 != 0 => {
+                        let (address, register) = ((value >> 11) & 0x1f, ((value >> 6) & 0x1f) as usize);
+                        let write = value & 2 != 0;
+                        if address != 1 {
+                            regs[lan::MII_DATA / 4] = 0xffff;
+                        } else if write {
+                            let mut written = regs[lan::MII_DATA / 4] as u16;
+                            if register == 0 {
+                                written &= !(1 << 15); // BMCR reset is done at once
+                            }
+                            if register != 1 {
+                                phy[register] = written;
+                            }
+                        } else {
+                            regs[lan::MII_DATA / 4] = phy[register] as u32;
+                        }
+                        value & !1
+                    }
+                    _ => value,
+                };
+                Some(0)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the LAN9514's MAC passes frames in `direction` (MAC_CR TXEN and TX_CFG ON
+    /// for OUT, MAC_CR RXEN for IN); other devices always do.
+    fn passes(&self, direction: Direction) -> bool {
+        let Kind::Lan9514 { regs, .. } = &self.kind else { return true };
+        let mac_cr = regs[lan::MAC_CR / 4];
+        match direction {
+            Direction::Out => mac_cr & (1 << 3) != 0 && regs[lan::TX_CFG / 4] & (1 << 2) != 0,
+            Direction::In => mac_cr & (1 << 2) != 0,
+        }
     }
 
     fn toggle(&mut self, endpoint: u8, direction: Direction) -> &mut bool {
@@ -275,7 +380,11 @@ impl SimBus {
 
     fn active(&self, index: usize) -> bool {
         let device = &self.devices[index];
-        device.configuration == 1 && device.alternate == 1
+        match device.kind {
+            // No alternate settings: configured is enough.
+            Kind::Lan9514 { .. } => device.configuration == 1,
+            _ => device.configuration == 1 && device.alternate == 1,
+        }
     }
 }
 
@@ -290,6 +399,7 @@ impl Host for SimBus {
         match self.devices[index].kind {
             Kind::Hub { .. } => self.hub_request(index, setup, data).ok_or(stall),
             Kind::Net if setup.request_type == 0x21 && setup.request == 0x43 && !self.filter_stalls => Ok(0),
+            Kind::Lan9514 { .. } => self.devices[index].lan9514_request(setup, data).ok_or(stall),
             _ => Err(stall),
         }
     }
@@ -333,7 +443,7 @@ impl Host for SimBus {
         let Some(index) = self.find(address) else {
             return Ok(None); // like QEMU: nothing happens for a missing device
         };
-        if !self.active(index) {
+        if !self.active(index) || !self.devices[index].passes(state.pipe.direction) {
             return Ok(None);
         }
         if self.devices[index].halted.contains(&state.pipe.endpoint_address()) {
@@ -551,5 +661,91 @@ mod tests {
             change[4] = 1;
         }
         assert_eq!(crate::usb::hub::poll_changes(&mut bus, &mut pipe), Ok(Some(1 << 5)));
+    }
+
+    const PI_MAC: [u8; 6] = [0xb8, 0x27, 0xeb, 0x12, 0x34, 0x56];
+
+    fn open_lan9514(bus: SimBus) -> Result<crate::usb::smsc95xx::Smsc95xx<SimBus>, Error> {
+        let mut bus = bus;
+        let tree = enumerate(&mut bus, Speed::High).expect("enumerates");
+        let device = *tree.devices().find(|d| crate::usb::smsc95xx::matches(d)).expect("LAN9514 found");
+        let function = crate::usb::smsc95xx::probe(&mut bus, &device).expect("probe").expect("bulk endpoints");
+        assert_eq!((function.bulk_in.number, function.bulk_out.number, function.bulk_in.max_packet), (1, 2, 512));
+        crate::usb::smsc95xx::Smsc95xx::open(bus, &device, &function, PI_MAC)
+    }
+
+    #[test]
+    fn the_lan9514_is_configured_as_its_data_sheet_says() {
+        let mut nic = open_lan9514(SimBus::new(SimDevice::lan9514())).expect("opens");
+        assert_eq!(nic.chip_id(), 0xec00);
+        let chip = &nic.host_mut().devices[0];
+        assert_eq!(chip.register(lan::ID_REV) >> 16, 0xec00);
+        assert_eq!(chip.register(0x108), 0x12eb_27b8, "ADDRL: MAC bytes 0-3");
+        assert_eq!(chip.register(0x104), 0x5634, "ADDRH: MAC bytes 4-5");
+        let mac_cr = chip.register(lan::MAC_CR);
+        assert_eq!(mac_cr & 0b1100, 0b1100, "TXEN and RXEN");
+        assert_eq!(mac_cr & ((1 << 18) | (1 << 19)), 0, "not promiscuous");
+        assert_eq!(chip.register(lan::TX_CFG), 1 << 2, "TX on");
+        let hw_cfg = chip.register(lan::HW_CFG);
+        assert_eq!((hw_cfg & (1 << 12), hw_cfg & (1 << 5)), (1 << 12, 0), "BIR set, one frame per transfer");
+        assert_eq!(chip.phy_register(4), 0x05e1, "10/100 advertised");
+        assert_eq!(chip.phy_register(0) & 0x1200, 0x1200, "auto-negotiation restarted");
+        assert!(nic.link_up());
+        assert_eq!(nic.mac_address(), PI_MAC);
+    }
+
+    #[test]
+    fn lan9514_frames_carry_their_command_and_status_words() {
+        let mut nic = open_lan9514(SimBus::new(SimDevice::lan9514())).expect("opens");
+        let frame: Vec<u8> = (0..60u8).collect();
+        nic.transmit(&frame).expect("sent");
+        let mut buffer = [0u8; crate::net::MAX_FRAME];
+        assert_eq!(nic.receive(&mut buffer), Ok(None), "nothing received yet; the transmit completes");
+        let sent = nic.host_mut().devices[0].out_frames.remove(0);
+        assert_eq!(sent.len(), 8 + 60);
+        assert_eq!(u32::from_le_bytes(sent[..4].try_into().unwrap()), 0x3000 | 60, "TX_CMD_A: first+last segment, 60 bytes");
+        assert_eq!(u32::from_le_bytes(sent[4..8].try_into().unwrap()), 60, "TX_CMD_B: packet length");
+        assert_eq!(&sent[8..], &frame[..]);
+        assert_eq!(nic.counters().tx_frames, 1);
+
+        // A received frame: status word (length including the FCS), frame, FCS.
+        let incoming: Vec<u8> = (100..164u8).collect();
+        let wrap = |frame: &[u8], error: bool| {
+            let status = ((frame.len() as u32 + 4) << 16) | if error { 1 << 15 } else { 0 };
+            [&status.to_le_bytes()[..], frame, &[0xde, 0xad, 0xbe, 0xef]].concat()
+        };
+        nic.host_mut().devices[0].in_frames.push_back(wrap(&incoming, true));
+        nic.host_mut().devices[0].in_frames.push_back(wrap(&incoming, false));
+        assert_eq!(nic.receive(&mut buffer), Ok(None), "a frame flagged with an error is dropped");
+        assert_eq!(nic.receive(&mut buffer), Ok(Some(64)));
+        assert_eq!(&buffer[..64], &incoming[..], "status word and FCS stripped");
+        assert_eq!((nic.counters().rx_frames, nic.counters().dropped), (1, 1));
+
+        // 504 + 8 = 512: a full packet, so one padding byte ends the transfer.
+        nic.transmit(&[0x55; 504]).expect("sent");
+        assert_eq!(nic.receive(&mut buffer), Ok(None));
+        assert_eq!(nic.host_mut().devices[0].out_frames.remove(0).len(), 513);
+        assert_eq!(nic.host_mut().unterminated, 0);
+        assert_eq!(nic.host_mut().toggle_errors, 0);
+        assert_eq!(nic.transmit(&[0; 1515]), Err(NetError::Size));
+    }
+
+    #[test]
+    fn a_lan9514_that_never_leaves_reset_is_an_error_not_a_hang() {
+        let mut chip = SimDevice::lan9514();
+        if let Kind::Lan9514 { stuck_reset, .. } = &mut chip.kind {
+            *stuck_reset = true;
+        }
+        match open_lan9514(SimBus::new(chip)) {
+            Err(Error::Chip(what)) => assert!(what.contains("reset"), "{what}"),
+            other => panic!("expected a chip error, got {:?}", other.map(|nic| nic.chip_id())),
+        }
+        // A multicast MAC address is refused.
+        let mut bus = SimBus::new(SimDevice::lan9514());
+        let tree = enumerate(&mut bus, Speed::High).expect("enumerates");
+        let device = *tree.devices().next().expect("device");
+        let function = crate::usb::smsc95xx::probe(&mut bus, &device).unwrap().unwrap();
+        let opened = crate::usb::smsc95xx::Smsc95xx::open(bus, &device, &function, [0x01, 0, 0, 0, 0, 1]);
+        assert!(matches!(opened, Err(Error::MacAddress)));
     }
 }

@@ -266,7 +266,7 @@ fn usb_test(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput,
     };
     let mut ethernet = crate::usb::ethernet().ok_or("USB NIC vanished")?;
     let mac = ethernet.mac_address();
-    let f = &nic.function;
+    let f = nic.function.as_ref().ok_or("the USB NIC is not CDC-ECM")?;
     text.push_str(&alloc::format!(
         "NIC: device {} configuration {} data interface {} alt {}, bulk in {} out {}, MAC {}\n",
         nic.address,
