@@ -59,12 +59,20 @@ pub mod reg {
     pub const PM_CTRL: u16 = 0x20;
     /// PM_CTRL: PHY reset (self-clearing).
     pub const PM_CTRL_PHY_RST: u32 = 1 << 4;
+    /// LED/GPIO configuration.
+    pub const LED_GPIO_CFG: u16 = 0x24;
+    /// LED_GPIO_CFG: the speed, link and duplex LEDs driven by the PHY.
+    pub const LED_GPIO_CFG_LEDS: u32 = 0x0111_0000;
+    /// Burst cap (only used with multiple frames per transfer).
+    pub const BURST_CAP: u16 = 0x38;
     /// Automatic flow control configuration.
     pub const AFC_CFG: u16 = 0x2c;
     /// AFC_CFG value the vendor drivers use.
     pub const AFC_CFG_DEFAULT: u32 = 0x00f8_30a1;
     /// Bulk-in delay (units of 16.7 ns).
     pub const BULK_IN_DLY: u16 = 0x6c;
+    /// BULK_IN_DLY value the vendor drivers use.
+    pub const BULK_IN_DLY_DEFAULT: u32 = 0x2000;
     /// MAC control.
     pub const MAC_CR: u16 = 0x100;
     /// MAC_CR: receiver enable.
@@ -239,9 +247,11 @@ impl<H: Host> Smsc95xx<H> {
         // One frame per transfer, no data offset, NAK when there is nothing to receive.
         let hw_cfg = chip.read(reg::HW_CFG)?;
         chip.write(reg::HW_CFG, (hw_cfg | reg::HW_CFG_BIR) & !(reg::HW_CFG_MEF | reg::HW_CFG_BCE | reg::HW_CFG_RXDOFF))?;
-        chip.write(reg::BULK_IN_DLY, 0)?;
+        chip.write(reg::BURST_CAP, 0)?;
+        chip.write(reg::BULK_IN_DLY, reg::BULK_IN_DLY_DEFAULT)?;
         chip.write(reg::INT_STS, 0xffff_ffff)?;
         let chip_id = chip.read(reg::ID_REV)? >> 16;
+        chip.write(reg::LED_GPIO_CFG, reg::LED_GPIO_CFG_LEDS)?;
         chip.write(reg::FLOW, 0)?;
         chip.write(reg::AFC_CFG, reg::AFC_CFG_DEFAULT)?;
         chip.write(reg::COE_CR, 0)?;
