@@ -24,11 +24,18 @@
 //! as the scalar code), then added to the running sum one lane at a time.
 //!
 //! That sequential add costs one f32 add latency per 32 weights, but it is not what limits
-//! these kernels: interleaving two rows (two independent chains) gave no gain, so they are
-//! bound by instruction throughput, and an FMA-accumulating kernel that gave up
-//! bit-identity would run the same instructions. Measured in cache, one thread, rows of
-//! 2048: Q4_0 30, Q8_0 28, Q4_K and Q6_K 19 G weights/s (scalar: 2.2, 2.3, 4.1, 1.1). F32
-//! keeps the scalar kernel's four unfused lanes (tiny models only), so it gains little.
+//! these kernels: interleaving two rows (two independent chains) gave no gain, and neither
+//! did ggml's order (eight float lanes per block, FMA, four or eight accumulator sets —
+//! tried with a matching scalar reference, 27-29 G weights/s either way), so they are bound
+//! by instruction and load throughput. Measured in cache, one thread, rows of 2048: Q4_0 30,
+//! Q8_0 28, Q4_K and Q6_K 19 G weights/s (scalar: 2.2, 2.3, 4.1, 1.1). On the build
+//! machine a loop of nothing but each block's two 32-byte loads and one `vpdpbusd` runs at
+//! 2 cycles per block, this Q8_0 kernel at about 4. F32 keeps the scalar kernel's four
+//! unfused lanes (tiny models only), so it gains little.
+//!
+//! Batches (prompts) share loads: [`dot_q8_0_multi`] loads, flips and gathers the scales of
+//! each group of a row's blocks once for four inputs, then runs each input's steps exactly
+//! as the single kernel does (so the results are the same bits): 1.26x on a batch of 16.
 //!
 //! # Safety
 //! `unsafe` appears only to call a `#[target_feature]` function after [`available`] (or
@@ -159,21 +166,38 @@ fn sum_each(v: &[__m256i; 8]) -> __m256i {
 /// sequential adds depend on the previous `sum`; everything else can run ahead.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn accumulate8(mut sum: f32, dots: __m256i, d: __m256i, scales: &[f32]) -> f32 {
-    let scales = &scales[..8];
+fn accumulate8(sum: f32, dots: __m256i, d: __m256i, scales: &[f32]) -> f32 {
+    accumulate8_with(sum, dots, half_floats(d), scales)
+}
+
+/// Eight f16 values in the low halves of `d`'s i32 lanes, as f32.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn half_floats(d: __m256i) -> __m256 {
     // Low 16 bits of each lane, packed into the low 128 bits, as f32.
     let halves = _mm256_packus_epi32(_mm256_and_si256(d, _mm256_set1_epi32(0xffff)), _mm256_setzero_si256());
-    let d = _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b00_00_10_00>(halves)));
+    _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b00_00_10_00>(halves)))
+}
+
+/// [`accumulate8`] with the block scales already converted (shared by several inputs).
+/// The lanes are added to the running sum one at a time, in order, with single-lane adds
+/// on registers (no store and reload).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn accumulate8_with(sum: f32, dots: __m256i, d: __m256, scales: &[f32]) -> f32 {
+    let scales = &scales[..8];
     // SAFETY: `scales` is 8 in-bounds f32; no alignment needed.
     let scales = unsafe { _mm256_loadu_ps(scales.as_ptr()) };
     let products = _mm256_mul_ps(_mm256_cvtepi32_ps(dots), _mm256_mul_ps(d, scales));
-    let mut lanes = [0.0f32; 8];
-    // SAFETY: `lanes` is 8 f32; no alignment needed.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), products) };
-    for p in lanes {
-        sum += p;
+    let (low, high) = (_mm256_castps256_ps128(products), _mm256_extractf128_ps::<1>(products));
+    let mut s = _mm_set_ss(sum);
+    for half in [low, high] {
+        s = _mm_add_ss(s, half);
+        s = _mm_add_ss(s, _mm_movehdup_ps(half));
+        s = _mm_add_ss(s, _mm_movehl_ps(half, half));
+        s = _mm_add_ss(s, _mm_shuffle_ps::<0b11_11_11_11>(half, half));
     }
-    sum
+    _mm_cvtss_f32(s)
 }
 
 /// The Q8_0/Q4_0 row loop, expanded inside each kernel (so that the block body is compiled
@@ -311,6 +335,50 @@ fn q8_0_vnni(row: &[u8], act: &Q8Activations) -> f32 {
     })
 }
 
+/// Q8_0 with VNNI for several inputs against one row: the row's blocks are loaded, flipped
+/// and their scales gathered once per group of eight and used for every input, so a batch
+/// (a prompt) reads the weights once for `N` inputs instead of `N` times. Each input's
+/// integer and float steps are exactly [`q8_0_vnni`]'s, so each result is bit-identical.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn q8_0_vnni_multi<const N: usize>(row: &[u8], acts: &[&Q8Activations; N]) -> [f32; N] {
+    const BYTES: usize = layout::Q8_0_BYTES;
+    let mut blocks = row.len() / BYTES;
+    for act in acts {
+        blocks = blocks.min(act.scales.len()).min(act.quants.len() / 32).min(act.sums.len());
+    }
+    let row = &row[..blocks * BYTES];
+    let flip = _mm256_set1_epi8(-128);
+    let zero = _mm256_setzero_si256();
+    let mut sums = [0.0f32; N];
+    for (g, group) in row.chunks_exact(8 * BYTES).enumerate() {
+        let d = half_floats(block_scales(group, BYTES));
+        let mut weights = [zero; 8];
+        for (b, w) in weights.iter_mut().enumerate() {
+            *w = _mm256_xor_si256(load32(&group[b * BYTES + 2..b * BYTES + 34]), flip);
+        }
+        for (sum, act) in sums.iter_mut().zip(acts) {
+            let quants = &act.quants[256 * g..256 * g + 256];
+            let mut partial = [zero; 8];
+            for (b, p) in partial.iter_mut().enumerate() {
+                *p = _mm256_dpbusd_epi32(zero, weights[b], load32(&quants[32 * b..32 * b + 32]));
+            }
+            let offsets = _mm256_mullo_epi32(widen_i16(&act.sums[8 * g..8 * g + 8]), _mm256_set1_epi32(128));
+            *sum = accumulate8_with(*sum, _mm256_sub_epi32(sum_each(&partial), offsets), d, &act.scales[8 * g..8 * g + 8]);
+        }
+    }
+    let done = blocks / 8 * 8;
+    for (i, bytes) in row[done * BYTES..].chunks_exact(BYTES).enumerate() {
+        let block = done + i;
+        let w = _mm256_xor_si256(load32(&bytes[2..34]), flip);
+        for (sum, act) in sums.iter_mut().zip(acts) {
+            let a = &act.quants[32 * block..32 * block + 32];
+            let dot = sum_i32(_mm256_dpbusd_epi32(zero, w, load32(a))) - 128 * act.sums[block] as i32;
+            *sum += dot as f32 * (f16_at(bytes, 0) * act.scales[block]);
+        }
+    }
+    sums
+}
+
 /// Q4_0 with VNNI: unsigned nibbles, offset 8.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn q4_0_vnni(row: &[u8], act: &Q8Activations) -> f32 {
@@ -437,6 +505,24 @@ pub fn dot_q8_0(row: &[u8], act: &Q8Activations) -> f32 {
         unsafe { q8_0(row, act) }
     } else {
         scalar::dot_q8_0(row, act)
+    }
+}
+
+/// `out[k] = dot_q8_0(row, acts[k])` for every input, bit for bit, sharing the row's loads
+/// between inputs where the CPU has VNNI (four at a time).
+pub fn dot_q8_0_multi(row: &[u8], acts: &[Q8Activations], out: &mut [f32]) {
+    let mut done = 0;
+    if level() & VNNI != 0 {
+        while acts.len() - done >= 4 {
+            let group = [&acts[done], &acts[done + 1], &acts[done + 2], &acts[done + 3]];
+            // SAFETY: `level` confirmed AVX2, FMA, F16C, AVX-512 F/BW/VL and VNNI, and that
+            // the OS saves their registers.
+            out[done..done + 4].copy_from_slice(&unsafe { q8_0_vnni_multi(row, &group) });
+            done += 4;
+        }
+    }
+    for (o, act) in out[done..acts.len()].iter_mut().zip(&acts[done..]) {
+        *o = dot_q8_0(row, act);
     }
 }
 
