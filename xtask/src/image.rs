@@ -336,7 +336,8 @@ impl Args {
                 name: formats::settings::FILE_NAME.into(),
                 source: match &self.settings {
                     Some(path) => Source::Path(path.clone()),
-                    None => Source::Bytes(formats::settings::template(self.model.as_ref().map(|_| "model.gguf")).into_bytes()),
+                    // The Pi 3 B's Ethernet is on USB: networking on by default there.
+                    None => Source::Bytes(formats::settings::template(self.model.as_ref().map(|_| "model.gguf"), self.board == Board::Pi3).into_bytes()),
                 },
             },
             CardFile { name: "kernel8.img".into(), source: Source::Path(kernel) },

@@ -209,7 +209,9 @@ pub fn parse(bytes: &[u8]) -> (Settings, Vec<Warning>) {
 }
 
 /// The settings file the image builder writes: every key, commented, with `model` set.
-pub fn template(model: Option<&str>) -> String {
+/// The settings file the image builder writes: `model` to load at boot (or none), USB
+/// networking on where the board's Ethernet is on USB (the Pi 3 B).
+pub fn template(model: Option<&str>, usb_network: bool) -> String {
     format!(
         "# Kingly OS settings: key = value, one per line; '#' starts a comment.\n\
          # Invalid lines are reported on the console at boot and their defaults used.\n\
@@ -224,9 +226,11 @@ pub fn template(model: Option<&str>) -> String {
          # Bearer token for MCP over HTTP; without one a token is generated at boot and\n\
          # shown on the serial console.\n\
          #net.token = change-me-to-a-long-random-string\n\
-         # USB networking (a CDC-ECM adapter; the Pi 3's own Ethernet needs a driver not written yet).\n\
-         net.usb = off\n",
-        model.unwrap_or("none")
+         # USB networking: the Pi 3 B's own Ethernet (LAN9514) or a CDC-ECM USB adapter.\n\
+         # Bringing USB up takes about half a second at first use.\n\
+         net.usb = {}\n",
+        model.unwrap_or("none"),
+        if usb_network { "on" } else { "off" }
     )
 }
 
@@ -275,10 +279,12 @@ mod tests {
 
     #[test]
     fn the_template_parses_cleanly() {
-        let (s, warnings) = parse(template(Some("model.gguf")).as_bytes());
+        let (s, warnings) = parse(template(Some("model.gguf"), false).as_bytes());
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(s, Settings::default());
-        assert_eq!(parse(template(None).as_bytes()).0.model, None);
+        assert_eq!(parse(template(None, false).as_bytes()).0.model, None);
+        let (s, warnings) = parse(template(None, true).as_bytes());
+        assert!(warnings.is_empty() && s.net_usb, "{warnings:?}");
     }
 
     #[test]
@@ -291,7 +297,7 @@ mod tests {
 
     #[test]
     fn mutated_files_never_panic() {
-        let base = template(Some("model.gguf")).into_bytes();
+        let base = template(Some("model.gguf"), true).into_bytes();
         let mut state = 0x9e37_79b9u32;
         for _ in 0..5_000 {
             let mut m = base.clone();
