@@ -66,6 +66,8 @@ pub enum Tag {
     MaxClockRate = 0x0003_0004,
     /// Set clock rate (in: id, Hz, skip turbo; out: id, Hz).
     SetClockRate = 0x0003_8002,
+    /// Set a device's power state (in: device id, bit 0 on and bit 1 wait; out: id, state).
+    SetPowerState = 0x0002_8001,
 }
 
 /// Clock ids of the property interface.

@@ -88,6 +88,13 @@ pub fn board_mac() -> Option<[u8; 6]> {
     }
 }
 
+/// Asks the firmware to power a device on and wait until it is (property device ids: 3 is
+/// the USB host controller). Circle and USPi do this before touching the DWC2 core; the
+/// firmware usually leaves it on. `false` when the firmware refused or is absent.
+pub fn power_on(device: u32) -> bool {
+    CURRENT.mailbox.is_some() && query(Tag::SetPowerState, &[device, 0b11], 2).is_some_and(|v| v[1] & 1 != 0)
+}
+
 /// Queries the firmware, raises the ARM clock on real boards, and stores the facts.
 pub fn init(map: &MemoryMap, dtb: Option<DtbSummary>) {
     let mut facts = Facts { dtb, ram_bytes: map.ram_bytes(), memory_map: map.clone(), ..Facts::default() };

@@ -14,9 +14,8 @@
 //! bus alias of ARM RAM (the board's `mailbox` alias, 0xC000_0000 on the BCM2837)
 //! translates addresses, and [`crate::arch::cache`] keeps them coherent on real hardware.
 //!
-//! Real boards (untested): the Pi firmware is expected to leave the USB controller powered;
-//! Circle and USPi switch it on explicitly with the mailbox "set power state" tag (device
-//! 3). If a board reports "no DWC2 USB controller answers", that tag is the next step.
+//! Real boards (untested): bring-up first asks the firmware to power the USB controller
+//! (mailbox "set power state", device 3, as Circle and USPi do; QEMU acknowledges it).
 #![cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 
 use crate::{board::CURRENT, platform};
@@ -97,6 +96,9 @@ fn bring_up() -> Result<Usb, String> {
     let started = crate::arch::cpu::micros();
     let base = CURRENT.usb.ok_or("this board has no USB host controller")?;
     let (_, bus_alias) = CURRENT.mailbox.ok_or("no GPU bus alias for USB DMA on this board")?;
+    if !crate::system::power_on(3) {
+        log::warn!("USB: the firmware did not confirm powering the USB controller on");
+    }
     let coherence = COHERENCE.call_once(|| crate::system::Coherence { bus_alias });
     let dma: &'static mut [u8] = Vec::leak(alloc::vec![0u8; DMA_REGION_BYTES]);
     let mut host = platform::usb_host(base, dma, coherence).map_err(describe)?;
