@@ -486,14 +486,14 @@ impl<'a> Tensor<'a> {
             while tile * n < end {
                 let tile_end = (tile + TILE).min(rows);
                 #[cfg(target_arch = "x86_64")]
-                if self.dtype == DType::Q8_0 {
+                if matches!(self.dtype, DType::Q8_0 | DType::Q4_0) {
                     // Groups of inputs share each row's loads (bit-identical results).
                     const GROUP: usize = 4;
                     let mut results = [0.0f32; GROUP];
                     for start in (0..n).step_by(GROUP) {
                         let group = &acts[start..(start + GROUP).min(n)];
                         for row in tile..tile_end {
-                            kernels::dot_q8_0_multi(self.row(row), group, &mut results[..group.len()]);
+                            kernels::dot_multi(self.row(row), self.dtype == DType::Q4_0, group, &mut results[..group.len()]);
                             for (b, &value) in (start..).zip(&results[..group.len()]) {
                                 let at = row * n + b;
                                 if (first..end).contains(&at) {
@@ -759,11 +759,15 @@ mod tests {
     #[test]
     fn batched_products_equal_single_ones_bit_for_bit() {
         // 608 columns: 19 blocks of 32, so the SIMD kernels' 8-block groups leave a tail.
-        for (dtype, cols) in [(DType::Q8_0, 512), (DType::Q8_0, 608), (DType::Q4K, 512)] {
+        for (dtype, cols) in [(DType::Q8_0, 512), (DType::Q8_0, 608), (DType::Q4_0, 512), (DType::Q4_0, 608), (DType::Q4K, 512)] {
             let (rows, n) = (37, 5);
             let w = values(rows * cols, 21);
             let x = values(n * cols, 22);
-            let bytes = if dtype == DType::Q8_0 { quantize_q8_0(&w) } else { quantize_q4_k(&w) };
+            let bytes = match dtype {
+                DType::Q8_0 => quantize_q8_0(&w),
+                DType::Q4_0 => quantize_q4_0(&w),
+                _ => quantize_q4_k(&w),
+            };
             let t = Tensor::new(dtype, rows, cols, &bytes).unwrap();
             let mut acts = vec![Q8Activations::new(); n];
             let mut scratch = vec![0.0; rows * n];
