@@ -5,14 +5,9 @@
 //! registers, an absent address is a clear tool error, a controller that never answers ends
 //! at the driver's deadline, and out-of-range arguments are rejected with -32602.
 
-use kingly_tests::Machine;
+use kingly_tests::{Machine, Qmp};
 use serde_json::{json, Value};
-use std::{
-    io::{BufRead, BufReader, Write},
-    os::unix::net::UnixStream,
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"i2c-test","version":"1"}}}"#;
 
@@ -43,52 +38,9 @@ fn invalid(vm: &mut Machine, tool: &str, arguments: Value) -> String {
     reply["error"]["message"].as_str().unwrap_or_default().to_string()
 }
 
-/// QEMU's machine protocol on a Unix socket: used to change the emulated sensor's reading.
-struct Qmp {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-}
-
-impl Qmp {
-    fn connect(path: &PathBuf) -> Qmp {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let stream = loop {
-            match UnixStream::connect(path) {
-                Ok(stream) => break stream,
-                Err(error) if Instant::now() > deadline => panic!("QMP socket {}: {error}", path.display()),
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-        };
-        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-        let writer = stream.try_clone().expect("clone");
-        let mut qmp = Qmp { reader: BufReader::new(stream), writer };
-        qmp.line(); // greeting
-        qmp.execute(json!({"execute": "qmp_capabilities"}));
-        qmp
-    }
-
-    fn line(&mut self) -> Value {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("QMP answers");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("QMP sent {line:?}: {e}"))
-    }
-
-    /// Runs a command and returns its `return` value (events in between are skipped).
-    fn execute(&mut self, command: Value) -> Value {
-        writeln!(self.writer, "{command}").expect("QMP write");
-        loop {
-            let reply = self.line();
-            if let Some(value) = reply.get("return") {
-                return value.clone();
-            }
-            assert!(reply.get("error").is_none(), "QMP {command}: {reply}");
-        }
-    }
-
-    /// Sets the TMP105's temperature in millidegrees Celsius.
-    fn set_temperature(&mut self, millicelsius: i64) {
-        self.execute(json!({"execute": "qom-set", "arguments": {"path": "/machine/peripheral/tmp0", "property": "temperature", "value": millicelsius}}));
-    }
+/// Sets the TMP105's temperature in millidegrees Celsius.
+fn set_temperature(qmp: &mut Qmp, millicelsius: i64) {
+    qmp.execute(json!({"execute": "qom-set", "arguments": {"path": "/machine/peripheral/tmp0", "property": "temperature", "value": millicelsius}}));
 }
 
 /// Boots `board` with a TMP105 at 0x48 on bus 1 and a QMP socket.
@@ -114,14 +66,14 @@ fn i2c_scan_finds_the_sensor_and_reads_follow_its_temperature() {
         assert_eq!(scan["addresses"], json!([]), "[{board}] bus 0 is empty: {scan}");
 
         // 23.5 °C is 0x17.8 in the sensor's 8.8 fixed point (9-bit resolution keeps .5).
-        qmp.set_temperature(23_500);
+        set_temperature(&mut qmp, 23_500);
         let read = ok(&mut vm, "i2c_read", json!({"address": 0x48, "length": 2}));
         assert_eq!(read["data"], json!([0x17, 0x80]), "[{board}] {read}");
         assert_eq!(read["hex"], "17 80");
         let sensor = ok(&mut vm, "sensor_temperature", json!({"address": 0x48}));
         assert_eq!(sensor["celsius"], 23.5, "[{board}] the lm75 crate over our driver: {sensor}");
 
-        qmp.set_temperature(-5_000);
+        set_temperature(&mut qmp, -5_000);
         let sensor = ok(&mut vm, "sensor_temperature", json!({"address": 0x48}));
         assert_eq!(sensor["celsius"], -5.0, "[{board}] {sensor}");
         let register = ok(&mut vm, "i2c_write_read", json!({"address": 0x48, "write": [0], "length": 2}));

@@ -6,7 +6,7 @@
 //! the same with an independent FAT implementation; boot files are never written. The
 //! image builder is deterministic.
 
-use kingly_tests::Machine;
+use kingly_tests::{Machine, Qmp};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -182,6 +182,36 @@ fn virt_reads_and_writes_a_card_image_over_virtio_blk() {
     assert_eq!(written["structuredContent"]["size"], 24, "{written}");
     drop(vm);
     assert_eq!(host_read(&card, "VIRT.TXT"), b"written over virtio-blk\n");
+    let _ = std::fs::remove_file(&card);
+}
+
+#[test]
+fn a_card_pulled_out_while_running_gives_errors_not_a_hang() {
+    let Some(xtask) = xtask() else { return };
+    let card = image(&xtask, "zero2w", "raspi3b", &[], "pulled.img");
+    let drive_arg = format!("if=sd,format=raw,file={},id=card", card.display());
+    let (socket, qmp_arg) = Qmp::argument("storage");
+    let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg, "-qmp", &qmp_arg]).expect("boots");
+    let mut qmp = Qmp::connect(&socket);
+    let _ = std::fs::remove_file(&socket);
+    vm.rpc(INIT);
+    let before = call(&mut vm, 2, "fs_read", json!({"path": "/config.txt"}));
+    assert_eq!(before["isError"], false, "{before}");
+
+    qmp.execute(json!({"execute": "eject", "arguments": {"device": "card", "force": true}}));
+    let started = std::time::Instant::now();
+    for (id, tool, arguments) in [(3, "fs_list", json!({})), (4, "fs_read", json!({"path": "/config.txt"})), (5, "fs_write", json!({"path": "/NOTES.TXT", "content": "x"}))] {
+        let reply = call(&mut vm, id, tool, arguments);
+        assert_eq!(reply["isError"], true, "{tool} without the card: {reply}");
+        let text = reply["content"][0]["text"].as_str().unwrap_or("");
+        eprintln!("{tool} after the card was pulled: {}", text.trim_end());
+        assert!(text.contains("SD") || text.contains("card"), "{tool}: the error names the card: {text}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "errors come from deadlines, not hangs: {:?}", started.elapsed());
+    let pong = rpc_answer(&mut vm, r#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#);
+    assert_eq!(pong["result"], json!({}), "the kernel keeps serving");
+    let info = call(&mut vm, 7, "system_info", json!({}));
+    assert_eq!(info["isError"], false, "{info}");
     let _ = std::fs::remove_file(&card);
 }
 

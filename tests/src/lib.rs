@@ -339,3 +339,60 @@ mod tests {
         assert_eq!(pairs, vec![("entry".into(), 0), ("mmu".into(), 1408), ("heap".into(), 7550)]);
     }
 }
+
+/// QEMU's machine protocol (QMP) on a Unix socket, for tests that change emulated devices
+/// while the kernel runs (a sensor's reading, a card pulled out). Boot QEMU with
+/// `-qmp unix:PATH,server=on,wait=off` ([`Qmp::argument`]) and [`Qmp::connect`] to it.
+pub struct Qmp {
+    reader: std::io::BufReader<std::os::unix::net::UnixStream>,
+    writer: std::os::unix::net::UnixStream,
+}
+
+impl Qmp {
+    /// A fresh socket path for this process and thread, and QEMU's `-qmp` value for it.
+    pub fn argument(name: &str) -> (PathBuf, String) {
+        let socket = std::env::temp_dir().join(format!("kingly-qmp-{}-{name}-{:?}.sock", std::process::id(), std::thread::current().id()));
+        let _ = std::fs::remove_file(&socket);
+        let argument = format!("unix:{},server=on,wait=off", socket.display());
+        (socket, argument)
+    }
+
+    /// Connects (waiting up to 30 s for QEMU to open the socket) and negotiates.
+    pub fn connect(path: &std::path::Path) -> Qmp {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let stream = loop {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(stream) => break stream,
+                Err(error) if Instant::now() > deadline => panic!("QMP socket {}: {error}", path.display()),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let writer = stream.try_clone().expect("clone");
+        let mut qmp = Qmp { reader: std::io::BufReader::new(stream), writer };
+        qmp.line(); // greeting
+        qmp.execute(serde_json::json!({"execute": "qmp_capabilities"}));
+        qmp
+    }
+
+    fn line(&mut self) -> serde_json::Value {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("QMP answers");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("QMP sent {line:?}: {e}"))
+    }
+
+    /// Runs a command and returns its `return` value (events in between are skipped); an
+    /// error answer fails the test.
+    pub fn execute(&mut self, command: serde_json::Value) -> serde_json::Value {
+        use std::io::Write;
+        writeln!(self.writer, "{command}").expect("QMP write");
+        loop {
+            let reply = self.line();
+            if let Some(value) = reply.get("return") {
+                return value.clone();
+            }
+            assert!(reply.get("error").is_none(), "QMP {command}: {reply}");
+        }
+    }
+}
