@@ -87,6 +87,9 @@ fn python_checks(board: &str, load_seconds: &str) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && stdout.contains("all checks passed"), "[{board}] HTTP client failed ({}):\n{stdout}\n--- stderr ---\n{stderr}", output.status);
+    if let Some(leak) = stdout.lines().find(|l| l.contains("no leak")) {
+        eprintln!("[{board}] {leak}");
+    }
     if let Some(load) = stdout.lines().find(|l| l.starts_with("load:")) {
         eprintln!("[{board}] {load}");
     }
