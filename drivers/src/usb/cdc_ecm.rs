@@ -21,8 +21,9 @@
 //! one padding byte (the receiver's IP layer ignores trailing bytes).
 
 use super::{
+    bulk::{self, BulkLink},
     descriptor::{Configuration, Endpoint},
-    DeviceInfo, Direction, Error, Host, Pipe, SetupPacket, Target, TransferType,
+    DeviceInfo, Direction, Error, Host, Pipe, SetupPacket, TransferType,
 };
 use crate::net::{Counters, EthernetDevice, NetError, MAX_FRAME};
 
@@ -42,10 +43,6 @@ const FILTER_ALL_MULTICAST: u16 = 1 << 1;
 const FILTER_DIRECTED: u16 = 1 << 2;
 const FILTER_BROADCAST: u16 = 1 << 3;
 
-/// Background transfer slots this driver uses.
-const RX_SLOT: usize = 0;
-const TX_SLOT: usize = 1;
-
 /// Bytes asked for per receive transfer: a multiple of both full-speed (64) and
 /// high-speed (512) packet sizes above any frame, so every frame ends with a short packet.
 /// Above 1536 bytes QEMU's DWC2 model also moves a whole frame in one step instead of one
@@ -54,9 +51,6 @@ pub const RX_TRANSFER: usize = 2048;
 
 /// How often [`EthernetDevice::link_up`] reads the notification endpoint.
 const NOTIFY_POLL_US: u64 = 100_000;
-
-/// After this many consecutive transfer errors the device counts as failed.
-const MAX_CONSECUTIVE_ERRORS: u32 = 16;
 
 /// Largest configuration descriptor read while probing.
 const CONFIG_MAX: usize = 512;
@@ -200,21 +194,13 @@ pub fn parse_notification(bytes: &[u8]) -> Result<Notification, Error> {
 
 /// A CDC-ECM NIC: owns its host controller and keeps a receive transfer armed.
 pub struct CdcEcm<H: Host> {
-    host: H,
-    target: Target,
+    frames: BulkLink<H>,
     function: EcmFunction,
     mac: [u8; 6],
-    bulk_in: Pipe,
-    bulk_out: Pipe,
     notify: Option<Pipe>,
-    rx_armed: bool,
-    /// Length of the frame being sent (unpadded), while a transmit is in flight.
-    tx_pending: Option<usize>,
     link: Option<bool>,
     last_notify_poll: Option<u64>,
-    consecutive_errors: u32,
     filter_accepted: bool,
-    counters: Counters,
 }
 
 impl<H: Host> CdcEcm<H> {
@@ -222,9 +208,7 @@ impl<H: Host> CdcEcm<H> {
     /// from its string, the data interface's alternate setting, the packet filter; then
     /// arms the first receive.
     pub fn open(mut host: H, device: &DeviceInfo, function: &EcmFunction) -> Result<Self, Error> {
-        if host.slots() <= TX_SLOT {
-            return Err(Error::NoSlot(TX_SLOT));
-        }
+        bulk::check_slots(&host)?;
         let target = device.target();
         host.control(&target, &SetupPacket::set_configuration(function.configuration), &mut [])?;
 
@@ -251,30 +235,21 @@ impl<H: Host> CdcEcm<H> {
             Err(error) => return Err(error),
         };
 
-        let mut nic = Self {
-            bulk_in: Pipe::new(&target, &function.bulk_in),
-            bulk_out: Pipe::new(&target, &function.bulk_out),
+        Ok(Self {
             notify: function.notify.map(|endpoint| Pipe::new(&target, &endpoint)),
-            host,
-            target,
+            frames: BulkLink::open(host, target, &function.bulk_in, &function.bulk_out, RX_TRANSFER)?,
             function: *function,
             mac,
-            rx_armed: false,
-            tx_pending: None,
             link: None,
             last_notify_poll: None,
-            consecutive_errors: 0,
             filter_accepted,
-            counters: Counters::default(),
-        };
-        nic.arm_receive()?;
-        Ok(nic)
+        })
     }
 
     /// The simulated bus behind the NIC, for tests.
     #[cfg(test)]
     pub(crate) fn host_mut(&mut self) -> &mut H {
-        &mut self.host
+        &mut self.frames.host
     }
 
     /// The function this NIC drives.
@@ -285,56 +260,6 @@ impl<H: Host> CdcEcm<H> {
     /// Whether the device accepted SET_ETHERNET_PACKET_FILTER (some devices stall it).
     pub fn filter_accepted(&self) -> bool {
         self.filter_accepted
-    }
-
-    fn arm_receive(&mut self) -> Result<(), Error> {
-        self.host.start(RX_SLOT, &self.bulk_in, &[], RX_TRANSFER)?;
-        self.rx_armed = true;
-        Ok(())
-    }
-
-    /// Clears a halted endpoint (after a STALL) and restarts its toggle at DATA0.
-    fn clear_halt(&mut self, direction: Direction) {
-        let pipe = if direction == Direction::In { &mut self.bulk_in } else { &mut self.bulk_out };
-        let address = pipe.endpoint_address();
-        pipe.data1 = false;
-        let _ = self.host.control(&self.target, &SetupPacket::clear_halt(address), &mut []);
-    }
-
-    /// Books a failed transfer; after too many in a row the device counts as failed.
-    fn transfer_failed(&mut self, error: Error, direction: Direction) -> NetError {
-        self.counters.dropped += 1;
-        self.consecutive_errors += 1;
-        if let Error::Stall { .. } = error {
-            self.clear_halt(direction);
-        }
-        if self.consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
-            NetError::Device("USB NIC keeps failing transfers")
-        } else {
-            NetError::Busy
-        }
-    }
-
-    /// Collects a finished transmit, if any. `Ok(true)` when the slot is free.
-    fn service_transmit(&mut self) -> Result<bool, NetError> {
-        let Some(length) = self.tx_pending else { return Ok(true) };
-        match self.host.poll(TX_SLOT, &mut self.bulk_out, &mut []) {
-            Ok(None) => Ok(false),
-            Ok(Some(_)) => {
-                self.tx_pending = None;
-                self.consecutive_errors = 0;
-                self.counters.tx_frames += 1;
-                self.counters.tx_bytes += length as u64;
-                Ok(true)
-            }
-            Err(error) => {
-                self.tx_pending = None;
-                match self.transfer_failed(error, Direction::Out) {
-                    NetError::Busy => Ok(true),
-                    fatal => Err(fatal),
-                }
-            }
-        }
     }
 }
 
@@ -348,13 +273,13 @@ impl<H: Host> EthernetDevice for CdcEcm<H> {
     }
 
     fn link_up(&mut self) -> bool {
-        let now = self.host.now_us();
+        let now = self.frames.host.now_us();
         let due = self.last_notify_poll.is_none_or(|at| now.saturating_sub(at) >= NOTIFY_POLL_US);
         if let (true, Some(pipe)) = (due, self.notify.as_mut()) {
             self.last_notify_poll = Some(now);
             let mut bytes = [0u8; 16];
             let length = (pipe.max_packet as usize).clamp(8, bytes.len());
-            if let Ok(Some(got)) = self.host.interrupt_in(pipe, &mut bytes[..length]) {
+            if let Ok(Some(got)) = self.frames.host.interrupt_in(pipe, &mut bytes[..length]) {
                 if let Ok(Notification::Connection(up)) = parse_notification(&bytes[..got]) {
                     self.link = Some(up);
                 }
@@ -364,71 +289,30 @@ impl<H: Host> EthernetDevice for CdcEcm<H> {
     }
 
     fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, NetError> {
-        self.service_transmit()?;
-        if !self.rx_armed {
-            if let Err(error) = self.arm_receive() {
-                return match self.transfer_failed(error, Direction::In) {
-                    NetError::Busy => Ok(None),
-                    fatal => Err(fatal),
-                };
-            }
-        }
-        let result = self.host.poll(RX_SLOT, &mut self.bulk_in, buffer);
-        if let Ok(None) = result {
-            return Ok(None);
-        }
-        self.rx_armed = false;
-        let outcome = match result {
-            Ok(Some(0)) | Ok(None) => Ok(None),
-            Ok(Some(length)) => {
-                self.consecutive_errors = 0;
-                self.counters.rx_frames += 1;
-                self.counters.rx_bytes += length as u64;
-                Ok(Some(length))
-            }
-            Err(Error::TooLong { .. }) => {
-                self.counters.dropped += 1;
-                Err(NetError::Size)
-            }
-            Err(error) => match self.transfer_failed(error, Direction::In) {
-                NetError::Busy => Ok(None),
-                fatal => Err(fatal),
-            },
-        };
-        if let Err(error) = self.arm_receive() {
-            let failure = self.transfer_failed(error, Direction::In);
-            if outcome.is_ok() && failure != NetError::Busy {
-                return Err(failure);
-            }
-        }
-        outcome
+        // One frame per transfer, straight into the caller's buffer.
+        self.frames.receive(buffer, |counters, frame| {
+            counters.rx_frames += 1;
+            counters.rx_bytes += frame.len() as u64;
+            Ok(Some(frame.len()))
+        })
     }
 
     fn transmit(&mut self, frame: &[u8]) -> Result<(), NetError> {
         if frame.len() < 14 || frame.len() > MAX_FRAME || frame.len() > self.function.max_segment as usize {
             return Err(NetError::Size);
         }
-        if !self.service_transmit()? {
-            return Err(NetError::Busy);
-        }
         let mut padded = [0u8; MAX_FRAME + 1];
-        let data = if frame.len().is_multiple_of(self.bulk_out.max_packet as usize) {
+        let data = if self.frames.ends_on_packet(frame.len()) {
             padded[..frame.len()].copy_from_slice(frame);
             &padded[..frame.len() + 1]
         } else {
             frame
         };
-        match self.host.start(TX_SLOT, &self.bulk_out, data, 0) {
-            Ok(()) => {
-                self.tx_pending = Some(frame.len());
-                Ok(())
-            }
-            Err(error) => Err(self.transfer_failed(error, Direction::Out)),
-        }
+        self.frames.send(data, frame.len())
     }
 
     fn counters(&self) -> Counters {
-        self.counters
+        self.frames.counters
     }
 }
 

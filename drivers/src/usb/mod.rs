@@ -12,6 +12,8 @@
 //! - [`hub`] (hub class), [`cdc_ecm`] (Ethernet over USB) and [`smsc95xx`] (the Pi 3 B's
 //!   LAN9514 Ethernet), both implementing [`crate::net::EthernetDevice`], are class drivers
 //!   written against [`Host`] only, so they are tested on the host against simulated devices.
+//!   Both move frames through [`bulk::BulkLink`] (armed receive, one transmit in flight,
+//!   STALL recovery, failure counting); only their framing differs.
 //! - [`descriptor`]: checked parsers for everything a device sends.
 //!
 //! # Limits
@@ -21,6 +23,7 @@
 //! the Pi 3's LAN9514 hub and its Ethernet are high speed, so neither needs them. No
 //! isochronous transfers.
 
+pub mod bulk;
 pub mod cdc_ecm;
 pub mod descriptor;
 pub mod dwc2;

@@ -19,8 +19,9 @@
 //! uses as the data sheet describes them.
 
 use super::{
+    bulk::{self, BulkLink},
     descriptor::{Configuration, Endpoint},
-    DeviceInfo, Direction, Error, Host, Pipe, SetupPacket, Target, TransferType,
+    DeviceInfo, Direction, Error, Host, SetupPacket, Target, TransferType,
 };
 use crate::net::{Counters, EthernetDevice, NetError, MAX_FRAME};
 
@@ -130,10 +131,6 @@ const RX_STATUS_ERROR: u32 = 1 << 15;
 const RX_HEADER: usize = 4;
 const FCS: usize = 4;
 
-/// Background transfer slots this driver uses.
-const RX_SLOT: usize = 0;
-const TX_SLOT: usize = 1;
-
 /// Bytes asked for per receive transfer: a status word and the largest frame with its FCS,
 /// rounded up to a multiple of the high-speed packet size, so a frame ends with a short
 /// packet.
@@ -141,9 +138,6 @@ pub const RX_TRANSFER: usize = 2048;
 
 /// How often [`EthernetDevice::link_up`] reads the PHY.
 const LINK_POLL_US: u64 = 100_000;
-
-/// After this many consecutive transfer errors the device counts as failed.
-const MAX_CONSECUTIVE_ERRORS: u32 = 16;
 
 /// Longest wait for a self-clearing reset or MII bit, in polls 1 ms apart.
 const RESET_POLLS: u32 = 100;
@@ -209,18 +203,11 @@ pub fn parse_rx(bytes: &[u8]) -> Result<core::ops::Range<usize>, NetError> {
 
 /// A LAN9512/LAN9514 NIC: owns its host controller and keeps a receive transfer armed.
 pub struct Smsc95xx<H: Host> {
-    host: H,
-    target: Target,
+    frames: BulkLink<H>,
     mac: [u8; 6],
     chip_id: u32,
-    bulk_in: Pipe,
-    bulk_out: Pipe,
-    rx_armed: bool,
-    tx_pending: Option<usize>,
     link: bool,
     last_link_poll: Option<u64>,
-    consecutive_errors: u32,
-    counters: Counters,
 }
 
 impl<H: Host> Smsc95xx<H> {
@@ -229,9 +216,7 @@ impl<H: Host> Smsc95xx<H> {
     /// starts auto-negotiation, enables the transmitter and receiver, and arms the first
     /// receive.
     pub fn open(mut host: H, device: &DeviceInfo, function: &Function, mac: [u8; 6]) -> Result<Self, Error> {
-        if host.slots() <= TX_SLOT {
-            return Err(Error::NoSlot(TX_SLOT));
-        }
+        bulk::check_slots(&host)?;
         if mac[0] & 1 != 0 || mac == [0; 6] {
             return Err(Error::MacAddress);
         }
@@ -273,22 +258,13 @@ impl<H: Host> Smsc95xx<H> {
         chip.write(reg::TX_CFG, reg::TX_CFG_ON)?;
         chip.write(reg::MAC_CR, mac_cr | reg::MAC_CR_TXEN | reg::MAC_CR_RXEN)?;
 
-        let mut nic = Self {
-            bulk_in: Pipe::new(&target, &function.bulk_in),
-            bulk_out: Pipe::new(&target, &function.bulk_out),
-            host,
-            target,
+        Ok(Self {
+            frames: BulkLink::open(host, target, &function.bulk_in, &function.bulk_out, RX_TRANSFER)?,
             mac,
             chip_id,
-            rx_armed: false,
-            tx_pending: None,
             link: false,
             last_link_poll: None,
-            consecutive_errors: 0,
-            counters: Counters::default(),
-        };
-        nic.arm_receive()?;
-        Ok(nic)
+        })
     }
 
     /// The chip id from ID_REV (0xec00 for the LAN9512/LAN9514).
@@ -299,52 +275,7 @@ impl<H: Host> Smsc95xx<H> {
     /// The simulated bus behind the NIC, for tests.
     #[cfg(test)]
     pub(crate) fn host_mut(&mut self) -> &mut H {
-        &mut self.host
-    }
-
-    fn arm_receive(&mut self) -> Result<(), Error> {
-        self.host.start(RX_SLOT, &self.bulk_in, &[], RX_TRANSFER)?;
-        self.rx_armed = true;
-        Ok(())
-    }
-
-    /// Books a failed transfer; after too many in a row the device counts as failed.
-    fn transfer_failed(&mut self, error: Error, direction: Direction) -> NetError {
-        self.counters.dropped += 1;
-        self.consecutive_errors += 1;
-        if let Error::Stall { .. } = error {
-            let pipe = if direction == Direction::In { &mut self.bulk_in } else { &mut self.bulk_out };
-            let address = pipe.endpoint_address();
-            pipe.data1 = false;
-            let _ = self.host.control(&self.target, &SetupPacket::clear_halt(address), &mut []);
-        }
-        if self.consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
-            NetError::Device("USB NIC keeps failing transfers")
-        } else {
-            NetError::Busy
-        }
-    }
-
-    /// Collects a finished transmit, if any. `Ok(true)` when the slot is free.
-    fn service_transmit(&mut self) -> Result<bool, NetError> {
-        let Some(length) = self.tx_pending else { return Ok(true) };
-        match self.host.poll(TX_SLOT, &mut self.bulk_out, &mut []) {
-            Ok(None) => Ok(false),
-            Ok(Some(_)) => {
-                self.tx_pending = None;
-                self.consecutive_errors = 0;
-                self.counters.tx_frames += 1;
-                self.counters.tx_bytes += length as u64;
-                Ok(true)
-            }
-            Err(error) => {
-                self.tx_pending = None;
-                match self.transfer_failed(error, Direction::Out) {
-                    NetError::Busy => Ok(true),
-                    fatal => Err(fatal),
-                }
-            }
-        }
+        &mut self.frames.host
     }
 }
 
@@ -410,11 +341,11 @@ impl<H: Host> EthernetDevice for Smsc95xx<H> {
     }
 
     fn link_up(&mut self) -> bool {
-        let now = self.host.now_us();
+        let now = self.frames.host.now_us();
         if self.last_link_poll.is_none_or(|at| now.saturating_sub(at) >= LINK_POLL_US) {
             self.last_link_poll = Some(now);
-            let target = self.target;
-            let mut chip = Registers { host: &mut self.host, target };
+            let target = self.frames.target;
+            let mut chip = Registers { host: &mut self.frames.host, target };
             // BMSR's link bit latches low: the second read is the current state.
             let _ = chip.mii_read(phy::BMSR);
             if let Ok(status) = chip.mii_read(phy::BMSR) {
@@ -425,65 +356,29 @@ impl<H: Host> EthernetDevice for Smsc95xx<H> {
     }
 
     fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, NetError> {
-        self.service_transmit()?;
-        if !self.rx_armed {
-            if let Err(error) = self.arm_receive() {
-                return match self.transfer_failed(error, Direction::In) {
-                    NetError::Busy => Ok(None),
-                    fatal => Err(fatal),
-                };
-            }
-        }
         let mut transfer = [0u8; RX_TRANSFER];
-        let result = self.host.poll(RX_SLOT, &mut self.bulk_in, &mut transfer);
-        if let Ok(None) = result {
-            return Ok(None);
-        }
-        self.rx_armed = false;
-        let outcome = match result {
-            Ok(Some(0)) | Ok(None) => Ok(None),
-            Ok(Some(length)) => match parse_rx(&transfer[..length]) {
-                Ok(frame) if frame.len() <= buffer.len() => {
-                    self.consecutive_errors = 0;
-                    buffer[..frame.len()].copy_from_slice(&transfer[frame.clone()]);
-                    self.counters.rx_frames += 1;
-                    self.counters.rx_bytes += frame.len() as u64;
-                    Ok(Some(frame.len()))
-                }
-                Ok(_) | Err(NetError::Size) => {
-                    self.counters.dropped += 1;
-                    Err(NetError::Size)
-                }
-                Err(_) => {
-                    // A frame the chip flagged (CRC, runt, too long): dropped, not fatal.
-                    self.counters.dropped += 1;
-                    Ok(None)
-                }
-            },
-            Err(Error::TooLong { .. }) => {
-                self.counters.dropped += 1;
+        self.frames.receive(&mut transfer, |counters, bytes| match parse_rx(bytes) {
+            Ok(frame) if frame.len() <= buffer.len() => {
+                buffer[..frame.len()].copy_from_slice(&bytes[frame.clone()]);
+                counters.rx_frames += 1;
+                counters.rx_bytes += frame.len() as u64;
+                Ok(Some(frame.len()))
+            }
+            Ok(_) | Err(NetError::Size) => {
+                counters.dropped += 1;
                 Err(NetError::Size)
             }
-            Err(error) => match self.transfer_failed(error, Direction::In) {
-                NetError::Busy => Ok(None),
-                fatal => Err(fatal),
-            },
-        };
-        if let Err(error) = self.arm_receive() {
-            let failure = self.transfer_failed(error, Direction::In);
-            if outcome.is_ok() && failure != NetError::Busy {
-                return Err(failure);
+            Err(_) => {
+                // A frame the chip flagged (CRC, runt, too long): dropped, not fatal.
+                counters.dropped += 1;
+                Ok(None)
             }
-        }
-        outcome
+        })
     }
 
     fn transmit(&mut self, frame: &[u8]) -> Result<(), NetError> {
         if frame.len() < 14 || frame.len() > MAX_FRAME {
             return Err(NetError::Size);
-        }
-        if !self.service_transmit()? {
-            return Err(NetError::Busy);
         }
         // Command words, the frame, and one padding byte when the transfer would end on a
         // packet boundary (the chip takes the frame length from the command words).
@@ -491,20 +386,14 @@ impl<H: Host> EthernetDevice for Smsc95xx<H> {
         data[..TX_HEADER].copy_from_slice(&tx_header(frame.len()));
         data[TX_HEADER..TX_HEADER + frame.len()].copy_from_slice(frame);
         let mut length = TX_HEADER + frame.len();
-        if length.is_multiple_of(self.bulk_out.max_packet as usize) {
+        if self.frames.ends_on_packet(length) {
             length += 1;
         }
-        match self.host.start(TX_SLOT, &self.bulk_out, &data[..length], 0) {
-            Ok(()) => {
-                self.tx_pending = Some(frame.len());
-                Ok(())
-            }
-            Err(error) => Err(self.transfer_failed(error, Direction::Out)),
-        }
+        self.frames.send(&data[..length], frame.len())
     }
 
     fn counters(&self) -> Counters {
-        self.counters
+        self.frames.counters
     }
 }
 
