@@ -88,10 +88,7 @@ fn harness_fails_a_test_when_the_kernel_crashes_unexpectedly() {
         Ok(None) => {} // skipped: no images
         Ok(Some(())) => panic!("expect() returned although the kernel crashed"),
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .unwrap_or_default();
+            let message = payload.downcast_ref::<String>().cloned().unwrap_or_default();
             assert!(message.contains("kernel crashed"), "{message}");
             assert!(message.contains("*** KERNEL FAULT"), "report not in the failure: {message}");
         }

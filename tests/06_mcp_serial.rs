@@ -30,7 +30,8 @@ fn a_client_can_initialize_list_and_call_every_read_only_tool() {
                 continue;
             }
             id += 1;
-            let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": {}}});
+            let call =
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": {}}});
             let result = vm.rpc(&call.to_string());
             assert_eq!(result["id"], id, "{result}");
             let structured = &result["result"]["structuredContent"];
@@ -64,7 +65,9 @@ fn errors_are_answered_and_the_port_keeps_serving() {
     assert_eq!(code(&unknown), -32601);
     let tool = vm.rpc(r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"no_such_tool"}}"#);
     assert_eq!(code(&tool), -32602);
-    let args = vm.rpc(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"log_read","arguments":{"lines":"ten"}}}"#);
+    let args = vm.rpc(
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"log_read","arguments":{"lines":"ten"}}}"#,
+    );
     assert_eq!(code(&args), -32602);
     assert!(args["error"]["message"].as_str().unwrap_or("").contains("'lines'"), "{args}");
     let malformed = vm.rpc(r#"{"jsonrpc":"2.0","id":6,"method":"#);
@@ -106,7 +109,8 @@ fn the_port_carries_only_json_until_a_human_types() {
 fn power_off_answers_before_exiting() {
     let Some(mut vm) = Machine::boot_to_prompt("virt") else { return };
     vm.rpc(INIT);
-    let answer = vm.rpc(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"power_off","arguments":{}}}"#);
+    let answer =
+        vm.rpc(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"power_off","arguments":{}}}"#);
     assert_eq!(answer["result"]["structuredContent"]["action"], "power_off", "{answer}");
     assert_eq!(vm.wait_exit(), 0);
 }

@@ -16,7 +16,8 @@ fn python_sdk_client_through_the_serial_port_bridge() {
         return;
     };
     let args = std::fs::read_to_string(images.join("raspi3b-test/qemu-args.txt")).expect("qemu-args.txt");
-    let args: Vec<&str> = args.lines().filter(|l| !l.is_empty()).map(|l| if l == "stdio" { "pty" } else { l }).collect();
+    let args: Vec<&str> =
+        args.lines().filter(|l| !l.is_empty()).map(|l| if l == "stdio" { "pty" } else { l }).collect();
     let mut qemu = Command::new(kingly_tests::QEMU)
         .args(&args)
         .stdin(Stdio::null())

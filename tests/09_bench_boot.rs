@@ -22,7 +22,8 @@ fn boot_benchmark_smoke_run() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bench boot failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("kernel entry → mcp"), "{stdout}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("valid JSON");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("valid JSON");
     let _ = std::fs::remove_file(&json);
     let stages = report["kernel_stages"].as_object().expect("stages");
     for stage in ["entry", "mmu", "heap", "drivers", "console", "mcp"] {

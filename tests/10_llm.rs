@@ -33,7 +33,12 @@ impl Session {
         if let Some(model) = model {
             command.arg("--model").arg(model);
         }
-        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("xtask starts");
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("xtask starts");
         let input = child.stdin.take();
         let output = BufReader::new(child.stdout.take().expect("stdout"));
         let mut session = Session { child, input, output };
@@ -96,13 +101,16 @@ fn setup() -> Option<(PathBuf, PathBuf)> {
 #[test]
 fn the_kernel_tells_the_known_story_and_streams_progress() {
     let Some((xtask, image)) = setup() else { return };
-    let (Some(model), Some(vocab)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
+    let (Some(model), Some(vocab)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else {
+        return;
+    };
     let gguf = inference::llama2c::to_gguf(&model, &vocab, inference::llama2c::Quant::Q8_0).expect("converts");
     let path = std::env::temp_dir().join(format!("kingly-stories260k-{}.gguf", std::process::id()));
     std::fs::write(&path, gguf).expect("write model");
     let mut s = Session::start(&xtask, &image, Some(&path));
 
-    let info = s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_info","arguments":{}}}));
+    let info =
+        s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_info","arguments":{}}}));
     let info = &info["result"]["structuredContent"];
     assert_eq!(info["layers"], 5, "{info}");
     assert_eq!(info["vocab"], 512, "{info}");
@@ -172,7 +180,8 @@ fn the_kernel_tells_the_known_story_and_streams_progress() {
 fn without_a_placed_model_the_embedded_one_serves_and_a_corrupt_one_is_refused() {
     let Some((xtask, image)) = setup() else { return };
     let mut s = Session::start(&xtask, &image, None);
-    let r = s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_info","arguments":{}}}));
+    let r =
+        s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_info","arguments":{}}}));
     assert_eq!(r["result"]["isError"], false, "{r}");
     let info = &r["result"]["structuredContent"];
     assert_eq!(info["source"], "embedded", "{r}");
@@ -198,7 +207,9 @@ fn without_a_placed_model_the_embedded_one_serves_and_a_corrupt_one_is_refused()
 #[test]
 fn ping_and_system_info_stay_responsive_during_a_long_generation() {
     let Some((xtask, image)) = setup() else { return };
-    let (Some(model), Some(vocab)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
+    let (Some(model), Some(vocab)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else {
+        return;
+    };
     let gguf = inference::llama2c::to_gguf(&model, &vocab, inference::llama2c::Quant::Q8_0).expect("converts");
     let path = std::env::temp_dir().join(format!("kingly-responsive-{}.gguf", std::process::id()));
     std::fs::write(&path, gguf).expect("write model");
@@ -245,7 +256,9 @@ fn ping_and_system_info_stay_responsive_during_a_long_generation() {
 #[test]
 fn a_generation_that_does_not_fit_in_memory_is_refused_and_the_kernel_keeps_serving() {
     let Some((xtask, image)) = setup() else { return };
-    let (Some(model), Some(vocab)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
+    let (Some(model), Some(vocab)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else {
+        return;
+    };
     let gguf = inference::llama2c::to_gguf(&model, &vocab, inference::llama2c::Quant::Q8_0).expect("converts");
     let path = std::env::temp_dir().join(format!("kingly-nomem-{}.gguf", std::process::id()));
     std::fs::write(&path, gguf).expect("write model");
@@ -258,7 +271,9 @@ fn a_generation_that_does_not_fit_in_memory_is_refused_and_the_kernel_keeps_serv
     assert!(why.contains("not enough memory") && why.contains("KiB are free"), "{r}");
     let pong = s.request(json!({"jsonrpc":"2.0","id":3,"method":"ping"}));
     assert_eq!(pong["result"], json!({}), "the kernel keeps serving");
-    s.request(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"test_hold","arguments":{"leave_kib":0}}}));
+    s.request(
+        json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"test_hold","arguments":{"leave_kib":0}}}),
+    );
     let r = s.request(json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once","max_tokens":4}}}));
     assert_eq!(r["result"]["isError"], false, "with the memory back it runs: {r}");
     let _ = std::fs::remove_file(&path);

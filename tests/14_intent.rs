@@ -20,8 +20,24 @@ fn held_out() -> Vec<(String, String)> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../xtask/ml/intents.txt");
     let text = std::fs::read_to_string(path).expect("dataset");
     let fillings = [
-        [("pin", "17"), ("lines", "25"), ("count", "8"), ("address", "72"), ("length", "2"), ("ip", "10.0.2.2"), ("bus", "1")],
-        [("pin", "5"), ("lines", "120"), ("count", "30"), ("address", "104"), ("length", "16"), ("ip", "192.168.1.20"), ("bus", "0")],
+        [
+            ("pin", "17"),
+            ("lines", "25"),
+            ("count", "8"),
+            ("address", "72"),
+            ("length", "2"),
+            ("ip", "10.0.2.2"),
+            ("bus", "1"),
+        ],
+        [
+            ("pin", "5"),
+            ("lines", "120"),
+            ("count", "30"),
+            ("address", "104"),
+            ("length", "16"),
+            ("ip", "192.168.1.20"),
+            ("bus", "0"),
+        ],
     ];
     let mut call = String::new();
     let mut out = Vec::new();
@@ -118,7 +134,8 @@ fn repeated_requests_hit_the_decision_cache() {
     assert_eq!(cache["hit_rate"], 0.5, "{info}");
     // The context a big chat model would get stays within its token budget and lists the
     // most related tool first.
-    let explained = call(&mut vm, 5, "intent_parse", json!({"text": "how much memory is free", "explain": true, "budget": 200}));
+    let explained =
+        call(&mut vm, 5, "intent_parse", json!({"text": "how much memory is free", "explain": true, "budget": 200}));
     let context = &explained["context"];
     assert!(context["tokens"].as_u64().unwrap() <= 200, "{context}");
     let text = context["text"].as_str().unwrap();

@@ -11,7 +11,8 @@ const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"p
 
 /// Calls a tool and returns the whole JSON-RPC response.
 fn call(vm: &mut Machine, tool: &str, arguments: Value) -> Value {
-    let request = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
+    let request =
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
     let mut reply = vm.rpc(&request.to_string());
     while reply.get("id").is_none() {
         reply = vm.next_json(true); // a log notification came first
@@ -53,7 +54,11 @@ fn gpio_modes_and_levels_read_back_through_the_emulated_controller() {
         assert_eq!(state["function"], "output", "[{board}] {state}");
         assert_eq!(state["header_pin"], 11, "[{board}] GPIO 17 is header pin 11: {state}");
         let written = ok(&mut vm, "gpio_write", json!({"pin": 17, "value": true}));
-        assert_eq!((written["level"].clone(), written["made_output"].clone()), (json!(true), json!(false)), "[{board}] {written}");
+        assert_eq!(
+            (written["level"].clone(), written["made_output"].clone()),
+            (json!(true), json!(false)),
+            "[{board}] {written}"
+        );
         assert_eq!(ok(&mut vm, "gpio_read", json!({"pin": 17})), json!({"pin": 17, "value": true, "mode": "output"}));
         ok(&mut vm, "gpio_write", json!({"pin": 17, "value": false}));
         assert_eq!(ok(&mut vm, "gpio_read", json!({"pin": 17}))["value"], false, "[{board}]");
@@ -114,7 +119,8 @@ fn gpio_invalid_arguments_are_rejected_by_the_schema() {
     assert!(invalid(&mut vm, "gpio_mode", json!({"pin": 17, "mode": "pwm"})).contains("'mode' must be one of"));
     assert!(invalid(&mut vm, "gpio_write", json!({"pin": 17})).contains("'value' is required"));
     assert!(invalid(&mut vm, "gpio_write", json!({"pin": 17, "value": "on"})).contains("'value' must be a boolean"));
-    assert!(invalid(&mut vm, "gpio_read", json!({"pin": 17, "force": true})).contains("'force' is not an accepted argument"));
+    assert!(invalid(&mut vm, "gpio_read", json!({"pin": 17, "force": true}))
+        .contains("'force' is not an accepted argument"));
 }
 
 #[test]
@@ -126,8 +132,14 @@ fn gpio_header_map_is_a_resource() {
     ok(&mut vm, "gpio_write", json!({"pin": 17, "value": true}));
     let read = vm.rpc(r#"{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"board://header"}}"#);
     let text = read["result"]["contents"][0]["text"].as_str().unwrap_or_default().to_string();
-    let line = |pin: u32| text.lines().find(|l| l.split_whitespace().next() == Some(&pin.to_string())).unwrap_or("").to_string();
-    assert_eq!(text.lines().filter(|l| l.split_whitespace().next().is_some_and(|w| w.parse::<u32>().is_ok())).count(), 40, "{text}");
+    let line = |pin: u32| {
+        text.lines().find(|l| l.split_whitespace().next() == Some(&pin.to_string())).unwrap_or("").to_string()
+    };
+    assert_eq!(
+        text.lines().filter(|l| l.split_whitespace().next().is_some_and(|w| w.parse::<u32>().is_ok())).count(),
+        40,
+        "{text}"
+    );
     assert!(line(1).contains("3V3") && line(2).contains("5V") && line(6).contains("GND"), "{text}");
     assert!(line(8).contains("GPIO14") && line(8).contains("console UART TXD"), "{text}");
     assert!(line(11).contains("GPIO17") && line(11).contains("output") && line(11).contains("high"), "{text}");
@@ -139,9 +151,12 @@ fn gpio_virt_has_no_gpio_or_bus_tools() {
     let Some(mut vm) = Machine::boot_to_prompt("virt") else { return };
     vm.rpc(INIT);
     let list = vm.rpc(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
-    let names: Vec<&str> = list["result"]["tools"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    let names: Vec<&str> =
+        list["result"]["tools"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
     assert!(names.contains(&"system_info"), "{names:?}");
-    for absent in ["gpio_mode", "gpio_read", "gpio_write", "gpio_list", "i2c_scan", "i2c_read", "spi_transfer", "pwm_set"] {
+    for absent in
+        ["gpio_mode", "gpio_read", "gpio_write", "gpio_list", "i2c_scan", "i2c_read", "spi_transfer", "pwm_set"]
+    {
         assert!(!names.contains(&absent), "{absent} listed on virt: {names:?}");
     }
     let reply = call(&mut vm, "gpio_list", json!({}));

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"i2c-test","version":"1"}}}"#;
 
 fn call(vm: &mut Machine, tool: &str, arguments: Value) -> Value {
-    let request = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
+    let request =
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
     let mut reply = vm.rpc(&request.to_string());
     while reply.get("id").is_none() {
         reply = vm.next_json(true); // a log notification came first
@@ -45,10 +46,17 @@ fn set_temperature(qmp: &mut Qmp, millicelsius: i64) {
 
 /// Boots `board` with a TMP105 at 0x48 on bus 1 and a QMP socket.
 fn boot(board: &str) -> Option<(Machine, Qmp)> {
-    let socket = std::env::temp_dir().join(format!("kingly-qmp-{}-{board}-{:?}.sock", std::process::id(), std::thread::current().id()));
+    let socket = std::env::temp_dir().join(format!(
+        "kingly-qmp-{}-{board}-{:?}.sock",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let _ = std::fs::remove_file(&socket);
     let qmp_arg = format!("unix:{},server=on,wait=off", socket.display());
-    let mut vm = Machine::boot_to_prompt_with(board, &["-device", "tmp105,bus=i2c-bus.1,address=0x48,id=tmp0", "-qmp", &qmp_arg])?;
+    let mut vm = Machine::boot_to_prompt_with(
+        board,
+        &["-device", "tmp105,bus=i2c-bus.1,address=0x48,id=tmp0", "-qmp", &qmp_arg],
+    )?;
     let qmp = Qmp::connect(&socket);
     let _ = std::fs::remove_file(&socket);
     vm.rpc(INIT);
@@ -98,7 +106,10 @@ fn i2c_scan_finds_the_sensor_and_reads_follow_its_temperature() {
 fn i2c_absent_devices_and_dead_controllers_are_clear_errors() {
     let Some((mut vm, _qmp)) = boot("raspi3b") else { return };
     let why = refused(&mut vm, "i2c_read", json!({"address": 0x50, "length": 1}));
-    assert!(why.contains("I2C bus 1") && why.contains("no ACK from address 0x50") && why.contains("no device"), "{why}");
+    assert!(
+        why.contains("I2C bus 1") && why.contains("no ACK from address 0x50") && why.contains("no device"),
+        "{why}"
+    );
     let why = refused(&mut vm, "i2c_write", json!({"address": 0x51, "data": [1]}));
     assert!(why.contains("no ACK from address 0x51"), "{why}");
     let why = refused(&mut vm, "sensor_temperature", json!({"address": 0x49}));
@@ -109,7 +120,8 @@ fn i2c_absent_devices_and_dead_controllers_are_clear_errors() {
     let started = Instant::now();
     let why = refused(&mut vm, "test_i2c_stall", json!({}));
     assert!(why.contains("timed out"), "{why}");
-    let micros: u64 = why.rsplit("after ").next().and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(u64::MAX);
+    let micros: u64 =
+        why.rsplit("after ").next().and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(u64::MAX);
     assert!((20_000..1_000_000).contains(&micros), "gave up after {micros} µs: {why}");
     assert!(started.elapsed() < Duration::from_secs(20), "the stalled call took {:?}", started.elapsed());
     assert_eq!(vm.rpc(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#)["result"], json!({}));
@@ -121,7 +133,9 @@ fn i2c_out_of_range_arguments_are_rejected_by_the_schema() {
     let Some((mut vm, _qmp)) = boot("raspi3b") else { return };
     assert!(invalid(&mut vm, "i2c_read", json!({"address": 0x80, "length": 1})).contains("'address' must be ≤ 119"));
     assert!(invalid(&mut vm, "i2c_read", json!({"address": 2, "length": 1})).contains("'address' must be ≥ 3"));
-    assert!(invalid(&mut vm, "i2c_read", json!({"address": 0x48, "length": 1_048_576})).contains("'length' must be ≤ 64"));
+    assert!(
+        invalid(&mut vm, "i2c_read", json!({"address": 0x48, "length": 1_048_576})).contains("'length' must be ≤ 64")
+    );
     assert!(invalid(&mut vm, "i2c_read", json!({"address": 0x48, "length": 0})).contains("'length' must be ≥ 1"));
     assert!(invalid(&mut vm, "i2c_write", json!({"address": 0x48, "data": []})).contains("at least 1 items"));
     let big = invalid(&mut vm, "i2c_write", json!({"address": 0x48, "data": vec![0u8; 65]}));

@@ -39,7 +39,8 @@ fn spi_flash_chip_answers_through_spi0() {
         // command ends with the select): the status read has to come last.
         received(&mut vm, &[0x06]);
         assert_eq!(received(&mut vm, &[0x05, 0, 0]), [0, 0x02, 0x02], "[{board}] WREN took effect");
-        let list = vm.rpc(r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"gpio_list","arguments":{}}}"#);
+        let list =
+            vm.rpc(r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"gpio_list","arguments":{}}}"#);
         let pins = &list["result"]["structuredContent"]["pins"];
         assert_eq!(pins[10]["owner"], "SPI0 (MOSI)", "[{board}] {list}");
         assert_eq!(pins[8]["owner"], "SPI0 (CE0)", "[{board}] {list}");

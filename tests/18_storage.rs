@@ -32,7 +32,10 @@ fn xtask() -> Option<PathBuf> {
     match std::env::var_os("KINGLY_XTASK") {
         Some(path) => Some(PathBuf::from(path)),
         None => {
-            assert!(std::env::var_os("KINGLY_REQUIRE_QEMU").is_none(), "KINGLY_XTASK must be set by `cargo xtask test`");
+            assert!(
+                std::env::var_os("KINGLY_REQUIRE_QEMU").is_none(),
+                "KINGLY_XTASK must be set by `cargo xtask test`"
+            );
             None
         }
     }
@@ -97,15 +100,40 @@ fn the_card_from_the_image_builder_serves_its_files_and_its_model() {
     assert_eq!(out["present"], true, "{info}");
     assert_eq!(out["capacity_bytes"], 64 << 20, "{info}");
     let partition = &out["partitions"][0];
-    assert_eq!((partition["type_name"].as_str(), partition["bootable"].as_bool(), partition["start_block"].as_u64()), (Some("FAT32"), Some(true), Some(2048)), "{info}");
+    assert_eq!(
+        (partition["type_name"].as_str(), partition["bootable"].as_bool(), partition["start_block"].as_u64()),
+        (Some("FAT32"), Some(true), Some(2048)),
+        "{info}"
+    );
     assert_eq!(out["settings"]["model"], "model.gguf", "{info}");
 
     let listing = call(&mut vm, 3, "fs_list", json!({"path": "/"}));
-    let names: Vec<&str> = listing["structuredContent"]["entries"].as_array().expect("entries").iter().filter_map(|e| e["name"].as_str()).collect();
-    for expected in ["config.txt", "kingly.txt", "kernel8.img", "bootcode.bin", "start.elf", "fixup.dat", "bcm2710-rpi-3-b.dtb", "model.gguf"] {
+    let names: Vec<&str> = listing["structuredContent"]["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    for expected in [
+        "config.txt",
+        "kingly.txt",
+        "kernel8.img",
+        "bootcode.bin",
+        "start.elf",
+        "fixup.dat",
+        "bcm2710-rpi-3-b.dtb",
+        "model.gguf",
+    ] {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
-    let size = |name: &str| listing["structuredContent"]["entries"].as_array().unwrap().iter().find(|e| e["name"] == name).map(|e| e["size"].clone());
+    let size = |name: &str| {
+        listing["structuredContent"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["size"].clone())
+    };
     assert_eq!(size("model.gguf"), Some(json!(std::fs::metadata(&model).unwrap().len())));
 
     // Text comes back as text, byte for byte what the builder wrote.
@@ -150,8 +178,16 @@ fn raspi4b_reads_its_card_too() {
     let Some(mut vm) = Machine::boot_to_prompt_with("raspi4b", &["-drive", &drive]) else { return };
     vm.rpc(INIT);
     let listing = call(&mut vm, 2, "fs_list", json!({}));
-    let names: Vec<&str> = listing["structuredContent"]["entries"].as_array().expect("entries").iter().filter_map(|e| e["name"].as_str()).collect();
-    assert!(names.contains(&"start4.elf") && names.contains(&"bcm2711-rpi-4-b.dtb") && names.contains(&"kernel8.img"), "{names:?}");
+    let names: Vec<&str> = listing["structuredContent"]["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"start4.elf") && names.contains(&"bcm2711-rpi-4-b.dtb") && names.contains(&"kernel8.img"),
+        "{names:?}"
+    );
     let settings = call(&mut vm, 3, "fs_read", json!({"path": "/kingly.txt"}));
     assert!(settings["structuredContent"]["content"].as_str().unwrap_or("").contains("model = none"), "{settings}");
     let _ = std::fs::remove_file(&card);
@@ -163,21 +199,40 @@ fn virt_reads_and_writes_a_card_image_over_virtio_blk() {
     let Some(model) = stories_model() else { return };
     let card = image(&xtask, "zero2w", "virt", &["--model", model.to_str().unwrap()], "virt.img");
     let drive = format!("if=none,id=card,format=raw,file={}", card.display());
-    let Some(mut vm) = Machine::boot_to_prompt_with("virt", &["-drive", &drive, "-device", "virtio-blk-device,drive=card"]) else { return };
+    let Some(mut vm) =
+        Machine::boot_to_prompt_with("virt", &["-drive", &drive, "-device", "virtio-blk-device,drive=card"])
+    else {
+        return;
+    };
     let boot = vm.transcript();
-    assert!(boot.contains("loading model.gguf from the SD card: 100%"), "the model loads from the disk at boot:\n{boot}");
+    assert!(
+        boot.contains("loading model.gguf from the SD card: 100%"),
+        "the model loads from the disk at boot:\n{boot}"
+    );
     vm.rpc(INIT);
     let info = call(&mut vm, 2, "storage_info", json!({}));
     let out = &info["structuredContent"];
-    assert_eq!((out["present"].as_bool(), out["device"].as_str(), out["capacity_bytes"].as_u64()), (Some(true), Some("virtio-blk"), Some(64 << 20)), "{info}");
+    assert_eq!(
+        (out["present"].as_bool(), out["device"].as_str(), out["capacity_bytes"].as_u64()),
+        (Some(true), Some("virtio-blk"), Some(64 << 20)),
+        "{info}"
+    );
     assert_eq!(out["partitions"][0]["type_name"], "FAT32", "{info}");
     let listing = call(&mut vm, 3, "fs_list", json!({}));
-    let names: Vec<&str> = listing["structuredContent"]["entries"].as_array().expect("entries").iter().filter_map(|e| e["name"].as_str()).collect();
+    let names: Vec<&str> = listing["structuredContent"]["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
     assert!(names.contains(&"model.gguf") && names.contains(&"kingly.txt"), "{names:?}");
     let llm = call(&mut vm, 4, "llm_info", json!({}));
     assert_eq!(llm["structuredContent"]["source"], "card", "{llm}");
     let story = call(&mut vm, 5, "llm_generate", json!({"prompt": "Once upon a time", "max_tokens": 12}));
-    assert!(story["structuredContent"]["text"].as_str().unwrap_or("").starts_with(", there was a little girl named Lily"), "{story}");
+    assert!(
+        story["structuredContent"]["text"].as_str().unwrap_or("").starts_with(", there was a little girl named Lily"),
+        "{story}"
+    );
     let written = call(&mut vm, 6, "fs_write", json!({"path": "/VIRT.TXT", "content": "written over virtio-blk\n"}));
     assert_eq!(written["structuredContent"]["size"], 24, "{written}");
     drop(vm);
@@ -200,14 +255,22 @@ fn a_card_pulled_out_while_running_gives_errors_not_a_hang() {
 
     qmp.execute(json!({"execute": "eject", "arguments": {"device": "card", "force": true}}));
     let started = std::time::Instant::now();
-    for (id, tool, arguments) in [(3, "fs_list", json!({})), (4, "fs_read", json!({"path": "/config.txt"})), (5, "fs_write", json!({"path": "/NOTES.TXT", "content": "x"}))] {
+    for (id, tool, arguments) in [
+        (3, "fs_list", json!({})),
+        (4, "fs_read", json!({"path": "/config.txt"})),
+        (5, "fs_write", json!({"path": "/NOTES.TXT", "content": "x"})),
+    ] {
         let reply = call(&mut vm, id, tool, arguments);
         assert_eq!(reply["isError"], true, "{tool} without the card: {reply}");
         let text = reply["content"][0]["text"].as_str().unwrap_or("");
         eprintln!("{tool} after the card was pulled: {}", text.trim_end());
         assert!(text.contains("SD") || text.contains("card"), "{tool}: the error names the card: {text}");
     }
-    assert!(started.elapsed() < std::time::Duration::from_secs(20), "errors come from deadlines, not hangs: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "errors come from deadlines, not hangs: {:?}",
+        started.elapsed()
+    );
     let pong = rpc_answer(&mut vm, r#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#);
     assert_eq!(pong["result"], json!({}), "the kernel keeps serving");
     let info = call(&mut vm, 7, "system_info", json!({}));
@@ -297,7 +360,8 @@ fn writes_reach_the_card_and_boot_files_are_refused() {
 
     let first = call(&mut vm, 2, "fs_write", json!({"path": "/NOTES.TXT", "content": "hello from kingly\n"}));
     assert_eq!(first["structuredContent"]["size"], 18, "{first}");
-    let second = call(&mut vm, 3, "fs_write", json!({"path": "/notes.txt", "content": "second line\n", "mode": "append"}));
+    let second =
+        call(&mut vm, 3, "fs_write", json!({"path": "/notes.txt", "content": "second line\n", "mode": "append"}));
     assert_eq!(second["structuredContent"]["size"], 30, "{second}");
     let back = call(&mut vm, 4, "fs_read", json!({"path": "/notes.txt"}));
     assert_eq!(back["structuredContent"]["content"], "hello from kingly\nsecond line\n", "{back}");
@@ -306,14 +370,27 @@ fn writes_reach_the_card_and_boot_files_are_refused() {
     let encoded = test_base64(&data);
     let binary = call(&mut vm, 5, "fs_write", json!({"path": "/DATA.BIN", "content": encoded, "encoding": "base64"}));
     assert_eq!(binary["structuredContent"]["written"], 40_000, "{binary}");
-    let read = call(&mut vm, 6, "fs_read", json!({"path": "/data.bin", "offset": 30_000, "length": 10_000, "encoding": "base64"}));
+    let read = call(
+        &mut vm,
+        6,
+        "fs_read",
+        json!({"path": "/data.bin", "offset": 30_000, "length": 10_000, "encoding": "base64"}),
+    );
     assert_eq!(read["structuredContent"]["content"], test_base64(&data[30_000..]).as_str());
     // The settings file is writable: the next boot uses it.
-    let settings = call(&mut vm, 7, "fs_write", json!({"path": "/kingly.txt", "content": "context = 256\nmodel = none\n"}));
+    let settings =
+        call(&mut vm, 7, "fs_write", json!({"path": "/kingly.txt", "content": "context = 256\nmodel = none\n"}));
     assert_eq!(settings["isError"], false, "{settings}");
 
     // Refused before the card is touched, with the reason.
-    for (id, path) in [(8, "/config.txt"), (9, "/KERNEL8.IMG"), (10, "/bootcode.bin"), (11, "/bcm2710-rpi-zero-2-w.dtb"), (12, "/overlays/x.dtbo"), (13, "/model.gguf")] {
+    for (id, path) in [
+        (8, "/config.txt"),
+        (9, "/KERNEL8.IMG"),
+        (10, "/bootcode.bin"),
+        (11, "/bcm2710-rpi-zero-2-w.dtb"),
+        (12, "/overlays/x.dtbo"),
+        (13, "/model.gguf"),
+    ] {
         let refused = call(&mut vm, id, "fs_write", json!({"path": path, "content": "x"}));
         assert_eq!(refused["isError"], true, "{path}: {refused}");
         assert!(refused["content"][0]["text"].as_str().unwrap_or("").contains("protected"), "{path}: {refused}");
@@ -325,7 +402,11 @@ fn writes_reach_the_card_and_boot_files_are_refused() {
     let missing_dir = call(&mut vm, 16, "fs_write", json!({"path": "/no/dir/F.TXT", "content": "x"}));
     assert!(missing_dir["content"][0]["text"].as_str().unwrap_or("").contains("no such file"), "{missing_dir}");
     let too_big = rpc_answer(&mut vm, &json!({"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"fs_write","arguments":{"path":"/BIG.TXT","content":"x".repeat(90_000)}}}).to_string());
-    assert!(too_big.get("error").is_some() || too_big["result"]["isError"] == true, "over 64 KiB is refused: {}", &too_big.to_string()[..200.min(too_big.to_string().len())]);
+    assert!(
+        too_big.get("error").is_some() || too_big["result"]["isError"] == true,
+        "over 64 KiB is refused: {}",
+        &too_big.to_string()[..200.min(too_big.to_string().len())]
+    );
     let pong = rpc_answer(&mut vm, r#"{"jsonrpc":"2.0","id":18,"method":"ping"}"#);
     assert_eq!(pong["result"], json!({}));
     drop(vm);
@@ -352,7 +433,8 @@ fn test_base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        let n =
+            (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             out.push(if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
         }

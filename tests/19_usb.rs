@@ -18,7 +18,8 @@ const GUEST_MAC: &str = "40:54:00:ab:cd:ef";
 const GATEWAY_MAC: &str = "52:55:0a:00:02:02";
 
 fn call(vm: &mut Machine, tool: &str, arguments: Value) -> Value {
-    let request = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
+    let request =
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
     let mut reply = vm.rpc(&request.to_string());
     while reply.get("id").is_none() {
         reply = vm.next_json(true); // a log notification came first
@@ -33,7 +34,9 @@ fn ping(vm: &mut Machine) {
 #[test]
 fn usb_enumerates_the_hub_and_nic_and_exchanges_arp_with_the_gateway() {
     let device = format!("usb-net,netdev=n0,mac={QEMU_MAC}");
-    let Some(mut vm) = Machine::boot_to_prompt_with("raspi3b", &["-netdev", "user,id=n0", "-device", &device]) else { return };
+    let Some(mut vm) = Machine::boot_to_prompt_with("raspi3b", &["-netdev", "user,id=n0", "-device", &device]) else {
+        return;
+    };
     vm.rpc(INIT);
     let reply = call(&mut vm, "test_usb", json!({}));
     assert_eq!(reply["result"]["isError"], false, "{reply}");
@@ -42,12 +45,20 @@ fn usb_enumerates_the_hub_and_nic_and_exchanges_arp_with_the_gateway() {
     let devices = out["devices"].as_array().expect("device list");
     assert_eq!(devices.len(), 2, "QEMU's hub and usb-net: {out}");
     let (hub, nic) = (&devices[0], &devices[1]);
-    assert_eq!((hub["port"].as_str(), hub["vendor"].as_str(), hub["product"].as_str()), (Some("1"), Some("0409"), Some("55aa")), "{hub}");
+    assert_eq!(
+        (hub["port"].as_str(), hub["vendor"].as_str(), hub["product"].as_str()),
+        (Some("1"), Some("0409"), Some("55aa")),
+        "{hub}"
+    );
     assert_eq!(hub["class"], 9);
     assert_eq!(hub["hub"]["ports"], 8);
     assert_eq!(hub["hub"]["connected"], 0b10, "one device, on port 1: {hub}");
     assert_eq!(hub["product_name"], "QEMU USB Hub");
-    assert_eq!((nic["port"].as_str(), nic["vendor"].as_str(), nic["product"].as_str()), (Some("1.1"), Some("0525"), Some("a4a2")), "{nic}");
+    assert_eq!(
+        (nic["port"].as_str(), nic["vendor"].as_str(), nic["product"].as_str()),
+        (Some("1.1"), Some("0525"), Some("a4a2")),
+        "{nic}"
+    );
     assert_eq!(nic["speed"], "full");
     assert_eq!(nic["configurations"], 2, "RNDIS and CDC-ECM");
     assert_eq!(out["failures"], json!([]));
@@ -58,7 +69,10 @@ fn usb_enumerates_the_hub_and_nic_and_exchanges_arp_with_the_gateway() {
     assert_eq!(function["max_segment"], 1514);
     assert_eq!(function["mac"], GUEST_MAC, "MAC from the iMACAddress string");
     assert_eq!(out["arp"]["gateway_mac"], GATEWAY_MAC, "{out}");
-    assert!(out["counters"]["tx_frames"].as_u64() >= Some(1) && out["counters"]["rx_frames"].as_u64() >= Some(1), "{out}");
+    assert!(
+        out["counters"]["tx_frames"].as_u64() >= Some(1) && out["counters"]["rx_frames"].as_u64() >= Some(1),
+        "{out}"
+    );
 
     // The NIC keeps working (the receive transfer is re-armed after every frame), and a
     // burst of full-size frames all leave: transmit reports Busy while one is in flight.

@@ -82,11 +82,21 @@ fn python_checks(board: &str, load_seconds: &str) {
     };
     let Some((guest, url, token)) = boot(board) else { return };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/net_client.py");
-    let output = Command::new(python).arg(script).arg(&url).arg(&token).args(["--load-seconds", load_seconds, "--clients", "4"]).output().expect("python starts");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(&url)
+        .arg(&token)
+        .args(["--load-seconds", load_seconds, "--clients", "4"])
+        .output()
+        .expect("python starts");
     drop(guest);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success() && stdout.contains("all checks passed"), "[{board}] HTTP client failed ({}):\n{stdout}\n--- stderr ---\n{stderr}", output.status);
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "[{board}] HTTP client failed ({}):\n{stdout}\n--- stderr ---\n{stderr}",
+        output.status
+    );
     if let Some(leak) = stdout.lines().find(|l| l.contains("no leak")) {
         eprintln!("[{board}] {leak}");
     }

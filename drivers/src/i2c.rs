@@ -261,7 +261,9 @@ impl Bsc {
                 if read_follows {
                     // Leave the transfer running: a START issued while it is active (TA) and
                     // its last bytes are still going out becomes a repeated START.
-                    self.wait_until(address, "the transfer to start", &deadline, |s| s.is_set(S::TA) || s.is_set(S::DONE))?;
+                    self.wait_until(address, "the transfer to start", &deadline, |s| {
+                        s.is_set(S::TA) || s.is_set(S::DONE)
+                    })?;
                 } else {
                     self.wait_done(address, &deadline)?;
                 }

@@ -248,12 +248,16 @@ impl Pwm {
             Channel::One => {
                 regs.rng1.set(range);
                 regs.dat1.set(data);
-                regs.ctl.modify(CTL::MSEN1::SET + CTL::MODE1::CLEAR + CTL::USEF1::CLEAR + CTL::POLA1::CLEAR + CTL::PWEN1::SET);
+                regs.ctl.modify(
+                    CTL::MSEN1::SET + CTL::MODE1::CLEAR + CTL::USEF1::CLEAR + CTL::POLA1::CLEAR + CTL::PWEN1::SET,
+                );
             }
             Channel::Two => {
                 regs.rng2.set(range);
                 regs.dat2.set(data);
-                regs.ctl.modify(CTL::MSEN2::SET + CTL::MODE2::CLEAR + CTL::USEF2::CLEAR + CTL::POLA2::CLEAR + CTL::PWEN2::SET);
+                regs.ctl.modify(
+                    CTL::MSEN2::SET + CTL::MODE2::CLEAR + CTL::USEF2::CLEAR + CTL::POLA2::CLEAR + CTL::PWEN2::SET,
+                );
             }
         }
         Ok(Setting { clock_hz, range, data })
@@ -391,7 +395,10 @@ mod tests {
     fn out_of_range_requests_are_errors() {
         let mut blocks = Blocks { pwm: [0; 10], cm: [0; 42] };
         let mut pwm = driver(&mut blocks, 19_200_000);
-        assert_eq!(pwm.set(Channel::One, 2_000_000, 0), Err(Error::FrequencyOutOfRange { hz: 2_000_000, max_hz: 960_000 }));
+        assert_eq!(
+            pwm.set(Channel::One, 2_000_000, 0),
+            Err(Error::FrequencyOutOfRange { hz: 2_000_000, max_hz: 960_000 })
+        );
         assert_eq!(pwm.set(Channel::One, 0, 0), Err(Error::FrequencyOutOfRange { hz: 0, max_hz: 960_000 }));
         assert_eq!(pwm.set(Channel::One, 100, 1_000_001), Err(Error::DutyOutOfRange(1_000_001)));
         assert_eq!(pwm.set(Channel::One, 100, 1_000_000).unwrap().duty_ppm(), 1_000_000);

@@ -384,7 +384,9 @@ impl Sdhci {
     fn recover(&self) {
         let regs = &*self.registers;
         regs.control1.modify(CONTROL1::SRST_CMD::SET + CONTROL1::SRST_DATA::SET);
-        self.wait(COMMAND_TIMEOUT_US, || !regs.control1.matches_any(&[CONTROL1::SRST_CMD::SET, CONTROL1::SRST_DATA::SET]));
+        self.wait(COMMAND_TIMEOUT_US, || {
+            !regs.control1.matches_any(&[CONTROL1::SRST_CMD::SET, CONTROL1::SRST_DATA::SET])
+        });
         regs.interrupt.set(u32::MAX);
     }
 
@@ -413,9 +415,14 @@ impl Sdhci {
         match data {
             Data::None => {}
             Data::Read { blocks } | Data::Write { blocks } => {
-                regs.blksizecnt.write(BLKSIZECNT::BLKSIZE.val(BLOCK_SIZE as u32) + BLKSIZECNT::BLKCNT.val(blocks as u32));
+                regs.blksizecnt
+                    .write(BLKSIZECNT::BLKSIZE.val(BLOCK_SIZE as u32) + BLKSIZECNT::BLKCNT.val(blocks as u32));
                 value += CMDTM::CMD_ISDATA::SET;
-                value += if matches!(data, Data::Read { .. }) { CMDTM::TM_DAT_DIR::CardToHost } else { CMDTM::TM_DAT_DIR::HostToCard };
+                value += if matches!(data, Data::Read { .. }) {
+                    CMDTM::TM_DAT_DIR::CardToHost
+                } else {
+                    CMDTM::TM_DAT_DIR::HostToCard
+                };
                 if blocks > 1 {
                     value += CMDTM::TM_MULTI_BLOCK::SET + CMDTM::TM_BLKCNT_EN::SET + CMDTM::TM_AUTO_CMD_EN::Cmd12;
                 }
@@ -423,7 +430,8 @@ impl Sdhci {
         }
         regs.arg1.set(argument);
         regs.cmdtm.write(value);
-        let finished = self.wait(COMMAND_TIMEOUT_US, || regs.interrupt.matches_any(&[INTERRUPT::CMD_DONE::SET, INTERRUPT::ERR::SET]));
+        let finished = self
+            .wait(COMMAND_TIMEOUT_US, || regs.interrupt.matches_any(&[INTERRUPT::CMD_DONE::SET, INTERRUPT::ERR::SET]));
         let flags = regs.interrupt.get();
         if !finished || regs.interrupt.is_set(INTERRUPT::CTO_ERR) {
             self.recover();
@@ -443,7 +451,8 @@ impl Sdhci {
 
     fn wait_data_done(&self) -> Result<(), Error> {
         let regs = &*self.registers;
-        let done = self.wait(DATA_TIMEOUT_US, || regs.interrupt.matches_any(&[INTERRUPT::DATA_DONE::SET, INTERRUPT::ERR::SET]));
+        let done = self
+            .wait(DATA_TIMEOUT_US, || regs.interrupt.matches_any(&[INTERRUPT::DATA_DONE::SET, INTERRUPT::ERR::SET]));
         let flags = regs.interrupt.get();
         if !done || regs.interrupt.is_set(INTERRUPT::DTO_ERR) {
             self.recover();
@@ -501,7 +510,8 @@ impl Sdhci {
         let cid = self.command(2, 0, Response::R2, Data::None)?;
         let rca = (self.command(3, 0, Response::R1, Data::None)?[0] >> 16) as u16;
         let csd = self.command(9, (rca as u32) << 16, Response::R2, Data::None)?;
-        let (csd_version, blocks) = csd_blocks(response_register(csd)).ok_or(Error::Unsupported("unknown CSD structure"))?;
+        let (csd_version, blocks) =
+            csd_blocks(response_register(csd)).ok_or(Error::Unsupported("unknown CSD structure"))?;
         self.command(7, (rca as u32) << 16, Response::R1b, Data::None)?;
         if !high_capacity {
             self.command(16, BLOCK_SIZE as u32, Response::R1, Data::None)?;
@@ -558,11 +568,14 @@ impl Sdhci {
             let index = if blocks > 1 { 18 } else { 17 };
             self.command(index, self.address(&card, block), Response::R1, Data::Read { blocks })?;
             for one in chunk.chunks_exact_mut(BLOCK_SIZE) {
-                self.transfer_block(|regs| {
-                    for word in one.chunks_exact_mut(4) {
-                        word.copy_from_slice(&regs.data.get().to_le_bytes());
-                    }
-                }, INTERRUPT::READ_RDY::SET)?;
+                self.transfer_block(
+                    |regs| {
+                        for word in one.chunks_exact_mut(4) {
+                            word.copy_from_slice(&regs.data.get().to_le_bytes());
+                        }
+                    },
+                    INTERRUPT::READ_RDY::SET,
+                )?;
             }
             self.wait_data_done()?;
             block += blocks as u64;
@@ -583,11 +596,14 @@ impl Sdhci {
             let index = if blocks > 1 { 25 } else { 24 };
             self.command(index, self.address(&card, block), Response::R1, Data::Write { blocks })?;
             for one in chunk.chunks_exact(BLOCK_SIZE) {
-                self.transfer_block(|regs| {
-                    for word in one.chunks_exact(4) {
-                        regs.data.set(u32::from_le_bytes([word[0], word[1], word[2], word[3]]));
-                    }
-                }, INTERRUPT::WRITE_RDY::SET)?;
+                self.transfer_block(
+                    |regs| {
+                        for word in one.chunks_exact(4) {
+                            regs.data.set(u32::from_le_bytes([word[0], word[1], word[2], word[3]]));
+                        }
+                    },
+                    INTERRUPT::WRITE_RDY::SET,
+                )?;
             }
             self.wait_data_done()?;
             block += blocks as u64;

@@ -202,7 +202,11 @@ impl Spi {
 
     fn config_fields(&self) -> tock_registers::fields::FieldValue<u32, CS::Register> {
         let cpol = if self.mode.polarity == Polarity::IdleHigh { CS::CPOL::IdleHigh } else { CS::CPOL::IdleLow };
-        let cpha = if self.mode.phase == Phase::CaptureOnSecondTransition { CS::CPHA::SecondEdge } else { CS::CPHA::FirstEdge };
+        let cpha = if self.mode.phase == Phase::CaptureOnSecondTransition {
+            CS::CPHA::SecondEdge
+        } else {
+            CS::CPHA::FirstEdge
+        };
         CS::CS.val(self.chip_select as u32) + cpol + cpha + CS::CSPOL::ActiveLow
     }
 
@@ -241,7 +245,9 @@ impl Spi {
                 progress = true;
             }
             if expired && !progress {
-                return Err(Error::Timeout { waiting_for: if sent < len { "room in the FIFO" } else { "received data" } });
+                return Err(Error::Timeout {
+                    waiting_for: if sent < len { "room in the FIFO" } else { "received data" },
+                });
             }
         }
         Ok(())

@@ -35,12 +35,9 @@ impl core::fmt::Display for Error {
             Self::Corrupt(why) => write!(f, "corrupt model file: {why}"),
             Self::Unsupported(why) => write!(f, "unsupported: {why}"),
             Self::Missing(what) => write!(f, "missing from the model file: {what}"),
-            Self::TooLarge { needed, available } => write!(
-                f,
-                "model needs {} MiB but only {} MiB are free",
-                needed.div_ceil(1 << 20),
-                available >> 20
-            ),
+            Self::TooLarge { needed, available } => {
+                write!(f, "model needs {} MiB but only {} MiB are free", needed.div_ceil(1 << 20), available >> 20)
+            }
         }
     }
 }

@@ -67,7 +67,8 @@ pub fn generate(
     // The space-stripping at the start of a text applies only when nothing but BOS came
     // before: a continuation keeps its leading space.
     let mut decoder = if prompt.last() == Some(&tokenizer.bos) { Decoder::new() } else { Decoder::continuing() };
-    let mut output = Output { text: String::new(), tokens: Vec::new(), prompt_tokens: prompt.len(), finish: Finish::Length };
+    let mut output =
+        Output { text: String::new(), tokens: Vec::new(), prompt_tokens: prompt.len(), finish: Finish::Length };
     // The prompt in batches: each weight row is read once per batch (same results).
     for (i, batch) in prompt.chunks(MAX_BATCH).enumerate() {
         model.forward_batch(state, batch, i * MAX_BATCH, parallel)?;

@@ -124,7 +124,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], Error> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(Error::Truncated { what, offset: self.pos })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(Error::Truncated { what, offset: self.pos })?;
         let slice = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(slice)
@@ -148,7 +152,8 @@ impl<'a> Reader<'a> {
         let len = self.u64(what)?;
         let len = usize::try_from(len).map_err(|_| Error::Corrupt(format!("{what}: length {len}")))?;
         let bytes = self.take(len, what)?;
-        core::str::from_utf8(bytes).map_err(|_| Error::Corrupt(format!("{what} is not UTF-8 (byte {})", self.pos - len)))
+        core::str::from_utf8(bytes)
+            .map_err(|_| Error::Corrupt(format!("{what} is not UTF-8 (byte {})", self.pos - len)))
     }
 
     fn value(&mut self, kind: u32, depth: u32) -> Result<Value<'a>, Error> {
@@ -173,7 +178,9 @@ impl<'a> Reader<'a> {
                 let item_kind = self.u32("array type")?;
                 let count = self.u64("array length")?;
                 if count > self.items_left {
-                    return Err(Error::Corrupt(format!("array of {count} items (at most {MAX_ARRAY_ITEMS} in all metadata)")));
+                    return Err(Error::Corrupt(format!(
+                        "array of {count} items (at most {MAX_ARRAY_ITEMS} in all metadata)"
+                    )));
                 }
                 self.items_left -= count;
                 // Each item takes at least one byte: a count beyond the rest of the file is
@@ -254,10 +261,11 @@ impl<'a> Gguf<'a> {
             infos.push((name, dims, dtype, offset));
         }
         let alignment = match metadata.iter().find(|(k, _)| *k == "general.alignment") {
-            Some((_, v)) => v
-                .as_u64()
-                .filter(|a| *a > 0 && a.is_power_of_two() && *a <= MAX_ALIGNMENT)
-                .ok_or_else(|| Error::Corrupt(format!("general.alignment must be a power of two up to {MAX_ALIGNMENT}")))?,
+            Some((_, v)) => {
+                v.as_u64().filter(|a| *a > 0 && a.is_power_of_two() && *a <= MAX_ALIGNMENT).ok_or_else(|| {
+                    Error::Corrupt(format!("general.alignment must be a power of two up to {MAX_ALIGNMENT}"))
+                })?
+            }
             None => 32,
         } as usize;
         let data_start = r.pos.div_ceil(alignment) * alignment;
@@ -272,7 +280,8 @@ impl<'a> Gguf<'a> {
             if offset % alignment != 0 {
                 return Err(Error::Corrupt(format!("tensor {name} offset {offset} is not {alignment}-aligned")));
             }
-            let start = data_start.checked_add(offset).ok_or_else(|| Error::Corrupt(format!("tensor {name} offset")))?;
+            let start =
+                data_start.checked_add(offset).ok_or_else(|| Error::Corrupt(format!("tensor {name} offset")))?;
             let end = start.checked_add(size).ok_or_else(|| Error::Corrupt(format!("tensor {name} size")))?;
             tensors.push(TensorInfo { name, dims, dtype, range: start..end });
         }
@@ -305,7 +314,10 @@ impl<'a> Gguf<'a> {
         // Parsing checked that the product of all dims fits in usize, so these fit too.
         let cols = info.dims.first().map_or(1, |&d| d as usize);
         let rows = info.dims.iter().skip(1).product::<u64>() as usize;
-        let data = self.bytes.get(info.range.clone()).ok_or(Error::Truncated { what: "tensor data", offset: info.range.end })?;
+        let data = self
+            .bytes
+            .get(info.range.clone())
+            .ok_or(Error::Truncated { what: "tensor data", offset: info.range.end })?;
         Tensor::new(info.dtype, rows, cols, data)
     }
 
@@ -357,7 +369,14 @@ mod tests {
 
     impl Builder {
         fn new(alignment: usize) -> Self {
-            Builder { metadata: Vec::new(), metadata_count: 0, tensors: Vec::new(), tensor_count: 0, data: Vec::new(), alignment }
+            Builder {
+                metadata: Vec::new(),
+                metadata_count: 0,
+                tensors: Vec::new(),
+                tensor_count: 0,
+                data: Vec::new(),
+                alignment,
+            }
         }
 
         fn string(out: &mut Vec<u8>, s: &str) {

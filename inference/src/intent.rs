@@ -216,7 +216,8 @@ impl Answers {
     /// and every `%n` a dotted value the request has. A call cannot refer to a value the
     /// user did not give.
     pub fn for_values(&self, values: &[&str]) -> Answers {
-        let fits = |refs: &Vec<(char, usize)>| refs.iter().all(|&(m, n)| values.get(n - 1).is_some_and(|v| marker(v) == m));
+        let fits =
+            |refs: &Vec<(char, usize)>| refs.iter().all(|&(m, n)| values.get(n - 1).is_some_and(|v| marker(v) == m));
         let keep: Vec<usize> = (0..self.sequences.len()).filter(|&i| fits(&self.references[i])).collect();
         Answers {
             sequences: keep.iter().map(|&i| self.sequences[i].clone()).collect(),
@@ -243,7 +244,9 @@ impl Answers {
 
     /// Whether `token` may follow `prefix` in some answer.
     fn allows(&self, prefix: &[u32], token: u32) -> bool {
-        self.sequences.iter().any(|s| s.len() > prefix.len() && s[..prefix.len()] == prefix[..] && s[prefix.len()] == token)
+        self.sequences
+            .iter()
+            .any(|s| s.len() > prefix.len() && s[..prefix.len()] == prefix[..] && s[prefix.len()] == token)
     }
 }
 
@@ -363,10 +366,21 @@ mod tests {
         assert_eq!(mask(&request), "read #1 bytes from i2c address #2 then ping %3");
         assert_eq!(prompt("turn on pin 17"), "turn on pin #1\n");
         assert_eq!(entities("the 2nd pin"), Vec::<&str>::new());
-        assert_eq!(fill(r#"i2c_read {"address":#2,"length":#1}"#, &["6", "72"]), r#"i2c_read {"address":72,"length":6}"#);
+        assert_eq!(
+            fill(r#"i2c_read {"address":#2,"length":#1}"#, &["6", "72"]),
+            r#"i2c_read {"address":72,"length":6}"#
+        );
         assert_eq!(fill(r#"net_ping {"host":"%1"}"#, &["10.0.2.2"]), r#"net_ping {"host":"10.0.2.2"}"#);
-        assert_eq!(fill(r#"gpio_read {"pin":#1}"#, &["10.0.2.2"]), r#"gpio_read {"pin":#1}"#, "a dotted value is not a pin");
-        assert_eq!(fill(r#"gpio_read {"pin":#2}"#, &["4"]), r#"gpio_read {"pin":#2}"#, "a missing value stays a reference");
+        assert_eq!(
+            fill(r#"gpio_read {"pin":#1}"#, &["10.0.2.2"]),
+            r#"gpio_read {"pin":#1}"#,
+            "a dotted value is not a pin"
+        );
+        assert_eq!(
+            fill(r#"gpio_read {"pin":#2}"#, &["4"]),
+            r#"gpio_read {"pin":#2}"#,
+            "a missing value stays a reference"
+        );
         assert_eq!(fill("a #0 #x #", &[]), "a #0 #x #");
         let many = "1 2 3 4 5 6 7 8 9 10 11";
         assert_eq!(entities(many).len(), MAX_ENTITIES);

@@ -9,13 +9,15 @@ use crate::{
 };
 use alloc::{format, vec::Vec};
 
-
 /// Parses a checkpoint into its shape and borrowed weights.
 pub fn load<'a>(bytes: &'a [u8]) -> Result<(Config, Weights<'a>), Error> {
     let header = bytes.get(..28).ok_or(Error::Truncated { what: "llama2.c header", offset: 0 })?;
     let field = |i: usize| i32::from_le_bytes([header[i * 4], header[i * 4 + 1], header[i * 4 + 2], header[i * 4 + 3]]);
     let positive = |i: usize, name: &str| -> Result<usize, Error> {
-        usize::try_from(field(i)).ok().filter(|&v| v > 0).ok_or_else(|| Error::Corrupt(format!("{name} = {}", field(i))))
+        usize::try_from(field(i))
+            .ok()
+            .filter(|&v| v > 0)
+            .ok_or_else(|| Error::Corrupt(format!("{name} = {}", field(i))))
     };
     let shared = field(5) > 0;
     let config = Config {
@@ -34,7 +36,10 @@ pub fn load<'a>(bytes: &'a [u8]) -> Result<(Config, Weights<'a>), Error> {
     let (dim, hidden, kv, layers) = (config.dim, config.hidden_dim, config.kv_dim(), config.n_layers);
     let mut at = 28usize;
     let mut take = |rows: usize, cols: usize, what: &'static str| -> Result<Tensor<'a>, Error> {
-        let len = rows.checked_mul(cols).and_then(|n| n.checked_mul(4)).ok_or_else(|| Error::Corrupt(format!("{what} size")))?;
+        let len = rows
+            .checked_mul(cols)
+            .and_then(|n| n.checked_mul(4))
+            .ok_or_else(|| Error::Corrupt(format!("{what} size")))?;
         let data = bytes.get(at..at.saturating_add(len)).ok_or(Error::Truncated { what, offset: at })?;
         at += len;
         Tensor::new(DType::F32, rows, cols, data)
@@ -75,7 +80,10 @@ pub fn load<'a>(bytes: &'a [u8]) -> Result<(Config, Weights<'a>), Error> {
 /// Rows `layer * n .. (layer + 1) * n` of a tensor holding all layers.
 fn rows<'a>(t: &Tensor<'a>, layer: usize, n: usize) -> Result<Tensor<'a>, Error> {
     let bytes_per_row = t.cols * 4;
-    let data = t.data.get(layer * n * bytes_per_row..(layer + 1) * n * bytes_per_row).ok_or(Error::Truncated { what: "layer", offset: 0 })?;
+    let data = t
+        .data
+        .get(layer * n * bytes_per_row..(layer + 1) * n * bytes_per_row)
+        .ok_or(Error::Truncated { what: "layer", offset: 0 })?;
     Tensor::new(DType::F32, n, t.cols, data)
 }
 
@@ -151,7 +159,8 @@ pub fn to_gguf(checkpoint: &[u8], tokenizer: &[u8], quant: Quant) -> Result<Vec<
     };
     let mut add = |name: String, t: &Tensor<'_>, allow_quant: bool| {
         let (dtype, data) = encode(t, allow_quant);
-        let dims: Vec<u64> = if t.rows == 1 { alloc::vec![t.cols as u64] } else { alloc::vec![t.cols as u64, t.rows as u64] };
+        let dims: Vec<u64> =
+            if t.rows == 1 { alloc::vec![t.cols as u64] } else { alloc::vec![t.cols as u64, t.rows as u64] };
         w.tensor(&name, &dims, dtype, data);
     };
     add("token_embd.weight".into(), &weights.token_embd, false);

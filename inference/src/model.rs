@@ -89,7 +89,11 @@ impl Config {
 
     /// Bytes of KV cache, activations and logits for `context` positions (saturating).
     pub fn runtime_bytes(&self, context: usize) -> usize {
-        let kv = 2usize.saturating_mul(self.n_layers).saturating_mul(context).saturating_mul(self.kv_dim()).saturating_mul(4);
+        let kv = 2usize
+            .saturating_mul(self.n_layers)
+            .saturating_mul(context)
+            .saturating_mul(self.kv_dim())
+            .saturating_mul(4);
         let batch = MAX_BATCH * (4 * self.dim + 3 * self.hidden_dim.max(self.dim) + 2 * self.kv_dim());
         let floats = batch + self.dim + self.rope_dim / 2 + self.vocab_size;
         let scratch = floats.saturating_add(self.n_heads.saturating_mul(context)).saturating_mul(4);
@@ -325,7 +329,16 @@ fn softmax(x: &mut [f32]) {
 /// Grouped-query attention of query `q` (n_heads × head_dim) over positions `0..=position`
 /// of one layer's caches (context × kv_dim), written to `out` (dim).
 #[allow(clippy::too_many_arguments)]
-fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], att: &mut [f32], context: usize, position: usize, out: &mut [f32]) {
+fn attention(
+    c: &Config,
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    att: &mut [f32],
+    context: usize,
+    position: usize,
+    out: &mut [f32],
+) {
     let (head_dim, kv_dim) = (c.head_dim(), c.kv_dim());
     let group = c.n_heads / c.n_kv_heads;
     let scale = 1.0 / libm::sqrtf(head_dim as f32);
@@ -365,7 +378,13 @@ pub struct Model<'a> {
 impl<'a> Model<'a> {
     /// Runs one token at `position`; leaves the next-token logits in `state.logits`.
     /// `state` must have been made for this model's config.
-    pub fn forward(&self, state: &mut State, token: usize, position: usize, parallel: &dyn Parallel) -> Result<(), Error> {
+    pub fn forward(
+        &self,
+        state: &mut State,
+        token: usize,
+        position: usize,
+        parallel: &dyn Parallel,
+    ) -> Result<(), Error> {
         let token = u32::try_from(token).unwrap_or(u32::MAX);
         self.forward_batch(state, &[token], position, parallel)
     }
@@ -375,7 +394,13 @@ impl<'a> Model<'a> {
     /// Each token's arithmetic is exactly that of [`Model::forward`] one token at a time
     /// (same products, same order), so the results are bit-identical; only the weights are
     /// read once per batch.
-    pub fn forward_batch(&self, state: &mut State, tokens: &[u32], start: usize, parallel: &dyn Parallel) -> Result<(), Error> {
+    pub fn forward_batch(
+        &self,
+        state: &mut State,
+        tokens: &[u32],
+        start: usize,
+        parallel: &dyn Parallel,
+    ) -> Result<(), Error> {
         let c = &self.config;
         let n = tokens.len();
         if n == 0 || n > MAX_BATCH {
@@ -397,14 +422,27 @@ impl<'a> Model<'a> {
         // `product(tensor, input, output)`: the batch's products of one weight matrix.
         macro_rules! product {
             ($t:expr, $input:ident, $output:ident, $width:expr) => {
-                $t.matmul_with(&s.$input[..n * $t.cols], n, &mut s.activations, &mut s.products, &mut s.$output[..n * $width], parallel)
+                $t.matmul_with(
+                    &s.$input[..n * $t.cols],
+                    n,
+                    &mut s.activations,
+                    &mut s.products,
+                    &mut s.$output[..n * $width],
+                    parallel,
+                )
             };
         }
 
         for (l, layer) in w.layers.iter().enumerate() {
             // Attention.
             for b in 0..n {
-                rmsnorm(&mut s.xb[b * dim..(b + 1) * dim], &s.x[b * dim..(b + 1) * dim], &layer.attn_norm, &mut s.norm, c.norm_eps);
+                rmsnorm(
+                    &mut s.xb[b * dim..(b + 1) * dim],
+                    &s.x[b * dim..(b + 1) * dim],
+                    &layer.attn_norm,
+                    &mut s.norm,
+                    c.norm_eps,
+                );
             }
             product!(layer.wq, xb, q, dim);
             product!(layer.wk, xb, k, kv_dim);
@@ -430,7 +468,13 @@ impl<'a> Model<'a> {
 
             // Feed-forward.
             for b in 0..n {
-                rmsnorm(&mut s.xb[b * dim..(b + 1) * dim], &s.x[b * dim..(b + 1) * dim], &layer.ffn_norm, &mut s.norm, c.norm_eps);
+                rmsnorm(
+                    &mut s.xb[b * dim..(b + 1) * dim],
+                    &s.x[b * dim..(b + 1) * dim],
+                    &layer.ffn_norm,
+                    &mut s.norm,
+                    c.norm_eps,
+                );
             }
             product!(layer.w_gate, xb, hb, hidden);
             product!(layer.w_up, xb, hb2, hidden);

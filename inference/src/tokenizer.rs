@@ -115,9 +115,22 @@ fn byte_of(piece: &str) -> Option<u8> {
 }
 
 impl Tokenizer {
-    fn build(pieces: Vec<String>, scores: Vec<f32>, kinds: Vec<u8>, bos: u32, eos: u32, unknown: u32, space: &'static str) -> Result<Self, Error> {
+    fn build(
+        pieces: Vec<String>,
+        scores: Vec<f32>,
+        kinds: Vec<u8>,
+        bos: u32,
+        eos: u32,
+        unknown: u32,
+        space: &'static str,
+    ) -> Result<Self, Error> {
         if pieces.is_empty() || pieces.len() != scores.len() || pieces.len() != kinds.len() {
-            return Err(Error::Corrupt(format!("{} tokens but {} scores and {} types", pieces.len(), scores.len(), kinds.len())));
+            return Err(Error::Corrupt(format!(
+                "{} tokens but {} scores and {} types",
+                pieces.len(),
+                scores.len(),
+                kinds.len()
+            )));
         }
         for (name, id) in [("BOS", bos), ("EOS", eos), ("unknown", unknown)] {
             if id as usize >= pieces.len() {
@@ -140,31 +153,54 @@ impl Tokenizer {
             }
         }
         specials.sort_by_key(|(piece, _)| core::cmp::Reverse(piece.len()));
-        Ok(Tokenizer { pieces, scores, kinds, lookup, specials, byte_tokens, bos, eos, unknown, add_bos: true, add_space_prefix: true, space })
+        Ok(Tokenizer {
+            pieces,
+            scores,
+            kinds,
+            lookup,
+            specials,
+            byte_tokens,
+            bos,
+            eos,
+            unknown,
+            add_bos: true,
+            add_space_prefix: true,
+            space,
+        })
     }
 
     /// The tokenizer stored in GGUF metadata (`tokenizer.ggml.*`).
     pub fn from_gguf(gguf: &Gguf<'_>) -> Result<Tokenizer, Error> {
         match gguf.get("tokenizer.ggml.model").and_then(|v| v.as_str()) {
             Some("llama") | None => {}
-            Some(other) => return Err(Error::Unsupported(format!("tokenizer model '{other}' (only llama/SentencePiece)"))),
+            Some(other) => {
+                return Err(Error::Unsupported(format!("tokenizer model '{other}' (only llama/SentencePiece)")))
+            }
         }
         let pieces: Vec<String> = gguf.strings("tokenizer.ggml.tokens")?.into_iter().map(String::from).collect();
         let scores = match gguf.get("tokenizer.ggml.scores") {
-            Some(_) => gguf.floats("tokenizer.ggml.scores").ok_or_else(|| Error::Corrupt("tokenizer.ggml.scores holds a non-number".into()))?,
+            Some(_) => gguf
+                .floats("tokenizer.ggml.scores")
+                .ok_or_else(|| Error::Corrupt("tokenizer.ggml.scores holds a non-number".into()))?,
             None => vec![0.0; pieces.len()],
         };
         let kinds = match gguf.get("tokenizer.ggml.token_type").and_then(|v| v.as_array()) {
-            Some(items) => items.iter().map(|v| v.as_u64().and_then(|k| u8::try_from(k).ok()).unwrap_or(kind::NORMAL)).collect(),
+            Some(items) => {
+                items.iter().map(|v| v.as_u64().and_then(|k| u8::try_from(k).ok()).unwrap_or(kind::NORMAL)).collect()
+            }
             None => vec![kind::NORMAL; pieces.len()],
         };
         let id = |key: &str, default: u32| -> Result<u32, Error> {
             match gguf.get(key) {
                 None => Ok(default),
-                Some(v) => v.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| Error::Corrupt(format!("{key} is not a token id"))),
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|v| u32::try_from(v).ok())
+                    .ok_or_else(|| Error::Corrupt(format!("{key} is not a token id"))),
             }
         };
-        let flag = |key: &str| gguf.get(key).and_then(|v| if let crate::gguf::Value::Bool(b) = v { Some(*b) } else { None });
+        let flag =
+            |key: &str| gguf.get(key).and_then(|v| if let crate::gguf::Value::Bool(b) = v { Some(*b) } else { None });
         let mut tokenizer = Self::build(
             pieces,
             scores,
@@ -288,7 +324,11 @@ impl Tokenizer {
         while let Some(candidate) = heap.pop() {
             let (left, right) = (symbols[candidate.left], symbols[candidate.right]);
             // Stale: one side was merged since this pair was pushed.
-            if left.len == 0 || right.len == 0 || left.len + right.len != candidate.len || left.next != Some(candidate.right) {
+            if left.len == 0
+                || right.len == 0
+                || left.len + right.len != candidate.len
+                || left.next != Some(candidate.right)
+            {
                 continue;
             }
             symbols[candidate.left].len += right.len;
@@ -324,7 +364,14 @@ impl Tokenizer {
         }
     }
 
-    fn push_candidate(&self, text: &str, symbols: &[Symbol], left: usize, right: usize, heap: &mut BinaryHeap<Candidate>) {
+    fn push_candidate(
+        &self,
+        text: &str,
+        symbols: &[Symbol],
+        left: usize,
+        right: usize,
+        heap: &mut BinaryHeap<Candidate>,
+    ) {
         let (l, r) = (symbols[left], symbols[right]);
         let joined = &text[l.start..r.start + r.len];
         if let Some(&id) = self.lookup.get(joined) {
@@ -456,7 +503,10 @@ mod tests {
             pieces.push(piece.to_string());
             kinds.push(kind::NORMAL);
         }
-        let scores = pieces.iter().map(|p| if p.chars().count() > 1 && !p.starts_with('<') { p.len() as f32 } else { 0.0 }).collect();
+        let scores = pieces
+            .iter()
+            .map(|p| if p.chars().count() > 1 && !p.starts_with('<') { p.len() as f32 } else { 0.0 })
+            .collect();
         Tokenizer::build(pieces, scores, kinds, 1, 2, 0, SPACE_MARK).unwrap()
     }
 
@@ -467,11 +517,31 @@ mod tests {
     /// A vocabulary without byte tokens; the expected ids below are what SentencePiece
     /// 0.2.3 (without byte fallback) gives for the same pieces, scores and types.
     fn without_bytes() -> Tokenizer {
-        let entries = [("<unk>", 0.0, kind::UNKNOWN), ("<s>", 0.0, kind::CONTROL), ("</s>", 0.0, kind::CONTROL), ("▁", 0.0, kind::NORMAL)];
-        let more = [("a", 0.0, kind::NORMAL), ("b", 0.0, kind::NORMAL), ("ab", -1.0, kind::NORMAL), ("▁ab", -2.0, kind::NORMAL), ("é", 0.0, kind::NORMAL)];
+        let entries = [
+            ("<unk>", 0.0, kind::UNKNOWN),
+            ("<s>", 0.0, kind::CONTROL),
+            ("</s>", 0.0, kind::CONTROL),
+            ("▁", 0.0, kind::NORMAL),
+        ];
+        let more = [
+            ("a", 0.0, kind::NORMAL),
+            ("b", 0.0, kind::NORMAL),
+            ("ab", -1.0, kind::NORMAL),
+            ("▁ab", -2.0, kind::NORMAL),
+            ("é", 0.0, kind::NORMAL),
+        ];
         let all: Vec<(&str, f32, u8)> = entries.into_iter().chain(more).collect();
         let pieces = all.iter().map(|e| e.0.to_string()).collect();
-        Tokenizer::build(pieces, all.iter().map(|e| e.1).collect(), all.iter().map(|e| e.2).collect(), 1, 2, 0, SPACE_MARK).unwrap()
+        Tokenizer::build(
+            pieces,
+            all.iter().map(|e| e.1).collect(),
+            all.iter().map(|e| e.2).collect(),
+            1,
+            2,
+            0,
+            SPACE_MARK,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -490,7 +560,13 @@ mod tests {
     fn merges_never_produce_control_unknown_or_byte_pieces() {
         // "<unk" + ">" would spell the unknown token and "<0x4" + "1>" a byte token;
         // SentencePiece keeps both as the normal pieces.
-        let mut pieces: Vec<String> = ["<unk>", "<s>", "</s>", "▁", "<unk", ">", "<0x4", "1>", "<", "u", "n", "k", "0", "x", "4", "1", "<u", "<un", "<0", "<0x"].iter().map(|s| s.to_string()).collect();
+        let mut pieces: Vec<String> = [
+            "<unk>", "<s>", "</s>", "▁", "<unk", ">", "<0x4", "1>", "<", "u", "n", "k", "0", "x", "4", "1", "<u",
+            "<un", "<0", "<0x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let mut kinds = vec![kind::UNKNOWN, kind::CONTROL, kind::CONTROL];
         kinds.extend(core::iter::repeat_n(kind::NORMAL, pieces.len() - 3));
         pieces.push("<0x41>".into());

@@ -28,9 +28,15 @@ const LLAMA2C_GREEDY_200: &str = "Once upon a time, there was a little girl name
 
 #[test]
 fn stories260k_greedy_text_matches_llama2c_byte_for_byte() {
-    let (Some(model_bytes), Some(tok_bytes)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
+    let (Some(model_bytes), Some(tok_bytes)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin"))
+    else {
+        return;
+    };
     let (config, weights) = llama2c::load(&model_bytes).expect("checkpoint loads");
-    assert_eq!((config.dim, config.hidden_dim, config.n_layers, config.n_heads, config.n_kv_heads, config.vocab_size), (64, 172, 5, 8, 4, 512));
+    assert_eq!(
+        (config.dim, config.hidden_dim, config.n_layers, config.n_heads, config.n_kv_heads, config.vocab_size),
+        (64, 172, 5, 8, 4, 512)
+    );
     let tokenizer = Tokenizer::from_llama2c(&tok_bytes, config.vocab_size).expect("tokenizer loads");
     let model = Model { config, weights };
     let mut state = State::new(&model.config, 512);
@@ -48,27 +54,61 @@ fn stories260k_greedy_text_matches_llama2c_byte_for_byte() {
     let prompt = tokenizer.encode("Once upon a time", true);
     let mut state = State::new(&model.config, 256);
     let mut sampler = Sampler::new(Settings::default());
-    let cont = generate(&model, &tokenizer, &mut state, &prompt, 100, &mut sampler, &Serial, |_, _| Control::Continue).unwrap();
+    let cont = generate(&model, &tokenizer, &mut state, &prompt, 100, &mut sampler, &Serial, |_, _| Control::Continue)
+        .unwrap();
     let continued = format!("Once upon a time{}", cont.text);
     assert!(LLAMA2C_GREEDY_200.starts_with(&continued), "{continued:?}");
     // A continuation keeps its leading space.
     let prompt = tokenizer.encode("Once upon a time, there was", true);
     let mut state = State::new(&model.config, 64);
-    let cont = generate(&model, &tokenizer, &mut state, &prompt, 8, &mut Sampler::new(Settings::default()), &Serial, |_, _| Control::Continue).unwrap();
+    let cont = generate(
+        &model,
+        &tokenizer,
+        &mut state,
+        &prompt,
+        8,
+        &mut Sampler::new(Settings::default()),
+        &Serial,
+        |_, _| Control::Continue,
+    )
+    .unwrap();
     assert!(cont.text.starts_with(" a little girl"), "{:?}", cont.text);
     // A full context ends generation: positions 1..9 take generated tokens, the tenth is
     // sampled from the last position's logits.
     let mut state = State::new(&model.config, 10);
-    let full = generate(&model, &tokenizer, &mut state, &[tokenizer.bos], 100, &mut Sampler::new(Settings::default()), &Serial, |_, _| Control::Continue).unwrap();
+    let full = generate(
+        &model,
+        &tokenizer,
+        &mut state,
+        &[tokenizer.bos],
+        100,
+        &mut Sampler::new(Settings::default()),
+        &Serial,
+        |_, _| Control::Continue,
+    )
+    .unwrap();
     assert_eq!((full.finish, full.tokens.len()), (Finish::Context, 10));
     assert!(LLAMA2C_GREEDY_200.starts_with(&full.text));
     // Cancellation after three tokens.
     let mut state = State::new(&model.config, 256);
     let mut count = 0;
-    let stopped = generate(&model, &tokenizer, &mut state, &[tokenizer.bos], 50, &mut Sampler::new(Settings::default()), &Serial, |_, _| {
-        count += 1;
-        if count == 3 { Control::Stop } else { Control::Continue }
-    })
+    let stopped = generate(
+        &model,
+        &tokenizer,
+        &mut state,
+        &[tokenizer.bos],
+        50,
+        &mut Sampler::new(Settings::default()),
+        &Serial,
+        |_, _| {
+            count += 1;
+            if count == 3 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        },
+    )
     .unwrap();
     assert_eq!((stopped.finish, stopped.tokens.len()), (Finish::Stopped, 3));
 }
@@ -77,7 +117,10 @@ fn stories260k_greedy_text_matches_llama2c_byte_for_byte() {
 fn stories260k_quantized_to_q8_0_stays_on_the_story() {
     // Re-quantize every 2-D weight to Q8_0 and check greedy text still starts the same:
     // exercises the integer kernels on a real model.
-    let (Some(model_bytes), Some(tok_bytes)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
+    let (Some(model_bytes), Some(tok_bytes)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin"))
+    else {
+        return;
+    };
     let (config, weights) = llama2c::load(&model_bytes).unwrap();
     let tokenizer = Tokenizer::from_llama2c(&tok_bytes, config.vocab_size).unwrap();
     let to_f32 = |t: &inference::quant::Tensor<'_>| -> Vec<f32> {
@@ -114,7 +157,17 @@ fn stories260k_quantized_to_q8_0_stays_on_the_story() {
     }
     let model = Model { config, weights: Weights { layers, ..weights } };
     let mut state = State::new(&model.config, 128);
-    let out = generate(&model, &tokenizer, &mut state, &[tokenizer.bos], 12, &mut Sampler::new(Settings::default()), &Serial, |_, _| Control::Continue).unwrap();
+    let out = generate(
+        &model,
+        &tokenizer,
+        &mut state,
+        &[tokenizer.bos],
+        12,
+        &mut Sampler::new(Settings::default()),
+        &Serial,
+        |_, _| Control::Continue,
+    )
+    .unwrap();
     assert!(out.text.starts_with("Once upon a time"), "{:?}", out.text);
 }
 
@@ -133,7 +186,17 @@ fn gguf_from_llama_cpp_parses_and_runs() {
     let model = Model { config, weights };
     let mut state = State::new(&model.config, 32);
     let prompt = tokenizer.encode("Hello", true);
-    let out = generate(&model, &tokenizer, &mut state, &prompt, 4, &mut Sampler::new(Settings::default()), &Serial, |_, _| Control::Continue).unwrap();
+    let out = generate(
+        &model,
+        &tokenizer,
+        &mut state,
+        &prompt,
+        4,
+        &mut Sampler::new(Settings::default()),
+        &Serial,
+        |_, _| Control::Continue,
+    )
+    .unwrap();
     assert!(state.logits.iter().all(|l| l.is_finite()));
     assert!(out.tokens.len() <= 4);
     let estimate = memory_estimate(&gguf, 2048).unwrap();
@@ -154,9 +217,18 @@ const SENTENCEPIECE_IDS: &[(&str, &[u32])] = &[
     ("Ünïcødé text", &[1, 7189, 29876, 30085, 29883, 30077, 29881, 29948, 1426]),
     ("数学", &[1, 29871, 30354, 30415]),
     ("🦙 llama", &[1, 29871, 243, 162, 169, 156, 11148, 3304]),
-    ("The quick brown fox jumps over the lazy dog.", &[1, 450, 4996, 17354, 1701, 29916, 432, 17204, 975, 278, 17366, 11203, 29889]),
+    (
+        "The quick brown fox jumps over the lazy dog.",
+        &[1, 450, 4996, 17354, 1701, 29916, 432, 17204, 975, 278, 17366, 11203, 29889],
+    ),
     ("I'm sure you'd've done it", &[1, 306, 29915, 29885, 1854, 366, 29915, 29881, 29915, 345, 2309, 372]),
-    ("1234567890 3.14159", &[1, 29871, 29896, 29906, 29941, 29946, 29945, 29953, 29955, 29947, 29929, 29900, 29871, 29941, 29889, 29896, 29946, 29896, 29945, 29929]),
+    (
+        "1234567890 3.14159",
+        &[
+            1, 29871, 29896, 29906, 29941, 29946, 29945, 29953, 29955, 29947, 29929, 29900, 29871, 29941, 29889, 29896,
+            29946, 29896, 29945, 29929,
+        ],
+    ),
     ("<unk>?", &[1, 529, 2960, 29958, 29973]),
     ("naïve café résumé", &[1, 1055, 30085, 345, 274, 28059, 6896, 398, 29948]),
     ("Once upon a time", &[1, 9038, 2501, 263, 931]),
@@ -238,7 +310,10 @@ fn corrupt_and_truncated_gguf_files_are_errors_not_panics() {
 
 #[test]
 fn stories260k_imported_to_gguf_generates_the_same_story() {
-    let (Some(model_bytes), Some(tok_bytes)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
+    let (Some(model_bytes), Some(tok_bytes)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin"))
+    else {
+        return;
+    };
     for (quant, tokens) in [(llama2c::Quant::F32, 40), (llama2c::Quant::Q8_0, 16)] {
         let file = llama2c::to_gguf(&model_bytes, &tok_bytes, quant).expect("converts");
         let gguf = Gguf::parse(&file).expect("our GGUF parses");
@@ -250,7 +325,17 @@ fn stories260k_imported_to_gguf_generates_the_same_story() {
             t2.encode("Once upon a time", true)
         });
         let mut state = State::new(&model.config, 256);
-        let out = generate(&model, &tokenizer, &mut state, &[1], tokens, &mut Sampler::new(Settings::default()), &Serial, |_, _| Control::Continue).unwrap();
+        let out = generate(
+            &model,
+            &tokenizer,
+            &mut state,
+            &[1],
+            tokens,
+            &mut Sampler::new(Settings::default()),
+            &Serial,
+            |_, _| Control::Continue,
+        )
+        .unwrap();
         assert!(out.text.starts_with("Once upon a time, there was a little girl"), "{quant:?}: {:?}", out.text);
     }
 }

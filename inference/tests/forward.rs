@@ -130,7 +130,11 @@ fn rope(v: &mut [f32], pos: usize) {
 fn reference_logits(gguf: &Gguf<'_>, tokens: &[usize]) -> Vec<Vec<f32>> {
     let head_dim = DIM / HEADS;
     let embed = dense(gguf, "token_embd.weight");
-    let output = if gguf.tensor_info("output.weight").is_some() { dense(gguf, "output.weight") } else { dense(gguf, "token_embd.weight") };
+    let output = if gguf.tensor_info("output.weight").is_some() {
+        dense(gguf, "output.weight")
+    } else {
+        dense(gguf, "token_embd.weight")
+    };
     let mut keys: Vec<Vec<Vec<f32>>> = vec![Vec::new(); LAYERS];
     let mut values: Vec<Vec<Vec<f32>>> = vec![Vec::new(); LAYERS];
     let mut all = Vec::new();
@@ -160,8 +164,9 @@ fn reference_logits(gguf: &Gguf<'_>, tokens: &[usize]) -> Vec<Vec<f32>> {
                 let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
                 let total: f64 = exps.iter().sum();
                 for i in 0..head_dim {
-                    attended[head * head_dim + i] =
-                        (0..=pos).map(|t| exps[t] / total * values[l][t][kv_head * head_dim + i] as f64).sum::<f64>() as f32;
+                    attended[head * head_dim + i] = (0..=pos)
+                        .map(|t| exps[t] / total * values[l][t][kv_head * head_dim + i] as f64)
+                        .sum::<f64>() as f32;
                 }
             }
             let o = matvec(&w("attn_output"), &attended);
@@ -171,7 +176,11 @@ fn reference_logits(gguf: &Gguf<'_>, tokens: &[usize]) -> Vec<Vec<f32>> {
             let h = rmsnorm(&x, &w("ffn_norm"));
             let gate = matvec(&w("ffn_gate"), &h);
             let up = matvec(&w("ffn_up"), &h);
-            let act: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| (*g as f64 / (1.0 + (-*g as f64).exp()) * *u as f64) as f32).collect();
+            let act: Vec<f32> = gate
+                .iter()
+                .zip(&up)
+                .map(|(g, u)| (*g as f64 / (1.0 + (-*g as f64).exp()) * *u as f64) as f32)
+                .collect();
             let down = matvec(&w("ffn_down"), &act);
             for (a, b) in x.iter_mut().zip(&down) {
                 *a += b;
@@ -210,7 +219,10 @@ fn check(formats: Formats, tied: bool, tolerance: f32, parallel: &dyn Parallel) 
         model.forward(&mut state, token, pos, parallel).unwrap();
         let scale = expected[pos].iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let worst = state.logits.iter().zip(&expected[pos]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(worst <= tolerance * scale, "{formats:?} tied={tied} position {pos}: off by {worst} (logits up to {scale})");
+        assert!(
+            worst <= tolerance * scale,
+            "{formats:?} tied={tied} position {pos}: off by {worst} (logits up to {scale})"
+        );
     }
 }
 
@@ -253,7 +265,20 @@ fn memory_estimate_comes_from_the_header_alone() {
 /// after it, which reads the batch-written KV cache.
 #[test]
 fn batched_prompt_equals_token_by_token_bit_for_bit() {
-    let file = model_file([DType::Q8_0, DType::Q4_0, DType::Q4K, DType::Q6K, DType::Q8_0, DType::F32, DType::Q4_0, DType::Q8_0, DType::Q6K], false);
+    let file = model_file(
+        [
+            DType::Q8_0,
+            DType::Q4_0,
+            DType::Q4K,
+            DType::Q6K,
+            DType::Q8_0,
+            DType::F32,
+            DType::Q4_0,
+            DType::Q8_0,
+            DType::Q6K,
+        ],
+        false,
+    );
     let gguf = Gguf::parse(&file).unwrap();
     let config = Config::from_gguf(&gguf).unwrap();
     let model = Model { weights: Weights::from_gguf(&gguf, &config).unwrap(), config };

@@ -40,10 +40,21 @@ fn model_seed() -> Vec<u8> {
     let (dim, hidden, kv) = (64usize, 96usize, 32usize);
     let mut pieces: Vec<String> = ["<unk>", "<s>", "</s>"].iter().map(|s| s.to_string()).collect();
     pieces.extend((0..16).map(|b| format!("<0x{:02X}>", b * 16)));
-    pieces.extend(["▁", "H", "e", "l", "o", "▁H", "ll", "llo", "▁Hello", "w", "ö", "r", "d", "日", "本"].iter().map(|s| s.to_string()));
+    pieces.extend(
+        ["▁", "H", "e", "l", "o", "▁H", "ll", "llo", "▁Hello", "w", "ö", "r", "d", "日", "本"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
     let vocab = pieces.len();
     let scores: Vec<f32> = (0..vocab).map(|i| -(i as f32)).collect();
-    let types: Vec<i32> = (0..vocab).map(|i| match i { 0 => 2, 1 | 2 => 3, 3..=18 => 6, _ => 1 }).collect();
+    let types: Vec<i32> = (0..vocab)
+        .map(|i| match i {
+            0 => 2,
+            1 | 2 => 3,
+            3..=18 => 6,
+            _ => 1,
+        })
+        .collect();
     let mut w = Writer::new();
     w.meta("general.architecture", Meta::Str("llama".into()));
     w.meta("llama.context_length", Meta::U32(16));

@@ -36,7 +36,8 @@ impl core::fmt::Display for Owner {
 }
 
 /// Bus claims by GPIO number.
-static CLAIMS: Mutex<[Option<(&'static str, &'static str)>; PIN_COUNT as usize]> = Mutex::new([None; PIN_COUNT as usize]);
+static CLAIMS: Mutex<[Option<(&'static str, &'static str)>; PIN_COUNT as usize]> =
+    Mutex::new([None; PIN_COUNT as usize]);
 
 fn board_owner(pin: u32) -> Option<Owner> {
     CURRENT.reserved_pins.iter().find(|(p, _)| *p as u32 == pin).map(|(_, what)| Owner::Board(what))
@@ -62,7 +63,9 @@ fn refusal(pin: u32, owner: Owner) -> String {
         .map(|p| format!(" (header pin {p})"))
         .unwrap_or_default();
     match owner {
-        Owner::Board(_) => format!("GPIO {pin}{place} is reserved: the board uses it for the {owner}; it is never reconfigured"),
+        Owner::Board(_) => {
+            format!("GPIO {pin}{place} is reserved: the board uses it for the {owner}; it is never reconfigured")
+        }
         Owner::Bus { bus, .. } => {
             format!("GPIO {pin}{place} belongs to {owner} since a tool used {bus}; it stays with it until reboot")
         }

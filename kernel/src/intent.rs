@@ -53,7 +53,12 @@ pub fn set_catalog(server: &Server) {
             .iter()
             .filter(|t| !t.name().starts_with("intent_"))
             .filter(|t| !t.is_local_only())
-            .map(|t| Entry { name: t.name().into(), title: t.title_text().into(), schema: t.schema().clone(), hints: t.hints() })
+            .map(|t| Entry {
+                name: t.name().into(),
+                title: t.title_text().into(),
+                schema: t.schema().clone(),
+                hints: t.hints(),
+            })
             .collect()
     });
 }
@@ -147,8 +152,14 @@ pub fn decide(text: &str) -> Result<Decision, String> {
 fn propose(request: &str) -> Result<(String, f32), String> {
     let model = crate::llm::intent()?;
     let answers = ANSWERS.call_once(|| inference::intent::Answers::from_gguf(&model.gguf, &model.tokenizer));
-    let proposal = inference::intent::propose(&model.model, &model.tokenizer, request, answers.as_ref(), &crate::smp::pool::Pool::ALL)
-        .map_err(|e| format!("intent model: {e}"))?;
+    let proposal = inference::intent::propose(
+        &model.model,
+        &model.tokenizer,
+        request,
+        answers.as_ref(),
+        &crate::smp::pool::Pool::ALL,
+    )
+    .map_err(|e| format!("intent model: {e}"))?;
     Ok((proposal.text, proposal.confidence))
 }
 
@@ -176,7 +187,8 @@ fn verify(proposal: String, confidence: f32) -> Decision {
     }
     if confidence < THRESHOLD {
         decision.status = Status::LowConfidence;
-        decision.message = format!("not sure what you mean (best guess `{proposal}`, confidence {confidence:.2}); try rephrasing");
+        decision.message =
+            format!("not sure what you mean (best guess `{proposal}`, confidence {confidence:.2}); try rephrasing");
         return decision;
     }
     let Some(entry) = CATALOG.get().and_then(|c| c.iter().find(|e| e.name == tool)) else {
@@ -241,10 +253,14 @@ pub fn context(request: &str, tokenizer: &inference::tokenizer::Tokenizer, budge
     let words: Vec<&str> = request.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() >= 3).collect();
     let mut ranked: Vec<(usize, &Entry)> = CATALOG
         .get()
-        .map(|c| c.iter().map(|e| {
-            let haystack = format!("{} {}", e.name.replace('_', " "), e.title.to_lowercase());
-            (words.iter().filter(|w| haystack.contains(**w)).count(), e)
-        }).collect())
+        .map(|c| {
+            c.iter()
+                .map(|e| {
+                    let haystack = format!("{} {}", e.name.replace('_', " "), e.title.to_lowercase());
+                    (words.iter().filter(|w| haystack.contains(**w)).count(), e)
+                })
+                .collect()
+        })
         .unwrap_or_default();
     // Most related first; ties keep registration order.
     ranked.sort_by(|a, b| b.0.cmp(&a.0));
@@ -252,7 +268,8 @@ pub fn context(request: &str, tokenizer: &inference::tokenizer::Tokenizer, budge
     for (_, entry) in ranked {
         let mut line = format!("- {}", entry.name);
         if let Some(properties) = entry.schema.get("properties").and_then(Value::as_object) {
-            let arguments: Vec<String> = properties.iter().map(|(k, v)| format!("{k}: {}", mcp::schema::type_name(v))).collect();
+            let arguments: Vec<String> =
+                properties.iter().map(|(k, v)| format!("{k}: {}", mcp::schema::type_name(v))).collect();
             if !arguments.is_empty() {
                 line.push_str(&format!(" {{{}}}", arguments.join(", ")));
             }
@@ -280,7 +297,9 @@ fn ask_placed_model(request: &str) -> Option<Decision> {
     }
     let (system, _, _) = context(request, &loaded.tokenizer, CONTEXT_BUDGET);
     let prompt = format.render(&[(inference::chat::Role::System, &system), (inference::chat::Role::User, request)]);
-    let answer = inference::intent::greedy(&loaded.model, &loaded.tokenizer, &prompt, 48, None, &crate::smp::pool::Pool::ALL).ok()?;
+    let answer =
+        inference::intent::greedy(&loaded.model, &loaded.tokenizer, &prompt, 48, None, &crate::smp::pool::Pool::ALL)
+            .ok()?;
     let (proposal, confidence) = (answer.text, answer.confidence);
     let mut decision = verify(proposal, confidence);
     decision.model = "placed";

@@ -13,7 +13,8 @@ const WAKE_SGI: u32 = 1;
 const MAX_HANDLERS: usize = 8;
 
 /// Device interrupt handlers registered after boot (e.g. the network device).
-static HANDLERS: crate::sync::IrqMutex<[Option<(IrqLine, fn())>; MAX_HANDLERS]> = crate::sync::IrqMutex::new([None; MAX_HANDLERS]);
+static HANDLERS: crate::sync::IrqMutex<[Option<(IrqLine, fn())>; MAX_HANDLERS]> =
+    crate::sync::IrqMutex::new([None; MAX_HANDLERS]);
 
 /// Routes `line` to core 0 and calls `handler` (in interrupt context) when it fires.
 pub fn register(line: IrqLine, handler: fn()) {

@@ -16,9 +16,12 @@
 //! code reserves that range before the heap is placed.
 
 use crate::{board::CURRENT, memory::physical_bytes};
-use alloc::{format, string::{String, ToString}};
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use alloc::{
+    format,
+    string::{String, ToString},
+};
 use core::ops::Range;
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use inference::{
     gguf::Gguf,
     model::{memory_estimate, Config, Model, Weights},
@@ -95,7 +98,6 @@ impl Slot {
             _ => None,
         }
     }
-
 }
 static TOKENS: AtomicU64 = AtomicU64::new(0);
 static TOKEN_MICROS: AtomicU64 = AtomicU64::new(0);
@@ -156,7 +158,17 @@ fn parse(bytes: &'static [u8], source: &'static str) -> Result<Loaded, String> {
     // Re-parse to keep an owned header alongside the model (both borrow `bytes`).
     let header = Gguf::parse(bytes).map_err(|e| format!("{e}"))?;
     let range = bytes.as_ptr() as usize..bytes.as_ptr() as usize + bytes.len();
-    Ok(Loaded { gguf: header, model: Model { config, weights }, tokenizer, range, estimate, name, source, name_on_card: None, load_micros: 0 })
+    Ok(Loaded {
+        gguf: header,
+        model: Model { config, weights },
+        tokenizer,
+        range,
+        estimate,
+        name,
+        source,
+        name_on_card: None,
+        load_micros: 0,
+    })
 }
 
 fn load_placed() -> Result<Loaded, String> {
@@ -280,13 +292,20 @@ pub fn load_from_card(file: &str, progress: &mut dyn FnMut(usize, usize)) -> Res
     let size = size as usize;
     let header = Gguf::parse_header(&head).map_err(|e| format!("{file}: {e}"))?;
     if header.file_size() > size {
-        return Err(format!("{file} is truncated: its header describes {} bytes, the file has {size}", header.file_size()));
+        return Err(format!(
+            "{file} is truncated: its header describes {} bytes, the file has {size}",
+            header.file_size()
+        ));
     }
     let context = context();
     let needed = memory_estimate(&header, context).map_err(|e| format!("{file}: {e}"))?.max(size);
     let free = crate::memory::heap::stats().free;
     if needed > free {
-        return Err(format!("{file} needs {} KiB (weights and working memory at context {context}) but only {} KiB are free", needed >> 10, free >> 10));
+        return Err(format!(
+            "{file} needs {} KiB (weights and working memory at context {context}) but only {} KiB are free",
+            needed >> 10,
+            free >> 10
+        ));
     }
     let started = crate::arch::cpu::micros();
     let bytes = crate::storage::read_to_static(&path, progress).map_err(|e| e.to_string())?;
@@ -296,7 +315,12 @@ pub fn load_from_card(file: &str, progress: &mut dyn FnMut(usize, usize)) -> Res
     loaded.load_micros = micros;
     let loaded = CARD.call_once(|| loaded);
     log_model(loaded);
-    log::info!("read {file} from the card: {} KiB in {} ms ({} KiB/s)", size >> 10, micros / 1000, (size as u64 * 1_000_000 / micros) >> 10);
+    log::info!(
+        "read {file} from the card: {} KiB in {} ms ({} KiB/s)",
+        size >> 10,
+        micros / 1000,
+        (size as u64 * 1_000_000 / micros) >> 10
+    );
     Ok(loaded)
 }
 

@@ -63,12 +63,7 @@ impl Log for KernelLog {
             );
         }
         if ECHO.load(core::sync::atomic::Ordering::Relaxed) {
-            crate::println!(
-                "[{:>5}.{:06}] {level} {}",
-                micros / 1_000_000,
-                micros % 1_000_000,
-                record.args()
-            );
+            crate::println!("[{:>5}.{:06}] {level} {}", micros / 1_000_000, micros % 1_000_000, record.args());
         }
     }
 

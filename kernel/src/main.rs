@@ -102,7 +102,11 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
 
     // A model placed in RAM by the loader must be kept out of the heap.
     let descriptor = llm::descriptor_address();
-    let ram = map.regions().iter().find(|r| r.kind == MemoryKind::Ram && (r.start..r.end).contains(&descriptor)).map(|r| r.start..r.end);
+    let ram = map
+        .regions()
+        .iter()
+        .find(|r| r.kind == MemoryKind::Ram && (r.start..r.end).contains(&descriptor))
+        .map(|r| r.start..r.end);
     if let Some(model) = ram.clone().and_then(llm::probe) {
         map.reserve(model);
     }

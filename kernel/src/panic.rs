@@ -25,9 +25,7 @@ pub const EXIT_FAULT: u32 = 102;
 const MAX_FRAMES: usize = 32;
 
 fn on_some_stack(layout: &KernelLayout, addr: usize) -> bool {
-    (0..crate::MAX_CORES).any(|core| {
-        layout.stack(core).contains(&addr) || layout.exception_stack(core).contains(&addr)
-    })
+    (0..crate::MAX_CORES).any(|core| layout.stack(core).contains(&addr) || layout.exception_stack(core).contains(&addr))
 }
 
 /// Prints return addresses by walking the frame-pointer chain (x29 → [fp, lr]).

@@ -138,7 +138,9 @@ pub fn sd_host(base: usize, base_clock: u32) -> drivers::sdhci::Sdhci {
 /// The virtio-mmio transport of the first device of `kind`, and its interrupt line. Slots
 /// are identified by reading their magic and device id first: a transport, once dropped,
 /// resets its device, so none is made for a device that is not wanted.
-fn virtio_transport(kind: virtio_drivers::transport::DeviceType) -> Option<(virtio_drivers::transport::mmio::MmioTransport<'static>, crate::board::IrqLine)> {
+fn virtio_transport(
+    kind: virtio_drivers::transport::DeviceType,
+) -> Option<(virtio_drivers::transport::mmio::MmioTransport<'static>, crate::board::IrqLine)> {
     use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
     const MAGIC: u32 = 0x7472_6976; // "virt"
     let window = CURRENT.virtio_mmio?;
@@ -146,7 +148,9 @@ fn virtio_transport(kind: virtio_drivers::transport::DeviceType) -> Option<(virt
         let base = window.base + slot * window.stride;
         // SAFETY: `base` is a virtio-mmio slot of the board's window, mapped as device memory
         // by `mmu::init`; reading its magic (offset 0) and device id (offset 8) has no effect.
-        let (magic, device) = unsafe { (core::ptr::read_volatile(base as *const u32), core::ptr::read_volatile((base + 8) as *const u32)) };
+        let (magic, device) = unsafe {
+            (core::ptr::read_volatile(base as *const u32), core::ptr::read_volatile((base + 8) as *const u32))
+        };
         if magic != MAGIC || device != kind as u32 {
             continue;
         }
@@ -165,7 +169,8 @@ pub fn virtio_block() -> Option<Result<crate::virtio_blk::VirtioBlock, &'static 
 }
 
 /// The board's network device, brought up, with its interrupt line; or why there is none.
-pub fn network_device() -> Result<(alloc::boxed::Box<dyn drivers::net::EthernetDevice + Send>, Option<crate::board::IrqLine>), &'static str> {
+pub fn network_device(
+) -> Result<(alloc::boxed::Box<dyn drivers::net::EthernetDevice + Send>, Option<crate::board::IrqLine>), &'static str> {
     if CURRENT.virtio_mmio.is_some() {
         let Some((transport, irq)) = virtio_transport(virtio_drivers::transport::DeviceType::Network) else {
             return Err("no virtio-net device (start QEMU with `cargo xtask qemu --board virt --net`)");
@@ -177,7 +182,8 @@ pub fn network_device() -> Result<(alloc::boxed::Box<dyn drivers::net::EthernetD
             return Err("USB networking is off (net.usb = on in kingly.txt; `cargo xtask qemu --net` sets it)");
         }
         // USB CDC-ECM (QEMU's usb-net); its frames are polled, no interrupt line.
-        let device = crate::usb::ethernet().ok_or("no USB network device (start QEMU with `cargo xtask qemu --net`)")?;
+        let device =
+            crate::usb::ethernet().ok_or("no USB network device (start QEMU with `cargo xtask qemu --net`)")?;
         return Ok((alloc::boxed::Box::new(device), None));
     }
     Err("no network device driver for this board yet")

@@ -14,8 +14,8 @@
 
 use crate::{console, intent, print, println, system};
 use alloc::{
-    format,
     collections::VecDeque,
+    format,
     string::{String, ToString},
     vec::Vec,
 };
@@ -215,7 +215,8 @@ impl Editor {
                 b'\t' => {
                     let typed = String::from_utf8_lossy(&buffer[..cursor]).into_owned();
                     let candidates = client::complete(server.tools(), &BUILTINS, &typed);
-                    let partial_len = if typed.ends_with(' ') { 0 } else { typed.split(' ').next_back().map_or(0, str::len) };
+                    let partial_len =
+                        if typed.ends_with(' ') { 0 } else { typed.split(' ').next_back().map_or(0, str::len) };
                     let insert = match candidates.as_slice() {
                         [] => String::new(),
                         [only] => {

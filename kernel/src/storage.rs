@@ -34,7 +34,9 @@ use drivers::{
     block::{BlockDevice, BlockError, BLOCK_SIZE},
     sdhci::CardInfo,
 };
-use embedded_sdmmc::{Block, BlockCount, BlockIdx, LfnBuffer, Mode, ShortFileName, TimeSource, Timestamp, VolumeIdx, VolumeManager};
+use embedded_sdmmc::{
+    Block, BlockCount, BlockIdx, LfnBuffer, Mode, ShortFileName, TimeSource, Timestamp, VolumeIdx, VolumeManager,
+};
 use formats::{mbr, settings::Settings};
 use spin::{Mutex, Once};
 
@@ -242,7 +244,8 @@ fn bring_up() -> Result<Card, String> {
 
 /// The virt board's card: the first virtio-blk device.
 fn bring_up_virtio() -> Result<Card, String> {
-    let device = platform::virtio_block().ok_or("no virtio-blk device (attach a card image: `cargo xtask qemu --board virt --card FILE.img`)")??;
+    let device = platform::virtio_block()
+        .ok_or("no virtio-blk device (attach a card image: `cargo xtask qemu --board virt --card FILE.img`)")??;
     attach(Box::new(device), None)
 }
 
@@ -323,9 +326,13 @@ enum Access {
 static FS: spin::RwLock<()> = spin::RwLock::new(());
 
 /// Runs `f` on the root directory of the card's first FAT partition.
-fn with_root<R>(access: Access, f: impl FnOnce(&embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>) -> Result<R, StorageError>) -> Result<R, StorageError> {
+fn with_root<R>(
+    access: Access,
+    f: impl FnOnce(&embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>) -> Result<R, StorageError>,
+) -> Result<R, StorageError> {
     let card = card()?;
-    let busy = || StorageError::Io("the card is busy (a model is being read from it); try again when that finishes".into());
+    let busy =
+        || StorageError::Io("the card is busy (a model is being read from it); try again when that finishes".into());
     let (_read, _write) = match access {
         Access::Read => (Some(FS.try_read().ok_or_else(busy)?), None),
         Access::Write => (None, Some(FS.try_write().ok_or_else(busy)?)),
@@ -362,7 +369,10 @@ fn lookup(
 }
 
 /// Like [`lookup`], returning the whole directory entry.
-fn lookup_entry(dir: &embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>, name: &str) -> Result<Option<embedded_sdmmc::DirEntry>, StorageError> {
+fn lookup_entry(
+    dir: &embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>,
+    name: &str,
+) -> Result<Option<embedded_sdmmc::DirEntry>, StorageError> {
     let mut storage = [0u8; 256];
     let mut lfn = LfnBuffer::new(&mut storage);
     let mut found = None;
@@ -432,10 +442,15 @@ pub fn list(path: &str) -> Result<Vec<Entry>, StorageError> {
 /// Opens the file at `path` and runs `f` on it (with its directory entry).
 fn with_file<R>(
     path: &str,
-    f: impl FnOnce(&embedded_sdmmc::File<'_, CardDevice, FixedTime, 4, 2, 1>, &embedded_sdmmc::DirEntry) -> Result<R, StorageError>,
+    f: impl FnOnce(
+        &embedded_sdmmc::File<'_, CardDevice, FixedTime, 4, 2, 1>,
+        &embedded_sdmmc::DirEntry,
+    ) -> Result<R, StorageError>,
 ) -> Result<R, StorageError> {
     let parts = components(path)?;
-    let Some((name, dirs)) = parts.split_last() else { return Err(StorageError::BadPath("a file name is needed".into())) };
+    let Some((name, dirs)) = parts.split_last() else {
+        return Err(StorageError::BadPath("a file name is needed".into()));
+    };
     with_dir(Access::Read, dirs, path, |dir| {
         let Some(entry) = lookup_entry(dir, name)? else { return Err(StorageError::NotFound(path.into())) };
         if entry.attributes.is_directory() {
@@ -482,16 +497,23 @@ pub fn write(path: &str, bytes: &[u8], append: bool) -> Result<u32, StorageError
         return Err(StorageError::BadPath(format!("at most {} KiB per write", MAX_WRITE / 1024)));
     }
     let parts = components(path)?;
-    let Some((name, dirs)) = parts.split_last() else { return Err(StorageError::BadPath("a file name is needed".into())) };
+    let Some((name, dirs)) = parts.split_last() else {
+        return Err(StorageError::BadPath("a file name is needed".into()));
+    };
     with_dir(Access::Write, dirs, path, |dir| {
         let short = match lookup_entry(dir, name)? {
-            Some(entry) if entry.attributes.is_directory() => return Err(StorageError::BadPath(format!("{path} is a directory"))),
+            Some(entry) if entry.attributes.is_directory() => {
+                return Err(StorageError::BadPath(format!("{path} is a directory")))
+            }
             Some(entry) if entry.attributes.is_read_only() || entry.attributes.is_system() => {
                 return Err(StorageError::BadPath(format!("{path} is marked read-only or system on the card")))
             }
             Some(entry) => entry.name,
-            None => ShortFileName::create_from_str(name)
-                .map_err(|_| StorageError::BadPath(format!("{name}: new files need an 8.3 name (up to 8 letters/digits, a dot, up to 3 more, e.g. NOTES.TXT)")))?,
+            None => ShortFileName::create_from_str(name).map_err(|_| {
+                StorageError::BadPath(format!(
+                    "{name}: new files need an 8.3 name (up to 8 letters/digits, a dot, up to 3 more, e.g. NOTES.TXT)"
+                ))
+            })?,
         };
         // The protection check again on the name the card knows (a long name can hide a
         // short one such as KERNEL8.IMG).
@@ -549,7 +571,11 @@ pub fn read_to_static(path: &str, progress: &mut dyn FnMut(usize, usize)) -> Res
 
 /// Reads `runs` (first block, block count) into `buffer` in order; the last block may be
 /// partly past the file's end.
-fn read_runs(runs: &[(u64, u64)], buffer: &mut [u8], progress: &mut dyn FnMut(usize, usize)) -> Result<(), StorageError> {
+fn read_runs(
+    runs: &[(u64, u64)],
+    buffer: &mut [u8],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(), StorageError> {
     const STEP_BLOCKS: u64 = 1024; // 512 KiB per command, so progress moves.
     let size = buffer.len();
     let mut done = 0usize;
@@ -586,7 +612,12 @@ fn read_runs(runs: &[(u64, u64)], buffer: &mut [u8], progress: &mut dyn FnMut(us
 /// directory entry and the FAT, every value checked against the volume.
 fn fat32_runs(entry: &embedded_sdmmc::DirEntry, size: usize) -> Result<Vec<(u64, u64)>, &'static str> {
     let card = card().map_err(|_| "no card")?;
-    let partition = card.partitions.as_ref().ok().and_then(|t| t.iter().flatten().find(|p| p.is_fat()).copied()).ok_or("no FAT partition")?;
+    let partition = card
+        .partitions
+        .as_ref()
+        .ok()
+        .and_then(|t| t.iter().flatten().find(|p| p.is_fat()).copied())
+        .ok_or("no FAT partition")?;
     let read_block = |lba: u64| -> Result<[u8; BLOCK_SIZE], &'static str> {
         let mut block = [0u8; BLOCK_SIZE];
         let mut host = HOST.lock();
@@ -598,7 +629,13 @@ fn fat32_runs(entry: &embedded_sdmmc::DirEntry, size: usize) -> Result<Vec<(u64,
     let bpb = read_block(partition.start as u64)?;
     let (sector, per_cluster, reserved, fats) = (u16_at(&bpb, 11), bpb[13] as u64, u16_at(&bpb, 14), bpb[16] as u64);
     let (root_entries, fat16_size, fat_size) = (u16_at(&bpb, 17), u16_at(&bpb, 22), u32_at(&bpb, 36));
-    if sector != BLOCK_SIZE as u64 || !per_cluster.is_power_of_two() || root_entries != 0 || fat16_size != 0 || fat_size == 0 || fats == 0 {
+    if sector != BLOCK_SIZE as u64
+        || !per_cluster.is_power_of_two()
+        || root_entries != 0
+        || fat16_size != 0
+        || fat_size == 0
+        || fats == 0
+    {
         return Err("not a FAT32 volume with 512-byte sectors");
     }
     let fat_start = partition.start as u64 + reserved;

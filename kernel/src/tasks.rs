@@ -31,7 +31,13 @@ impl Task {
         let mut tasks = TASKS.lock();
         tasks.0 += 1;
         let id = tasks.0;
-        tasks.1.push(Entry { id, name: name.into(), core: cpu::core_id(), started: cpu::counter(), detail: String::new() });
+        tasks.1.push(Entry {
+            id,
+            name: name.into(),
+            core: cpu::core_id(),
+            started: cpu::counter(),
+            detail: String::new(),
+        });
         Task { id }
     }
 

@@ -125,7 +125,9 @@ fn bring_up() -> Result<Usb, String> {
                         *NIC.lock() = Some(UsbNic::Ecm(opened));
                         Ok(found)
                     }
-                    Err(error) => Err(format!("CDC-ECM device {} failed to start: {}", device.address, describe(error))),
+                    Err(error) => {
+                        Err(format!("CDC-ECM device {} failed to start: {}", device.address, describe(error)))
+                    }
                 };
                 let elapsed_us = crate::arch::cpu::micros() - started;
                 return Ok(Usb { controller, devices, failures, nic, elapsed_us });
@@ -141,7 +143,13 @@ fn bring_up() -> Result<Usb, String> {
             (Ok(Some(function)), Some(mac)) => match Smsc95xx::open(host, device, &function, mac) {
                 Ok(opened) => {
                     log::info!("USB: LAN9514 Ethernet (chip {:#06x}) at device {}", opened.chip_id(), device.address);
-                    let found = Nic { address: device.address, name: opened.name(), function: None, mac, filter_accepted: true };
+                    let found = Nic {
+                        address: device.address,
+                        name: opened.name(),
+                        function: None,
+                        mac,
+                        filter_accepted: true,
+                    };
                     *NIC.lock() = Some(UsbNic::Lan9514(opened));
                     Ok(found)
                 }

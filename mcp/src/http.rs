@@ -109,7 +109,12 @@ fn reason(status: u16) -> &'static str {
 impl Response {
     /// A JSON body.
     pub fn json(status: u16, body: String) -> Response {
-        Response { status, headers: alloc::vec![("Content-Type", "application/json".into())], body: body.into_bytes(), close: false }
+        Response {
+            status,
+            headers: alloc::vec![("Content-Type", "application/json".into())],
+            body: body.into_bytes(),
+            close: false,
+        }
     }
 
     /// An error with a JSON-RPC error object as the body (clients show its message).
@@ -129,7 +134,8 @@ impl Response {
 
     /// The bytes on the wire.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut head = format!("HTTP/1.1 {} {}\r\nContent-Length: {}\r\n", self.status, reason(self.status), self.body.len());
+        let mut head =
+            format!("HTTP/1.1 {} {}\r\nContent-Length: {}\r\n", self.status, reason(self.status), self.body.len());
         for (name, value) in &self.headers {
             head.push_str(name);
             head.push_str(": ");
@@ -146,7 +152,9 @@ impl Response {
 /// The head of a streamed (server-sent events) response; the connection closes after the
 /// last event, which ends the body.
 pub fn event_stream_head(session: Option<&str>) -> Vec<u8> {
-    let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n");
+    let mut head = String::from(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n",
+    );
     if let Some(id) = session {
         head.push_str(&format!("Mcp-Session-Id: {id}\r\n"));
     }
@@ -176,9 +184,13 @@ pub fn parse(buffer: &[u8], limits: &HttpLimits) -> Parse {
     let headers = &mut headers[..limits.max_headers.min(64)];
     let mut request = httparse::Request::new(headers);
     let head_len = match request.parse(buffer) {
-        Ok(httparse::Status::Complete(len)) if len > limits.max_head => return Parse::Reject(Response::error(431, "request head too large")),
+        Ok(httparse::Status::Complete(len)) if len > limits.max_head => {
+            return Parse::Reject(Response::error(431, "request head too large"))
+        }
         Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buffer.len() > limits.max_head => return Parse::Reject(Response::error(431, "request head too large")),
+        Ok(httparse::Status::Partial) if buffer.len() > limits.max_head => {
+            return Parse::Reject(Response::error(431, "request head too large"))
+        }
         Ok(httparse::Status::Partial) => return Parse::Incomplete,
         Err(httparse::Error::TooManyHeaders) => return Parse::Reject(Response::error(431, "too many headers")),
         Err(error) => return Parse::Reject(Response::error(400, &format!("malformed HTTP request: {error}"))),
@@ -207,7 +219,9 @@ pub fn parse(buffer: &[u8], limits: &HttpLimits) -> Parse {
     if length > limits.max_body {
         return Parse::Reject(Response::error(413, &format!("body larger than {} bytes", limits.max_body)));
     }
-    let Some(total) = head_len.checked_add(length) else { return Parse::Reject(Response::error(413, "body too large")) };
+    let Some(total) = head_len.checked_add(length) else {
+        return Parse::Reject(Response::error(413, "body too large"));
+    };
     if buffer.len() < total {
         return Parse::Incomplete;
     }
@@ -274,7 +288,9 @@ fn host_of(value: &str) -> &str {
     if let Some(rest) = value.strip_prefix('[') {
         return rest.split(']').next().unwrap_or("");
     }
-    value.rsplit_once(':').map_or(value, |(host, port)| if port.bytes().all(|b| b.is_ascii_digit()) { host } else { value })
+    value
+        .rsplit_once(':')
+        .map_or(value, |(host, port)| if port.bytes().all(|b| b.is_ascii_digit()) { host } else { value })
 }
 
 impl Endpoint {
@@ -328,7 +344,8 @@ impl Endpoint {
         match request.method.as_str() {
             "POST" | "DELETE" => {}
             "GET" => {
-                let mut response = Response::error(405, "this server offers no server-initiated event stream; POST JSON-RPC messages");
+                let mut response =
+                    Response::error(405, "this server offers no server-initiated event stream; POST JSON-RPC messages");
                 response.headers.push(("Allow", "POST, DELETE".into()));
                 return Action::Respond(response);
             }
@@ -338,7 +355,9 @@ impl Endpoint {
                 return Action::Respond(response);
             }
         }
-        let presented = request.header("authorization").and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        let presented = request
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
         if !presented.is_some_and(|t| same_secret(t.trim().as_bytes(), self.token.as_bytes())) {
             let mut response = Response::error(401, "missing or wrong bearer token (Authorization: Bearer <token>; the token is shown on the serial console)");
             response.headers.push(("WWW-Authenticate", "Bearer realm=\"kingly-os\"".into()));
@@ -364,7 +383,11 @@ impl Endpoint {
             let Some(id) = session else { return Action::Respond(Response::error(400, "DELETE needs Mcp-Session-Id")) };
             let before = self.sessions.len();
             self.sessions.retain(|s| s.id != id || s.server.is_none());
-            return Action::Respond(if self.sessions.len() < before { Response::empty(204) } else { Response::error(404, "unknown session") });
+            return Action::Respond(if self.sessions.len() < before {
+                Response::empty(204)
+            } else {
+                Response::error(404, "unknown session")
+            });
         }
         if !request.header("content-type").is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json")) {
             return Action::Respond(Response::error(415, "Content-Type must be application/json"));
@@ -382,7 +405,14 @@ impl Endpoint {
                 let id = self.new_session_id();
                 if self.sessions.len() >= MAX_SESSIONS {
                     // Drop the least recently used idle session.
-                    if let Some(oldest) = self.sessions.iter().enumerate().filter(|(_, s)| s.server.is_some()).min_by_key(|(_, s)| s.last_used).map(|(i, _)| i) {
+                    if let Some(oldest) = self
+                        .sessions
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| s.server.is_some())
+                        .min_by_key(|(_, s)| s.last_used)
+                        .map(|(i, _)| i)
+                    {
                         self.sessions.remove(oldest);
                     } else {
                         return Action::Respond(Response::error(503, "too many busy sessions"));
@@ -391,7 +421,13 @@ impl Endpoint {
                 let mut server = Server::over(Arc::clone(&self.registry));
                 server.set_remote(true);
                 let side = server.fork();
-                self.sessions.push(Session { id: id.clone(), server: Some(server), side, running: None, last_used: self.clock });
+                self.sessions.push(Session {
+                    id: id.clone(),
+                    server: Some(server),
+                    side,
+                    running: None,
+                    last_used: self.clock,
+                });
                 (Some(id), true)
             }
             None => (None, false),

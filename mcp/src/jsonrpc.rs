@@ -166,9 +166,18 @@ mod tests {
         assert!(matches!(n, Incoming::Notification { .. }));
         let (id, e) = parse(json!({"jsonrpc": "1.0", "id": "a", "method": "ping"})).unwrap_err();
         assert_eq!((id, e.code), (Some(json!("a")), ErrorCode::InvalidRequest));
-        assert_eq!(parse(json!({"jsonrpc": "2.0", "id": null, "method": "x"})).unwrap_err().1.code, ErrorCode::InvalidRequest);
-        assert_eq!(parse(json!({"jsonrpc": "2.0", "id": [1], "method": "x"})).unwrap_err().1.code, ErrorCode::InvalidRequest);
-        assert_eq!(parse(json!({"jsonrpc": "2.0", "id": 1, "method": "x", "params": [1]})).unwrap_err().1.code, ErrorCode::InvalidParams);
+        assert_eq!(
+            parse(json!({"jsonrpc": "2.0", "id": null, "method": "x"})).unwrap_err().1.code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            parse(json!({"jsonrpc": "2.0", "id": [1], "method": "x"})).unwrap_err().1.code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            parse(json!({"jsonrpc": "2.0", "id": 1, "method": "x", "params": [1]})).unwrap_err().1.code,
+            ErrorCode::InvalidParams
+        );
         assert_eq!(parse(json!({"jsonrpc": "2.0", "id": 1, "result": {}})).unwrap(), Incoming::Response);
     }
 }

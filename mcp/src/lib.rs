@@ -35,9 +35,9 @@ pub mod server;
 pub mod shell;
 pub mod tool;
 
+pub use resource::{Prompt, Resource};
 pub use serde_json::{json, Map, Value};
 pub use server::{Registry, Server, ServerInfo};
-pub use resource::{Prompt, Resource};
 pub use tool::{Annotations, CallError, Ctx, Tool, ToolError, ToolOutput};
 
 /// Parses JSON text (a convenience for transports that peek at messages).

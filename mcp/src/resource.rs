@@ -150,7 +150,13 @@ impl Prompt {
         name: &str,
         render: impl Fn(&Map<String, Value>) -> Result<Vec<(String, String)>, String> + Send + Sync + 'static,
     ) -> Self {
-        Prompt { name: name.into(), title: String::new(), description: String::new(), arguments: Vec::new(), render: Box::new(render) }
+        Prompt {
+            name: name.into(),
+            title: String::new(),
+            description: String::new(),
+            arguments: Vec::new(),
+            render: Box::new(render),
+        }
     }
 
     /// Title.
@@ -186,7 +192,9 @@ impl Prompt {
         for argument in &self.arguments {
             match arguments.get(&argument.name) {
                 None if argument.required => return Err(alloc::format!("argument '{}' is required", argument.name)),
-                Some(value) if !value.is_string() => return Err(alloc::format!("argument '{}' must be a string", argument.name)),
+                Some(value) if !value.is_string() => {
+                    return Err(alloc::format!("argument '{}' must be a string", argument.name))
+                }
                 _ => {}
             }
         }

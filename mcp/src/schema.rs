@@ -32,7 +32,9 @@ fn type_matches(name: &str, value: &Value) -> bool {
         "boolean" => value.is_boolean(),
         "null" => value.is_null(),
         "number" => value.is_number(),
-        "integer" => value.as_i64().is_some() || value.as_u64().is_some() || value.as_f64().is_some_and(|f| f % 1.0 == 0.0),
+        "integer" => {
+            value.as_i64().is_some() || value.as_u64().is_some() || value.as_f64().is_some_and(|f| f % 1.0 == 0.0)
+        }
         _ => true,
     }
 }
@@ -41,7 +43,9 @@ fn type_matches(name: &str, value: &Value) -> bool {
 pub fn type_name(schema: &Value) -> String {
     match schema.get("type") {
         Some(Value::String(name)) => name.clone(),
-        Some(Value::Array(names)) => names.iter().filter_map(Value::as_str).collect::<alloc::vec::Vec<_>>().join(" or "),
+        Some(Value::Array(names)) => {
+            names.iter().filter_map(Value::as_str).collect::<alloc::vec::Vec<_>>().join(" or ")
+        }
         _ => "any".to_string(),
     }
 }
@@ -175,7 +179,10 @@ mod tests {
 
     #[test]
     fn accepts_valid_arguments() {
-        assert_eq!(validate(&schema(), &json!({"count": 3, "mode": "text", "tags": ["a"], "nested": {"on": true}})), Ok(()));
+        assert_eq!(
+            validate(&schema(), &json!({"count": 3, "mode": "text", "tags": ["a"], "nested": {"on": true}})),
+            Ok(())
+        );
         assert_eq!(validate(&schema(), &json!({"count": 3.0})), Ok(()));
     }
 
@@ -187,10 +194,19 @@ mod tests {
         assert_eq!(validate(&s, &json!({"count": 5000})).unwrap_err(), "'count' must be ≤ 4096");
         assert_eq!(validate(&s, &json!({"count": 0})).unwrap_err(), "'count' must be ≥ 1");
         assert_eq!(validate(&s, &json!({"count": 1.5})).unwrap_err(), "'count' must be an integer");
-        assert_eq!(validate(&s, &json!({"count": 1, "mode": "hex"})).unwrap_err(), "'mode' must be one of \"text\", \"base64\"");
-        assert_eq!(validate(&s, &json!({"count": 1, "name": "toolong"})).unwrap_err(), "'name' must be at most 4 characters long");
+        assert_eq!(
+            validate(&s, &json!({"count": 1, "mode": "hex"})).unwrap_err(),
+            "'mode' must be one of \"text\", \"base64\""
+        );
+        assert_eq!(
+            validate(&s, &json!({"count": 1, "name": "toolong"})).unwrap_err(),
+            "'name' must be at most 4 characters long"
+        );
         assert_eq!(validate(&s, &json!({"count": 1, "tags": ["a", 1]})).unwrap_err(), "'tags[1]' must be a string");
-        assert_eq!(validate(&s, &json!({"count": 1, "tags": ["a", "b", "c"]})).unwrap_err(), "'tags' must have at most 2 items");
+        assert_eq!(
+            validate(&s, &json!({"count": 1, "tags": ["a", "b", "c"]})).unwrap_err(),
+            "'tags' must have at most 2 items"
+        );
         assert_eq!(validate(&s, &json!({"count": 1, "nested": {}})).unwrap_err(), "'nested.on' is required");
         assert_eq!(validate(&s, &json!({"count": 1, "bogus": 1})).unwrap_err(), "'bogus' is not an accepted argument");
         assert_eq!(validate(&s, &json!([1])).unwrap_err(), "the arguments must be an object");

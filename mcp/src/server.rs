@@ -339,7 +339,11 @@ impl Server {
     }
 
     /// [`Server::handle_message`] with a hook a running tool polls for cancellation.
-    pub fn handle_message_with(&mut self, bytes: &[u8], cancel_check: Option<&mut dyn FnMut() -> bool>) -> Option<String> {
+    pub fn handle_message_with(
+        &mut self,
+        bytes: &[u8],
+        cancel_check: Option<&mut dyn FnMut() -> bool>,
+    ) -> Option<String> {
         self.handle_message_streaming(bytes, cancel_check, None)
     }
 
@@ -448,7 +452,9 @@ impl Server {
                 prompt.get(arguments).map_err(RpcError::invalid_params)
             }
             "completion/complete" => {
-                if !params.get("ref").is_some_and(Value::is_object) || !params.get("argument").is_some_and(Value::is_object) {
+                if !params.get("ref").is_some_and(Value::is_object)
+                    || !params.get("argument").is_some_and(Value::is_object)
+                {
                     return Err(RpcError::invalid_params("'ref' and 'argument' must be objects"));
                 }
                 // No argument of ours has an enumerable set of values yet.
@@ -551,7 +557,8 @@ impl Server {
                 None => None,
             };
             let tool = self.tool(name);
-            let mut ctx = Ctx { progress_token, outgoing: &mut outgoing, cancel_check, cancelled: already_cancelled, sink };
+            let mut ctx =
+                Ctx { progress_token, outgoing: &mut outgoing, cancel_check, cancelled: already_cancelled, sink };
             match tool {
                 Some(tool) => tool.call(&mut ctx, &arguments),
                 None => Err(CallError::UnknownTool(name.into())),

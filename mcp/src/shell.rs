@@ -59,7 +59,8 @@ fn property_schema<'a>(schema: &'a Value, name: &str) -> Option<&'a Value> {
 /// Converts one `key=value` text into JSON by the property's declared type.
 fn convert(schema: Option<&Value>, key: &str, text: &str) -> Result<Value, String> {
     let wanted = schema.map(type_name).unwrap_or_else(|| "string".to_string());
-    let parse_json = || serde_json::from_str::<Value>(text).map_err(|_| format!("'{key}': expected {wanted}, got '{text}'"));
+    let parse_json =
+        || serde_json::from_str::<Value>(text).map_err(|_| format!("'{key}': expected {wanted}, got '{text}'"));
     match wanted.as_str() {
         // Hex for integers (`address=0x48`): how I2C addresses and registers are written.
         "integer" if text.starts_with("0x") || text.starts_with("0X") => u64::from_str_radix(&text[2..], 16)
@@ -125,7 +126,9 @@ pub fn tool_help(tool: &Tool) -> String {
                 line.push_str(&format!("  {description}"));
             }
             let mut limits = Vec::new();
-            for (key, label) in [("minimum", "min"), ("maximum", "max"), ("maxLength", "max length"), ("default", "default")] {
+            for (key, label) in
+                [("minimum", "min"), ("maximum", "max"), ("maxLength", "max length"), ("default", "default")]
+            {
                 if let Some(value) = schema.get(key) {
                     limits.push(format!("{label} {value}"));
                 }
@@ -270,10 +273,8 @@ fn table(out: &mut String, rows: &[Value], pad: &str) {
             }
         }
     }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| columns.iter().map(|c| row.get(*c).map(scalar).unwrap_or_default()).collect())
-        .collect();
+    let cells: Vec<Vec<String>> =
+        rows.iter().map(|row| columns.iter().map(|c| row.get(*c).map(scalar).unwrap_or_default()).collect()).collect();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
@@ -326,7 +327,10 @@ mod tests {
     #[test]
     fn key_values_follow_the_schema() {
         let t = tool();
-        assert_eq!(parse_arguments(&t, "lines=20 level=info follow=yes").unwrap(), json!({"lines": 20, "level": "info", "follow": true}));
+        assert_eq!(
+            parse_arguments(&t, "lines=20 level=info follow=yes").unwrap(),
+            json!({"lines": 20, "level": "info", "follow": true})
+        );
         assert_eq!(parse_arguments(&t, r#"{"lines": 3}"#).unwrap(), json!({"lines": 3}));
         assert_eq!(parse_arguments(&t, "lines=0x48").unwrap(), json!({"lines": 72}));
         assert!(parse_arguments(&t, "lines=0xzz").unwrap_err().contains("expected integer"));
@@ -353,7 +357,9 @@ mod tests {
 
     #[test]
     fn rendering_for_people() {
-        let text = render(&json!({"board": "raspi3b", "cores": 4, "stages": [{"stage": "mmu", "us": 10}, {"stage": "heap", "us": 200}]}));
+        let text = render(
+            &json!({"board": "raspi3b", "cores": 4, "stages": [{"stage": "mmu", "us": 10}, {"stage": "heap", "us": 200}]}),
+        );
         assert!(text.contains("board   raspi3b"), "{text}");
         assert!(text.contains("  stage  us"), "{text}");
         assert!(text.contains("  heap   200"), "{text}");

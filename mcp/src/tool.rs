@@ -20,11 +20,14 @@ pub struct Annotations {
 
 impl Annotations {
     /// Reads state, changes nothing.
-    pub const READ_ONLY: Annotations = Annotations { read_only: true, destructive: false, idempotent: true, open_world: false };
+    pub const READ_ONLY: Annotations =
+        Annotations { read_only: true, destructive: false, idempotent: true, open_world: false };
     /// Changes state in a way that cannot be undone (power, reset, overwrite).
-    pub const DESTRUCTIVE: Annotations = Annotations { read_only: false, destructive: true, idempotent: false, open_world: false };
+    pub const DESTRUCTIVE: Annotations =
+        Annotations { read_only: false, destructive: true, idempotent: false, open_world: false };
     /// Changes state without destroying anything.
-    pub const MUTATING: Annotations = Annotations { read_only: false, destructive: false, idempotent: false, open_world: false };
+    pub const MUTATING: Annotations =
+        Annotations { read_only: false, destructive: false, idempotent: false, open_world: false };
 
     fn to_json(self, title: &str) -> Value {
         json!({

@@ -28,7 +28,9 @@ fn server() -> Server {
         )
         .unwrap();
     server
-        .add_tool(Tool::new("fail", |_, _| Err("the device is busy".into())).title("Fail").annotations(Annotations::MUTATING))
+        .add_tool(
+            Tool::new("fail", |_, _| Err("the device is busy".into())).title("Fail").annotations(Annotations::MUTATING),
+        )
         .unwrap();
     server
         .add_tool(Tool::new("slow", |ctx, _| {
@@ -42,7 +44,9 @@ fn server() -> Server {
         }))
         .unwrap();
     server
-        .add_resource(Resource::new("kernel://log", "log", |_, _| Ok("line one\nline two\n".into())).title("Kernel log"))
+        .add_resource(
+            Resource::new("kernel://log", "log", |_, _| Ok("line one\nline two\n".into())).title("Kernel log"),
+        )
         .unwrap();
     server
         .add_resource(Resource::template("kernel://log/{lines}", "log-tail", |_, vars| {
@@ -53,7 +57,10 @@ fn server() -> Server {
     server
         .add_prompt(
             Prompt::new("diagnose", |args| {
-                Ok(vec![("user".into(), format!("Diagnose {}", args.get("topic").and_then(Value::as_str).unwrap_or("")))])
+                Ok(vec![(
+                    "user".into(),
+                    format!("Diagnose {}", args.get("topic").and_then(Value::as_str).unwrap_or("")),
+                )])
             })
             .argument("topic", "what to look at", true),
         )
@@ -98,7 +105,10 @@ fn notifications_get_no_response() {
     let mut s = server();
     init(&mut s, "2025-11-25");
     assert_eq!(s.handle_message(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#), None);
-    assert_eq!(s.handle_message(br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}}"#), None);
+    assert_eq!(
+        s.handle_message(br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}}"#),
+        None
+    );
     assert_eq!(s.handle_message(br#"{"jsonrpc":"2.0","method":"no/such/notification"}"#), None);
     assert_eq!(s.handle_message(br#"{"jsonrpc":"2.0","id":9,"result":{}}"#), None);
 }
@@ -127,15 +137,24 @@ fn tools_list_and_call() {
     assert_eq!(tools[1]["annotations"]["destructiveHint"], false);
     assert!(tools[0]["outputSchema"].is_object());
 
-    let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 3}}}));
+    let r = call(
+        &mut s,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 3}}}),
+    );
     assert_eq!(r["result"]["structuredContent"], json!({"sum": 5}));
     assert_eq!(r["result"]["content"][0]["text"], "{\"sum\":5}");
     assert_eq!(r["result"]["isError"], false);
 
-    let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 5000}}}));
+    let r = call(
+        &mut s,
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 5000}}}),
+    );
     assert_eq!(error_code(&r), -32602);
     assert!(r["error"]["message"].as_str().unwrap().contains("'a' must be ≤ 4096"), "{r}");
-    let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "add", "arguments": {"b": 1}}}));
+    let r = call(
+        &mut s,
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "add", "arguments": {"b": 1}}}),
+    );
     assert!(r["error"]["message"].as_str().unwrap().contains("'a' is required"), "{r}");
     let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "nope"}}));
     assert_eq!(error_code(&r), -32602);
@@ -200,27 +219,43 @@ fn resources_templates_and_prompts() {
     assert_eq!(list["result"]["resources"][0]["uri"], "kernel://log");
     let templates = call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "resources/templates/list"}));
     assert_eq!(templates["result"]["resourceTemplates"][0]["uriTemplate"], "kernel://log/{lines}");
-    let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "kernel://log"}}));
+    let r =
+        call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "kernel://log"}}));
     assert_eq!(r["result"]["contents"][0]["text"], "line one\nline two\n");
-    let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "kernel://log/3"}}));
+    let r = call(
+        &mut s,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "kernel://log/3"}}),
+    );
     assert_eq!(r["result"]["contents"][0]["text"], "x\nx\nx\n");
-    let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "kernel://nothing"}}));
+    let r = call(
+        &mut s,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "kernel://nothing"}}),
+    );
     assert_eq!(error_code(&r), -32002);
     let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {}}));
     assert_eq!(error_code(&r), -32602);
-    let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "kernel://log/abc"}}));
+    let r = call(
+        &mut s,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "kernel://log/abc"}}),
+    );
     assert_eq!(error_code(&r), -32603);
 
     let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/list"}));
     assert_eq!(r["result"]["prompts"][0]["arguments"][0]["required"], true);
-    let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/get", "params": {"name": "diagnose", "arguments": {"topic": "boot"}}}));
+    let r = call(
+        &mut s,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/get", "params": {"name": "diagnose", "arguments": {"topic": "boot"}}}),
+    );
     assert_eq!(r["result"]["messages"][0]["content"]["text"], "Diagnose boot");
     let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/get", "params": {"name": "diagnose"}}));
     assert_eq!(error_code(&r), -32602);
     let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/get", "params": {"name": "other"}}));
     assert_eq!(error_code(&r), -32602);
-    let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "completion/complete",
-        "params": {"ref": {"type": "ref/prompt", "name": "diagnose"}, "argument": {"name": "topic", "value": "b"}}}));
+    let r = call(
+        &mut s,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "completion/complete",
+        "params": {"ref": {"type": "ref/prompt", "name": "diagnose"}, "argument": {"name": "topic", "value": "b"}}}),
+    );
     assert_eq!(r["result"]["completion"]["values"], json!([]));
 }
 
@@ -249,7 +284,8 @@ fn logging_levels() {
     s.log("debug", "kernel", "hidden at the default level");
     s.log("info", "kernel", "shown");
     assert_eq!(s.drain_outgoing().len(), 1);
-    let r = call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "logging/setLevel", "params": {"level": "error"}}));
+    let r =
+        call(&mut s, json!({"jsonrpc": "2.0", "id": 1, "method": "logging/setLevel", "params": {"level": "error"}}));
     assert_eq!(r["result"], json!({}));
     s.log("warning", "kernel", "hidden");
     s.log("critical", "kernel", "shown");
@@ -274,7 +310,11 @@ fn malformed_input_gets_errors_and_the_server_keeps_serving() {
         (b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]".to_vec(), -32600),
         (format!("{}{}", "[".repeat(65), "]".repeat(65)).into_bytes(), -32600),
         (format!("{{\"a\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(), -32600),
-        (format!("{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"pad\":\"{}\"}}", "x".repeat(70_000)).into_bytes(), -32600),
+        (
+            format!("{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"pad\":\"{}\"}}", "x".repeat(70_000))
+                .into_bytes(),
+            -32600,
+        ),
         (b"{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}".to_vec(), -32600),
         (b"{\"id\":1,\"method\":\"ping\"}".to_vec(), -32600),
         (b"42".to_vec(), -32700),
@@ -372,10 +412,14 @@ fn sessions_share_the_registry_and_keep_their_own_state() {
     assert_eq!(remote.protocol_version(), Some("2025-11-25"));
 
     // The same tools run in both; local-only ones are invisible remotely.
-    let sum = call(&mut remote, json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}));
+    let sum = call(
+        &mut remote,
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}),
+    );
     assert_eq!(sum["result"]["structuredContent"]["sum"], 5);
     let listed = call(&mut remote, json!({"jsonrpc":"2.0","id":3,"method":"tools/list"}));
-    let names: Vec<&str> = listed["result"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    let names: Vec<&str> =
+        listed["result"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
     assert!(names.contains(&"add") && !names.contains(&"secret"), "{names:?}");
     let hidden = call(&mut remote, json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"secret"}}));
     assert_eq!(error_code(&hidden), -32602);
@@ -401,7 +445,10 @@ fn a_fork_serves_the_same_session_while_the_original_is_busy() {
     let mut fork = serial.fork();
     assert_eq!(fork.protocol_version(), Some("2024-11-05"));
     assert!(std::sync::Arc::ptr_eq(serial.registry(), fork.registry()));
-    let sum = call(&mut fork, json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":5}}}));
+    let sum = call(
+        &mut fork,
+        json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":5}}}),
+    );
     assert_eq!(sum["result"]["structuredContent"]["sum"], 7, "{sum}");
     // The fork's own notifications stay in its queue.
     fork.log("error", "t", "only in the fork");

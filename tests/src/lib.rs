@@ -351,7 +351,11 @@ pub struct Qmp {
 impl Qmp {
     /// A fresh socket path for this process and thread, and QEMU's `-qmp` value for it.
     pub fn argument(name: &str) -> (PathBuf, String) {
-        let socket = std::env::temp_dir().join(format!("kingly-qmp-{}-{name}-{:?}.sock", std::process::id(), std::thread::current().id()));
+        let socket = std::env::temp_dir().join(format!(
+            "kingly-qmp-{}-{name}-{:?}.sock",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let _ = std::fs::remove_file(&socket);
         let argument = format!("unix:{},server=on,wait=off", socket.display());
         (socket, argument)

@@ -63,7 +63,12 @@ pub fn pump_device_output(device: impl Read, mut json: impl Write, ready: mpsc::
 /// Forwards lines from `client` to `device` (after `ready`), until the client closes.
 /// With `poke`, an empty line is sent every second until the kernel answers with a prompt
 /// (for a board that booted before the bridge was connected).
-pub fn pump_client_input(client: impl BufRead, mut device: impl Write, ready: mpsc::Receiver<()>, poke: bool) -> Result<()> {
+pub fn pump_client_input(
+    client: impl BufRead,
+    mut device: impl Write,
+    ready: mpsc::Receiver<()>,
+    poke: bool,
+) -> Result<()> {
     let deadline = std::time::Instant::now() + READY_TIMEOUT;
     loop {
         if poke {

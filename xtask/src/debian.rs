@@ -57,7 +57,9 @@ fn write_sources(dir: &Path) -> Result<()> {
         let text: Vec<String> = text
             .lines()
             .map(|line| match line.strip_prefix("Components:") {
-                Some(components) if !components.contains("non-free-firmware") => format!("Components:{components} non-free-firmware"),
+                Some(components) if !components.contains("non-free-firmware") => {
+                    format!("Components:{components} non-free-firmware")
+                }
                 _ => line.to_string(),
             })
             .collect();
@@ -117,7 +119,8 @@ fn update_lists_locked() -> Result<PathBuf> {
             std::fs::create_dir_all(dir.join(sub))?;
         }
         write_sources(&dir)?;
-        util::run(apt(&dir).arg("update")).context("apt-get update for arm64 package lists (needs root and the network)")?;
+        util::run(apt(&dir).arg("update"))
+            .context("apt-get update for arm64 package lists (needs root and the network)")?;
         std::fs::write(&marker, "")?;
     }
     Ok(dir)
@@ -145,7 +148,11 @@ pub fn unpacked(package: &str) -> Result<PathBuf> {
         // Re-check the cached package against the sum recorded when apt fetched it.
         let (sum, name) = record.trim().split_once("  ").context("corrupt package record")?;
         if sha256(&debs.join(name))? != sum {
-            bail!("{} no longer matches its recorded SHA-256; delete {} to fetch it again", debs.join(name).display(), debs.display());
+            bail!(
+                "{} no longer matches its recorded SHA-256; delete {} to fetch it again",
+                debs.join(name).display(),
+                debs.display()
+            );
         }
         return Ok(root);
     }

@@ -174,7 +174,12 @@ pub fn ensure_python_packages() -> Result<PathBuf> {
         if !created {
             if is_root() && std::path::Path::new("/etc/debian_version").exists() {
                 util::run(Command::new("apt-get").args(["update", "-q"]))?;
-                util::run(Command::new("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q", "python3-venv"]))?;
+                util::run(Command::new("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args([
+                    "install",
+                    "-y",
+                    "-q",
+                    "python3-venv",
+                ]))?;
                 let _ = std::fs::remove_dir_all(&venv);
                 util::run(Command::new(system_python).args(["-m", "venv"]).arg(&venv))?;
             } else {
@@ -183,7 +188,9 @@ pub fn ensure_python_packages() -> Result<PathBuf> {
         }
     }
     eprintln!("installing the test's Python packages into {}", venv.display());
-    util::run(Command::new(&python).args(["-m", "pip", "install", "--progress-bar", "on", "-q", "-r"]).arg(&requirements))?;
+    util::run(
+        Command::new(&python).args(["-m", "pip", "install", "--progress-bar", "on", "-q", "-r"]).arg(&requirements),
+    )?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)
 }

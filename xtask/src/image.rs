@@ -144,7 +144,8 @@ fn checked_firmware(board: Board, update: bool) -> Result<Vec<CardFile>> {
         files.push(CardFile { name: name.into(), source: Source::Path(path) });
     }
     if update {
-        let mut all: Vec<(String, String)> = pins.into_iter().filter(|(k, _)| !recorded.iter().any(|(r, _)| r == k)).collect();
+        let mut all: Vec<(String, String)> =
+            pins.into_iter().filter(|(k, _)| !recorded.iter().any(|(r, _)| r == k)).collect();
         all.extend(recorded);
         all.sort();
         let mut text = String::from("# SHA-256 of each file `cargo xtask image` takes from a Debian package (key: package:path).\n# Checked on every image build; `cargo xtask image --update-checksums` rewrites them.\n");
@@ -273,7 +274,14 @@ fn write_image(output: &Path, files: &[CardFile]) -> Result<u64> {
     file.set_len(size)?;
     let disk_id = volume_id(files)?;
     let mut mbr = [0u8; formats::mbr::BLOCK];
-    formats::mbr::write_single(&mut mbr, 0x0C, true, PARTITION_START as u32, (blocks - PARTITION_START) as u32, disk_id);
+    formats::mbr::write_single(
+        &mut mbr,
+        0x0C,
+        true,
+        PARTITION_START as u32,
+        (blocks - PARTITION_START) as u32,
+        disk_id,
+    );
     file.write_all(&mbr)?;
     let partition = Partition { file, start: PARTITION_START * 512, len: size - PARTITION_START * 512, position: 0 };
     let mut partition = partition;
@@ -337,7 +345,13 @@ impl Args {
                 source: match &self.settings {
                     Some(path) => Source::Path(path.clone()),
                     // The Pi 3 B's Ethernet is on USB: networking on by default there.
-                    None => Source::Bytes(formats::settings::template(self.model.as_ref().map(|_| "model.gguf"), self.board == Board::Pi3).into_bytes()),
+                    None => Source::Bytes(
+                        formats::settings::template(
+                            self.model.as_ref().map(|_| "model.gguf"),
+                            self.board == Board::Pi3,
+                        )
+                        .into_bytes(),
+                    ),
                 },
             },
             CardFile { name: "kernel8.img".into(), source: Source::Path(kernel) },
@@ -345,13 +359,19 @@ impl Args {
         files.extend(checked_firmware(self.board, self.update_checksums)?);
         if let Some(model) = &self.model {
             let mut magic = [0u8; 4];
-            File::open(model).with_context(|| format!("{}", model.display()))?.read_exact(&mut magic).context("reading the model")?;
+            File::open(model)
+                .with_context(|| format!("{}", model.display()))?
+                .read_exact(&mut magic)
+                .context("reading the model")?;
             if &magic != b"GGUF" {
                 bail!("{} is not a GGUF file", model.display());
             }
             files.push(CardFile { name: "model.gguf".into(), source: Source::Path(model.clone()) });
         }
-        let output = self.output.clone().unwrap_or_else(|| util::root().join(format!("target/images/kingly-{}.img", self.board.name())));
+        let output = self
+            .output
+            .clone()
+            .unwrap_or_else(|| util::root().join(format!("target/images/kingly-{}.img", self.board.name())));
         eprintln!("writing {}", output.display());
         let size = write_image(&output, &files)?;
         eprintln!("{}: {} MiB in {:.1} s", output.display(), size >> 20, started.elapsed().as_secs_f64());

@@ -104,7 +104,10 @@ impl Args {
                 Ok(())
             }
             Command::Bench { model, prompt, gen_tokens, threads, context } => {
-                println!("{}", bench(&model, &prompt, gen_tokens, threads.unwrap_or_else(Pool::default_threads), context)?);
+                println!(
+                    "{}",
+                    bench(&model, &prompt, gen_tokens, threads.unwrap_or_else(Pool::default_threads), context)?
+                );
                 Ok(())
             }
             Command::Run { model, prompt, max_tokens, temperature, seed, context, threads } => {
@@ -137,13 +140,14 @@ impl Args {
                 let started = Instant::now();
                 let mut first_token = None;
                 let mut stdout = std::io::stdout().lock();
-                let out = generate(&model, &tokenizer, &mut state, &tokens, max_tokens, &mut sampler, &pool, |_, piece| {
-                    first_token.get_or_insert_with(Instant::now);
-                    let _ = stdout.write_all(piece.as_bytes());
-                    let _ = stdout.flush();
-                    Control::Continue
-                })
-                .map_err(engine_error)?;
+                let out =
+                    generate(&model, &tokenizer, &mut state, &tokens, max_tokens, &mut sampler, &pool, |_, piece| {
+                        first_token.get_or_insert_with(Instant::now);
+                        let _ = stdout.write_all(piece.as_bytes());
+                        let _ = stdout.flush();
+                        Control::Continue
+                    })
+                    .map_err(engine_error)?;
                 println!();
                 let total = started.elapsed().as_secs_f64();
                 let prompt_time = first_token.map_or(total, |t| t.duration_since(started).as_secs_f64());
@@ -171,7 +175,10 @@ pub fn peak_rss_kib() -> Result<u64> {
 }
 
 fn argmax(logits: &[f32]) -> u32 {
-    let (best, _) = logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) });
+    let (best, _) = logits
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) });
     best as u32
 }
 

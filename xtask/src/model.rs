@@ -83,8 +83,21 @@ impl Args {
             Command::TrainIntent { output, report, data, seed, steps, eval_only } => {
                 // candle lives in its own crate so that `cargo xtask qemu` never builds it.
                 let mut cargo = util::cargo();
-                cargo.current_dir(util::root()).args(["run", "--release", "--quiet", "--package", "kingly-ml", "--", "train-intent"]);
-                cargo.arg("--data").arg(&data).arg("-o").arg(&output).args(["--seed", &seed.to_string(), "--steps", &steps.to_string()]);
+                cargo.current_dir(util::root()).args([
+                    "run",
+                    "--release",
+                    "--quiet",
+                    "--package",
+                    "kingly-ml",
+                    "--",
+                    "train-intent",
+                ]);
+                cargo.arg("--data").arg(&data).arg("-o").arg(&output).args([
+                    "--seed",
+                    &seed.to_string(),
+                    "--steps",
+                    &steps.to_string(),
+                ]);
                 if eval_only {
                     cargo.arg("--eval-only");
                 } else {

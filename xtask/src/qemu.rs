@@ -139,7 +139,12 @@ pub fn card_args(board: Board, card: &Path) -> Result<Vec<String>> {
     }
     let file = card.display();
     Ok(match board {
-        Board::Virt => vec!["-drive".into(), format!("if=none,id=card,format=raw,file={file}"), "-device".into(), "virtio-blk-device,drive=card".into()],
+        Board::Virt => vec![
+            "-drive".into(),
+            format!("if=none,id=card,format=raw,file={file}"),
+            "-device".into(),
+            "virtio-blk-device,drive=card".into(),
+        ],
         _ => vec!["-drive".into(), format!("if=sd,format=raw,file={file}")],
     })
 }

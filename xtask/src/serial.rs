@@ -27,7 +27,15 @@ impl Args {
         }
         // Raw mode, no echo, the requested speed: what the kernel's PL011 expects.
         let mut stty = Command::new("stty");
-        stty.arg("-F").arg(&self.port).args([&self.baud.to_string(), "raw", "-echo", "-echoe", "-echok", "-hupcl", "clocal"]);
+        stty.arg("-F").arg(&self.port).args([
+            &self.baud.to_string(),
+            "raw",
+            "-echo",
+            "-echoe",
+            "-echok",
+            "-hupcl",
+            "clocal",
+        ]);
         util::run(&mut stty).context("configuring the serial port with stty")?;
         let device = OpenOptions::new()
             .read(true)

@@ -22,7 +22,8 @@ pub struct Args {
 
 impl Args {
     pub fn run(self) -> Result<()> {
-        let variant = crate::build::Args { board: self.board, release: self.release, test_hooks: self.test_hooks }.variant();
+        let variant =
+            crate::build::Args { board: self.board, release: self.release, test_hooks: self.test_hooks }.variant();
         let elf = util::root().join("target/images").join(variant).join("kernel.elf");
         let mut command = Command::new(deps::llvm_tool("llvm-addr2line")?);
         command.args(["-f", "-C", "-p", "-e"]).arg(elf).args(&self.addresses);

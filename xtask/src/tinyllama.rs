@@ -128,10 +128,14 @@ fn specs(quant: Quant) -> Vec<Spec> {
 fn vocabulary(writer: &mut Writer, root: &Path) -> Result<()> {
     let path = root.join(VOCABULARY_FIXTURE);
     let bytes = std::fs::read(&path).with_context(|| {
-        format!("the Llama 2 vocabulary comes from {} (outside the repository, in ../shared); it is not there", path.display())
+        format!(
+            "the Llama 2 vocabulary comes from {} (outside the repository, in ../shared); it is not there",
+            path.display()
+        )
     })?;
     let gguf = Gguf::parse(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let tokens: Vec<String> = gguf.strings("tokenizer.ggml.tokens").map_err(|e| anyhow!("{e}"))?.into_iter().map(String::from).collect();
+    let tokens: Vec<String> =
+        gguf.strings("tokenizer.ggml.tokens").map_err(|e| anyhow!("{e}"))?.into_iter().map(String::from).collect();
     if tokens.len() != VOCAB {
         bail!("{} has {} tokens, expected the {VOCAB} of Llama 2", path.display(), tokens.len());
     }
@@ -175,8 +179,10 @@ fn header(quant: Quant, seed: u64, specs: &[Spec]) -> Result<Writer> {
     w.meta("llama.attention.layer_norm_rms_epsilon", Meta::F32(1e-5));
     vocabulary(&mut w, &util::root())?;
     for spec in specs {
-        let dims: Vec<u64> = if spec.rows == 1 { vec![spec.cols as u64] } else { vec![spec.cols as u64, spec.rows as u64] };
-        w.declare(&spec.name, &dims, spec.dtype.unwrap_or(DType::F32)).with_context(|| format!("{} is not whole blocks", spec.name))?;
+        let dims: Vec<u64> =
+            if spec.rows == 1 { vec![spec.cols as u64] } else { vec![spec.cols as u64, spec.rows as u64] };
+        w.declare(&spec.name, &dims, spec.dtype.unwrap_or(DType::F32))
+            .with_context(|| format!("{} is not whole blocks", spec.name))?;
     }
     Ok(w)
 }
@@ -243,7 +249,8 @@ pub fn write(output: &Path, quant: Quant, seed: u64) -> Result<()> {
     out.flush()?;
     drop(out);
     progress.finish();
-    std::fs::rename(&partial, output).with_context(|| format!("renaming {} to {}", partial.display(), output.display()))?;
+    std::fs::rename(&partial, output)
+        .with_context(|| format!("renaming {} to {}", partial.display(), output.display()))?;
     Ok(())
 }
 
@@ -277,7 +284,15 @@ mod tests {
             let gguf = Gguf::parse_header(&bytes).unwrap();
             let config = inference::model::Config::from_gguf(&gguf).unwrap();
             assert_eq!(
-                (config.n_layers, config.dim, config.n_heads, config.n_kv_heads, config.hidden_dim, config.vocab_size, config.max_context),
+                (
+                    config.n_layers,
+                    config.dim,
+                    config.n_heads,
+                    config.n_kv_heads,
+                    config.hidden_dim,
+                    config.vocab_size,
+                    config.max_context
+                ),
                 (22, 2048, 32, 4, 5632, 32000, 2048)
             );
             assert_eq!((config.rope_base, config.norm_eps, config.rope_dim), (10000.0, 1e-5, 64));

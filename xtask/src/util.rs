@@ -63,7 +63,14 @@ pub struct Progress {
 impl Progress {
     /// A bar for `total` bytes (shown in MiB).
     pub fn new(label: &str, total: u64) -> Progress {
-        Progress { label: label.into(), bytes: true, total: total.max(1), done: 0, started: Instant::now(), drawn: None }
+        Progress {
+            label: label.into(),
+            bytes: true,
+            total: total.max(1),
+            done: 0,
+            started: Instant::now(),
+            drawn: None,
+        }
     }
 
     /// A bar for `total` items (runs, files...).
@@ -83,7 +90,8 @@ impl Progress {
         const WIDTH: usize = 30;
         let filled = (self.done as f64 / self.total as f64 * WIDTH as f64) as usize;
         let bar: String = (0..WIDTH).map(|i| if i < filled { '#' } else { '.' }).collect();
-        let (done, total, unit) = if self.bytes { (self.done >> 20, self.total >> 20, " MiB") } else { (self.done, self.total, "") };
+        let (done, total, unit) =
+            if self.bytes { (self.done >> 20, self.total >> 20, " MiB") } else { (self.done, self.total, "") };
         eprint!(
             "\r{} [{bar}] {:3.0}% {done}/{total}{unit} {:.1} s",
             self.label,

@@ -120,7 +120,11 @@ impl Model {
                 let len = self.block[DLEN_REG];
                 let device = address == self.sensor.address;
                 let restart = self.active.is_some() || continued;
-                self.bus.push(if restart { Bus::RepeatedStart { address, read, len } } else { Bus::Start { address, read, len } });
+                self.bus.push(if restart {
+                    Bus::RepeatedStart { address, read, len }
+                } else {
+                    Bus::Start { address, read, len }
+                });
                 self.sensor.received = 0;
                 self.sensor.sent = 0;
                 if !device {
@@ -215,8 +219,25 @@ fn setup(stuck: bool) -> Bsc {
     block[S_REG] = TXD;
     block[FIFO_REG] = SENTINEL;
     let base = block.as_mut_ptr() as usize;
-    let sensor = Sensor { address: 0x48, pointer: 0, registers: [[0x17, 0x80], [0, 0], [0x4b, 0], [0x50, 0]], received: 0, sent: 0 };
-    let model = Model { block, status: TXD, presented: TXD, active: None, rx_presented: false, shifting: 0, stuck, sensor, bus: vec![], now: 0 };
+    let sensor = Sensor {
+        address: 0x48,
+        pointer: 0,
+        registers: [[0x17, 0x80], [0, 0], [0x4b, 0], [0x50, 0]],
+        received: 0,
+        sent: 0,
+    };
+    let model = Model {
+        block,
+        status: TXD,
+        presented: TXD,
+        active: None,
+        rx_presented: false,
+        shifting: 0,
+        stuck,
+        sensor,
+        bus: vec![],
+        now: 0,
+    };
     MODEL.with(|m| *m.borrow_mut() = Some(model));
     // SAFETY: the boxed block lives in the thread-local model until the next `setup` on
     // this thread, longer than the driver used by each test.
@@ -264,7 +285,10 @@ fn write_read_uses_a_repeated_start() {
 fn writes_reach_the_device_and_read_back() {
     let mut bsc = setup(false);
     bsc.write_bytes(0x48, &[2, 0x20, 0x80]).unwrap();
-    assert_eq!(bus_log(), [Bus::Start { address: 0x48, read: false, len: 3 }, Bus::Sent(2), Bus::Sent(0x20), Bus::Sent(0x80), Bus::Stop]);
+    assert_eq!(
+        bus_log(),
+        [Bus::Start { address: 0x48, read: false, len: 3 }, Bus::Sent(2), Bus::Sent(0x20), Bus::Sent(0x80), Bus::Stop]
+    );
     let mut data = [0u8; 2];
     bsc.read_bytes(0x48, &mut data).unwrap(); // pointer stays at 2
     assert_eq!(data, [0x20, 0x80]);
@@ -306,7 +330,8 @@ fn arguments_are_checked_before_the_bus_is_touched() {
 fn embedded_hal_transactions_merge_adjacent_operations() {
     let mut bsc = setup(false);
     let (mut first, mut second) = ([0u8; 1], [0u8; 1]);
-    bsc.transaction(0x48, &mut [Operation::Write(&[3]), Operation::Read(&mut first), Operation::Read(&mut second)]).unwrap();
+    bsc.transaction(0x48, &mut [Operation::Write(&[3]), Operation::Read(&mut first), Operation::Read(&mut second)])
+        .unwrap();
     assert_eq!((first, second), ([0x50], [0]));
     assert_eq!(bus_log()[2], Bus::RepeatedStart { address: 0x48, read: true, len: 2 });
 }

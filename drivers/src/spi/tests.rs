@@ -62,7 +62,11 @@ impl Model {
                 self.rx_presented = false;
             }
             match (was_active, self.config & TA != 0) {
-                (false, true) => self.wire.push(Wire::Select { line: self.config & 3, cpol: self.config & 8 != 0, cpha: self.config & 4 != 0 }),
+                (false, true) => self.wire.push(Wire::Select {
+                    line: self.config & 3,
+                    cpol: self.config & 8 != 0,
+                    cpha: self.config & 4 != 0,
+                }),
                 (true, false) => self.wire.push(Wire::Deselect),
                 _ => {}
             }
@@ -107,7 +111,8 @@ fn setup(stuck: bool) -> Spi {
     let mut block = Box::new([0u32; 6]);
     block[FIFO_REG] = SENTINEL;
     let base = block.as_mut_ptr() as usize;
-    let model = Model { block, presented: 0, config: 0, rx: VecDeque::new(), rx_presented: false, stuck, wire: vec![], now: 0 };
+    let model =
+        Model { block, presented: 0, config: 0, rx: VecDeque::new(), rx_presented: false, stuck, wire: vec![], now: 0 };
     MODEL.with(|m| *m.borrow_mut() = Some(model));
     // SAFETY: the boxed block lives in the thread-local model until the next `setup` on
     // this thread, longer than the driver used by each test.
@@ -148,7 +153,14 @@ fn a_transfer_is_full_duplex_and_framed_by_the_chip_select() {
     assert_eq!(read, [!1, !2, !3, !4]);
     assert_eq!(
         wire(),
-        [Wire::Select { line: 0, cpol: false, cpha: false }, Wire::Byte(1), Wire::Byte(2), Wire::Byte(3), Wire::Byte(4), Wire::Deselect]
+        [
+            Wire::Select { line: 0, cpol: false, cpha: false },
+            Wire::Byte(1),
+            Wire::Byte(2),
+            Wire::Byte(3),
+            Wire::Byte(4),
+            Wire::Deselect
+        ]
     );
     assert_eq!(register(CS_REG) & TA, 0, "chip select released");
 }
@@ -184,7 +196,13 @@ fn a_device_transaction_keeps_the_chip_select_asserted() {
     assert_eq!(id, [0xff, 0xff]);
     assert_eq!(
         wire(),
-        [Wire::Select { line: 0, cpol: false, cpha: false }, Wire::Byte(0x9f), Wire::Byte(0), Wire::Byte(0), Wire::Deselect]
+        [
+            Wire::Select { line: 0, cpol: false, cpha: false },
+            Wire::Byte(0x9f),
+            Wire::Byte(0),
+            Wire::Byte(0),
+            Wire::Deselect
+        ]
     );
 }
 

@@ -44,7 +44,13 @@ pub struct BulkLink<H: Host> {
 impl<H: Host> BulkLink<H> {
     /// A link over the two endpoints of a configured device; arms the first receive of
     /// `rx_length` bytes.
-    pub fn open(host: H, target: Target, bulk_in: &Endpoint, bulk_out: &Endpoint, rx_length: usize) -> Result<Self, Error> {
+    pub fn open(
+        host: H,
+        target: Target,
+        bulk_in: &Endpoint,
+        bulk_out: &Endpoint,
+        rx_length: usize,
+    ) -> Result<Self, Error> {
         check_slots(&host)?;
         let mut link = Self {
             bulk_in: Pipe::new(&target, bulk_in),

@@ -175,7 +175,11 @@ pub fn max_packet0_from_prefix(bytes: &[u8]) -> Result<u8, DescriptorError> {
         return Err(DescriptorError::WrongType { expected: kind::DEVICE, found: bytes[1] });
     }
     if (bytes[0] as usize) < DeviceDescriptor::LENGTH {
-        return Err(DescriptorError::Truncated { kind: kind::DEVICE, needed: DeviceDescriptor::LENGTH, got: bytes[0] as usize });
+        return Err(DescriptorError::Truncated {
+            kind: kind::DEVICE,
+            needed: DeviceDescriptor::LENGTH,
+            got: bytes[0] as usize,
+        });
     }
     valid_max_packet0(bytes[7])
 }
@@ -583,7 +587,10 @@ pub(crate) mod tests {
         let notify: Vec<_> = interfaces[0].endpoints().collect();
         assert_eq!(notify.len(), 1);
         assert_eq!(notify[0].kind, TransferType::Interrupt);
-        assert_eq!((notify[0].number, notify[0].direction, notify[0].max_packet, notify[0].interval), (1, Direction::In, 16, 32));
+        assert_eq!(
+            (notify[0].number, notify[0].direction, notify[0].max_packet, notify[0].interval),
+            (1, Direction::In, 16, 32)
+        );
         assert_eq!((interfaces[1].number, interfaces[1].alternate, interfaces[1].endpoints().count()), (1, 0, 0));
         let bulk: Vec<_> = interfaces[2].endpoints().collect();
         assert_eq!(bulk.len(), 2);

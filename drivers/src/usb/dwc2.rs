@@ -45,7 +45,9 @@ use crate::{
     mmio::Mmio,
 };
 use core::sync::atomic::{fence, Ordering};
-use registers::{Registers, GAHBCFG, GHWCFG2, GHWCFG3, GRSTCTL, GUSBCFG, FIFO_SIZE, HCCHAR, HCFG, HCINT, HCTSIZ, HFNUM, HPRT0};
+use registers::{
+    Registers, FIFO_SIZE, GAHBCFG, GHWCFG2, GHWCFG3, GRSTCTL, GUSBCFG, HCCHAR, HCFG, HCINT, HCTSIZ, HFNUM, HPRT0,
+};
 use tock_registers::{
     interfaces::{ReadWriteable, Readable, Writeable},
     LocalRegisterCopy,
@@ -96,7 +98,12 @@ const CONTROL_ATTEMPTS: usize = 3;
 /// changes nothing but the bits the caller then sets.
 pub fn hprt0_keep(value: u32) -> u32 {
     let mut port = LocalRegisterCopy::<u32, HPRT0::Register>::new(value);
-    port.modify(HPRT0::CONNECT_CHANGED::CLEAR + HPRT0::ENABLE::CLEAR + HPRT0::ENABLE_CHANGED::CLEAR + HPRT0::OVERCURRENT_CHANGED::CLEAR);
+    port.modify(
+        HPRT0::CONNECT_CHANGED::CLEAR
+            + HPRT0::ENABLE::CLEAR
+            + HPRT0::ENABLE_CHANGED::CLEAR
+            + HPRT0::OVERCURRENT_CHANGED::CLEAR,
+    );
     port.get()
 }
 
@@ -286,7 +293,12 @@ impl Dwc2 {
         }
     }
 
-    fn wait_until(&self, timeout_us: u64, step: super::ControllerStep, done: impl Fn(&Registers) -> bool) -> Result<(), Error> {
+    fn wait_until(
+        &self,
+        timeout_us: u64,
+        step: super::ControllerStep,
+        done: impl Fn(&Registers) -> bool,
+    ) -> Result<(), Error> {
         let deadline = Deadline::after(self.now, timeout_us);
         loop {
             if done(&self.registers) {
@@ -327,9 +339,13 @@ impl Dwc2 {
         } else {
             regs.gusbcfg.modify(GUSBCFG::ULPI_FS_LS::CLEAR + GUSBCFG::ULPI_CLOCK_SUSPEND::CLEAR);
         }
-        regs.gahbcfg.modify(GAHBCFG::DMA_ENABLE::SET + GAHBCFG::BCM_WAIT_AXI_WRITES::SET + GAHBCFG::BCM_MAX_AXI_BURST.val(0));
+        regs.gahbcfg
+            .modify(GAHBCFG::DMA_ENABLE::SET + GAHBCFG::BCM_WAIT_AXI_WRITES::SET + GAHBCFG::BCM_MAX_AXI_BURST.val(0));
         regs.gusbcfg.modify(
-            GUSBCFG::HNP_CAPABLE::CLEAR + GUSBCFG::SRP_CAPABLE::CLEAR + GUSBCFG::FORCE_DEVICE::CLEAR + GUSBCFG::FORCE_HOST::SET,
+            GUSBCFG::HNP_CAPABLE::CLEAR
+                + GUSBCFG::SRP_CAPABLE::CLEAR
+                + GUSBCFG::FORCE_DEVICE::CLEAR
+                + GUSBCFG::FORCE_HOST::SET,
         );
         // The databook asks for 25 ms after forcing a mode.
         self.delay_us(25_000);
@@ -372,9 +388,8 @@ impl Dwc2 {
     /// Waits for a device on the root port, resets the port and returns the device's
     /// speed. [`Error::NoDevice`] when nothing connects within 500 ms.
     pub fn reset_root_port(&mut self) -> Result<Speed, Error> {
-        let connected = self.wait_until(CONNECT_TIMEOUT_US, super::ControllerStep::PortEnable, |r| {
-            r.hprt0.is_set(HPRT0::CONNECTED)
-        });
+        let connected = self
+            .wait_until(CONNECT_TIMEOUT_US, super::ControllerStep::PortEnable, |r| r.hprt0.is_set(HPRT0::CONNECTED));
         if connected.is_err() {
             return Err(Error::NoDevice);
         }
@@ -474,7 +489,11 @@ impl Dwc2 {
             }
             return Ok(Outcome::Done { bytes, packets: done_packets });
         }
-        let errors = HCINT::AHB_ERROR::SET + HCINT::TRANSACTION_ERROR::SET + HCINT::BABBLE::SET + HCINT::FRAME_OVERRUN::SET + HCINT::TOGGLE_ERROR::SET;
+        let errors = HCINT::AHB_ERROR::SET
+            + HCINT::TRANSACTION_ERROR::SET
+            + HCINT::BABBLE::SET
+            + HCINT::FRAME_OVERRUN::SET
+            + HCINT::TOGGLE_ERROR::SET;
         if flags.is_set(HCINT::STALL) {
             Err(Error::Stall { address, endpoint })
         } else if flags.get() & errors.value != 0 {
@@ -534,7 +553,8 @@ impl Dwc2 {
             }
         }
         // The status stage goes the other way (IN when there was no data stage).
-        let status_direction = if length > 0 && data_direction == Direction::In { Direction::Out } else { Direction::In };
+        let status_direction =
+            if length > 0 && data_direction == Direction::In { Direction::Out } else { Direction::In };
         let status_stage = stage(status_direction, HCTSIZ::PID::Value::Data1 as u32, 0, CONTROL_OFFSET);
         expect_done(self.run(&status_stage, CONTROL_STAGE_TIMEOUT_US)?, target)?;
         Ok(moved)

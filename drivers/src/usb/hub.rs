@@ -80,7 +80,9 @@ impl PortStatus {
     /// Parses the 4-byte answer.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         match bytes {
-            [s0, s1, c0, c1, ..] => Ok(Self { status: u16::from_le_bytes([*s0, *s1]), change: u16::from_le_bytes([*c0, *c1]) }),
+            [s0, s1, c0, c1, ..] => {
+                Ok(Self { status: u16::from_le_bytes([*s0, *s1]), change: u16::from_le_bytes([*c0, *c1]) })
+            }
             _ => Err(Error::ShortReply { expected: 4, got: bytes.len() }),
         }
     }
@@ -118,18 +120,36 @@ impl PortStatus {
 }
 
 fn set_port_feature(host: &mut impl Host, hub: &Target, port: u8, feature: u16) -> Result<(), Error> {
-    let setup = SetupPacket { request_type: 0x23, request: super::request::SET_FEATURE, value: feature, index: port as u16, length: 0 };
+    let setup = SetupPacket {
+        request_type: 0x23,
+        request: super::request::SET_FEATURE,
+        value: feature,
+        index: port as u16,
+        length: 0,
+    };
     host.control(hub, &setup, &mut []).map(|_| ())
 }
 
 fn clear_port_feature(host: &mut impl Host, hub: &Target, port: u8, feature: u16) -> Result<(), Error> {
-    let setup = SetupPacket { request_type: 0x23, request: super::request::CLEAR_FEATURE, value: feature, index: port as u16, length: 0 };
+    let setup = SetupPacket {
+        request_type: 0x23,
+        request: super::request::CLEAR_FEATURE,
+        value: feature,
+        index: port as u16,
+        length: 0,
+    };
     host.control(hub, &setup, &mut []).map(|_| ())
 }
 
 /// GET_PORT_STATUS for `port` (1-based).
 pub fn port_status(host: &mut impl Host, hub: &Target, port: u8) -> Result<PortStatus, Error> {
-    let setup = SetupPacket { request_type: 0xa3, request: super::request::GET_STATUS, value: 0, index: port as u16, length: 4 };
+    let setup = SetupPacket {
+        request_type: 0xa3,
+        request: super::request::GET_STATUS,
+        value: 0,
+        index: port as u16,
+        length: 4,
+    };
     let mut bytes = [0u8; 4];
     let got = host.control(hub, &setup, &mut bytes)?;
     PortStatus::parse(&bytes[..got])
@@ -184,7 +204,13 @@ pub fn configure(host: &mut impl Host, device: &DeviceInfo) -> Result<(HubInfo, 
         Some(pipe) => poll_changes(host, pipe).ok().flatten().unwrap_or(0),
         None => 0,
     };
-    let info = HubInfo { ports: hub.ports, characteristics: hub.characteristics, power_good_ms, changes_at_start, connected: 0 };
+    let info = HubInfo {
+        ports: hub.ports,
+        characteristics: hub.characteristics,
+        power_good_ms,
+        changes_at_start,
+        connected: 0,
+    };
     Ok((info, status_pipe))
 }
 

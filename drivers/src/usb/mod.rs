@@ -166,7 +166,13 @@ pub mod request {
 impl SetupPacket {
     /// GET_DESCRIPTOR for a device-level descriptor (`kind` from [`descriptor::kind`]).
     pub fn get_descriptor(kind: u8, index: u8, language: u16, length: u16) -> Self {
-        Self { request_type: 0x80, request: request::GET_DESCRIPTOR, value: (kind as u16) << 8 | index as u16, index: language, length }
+        Self {
+            request_type: 0x80,
+            request: request::GET_DESCRIPTOR,
+            value: (kind as u16) << 8 | index as u16,
+            index: language,
+            length,
+        }
     }
 
     /// SET_ADDRESS.
@@ -181,7 +187,13 @@ impl SetupPacket {
 
     /// SET_INTERFACE (select an alternate setting).
     pub fn set_interface(interface: u8, alternate: u8) -> Self {
-        Self { request_type: 0x01, request: request::SET_INTERFACE, value: alternate as u16, index: interface as u16, length: 0 }
+        Self {
+            request_type: 0x01,
+            request: request::SET_INTERFACE,
+            value: alternate as u16,
+            index: interface as u16,
+            length: 0,
+        }
     }
 
     /// CLEAR_FEATURE(ENDPOINT_HALT) for the endpoint `address` (bit 7 = IN).
@@ -315,7 +327,9 @@ impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
             Self::NoDevice => f.write_str("no USB device connected to the root port"),
-            Self::NotDwc2(id) => write!(f, "no DWC2 USB controller answers at this address (id {id:#010x}; powered off?)"),
+            Self::NotDwc2(id) => {
+                write!(f, "no DWC2 USB controller answers at this address (id {id:#010x}; powered off?)")
+            }
             Self::NoDma(arch) => write!(f, "DWC2 core without internal DMA (architecture {arch})"),
             Self::DmaRegion { len, needed } => write!(f, "USB DMA region too small: {len} of {needed} bytes"),
             Self::Controller(step) => write!(f, "USB controller did not finish {step:?}"),
@@ -588,7 +602,8 @@ fn address_device(host: &mut impl Host, speed: Speed, address: u8) -> Result<Dev
 
     let mut bytes = [0u8; DeviceDescriptor::LENGTH];
     let length = DeviceDescriptor::LENGTH as u16;
-    let got = host.control(&target, &SetupPacket::get_descriptor(descriptor::kind::DEVICE, 0, 0, length), &mut bytes)?;
+    let got =
+        host.control(&target, &SetupPacket::get_descriptor(descriptor::kind::DEVICE, 0, 0, length), &mut bytes)?;
     let descriptor = DeviceDescriptor::parse(&bytes[..got])?;
 
     let mut device = DeviceInfo {
@@ -606,7 +621,8 @@ fn address_device(host: &mut impl Host, speed: Speed, address: u8) -> Result<Dev
     if descriptor.manufacturer_string != 0 || descriptor.product_string != 0 {
         if let Ok(Some(language)) = read_language(host, &target) {
             device.language = language;
-            device.manufacturer = read_name(host, &target, descriptor.manufacturer_string, language).unwrap_or_default();
+            device.manufacturer =
+                read_name(host, &target, descriptor.manufacturer_string, language).unwrap_or_default();
             device.product = read_name(host, &target, descriptor.product_string, language).unwrap_or_default();
         }
     }
@@ -624,7 +640,13 @@ fn read_language(host: &mut impl Host, target: &Target) -> Result<Option<u16>, E
 }
 
 /// Reads string `index` as ASCII into `out`; returns its length.
-pub fn read_string(host: &mut impl Host, target: &Target, index: u8, language: u16, out: &mut [u8]) -> Result<usize, Error> {
+pub fn read_string(
+    host: &mut impl Host,
+    target: &Target,
+    index: u8,
+    language: u16,
+    out: &mut [u8],
+) -> Result<usize, Error> {
     let mut bytes = [0u8; STRING_MAX];
     let setup = SetupPacket::get_descriptor(descriptor::kind::STRING, index, language, STRING_MAX as u16);
     let got = host.control(target, &setup, &mut bytes)?;

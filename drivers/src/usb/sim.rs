@@ -144,7 +144,7 @@ impl SimDevice {
                 let value = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
                 regs[offset / 4] = match offset {
                     lan::HW_CFG if *stuck_reset => value,
-                    lan::HW_CFG => value & !(1 << 3), // LRST clears once done
+                    lan::HW_CFG => value & !(1 << 3),  // LRST clears once done
                     lan::PM_CTRL => value & !(1 << 4), // PHY_RST likewise
                     lan::INT_STS => 0,
                     lan::MII_ADDR if value & 1 != 0 => {
@@ -491,11 +491,11 @@ impl Host for SimBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::format;
     use crate::{
         net::{EthernetDevice, NetError},
         usb::{cdc_ecm, enumerate, Speed},
     };
+    use std::format;
 
     fn open(mut bus: SimBus) -> cdc_ecm::CdcEcm<SimBus> {
         let tree = enumerate(&mut bus, Speed::Full).expect("enumerates");
@@ -703,7 +703,11 @@ mod tests {
         assert_eq!(nic.receive(&mut buffer), Ok(None), "nothing received yet; the transmit completes");
         let sent = nic.host_mut().devices[0].out_frames.remove(0);
         assert_eq!(sent.len(), 8 + 60);
-        assert_eq!(u32::from_le_bytes(sent[..4].try_into().unwrap()), 0x3000 | 60, "TX_CMD_A: first+last segment, 60 bytes");
+        assert_eq!(
+            u32::from_le_bytes(sent[..4].try_into().unwrap()),
+            0x3000 | 60,
+            "TX_CMD_A: first+last segment, 60 bytes"
+        );
         assert_eq!(u32::from_le_bytes(sent[4..8].try_into().unwrap()), 60, "TX_CMD_B: packet length");
         assert_eq!(&sent[8..], &frame[..]);
         assert_eq!(nic.counters().tx_frames, 1);

@@ -162,7 +162,11 @@ pub fn matches(device: &DeviceInfo) -> bool {
 pub fn find(config: &Configuration<'_>) -> Option<Function> {
     config.interfaces().find_map(|interface| {
         let bulk = |direction| interface.endpoints().find(|e| e.kind == TransferType::Bulk && e.direction == direction);
-        Some(Function { configuration: config.header.value, bulk_in: bulk(Direction::In)?, bulk_out: bulk(Direction::Out)? })
+        Some(Function {
+            configuration: config.header.value,
+            bulk_in: bulk(Direction::In)?,
+            bulk_out: bulk(Direction::Out)?,
+        })
     })
 }
 
@@ -231,7 +235,10 @@ impl<H: Host> Smsc95xx<H> {
         chip.write(reg::ADDRH, u16::from_le_bytes([mac[4], mac[5]]) as u32)?;
         // One frame per transfer, no data offset, NAK when there is nothing to receive.
         let hw_cfg = chip.read(reg::HW_CFG)?;
-        chip.write(reg::HW_CFG, (hw_cfg | reg::HW_CFG_BIR) & !(reg::HW_CFG_MEF | reg::HW_CFG_BCE | reg::HW_CFG_RXDOFF))?;
+        chip.write(
+            reg::HW_CFG,
+            (hw_cfg | reg::HW_CFG_BIR) & !(reg::HW_CFG_MEF | reg::HW_CFG_BCE | reg::HW_CFG_RXDOFF),
+        )?;
         chip.write(reg::BURST_CAP, 0)?;
         chip.write(reg::BULK_IN_DLY, reg::BULK_IN_DLY_DEFAULT)?;
         chip.write(reg::INT_STS, 0xffff_ffff)?;
@@ -314,7 +321,8 @@ impl<H: Host> Registers<'_, H> {
 
     fn mii_command(&mut self, register: u32, write: bool) -> Result<(), Error> {
         self.wait_clear(reg::MII_ADDR, reg::MII_BUSY, "LAN9514 PHY management stays busy")?;
-        let command = phy::ADDRESS << 11 | (register & 0x1f) << 6 | if write { reg::MII_WRITE } else { 0 } | reg::MII_BUSY;
+        let command =
+            phy::ADDRESS << 11 | (register & 0x1f) << 6 | if write { reg::MII_WRITE } else { 0 } | reg::MII_BUSY;
         self.write(reg::MII_ADDR, command)?;
         self.wait_clear(reg::MII_ADDR, reg::MII_BUSY, "LAN9514 PHY management stays busy")
     }

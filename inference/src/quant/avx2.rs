@@ -210,9 +210,14 @@ macro_rules! rows_of_32 {
     ($row:expr, $block_bytes:expr, $act:expr, $bias:expr, $block:expr) => {{
         let (row, act, block_bytes, bias): (&[u8], &Q8Activations, usize, i32) = ($row, $act, $block_bytes, $bias);
         let blocks = (row.len() / block_bytes).min(act.scales.len()).min(act.quants.len() / 32).min(act.sums.len());
-        let (row, quants, scales, sums) = (&row[..blocks * block_bytes], &act.quants[..blocks * 32], &act.scales[..blocks], &act.sums[..blocks]);
+        let (row, quants, scales, sums) =
+            (&row[..blocks * block_bytes], &act.quants[..blocks * 32], &act.scales[..blocks], &act.sums[..blocks]);
         let mut sum = 0.0f32;
-        let groups = row.chunks_exact(8 * block_bytes).zip(quants.chunks_exact(256)).zip(scales.chunks_exact(8)).zip(sums.chunks_exact(8));
+        let groups = row
+            .chunks_exact(8 * block_bytes)
+            .zip(quants.chunks_exact(256))
+            .zip(scales.chunks_exact(8))
+            .zip(sums.chunks_exact(8));
         for (((group, quants), scales), sums) in groups {
             let mut partial = [_mm256_setzero_si256(); 8];
             for (b, (bytes, a)) in group.chunks_exact(block_bytes).zip(quants.chunks_exact(32)).enumerate() {
@@ -223,7 +228,11 @@ macro_rules! rows_of_32 {
             sum = accumulate8(sum, _mm256_sub_epi32(sum_each(&partial), offsets), d, scales);
         }
         let done = blocks / 8 * 8;
-        let tail = row[done * block_bytes..].chunks_exact(block_bytes).zip(quants[done * 32..].chunks_exact(32)).zip(&scales[done..]).zip(&sums[done..]);
+        let tail = row[done * block_bytes..]
+            .chunks_exact(block_bytes)
+            .zip(quants[done * 32..].chunks_exact(32))
+            .zip(&scales[done..])
+            .zip(&sums[done..]);
         for (((bytes, a), &scale), &block_sum) in tail {
             let dot = sum_i32($block(bytes, a)) - bias * block_sum as i32;
             sum += dot as f32 * (f16_at(bytes, 0) * scale);
@@ -284,16 +293,22 @@ macro_rules! q4_0_pairs {
         if act.pairs.len() < blocks / 2 * 64 {
             rows_of_32!(row, BYTES, act, 8, $single)
         } else {
-            let (row, pairs, scales, sums) = (&row[..blocks * BYTES], &act.pairs[..blocks / 2 * 64], &act.scales[..blocks], &act.sums[..blocks]);
+            let (row, pairs, scales, sums) =
+                (&row[..blocks * BYTES], &act.pairs[..blocks / 2 * 64], &act.scales[..blocks], &act.sums[..blocks]);
             let mask = _mm256_set1_epi8(0x0f);
             let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
             let mut sum = 0.0f32;
-            let groups = row.chunks_exact(8 * BYTES).zip(pairs.chunks_exact(256)).zip(scales.chunks_exact(8)).zip(sums.chunks_exact(8));
+            let groups = row
+                .chunks_exact(8 * BYTES)
+                .zip(pairs.chunks_exact(256))
+                .zip(scales.chunks_exact(8))
+                .zip(sums.chunks_exact(8));
             for (((group, pairs), scales), sums) in groups {
                 let mut lanes = [_mm256_setzero_si256(); 4];
                 for (p, (two, a)) in group.chunks_exact(2 * BYTES).zip(pairs.chunks_exact(64)).enumerate() {
                     let both = _mm256_set_m128i(load16(&two[BYTES + 2..]), load16(&two[2..]));
-                    let (low, high) = (_mm256_and_si256(both, mask), _mm256_and_si256(_mm256_srli_epi16::<4>(both), mask));
+                    let (low, high) =
+                        (_mm256_and_si256(both, mask), _mm256_and_si256(_mm256_srli_epi16::<4>(both), mask));
                     lanes[p] = $pair(low, high, load32(a), load32(&a[32..]));
                 }
                 let h = _mm256_hadd_epi32(_mm256_hadd_epi32(lanes[0], lanes[1]), _mm256_hadd_epi32(lanes[2], lanes[3]));
@@ -302,7 +317,11 @@ macro_rules! q4_0_pairs {
                 sum = accumulate8(sum, _mm256_sub_epi32(dots, offsets), block_scales(group, BYTES), scales);
             }
             let done = blocks / 8 * 8;
-            let tail = row[done * BYTES..].chunks_exact(BYTES).zip(act.quants[done * 32..].chunks_exact(32)).zip(&scales[done..]).zip(&sums[done..]);
+            let tail = row[done * BYTES..]
+                .chunks_exact(BYTES)
+                .zip(act.quants[done * 32..].chunks_exact(32))
+                .zip(&scales[done..])
+                .zip(&sums[done..]);
             for (((bytes, a), &scale), &block_sum) in tail {
                 let dot = sum_i32($single(bytes, a)) - 8 * block_sum as i32;
                 sum += dot as f32 * (f16_at(bytes, 0) * scale);
@@ -320,7 +339,10 @@ fn q4_0(row: &[u8], act: &Q8Activations) -> f32 {
     q4_0_pairs!(
         row,
         act,
-        |low, high, a_low, a_high| _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(low, a_low), _mm256_maddubs_epi16(high, a_high)), ones),
+        |low, high, a_low, a_high| _mm256_madd_epi16(
+            _mm256_add_epi16(_mm256_maddubs_epi16(low, a_low), _mm256_maddubs_epi16(high, a_high)),
+            ones
+        ),
         |bytes: &[u8], a: &[i8]| _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(bytes), load32(a)), ones)
     )
 }
@@ -364,7 +386,8 @@ fn q8_0_vnni_multi<const N: usize>(row: &[u8], acts: &[&Q8Activations; N]) -> [f
                 *p = _mm256_dpbusd_epi32(zero, weights[b], load32(&quants[32 * b..32 * b + 32]));
             }
             let offsets = _mm256_mullo_epi32(widen_i16(&act.sums[8 * g..8 * g + 8]), _mm256_set1_epi32(128));
-            *sum = accumulate8_with(*sum, _mm256_sub_epi32(sum_each(&partial), offsets), d, &act.scales[8 * g..8 * g + 8]);
+            *sum =
+                accumulate8_with(*sum, _mm256_sub_epi32(sum_each(&partial), offsets), d, &act.scales[8 * g..8 * g + 8]);
         }
     }
     let done = blocks / 8 * 8;
@@ -420,7 +443,11 @@ fn q4_0_vnni_multi<const N: usize>(row: &[u8], acts: &[&Q8Activations; N]) -> [f
             let mut lanes = [zero; 4];
             for (p, lane) in lanes.iter_mut().enumerate() {
                 let a = &pairs[64 * p..64 * p + 64];
-                *lane = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(zero, nibbles[p].0, load32(a)), nibbles[p].1, load32(&a[32..]));
+                *lane = _mm256_dpbusd_epi32(
+                    _mm256_dpbusd_epi32(zero, nibbles[p].0, load32(a)),
+                    nibbles[p].1,
+                    load32(&a[32..]),
+                );
             }
             let h = _mm256_hadd_epi32(_mm256_hadd_epi32(lanes[0], lanes[1]), _mm256_hadd_epi32(lanes[2], lanes[3]));
             let dots = _mm256_permutevar8x32_epi32(h, order);
@@ -447,7 +474,11 @@ fn q4_0_vnni_multi<const N: usize>(row: &[u8], acts: &[&Q8Activations; N]) -> [f
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q4_k(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    let blocks = row.chunks_exact(layout::Q4_K_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(256)).zip(act.sums.chunks_exact(16));
+    let blocks = row
+        .chunks_exact(layout::Q4_K_BYTES)
+        .zip(&act.scales)
+        .zip(act.quants.chunks_exact(256))
+        .zip(act.sums.chunks_exact(16));
     let mask = _mm256_set1_epi8(0x0f);
     for (((block, &scale), quants), sums) in blocks {
         let scales = &block[4..16];
@@ -477,7 +508,11 @@ fn q4_k(row: &[u8], act: &Q8Activations) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q6_k(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    let blocks = row.chunks_exact(layout::Q6_K_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(256)).zip(act.sums.chunks_exact(16));
+    let blocks = row
+        .chunks_exact(layout::Q6_K_BYTES)
+        .zip(&act.scales)
+        .zip(act.quants.chunks_exact(256))
+        .zip(act.sums.chunks_exact(16));
     let (mask, two) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(0x03));
     for (((block, &scale), quants), sums) in blocks {
         let mut acc = _mm256_setzero_si256();
@@ -571,7 +606,13 @@ pub fn dot_multi(row: &[u8], q4: bool, acts: &[Q8Activations], out: &mut [f32]) 
             let group = [&acts[done], &acts[done + 1], &acts[done + 2], &acts[done + 3]];
             // SAFETY: `level` confirmed AVX2, FMA, F16C, AVX-512 F/BW/VL and VNNI, and that
             // the OS saves their registers.
-            let results = unsafe { if q4 { q4_0_vnni_multi(row, &group) } else { q8_0_vnni_multi(row, &group) } };
+            let results = unsafe {
+                if q4 {
+                    q4_0_vnni_multi(row, &group)
+                } else {
+                    q8_0_vnni_multi(row, &group)
+                }
+            };
             out[done..done + 4].copy_from_slice(&results);
             done += 4;
         }
@@ -647,7 +688,9 @@ mod tests {
                 })
                 .collect();
             // Q4_0 rows both with the pair-interleaved activations and without them.
-            for (dtype, prepared_for) in [(DType::Q8_0, DType::Q8_0), (DType::Q4_0, DType::Q4_0), (DType::Q4_0, DType::Q8_0)] {
+            for (dtype, prepared_for) in
+                [(DType::Q8_0, DType::Q8_0), (DType::Q4_0, DType::Q4_0), (DType::Q4_0, DType::Q8_0)]
+            {
                 let mut act = Q8Activations::new();
                 act.prepare(prepared_for, &x);
                 assert_eq!(act.pairs.is_empty(), prepared_for != DType::Q4_0 || blocks < 2);
@@ -663,8 +706,16 @@ mod tests {
                 // SAFETY: `available` confirmed AVX2/FMA/F16C; VNNI is checked before use.
                 let (reference, avx2, vnni) = unsafe {
                     match dtype {
-                        DType::Q8_0 => (scalar::dot_q8_0(&row, &act), q8_0(&row, &act), vnni_available().then(|| q8_0_vnni(&row, &act))),
-                        _ => (scalar::dot_q4_0(&row, &act), q4_0(&row, &act), vnni_available().then(|| q4_0_vnni(&row, &act))),
+                        DType::Q8_0 => (
+                            scalar::dot_q8_0(&row, &act),
+                            q8_0(&row, &act),
+                            vnni_available().then(|| q8_0_vnni(&row, &act)),
+                        ),
+                        _ => (
+                            scalar::dot_q4_0(&row, &act),
+                            q4_0(&row, &act),
+                            vnni_available().then(|| q4_0_vnni(&row, &act)),
+                        ),
                     }
                 };
                 let case = format!("{dtype:?} rows, activations for {prepared_for:?}, {blocks} blocks");

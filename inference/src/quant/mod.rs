@@ -39,11 +39,11 @@ pub mod avx2;
 
 pub use quantize::{quantize_q4_0, quantize_q4_k, quantize_q6_k, quantize_q8_0};
 
+#[cfg(target_arch = "x86_64")]
+use avx2 as kernels;
 /// The kernels matrix products use: the one switch between SIMD and scalar code.
 #[cfg(target_arch = "aarch64")]
 use neon as kernels;
-#[cfg(target_arch = "x86_64")]
-use avx2 as kernels;
 #[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
 use scalar as kernels;
 
@@ -86,7 +86,11 @@ impl DType {
             8 => DType::Q8_0,
             12 => DType::Q4K,
             14 => DType::Q6K,
-            other => return Err(Error::Unsupported(format!("tensor type {other} (supported: F32, F16, Q4_0, Q8_0, Q4_K, Q6_K)"))),
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "tensor type {other} (supported: F32, F16, Q4_0, Q8_0, Q4_K, Q6_K)"
+                )))
+            }
         })
     }
 
@@ -441,7 +445,9 @@ impl<'a> Tensor<'a> {
         let bytes = self.row(row);
         match self.dtype {
             DType::F32 => kernels::dot_f32(bytes, x),
-            DType::F16 => bytes.chunks_exact(2).zip(x).map(|(b, v)| f16_to_f32(u16::from_le_bytes([b[0], b[1]])) * v).sum(),
+            DType::F16 => {
+                bytes.chunks_exact(2).zip(x).map(|(b, v)| f16_to_f32(u16::from_le_bytes([b[0], b[1]])) * v).sum()
+            }
             DType::Q8_0 => kernels::dot_q8_0(bytes, act),
             DType::Q4_0 => kernels::dot_q4_0(bytes, act),
             DType::Q4K => kernels::dot_q4_k(bytes, act),
@@ -467,7 +473,15 @@ impl<'a> Tensor<'a> {
     /// reused buffers. Every output is the same [`Tensor::row_dot`] as in
     /// [`Tensor::matvec_with`], so the results are bit-identical to `n` separate products.
     #[allow(clippy::too_many_arguments)]
-    pub fn matmul_with(&self, x: &[f32], n: usize, acts: &mut [Q8Activations], scratch: &mut [f32], out: &mut [f32], parallel: &dyn Parallel) {
+    pub fn matmul_with(
+        &self,
+        x: &[f32],
+        n: usize,
+        acts: &mut [Q8Activations],
+        scratch: &mut [f32],
+        out: &mut [f32],
+        parallel: &dyn Parallel,
+    ) {
         let (rows, cols) = (self.rows, self.cols);
         if n <= 1 {
             return self.matvec_with(&x[..cols], &mut acts[0], &mut out[..rows], parallel);
@@ -493,7 +507,12 @@ impl<'a> Tensor<'a> {
                     for start in (0..n).step_by(GROUP) {
                         let group = &acts[start..(start + GROUP).min(n)];
                         for row in tile..tile_end {
-                            kernels::dot_multi(self.row(row), self.dtype == DType::Q4_0, group, &mut results[..group.len()]);
+                            kernels::dot_multi(
+                                self.row(row),
+                                self.dtype == DType::Q4_0,
+                                group,
+                                &mut results[..group.len()],
+                            );
                             for (b, &value) in (start..).zip(&results[..group.len()]) {
                                 let at = row * n + b;
                                 if (first..end).contains(&at) {
@@ -636,7 +655,10 @@ mod tests {
                     t.dequantize_row(r, &mut row);
                     row.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum()
                 };
-                assert!((got - exact).abs() <= 0.01 * magnitude, "{dtype:?} row {r}: {got} vs {exact} (scale {magnitude})");
+                assert!(
+                    (got - exact).abs() <= 0.01 * magnitude,
+                    "{dtype:?} row {r}: {got} vs {exact} (scale {magnitude})"
+                );
             }
         }
     }
@@ -685,7 +707,7 @@ mod tests {
         dequantize_block(DType::Q4K, &q4, &mut out);
         assert_eq!(out[0], 4.0);
         assert_eq!(out[1], -2.0); // nibble 0: 0 - 0.5*4
-        // Sub-block 5 (j >= 4) takes its scale from the packed high bits.
+                                  // Sub-block 5 (j >= 4) takes its scale from the packed high bits.
         q4[4 + 1] = 0b1100_0000; // scales[1] high bits -> bits 4-5 of sub-block 5's scale
         q4[4 + 9] = 0x01; // scales[9] low nibble -> low bits of sub-block 5's scale
         assert_eq!(q4k_scale_min(5, &q4[4..16]), (1 | (3 << 4), 0));
@@ -728,7 +750,11 @@ mod tests {
                     _ => scalar::dot_q6_k(&w, &act),
                 };
                 let got = t.row_dot(0, &x_extreme, &act);
-                assert_eq!(got.to_bits(), reference.to_bits(), "{dtype:?} seed {seed} cols {cols}: {got} vs {reference}");
+                assert_eq!(
+                    got.to_bits(),
+                    reference.to_bits(),
+                    "{dtype:?} seed {seed} cols {cols}: {got} vs {reference}"
+                );
             }
             let floats: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
             for len in [512, 509, 3] {
@@ -745,7 +771,9 @@ mod tests {
     #[test]
     fn avx2_is_used_where_present() {
         extern crate std;
-        let expected = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") && std::is_x86_feature_detected!("f16c");
+        let expected = std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c");
         assert_eq!(avx2::available(), expected);
         let vnni = ["avx512f", "avx512bw", "avx512vl", "avx512vnni"].iter().all(|f| match *f {
             "avx512f" => std::is_x86_feature_detected!("avx512f"),
@@ -759,7 +787,9 @@ mod tests {
     #[test]
     fn batched_products_equal_single_ones_bit_for_bit() {
         // 608 columns: 19 blocks of 32, so the SIMD kernels' 8-block groups leave a tail.
-        for (dtype, cols) in [(DType::Q8_0, 512), (DType::Q8_0, 608), (DType::Q4_0, 512), (DType::Q4_0, 608), (DType::Q4K, 512)] {
+        for (dtype, cols) in
+            [(DType::Q8_0, 512), (DType::Q8_0, 608), (DType::Q4_0, 512), (DType::Q4_0, 608), (DType::Q4K, 512)]
+        {
             let (rows, n) = (37, 5);
             let w = values(rows * cols, 21);
             let x = values(n * cols, 22);

@@ -52,7 +52,9 @@ fn sum_lanes(v: int32x4_t) -> i32 {
 /// See [`super::scalar::dot_q8_0`].
 pub fn dot_q8_0(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    for ((block, &scale), quants) in row.chunks_exact(layout::Q8_0_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32)) {
+    for ((block, &scale), quants) in
+        row.chunks_exact(layout::Q8_0_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32))
+    {
         let weights = &block[2..34];
         // SAFETY: register-only NEON arithmetic; NEON is baseline on AArch64.
         let dot = unsafe {
@@ -67,7 +69,9 @@ pub fn dot_q8_0(row: &[u8], act: &Q8Activations) -> f32 {
 /// See [`super::scalar::dot_q4_0`].
 pub fn dot_q4_0(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    for ((block, &scale), quants) in row.chunks_exact(layout::Q4_0_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32)) {
+    for ((block, &scale), quants) in
+        row.chunks_exact(layout::Q4_0_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32))
+    {
         let bytes = load_u8(&block[2..18]);
         // SAFETY: register-only NEON arithmetic; NEON is baseline on AArch64.
         let dot = unsafe {
@@ -84,7 +88,11 @@ pub fn dot_q4_0(row: &[u8], act: &Q8Activations) -> f32 {
 /// See [`super::scalar::dot_q4_k`].
 pub fn dot_q4_k(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    let blocks = row.chunks_exact(layout::Q4_K_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(256)).zip(act.sums.chunks_exact(16));
+    let blocks = row
+        .chunks_exact(layout::Q4_K_BYTES)
+        .zip(&act.scales)
+        .zip(act.quants.chunks_exact(256))
+        .zip(act.sums.chunks_exact(16));
     for (((block, &scale), quants), sums) in blocks {
         let scales = &block[4..16];
         let mut sumi = 0i32;
@@ -116,7 +124,9 @@ pub fn dot_q4_k(row: &[u8], act: &Q8Activations) -> f32 {
 /// See [`super::scalar::dot_q6_k`].
 pub fn dot_q6_k(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    for ((block, &scale), quants) in row.chunks_exact(layout::Q6_K_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(256)) {
+    for ((block, &scale), quants) in
+        row.chunks_exact(layout::Q6_K_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(256))
+    {
         let mut sumi = 0i32;
         for half in 0..2 {
             let ql = &block[half * 64..half * 64 + 64];
@@ -173,7 +183,9 @@ pub fn dot_f32(row: &[u8], x: &[f32]) -> f32 {
         }
     }
     // SAFETY: register-only lane reads; NEON is baseline on AArch64.
-    let mut sum = unsafe { (vgetq_lane_f32::<0>(acc) + vgetq_lane_f32::<1>(acc)) + (vgetq_lane_f32::<2>(acc) + vgetq_lane_f32::<3>(acc)) };
+    let mut sum = unsafe {
+        (vgetq_lane_f32::<0>(acc) + vgetq_lane_f32::<1>(acc)) + (vgetq_lane_f32::<2>(acc) + vgetq_lane_f32::<3>(acc))
+    };
     for (w, v) in rows.remainder().chunks_exact(4).zip(xs.remainder()) {
         sum += f32::from_le_bytes([w[0], w[1], w[2], w[3]]) * v;
     }

@@ -18,7 +18,9 @@ fn array<const N: usize, T: Copy + Default>(slice: &[T], at: usize) -> [T; N] {
 /// Dot product of a Q8_0 row with Q8_0 activations.
 pub fn dot_q8_0(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    for ((block, &scale), quants) in row.chunks_exact(layout::Q8_0_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32)) {
+    for ((block, &scale), quants) in
+        row.chunks_exact(layout::Q8_0_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32))
+    {
         // Fixed-size arrays and plain index loops let the compiler vectorize.
         let w: [u8; 32] = array(block, 2);
         let a: [i8; 32] = array(quants, 0);
@@ -34,7 +36,9 @@ pub fn dot_q8_0(row: &[u8], act: &Q8Activations) -> f32 {
 /// Dot product of a Q4_0 row with Q8_0 activations.
 pub fn dot_q4_0(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    for ((block, &scale), quants) in row.chunks_exact(layout::Q4_0_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32)) {
+    for ((block, &scale), quants) in
+        row.chunks_exact(layout::Q4_0_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32))
+    {
         let q: [u8; 16] = array(block, 2);
         let a: [i8; 32] = array(quants, 0);
         let mut dot = 0i32;
@@ -50,7 +54,11 @@ pub fn dot_q4_0(row: &[u8], act: &Q8Activations) -> f32 {
 /// minimums are applied through the activations' 16-element sums).
 pub fn dot_q4_k(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    let blocks = row.chunks_exact(layout::Q4_K_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(256)).zip(act.sums.chunks_exact(16));
+    let blocks = row
+        .chunks_exact(layout::Q4_K_BYTES)
+        .zip(&act.scales)
+        .zip(act.quants.chunks_exact(256))
+        .zip(act.sums.chunks_exact(16));
     for (((block, &scale), quants), sums) in blocks {
         let scales = &block[4..16];
         let mut sumi = 0i32;
@@ -67,7 +75,8 @@ pub fn dot_q4_k(row: &[u8], act: &Q8Activations) -> f32 {
             }
             sumi += sc_low as i32 * low + sc_high as i32 * high;
             let group = |g: usize| sums.get(g).map_or(0, |&s| s as i32);
-            mins += m_low as i32 * (group(4 * chunk) + group(4 * chunk + 1)) + m_high as i32 * (group(4 * chunk + 2) + group(4 * chunk + 3));
+            mins += m_low as i32 * (group(4 * chunk) + group(4 * chunk + 1))
+                + m_high as i32 * (group(4 * chunk + 2) + group(4 * chunk + 3));
         }
         sum += scale * (f16_at(block, 0) * sumi as f32 - f16_at(block, 2) * mins as f32);
     }
@@ -77,7 +86,9 @@ pub fn dot_q4_k(row: &[u8], act: &Q8Activations) -> f32 {
 /// Dot product of a Q6_K row with Q8_K activations.
 pub fn dot_q6_k(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    for ((block, &scale), quants) in row.chunks_exact(layout::Q6_K_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(256)) {
+    for ((block, &scale), quants) in
+        row.chunks_exact(layout::Q6_K_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(256))
+    {
         let mut sumi = 0i32;
         for half in 0..2 {
             let ql = &block[half * 64..half * 64 + 64];

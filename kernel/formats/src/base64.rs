@@ -106,7 +106,15 @@ mod tests {
 
     #[test]
     fn decodes_the_rfc_vectors_and_round_trips() {
-        for (output, input) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (output, input) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(decode(input).as_deref(), Ok(output.as_bytes()));
         }
         assert_eq!(decode("Zm9v\r\nYmFy\n").as_deref(), Ok(&b"foobar"[..]));
@@ -140,7 +148,15 @@ mod tests {
 
     #[test]
     fn rfc_4648_test_vectors() {
-        for (input, output) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (input, output) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(encode(input.as_bytes()), output);
         }
         assert_eq!(encode(&[0xff, 0xfe, 0x00]), "//4A");

@@ -37,7 +37,22 @@ mod tests {
 
     #[test]
     fn boot_files_are_protected_and_others_are_not() {
-        for path in ["/config.txt", "CONFIG.TXT", "/bootcode.bin", "/start4.elf", "/START.ELF", "/fixup_cd.dat", "/kernel8.img", "/KERNEL8.IMG", "/bcm2711-rpi-4-b.dtb", "/overlays/disable-bt.dtbo", "/overlays/README", "/model.gguf", "/cmdline.txt", "/./config.txt"] {
+        for path in [
+            "/config.txt",
+            "CONFIG.TXT",
+            "/bootcode.bin",
+            "/start4.elf",
+            "/START.ELF",
+            "/fixup_cd.dat",
+            "/kernel8.img",
+            "/KERNEL8.IMG",
+            "/bcm2711-rpi-4-b.dtb",
+            "/overlays/disable-bt.dtbo",
+            "/overlays/README",
+            "/model.gguf",
+            "/cmdline.txt",
+            "/./config.txt",
+        ] {
             assert!(protection(path).is_some(), "{path} should be protected");
         }
         for path in ["/kingly.txt", "/notes.txt", "/logs/boot.log", "/data.bin", "/configs/x.txt", "/", ""] {

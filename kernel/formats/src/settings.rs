@@ -132,7 +132,8 @@ pub fn parse(bytes: &[u8]) -> (Settings, Vec<Warning>) {
     let mut settings = Settings::default();
     let mut warnings = Vec::new();
     if bytes.len() > MAX_FILE_BYTES {
-        warnings.push(Warning { line: 0, message: format!("larger than {MAX_FILE_BYTES} bytes; ignored, using defaults") });
+        warnings
+            .push(Warning { line: 0, message: format!("larger than {MAX_FILE_BYTES} bytes; ignored, using defaults") });
         return (settings, warnings);
     }
     let Ok(text) = core::str::from_utf8(bytes) else {
@@ -150,7 +151,8 @@ pub fn parse(bytes: &[u8]) -> (Settings, Vec<Warning>) {
             continue;
         };
         let (key, value) = (key.trim(), value.trim());
-        let mut bad = |what: &str| warnings.push(Warning { line, message: format!("{key}: {what}; using the default") });
+        let mut bad =
+            |what: &str| warnings.push(Warning { line, message: format!("{key}: {what}; using the default") });
         match key {
             "model" => {
                 if value.eq_ignore_ascii_case("none") {

@@ -54,7 +54,8 @@ pub const I2C: [Option<usize>; 2] = [Some(PERIPHERALS + 0x20_5000), Some(PERIPHE
 /// SPI0.
 pub const SPI0: usize = PERIPHERALS + 0x20_4000;
 /// PWM0, fed by the clock manager from the 54 MHz crystal.
-pub const PWM0: PwmBlock = PwmBlock { base: PERIPHERALS + 0x20_C000, clock_manager: PERIPHERALS + 0x10_1000, oscillator_hz: 54_000_000 };
+pub const PWM0: PwmBlock =
+    PwmBlock { base: PERIPHERALS + 0x20_C000, clock_manager: PERIPHERALS + 0x10_1000, oscillator_hz: 54_000_000 };
 /// VPU core clock with the firmware's defaults (the mailbox reports the real one).
 pub const CORE_CLOCK_HZ: u32 = 500_000_000;
 /// GPIOs the board uses itself (the SD card sits on EMMC2's own pins).

@@ -108,11 +108,8 @@ impl MemoryMap {
                 if start >= region.end {
                     break;
                 }
-                let next_reserved = self
-                    .reserved()
-                    .iter()
-                    .filter(|r| r.end > start && r.start < region.end)
-                    .min_by_key(|r| r.start);
+                let next_reserved =
+                    self.reserved().iter().filter(|r| r.end > start && r.start < region.end).min_by_key(|r| r.start);
                 let end = match next_reserved {
                     Some(r) if r.start <= start => {
                         start = r.end;
@@ -216,7 +213,6 @@ impl KernelLayout {
         slot + 2 * PAGE + self.stack_size..slot + self.core_slot
     }
 }
-
 
 /// A byte view of physical memory handed over by the firmware (DTB, ATAGs), or `None` if
 /// the range wraps around.

@@ -66,10 +66,18 @@ static DEPTH: AtomicUsize = AtomicUsize::new(0);
 
 impl Server {
     /// Creates the listening sockets and the endpoint over `registry`.
-    pub fn new(sockets: &mut smoltcp::iface::SocketSet<'static>, port: u16, registry: Arc<mcp::server::Registry>, token: &str) -> Server {
+    pub fn new(
+        sockets: &mut smoltcp::iface::SocketSet<'static>,
+        port: u16,
+        registry: Arc<mcp::server::Registry>,
+        token: &str,
+    ) -> Server {
         let mut slots = Vec::with_capacity(CONNECTIONS);
         for _ in 0..CONNECTIONS {
-            let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; RX_BUFFER]), tcp::SocketBuffer::new(vec![0; TX_BUFFER]));
+            let socket = tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; RX_BUFFER]),
+                tcp::SocketBuffer::new(vec![0; TX_BUFFER]),
+            );
             let handle = sockets.add(socket);
             slots.push(Slot { handle, buffer: Vec::new(), first_byte_us: None, last_activity_us: 0, busy: false });
         }
@@ -158,7 +166,8 @@ fn collect(stack: &mut Stack, skip: Option<usize>) -> Vec<(usize, Request)> {
                 }
                 Parse::Incomplete if slot.first_byte_us.is_some_and(|t| now - t > REQUEST_TIMEOUT_US) => {
                     stack.http.figures.rejected += 1;
-                    let _ = socket.send_slice(&mcp::http::Response::error(408, "request not complete in time").to_bytes());
+                    let _ =
+                        socket.send_slice(&mcp::http::Response::error(408, "request not complete in time").to_bytes());
                     socket.close();
                     slot.buffer.clear();
                 }
@@ -236,7 +245,10 @@ fn serve(index: usize, request: Request) {
             finish(index, response.status >= 400);
         }
         Action::Call { session, message, stream, id, created } => {
-            let Some((mut server, owned)) = ENDPOINT.lock().as_mut().map(|e| e.begin(session.as_deref(), id.as_ref())) else { return };
+            let Some((mut server, owned)) = ENDPOINT.lock().as_mut().map(|e| e.begin(session.as_deref(), id.as_ref()))
+            else {
+                return;
+            };
             let new_session = if created { session.as_deref() } else { None };
             let mut alive = true;
             if stream {
@@ -254,7 +266,11 @@ fn serve(index: usize, request: Request) {
                     alive = send(index, &mcp::http::event(line));
                 }
             };
-            let answer = server.handle_message_streaming(&message, Some(&mut cancel), if stream { Some(&mut sink) } else { None });
+            let answer = server.handle_message_streaming(
+                &message,
+                Some(&mut cancel),
+                if stream { Some(&mut sink) } else { None },
+            );
             if let Some(endpoint) = ENDPOINT.lock().as_mut() {
                 endpoint.finish(session.as_deref(), server, owned);
             }

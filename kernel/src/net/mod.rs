@@ -173,7 +173,11 @@ impl Stack {
         self.source = source;
         let address = format!("{}", cidr.address());
         self.http.set_addresses(&[address.clone()]);
-        log::info!("network: {source} address {cidr}, gateway {}; MCP at http://{address}:{}/mcp", gateway.map_or("none".into(), |g| format!("{g}")), self.http.port());
+        log::info!(
+            "network: {source} address {cidr}, gateway {}; MCP at http://{address}:{}/mcp",
+            gateway.map_or("none".into(), |g| format!("{g}")),
+            self.http.port()
+        );
     }
 
     fn apply_static(&mut self) {
@@ -197,7 +201,9 @@ impl Stack {
         self.iface.poll(timestamp, &mut self.nic, &mut self.sockets);
         if self.mode == NetMode::Dhcp {
             let event = self.sockets.get_mut::<dhcpv4::Socket>(self.dhcp).poll().map(|e| match e {
-                dhcpv4::Event::Configured(config) => Some((config.address, config.router, config.dns_servers.iter().copied().collect::<Vec<_>>())),
+                dhcpv4::Event::Configured(config) => {
+                    Some((config.address, config.router, config.dns_servers.iter().copied().collect::<Vec<_>>()))
+                }
                 dhcpv4::Event::Deconfigured => None,
             });
             match event {
@@ -213,7 +219,10 @@ impl Stack {
                 Some(None) => {}
                 None => {}
             }
-            if self.source == "none" && self.static_address.is_some() && cpu::micros() - self.started_us > DHCP_FALLBACK_US {
+            if self.source == "none"
+                && self.static_address.is_some()
+                && cpu::micros() - self.started_us > DHCP_FALLBACK_US
+            {
                 log::warn!("network: no DHCP answer; using the static settings");
                 self.mode = NetMode::Static;
                 self.apply_static();
@@ -265,7 +274,8 @@ use core::future::Future;
 async fn task() {
     loop {
         pump(None);
-        let delay_us = with_stack(|s| s.iface.poll_delay(now(), &s.sockets).map_or(50_000, |d| d.total_micros())).unwrap_or(50_000);
+        let delay_us = with_stack(|s| s.iface.poll_delay(now(), &s.sockets).map_or(50_000, |d| d.total_micros()))
+            .unwrap_or(50_000);
         // Without a device interrupt, frames are only seen when polled: poll at every tick.
         let longest = if HAS_IRQ.load(Ordering::Relaxed) { 50_000 } else { 5_000 };
         let delay_us = delay_us.clamp(1_000, longest);
@@ -302,7 +312,12 @@ pub fn status() -> Result<Status, String> {
         mac: s.nic.device.mac_address(),
         link: s.nic.device.link_up(),
         address: s.iface.ipv4_addr().map(|a| {
-            let prefix = s.iface.ip_addrs().iter().find_map(|c| (c.address() == IpAddress::Ipv4(a)).then_some(c.prefix_len())).unwrap_or(32);
+            let prefix = s
+                .iface
+                .ip_addrs()
+                .iter()
+                .find_map(|c| (c.address() == IpAddress::Ipv4(a)).then_some(c.prefix_len()))
+                .unwrap_or(32);
             format!("{a}/{prefix}")
         }),
         gateway: s.gateway.map(|g| format!("{g}")),
@@ -342,7 +357,9 @@ pub fn ping(host: [u8; 4], timeout_us: u64, sequence: u16) -> Result<Option<u64>
             while socket.can_recv() {
                 let Ok((data, from)) = socket.recv() else { break };
                 let Ok(packet) = Icmpv4Packet::new_checked(data) else { continue };
-                if let Ok(Icmpv4Repr::EchoReply { ident: i, seq_no, .. }) = Icmpv4Repr::parse(&packet, &smoltcp::phy::ChecksumCapabilities::ignored()) {
+                if let Ok(Icmpv4Repr::EchoReply { ident: i, seq_no, .. }) =
+                    Icmpv4Repr::parse(&packet, &smoltcp::phy::ChecksumCapabilities::ignored())
+                {
                     if i == ident && seq_no == sequence && from == IpAddress::Ipv4(target) {
                         return true;
                     }

@@ -175,7 +175,12 @@ impl phy::Device for Nic {
         };
         Some((
             RxToken(&mut self.rx[..len]),
-            TxToken { device: &mut *self.device, buffer: &mut self.tx, backlog: &mut self.backlog, dropped: &mut self.tx_dropped },
+            TxToken {
+                device: &mut *self.device,
+                buffer: &mut self.tx,
+                backlog: &mut self.backlog,
+                dropped: &mut self.tx_dropped,
+            },
         ))
     }
 
@@ -184,7 +189,12 @@ impl phy::Device for Nic {
         if self.backlog.len() >= BACKLOG {
             return None;
         }
-        Some(TxToken { device: &mut *self.device, buffer: &mut self.tx, backlog: &mut self.backlog, dropped: &mut self.tx_dropped })
+        Some(TxToken {
+            device: &mut *self.device,
+            buffer: &mut self.tx,
+            backlog: &mut self.backlog,
+            dropped: &mut self.tx_dropped,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {

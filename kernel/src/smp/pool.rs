@@ -46,7 +46,8 @@ struct Slot {
 // published by its DONE store (Release) before the dispatcher's Acquire load.
 unsafe impl Sync for Slot {}
 
-static SLOTS: [Slot; MAX_CORES] = [const { Slot { state: AtomicU8::new(FREE), job: UnsafeCell::new(None) } }; MAX_CORES];
+static SLOTS: [Slot; MAX_CORES] =
+    [const { Slot { state: AtomicU8::new(FREE), job: UnsafeCell::new(None) } }; MAX_CORES];
 
 /// One dispatcher at a time (others, and nested calls, run serially).
 static DISPATCH: spin::Mutex<()> = spin::Mutex::new(());
@@ -111,7 +112,8 @@ impl Parallel for Pool {
                 // `f` stays valid for every use: this function waits for DONE below before
                 // returning. The slot is FREE, so its worker does not read `job` (see `Slot`).
                 unsafe {
-                    let work = core::mem::transmute::<*const (dyn Fn(usize, &mut [f32]) + Sync + '_), *const Work>(borrowed);
+                    let work =
+                        core::mem::transmute::<*const (dyn Fn(usize, &mut [f32]) + Sync + '_), *const Work>(borrowed);
                     *slot.job.get() = Some(Job { work, first, out: part.as_mut_ptr(), len: part.len() });
                 }
                 slot.state.store(READY, Ordering::Release);

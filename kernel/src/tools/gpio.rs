@@ -159,7 +159,9 @@ pub fn register(server: &mut Server) {
         return;
     }
     let pin_schema = |extra: &str, required: &str| {
-        format!(r#"{{"type": "object", "properties": {{"pin": {PIN_SCHEMA}{extra}}}, "required": [{required}], "additionalProperties": false}}"#)
+        format!(
+            r#"{{"type": "object", "properties": {{"pin": {PIN_SCHEMA}{extra}}}, "required": [{required}], "additionalProperties": false}}"#
+        )
     };
     add(
         server,

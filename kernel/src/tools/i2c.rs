@@ -30,8 +30,10 @@ const BUS_HZ: u32 = drivers::i2c::STANDARD_HZ;
 const NAMES: [&str; 2] = ["I2C bus 0", "I2C bus 1"];
 
 /// Each bus's pins: SDA, SCL (ALT0 on both SoCs).
-const PINS: [[(u32, &str, Function); 2]; 2] =
-    [[(0, "SDA", Function::Alt0), (1, "SCL", Function::Alt0)], [(2, "SDA", Function::Alt0), (3, "SCL", Function::Alt0)]];
+const PINS: [[(u32, &str, Function); 2]; 2] = [
+    [(0, "SDA", Function::Alt0), (1, "SCL", Function::Alt0)],
+    [(2, "SDA", Function::Alt0), (3, "SCL", Function::Alt0)],
+];
 
 static READY: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
 
@@ -47,7 +49,15 @@ fn address_argument(args: &Map<String, Value>) -> Result<u8, ToolError> {
 /// Bytes from a JSON array the schema already limited to 0-255.
 fn bytes_argument(args: &Map<String, Value>, name: &str) -> Result<Vec<u8>, ToolError> {
     let items = args.get(name).and_then(Value::as_array).ok_or_else(|| format!("'{name}' is required"))?;
-    items.iter().map(|v| v.as_u64().filter(|b| *b <= 255).map(|b| b as u8).ok_or_else(|| format!("'{name}' must hold bytes 0-255").into())).collect()
+    items
+        .iter()
+        .map(|v| {
+            v.as_u64()
+                .filter(|b| *b <= 255)
+                .map(|b| b as u8)
+                .ok_or_else(|| format!("'{name}' must hold bytes 0-255").into())
+        })
+        .collect()
 }
 
 /// Opens bus `bus`: on first use claims its pins and sets the clock.
@@ -126,20 +136,30 @@ fn temperature(args: &Map<String, Value>) -> Result<ToolOutput, ToolError> {
         lm75::Error::InvalidInputData => ToolError::from("the lm75 driver rejected the request"),
     })?;
     let text = format!("{celsius:.1} °C (LM75-compatible sensor at {address:#04x}, I2C bus {bus})");
-    Ok(ToolOutput::with_text(json!({"bus": bus, "address": address, "celsius": celsius, "driver": "lm75 (embedded-hal 1.0)"}), text))
+    Ok(ToolOutput::with_text(
+        json!({"bus": bus, "address": address, "celsius": celsius, "driver": "lm75 (embedded-hal 1.0)"}),
+        text,
+    ))
 }
 
 const BUS_SCHEMA: &str = r#""bus": {"type": "integer", "minimum": 0, "maximum": 1, "default": 1, "description": "1: GPIO 2/3 (header pins 3/5); 0: GPIO 0/1 (pins 27/28)"}"#;
-const ADDRESS_SCHEMA: &str = r#""address": {"type": "integer", "minimum": 3, "maximum": 119, "description": "7-bit device address, 0x03-0x77"}"#;
-const LENGTH_SCHEMA: &str = r#""length": {"type": "integer", "minimum": 1, "maximum": 64, "description": "bytes to read (at most 64)"}"#;
+const ADDRESS_SCHEMA: &str =
+    r#""address": {"type": "integer", "minimum": 3, "maximum": 119, "description": "7-bit device address, 0x03-0x77"}"#;
+const LENGTH_SCHEMA: &str =
+    r#""length": {"type": "integer", "minimum": 1, "maximum": 64, "description": "bytes to read (at most 64)"}"#;
 const DATA_OUTPUT: &str = r#"{"type": "object", "properties": {"bus": {"type": "integer"}, "address": {"type": "integer"}, "data": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}}, "hex": {"type": "string"}}, "required": ["bus", "address", "data", "hex"]}"#;
 
 fn bytes_schema(name: &str, what: &str) -> String {
-    format!(r#""{name}": {{"type": "array", "minItems": 1, "maxItems": 64, "items": {{"type": "integer", "minimum": 0, "maximum": 255}}, "description": "{what} (1-64 bytes)"}}"#)
+    format!(
+        r#""{name}": {{"type": "array", "minItems": 1, "maxItems": 64, "items": {{"type": "integer", "minimum": 0, "maximum": 255}}, "description": "{what} (1-64 bytes)"}}"#
+    )
 }
 
 fn object(properties: &[&str], required: &str) -> String {
-    format!(r#"{{"type": "object", "properties": {{{}}}, "required": [{required}], "additionalProperties": false}}"#, properties.join(", "))
+    format!(
+        r#"{{"type": "object", "properties": {{{}}}, "required": [{required}], "additionalProperties": false}}"#,
+        properties.join(", ")
+    )
 }
 
 /// Registers the group (nothing on boards without I2C).

@@ -158,18 +158,19 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
     let started = cpu::micros();
     let mut text = String::new();
     let mut count = 0usize;
-    let output = generate(&loaded.model, &loaded.tokenizer, &mut state, &tokens, max_tokens, &mut sampler, &pool, |_, piece| {
-        count += 1;
-        text.push_str(piece);
-        task.set_detail(&format!("{count}/{max_tokens} tokens, {} cores", cores.min(crate::smp::online_count())));
-        ctx.progress(count as f64, Some(max_tokens as f64), Some(&text));
-        if ctx.is_cancelled() {
-            Control::Stop
-        } else {
-            Control::Continue
-        }
-    })
-    .map_err(|e| format!("{e}"))?;
+    let output =
+        generate(&loaded.model, &loaded.tokenizer, &mut state, &tokens, max_tokens, &mut sampler, &pool, |_, piece| {
+            count += 1;
+            text.push_str(piece);
+            task.set_detail(&format!("{count}/{max_tokens} tokens, {} cores", cores.min(crate::smp::online_count())));
+            ctx.progress(count as f64, Some(max_tokens as f64), Some(&text));
+            if ctx.is_cancelled() {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        })
+        .map_err(|e| format!("{e}"))?;
     let micros = cpu::micros().saturating_sub(started).max(1);
     llm::record_tokens(output.tokens.len() + output.prompt_tokens, micros);
     let finish = match output.finish {
@@ -198,7 +199,9 @@ fn load(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOu
         // Read it from the card first (if not yet), with progress notifications.
         let file = match args.get("file").and_then(Value::as_str) {
             Some(file) => String::from(file),
-            None => crate::storage::settings().model.ok_or("no file given and the settings name no model (model = none)")?,
+            None => {
+                crate::storage::settings().model.ok_or("no file given and the settings name no model (model = none)")?
+            }
         };
         let mut last = 0usize;
         let mut progress = |done: usize, total: usize| {
@@ -211,7 +214,10 @@ fn load(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOu
     }
     let loaded = llm::select(slot)?;
     let c = &loaded.model.config;
-    let text = format!("active model: '{}' ({}, {} layers, dim {}, vocab {})", loaded.name, loaded.source, c.n_layers, c.dim, c.vocab_size);
+    let text = format!(
+        "active model: '{}' ({}, {} layers, dim {}, vocab {})",
+        loaded.name, loaded.source, c.n_layers, c.dim, c.vocab_size
+    );
     Ok(ToolOutput::with_text(json!({"name": loaded.name, "source": loaded.source, "bytes": loaded.range.len()}), text))
 }
 

@@ -20,12 +20,26 @@ fn status() -> ToolOutput {
     let mac = s.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
     let mut text = String::new();
     let _ = writeln!(text, "device:   {} {mac}, link {}", s.device, if s.link { "up" } else { "down" });
-    let _ = writeln!(text, "address:  {} ({}), gateway {}", s.address.as_deref().unwrap_or("none"), s.source, s.gateway.as_deref().unwrap_or("none"));
+    let _ = writeln!(
+        text,
+        "address:  {} ({}), gateway {}",
+        s.address.as_deref().unwrap_or("none"),
+        s.source,
+        s.gateway.as_deref().unwrap_or("none")
+    );
     let c = s.counters;
-    let _ = writeln!(text, "frames:   rx {} ({} bytes), tx {} ({} bytes), dropped {}", c.rx_frames, c.rx_bytes, c.tx_frames, c.tx_bytes, c.dropped);
+    let _ = writeln!(
+        text,
+        "frames:   rx {} ({} bytes), tx {} ({} bytes), dropped {}",
+        c.rx_frames, c.rx_bytes, c.tx_frames, c.tx_bytes, c.dropped
+    );
     let h = s.http;
     let port = crate::storage::settings().net_port;
-    let _ = writeln!(text, "mcp http: port {port}, {} connections, {} requests ({} refused), {} open", h.connections, h.requests, h.rejected, h.open);
+    let _ = writeln!(
+        text,
+        "mcp http: port {port}, {} connections, {} requests ({} refused), {} open",
+        h.connections, h.requests, h.rejected, h.open
+    );
     let out = json!({
         "up": true,
         "device": s.device,
@@ -69,12 +83,18 @@ fn ping(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
 fn token() -> Result<ToolOutput, mcp::ToolError> {
     let Some(token) = net::token() else {
         let why = net::status().err().unwrap_or_default();
-        return Ok(ToolOutput::with_text(json!({"token": null, "url": null, "message": format!("no network, so no token: {why}")}), format!("no network, so no token: {why}\n")));
+        return Ok(ToolOutput::with_text(
+            json!({"token": null, "url": null, "message": format!("no network, so no token: {why}")}),
+            format!("no network, so no token: {why}\n"),
+        ));
     };
     let port = crate::storage::settings().net_port;
     let address = net::status().ok().and_then(|s| s.address).map(|a| String::from(a.split('/').next().unwrap_or("")));
     let url = address.map(|a| format!("http://{a}:{port}/mcp"));
-    let text = format!("token: {token}\nurl:   {}\nheader: Authorization: Bearer {token}\n", url.as_deref().unwrap_or("(no address yet)"));
+    let text = format!(
+        "token: {token}\nurl:   {}\nheader: Authorization: Bearer {token}\n",
+        url.as_deref().unwrap_or("(no address yet)")
+    );
     Ok(ToolOutput::with_text(json!({"token": token, "url": url}), text))
 }
 

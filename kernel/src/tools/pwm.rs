@@ -41,7 +41,10 @@ fn set(args: &Map<String, Value>) -> Result<ToolOutput, ToolError> {
     let setting = pwm.lock().set(channel, hz, duty_ppm).map_err(|e| format!("{name}: {e}"))?;
     let actual_hz = setting.frequency_millihertz() as f64 / 1000.0;
     let actual_percent = setting.duty_ppm() as f64 / (DUTY_SCALE as f64 / 100.0);
-    let text = format!("GPIO {pin} ({name}): {actual_hz} Hz, {actual_percent}% duty ({} of {} ticks)", setting.data, setting.range);
+    let text = format!(
+        "GPIO {pin} ({name}): {actual_hz} Hz, {actual_percent}% duty ({} of {} ticks)",
+        setting.data, setting.range
+    );
     Ok(ToolOutput::with_text(
         json!({"pin": pin, "channel": if channel == Channel::One { 1 } else { 2 }, "frequency_hz": actual_hz, "duty_percent": actual_percent, "clock_hz": setting.clock_hz, "range": setting.range}),
         text,

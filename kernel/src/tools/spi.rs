@@ -36,14 +36,21 @@ fn transfer(args: &Map<String, Value>) -> Result<ToolOutput, ToolError> {
     let (ce_pin, ce_name) = if chip_select == 0 { (8, "CE0") } else { (7, "CE1") };
     gpio_owner::claim(
         NAME,
-        &[(9, "MISO", Function::Alt0), (10, "MOSI", Function::Alt0), (11, "SCLK", Function::Alt0), (ce_pin, ce_name, Function::Alt0)],
+        &[
+            (9, "MISO", Function::Alt0),
+            (10, "MOSI", Function::Alt0),
+            (11, "SCLK", Function::Alt0),
+            (ce_pin, ce_name, Function::Alt0),
+        ],
     )?;
     let mut spi = spi.lock();
-    let actual_hz = spi.configure(crate::system::core_clock_hz(), chip_select, mode, hz).map_err(|e| format!("SPI0: {e}"))?;
+    let actual_hz =
+        spi.configure(crate::system::core_clock_hz(), chip_select, mode, hz).map_err(|e| format!("SPI0: {e}"))?;
     let mut received = alloc::vec![0u8; data.len()];
     spi.transfer_bytes(&mut received, &data).map_err(|e| format!("SPI0: {e}"))?;
     let hex = received.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
-    let text = format!("CE{chip_select} mode {mode_number} at {actual_hz} Hz: sent {} bytes, received {hex}", data.len());
+    let text =
+        format!("CE{chip_select} mode {mode_number} at {actual_hz} Hz: sent {} bytes, received {hex}", data.len());
     Ok(ToolOutput::with_text(
         json!({"chip_select": chip_select, "mode": mode_number, "frequency_hz": actual_hz, "received": received, "hex": hex}),
         text,

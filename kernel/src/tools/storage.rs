@@ -47,7 +47,8 @@ fn storage_info() -> ToolOutput {
     match &card.sd {
         Some(sd) => {
             let info = &sd.info;
-            let product: String = info.product.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect();
+            let product: String =
+                info.product.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect();
             let _ = writeln!(
                 text,
                 "card:       {} MiB ({} blocks), {}, product '{product}', manufacturer {:#04x}, serial {:08x}",
@@ -57,7 +58,13 @@ fn storage_info() -> ToolOutput {
                 info.manufacturer,
                 info.serial
             );
-            let _ = writeln!(text, "controller: SDHCI spec {} vendor {:#x}, base clock {} MHz", sd.controller_version.0, sd.controller_version.1, sd.base_clock / 1_000_000);
+            let _ = writeln!(
+                text,
+                "controller: SDHCI spec {} vendor {:#x}, base clock {} MHz",
+                sd.controller_version.0,
+                sd.controller_version.1,
+                sd.base_clock / 1_000_000
+            );
             out["high_capacity"] = json!(info.high_capacity);
             out["product"] = json!(product);
             out["manufacturer"] = json!(info.manufacturer);
@@ -108,7 +115,13 @@ fn fs_list(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError>
     let rows: Vec<Value> = entries
         .iter()
         .map(|e| {
-            let _ = writeln!(text, "{:>10}  {}{}", if e.directory { String::from("<dir>") } else { format!("{}", e.size) }, e.name, if e.directory { "/" } else { "" });
+            let _ = writeln!(
+                text,
+                "{:>10}  {}{}",
+                if e.directory { String::from("<dir>") } else { format!("{}", e.size) },
+                e.name,
+                if e.directory { "/" } else { "" }
+            );
             json!({"name": e.name, "short_name": e.short_name, "size": e.size, "directory": e.directory})
         })
         .collect();
@@ -125,14 +138,20 @@ fn fs_read(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError>
     let (bytes, size) = storage::read(path, offset, length.min(storage::MAX_READ))?;
     let eof = offset as u64 + bytes.len() as u64 >= size as u64;
     // Text is UTF-8 without control characters other than tab and line breaks.
-    let text = core::str::from_utf8(&bytes).ok().filter(|t| !t.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')));
+    let text = core::str::from_utf8(&bytes)
+        .ok()
+        .filter(|t| !t.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')));
     let (encoding, content) = match (encoding, text.ok_or(())) {
         ("base64", _) => ("base64", formats::base64::encode(&bytes)),
         (_, Ok(text)) => ("text", String::from(text)),
         ("text", Err(_)) => ("text", String::from_utf8_lossy(&bytes).into_owned()),
         (_, Err(_)) => ("base64", formats::base64::encode(&bytes)),
     };
-    let text = if encoding == "text" { content.clone() } else { format!("{} bytes of binary data (base64):\n{content}\n", bytes.len()) };
+    let text = if encoding == "text" {
+        content.clone()
+    } else {
+        format!("{} bytes of binary data (base64):\n{content}\n", bytes.len())
+    };
     let out = json!({"path": path, "size": size, "offset": offset, "length": bytes.len(), "eof": eof, "encoding": encoding, "content": content});
     Ok(ToolOutput::with_text(out, text))
 }
@@ -148,7 +167,10 @@ fn fs_write(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError
     let size = storage::write(path, &bytes, append)?;
     let verb = if append { "appended" } else { "wrote" };
     let text = format!("{verb} {} bytes to {path} (now {size} bytes)\n", bytes.len());
-    Ok(ToolOutput::with_text(json!({"path": path, "written": bytes.len(), "size": size, "mode": if append { "append" } else { "replace" }}), text))
+    Ok(ToolOutput::with_text(
+        json!({"path": path, "written": bytes.len(), "size": size, "mode": if append { "append" } else { "replace" }}),
+        text,
+    ))
 }
 
 /// Registers the group.
@@ -189,4 +211,3 @@ pub fn register(server: &mut Server) {
             .annotations(Annotations::DESTRUCTIVE),
     );
 }
-

@@ -133,9 +133,7 @@ fn log_tail(lines: usize) -> String {
 }
 
 fn rng_read(count: usize) -> Result<ToolOutput, mcp::ToolError> {
-    let rng = platform::get()
-        .and_then(|p| p.rng.as_ref())
-        .ok_or("this board has no supported hardware RNG")?;
+    let rng = platform::get().and_then(|p| p.rng.as_ref()).ok_or("this board has no supported hardware RNG")?;
     let mut words = Vec::with_capacity(count);
     for _ in 0..count {
         let word = rng.next_u32().map_err(|e| format!("RNG failed: {e}"))?;
@@ -151,7 +149,6 @@ pub fn register(server: &mut Server) {
         Tool::new("system_info", |_, _| Ok(system_info()))
             .title("System information")
             .description("Board, revision, serial number, cores, exception level, memory, uptime, firmware and kernel versions.")
-            
             .output_schema_text(r#"{
                 "type": "object",
                 "properties": {
@@ -183,7 +180,6 @@ pub fn register(server: &mut Server) {
         Tool::new("boot_timeline", |_, _| Ok(boot_timeline()))
             .title("Boot timeline")
             .description("Each boot stage (entry, mmu, heap, drivers, console, mcp, ...) in microseconds since kernel entry, plus the firmware time before the kernel on Pi boards.")
-            
             .output_schema_text(r#"{
                 "type": "object",
                 "properties": {
@@ -203,7 +199,6 @@ pub fn register(server: &mut Server) {
         Tool::new("memory_stats", |_, _| Ok(memory_stats()))
             .title("Memory statistics")
             .description("Heap size, used, free and peak bytes; the physical memory regions and reservations; console input bytes dropped.")
-            
             .output_schema_text(r#"{
                 "type": "object",
                 "properties": {
@@ -249,16 +244,20 @@ pub fn register(server: &mut Server) {
         Tool::new("rng_read", |_, args| rng_read(args.get("count").and_then(Value::as_u64).unwrap_or(4) as usize))
             .title("Hardware random numbers")
             .description("32-bit words from the SoC's hardware random number generator, as hex.")
-            .input_schema_text(r#"{
+            .input_schema_text(
+                r#"{
                 "type": "object",
                 "properties": {"count": {"type": "integer", "minimum": 1, "maximum": 256, "default": 4}},
                 "additionalProperties": false
-            }"#)
-            .output_schema_text(r#"{
+            }"#,
+            )
+            .output_schema_text(
+                r#"{
                 "type": "object",
                 "properties": {"words": {"type": "array", "items": {"type": "string"}}},
                 "required": ["words"]
-            }"#)
+            }"#,
+            )
             .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false }),
     );
     add(
@@ -268,9 +267,12 @@ pub fn register(server: &mut Server) {
             Ok(ToolOutput::new(json!({"action": "reboot"})))
         })
         .title("Reboot")
-        .description("Resets the machine through the watchdog (PSCI on virt) right after answering. Ends every session.")
-        
-        .output_schema_text(r#"{"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}"#)
+        .description(
+            "Resets the machine through the watchdog (PSCI on virt) right after answering. Ends every session.",
+        )
+        .output_schema_text(
+            r#"{"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}"#,
+        )
         .annotations(Annotations::DESTRUCTIVE),
     );
     add(
@@ -281,14 +283,16 @@ pub fn register(server: &mut Server) {
         })
         .title("Power off")
         .description("Powers the machine off right after answering (QEMU exits; a real board halts).")
-        
-        .output_schema_text(r#"{"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}"#)
+        .output_schema_text(
+            r#"{"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}"#,
+        )
         .annotations(Annotations::DESTRUCTIVE),
     );
 
-    let log_resource = Resource::new("kernel://log", "kernel-log", |_, _| Ok(crate::log::read_tail(crate::log::CAPACITY)))
-        .title("Kernel log")
-        .description("The whole kernel log ring buffer (64 KiB).");
+    let log_resource =
+        Resource::new("kernel://log", "kernel-log", |_, _| Ok(crate::log::read_tail(crate::log::CAPACITY)))
+            .title("Kernel log")
+            .description("The whole kernel log ring buffer (64 KiB).");
     let log_template = Resource::template("kernel://log/{lines}", "kernel-log-tail", |_, vars| {
         let lines: usize = vars
             .get("lines")

@@ -39,23 +39,67 @@ fn list() -> ToolOutput {
             ("io-executor".into(), "running", busy_us, String::from("I/O tasks below"))
         } else {
             let busy = smp::pool::is_busy(core);
-            (format!("compute-{core}"), if !online { "offline" } else if busy { "running" } else { "idle" }, busy_us, format!("{jobs} jobs"))
+            (
+                format!("compute-{core}"),
+                if !online {
+                    "offline"
+                } else if busy {
+                    "running"
+                } else {
+                    "idle"
+                },
+                busy_us,
+                format!("{jobs} jobs"),
+            )
         };
-        let _ = writeln!(text, "{:<4} {:<5} {:<22} {:<9} {:>10.1}  {}", core, core, name, state, cpu_us as f64 / 1000.0, detail);
+        let _ = writeln!(
+            text,
+            "{:<4} {:<5} {:<22} {:<9} {:>10.1}  {}",
+            core,
+            core,
+            name,
+            state,
+            cpu_us as f64 / 1000.0,
+            detail
+        );
         rows.push(json!({"id": core, "name": name, "core": core, "state": state, "cpu_us": cpu_us, "detail": detail}));
     }
     // The I/O executor's tasks on core 0 (console, network), ids 10+.
     for (i, task) in crate::executor::stats().into_iter().enumerate() {
         let id = 10 + i as u32;
-        let state = if task.done { "done" } else if task.running { "running" } else { "waiting" };
+        let state = if task.done {
+            "done"
+        } else if task.running {
+            "running"
+        } else {
+            "waiting"
+        };
         let cpu_us = cpu::ticks_to_micros(task.busy_ticks);
         let detail = format!("{} polls", task.polls);
-        let _ = writeln!(text, "{:<4} {:<5} {:<22} {:<9} {:>10.1}  {}", id, 0, task.name, state, cpu_us as f64 / 1000.0, detail);
+        let _ = writeln!(
+            text,
+            "{:<4} {:<5} {:<22} {:<9} {:>10.1}  {}",
+            id,
+            0,
+            task.name,
+            state,
+            cpu_us as f64 / 1000.0,
+            detail
+        );
         rows.push(json!({"id": id, "name": task.name, "core": 0, "state": state, "cpu_us": cpu_us, "detail": detail}));
     }
     for task in transient {
         let id = 100 + task.id;
-        let _ = writeln!(text, "{:<4} {:<5} {:<22} {:<9} {:>10.1}  {}", id, task.core, task.name, "running", task.running_us as f64 / 1000.0, task.detail);
+        let _ = writeln!(
+            text,
+            "{:<4} {:<5} {:<22} {:<9} {:>10.1}  {}",
+            id,
+            task.core,
+            task.name,
+            "running",
+            task.running_us as f64 / 1000.0,
+            task.detail
+        );
         rows.push(json!({"id": id, "name": task.name, "core": task.core, "state": "running", "cpu_us": task.running_us, "detail": task.detail}));
     }
     let online = smp::online_count();

@@ -87,7 +87,8 @@ fn compute(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, 
         _ => quant::quantize_q8_0(&weights),
     };
     let tensor = Tensor::new(dtype, rows, cols, &data).map_err(|e| alloc::format!("{e}"))?;
-    let jobs_before: Vec<u64> = (0..crate::MAX_CORES).map(|c| smp::stats(c).jobs.load(core::sync::atomic::Ordering::Relaxed)).collect();
+    let jobs_before: Vec<u64> =
+        (0..crate::MAX_CORES).map(|c| smp::stats(c).jobs.load(core::sync::atomic::Ordering::Relaxed)).collect();
     let mut parallel = alloc::vec![0f32; rows];
     let started = cpu::micros();
     tensor.matvec(&x, &mut parallel, &smp::pool::Pool::ALL);
@@ -238,7 +239,9 @@ fn usb_test(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput,
             device.manufacturer.as_str(),
             device.product.as_str()
         ));
-        let hub = device.hub.map(|hub| json!({"ports": hub.ports, "connected": hub.connected, "changes_at_start": hub.changes_at_start}));
+        let hub = device.hub.map(
+            |hub| json!({"ports": hub.ports, "connected": hub.connected, "changes_at_start": hub.changes_at_start}),
+        );
         if let Some(hub) = device.hub {
             text.push_str(&alloc::format!(" hub: {} ports, connected {:#06x}", hub.ports, hub.connected));
         }
@@ -338,7 +341,9 @@ fn usb_test(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput,
     let burst_sent = ethernet.counters().tx_frames - before;
     let rate = (burst_sent * MAX_FRAME as u64 * 1_000_000).checked_div(burst_us).unwrap_or(0) / 1024;
     if burst > 0 {
-        text.push_str(&alloc::format!("\nburst: {burst_sent} frames of {MAX_FRAME} bytes in {burst_us} us ({rate} KiB/s)"));
+        text.push_str(&alloc::format!(
+            "\nburst: {burst_sent} frames of {MAX_FRAME} bytes in {burst_us} us ({rate} KiB/s)"
+        ));
     }
     let counters = ethernet.counters();
     Ok(ToolOutput::with_text(
@@ -372,19 +377,24 @@ pub fn register(server: &mut Server) {
         Tool::new(name, move |_, _| run())
             .title(description)
             .description(description)
-            
             .output_schema_text(r#"{"type": "object", "description": "never returns: the kernel stops"}"#)
             .annotations(Annotations::DESTRUCTIVE)
     };
     add(server, crash("test_fault", "Read an unmapped address (fault report test)", fault));
-    add(server, crash("test_overflow", "Overflow the kernel stack into its guard page", || {
-        panic!("recursion returned {}", recurse(0))
-    }));
+    add(
+        server,
+        crash("test_overflow", "Overflow the kernel stack into its guard page", || {
+            panic!("recursion returned {}", recurse(0))
+        }),
+    );
     add(server, crash("test_panic", "Panic", || panic!("panic requested from the console")));
-    add(server, crash("test_oom", "Allocate more than the heap holds", || {
-        let huge: Vec<u8> = Vec::with_capacity(usize::MAX / 4);
-        panic!("allocated {} (should have failed)", huge.capacity())
-    }));
+    add(
+        server,
+        crash("test_oom", "Allocate more than the heap holds", || {
+            let huge: Vec<u8> = Vec::with_capacity(usize::MAX / 4);
+            panic!("allocated {} (should have failed)", huge.capacity())
+        }),
+    );
     add(
         server,
         Tool::new("test_compute", |_, args| compute(args))
@@ -416,8 +426,12 @@ pub fn register(server: &mut Server) {
         server,
         Tool::new("test_i2c_stall", |_, _| i2c_stall())
             .title("I2C on a dead controller")
-            .description("Runs an I2C write on a register window where no controller answers; it must fail at its deadline.")
-            .output_schema_text(r#"{"type":"object","properties":{"elapsed_us":{"type":"integer"}},"required":["elapsed_us"]}"#)
+            .description(
+                "Runs an I2C write on a register window where no controller answers; it must fail at its deadline.",
+            )
+            .output_schema_text(
+                r#"{"type":"object","properties":{"elapsed_us":{"type":"integer"}},"required":["elapsed_us"]}"#,
+            )
             .annotations(Annotations::MUTATING),
     );
     add(
@@ -434,7 +448,6 @@ pub fn register(server: &mut Server) {
         Tool::new("test_heap", |_, _| heap_stress())
             .title("Heap stress test")
             .description("Allocates and frees thousands of blocks, verifying their contents.")
-            
             .output_schema_text(r#"{
                 "type": "object",
                 "properties": {"blocks": {"type": "integer"}, "used_before": {"type": "integer"}, "used_after": {"type": "integer"}},
@@ -452,17 +465,21 @@ pub fn register(server: &mut Server) {
         })
         .title("Echo")
         .description("Returns the length and a checksum of the text (console paste test).")
-        .input_schema_text(r#"{
+        .input_schema_text(
+            r#"{
             "type": "object",
             "properties": {"text": {"type": "string", "maxLength": 65536}},
             "required": ["text"],
             "additionalProperties": false
-        }"#)
-        .output_schema_text(r#"{
+        }"#,
+        )
+        .output_schema_text(
+            r#"{
             "type": "object",
             "properties": {"bytes": {"type": "integer"}, "checksum": {"type": "string"}},
             "required": ["bytes", "checksum"]
-        }"#)
+        }"#,
+        )
         .annotations(Annotations::READ_ONLY),
     );
 }

@@ -11,7 +11,12 @@ fn entropy() -> u64 {
 }
 
 fn endpoint() -> Endpoint {
-    let mut server = Server::new(ServerInfo { name: "test".into(), title: "Test".into(), version: "1".into(), instructions: String::new() });
+    let mut server = Server::new(ServerInfo {
+        name: "test".into(),
+        title: "Test".into(),
+        version: "1".into(),
+        instructions: String::new(),
+    });
     server
         .add_tool(
             Tool::new("echo", |ctx, args| {
@@ -20,7 +25,9 @@ fn endpoint() -> Endpoint {
             })
             .title("Echo")
             .description("Echoes")
-            .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string"}},"additionalProperties":false}"#)
+            .input_schema_text(
+                r#"{"type":"object","properties":{"text":{"type":"string"}},"additionalProperties":false}"#,
+            )
             .output_schema_text(r#"{"type":"object","properties":{"said":{}}}"#)
             .annotations(Annotations::READ_ONLY),
         )
@@ -86,13 +93,24 @@ fn a_session_initializes_lists_and_calls() {
     let session = session_of(&init);
     assert_eq!(session.len(), 32);
     let sid = ("Mcp-Session-Id", session.as_str());
-    let (accepted, _) = exchange(&mut e, &request("POST", &[AUTH, JSON, sid], r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#));
+    let (accepted, _) = exchange(
+        &mut e,
+        &request("POST", &[AUTH, JSON, sid], r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+    );
     assert_eq!((accepted.status, accepted.body.len()), (202, 0));
-    let (list, _) = exchange(&mut e, &request("POST", &[AUTH, JSON, sid, ("MCP-Protocol-Version", "2025-11-25")], r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#));
+    let (list, _) = exchange(
+        &mut e,
+        &request(
+            "POST",
+            &[AUTH, JSON, sid, ("MCP-Protocol-Version", "2025-11-25")],
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+        ),
+    );
     assert_eq!(list.status, 200);
     assert!(String::from_utf8_lossy(&list.body).contains("\"echo\""));
     let call = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},"_meta":{"progressToken":7}}}"#;
-    let (_, events) = exchange(&mut e, &request("POST", &[AUTH, JSON, sid, ("Accept", "application/json, text/event-stream")], call));
+    let (_, events) =
+        exchange(&mut e, &request("POST", &[AUTH, JSON, sid, ("Accept", "application/json, text/event-stream")], call));
     assert_eq!(events.len(), 2, "progress, then the answer: {events:?}");
     assert!(events[0].contains("notifications/progress") && events[1].contains("\"said\":\"hi\""));
     // Without event-stream in Accept the same call is a plain JSON answer.
@@ -100,7 +118,8 @@ fn a_session_initializes_lists_and_calls() {
     assert!(events.is_empty() && String::from_utf8_lossy(&plain.body).contains("\"said\":\"hi\""));
     let (deleted, _) = exchange(&mut e, &request("DELETE", &[AUTH, sid], ""));
     assert_eq!(deleted.status, 204);
-    let (gone, _) = exchange(&mut e, &request("POST", &[AUTH, JSON, sid], r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#));
+    let (gone, _) =
+        exchange(&mut e, &request("POST", &[AUTH, JSON, sid], r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#));
     assert_eq!(gone.status, 404);
 }
 
@@ -131,7 +150,8 @@ fn the_transport_rules_give_their_status_codes() {
     assert_eq!(exchange(&mut e, &own_address).0.status, 200);
     // A sessionless request that is not initialize gets its JSON-RPC answer (a newer
     // client's discovery gets the error it falls back on).
-    let (discover, _) = exchange(&mut e, &request("POST", &[AUTH, JSON], r#"{"jsonrpc":"2.0","id":9,"method":"server/discover"}"#));
+    let (discover, _) =
+        exchange(&mut e, &request("POST", &[AUTH, JSON], r#"{"jsonrpc":"2.0","id":9,"method":"server/discover"}"#));
     assert_eq!(discover.status, 200);
     assert!(String::from_utf8_lossy(&discover.body).contains("-32601"));
     assert_eq!(e.session_count(), 0);
@@ -172,12 +192,19 @@ fn a_cancellation_reaches_the_running_request() {
     let mut e = endpoint();
     let (init, _) = exchange(&mut e, &request("POST", &[AUTH, JSON], INIT));
     let session = session_of(&init);
-    let call = parsed(&request("POST", &[AUTH, JSON, ("Mcp-Session-Id", &session)], r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{}}}"#));
+    let call = parsed(&request(
+        "POST",
+        &[AUTH, JSON, ("Mcp-Session-Id", &session)],
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{}}}"#,
+    ));
     let Action::Call { session: s, id, .. } = e.route(&call) else { panic!() };
     let (server, owned) = e.begin(s.as_deref(), id.as_ref());
     assert!(owned && !e.is_cancelled(s.as_deref()));
     // While it runs, the same session still answers (through its second handle) ...
-    let (pong, _) = exchange(&mut e, &request("POST", &[AUTH, JSON, ("Mcp-Session-Id", &session)], r#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#));
+    let (pong, _) = exchange(
+        &mut e,
+        &request("POST", &[AUTH, JSON, ("Mcp-Session-Id", &session)], r#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#),
+    );
     assert_eq!(pong.status, 200);
     // ... and a cancellation of request 5 marks it.
     let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}}"#;
@@ -204,7 +231,10 @@ fn responses_serialize() {
     let text = String::from_utf8(response.to_bytes()).unwrap();
     assert!(text.starts_with("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"));
     assert!(text.contains("Mcp-Session-Id: abc\r\n") && text.ends_with("\r\n\r\n{}"));
-    assert_eq!(String::from_utf8(Response::empty(202).to_bytes()).unwrap(), "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
+    assert_eq!(
+        String::from_utf8(Response::empty(202).to_bytes()).unwrap(),
+        "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n"
+    );
     assert!(String::from_utf8(event_stream_head(None)).unwrap().contains("text/event-stream"));
     assert_eq!(event("{}"), b"event: message\ndata: {}\n\n");
 }
@@ -221,7 +251,11 @@ fn host_names_are_extracted() {
 #[test]
 fn mutated_requests_never_panic() {
     let mut e = endpoint();
-    let base = request("POST", &[AUTH, JSON, ("Accept", "text/event-stream")], r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{"progressToken":1}}}"#);
+    let base = request(
+        "POST",
+        &[AUTH, JSON, ("Accept", "text/event-stream")],
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{"progressToken":1}}}"#,
+    );
     let mut state = 0x2545_f491u32;
     for _ in 0..20_000 {
         let mut m = base.clone();

@@ -28,7 +28,10 @@ pub fn peak_rss_kib() -> Result<u64> {
 
 fn argmax(logits: &Tensor) -> Result<u32> {
     let values = logits.squeeze(0)?.to_vec1::<f32>()?;
-    let (best, _) = values.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) });
+    let (best, _) = values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) });
     Ok(best as u32)
 }
 

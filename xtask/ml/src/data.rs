@@ -45,7 +45,8 @@ fn parse_with(text: &str, training: bool) -> Result<Vec<Intent>> {
         match kind {
             "=" => intents.push(Intent { call: rest, train: Vec::new(), held_out: Vec::new() }),
             "-" | "+" => {
-                let intent = intents.last_mut().with_context(|| format!("line {}: phrasing before any '=' call", number + 1))?;
+                let intent =
+                    intents.last_mut().with_context(|| format!("line {}: phrasing before any '=' call", number + 1))?;
                 if kind == "-" {
                     intent.train.push(rest);
                 } else {
@@ -145,7 +146,9 @@ fn noise(request: &str, rng: &mut Rng) -> String {
     let mut words: Vec<String> = request.split(' ').map(String::from).collect();
     match rng.range(0, 2) {
         0 => {
-            let long: Vec<usize> = (0..words.len()).filter(|&i| words[i].len() >= 5 && words[i].bytes().all(|b| b.is_ascii_lowercase())).collect();
+            let long: Vec<usize> = (0..words.len())
+                .filter(|&i| words[i].len() >= 5 && words[i].bytes().all(|b| b.is_ascii_lowercase()))
+                .collect();
             if !long.is_empty() {
                 let w = long[rng.range(0, long.len() as u64 - 1) as usize];
                 let mut letters: Vec<char> = words[w].chars().collect();
@@ -309,7 +312,11 @@ mod tests {
         let pin = request.rsplit(' ').next().unwrap_or_default();
         assert_eq!(answer, format!(r#"gpio_write {{"pin":{pin}}}"#));
         assert_eq!(target, r#"gpio_write {"pin":#2}"#);
-        let (_, _, target) = fill("read {length} bytes from address {address}", r#"i2c_read {"address":{address},"length":{length}}"#, &mut rng);
+        let (_, _, target) = fill(
+            "read {length} bytes from address {address}",
+            r#"i2c_read {"address":{address},"length":{length}}"#,
+            &mut rng,
+        );
         assert_eq!(target, r#"i2c_read {"address":#2,"length":#1}"#);
     }
 

@@ -36,7 +36,14 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { data: "xtask/ml/intents.txt".into(), output: "kernel/models/intent.gguf".into(), report: None, seed: 7, steps: 1200, eval_only: false }
+        Options {
+            data: "xtask/ml/intents.txt".into(),
+            output: "kernel/models/intent.gguf".into(),
+            report: None,
+            seed: 7,
+            steps: 1200,
+            eval_only: false,
+        }
     }
 }
 
@@ -107,7 +114,12 @@ fn export(model: &net::Llama, vocab: &bpe::Vocab, answers: &[String], seed: u64,
     let mut w = Writer::new();
     w.meta("general.architecture", Meta::Str("llama".into()));
     w.meta("general.name", Meta::Str("kingly-intent".into()));
-    w.meta("general.description", Meta::Str(format!("Kingly OS intent model: request -> tool call. cargo xtask model train-intent, seed {seed}, {steps} steps")));
+    w.meta(
+        "general.description",
+        Meta::Str(format!(
+            "Kingly OS intent model: request -> tool call. cargo xtask model train-intent, seed {seed}, {steps} steps"
+        )),
+    );
     w.meta(META_SEED, Meta::Str(seed.to_string()));
     w.meta(META_STEPS, Meta::U32(steps as u32));
     w.meta(inference::intent::ANSWERS_KEY, Meta::Strings(answers.to_vec()));
@@ -169,9 +181,19 @@ pub fn evaluate(bytes: &[u8], examples: &[data::Example]) -> Result<Evaluation> 
     let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| anyhow!("{e}"))?;
     let answers = inference::intent::Answers::from_gguf(&gguf, &tokenizer);
     let model = Model { config, weights };
-    let mut e = Evaluation { total: 0, correct: 0, none_total: 0, none_correct: 0, said_none: 0, right_confidence: vec![], wrong_confidence: vec![], mistakes: vec![] };
+    let mut e = Evaluation {
+        total: 0,
+        correct: 0,
+        none_total: 0,
+        none_correct: 0,
+        said_none: 0,
+        right_confidence: vec![],
+        wrong_confidence: vec![],
+        mistakes: vec![],
+    };
     for example in examples {
-        let proposal = inference::intent::propose(&model, &tokenizer, &example.request, answers.as_ref(), &Serial).map_err(|e| anyhow!("{e}"))?;
+        let proposal = inference::intent::propose(&model, &tokenizer, &example.request, answers.as_ref(), &Serial)
+            .map_err(|e| anyhow!("{e}"))?;
         let right = proposal.text == example.answer;
         e.total += 1;
         e.correct += right as usize;
@@ -184,7 +206,12 @@ pub fn evaluate(bytes: &[u8], examples: &[data::Example]) -> Result<Evaluation> 
             e.right_confidence.push(proposal.confidence);
         } else {
             e.wrong_confidence.push(proposal.confidence);
-            e.mistakes.push((example.request.clone(), example.answer.clone(), proposal.text.clone(), proposal.confidence));
+            e.mistakes.push((
+                example.request.clone(),
+                example.answer.clone(),
+                proposal.text.clone(),
+                proposal.confidence,
+            ));
         }
     }
     Ok(e)
@@ -200,7 +227,11 @@ pub fn proposals(bytes: &[u8], examples: &[data::Example]) -> Result<Vec<String>
     let model = Model { config, weights };
     examples
         .iter()
-        .map(|e| inference::intent::propose(&model, &tokenizer, &e.request, answers.as_ref(), &Serial).map(|p| p.text).map_err(|e| anyhow!("{e}")))
+        .map(|e| {
+            inference::intent::propose(&model, &tokenizer, &e.request, answers.as_ref(), &Serial)
+                .map(|p| p.text)
+                .map_err(|e| anyhow!("{e}"))
+        })
         .collect()
 }
 
@@ -266,7 +297,8 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
         return Ok(e);
     }
     let started = Instant::now();
-    let texts: Vec<String> = train.iter().map(|e| format!("{}{}", inference::intent::prompt(&e.request), e.target)).collect();
+    let texts: Vec<String> =
+        train.iter().map(|e| format!("{}{}", inference::intent::prompt(&e.request), e.target)).collect();
     let vocab = bpe::learn(&texts, MERGES);
     let tokenizer = tokenizer_of(&vocab)?;
     let mut sequences = encode_all(&tokenizer, &train)?;
@@ -282,7 +314,14 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
         vocab.pieces.len()
     );
     let device = Device::Cpu;
-    let shape = net::Shape { vocab: vocab.pieces.len(), dim: SHAPE_DIM, hidden: SHAPE_HIDDEN, layers: SHAPE_LAYERS, heads: SHAPE_HEADS, context: CONTEXT };
+    let shape = net::Shape {
+        vocab: vocab.pieces.len(),
+        dim: SHAPE_DIM,
+        hidden: SHAPE_HIDDEN,
+        layers: SHAPE_LAYERS,
+        heads: SHAPE_HEADS,
+        context: CONTEXT,
+    };
     let model = net::Llama::new(shape, o.seed, &device)?;
     let peak = 3e-3;
     let mut optimizer = AdamW::new(model.vars(), ParamsAdamW { lr: peak, weight_decay: 0.01, ..Default::default() })?;
@@ -336,7 +375,12 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
         if step % 10 == 0 || step + 1 == o.steps {
             let done = (step + 1) as f64 / o.steps as f64;
             let bar = "#".repeat((done * 30.0) as usize);
-            eprint!("\r[{bar:<30}] step {}/{} loss {smoothed:.3} lr {lr:.1e} {:.0}s ", step + 1, o.steps, started.elapsed().as_secs_f64());
+            eprint!(
+                "\r[{bar:<30}] step {}/{} loss {smoothed:.3} lr {lr:.1e} {:.0}s ",
+                step + 1,
+                o.steps,
+                started.elapsed().as_secs_f64()
+            );
             std::io::stderr().flush().ok();
         }
     }

@@ -34,7 +34,10 @@ fn bench_options(mut args: impl Iterator<Item = String>) -> Result<BenchOptions>
         match flag.as_str() {
             "--model" => model = Some(value()?.into()),
             "--prompt" => {
-                prompt = value()?.split(',').map(|t| t.trim().parse::<u32>().with_context(|| format!("token id '{t}'"))).collect::<Result<_>>()?
+                prompt = value()?
+                    .split(',')
+                    .map(|t| t.trim().parse::<u32>().with_context(|| format!("token id '{t}'")))
+                    .collect::<Result<_>>()?
             }
             "--gen-tokens" => gen = value()?.parse()?,
             other => bail!("unknown option {other}\n{USAGE}"),

@@ -113,7 +113,10 @@ impl Llama {
     pub fn vars(&self) -> Vec<Var> {
         let mut vars = vec![self.embed.clone(), self.norm.clone()];
         for l in &self.layers {
-            vars.extend([&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down].map(|v| v.clone()));
+            vars.extend(
+                [&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down]
+                    .map(|v| v.clone()),
+            );
         }
         vars
     }
@@ -141,16 +144,20 @@ impl Llama {
         let mut drop = |x: Tensor| -> Result<Tensor> {
             let Some(rng) = dropout.as_deref_mut() else { return Ok(x) };
             let keep = 1.0 / (1.0 - DROPOUT);
-            let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.unit() < DROPOUT { 0.0 } else { keep as f32 }).collect();
+            let mask: Vec<f32> =
+                (0..x.elem_count()).map(|_| if rng.unit() < DROPOUT { 0.0 } else { keep as f32 }).collect();
             Ok((x.clone() * Tensor::from_vec(mask, x.shape(), x.device())?)?)
         };
         let mut x = drop(self.embed.as_tensor().index_select(&tokens.flatten_all()?, 0)?.reshape((b, t, s.dim))?)?;
-        let mask: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
+        let mask: Vec<f32> =
+            (0..t).flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
         let mask = Tensor::from_vec(mask, (t, t), tokens.device())?;
         let scale = 1.0 / (hd as f64).sqrt();
         for l in &self.layers {
             let h = rms_norm(&x, l.attn_norm.as_tensor())?;
-            let heads = |w: &Var| -> Result<Tensor> { Ok(linear(&h, w.as_tensor())?.reshape((b, t, s.heads, hd))?.transpose(1, 2)?.contiguous()?) };
+            let heads = |w: &Var| -> Result<Tensor> {
+                Ok(linear(&h, w.as_tensor())?.reshape((b, t, s.heads, hd))?.transpose(1, 2)?.contiguous()?)
+            };
             let q = self.rope(&heads(&l.wq)?, t)?;
             let k = self.rope(&heads(&l.wk)?, t)?;
             let v = heads(&l.wv)?;

@@ -16,11 +16,19 @@ fn the_committed_intent_model_is_regenerated_from_its_dataset_and_seed() {
     let committed_path = root().join("kernel/models/intent.gguf");
     let committed = std::fs::read(&committed_path).expect("kernel/models/intent.gguf is committed");
     let gguf = Gguf::parse(&committed).expect("the committed model parses");
-    let seed: u64 = gguf.get(META_SEED).and_then(|v| v.as_str()).and_then(|s| s.parse().ok()).expect("seed recorded in the file");
+    let seed: u64 =
+        gguf.get(META_SEED).and_then(|v| v.as_str()).and_then(|s| s.parse().ok()).expect("seed recorded in the file");
     let steps = gguf.get(META_STEPS).and_then(|v| v.as_u64()).expect("steps recorded in the file") as usize;
 
     let output = std::env::temp_dir().join(format!("kingly-intent-{}.gguf", std::process::id()));
-    let options = Options { data: root().join("xtask/ml/intents.txt"), output: output.clone(), report: None, seed, steps, eval_only: false };
+    let options = Options {
+        data: root().join("xtask/ml/intents.txt"),
+        output: output.clone(),
+        report: None,
+        seed,
+        steps,
+        eval_only: false,
+    };
     let held_out = train_intent(&options).expect("training runs");
     let fresh = std::fs::read(&output).expect("the trainer wrote its file");
     let _ = std::fs::remove_file(&output);

@@ -86,7 +86,12 @@ fn timed_reader(mut out: impl Read + Send + 'static) -> mpsc::Receiver<(Instant,
 }
 
 /// Waits until `needle` appears in the accumulated output; returns when it arrived.
-fn wait_for(rx: &mpsc::Receiver<(Instant, Vec<u8>)>, seen: &mut Vec<u8>, needle: &[u8], timeout: Duration) -> Result<Instant> {
+fn wait_for(
+    rx: &mpsc::Receiver<(Instant, Vec<u8>)>,
+    seen: &mut Vec<u8>,
+    needle: &[u8],
+    timeout: Duration,
+) -> Result<Instant> {
     let deadline = Instant::now() + timeout;
     let mut last = Instant::now();
     loop {
@@ -126,7 +131,8 @@ pub fn check_stages(stages: &BTreeMap<String, f64>) -> Result<()> {
             bail!("timeline lacks stage '{name}'");
         }
     }
-    let ordered: Vec<f64> = STAGE_ORDER.iter().filter(|s| **s != "firmware").filter_map(|s| stages.get(*s).copied()).collect();
+    let ordered: Vec<f64> =
+        STAGE_ORDER.iter().filter(|s| **s != "firmware").filter_map(|s| stages.get(*s).copied()).collect();
     if ordered.windows(2).any(|w| w[0] > w[1]) {
         bail!("timeline stages out of order: {stages:?}");
     }
@@ -217,7 +223,11 @@ pub fn table(report: &Report) -> String {
     };
     for stage in STAGE_ORDER.iter().skip(1) {
         if let Some(s) = report.summary.get(&format!("kernel.{stage}")) {
-            let label = if *stage == "firmware" { "firmware before kernel (BCM timer)".to_string() } else { format!("kernel entry → {stage}") };
+            let label = if *stage == "firmware" {
+                "firmware before kernel (BCM timer)".to_string()
+            } else {
+                format!("kernel entry → {stage}")
+            };
             row(&label, "µs", s);
         }
     }
@@ -304,7 +314,9 @@ impl Args {
             for (name, value) in &k.stages {
                 report.kernel_stages.entry(name.clone()).or_default().push(*value);
             }
-            for (name, value) in [("first_byte", k.first_byte_ms), ("mcp_ready", k.ready_ms), ("first_response", k.response_ms)] {
+            for (name, value) in
+                [("first_byte", k.first_byte_ms), ("mcp_ready", k.ready_ms), ("first_response", k.response_ms)]
+            {
                 report.kernel_host.entry(name.into()).or_default().push(value);
             }
             if let Some(args) = &linux_args {

@@ -64,9 +64,12 @@ fn stories(quant: llama2c::Quant, name: &str) -> Result<PathBuf> {
         let fixtures = util::root().join("../shared/fixtures/llama2c");
         let read = |file: &str| {
             let path = fixtures.join(file);
-            std::fs::read(&path).with_context(|| format!("reading {} (the fixtures are in ../shared, outside the repository)", path.display()))
+            std::fs::read(&path).with_context(|| {
+                format!("reading {} (the fixtures are in ../shared, outside the repository)", path.display())
+            })
         };
-        let bytes = llama2c::to_gguf(&read("stories260K.bin")?, &read("tok512.bin")?, quant).map_err(|e| anyhow!("{e}"))?;
+        let bytes =
+            llama2c::to_gguf(&read("stories260K.bin")?, &read("tok512.bin")?, quant).map_err(|e| anyhow!("{e}"))?;
         std::fs::create_dir_all(bench_dir())?;
         std::fs::write(&path, bytes)?;
     }
@@ -88,7 +91,8 @@ fn prompt(model: &Path, tokens: usize) -> Result<Vec<u32>> {
     // Only the header is needed for the vocabulary: read a prefix large enough for it.
     let mut bytes = Vec::new();
     let file = std::fs::File::open(model).with_context(|| format!("opening {}", model.display()))?;
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, 16 << 20), &mut bytes).with_context(|| format!("reading {}", model.display()))?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, 16 << 20), &mut bytes)
+        .with_context(|| format!("reading {}", model.display()))?;
     let gguf = Gguf::parse_header(&bytes).map_err(|e| anyhow!("{}: {e}", model.display()))?;
     let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| anyhow!("{e}"))?;
     let mut ids = tokenizer.encode(&PROMPT_TEXT.repeat(1 + tokens / 8), true);
@@ -115,7 +119,12 @@ fn measure(mut command: Command) -> Result<Value> {
     let output = command.output().with_context(|| format!("starting {:?}", command.get_program()))?;
     if !output.status.success() {
         util::echo(&command);
-        bail!("{:?} failed with {}: {}", command.get_program(), output.status, String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "{:?} failed with {}: {}",
+            command.get_program(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().rev().find(|l| l.starts_with('{')).context("no JSON line in the output")?;
@@ -126,7 +135,14 @@ fn ours(case: &Case, threads: usize) -> Result<Command> {
     let mut command = Command::new(std::env::current_exe()?);
     command.args(["llm", "bench", "--model"]).arg(&case.file);
     command.arg("--prompt").arg(case.prompt.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
-    command.args(["--gen-tokens", &case.gen.to_string(), "--threads", &threads.to_string(), "--context", &case.context.to_string()]);
+    command.args([
+        "--gen-tokens",
+        &case.gen.to_string(),
+        "--threads",
+        &threads.to_string(),
+        "--context",
+        &case.context.to_string(),
+    ]);
     Ok(command)
 }
 
@@ -152,19 +168,29 @@ fn median(v: &[f64]) -> f64 {
 
 /// The 1-minute load average (other users of a shared machine show up here).
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(String::from)).unwrap_or_else(|| "?".into())
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(String::from))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// Runs the whole benchmark and prints the table.
 pub fn run(options: Options) -> Result<()> {
     let load_before = load_average();
     let all = Pool::default_threads();
-    let (tiny_prompt, tiny_gen, story_prompt, story_gen) = if options.quick { (8, 8, 32, 64) } else { (32, 16, 64, 256) };
+    let (tiny_prompt, tiny_gen, story_prompt, story_gen) =
+        if options.quick { (8, 8, 32, 64) } else { (32, 16, 64, 256) };
     eprintln!("preparing models in {}", bench_dir().display());
     let mut cases = Vec::new();
     for (quant, name) in [(llama2c::Quant::F32, "f32"), (llama2c::Quant::Q8_0, "q8_0")] {
         let file = stories(quant, name)?;
-        cases.push(Case { label: format!("stories260K {}", name.to_uppercase()), prompt: prompt(&file, story_prompt)?, file, gen: story_gen, context: 512 });
+        cases.push(Case {
+            label: format!("stories260K {}", name.to_uppercase()),
+            prompt: prompt(&file, story_prompt)?,
+            file,
+            gen: story_gen,
+            context: 512,
+        });
     }
     for quant in [tinyllama::Quant::Q8_0, tinyllama::Quant::Q4_0] {
         let file = tinyllama(quant)?;
@@ -175,7 +201,8 @@ pub fn run(options: Options) -> Result<()> {
     let threads: Vec<usize> = if all > 1 { vec![1, all] } else { vec![1] };
 
     // results[case][threads] = (ours, candle)
-    let mut results: Vec<Vec<(Samples, Samples)>> = cases.iter().map(|_| threads.iter().map(|_| Default::default()).collect()).collect();
+    let mut results: Vec<Vec<(Samples, Samples)>> =
+        cases.iter().map(|_| threads.iter().map(|_| Default::default()).collect()).collect();
     let total = options.rounds * cases.len() * threads.len() * 2;
     let mut progress = util::Progress::items("bench llm: runs", total as u64);
     for round in 0..options.rounds {
@@ -186,9 +213,11 @@ pub fn run(options: Options) -> Result<()> {
                 let order = if (round + c + t) % 2 == 0 { [true, false] } else { [false, true] };
                 for engine_is_ours in order {
                     if engine_is_ours {
-                        record(mine, &measure(ours(case, n)?)?).with_context(|| format!("{} ({n} threads), ours", case.label))?;
+                        record(mine, &measure(ours(case, n)?)?)
+                            .with_context(|| format!("{} ({n} threads), ours", case.label))?;
                     } else {
-                        record(candle_samples, &measure(theirs(&candle, case, n))?).with_context(|| format!("{} ({n} threads), candle", case.label))?;
+                        record(candle_samples, &measure(theirs(&candle, case, n))?)
+                            .with_context(|| format!("{} ({n} threads), candle", case.label))?;
                     }
                     progress.advance(1);
                 }
@@ -200,18 +229,32 @@ pub fn run(options: Options) -> Result<()> {
     println!();
     println!("Host LLM inference: this engine (inference/, AVX2 detected at run time) vs candle 0.9 quantized_llama (target-cpu=native)");
     println!("medians of {} round(s), runs interleaved; prompt = {} / {} tokens, generation = {} / {} tokens (stories260K / TinyLlama-shape)", options.rounds, story_prompt, tiny_prompt, story_gen, tiny_gen);
-    println!("{all} cores; load average {load_before} before, {} after (other work on the machine slows both engines alike)", load_average());
+    println!(
+        "{all} cores; load average {load_before} before, {} after (other work on the machine slows both engines alike)",
+        load_average()
+    );
     println!();
-    println!("| model | threads | prompt tok/s ours | candle | ours/candle | generation tok/s ours | candle | ours/candle |");
+    println!(
+        "| model | threads | prompt tok/s ours | candle | ours/candle | generation tok/s ours | candle | ours/candle |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for (c, case) in cases.iter().enumerate() {
         for (t, &n) in threads.iter().enumerate() {
             let (mine, theirs) = &results[c][t];
-            let (mp, tp, mg, tg) = (median(&mine.prompt), median(&theirs.prompt), median(&mine.gen), median(&theirs.gen));
-            println!("| {} | {n} | {mp:.1} | {tp:.1} | {:.2}x | {mg:.1} | {tg:.1} | {:.2}x |", case.label, mp / tp, mg / tg);
+            let (mp, tp, mg, tg) =
+                (median(&mine.prompt), median(&theirs.prompt), median(&mine.gen), median(&theirs.gen));
+            println!(
+                "| {} | {n} | {mp:.1} | {tp:.1} | {:.2}x | {mg:.1} | {tg:.1} | {:.2}x |",
+                case.label,
+                mp / tp,
+                mg / tg
+            );
         }
     }
-    let q4 = cases.iter().position(|c| c.label.ends_with("Q4_0") && c.label.starts_with("TinyLlama")).context("no Q4_0 case")?;
+    let q4 = cases
+        .iter()
+        .position(|c| c.label.ends_with("Q4_0") && c.label.starts_with("TinyLlama"))
+        .context("no Q4_0 case")?;
     let (mine, theirs) = &results[q4][threads.len() - 1];
     let (ours_mib, theirs_mib) = (median(&mine.peak_kib) / 1024.0, median(&theirs.peak_kib) / 1024.0);
     println!();

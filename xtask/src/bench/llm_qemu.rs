@@ -45,7 +45,10 @@ impl Session {
             }
         });
         let mut session = Session { child, input, lines, next_id: 1 };
-        let init = session.request("initialize", json!({"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench-llm","version":"1"}}))?;
+        let init = session.request(
+            "initialize",
+            json!({"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench-llm","version":"1"}}),
+        )?;
         if init["result"]["serverInfo"]["name"] != "kingly-os" {
             bail!("unexpected initialize answer: {init}");
         }
@@ -110,11 +113,14 @@ impl Drop for Session {
 
 fn stories260k() -> Result<Option<PathBuf>> {
     let fixtures = util::root().join("../shared/fixtures/llama2c");
-    let (Ok(model), Ok(vocab)) = (std::fs::read(fixtures.join("stories260K.bin")), std::fs::read(fixtures.join("tok512.bin"))) else {
+    let (Ok(model), Ok(vocab)) =
+        (std::fs::read(fixtures.join("stories260K.bin")), std::fs::read(fixtures.join("tok512.bin")))
+    else {
         eprintln!("note: ../shared/fixtures/llama2c is absent: stories260K rows skipped");
         return Ok(None);
     };
-    let gguf = inference::llama2c::to_gguf(&model, &vocab, inference::llama2c::Quant::Q8_0).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let gguf = inference::llama2c::to_gguf(&model, &vocab, inference::llama2c::Quant::Q8_0)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let dir = util::root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("stories260K-q8_0.gguf");
@@ -126,7 +132,10 @@ fn stories260k() -> Result<Option<PathBuf>> {
 fn tokens_per_second(session: &mut Session, cores: u64, tokens: u64, runs: usize) -> Result<f64> {
     let mut samples = Vec::new();
     for run in 0..runs {
-        let out = session.call("llm_generate", json!({"prompt": "Once upon a time", "max_tokens": tokens, "cores": cores, "seed": run}))?;
+        let out = session.call(
+            "llm_generate",
+            json!({"prompt": "Once upon a time", "max_tokens": tokens, "cores": cores, "seed": run}),
+        )?;
         let generated = out["generated_tokens"].as_f64().unwrap_or(0.0);
         let micros = out["elapsed_us"].as_f64().unwrap_or(0.0).max(1.0);
         samples.push(generated * 1e6 / micros);
@@ -204,7 +213,9 @@ pub fn run(runs: usize, tokens: u64, extra: Option<&Path>) -> Result<()> {
     if let Some(path) = extra {
         let (tokens, runs) = (tokens.min(8), runs.min(2));
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        eprintln!("{name}: placing the model in guest RAM and generating {tokens} tokens {runs} times on 1 and on 4 cores...");
+        eprintln!(
+            "{name}: placing the model in guest RAM and generating {tokens} tokens {runs} times on 1 and on 4 cores..."
+        );
         let mut session = Session::start(&image, Some(path))?;
         let info = session.call("llm_info", json!({}))?;
         if info["source"] != "placed" {

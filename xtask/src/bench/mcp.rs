@@ -58,7 +58,10 @@ fn row(name: &str, figure: &Figure, peer: Option<(&str, &Figure)>) {
             peer_figure.p50,
             figure.p50 / peer_figure.p50
         ),
-        None => println!("| {name:<34} | {:>10.0} | {:>10.0} | {:>12.0} | {:<34} | {:>7} |", figure.p50, figure.p99, per_second, "", ""),
+        None => println!(
+            "| {name:<34} | {:>10.0} | {:>10.0} | {:>12.0} | {:<34} | {:>7} |",
+            figure.p50, figure.p99, per_second, "", ""
+        ),
     }
 }
 
@@ -149,7 +152,9 @@ fn uart_round_trips() -> Result<Figure> {
                 }
             }
         };
-        ask(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#)?;
+        ask(
+            r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#,
+        )?;
         let mut failure = None;
         let figure = measure(30, 20, || {
             if let Err(error) = ask(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#) {
@@ -165,4 +170,3 @@ fn uart_round_trips() -> Result<Figure> {
     let _ = child.wait();
     result
 }
-

@@ -115,11 +115,15 @@ impl Args {
         match self.what {
             What::Mcp { batches } => mcp::run(batches.max(10)),
             What::Boot(args) => args.run(),
-            What::Llm { qemu: true, runs, tokens, model, .. } => llm_qemu::run(runs.max(1), tokens.max(1), model.as_deref()),
+            What::Llm { qemu: true, runs, tokens, model, .. } => {
+                llm_qemu::run(runs.max(1), tokens.max(1), model.as_deref())
+            }
             What::Llm { qemu: false, rounds, quick, .. } => {
                 llm_host::run(llm_host::Options { rounds: if quick { 1 } else { rounds.max(1) }, quick })
             }
-            What::Net { boards, rounds, clients, seconds } => net::run(&boards, rounds.max(1), clients.max(1), seconds.max(0.5)),
+            What::Net { boards, rounds, clients, seconds } => {
+                net::run(&boards, rounds.max(1), clients.max(1), seconds.max(0.5))
+            }
         }
     }
 }

@@ -55,7 +55,10 @@ fn wait_http(port: u16, what: &str) -> Result<()> {
 
 fn load(python: &Path, url: &str, token: &str, kind: &str, clients: usize, seconds: f64) -> Result<Load> {
     let script = util::root().join("xtask/py/net_load.py");
-    let out = Command::new(python).arg(script).args([url, token, kind, &clients.to_string(), &seconds.to_string()]).output()?;
+    let out = Command::new(python)
+        .arg(script)
+        .args([url, token, kind, &clients.to_string(), &seconds.to_string()])
+        .output()?;
     if !out.status.success() {
         bail!("load run failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -104,7 +107,11 @@ pub fn run(boards: &[Board], rounds: usize, clients: usize, seconds: f64) -> Res
     let python = deps::ensure_python_packages()?;
     let reference_port = free_port()?;
     let mut reference = Command::new(&python);
-    reference.arg(util::root().join("xtask/py/net_reference_server.py")).arg(reference_port.to_string()).stdout(Stdio::null()).stderr(Stdio::null());
+    reference
+        .arg(util::root().join("xtask/py/net_reference_server.py"))
+        .arg(reference_port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     util::echo(&reference);
     let _reference = KillOnDrop(reference.spawn()?);
     wait_http(reference_port, "the Python SDK reference server")?;

@@ -22,7 +22,13 @@ fn bars(svg: &mut String, y: &mut f64, title: &str, unit: &str, rows: &[(String,
     *y += 28.0;
     for (label, value, color) in rows {
         let width = (WIDTH - LEFT - 90.0) * value / max;
-        let _ = writeln!(svg, r#"<text x="{:.0}" y="{:.0}" text-anchor="end">{}</text>"#, LEFT - 8.0, *y + 15.0, escape(label));
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.0}" y="{:.0}" text-anchor="end">{}</text>"#,
+            LEFT - 8.0,
+            *y + 15.0,
+            escape(label)
+        );
         let _ = writeln!(svg, r#"<rect x="{LEFT}" y="{:.0}" width="{width:.1}" height="{BAR}" fill="{color}"/>"#, *y);
         let _ = writeln!(svg, r#"<text x="{:.1}" y="{:.0}">{value:.1} {unit}</text>"#, LEFT + width + 6.0, *y + 15.0);
         *y += BAR + 6.0;
@@ -36,9 +42,17 @@ pub fn chart(report: &Report) -> String {
     let mut y = 10.0;
     let stages: Vec<(String, f64, &str)> = ["mmu", "heap", "drivers", "console", "smp", "model", "mcp"]
         .iter()
-        .filter_map(|s| report.summary.get(&format!("kernel.{s}")).map(|v| (format!("entry → {s}"), v.median, "#4c78a8")))
+        .filter_map(|s| {
+            report.summary.get(&format!("kernel.{s}")).map(|v| (format!("entry → {s}"), v.median, "#4c78a8"))
+        })
         .collect();
-    bars(&mut body, &mut y, &format!("Kingly OS boot stages on QEMU {} (median µs since kernel entry)", report.board), "µs", &stages);
+    bars(
+        &mut body,
+        &mut y,
+        &format!("Kingly OS boot stages on QEMU {} (median µs since kernel entry)", report.board),
+        "µs",
+        &stages,
+    );
     let mut systems = Vec::new();
     if let Some(s) = report.summary.get("host.first_response") {
         systems.push(("Kingly OS: first MCP response".to_string(), s.median, "#4c78a8"));

@@ -10,7 +10,12 @@
 extern crate std;
 
 use super::*;
-use std::{boxed::Box, cell::{Cell, RefCell}, thread_local, vec, vec::Vec};
+use std::{
+    boxed::Box,
+    cell::{Cell, RefCell},
+    thread_local, vec,
+    vec::Vec,
+};
 
 const WORDS: usize = 0x1000 / 4;
 const GRSTCTL_W: usize = 0x10 / 4;
@@ -393,7 +398,11 @@ fn control_transfers_run_setup_data_and_status_stages() {
     let (s, d, st) = (&stages[0], &stages[1], &stages[2]);
     assert_eq!((s.direction_in, s.kind, s.pid, s.bytes, s.packets), (false, 0, 3, 8, 1), "SETUP");
     assert_eq!(s.data, setup.bytes().to_vec());
-    assert_eq!((d.direction_in, d.pid, d.bytes, d.packets, d.max_packet), (true, 2, 24, 3, 8), "data IN, DATA1, whole packets");
+    assert_eq!(
+        (d.direction_in, d.pid, d.bytes, d.packets, d.max_packet),
+        (true, 2, 24, 3, 8),
+        "data IN, DATA1, whole packets"
+    );
     assert_eq!((st.direction_in, st.pid, st.bytes, st.packets), (false, 2, 0, 1), "status OUT, DATA1, zero length");
 
     // SET_ADDRESS has no data stage: its status stage is IN.
@@ -468,7 +477,10 @@ fn bulk_slots_run_in_the_background_and_track_toggles() {
     assert_eq!(host.poll(0, &mut rx, &mut buffer), Err(Error::SlotIdle(0)));
 
     host.start(1, &tx, &frame[..60], 0).expect("sent");
-    assert_eq!(host.poll(1, &mut tx, &mut []).ok().flatten().or_else(|| host.poll(1, &mut tx, &mut []).expect("done")), Some(60));
+    assert_eq!(
+        host.poll(1, &mut tx, &mut []).ok().flatten().or_else(|| host.poll(1, &mut tx, &mut []).expect("done")),
+        Some(60)
+    );
     assert!(tx.data1, "one packet flips the toggle");
     let stage = with_model(|m| m.stages.pop()).expect("OUT stage");
     assert_eq!((stage.channel, stage.kind, stage.pid, stage.data.len()), (2, 2, 0, 60));
@@ -478,5 +490,8 @@ fn bulk_slots_run_in_the_background_and_track_toggles() {
     let odd = crate::usb::descriptor::Endpoint::parse(&[7, 5, 0x83, 2, 0xe8, 0x03, 0]).expect("1000-byte packets");
     let odd = Pipe::new(&target, &odd);
     assert_eq!(host.start(2, &odd, &[], 2048), Err(Error::TooLong { len: 3000, max: 2048 }));
-    assert_eq!(host.interrupt_in(&mut Pipe { kind: TransferType::Interrupt, ..odd }, &mut [0u8; 1024]), Err(Error::TooLong { len: 2000, max: 1024 }));
+    assert_eq!(
+        host.interrupt_in(&mut Pipe { kind: TransferType::Interrupt, ..odd }, &mut [0u8; 1024]),
+        Err(Error::TooLong { len: 2000, max: 1024 })
+    );
 }

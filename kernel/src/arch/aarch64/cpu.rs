@@ -2,7 +2,10 @@
 
 use aarch64_cpu::{
     asm,
-    registers::{ReadWriteable, Readable, Writeable, CNTFRQ_EL0, CNTPCT_EL0, CNTP_CTL_EL0, CNTP_TVAL_EL0, CurrentEL, DAIF, MPIDR_EL1},
+    registers::{
+        CurrentEL, ReadWriteable, Readable, Writeable, CNTFRQ_EL0, CNTPCT_EL0, CNTP_CTL_EL0, CNTP_TVAL_EL0, DAIF,
+        MPIDR_EL1,
+    },
 };
 
 /// Generic counter value (ticks since machine start).

@@ -40,8 +40,8 @@ pub struct Kind {
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let class = ["synchronous exception", "IRQ", "FIQ", "SError"][self.class as usize & 3];
-        let origin = ["EL1 (kernel stack)", "EL1 (exception stack)", "EL0 AArch64", "EL0 AArch32"]
-            [self.origin as usize & 3];
+        let origin =
+            ["EL1 (kernel stack)", "EL1 (exception stack)", "EL0 AArch64", "EL0 AArch32"][self.origin as usize & 3];
         write!(f, "{class} from {origin}")
     }
 }

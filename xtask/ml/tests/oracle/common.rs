@@ -65,7 +65,8 @@ pub fn candle_qtensor(dtype: DType, rows: usize, cols: usize, bytes: &[u8]) -> Q
     // candle 0.9's `from_data` keeps a slice into an owned `Cow` past dropping it.
     let aligned = bytes.to_vec();
     assert_eq!(aligned.as_ptr() as usize % 8, 0, "allocation not 8-aligned");
-    let storage = QStorage::from_data(Cow::Borrowed(&aligned), &Device::Cpu, ggml(dtype)).expect("candle takes the bytes");
+    let storage =
+        QStorage::from_data(Cow::Borrowed(&aligned), &Device::Cpu, ggml(dtype)).expect("candle takes the bytes");
     QTensor::new(storage, (rows, cols)).expect("candle accepts the shape")
 }
 
@@ -132,7 +133,12 @@ pub fn random_llama(formats: Formats, seed: u64) -> Vec<u8> {
     let kv = DIM / HEADS * KV_HEADS;
     let embedding = rng.values(VOCAB * DIM, 1.0);
     let output_noise = rng.values(VOCAB * DIM, 0.3);
-    w.tensor("token_embd.weight", &[DIM as u64, VOCAB as u64], formats.embedding, encode(formats.embedding, &embedding));
+    w.tensor(
+        "token_embd.weight",
+        &[DIM as u64, VOCAB as u64],
+        formats.embedding,
+        encode(formats.embedding, &embedding),
+    );
     let mut add = |w: &mut Writer, name: String, dtype: DType, rows: usize, cols: usize, scale: f32, offset: f32| {
         let values: Vec<f32> = rng.values(rows * cols, scale).into_iter().map(|v| v + offset).collect();
         let dims: Vec<u64> = if rows == 1 { vec![cols as u64] } else { vec![cols as u64, rows as u64] };
@@ -153,7 +159,9 @@ pub fn random_llama(formats: Formats, seed: u64) -> Vec<u8> {
     add(&mut w, "output_norm.weight".into(), DType::F32, 1, DIM, 0.3, 1.0);
     match formats.output {
         Some(dtype) if formats.decisive => {
-            let rows: Vec<f32> = (0..VOCAB * DIM).map(|i| embedding[((i / DIM + 1) % VOCAB) * DIM + i % DIM] + output_noise[i]).collect();
+            let rows: Vec<f32> = (0..VOCAB * DIM)
+                .map(|i| embedding[((i / DIM + 1) % VOCAB) * DIM + i % DIM] + output_noise[i])
+                .collect();
             w.tensor("output.weight", &[DIM as u64, VOCAB as u64], dtype, encode(dtype, &rows));
         }
         Some(dtype) => add(&mut w, "output.weight".into(), dtype, VOCAB, DIM, 0.5, 0.0),
@@ -165,5 +173,8 @@ pub fn random_llama(formats: Formats, seed: u64) -> Vec<u8> {
 /// Largest absolute difference between two slices, and where.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> (f32, usize) {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).enumerate().fold((0.0, 0), |(m, at), (i, (x, y))| if (x - y).abs() > m { ((x - y).abs(), i) } else { (m, at) })
+    a.iter()
+        .zip(b)
+        .enumerate()
+        .fold((0.0, 0), |(m, at), (i, (x, y))| if (x - y).abs() > m { ((x - y).abs(), i) } else { (m, at) })
 }

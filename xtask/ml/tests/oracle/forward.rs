@@ -138,7 +138,14 @@ enum Continuation<'a> {
 
 /// Runs `prompt` through both engines, then the continuation, asserting logits within
 /// `tolerance` (relative to max |logit|) at every position.
-fn compare(name: &str, ours: &mut dyn Engine, candle: &mut dyn Engine, prompt: &[u32], continuation: Continuation<'_>, tolerance: f32) -> Measured {
+fn compare(
+    name: &str,
+    ours: &mut dyn Engine,
+    candle: &mut dyn Engine,
+    prompt: &[u32],
+    continuation: Continuation<'_>,
+    tolerance: f32,
+) -> Measured {
     let mut ours_logits = ours.feed(prompt, 0);
     let mut candle_logits = candle.feed(prompt, 0);
     let prompt_error = relative(&ours_logits, &candle_logits);
@@ -166,7 +173,12 @@ fn compare(name: &str, ours: &mut dyn Engine, candle: &mut dyn Engine, prompt: &
         step_errors.push(relative(&ours_logits, &candle_logits));
     }
     let m = Measured { prompt_error, step_errors, tokens, min_margin };
-    assert!(m.max() <= tolerance, "{name}: worst logit error {:.3e} (tolerance {tolerance:.1e}), per step {:?}", m.max(), m.step_errors);
+    assert!(
+        m.max() <= tolerance,
+        "{name}: worst logit error {:.3e} (tolerance {tolerance:.1e}), per step {:?}",
+        m.max(),
+        m.step_errors
+    );
     m
 }
 
@@ -233,7 +245,8 @@ fn random_llama_logits_match_candle_quantized_llama() {
         let gguf = Gguf::parse(&bytes).unwrap();
         let mut ours = Ours::new(&gguf, shape::CONTEXT);
         let mut candle = Candle::new(&bytes);
-        let m = compare(name, &mut ours, &mut candle, &PROMPT, Continuation::Forced(&TEXT), tolerance(formats.matrices));
+        let m =
+            compare(name, &mut ours, &mut candle, &PROMPT, Continuation::Forced(&TEXT), tolerance(formats.matrices));
         // The same file computed in f32 by candle: how far integer kernels with 8-bit
         // activations (ours and candle's alike) are from exact arithmetic.
         let mut exact = Candle::new(&dequantized_copy(&bytes));
@@ -251,25 +264,52 @@ fn random_llama_greedy_generation_matches_candle_quantized_llama() {
         let gguf = Gguf::parse(&bytes).unwrap();
         let mut ours = Ours::new(&gguf, shape::CONTEXT);
         let mut candle = Candle::new(&bytes);
-        let m = compare(name, &mut ours, &mut candle, &PROMPT, Continuation::Greedy(STEPS), tolerance(formats.matrices));
-        eprintln!("  {name}: identical, {} distinct tokens, min top-2 margin {:.3} of max |logit|, worst logit error {:.1e}", distinct(&m.tokens), m.min_margin, m.max());
+        let m =
+            compare(name, &mut ours, &mut candle, &PROMPT, Continuation::Greedy(STEPS), tolerance(formats.matrices));
+        eprintln!(
+            "  {name}: identical, {} distinct tokens, min top-2 margin {:.3} of max |logit|, worst logit error {:.1e}",
+            distinct(&m.tokens),
+            m.min_margin,
+            m.max()
+        );
         if formats.output.is_some() {
-            assert!(distinct(&m.tokens) >= STEPS / 2, "{name}: the decisive classifier should walk through the vocabulary: {:?}", m.tokens);
+            assert!(
+                distinct(&m.tokens) >= STEPS / 2,
+                "{name}: the decisive classifier should walk through the vocabulary: {:?}",
+                m.tokens
+            );
         }
     }
 }
 
 #[test]
 fn stories260k_gguf_matches_candle_quantized_llama() {
-    let (Some(model), Some(tokenizer)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
+    let (Some(model), Some(tokenizer)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else {
+        return;
+    };
     eprintln!("stories260K through GGUF, 64 greedy tokens, logits max |ours − candle| / max |logit|:");
-    for (quant, dtype) in [(llama2c::Quant::F32, DType::F32), (llama2c::Quant::Q8_0, DType::Q8_0), (llama2c::Quant::Q4_0, DType::Q4_0)] {
+    for (quant, dtype) in
+        [(llama2c::Quant::F32, DType::F32), (llama2c::Quant::Q8_0, DType::Q8_0), (llama2c::Quant::Q4_0, DType::Q4_0)]
+    {
         let bytes = llama2c::to_gguf(&model, &tokenizer, quant).expect("import");
         let gguf = Gguf::parse(&bytes).unwrap();
         let mut ours = Ours::new(&gguf, 512);
         let mut candle = Candle::new(&bytes);
-        let prompt = inference::tokenizer::Tokenizer::from_gguf(&gguf).unwrap().encode("Once upon a time, there was", true);
-        let m = compare(&format!("stories260K {quant:?}"), &mut ours, &mut candle, &prompt, Continuation::Greedy(64), tolerance(dtype));
-        eprintln!("  {quant:?}: identical tokens; median {:.1e}, worst {:.1e}; min top-2 margin {:.3}", m.median(), m.max(), m.min_margin);
+        let prompt =
+            inference::tokenizer::Tokenizer::from_gguf(&gguf).unwrap().encode("Once upon a time, there was", true);
+        let m = compare(
+            &format!("stories260K {quant:?}"),
+            &mut ours,
+            &mut candle,
+            &prompt,
+            Continuation::Greedy(64),
+            tolerance(dtype),
+        );
+        eprintln!(
+            "  {quant:?}: identical tokens; median {:.1e}, worst {:.1e}; min top-2 margin {:.3}",
+            m.median(),
+            m.max(),
+            m.min_margin
+        );
     }
 }

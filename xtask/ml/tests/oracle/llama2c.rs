@@ -67,7 +67,16 @@ fn candle_llama(bytes: &[u8]) -> (Config, Llama, Cache) {
         ws.insert(p("input_layernorm"), attn_norm.i(l).unwrap());
         ws.insert(p("post_attention_layernorm"), ffn_norm.i(l).unwrap());
     }
-    let config = Config { dim, hidden_dim: hidden, n_layers: layers, n_heads: heads, n_kv_heads: kv_heads, vocab_size: vocab, seq_len, norm_eps: 1e-5 };
+    let config = Config {
+        dim,
+        hidden_dim: hidden,
+        n_layers: layers,
+        n_heads: heads,
+        n_kv_heads: kv_heads,
+        vocab_size: vocab,
+        seq_len,
+        norm_eps: 1e-5,
+    };
     let vb = VarBuilder::from_tensors(ws, DType::F32, &Device::Cpu);
     let cache = Cache::new(true, &config, vb.pp("rot")).unwrap();
     let model = Llama::load(vb, config.clone()).unwrap();
@@ -102,12 +111,16 @@ fn decode(tokenizer: &[u8], vocab: usize, ids: &[u32]) -> String {
 }
 
 fn argmax(v: &[f32]) -> u32 {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0 as u32
+    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0
+        as u32
 }
 
 #[test]
 fn stories260k_greedy_matches_candle_llama2_c() {
-    let (Some(checkpoint), Some(tokenizer)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
+    let (Some(checkpoint), Some(tokenizer)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin"))
+    else {
+        return;
+    };
     let (config, candle, mut cache) = candle_llama(&checkpoint);
     let (our_config, weights) = inference::llama2c::load(&checkpoint).unwrap();
     let ours = Model { config: our_config, weights };
@@ -117,7 +130,8 @@ fn stories260k_greedy_matches_candle_llama2_c() {
     for position in 0..200 {
         ours.forward(&mut state, ours_next as usize, position, &Serial).unwrap();
         let input = Tensor::new(&[[candle_next]], &Device::Cpu).unwrap();
-        let logits: Vec<f32> = candle.forward(&input, position, &mut cache).unwrap().i((0, 0)).unwrap().to_vec1().unwrap();
+        let logits: Vec<f32> =
+            candle.forward(&input, position, &mut cache).unwrap().i((0, 0)).unwrap().to_vec1().unwrap();
         worst = worst.max(max_abs_diff(&state.logits, &logits).0);
         ours_next = argmax(&state.logits);
         candle_next = argmax(&logits);
@@ -129,5 +143,6 @@ fn stories260k_greedy_matches_candle_llama2_c() {
     assert!(worst < 1e-3, "logits differ by {worst}");
     let text = decode(&tokenizer, config.vocab_size, &candle_ids);
     assert_eq!(text, LLAMA2C_GREEDY_200, "candle's story differs from llama2.c's");
-    assert!(text.starts_with("Once upon a time, there was a little girl named Lily. She loved to play outside in the park."));
+    assert!(text
+        .starts_with("Once upon a time, there was a little girl named Lily. She loved to play outside in the park."));
 }

@@ -146,7 +146,9 @@ fn matrix_vector_products_agree_with_candle() {
     eprintln!("max |ours − candle| / Σ|w·x| (and vs the exact f64 product), {rows}×{cols}:");
     for dtype in FORMATS {
         let floats = rng.values(rows * cols, 1.0);
-        for (source, bytes) in [("our quantizer", encode(dtype, &floats)), ("random blocks", random_blocks(dtype, rows * cols, &mut rng))] {
+        for (source, bytes) in
+            [("our quantizer", encode(dtype, &floats)), ("random blocks", random_blocks(dtype, rows * cols, &mut rng))]
+        {
             // Random activations: both sides quantize them to 8 bits (Q8_0 for the
             // 32-blocks, Q8_K for the K-quants). For Q8_0 the two quantizations are the same
             // ggml code, so only float summation order separates the results. For Q8_K
@@ -164,12 +166,22 @@ fn matrix_vector_products_agree_with_candle() {
                 let float_slack = SAME_ACTIVATIONS_TOLERANCE * m;
                 match dtype {
                     DType::F16 | DType::Q8_0 | DType::Q4_0 => {
-                        assert!((ours - candle).abs() <= float_slack, "{dtype:?} {source} row {r}: ours {ours} candle {candle}")
+                        assert!(
+                            (ours - candle).abs() <= float_slack,
+                            "{dtype:?} {source} row {r}: ours {ours} candle {candle}"
+                        )
                     }
                     _ => {
                         let bound = p.activation_bound[r] + float_slack;
-                        assert!((ours - p.exact[r]).abs() <= bound, "{dtype:?} {source} row {r}: ours {ours} exact {}", p.exact[r]);
-                        assert!((candle - p.exact[r]).abs() <= bound * 128.0 / 127.0, "{dtype:?} {source} row {r}: candle {candle}");
+                        assert!(
+                            (ours - p.exact[r]).abs() <= bound,
+                            "{dtype:?} {source} row {r}: ours {ours} exact {}",
+                            p.exact[r]
+                        );
+                        assert!(
+                            (candle - p.exact[r]).abs() <= bound * 128.0 / 127.0,
+                            "{dtype:?} {source} row {r}: candle {candle}"
+                        );
                     }
                 }
             }
@@ -185,12 +197,19 @@ fn matrix_vector_products_agree_with_candle() {
                 let m = p.magnitude[r].max(1e-30);
                 let (ours, candle) = (p.ours[r] as f64, p.candle[r] as f64);
                 worst = worst.max((ours - candle).abs() / m);
-                assert!((ours - candle).abs() <= SAME_ACTIVATIONS_TOLERANCE * m, "{dtype:?} {source} row {r} (x in {{0, c}}): ours {ours} candle {candle}");
+                assert!(
+                    (ours - candle).abs() <= SAME_ACTIVATIONS_TOLERANCE * m,
+                    "{dtype:?} {source} row {r} (x in {{0, c}}): ours {ours} candle {candle}"
+                );
                 // Q8_0 activations keep their scale as f16 (ggml's format), so c itself is
                 // rounded to 11 significant bits; Q8_K keeps an f32 scale.
                 let scale_rounding = if matches!(dtype, DType::Q8_0 | DType::Q4_0) { 0.5f64.powi(11) } else { 0.0 };
                 let bound = (SAME_ACTIVATIONS_TOLERANCE + scale_rounding) * m;
-                assert!((ours - p.exact[r]).abs() <= bound, "{dtype:?} {source} row {r} (x in {{0, c}}): ours {ours} vs exact {}", p.exact[r]);
+                assert!(
+                    (ours - p.exact[r]).abs() <= bound,
+                    "{dtype:?} {source} row {r} (x in {{0, c}}): ours {ours} vs exact {}",
+                    p.exact[r]
+                );
             }
             eprintln!("  {dtype:?} ({source}), x in {{0, c}}: ours vs candle {worst:.2e}");
         }
@@ -238,10 +257,16 @@ fn quantizers_compared_with_candle() {
             let ours_error = rms_error(values, &ours_dequantized(dtype, rows, cols, &ours));
             let candle_error = rms_error(values, &ours_dequantized(dtype, rows, cols, &theirs));
             let differing = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
-            eprintln!("  {dtype:?} {name}: {ours_error:.3e} / {candle_error:.3e}, {differing} of {} bytes differ", ours.len());
+            eprintln!(
+                "  {dtype:?} {name}: {ours_error:.3e} / {candle_error:.3e}, {differing} of {} bytes differ",
+                ours.len()
+            );
             // The same ggml reference algorithms (for the K-quants, the least-squares scale
             // searches), so the same bytes.
-            assert_eq!(differing, 0, "{dtype:?} {name}: bytes differ from candle's (RMS error {ours_error} vs {candle_error})");
+            assert_eq!(
+                differing, 0,
+                "{dtype:?} {name}: bytes differ from candle's (RMS error {ours_error} vs {candle_error})"
+            );
         }
     }
 }

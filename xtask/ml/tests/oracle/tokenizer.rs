@@ -51,7 +51,14 @@ fn model_proto(gguf: &Gguf<'_>) -> Vec<u8> {
     use protobuf::{bytes, float, int};
     let pieces = gguf.strings("tokenizer.ggml.tokens").unwrap();
     let scores = gguf.floats("tokenizer.ggml.scores").unwrap();
-    let types: Vec<i64> = gguf.get("tokenizer.ggml.token_type").unwrap().as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as i64).collect();
+    let types: Vec<i64> = gguf
+        .get("tokenizer.ggml.token_type")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as i64)
+        .collect();
     let id = |key: &str| gguf.get(key).and_then(|v| v.as_u64()).unwrap() as i64;
     let mut out = Vec::new();
     for ((piece, score), kind) in pieces.iter().zip(&scores).zip(&types) {
@@ -161,14 +168,19 @@ fn sentencepiece(proto: &[u8], cases: &[String]) -> Option<Vec<(Vec<u32>, String
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/sentencepiece_ids.py");
     let out = Command::new(&python).arg(script).arg(&model).arg(&input).output().expect("KINGLY_PYTHON runs");
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(out.status.success(), "sentencepiece_ids.py failed (is sentencepiece installed in {python:?}?):\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sentencepiece_ids.py failed (is sentencepiece installed in {python:?}?):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<(Vec<u32>, String)> = text
         .lines()
         .map(|line| {
             let (ids, decoded) = line.split_once('\t').unwrap();
             let ids = ids.split_whitespace().map(|i| i.parse().unwrap()).collect();
-            let bytes: Vec<u8> = (0..decoded.len()).step_by(2).map(|i| u8::from_str_radix(&decoded[i..i + 2], 16).unwrap()).collect();
+            let bytes: Vec<u8> =
+                (0..decoded.len()).step_by(2).map(|i| u8::from_str_radix(&decoded[i..i + 2], 16).unwrap()).collect();
             (ids, String::from_utf8(bytes).unwrap())
         })
         .collect();
@@ -203,7 +215,11 @@ fn llama_vocabulary_ids_equal_sentencepiece() {
     assert_eq!(tokenizer.len(), 32000);
     let cases = cases();
     let Some(failures) = mismatches(&gguf, &cases) else { return };
-    eprintln!("Llama 2 vocabulary vs sentencepiece: {} of {} cases equal (ids and decoding)", cases.len() - failures.len(), cases.len());
+    eprintln!(
+        "Llama 2 vocabulary vs sentencepiece: {} of {} cases equal (ids and decoding)",
+        cases.len() - failures.len(),
+        cases.len()
+    );
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
     // A control token written in the text is its id (llama.cpp's parse-special behaviour,
     // which SentencePiece does not have): around it, the plain fragments tokenize as
@@ -217,12 +233,18 @@ fn llama_vocabulary_ids_equal_sentencepiece() {
 #[test]
 fn stories260k_vocabulary_ids_equal_sentencepiece() {
     // tok512 imported to GGUF, as `cargo xtask model import-llama2c` does.
-    let (Some(model), Some(tokenizer)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else { return };
+    let (Some(model), Some(tokenizer)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else {
+        return;
+    };
     let bytes = inference::llama2c::to_gguf(&model, &tokenizer, inference::llama2c::Quant::F32).unwrap();
     let gguf = Gguf::parse(&bytes).unwrap();
     let cases = cases();
     let Some(failures) = mismatches(&gguf, &cases) else { return };
-    eprintln!("stories260K's 512-piece vocabulary vs sentencepiece: {} of {} cases equal", cases.len() - failures.len(), cases.len());
+    eprintln!(
+        "stories260K's 512-piece vocabulary vs sentencepiece: {} of {} cases equal",
+        cases.len() - failures.len(),
+        cases.len()
+    );
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
@@ -232,9 +254,19 @@ fn vocabulary_without_byte_pieces_equals_sentencepiece() {
     // (the tokenizer gave one per byte before this comparison).
     let mut pieces: Vec<String> = ["<unk>", "<s>", "</s>", "\u{2581}"].iter().map(|s| s.to_string()).collect();
     pieces.extend(('a'..='z').map(String::from));
-    pieces.extend(["th", "he", "the", "\u{2581}the", "\u{2581}a", "an", "\u{2581}an", "in", "ing", "é", "ö"].iter().map(|s| s.to_string()));
+    pieces.extend(
+        ["th", "he", "the", "\u{2581}the", "\u{2581}a", "an", "\u{2581}an", "in", "ing", "é", "ö"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
     let scores: Vec<f32> = (0..pieces.len()).map(|i| if i < 30 { 0.0 } else { -(i as f32) }).collect();
-    let types: Vec<i32> = (0..pieces.len()).map(|i| match i { 0 => 2, 1 | 2 => 3, _ => 1 }).collect();
+    let types: Vec<i32> = (0..pieces.len())
+        .map(|i| match i {
+            0 => 2,
+            1 | 2 => 3,
+            _ => 1,
+        })
+        .collect();
     let mut w = Writer::new();
     w.meta("tokenizer.ggml.model", Meta::Str("llama".into()));
     w.meta("tokenizer.ggml.tokens", Meta::Strings(pieces));
@@ -247,6 +279,10 @@ fn vocabulary_without_byte_pieces_equals_sentencepiece() {
     let gguf = Gguf::parse(&bytes).unwrap();
     let cases = cases();
     let Some(failures) = mismatches(&gguf, &cases) else { return };
-    eprintln!("a vocabulary without byte pieces vs sentencepiece: {} of {} cases equal", cases.len() - failures.len(), cases.len());
+    eprintln!(
+        "a vocabulary without byte pieces vs sentencepiece: {} of {} cases equal",
+        cases.len() - failures.len(),
+        cases.len()
+    );
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
