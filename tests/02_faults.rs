@@ -78,7 +78,7 @@ fn out_of_memory_reports_size_and_heap_state() {
 fn harness_fails_a_test_when_the_kernel_crashes_unexpectedly() {
     // The harness must turn an unexpected crash into a test failure carrying the report.
     let result = std::panic::catch_unwind(|| {
-        let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return None };
+        let mut vm = Machine::boot_to_prompt("raspi3b")?;
         vm.send_line("test_fault");
         vm.send_line("y");
         vm.expect("this never appears");

@@ -227,7 +227,7 @@ fn ping_and_system_info_stay_responsive_during_a_long_generation() {
         if line["method"] == "notifications/progress" {
             progress += 1;
             if progress >= 4 && progress % 2 == 0 && progress < 240 {
-                let probe = if next_id % 2 == 0 {
+                let probe = if next_id.is_multiple_of(2) {
                     json!({"jsonrpc":"2.0","id":next_id,"method":"ping"})
                 } else {
                     json!({"jsonrpc":"2.0","id":next_id,"method":"tools/call","params":{"name":"system_info","arguments":{}}})

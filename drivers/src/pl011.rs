@@ -95,7 +95,7 @@ register_structs! {
 pub fn baud_divisors(clock_hz: u32, baud: u32) -> (u32, u32) {
     let baud = baud.max(1) as u64;
     // Divisor * 64, rounded: (clock * 4 / baud + 1) / 2 == round(clock * 64 / (16 * baud)).
-    let div64 = ((clock_hz as u64 * 8) / baud + 1) / 2;
+    let div64 = ((clock_hz as u64 * 8) / baud).div_ceil(2);
     ((div64 >> 6) as u32, (div64 & 0x3f) as u32)
 }
 

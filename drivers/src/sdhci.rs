@@ -397,11 +397,11 @@ impl Sdhci {
             self.recover();
             return Err(Error::CommandTimeout { command: index });
         }
-        if data != Data::None || response == Response::R1b {
-            if !self.wait(DATA_TIMEOUT_US, || !regs.status.is_set(STATUS::DAT_INHIBIT)) {
-                self.recover();
-                return Err(Error::DataTimeout);
-            }
+        if (data != Data::None || response == Response::R1b)
+            && !self.wait(DATA_TIMEOUT_US, || !regs.status.is_set(STATUS::DAT_INHIBIT))
+        {
+            self.recover();
+            return Err(Error::DataTimeout);
         }
         regs.interrupt.set(u32::MAX);
         let mut value = CMDTM::CMD_INDEX.val(index as u32);
@@ -558,7 +558,7 @@ impl Sdhci {
     /// Reads whole blocks starting at block `start` into `buffer` (a multiple of 512
     /// bytes), in commands of at most [`MAX_BLOCKS_PER_COMMAND`] blocks.
     pub fn read_blocks(&self, start: u64, buffer: &mut [u8]) -> Result<(), Error> {
-        if buffer.len() % BLOCK_SIZE != 0 {
+        if !buffer.len().is_multiple_of(BLOCK_SIZE) {
             return Err(Error::OutOfRange);
         }
         let card = self.check_range(start, buffer.len() / BLOCK_SIZE)?;
@@ -586,7 +586,7 @@ impl Sdhci {
     /// Writes whole blocks starting at block `start` from `buffer` (a multiple of 512
     /// bytes).
     pub fn write_blocks(&self, start: u64, buffer: &[u8]) -> Result<(), Error> {
-        if buffer.len() % BLOCK_SIZE != 0 {
+        if !buffer.len().is_multiple_of(BLOCK_SIZE) {
             return Err(Error::OutOfRange);
         }
         let card = self.check_range(start, buffer.len() / BLOCK_SIZE)?;

@@ -398,7 +398,7 @@ mod tests {
                 self.tensors.extend_from_slice(&d.to_le_bytes());
             }
             self.tensors.extend_from_slice(&kind.to_le_bytes());
-            while self.data.len() % self.alignment != 0 {
+            while !self.data.len().is_multiple_of(self.alignment) {
                 self.data.push(0);
             }
             self.tensors.extend_from_slice(&(self.data.len() as u64).to_le_bytes());
@@ -413,7 +413,7 @@ mod tests {
             out.extend_from_slice(&self.metadata_count.to_le_bytes());
             out.extend_from_slice(&self.metadata);
             out.extend_from_slice(&self.tensors);
-            while out.len() % self.alignment != 0 {
+            while !out.len().is_multiple_of(self.alignment) {
                 out.push(0);
             }
             out.extend_from_slice(&self.data);

@@ -140,7 +140,7 @@ pub fn to_gguf(checkpoint: &[u8], tokenizer: &[u8], quant: Quant) -> Result<Vec<
     w.meta("tokenizer.ggml.eos_token_id", Meta::U32(2));
     w.meta("tokenizer.ggml.unknown_token_id", Meta::U32(0));
     let encode = |t: &Tensor<'_>, allow_quant: bool| -> (DType, Vec<u8>) {
-        let quantizable = allow_quant && t.cols % 32 == 0;
+        let quantizable = allow_quant && t.cols.is_multiple_of(32);
         match quant {
             Quant::F32 => (DType::F32, t.data.to_vec()),
             _ if !quantizable => (DType::F32, t.data.to_vec()),

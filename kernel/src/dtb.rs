@@ -24,7 +24,7 @@ pub struct DtbSummary {
 
 /// Validates and parses the DTB at `address`, if one is there.
 pub fn probe(address: usize) -> Option<(Fdt<'static>, DtbSummary)> {
-    if address == 0 || address % 8 != 0 {
+    if address == 0 || !address.is_multiple_of(8) {
         return None;
     }
     let header = crate::memory::physical_bytes(address, 8)?;

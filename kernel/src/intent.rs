@@ -263,7 +263,7 @@ pub fn context(request: &str, tokenizer: &inference::tokenizer::Tokenizer, budge
         })
         .unwrap_or_default();
     // Most related first; ties keep registration order.
-    ranked.sort_by(|a, b| b.0.cmp(&a.0));
+    ranked.sort_by_key(|entry| core::cmp::Reverse(entry.0));
     let mut listed = 0;
     for (_, entry) in ranked {
         let mut line = format!("- {}", entry.name);

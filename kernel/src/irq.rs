@@ -12,8 +12,11 @@ const WAKE_SGI: u32 = 1;
 /// Most device interrupt handlers besides the console's.
 const MAX_HANDLERS: usize = 8;
 
+/// An interrupt line and the function that handles it.
+type Handler = (IrqLine, fn());
+
 /// Device interrupt handlers registered after boot (e.g. the network device).
-static HANDLERS: crate::sync::IrqMutex<[Option<(IrqLine, fn())>; MAX_HANDLERS]> =
+static HANDLERS: crate::sync::IrqMutex<[Option<Handler>; MAX_HANDLERS]> =
     crate::sync::IrqMutex::new([None; MAX_HANDLERS]);
 
 /// Routes `line` to core 0 and calls `handler` (in interrupt context) when it fires.

@@ -37,7 +37,7 @@ fn backtrace(out: &mut impl Write, mut fp: usize, first_pc: Option<usize>) {
         let _ = writeln!(out, "  #{frame:<2} {pc:#018x}");
         frame += 1;
     }
-    while frame < MAX_FRAMES && fp % 16 == 0 && on_some_stack(&layout, fp) && on_some_stack(&layout, fp + 8) {
+    while frame < MAX_FRAMES && fp.is_multiple_of(16) && on_some_stack(&layout, fp) && on_some_stack(&layout, fp + 8) {
         let words = crate::memory::physical_bytes(fp, 16).unwrap_or(&[]);
         if words.len() < 16 {
             break;

@@ -199,16 +199,14 @@ impl Editor {
                         redraw(&buffer, cursor);
                     }
                 }
-                0x08 | 0x7f => {
-                    if cursor > 0 {
-                        cursor -= 1;
-                        buffer.remove(cursor);
-                        if echo {
-                            if cursor == buffer.len() {
-                                print!("\x08 \x08");
-                            } else {
-                                redraw(&buffer, cursor);
-                            }
+                0x08 | 0x7f if cursor > 0 => {
+                    cursor -= 1;
+                    buffer.remove(cursor);
+                    if echo {
+                        if cursor == buffer.len() {
+                            print!("\x08 \x08");
+                        } else {
+                            redraw(&buffer, cursor);
                         }
                     }
                 }
@@ -244,16 +242,14 @@ impl Editor {
                         redraw(&buffer, cursor);
                     }
                 }
-                byte if byte >= 0x20 => {
-                    if buffer.len() < MAX_LINE {
-                        buffer.insert(cursor, byte);
-                        cursor += 1;
-                        if echo {
-                            if cursor == buffer.len() {
-                                console::write_bytes(&[byte]);
-                            } else {
-                                redraw(&buffer, cursor);
-                            }
+                byte if byte >= 0x20 && buffer.len() < MAX_LINE => {
+                    buffer.insert(cursor, byte);
+                    cursor += 1;
+                    if echo {
+                        if cursor == buffer.len() {
+                            console::write_bytes(&[byte]);
+                        } else {
+                            redraw(&buffer, cursor);
                         }
                     }
                 }

@@ -205,7 +205,7 @@ pub fn init() {
             log::info!(
                 "{}: {} MiB, {kind}, {}",
                 if card.sd.is_some() { "SD card" } else { "disk" },
-                card.blocks * BLOCK_SIZE as u64 >> 20,
+                (card.blocks * BLOCK_SIZE as u64) >> 20,
                 match &card.partitions {
                     Ok(table) => format!("{} partition(s)", table.iter().flatten().count()),
                     Err(why) => format!("partition table unusable: {why}"),
@@ -365,7 +365,7 @@ fn lookup(
     dir: &embedded_sdmmc::Directory<'_, CardDevice, FixedTime, 4, 2, 1>,
     name: &str,
 ) -> Result<Option<(ShortFileName, bool)>, StorageError> {
-    Ok(lookup_entry(dir, name)?.map(|e| (e.name.clone(), e.attributes.is_directory())))
+    Ok(lookup_entry(dir, name)?.map(|e| (e.name, e.attributes.is_directory())))
 }
 
 /// Like [`lookup`], returning the whole directory entry.
@@ -399,10 +399,10 @@ fn with_dir<R>(
         let Some((first, rest)) = parts.split_first() else { return f(root) };
         // Directories nest at most a few levels on a boot partition; open them one by one.
         let Some((short, true)) = lookup(root, first)? else { return Err(StorageError::NotFound(path.into())) };
-        let mut dir = root.open_dir(&short).map_err(io)?;
+        let mut dir = root.open_dir(short).map_err(io)?;
         for part in rest {
             let Some((short, true)) = lookup(&dir, part)? else { return Err(StorageError::NotFound(path.into())) };
-            dir.change_dir(&short).map_err(io)?;
+            dir.change_dir(short).map_err(io)?;
         }
         f(&dir)
     })
@@ -456,7 +456,7 @@ fn with_file<R>(
         if entry.attributes.is_directory() {
             return Err(StorageError::BadPath(format!("{path} is a directory")));
         }
-        let file = dir.open_file_in_dir(&entry.name, Mode::ReadOnly).map_err(io)?;
+        let file = dir.open_file_in_dir(entry.name, Mode::ReadOnly).map_err(io)?;
         f(&file, &entry)
     })
 }
@@ -522,7 +522,7 @@ pub fn write(path: &str, bytes: &[u8], append: bool) -> Result<u32, StorageError
             return Err(StorageError::BadPath(format!("{path} ({short}) is protected: {why}")));
         }
         let mode = if append { Mode::ReadWriteCreateOrAppend } else { Mode::ReadWriteCreateOrTruncate };
-        let file = dir.open_file_in_dir(&short, mode).map_err(io)?;
+        let file = dir.open_file_in_dir(short, mode).map_err(io)?;
         file.write(bytes).map_err(io)?;
         let size = file.length();
         file.close().map_err(io)?;

@@ -71,9 +71,7 @@ fn query(tag: Tag, input: &[u32], words: usize) -> Option<[u32; 2]> {
 /// The board's Ethernet MAC address from the firmware, or (when the firmware gives none)
 /// the Raspberry Pi convention: B8:27:EB and the low 24 bits of the serial number.
 pub fn board_mac() -> Option<[u8; 6]> {
-    if CURRENT.mailbox.is_none() {
-        return None;
-    }
+    CURRENT.mailbox?;
     let from_firmware = query(Tag::BoardMac, &[], 2).map(|v| {
         let (a, b) = (v[0].to_le_bytes(), v[1].to_le_bytes());
         [a[0], a[1], a[2], a[3], b[0], b[1]]

@@ -26,7 +26,7 @@ impl VirtioBlock {
     fn check(&self, first: u64, len: usize) -> Result<usize, BlockError> {
         let blocks = (len / BLOCK_SIZE) as u64;
         let end = first.checked_add(blocks).ok_or(BlockError::OutOfRange)?;
-        if len % BLOCK_SIZE != 0 || end > self.device.capacity() {
+        if !len.is_multiple_of(BLOCK_SIZE) || end > self.device.capacity() {
             return Err(BlockError::OutOfRange);
         }
         usize::try_from(first).map_err(|_| BlockError::OutOfRange)

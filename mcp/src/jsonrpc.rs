@@ -96,6 +96,9 @@ pub enum Incoming {
 
 /// Interprets a parsed JSON value. On error, returns the id (if one could be read) with
 /// the error so the caller can answer it.
+// The error is as large as the message it answers and is built once per bad message:
+// boxing it would cost an allocation on every error for nothing.
+#[allow(clippy::result_large_err)]
 pub fn parse(value: Value) -> Result<Incoming, (Option<Id>, RpcError)> {
     let Value::Object(mut object) = value else {
         return Err((None, RpcError::new(ErrorCode::InvalidRequest, "a message must be a JSON object")));

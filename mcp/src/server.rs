@@ -548,14 +548,8 @@ impl Server {
         let mut cancel_check = cancel_check;
         let mut sink = sink;
         let outcome = {
-            let cancel_check = match cancel_check.as_mut() {
-                Some(check) => Some(&mut **check as &mut dyn FnMut() -> bool),
-                None => None,
-            };
-            let sink = match sink.as_mut() {
-                Some(sink) => Some(&mut **sink as &mut dyn FnMut(&str)),
-                None => None,
-            };
+            let cancel_check = cancel_check.as_mut().map(|check| &mut **check as &mut dyn FnMut() -> bool);
+            let sink = sink.as_mut().map(|sink| &mut **sink as &mut dyn FnMut(&str));
             let tool = self.tool(name);
             let mut ctx =
                 Ctx { progress_token, outgoing: &mut outgoing, cancel_check, cancelled: already_cancelled, sink };

@@ -329,17 +329,6 @@ pub fn parse_timeline(line: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timeline_pairs_are_parsed() {
-        let pairs = parse_timeline("timeline: entry=0 mmu=1408 heap=7550 (us since kernel entry)");
-        assert_eq!(pairs, vec![("entry".into(), 0), ("mmu".into(), 1408), ("heap".into(), 7550)]);
-    }
-}
-
 /// QEMU's machine protocol (QMP) on a Unix socket, for tests that change emulated devices
 /// while the kernel runs (a sensor's reading, a card pulled out). Boot QEMU with
 /// `-qmp unix:PATH,server=on,wait=off` ([`Qmp::argument`]) and [`Qmp::connect`] to it.
@@ -398,5 +387,16 @@ impl Qmp {
             }
             assert!(reply.get("error").is_none(), "QMP {command}: {reply}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeline_pairs_are_parsed() {
+        let pairs = parse_timeline("timeline: entry=0 mmu=1408 heap=7550 (us since kernel entry)");
+        assert_eq!(pairs, vec![("entry".into(), 0), ("mmu".into(), 1408), ("heap".into(), 7550)]);
     }
 }

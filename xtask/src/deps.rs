@@ -27,7 +27,7 @@ fn output(command: &mut Command) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Adds the `aarch64-unknown-none` target and the `rust-src`/`llvm-tools` components when
+/// Adds the `aarch64-unknown-none` target and the `rust-src`/`llvm-tools`/`clippy`/`rustfmt` components when
 /// missing (automatic toolchain installs may be disabled, so `rust-toolchain.toml` alone
 /// is not enough).
 pub fn ensure_rust_target() -> Result<()> {
@@ -39,7 +39,7 @@ pub fn ensure_rust_target() -> Result<()> {
     }
     let components = output(Command::new("rustup").current_dir(&root).args(["component", "list", "--installed"]))
         .unwrap_or_default();
-    for component in ["rust-src", "llvm-tools"] {
+    for component in ["rust-src", "llvm-tools", "clippy", "rustfmt"] {
         if !components.lines().any(|l| l.starts_with(component)) {
             util::run(Command::new("rustup").current_dir(&root).args(["component", "add", component]))?;
         }

@@ -10,6 +10,7 @@ mod build;
 mod debian;
 mod deps;
 mod image;
+mod lint;
 mod llm;
 mod model;
 mod pool;
@@ -48,6 +49,8 @@ enum Command {
     Bench(bench::Args),
     /// Run every test: host unit tests of all crates and the QEMU integration tests.
     Test(test::Args),
+    /// Check formatting and run clippy on every crate and every board (`-D warnings`).
+    Lint(lint::Args),
     /// Install what this machine lacks (Rust target and components, QEMU, test packages).
     Setup(deps::Args),
     /// Turn addresses from a fault report into function names and source lines.
@@ -64,6 +67,7 @@ fn main() {
         Command::Llm(args) => args.run(),
         Command::Model(args) => args.run(),
         Command::Test(args) => args.run(),
+        Command::Lint(args) => args.run(),
         Command::Bench(args) => args.run(),
         Command::Setup(args) => args.run(),
         Command::Symbolize(args) => args.run(),

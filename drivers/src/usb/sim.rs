@@ -132,7 +132,7 @@ impl SimDevice {
     fn lan9514_request(&mut self, setup: &SetupPacket, data: &mut [u8]) -> Option<usize> {
         let Kind::Lan9514 { regs, phy, stuck_reset } = &mut self.kind else { return None };
         let offset = setup.index as usize;
-        if offset % 4 != 0 || offset / 4 >= regs.len() || setup.length != 4 || setup.value != 0 {
+        if !offset.is_multiple_of(4) || offset / 4 >= regs.len() || setup.length != 4 || setup.value != 0 {
             return None;
         }
         match (setup.request_type, setup.request) {

@@ -129,7 +129,7 @@ impl DType {
 
     /// Bytes for `weights` weights, or `None` if not a whole number of blocks (or overflow).
     pub fn bytes_for(self, weights: usize) -> Option<usize> {
-        if weights % self.block_weights() != 0 {
+        if !weights.is_multiple_of(self.block_weights()) {
             return None;
         }
         (weights / self.block_weights()).checked_mul(self.block_bytes())

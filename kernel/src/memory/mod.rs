@@ -118,7 +118,7 @@ impl MemoryMap {
                     Some(r) => r.start,
                     None => region.end,
                 };
-                if best.as_ref().map_or(true, |b| end - start > b.end - b.start) {
+                if best.as_ref().is_none_or(|b| end - start > b.end - b.start) {
                     best = Some(start..end);
                 }
                 match next_reserved {

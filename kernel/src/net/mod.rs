@@ -172,7 +172,7 @@ impl Stack {
         self.gateway = gateway;
         self.source = source;
         let address = format!("{}", cidr.address());
-        self.http.set_addresses(&[address.clone()]);
+        self.http.set_addresses(core::slice::from_ref(&address));
         log::info!(
             "network: {source} address {cidr}, gateway {}; MCP at http://{address}:{}/mcp",
             gateway.map_or("none".into(), |g| format!("{g}")),

@@ -33,7 +33,7 @@ fn heap_stress() -> Result<ToolOutput, mcp::ToolError> {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let size = 1 + (seed % 8192) as usize;
-        if seed % 3 == 0 && !blocks.is_empty() {
+        if seed.is_multiple_of(3) && !blocks.is_empty() {
             let index = (seed as usize / 7) % blocks.len();
             let block = blocks.swap_remove(index);
             if !block.iter().all(|&b| b == block[0]) {

@@ -266,7 +266,7 @@ fn mutated_requests_never_panic() {
             let at = state as usize % m.len();
             m[at] = (state >> 9) as u8;
         }
-        if state % 7 == 0 {
+        if state.is_multiple_of(7) {
             m.truncate(state as usize % m.len());
         }
         if let Parse::Complete(request, _) = parse(&m, &e.limits()) {

@@ -50,7 +50,9 @@ pub fn prepare() -> Result<Linux> {
 pub fn initramfs_image(busybox: &[u8]) -> Vec<u8> {
     let init = format!("#!/bin/busybox sh\n/bin/busybox echo {MARKER}\n/bin/busybox poweroff -f\n");
     let mut archive = Vec::new();
-    let entries: [(&str, u32, (u32, u32), &[u8]); 6] = [
+    /// Path, mode, device (major, minor), contents.
+    type Entry<'a> = (&'a str, u32, (u32, u32), &'a [u8]);
+    let entries: [Entry; 6] = [
         ("dev", 0o040755, (0, 0), b""),
         ("dev/console", 0o020600, (5, 1), b""),
         ("bin", 0o040755, (0, 0), b""),
@@ -66,7 +68,7 @@ pub fn initramfs_image(busybox: &[u8]) -> Vec<u8> {
 }
 
 fn pad4(archive: &mut Vec<u8>) {
-    while archive.len() % 4 != 0 {
+    while !archive.len().is_multiple_of(4) {
         archive.push(0);
     }
 }

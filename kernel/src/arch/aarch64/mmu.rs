@@ -103,7 +103,7 @@ fn build(tables: &mut Tables, map: &MemoryMap, layout: &KernelLayout) -> Result<
         let mut addr = region.start & !(BLOCK_2M - 1);
         while addr < region.end {
             if addr >= L2_TABLES * BLOCK_1G {
-                if addr % BLOCK_1G == 0 && addr / BLOCK_1G < ENTRIES {
+                if addr.is_multiple_of(BLOCK_1G) && addr / BLOCK_1G < ENTRIES {
                     tables.l1.0[addr / BLOCK_1G] = addr as u64 | descriptor;
                 }
                 addr += BLOCK_1G;
