@@ -5,11 +5,9 @@ use std::process::Command;
 
 #[test]
 fn python_sdk_client_over_the_stdio_bridge() {
-    let Some(images) = kingly_tests::image_dir() else { return };
-    let required = std::env::var_os("KINGLY_REQUIRE_QEMU").is_some_and(|v| v == "1");
-    let (Some(xtask), Some(python)) = (std::env::var_os("KINGLY_XTASK"), std::env::var_os("KINGLY_PYTHON")) else {
-        assert!(!required, "KINGLY_XTASK and KINGLY_PYTHON must be set by `cargo xtask test`");
-        eprintln!("skipping: KINGLY_XTASK / KINGLY_PYTHON not set (run `cargo xtask test`)");
+    let (Some(images), Some(xtask), Some(python)) =
+        (kingly_tests::image_dir(), kingly_tests::xtask(), kingly_tests::python())
+    else {
         return;
     };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/mcp_client.py");

@@ -9,16 +9,15 @@ use std::{
 
 #[test]
 fn python_sdk_client_through_the_serial_port_bridge() {
-    let Some(images) = kingly_tests::image_dir() else { return };
-    let (Some(xtask), Some(python)) = (std::env::var_os("KINGLY_XTASK"), std::env::var_os("KINGLY_PYTHON")) else {
-        assert!(std::env::var_os("KINGLY_REQUIRE_QEMU").is_none(), "KINGLY_XTASK and KINGLY_PYTHON must be set");
-        eprintln!("skipping: KINGLY_XTASK / KINGLY_PYTHON not set (run `cargo xtask test`)");
+    let (Some(images), Some(xtask), Some(python)) =
+        (kingly_tests::image_dir(), kingly_tests::xtask(), kingly_tests::python())
+    else {
         return;
     };
     let args = std::fs::read_to_string(images.join("raspi3b-test/qemu-args.txt")).expect("qemu-args.txt");
     let args: Vec<&str> =
         args.lines().filter(|l| !l.is_empty()).map(|l| if l == "stdio" { "pty" } else { l }).collect();
-    let mut qemu = Command::new(kingly_tests::QEMU)
+    let qemu = Command::new(kingly_tests::QEMU)
         .args(&args)
         .stdin(Stdio::null())
         // QEMU names the pty on stdout ("char device redirected to /dev/pts/N").
@@ -26,8 +25,8 @@ fn python_sdk_client_through_the_serial_port_bridge() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("QEMU starts");
-    let _guard = KillOnDrop(&mut qemu);
-    let stdout = _guard.0.stdout.take().expect("stdout piped");
+    let mut qemu = testkit::process::Guard::kill(qemu);
+    let stdout = qemu.stdout.take().expect("stdout piped");
     let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
     let pty = loop {
@@ -51,13 +50,4 @@ fn python_sdk_client_through_the_serial_port_bridge() {
         "client through `xtask serial --port {pty}` failed ({}):\n{stdout}\n--- stderr ---\n{stderr}",
         output.status
     );
-}
-
-struct KillOnDrop<'a>(&'a mut std::process::Child);
-
-impl Drop for KillOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -5,12 +5,7 @@ use std::process::Command;
 
 #[test]
 fn boot_benchmark_smoke_run() {
-    let Some(_) = kingly_tests::image_dir() else { return };
-    let Some(xtask) = std::env::var_os("KINGLY_XTASK") else {
-        assert!(std::env::var_os("KINGLY_REQUIRE_QEMU").is_none(), "KINGLY_XTASK must be set");
-        eprintln!("skipping: KINGLY_XTASK not set (run `cargo xtask test`)");
-        return;
-    };
+    let Some(xtask) = kingly_tests::xtask() else { return };
     let json = std::env::temp_dir().join(format!("kingly-bench-smoke-{}.json", std::process::id()));
     let output = Command::new(xtask)
         .args(["bench", "boot", "--runs", "2", "--no-baseline", "--json"])

@@ -2,112 +2,38 @@
 //! GGUF here) placed in guest RAM by `cargo xtask qemu --model`, run by the `llm_*` tools
 //! over MCP on the serial console.
 
+use kingly_tests::Bridge;
 use serde_json::{json, Value};
-use std::{
-    io::{BufRead, BufReader, Write},
-    path::{Path, PathBuf},
-    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
-};
+use std::path::PathBuf;
+use testkit::fixture;
 
-fn fixture(path: &str) -> Option<Vec<u8>> {
-    let full = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/").to_string() + path;
-    match std::fs::read(&full) {
-        Ok(bytes) => Some(bytes),
-        Err(_) => {
-            eprintln!("skipping: {full} not present (../shared/fixtures is outside the repository)");
-            None
-        }
+/// stories260K as a Q8_0 GGUF in a temporary file (removed on drop), or `None` (require rule).
+struct Stories(PathBuf);
+
+impl Stories {
+    fn write(name: &str) -> Option<Stories> {
+        let (model, vocab) = (fixture("llama2c/stories260K.bin")?, fixture("llama2c/tok512.bin")?);
+        let gguf = inference::llama2c::to_gguf(&model, &vocab, inference::llama2c::Quant::Q8_0).expect("converts");
+        let path = std::env::temp_dir().join(format!("kingly-{name}-{}.gguf", std::process::id()));
+        std::fs::write(&path, gguf).expect("write model");
+        Some(Stories(path))
+    }
+
+    fn bridge(&self) -> Option<Bridge> {
+        Bridge::start("raspi3b", &["--model", self.0.to_str().expect("UTF-8 temp path")])
     }
 }
 
-struct Session {
-    child: Child,
-    input: Option<ChildStdin>,
-    output: BufReader<ChildStdout>,
-}
-
-impl Session {
-    fn start(xtask: &Path, image: &Path, model: Option<&Path>) -> Session {
-        let mut command = Command::new(xtask);
-        command.args(["qemu", "--mcp", "--board", "raspi3b", "--image"]).arg(image);
-        if let Some(model) = model {
-            command.arg("--model").arg(model);
-        }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("xtask starts");
-        let input = child.stdin.take();
-        let output = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut session = Session { child, input, output };
-        let init = session.request(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"llm-test","version":"1"}}}));
-        assert_eq!(init["result"]["serverInfo"]["name"], "kingly-os");
-        session
-    }
-
-    fn send(&mut self, message: Value) {
-        let input = self.input.as_mut().expect("session open");
-        writeln!(input, "{message}").expect("write");
-        input.flush().expect("flush");
-    }
-
-    fn line(&mut self) -> Value {
-        let mut line = String::new();
-        let n = self.output.read_line(&mut line).expect("read");
-        assert!(n > 0, "the bridge closed its output");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
-    }
-
-    fn request(&mut self, message: Value) -> Value {
-        let id = message["id"].clone();
-        self.send(message);
-        loop {
-            let reply = self.line();
-            if reply["id"] == id {
-                return reply;
-            }
-        }
-    }
-}
-
-impl Drop for Session {
+impl Drop for Stories {
     fn drop(&mut self) {
-        // Closing stdin ends the session: the bridge stops QEMU and exits. Killing it
-        // instead would leave QEMU running (and holding our output pipes).
-        drop(self.input.take());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.0);
     }
-}
-
-fn setup() -> Option<(PathBuf, PathBuf)> {
-    let images = kingly_tests::image_dir()?;
-    let Some(xtask) = std::env::var_os("KINGLY_XTASK") else {
-        assert!(std::env::var_os("KINGLY_REQUIRE_QEMU").is_none(), "KINGLY_XTASK must be set");
-        return None;
-    };
-    Some((PathBuf::from(xtask), images.join("raspi3b-test/kernel8.img")))
 }
 
 #[test]
 fn the_kernel_tells_the_known_story_and_streams_progress() {
-    let Some((xtask, image)) = setup() else { return };
-    let (Some(model), Some(vocab)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else {
-        return;
-    };
-    let gguf = inference::llama2c::to_gguf(&model, &vocab, inference::llama2c::Quant::Q8_0).expect("converts");
-    let path = std::env::temp_dir().join(format!("kingly-stories260k-{}.gguf", std::process::id()));
-    std::fs::write(&path, gguf).expect("write model");
-    let mut s = Session::start(&xtask, &image, Some(&path));
+    let Some(model) = Stories::write("stories260k") else { return };
+    let Some(mut s) = model.bridge() else { return };
 
     let info =
         s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_info","arguments":{}}}));
@@ -119,7 +45,7 @@ fn the_kernel_tells_the_known_story_and_streams_progress() {
     let tokens = s.request(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"llm_tokenize","arguments":{"text":"Once upon a time"}}}));
     assert_eq!(tokens["result"]["structuredContent"]["ids"], json!([1, 403, 407, 261, 378]), "{tokens}");
 
-    s.send(json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once upon a time","max_tokens":24},"_meta":{"progressToken":"story"}}}));
+    s.send(&json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once upon a time","max_tokens":24},"_meta":{"progressToken":"story"}}}));
     let mut progress = Vec::new();
     let result = loop {
         let line = s.line();
@@ -139,7 +65,7 @@ fn the_kernel_tells_the_known_story_and_streams_progress() {
 
     // While it generates, other requests on the same port are answered at once (a second
     // generation is refused as busy); notifications/cancelled stops it within a token.
-    s.send(json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once","max_tokens":1000},"_meta":{"progressToken":"long"}}}));
+    s.send(&json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once","max_tokens":1000},"_meta":{"progressToken":"long"}}}));
     let mut seen = 0;
     let mut answered_during = Vec::new();
     let cancelled = loop {
@@ -147,12 +73,12 @@ fn the_kernel_tells_the_known_story_and_streams_progress() {
         if line["method"] == "notifications/progress" {
             seen += 1;
             if seen == 3 {
-                s.send(json!({"jsonrpc":"2.0","id":6,"method":"ping"}));
-                s.send(json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"system_info","arguments":{}}}));
-                s.send(json!({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"x"}}}));
+                s.send(&json!({"jsonrpc":"2.0","id":6,"method":"ping"}));
+                s.send(&json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"system_info","arguments":{}}}));
+                s.send(&json!({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"x"}}}));
             }
             if seen == 40 {
-                s.send(json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5,"reason":"test"}}));
+                s.send(&json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5,"reason":"test"}}));
             }
         } else if line["id"] == 5 {
             break line;
@@ -173,13 +99,11 @@ fn the_kernel_tells_the_known_story_and_streams_progress() {
 
     let bad = s.request(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"x","max_tokens":5000}}}));
     assert_eq!(bad["error"]["code"], -32602, "{bad}");
-    let _ = std::fs::remove_file(&path);
 }
 
 #[test]
 fn without_a_placed_model_the_embedded_one_serves_and_a_corrupt_one_is_refused() {
-    let Some((xtask, image)) = setup() else { return };
-    let mut s = Session::start(&xtask, &image, None);
+    let Some(mut s) = Bridge::start("raspi3b", &[]) else { return };
     let r =
         s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_info","arguments":{}}}));
     assert_eq!(r["result"]["isError"], false, "{r}");
@@ -195,7 +119,7 @@ fn without_a_placed_model_the_embedded_one_serves_and_a_corrupt_one_is_refused()
     let mut corrupt = b"GGUF\x03\x00\x00\x00".to_vec();
     corrupt.extend_from_slice(&[0xff; 64]);
     std::fs::write(&path, corrupt).unwrap();
-    let mut s = Session::start(&xtask, &image, Some(&path));
+    let Some(mut s) = Bridge::start("raspi3b", &["--model", path.to_str().expect("UTF-8 temp path")]) else { return };
     let r = s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"hi"}}}));
     assert_eq!(r["result"]["isError"], true, "{r}");
     assert!(r["result"]["content"][0]["text"].as_str().unwrap_or("").contains("corrupt model file"), "{r}");
@@ -206,15 +130,9 @@ fn without_a_placed_model_the_embedded_one_serves_and_a_corrupt_one_is_refused()
 
 #[test]
 fn ping_and_system_info_stay_responsive_during_a_long_generation() {
-    let Some((xtask, image)) = setup() else { return };
-    let (Some(model), Some(vocab)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else {
-        return;
-    };
-    let gguf = inference::llama2c::to_gguf(&model, &vocab, inference::llama2c::Quant::Q8_0).expect("converts");
-    let path = std::env::temp_dir().join(format!("kingly-responsive-{}.gguf", std::process::id()));
-    std::fs::write(&path, gguf).expect("write model");
-    let mut s = Session::start(&xtask, &image, Some(&path));
-    s.send(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once upon a time","max_tokens":256},"_meta":{"progressToken":"p"}}}));
+    let Some(model) = Stories::write("responsive") else { return };
+    let Some(mut s) = model.bridge() else { return };
+    s.send(&json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once upon a time","max_tokens":256},"_meta":{"progressToken":"p"}}}));
     // One probe per progress notification after the first few, alternating ping and
     // system_info; each round trip is timed from send to answer.
     let mut sent: std::collections::HashMap<u64, std::time::Instant> = Default::default();
@@ -233,7 +151,7 @@ fn ping_and_system_info_stay_responsive_during_a_long_generation() {
                     json!({"jsonrpc":"2.0","id":next_id,"method":"tools/call","params":{"name":"system_info","arguments":{}}})
                 };
                 sent.insert(next_id, std::time::Instant::now());
-                s.send(probe);
+                s.send(&probe);
                 next_id += 1;
             }
         } else if line["id"] == 1 {
@@ -250,19 +168,12 @@ fn ping_and_system_info_stay_responsive_during_a_long_generation() {
     let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
     eprintln!("ping/system_info during a 256-token generation: n={} p50 {p50:.1} ms p99 {p99:.1} ms", latencies.len());
     assert!(p99 < 50.0, "p99 {p99:.1} ms above 50 ms (p50 {p50:.1} ms)");
-    let _ = std::fs::remove_file(&path);
 }
 
 #[test]
 fn a_generation_that_does_not_fit_in_memory_is_refused_and_the_kernel_keeps_serving() {
-    let Some((xtask, image)) = setup() else { return };
-    let (Some(model), Some(vocab)) = (fixture("llama2c/stories260K.bin"), fixture("llama2c/tok512.bin")) else {
-        return;
-    };
-    let gguf = inference::llama2c::to_gguf(&model, &vocab, inference::llama2c::Quant::Q8_0).expect("converts");
-    let path = std::env::temp_dir().join(format!("kingly-nomem-{}.gguf", std::process::id()));
-    std::fs::write(&path, gguf).expect("write model");
-    let mut s = Session::start(&xtask, &image, Some(&path));
+    let Some(model) = Stories::write("nomem") else { return };
+    let Some(mut s) = model.bridge() else { return };
     let held = s.request(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"test_hold","arguments":{"leave_kib":200}}}));
     assert_eq!(held["result"]["isError"], false, "{held}");
     let r = s.request(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once","max_tokens":4}}}));
@@ -276,5 +187,4 @@ fn a_generation_that_does_not_fit_in_memory_is_refused_and_the_kernel_keeps_serv
     );
     let r = s.request(json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"llm_generate","arguments":{"prompt":"Once","max_tokens":4}}}));
     assert_eq!(r["result"]["isError"], false, "with the memory back it runs: {r}");
-    let _ = std::fs::remove_file(&path);
 }

@@ -2,37 +2,29 @@
 //! `tasks_list` reports the cores, and a crash on a compute core names that core.
 
 use kingly_tests::Machine;
-use serde_json::Value;
-
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"smp-test","version":"1"}}}"#;
-
-fn call(vm: &mut Machine, id: u32, tool: &str, arguments: &str) -> Value {
-    let reply = vm.rpc(&format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{arguments}}}}}"#
-    ));
-    let result = &reply["result"];
-    assert_eq!(result["isError"], Value::Bool(false), "[{}] {tool} failed: {reply}", vm.board());
-    result["structuredContent"].clone()
-}
+use serde_json::json;
 
 fn cores_and_compute(board: &str) {
     let Some(mut vm) = Machine::boot_to_prompt(board) else { return };
-    vm.rpc(INIT);
+    vm.initialize("smp-test");
     vm.send_line(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-    let tasks = call(&mut vm, 2, "tasks_list", "{}");
+    let tasks = vm.ok("tasks_list", json!({}));
     assert_eq!(tasks["cores_online"], 4, "[{board}] {tasks}");
     let names: Vec<&str> = tasks["tasks"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
     for worker in ["compute-1", "compute-2", "compute-3"] {
         assert!(names.contains(&worker), "[{board}] no {worker}: {names:?}");
     }
     // Every quantization kind, sized so that every core gets rows.
-    for (id, dtype) in [(3, "q8_0"), (4, "q4_0"), (5, "q4_k"), (6, "q6_k"), (7, "f32")] {
-        let out = call(&mut vm, id, "test_compute", &format!(r#"{{"rows":512,"cols":256,"dtype":"{dtype}"}}"#));
+    for dtype in ["q8_0", "q4_0", "q4_k", "q6_k", "f32"] {
+        let out = vm.ok(
+            "test_compute",
+            serde_json::from_str(&format!(r#"{{"rows":512,"cols":256,"dtype":"{dtype}"}}"#)).expect("JSON"),
+        );
         assert_eq!(out["equal"], true, "[{board}] {dtype}: pool and single core differ: {out}");
         assert_eq!(out["cores_used"], 4, "[{board}] {dtype}: not spread over all cores: {out}");
     }
     // The workers did the jobs and are idle again.
-    let tasks = call(&mut vm, 8, "tasks_list", "{}");
+    let tasks = vm.ok("tasks_list", json!({}));
     for core in tasks["cores"].as_array().unwrap() {
         assert_eq!(core["online"], true, "[{board}] {core}");
         assert!(core["compute_jobs"].as_u64().unwrap() >= 5, "[{board}] {core}");

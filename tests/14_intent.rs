@@ -3,16 +3,7 @@
 //! wait for a yes, and repeated requests come from the decision cache.
 
 use kingly_tests::Machine;
-use serde_json::{json, Value};
-
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"intent-test","version":"1"}}}"#;
-
-fn call(vm: &mut Machine, id: u64, tool: &str, arguments: Value) -> Value {
-    let request = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":arguments}});
-    let reply = vm.rpc(&request.to_string());
-    assert_eq!(reply["result"]["isError"], false, "{tool}: {reply}");
-    reply["result"]["structuredContent"].clone()
-}
+use serde_json::json;
 
 /// The held-out phrasings (`+` lines) of the dataset with their calls, slots filled with
 /// two sets of values. These phrasings were never trained on.
@@ -63,12 +54,12 @@ fn held_out() -> Vec<(String, String)> {
 #[test]
 fn held_out_requests_map_to_the_right_tool_calls() {
     let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
-    vm.rpc(INIT);
+    vm.initialize("intent-test");
     let cases = held_out();
     assert!(cases.len() >= 60, "only {} held-out cases", cases.len());
     let mut wrong = Vec::new();
-    for (i, (request, answer)) in cases.iter().enumerate() {
-        let out = call(&mut vm, 10 + i as u64, "intent_parse", json!({"text": request}));
+    for (request, answer) in &cases {
+        let out = vm.ok("intent_parse", json!({"text": request}));
         if out["proposal"] != answer.as_str() {
             wrong.push(format!("{request:?}: expected `{answer}`, got `{}` ({})", out["proposal"], out["confidence"]));
         }
@@ -107,11 +98,11 @@ fn a_destructive_request_is_not_run_without_a_yes() {
     assert_eq!(vm.transcript().matches("Kingly OS 0.1.0 on").count(), 1, "the machine rebooted");
 
     // Over MCP, intent_run runs read-only proposals and holds the others back.
-    vm.rpc(INIT);
-    let ran = call(&mut vm, 2, "intent_run", json!({"text": "how much memory is free"}));
+    vm.initialize("intent-test");
+    let ran = vm.ok("intent_run", json!({"text": "how much memory is free"}));
     assert_eq!(ran["status"], "ran", "{ran}");
     assert!(ran["result"]["heap"]["free_bytes"].is_u64(), "{ran}");
-    let held = call(&mut vm, 3, "intent_run", json!({"text": "reboot the machine"}));
+    let held = vm.ok("intent_run", json!({"text": "reboot the machine"}));
     assert_eq!(held["status"], "needs_confirmation", "{held}");
     assert_eq!(held["ran"], false, "{held}");
     let pong = vm.rpc(r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#);
@@ -121,21 +112,20 @@ fn a_destructive_request_is_not_run_without_a_yes() {
 #[test]
 fn repeated_requests_hit_the_decision_cache() {
     let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
-    vm.rpc(INIT);
-    let first = call(&mut vm, 2, "intent_parse", json!({"text": "show the boot timeline"}));
+    vm.initialize("intent-test");
+    let first = vm.ok("intent_parse", json!({"text": "show the boot timeline"}));
     assert_eq!(first["cached"], false, "{first}");
-    let second = call(&mut vm, 3, "intent_parse", json!({"text": "Show the boot   timeline!"}));
+    let second = vm.ok("intent_parse", json!({"text": "Show the boot   timeline!"}));
     assert_eq!(second["cached"], true, "normalised text hits the cache: {second}");
     assert_eq!(second["proposal"], first["proposal"]);
-    let info = call(&mut vm, 4, "llm_info", json!({}));
+    let info = vm.ok("llm_info", json!({}));
     let cache = &info["decision_cache"];
     assert_eq!(cache["hits"], 1, "{info}");
     assert_eq!(cache["misses"], 1, "{info}");
     assert_eq!(cache["hit_rate"], 0.5, "{info}");
     // The context a big chat model would get stays within its token budget and lists the
     // most related tool first.
-    let explained =
-        call(&mut vm, 5, "intent_parse", json!({"text": "how much memory is free", "explain": true, "budget": 200}));
+    let explained = vm.ok("intent_parse", json!({"text": "how much memory is free", "explain": true, "budget": 200}));
     let context = &explained["context"];
     assert!(context["tokens"].as_u64().unwrap() <= 200, "{context}");
     let text = context["text"].as_str().unwrap();

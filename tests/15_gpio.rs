@@ -7,40 +7,6 @@
 use kingly_tests::Machine;
 use serde_json::{json, Value};
 
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"gpio-test","version":"1"}}}"#;
-
-/// Calls a tool and returns the whole JSON-RPC response.
-fn call(vm: &mut Machine, tool: &str, arguments: Value) -> Value {
-    let request =
-        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
-    let mut reply = vm.rpc(&request.to_string());
-    while reply.get("id").is_none() {
-        reply = vm.next_json(true); // a log notification came first
-    }
-    reply
-}
-
-/// Calls a tool that must succeed; returns its structured content.
-fn ok(vm: &mut Machine, tool: &str, arguments: Value) -> Value {
-    let reply = call(vm, tool, arguments.clone());
-    assert_eq!(reply["result"]["isError"], false, "[{}] {tool} {arguments}: {reply}", vm.board());
-    reply["result"]["structuredContent"].clone()
-}
-
-/// Calls a tool that must fail as a tool (isError); returns its message.
-fn refused(vm: &mut Machine, tool: &str, arguments: Value) -> String {
-    let reply = call(vm, tool, arguments.clone());
-    assert_eq!(reply["result"]["isError"], true, "[{}] {tool} {arguments} should fail: {reply}", vm.board());
-    reply["result"]["content"][0]["text"].as_str().unwrap_or_default().to_string()
-}
-
-/// Calls a tool whose arguments must be rejected by the schema; returns the message.
-fn invalid(vm: &mut Machine, tool: &str, arguments: Value) -> String {
-    let reply = call(vm, tool, arguments.clone());
-    assert_eq!(reply["error"]["code"], -32602, "[{}] {tool} {arguments} should be -32602: {reply}", vm.board());
-    reply["error"]["message"].as_str().unwrap_or_default().to_string()
-}
-
 fn pin_state(list: &Value, pin: u64) -> Value {
     list["pins"].as_array().and_then(|pins| pins.iter().find(|p| p["pin"] == pin)).cloned().unwrap_or(Value::Null)
 }
@@ -49,29 +15,29 @@ fn pin_state(list: &Value, pin: u64) -> Value {
 fn gpio_modes_and_levels_read_back_through_the_emulated_controller() {
     for board in ["raspi3b", "raspi4b"] {
         let Some(mut vm) = Machine::boot_to_prompt(board) else { return };
-        vm.rpc(INIT);
-        let state = ok(&mut vm, "gpio_mode", json!({"pin": 17, "mode": "output"}));
+        vm.initialize("gpio-test");
+        let state = vm.ok("gpio_mode", json!({"pin": 17, "mode": "output"}));
         assert_eq!(state["function"], "output", "[{board}] {state}");
         assert_eq!(state["header_pin"], 11, "[{board}] GPIO 17 is header pin 11: {state}");
-        let written = ok(&mut vm, "gpio_write", json!({"pin": 17, "value": true}));
+        let written = vm.ok("gpio_write", json!({"pin": 17, "value": true}));
         assert_eq!(
             (written["level"].clone(), written["made_output"].clone()),
             (json!(true), json!(false)),
             "[{board}] {written}"
         );
-        assert_eq!(ok(&mut vm, "gpio_read", json!({"pin": 17})), json!({"pin": 17, "value": true, "mode": "output"}));
-        ok(&mut vm, "gpio_write", json!({"pin": 17, "value": false}));
-        assert_eq!(ok(&mut vm, "gpio_read", json!({"pin": 17}))["value"], false, "[{board}]");
+        assert_eq!(vm.ok("gpio_read", json!({"pin": 17})), json!({"pin": 17, "value": true, "mode": "output"}));
+        vm.ok("gpio_write", json!({"pin": 17, "value": false}));
+        assert_eq!(vm.ok("gpio_read", json!({"pin": 17}))["value"], false, "[{board}]");
         // A write to an input pin makes it an output first, and says so.
-        let written = ok(&mut vm, "gpio_write", json!({"pin": 27, "value": true}));
+        let written = vm.ok("gpio_write", json!({"pin": 27, "value": true}));
         assert_eq!(written["made_output"], true, "[{board}] {written}");
-        assert_eq!(ok(&mut vm, "gpio_read", json!({"pin": 27})), json!({"pin": 27, "value": true, "mode": "output"}));
+        assert_eq!(vm.ok("gpio_read", json!({"pin": 27})), json!({"pin": 27, "value": true, "mode": "output"}));
         // Back to input; the pull resistor reads back only on the BCM2711.
-        let state = ok(&mut vm, "gpio_mode", json!({"pin": 22, "mode": "input", "pull": "up"}));
+        let state = vm.ok("gpio_mode", json!({"pin": 22, "mode": "input", "pull": "up"}));
         assert_eq!(state["function"], "input", "[{board}] {state}");
         let expected_pull = if board == "raspi4b" { json!("up") } else { Value::Null };
         assert_eq!(state["pull"], expected_pull, "[{board}] {state}");
-        let list = ok(&mut vm, "gpio_list", json!({}));
+        let list = vm.ok("gpio_list", json!({}));
         assert_eq!(list["pins"].as_array().map(Vec::len), Some(28), "[{board}] GPIO 0-27: {list}");
         assert_eq!(pin_state(&list, 17)["function"], "output", "[{board}] {list}");
         assert_eq!(pin_state(&list, 27)["level"], true, "[{board}] {list}");
@@ -84,23 +50,23 @@ fn gpio_modes_and_levels_read_back_through_the_emulated_controller() {
 #[test]
 fn gpio_reserved_and_claimed_pins_are_refused_with_the_reason() {
     let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
-    vm.rpc(INIT);
-    let why = refused(&mut vm, "gpio_write", json!({"pin": 14, "value": true}));
+    vm.initialize("gpio-test");
+    let why = vm.refused("gpio_write", json!({"pin": 14, "value": true}));
     assert!(why.contains("GPIO 14 (header pin 8) is reserved") && why.contains("console UART TXD"), "{why}");
-    let why = refused(&mut vm, "gpio_mode", json!({"pin": 15, "mode": "output"}));
+    let why = vm.refused("gpio_mode", json!({"pin": 15, "mode": "output"}));
     assert!(why.contains("console UART RXD"), "{why}");
     // Reading a reserved pin changes nothing and is allowed.
-    assert_eq!(ok(&mut vm, "gpio_read", json!({"pin": 14}))["pin"], 14);
+    assert_eq!(vm.ok("gpio_read", json!({"pin": 14}))["pin"], 14);
     // The console still works after the refusals.
     assert_eq!(vm.rpc(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#)["result"], json!({}));
     // GPIO 2/3 are free until an I2C tool claims them for bus 1.
-    ok(&mut vm, "gpio_mode", json!({"pin": 2, "mode": "input"}));
-    ok(&mut vm, "i2c_scan", json!({}));
-    let why = refused(&mut vm, "gpio_mode", json!({"pin": 2, "mode": "output"}));
+    vm.ok("gpio_mode", json!({"pin": 2, "mode": "input"}));
+    vm.ok("i2c_scan", json!({}));
+    let why = vm.refused("gpio_mode", json!({"pin": 2, "mode": "output"}));
     assert!(why.contains("I2C bus 1 (SDA)"), "{why}");
-    let why = refused(&mut vm, "gpio_write", json!({"pin": 3, "value": false}));
+    let why = vm.refused("gpio_write", json!({"pin": 3, "value": false}));
     assert!(why.contains("I2C bus 1 (SCL)"), "{why}");
-    let list = ok(&mut vm, "gpio_list", json!({}));
+    let list = vm.ok("gpio_list", json!({}));
     assert_eq!(pin_state(&list, 2)["function"], "alt0", "{list}");
     assert_eq!(pin_state(&list, 2)["owner"], "I2C bus 1 (SDA)", "{list}");
 }
@@ -113,23 +79,22 @@ fn gpio_invalid_arguments_are_rejected_by_the_schema() {
     assert!(out.contains("'pin' must be ≤ 27"), "{out}");
     let out = vm.command("gpio_write pin=5 value=true");
     assert!(out.contains("GPIO 5 high"), "{out}");
-    vm.rpc(INIT);
-    assert!(invalid(&mut vm, "gpio_write", json!({"pin": 99, "value": true})).contains("'pin' must be ≤ 27"));
-    assert!(invalid(&mut vm, "gpio_read", json!({"pin": -1})).contains("'pin' must be ≥ 0"));
-    assert!(invalid(&mut vm, "gpio_mode", json!({"pin": 17, "mode": "pwm"})).contains("'mode' must be one of"));
-    assert!(invalid(&mut vm, "gpio_write", json!({"pin": 17})).contains("'value' is required"));
-    assert!(invalid(&mut vm, "gpio_write", json!({"pin": 17, "value": "on"})).contains("'value' must be a boolean"));
-    assert!(invalid(&mut vm, "gpio_read", json!({"pin": 17, "force": true}))
-        .contains("'force' is not an accepted argument"));
+    vm.initialize("gpio-test");
+    assert!(vm.invalid("gpio_write", json!({"pin": 99, "value": true})).contains("'pin' must be ≤ 27"));
+    assert!(vm.invalid("gpio_read", json!({"pin": -1})).contains("'pin' must be ≥ 0"));
+    assert!(vm.invalid("gpio_mode", json!({"pin": 17, "mode": "pwm"})).contains("'mode' must be one of"));
+    assert!(vm.invalid("gpio_write", json!({"pin": 17})).contains("'value' is required"));
+    assert!(vm.invalid("gpio_write", json!({"pin": 17, "value": "on"})).contains("'value' must be a boolean"));
+    assert!(vm.invalid("gpio_read", json!({"pin": 17, "force": true})).contains("'force' is not an accepted argument"));
 }
 
 #[test]
 fn gpio_header_map_is_a_resource() {
     let Some(mut vm) = Machine::boot_to_prompt("raspi4b") else { return };
-    vm.rpc(INIT);
+    vm.initialize("gpio-test");
     let list = vm.rpc(r#"{"jsonrpc":"2.0","id":2,"method":"resources/list"}"#);
     assert!(list.to_string().contains("board://header"), "{list}");
-    ok(&mut vm, "gpio_write", json!({"pin": 17, "value": true}));
+    vm.ok("gpio_write", json!({"pin": 17, "value": true}));
     let read = vm.rpc(r#"{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"board://header"}}"#);
     let text = read["result"]["contents"][0]["text"].as_str().unwrap_or_default().to_string();
     let line = |pin: u32| {
@@ -149,7 +114,7 @@ fn gpio_header_map_is_a_resource() {
 #[test]
 fn gpio_virt_has_no_gpio_or_bus_tools() {
     let Some(mut vm) = Machine::boot_to_prompt("virt") else { return };
-    vm.rpc(INIT);
+    vm.initialize("gpio-test");
     let list = vm.rpc(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
     let names: Vec<&str> =
         list["result"]["tools"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
@@ -159,7 +124,7 @@ fn gpio_virt_has_no_gpio_or_bus_tools() {
     {
         assert!(!names.contains(&absent), "{absent} listed on virt: {names:?}");
     }
-    let reply = call(&mut vm, "gpio_list", json!({}));
+    let reply = vm.call_tool("gpio_list", json!({}));
     assert_eq!(reply["error"]["code"], -32602, "{reply}");
     assert!(reply["error"]["message"].as_str().unwrap_or("").contains("Unknown tool"), "{reply}");
 }
@@ -174,13 +139,13 @@ fn gpio_ask_turn_on_pin_17_proposes_and_after_a_yes_drives_it() {
     vm.send_line("n");
     vm.expect("cancelled");
     vm.expect(kingly_tests::PROMPT);
-    vm.rpc(INIT);
-    assert_eq!(ok(&mut vm, "gpio_read", json!({"pin": 17}))["value"], false, "a refused proposal changed the pin");
+    vm.initialize("gpio-test");
+    assert_eq!(vm.ok("gpio_read", json!({"pin": 17}))["value"], false, "a refused proposal changed the pin");
     // Confirmed: the pin goes high.
     vm.send_line("ask turn on pin 17");
     vm.expect("Run it? [y/N] ");
     vm.send_line("y");
     vm.expect(kingly_tests::PROMPT);
-    vm.rpc(INIT);
-    assert_eq!(ok(&mut vm, "gpio_read", json!({"pin": 17}))["value"], true, "the confirmed gpio_write did not run");
+    vm.initialize("gpio-test");
+    assert_eq!(vm.ok("gpio_read", json!({"pin": 17}))["value"], true, "the confirmed gpio_write did not run");
 }

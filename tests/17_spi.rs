@@ -7,21 +7,8 @@
 use kingly_tests::Machine;
 use serde_json::{json, Value};
 
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"spi-test","version":"1"}}}"#;
-
-fn call(vm: &mut Machine, arguments: Value) -> Value {
-    let request = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "spi_transfer", "arguments": arguments}});
-    let mut reply = vm.rpc(&request.to_string());
-    while reply.get("id").is_none() {
-        reply = vm.next_json(true); // a log notification came first
-    }
-    reply
-}
-
 fn received(vm: &mut Machine, data: &[u8]) -> Vec<u64> {
-    let reply = call(vm, json!({"data": data}));
-    assert_eq!(reply["result"]["isError"], false, "[{}] {data:?}: {reply}", vm.board());
-    let out = &reply["result"]["structuredContent"];
+    let out = &vm.ok("spi_transfer", json!({"data": data}));
     assert_eq!(out["frequency_hz"].as_u64().map(|hz| hz <= 1_000_000), Some(true), "{out}");
     out["received"].as_array().into_iter().flatten().filter_map(Value::as_u64).collect()
 }
@@ -30,7 +17,7 @@ fn received(vm: &mut Machine, data: &[u8]) -> Vec<u64> {
 fn spi_flash_chip_answers_through_spi0() {
     for board in ["raspi3b", "raspi4b"] {
         let Some(mut vm) = Machine::boot_to_prompt_with(board, &["-device", "m25p80,bus=spi"]) else { return };
-        vm.rpc(INIT);
+        vm.initialize("spi-test");
         // 0x9f = read JEDEC ID: manufacturer 0x20, type 0x20, capacity 0x14 (1 MiB).
         assert_eq!(received(&mut vm, &[0x9f, 0, 0, 0, 0, 0, 0]), [0, 0x20, 0x20, 0x14, 0, 0, 0], "[{board}]");
         // WREN (0x06) sets the write-enable latch, bit 1 of the status register (0x05),
@@ -55,7 +42,7 @@ fn spi_arguments_are_checked_and_the_shell_asks_first() {
     vm.expect("spi_transfer is destructive. Proceed? [y/N] ");
     let out = vm.command("n");
     assert!(out.contains("cancelled"), "{out}");
-    vm.rpc(INIT);
+    vm.initialize("spi-test");
     for (arguments, why) in [
         (json!({"data": vec![0u8; 257]}), "'data' must have at most 256 items"),
         (json!({"data": []}), "'data' must have at least 1 items"),
@@ -63,8 +50,7 @@ fn spi_arguments_are_checked_and_the_shell_asks_first() {
         (json!({"data": [1], "chip_select": 2}), "'chip_select' must be ≤ 1"),
         (json!({"data": [1], "frequency_hz": 100_000_000}), "'frequency_hz' must be ≤ 32000000"),
     ] {
-        let reply = call(&mut vm, arguments.clone());
-        assert_eq!(reply["error"]["code"], -32602, "{arguments}: {reply}");
-        assert!(reply["error"]["message"].as_str().unwrap_or("").contains(why), "{arguments}: {reply}");
+        let message = vm.invalid("spi_transfer", arguments.clone());
+        assert!(message.contains(why), "{arguments}: {message}");
     }
 }

@@ -6,40 +6,17 @@
 //! the same with an independent FAT implementation; boot files are never written. The
 //! image builder is deterministic.
 
-use kingly_tests::{Machine, Qmp};
-use serde_json::{json, Value};
+use kingly_tests::{root, xtask, Machine, Qmp};
+use testkit::fixture;
+
+/// Standard padded base64 from the `base64` crate: an implementation independent of the
+/// kernel's `formats::base64`.
+fn base64_standard(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+use serde_json::json;
 use std::path::{Path, PathBuf};
-
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"storage-test","version":"1"}}}"#;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fixture(path: &str) -> Option<Vec<u8>> {
-    let full = root().join("../shared/fixtures").join(path);
-    match std::fs::read(&full) {
-        Ok(bytes) => Some(bytes),
-        Err(_) => {
-            eprintln!("skipping: {} not present (../shared/fixtures is outside the repository)", full.display());
-            None
-        }
-    }
-}
-
-fn xtask() -> Option<PathBuf> {
-    kingly_tests::image_dir()?;
-    match std::env::var_os("KINGLY_XTASK") {
-        Some(path) => Some(PathBuf::from(path)),
-        None => {
-            assert!(
-                std::env::var_os("KINGLY_REQUIRE_QEMU").is_none(),
-                "KINGLY_XTASK must be set by `cargo xtask test`"
-            );
-            None
-        }
-    }
-}
 
 fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("kingly-storage-{}-{name}", std::process::id()))
@@ -73,17 +50,6 @@ fn drive(path: &Path) -> String {
     format!("if=sd,format=raw,file={}", path.display())
 }
 
-fn call(vm: &mut Machine, id: u64, tool: &str, arguments: Value) -> Value {
-    let request = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":arguments}});
-    let mut response = vm.rpc(&request.to_string());
-    // Log lines (a write is logged) arrive as notifications before the answer.
-    while response.get("id").is_none() && response["method"] == "notifications/message" {
-        response = vm.next_json(true);
-    }
-    assert!(response.get("result").is_some(), "{tool}: no result: {response}");
-    response["result"].clone()
-}
-
 #[test]
 fn the_card_from_the_image_builder_serves_its_files_and_its_model() {
     let Some(xtask) = xtask() else { return };
@@ -93,9 +59,9 @@ fn the_card_from_the_image_builder_serves_its_files_and_its_model() {
     let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive]).expect("boots");
     let boot = vm.transcript();
     assert!(boot.contains("loading model.gguf from the SD card: 100%"), "progress line at boot:\n{boot}");
-    vm.rpc(INIT);
+    vm.initialize("storage-test");
 
-    let info = call(&mut vm, 2, "storage_info", json!({}));
+    let info = vm.tool_result("storage_info", json!({}));
     let out = &info["structuredContent"];
     assert_eq!(out["present"], true, "{info}");
     assert_eq!(out["capacity_bytes"], 64 << 20, "{info}");
@@ -107,7 +73,7 @@ fn the_card_from_the_image_builder_serves_its_files_and_its_model() {
     );
     assert_eq!(out["settings"]["model"], "model.gguf", "{info}");
 
-    let listing = call(&mut vm, 3, "fs_list", json!({"path": "/"}));
+    let listing = vm.tool_result("fs_list", json!({"path": "/"}));
     let names: Vec<&str> = listing["structuredContent"]["entries"]
         .as_array()
         .expect("entries")
@@ -137,34 +103,33 @@ fn the_card_from_the_image_builder_serves_its_files_and_its_model() {
     assert_eq!(size("model.gguf"), Some(json!(std::fs::metadata(&model).unwrap().len())));
 
     // Text comes back as text, byte for byte what the builder wrote.
-    let config = call(&mut vm, 4, "fs_read", json!({"path": "/CONFIG.TXT"}));
+    let config = vm.tool_result("fs_read", json!({"path": "/CONFIG.TXT"}));
     let expected = std::fs::read_to_string(root().join("firmware/config.txt")).unwrap();
     assert_eq!(config["structuredContent"]["content"], expected.as_str(), "{config}");
     assert_eq!(config["structuredContent"]["encoding"], "text");
     // Binary comes back as base64; an offset and a length select a window.
-    let window = call(&mut vm, 5, "fs_read", json!({"path": "/model.gguf", "offset": 0, "length": 6}));
+    let window = vm.tool_result("fs_read", json!({"path": "/model.gguf", "offset": 0, "length": 6}));
     assert_eq!(window["structuredContent"]["content"], "R0dVRgMA", "'GGUF' + version 3: {window}");
     assert_eq!(window["structuredContent"]["eof"], false);
 
     // The model read from the card at boot generates the known story.
-    let llm = call(&mut vm, 6, "llm_info", json!({}));
+    let llm = vm.tool_result("llm_info", json!({}));
     assert_eq!(llm["structuredContent"]["source"], "card", "{llm}");
-    let story = call(&mut vm, 7, "llm_generate", json!({"prompt": "Once upon a time", "max_tokens": 12}));
+    let story = vm.tool_result("llm_generate", json!({"prompt": "Once upon a time", "max_tokens": 12}));
     let text = story["structuredContent"]["text"].as_str().unwrap_or("");
     assert!(text.starts_with(", there was a little girl named Lily"), "{story}");
 
     // Errors name the problem; the kernel keeps serving.
-    let missing = call(&mut vm, 8, "fs_read", json!({"path": "/no/such.txt"}));
+    let missing = vm.tool_result("fs_read", json!({"path": "/no/such.txt"}));
     assert_eq!(missing["isError"], true, "{missing}");
     assert!(missing["content"][0]["text"].as_str().unwrap_or("").contains("no such file"), "{missing}");
-    let past = call(&mut vm, 9, "fs_read", json!({"path": "/config.txt", "offset": 1_000_000}));
+    let past = vm.tool_result("fs_read", json!({"path": "/config.txt", "offset": 1_000_000}));
     assert_eq!(past["isError"], true, "{past}");
-    let directory = call(&mut vm, 10, "fs_read", json!({"path": "/"}));
+    let directory = vm.tool_result("fs_read", json!({"path": "/"}));
     assert_eq!(directory["isError"], true, "{directory}");
-    let other = call(&mut vm, 11, "llm_load", json!({"model": "card", "file": "missing.gguf"}));
+    let other = vm.tool_result("llm_load", json!({"model": "card", "file": "missing.gguf"}));
     assert_eq!(other["isError"], true, "{other}");
-    let pong = vm.rpc(r#"{"jsonrpc":"2.0","id":12,"method":"ping"}"#);
-    assert_eq!(pong["result"], json!({}));
+    vm.ping();
     let load_line = boot.lines().find(|l| l.contains("read model.gguf from the card")).unwrap_or("").to_string();
     eprintln!("model load from the emulated card: {load_line}");
     let _ = std::fs::remove_file(&card);
@@ -176,8 +141,8 @@ fn raspi4b_reads_its_card_too() {
     let card = image(&xtask, "pi4", "raspi4b", &[], "pi4.img");
     let drive = drive(&card);
     let Some(mut vm) = Machine::boot_to_prompt_with("raspi4b", &["-drive", &drive]) else { return };
-    vm.rpc(INIT);
-    let listing = call(&mut vm, 2, "fs_list", json!({}));
+    vm.initialize("storage-test");
+    let listing = vm.tool_result("fs_list", json!({}));
     let names: Vec<&str> = listing["structuredContent"]["entries"]
         .as_array()
         .expect("entries")
@@ -188,7 +153,7 @@ fn raspi4b_reads_its_card_too() {
         names.contains(&"start4.elf") && names.contains(&"bcm2711-rpi-4-b.dtb") && names.contains(&"kernel8.img"),
         "{names:?}"
     );
-    let settings = call(&mut vm, 3, "fs_read", json!({"path": "/kingly.txt"}));
+    let settings = vm.tool_result("fs_read", json!({"path": "/kingly.txt"}));
     assert!(settings["structuredContent"]["content"].as_str().unwrap_or("").contains("model = none"), "{settings}");
     let _ = std::fs::remove_file(&card);
 }
@@ -209,8 +174,8 @@ fn virt_reads_and_writes_a_card_image_over_virtio_blk() {
         boot.contains("loading model.gguf from the SD card: 100%"),
         "the model loads from the disk at boot:\n{boot}"
     );
-    vm.rpc(INIT);
-    let info = call(&mut vm, 2, "storage_info", json!({}));
+    vm.initialize("storage-test");
+    let info = vm.tool_result("storage_info", json!({}));
     let out = &info["structuredContent"];
     assert_eq!(
         (out["present"].as_bool(), out["device"].as_str(), out["capacity_bytes"].as_u64()),
@@ -218,7 +183,7 @@ fn virt_reads_and_writes_a_card_image_over_virtio_blk() {
         "{info}"
     );
     assert_eq!(out["partitions"][0]["type_name"], "FAT32", "{info}");
-    let listing = call(&mut vm, 3, "fs_list", json!({}));
+    let listing = vm.tool_result("fs_list", json!({}));
     let names: Vec<&str> = listing["structuredContent"]["entries"]
         .as_array()
         .expect("entries")
@@ -226,14 +191,14 @@ fn virt_reads_and_writes_a_card_image_over_virtio_blk() {
         .filter_map(|e| e["name"].as_str())
         .collect();
     assert!(names.contains(&"model.gguf") && names.contains(&"kingly.txt"), "{names:?}");
-    let llm = call(&mut vm, 4, "llm_info", json!({}));
+    let llm = vm.tool_result("llm_info", json!({}));
     assert_eq!(llm["structuredContent"]["source"], "card", "{llm}");
-    let story = call(&mut vm, 5, "llm_generate", json!({"prompt": "Once upon a time", "max_tokens": 12}));
+    let story = vm.tool_result("llm_generate", json!({"prompt": "Once upon a time", "max_tokens": 12}));
     assert!(
         story["structuredContent"]["text"].as_str().unwrap_or("").starts_with(", there was a little girl named Lily"),
         "{story}"
     );
-    let written = call(&mut vm, 6, "fs_write", json!({"path": "/VIRT.TXT", "content": "written over virtio-blk\n"}));
+    let written = vm.tool_result("fs_write", json!({"path": "/VIRT.TXT", "content": "written over virtio-blk\n"}));
     assert_eq!(written["structuredContent"]["size"], 24, "{written}");
     drop(vm);
     assert_eq!(host_read(&card, "VIRT.TXT"), b"written over virtio-blk\n");
@@ -249,18 +214,18 @@ fn a_card_pulled_out_while_running_gives_errors_not_a_hang() {
     let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg, "-qmp", &qmp_arg]).expect("boots");
     let mut qmp = Qmp::connect(&socket);
     let _ = std::fs::remove_file(&socket);
-    vm.rpc(INIT);
-    let before = call(&mut vm, 2, "fs_read", json!({"path": "/config.txt"}));
+    vm.initialize("storage-test");
+    let before = vm.tool_result("fs_read", json!({"path": "/config.txt"}));
     assert_eq!(before["isError"], false, "{before}");
 
     qmp.execute(json!({"execute": "eject", "arguments": {"device": "card", "force": true}}));
     let started = std::time::Instant::now();
-    for (id, tool, arguments) in [
-        (3, "fs_list", json!({})),
-        (4, "fs_read", json!({"path": "/config.txt"})),
-        (5, "fs_write", json!({"path": "/NOTES.TXT", "content": "x"})),
+    for (tool, arguments) in [
+        ("fs_list", json!({})),
+        ("fs_read", json!({"path": "/config.txt"})),
+        ("fs_write", json!({"path": "/NOTES.TXT", "content": "x"})),
     ] {
-        let reply = call(&mut vm, id, tool, arguments);
+        let reply = vm.tool_result(tool, arguments);
         assert_eq!(reply["isError"], true, "{tool} without the card: {reply}");
         let text = reply["content"][0]["text"].as_str().unwrap_or("");
         eprintln!("{tool} after the card was pulled: {}", text.trim_end());
@@ -271,9 +236,8 @@ fn a_card_pulled_out_while_running_gives_errors_not_a_hang() {
         "errors come from deadlines, not hangs: {:?}",
         started.elapsed()
     );
-    let pong = rpc_answer(&mut vm, r#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#);
-    assert_eq!(pong["result"], json!({}), "the kernel keeps serving");
-    let info = call(&mut vm, 7, "system_info", json!({}));
+    vm.ping();
+    let info = vm.tool_result("system_info", json!({}));
     assert_eq!(info["isError"], false, "{info}");
     let _ = std::fs::remove_file(&card);
 }
@@ -291,8 +255,8 @@ fn broken_cards_and_files_give_clear_errors() {
     assert!(boot.contains("kingly.txt line 1: context"), "{boot}");
     assert!(boot.contains("kingly.txt line 3"), "{boot}");
     assert!(boot.contains("no missing.gguf on the card"), "a missing model is reported: {boot}");
-    vm.rpc(INIT);
-    let llm = call(&mut vm, 2, "llm_info", json!({}));
+    vm.initialize("storage-test");
+    let llm = vm.tool_result("llm_info", json!({}));
     assert_eq!(llm["structuredContent"]["source"], "embedded", "{llm}");
     drop(vm);
 
@@ -301,15 +265,14 @@ fn broken_cards_and_files_give_clear_errors() {
     bytes[510] = 0;
     std::fs::write(&card, &bytes).unwrap();
     let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots");
-    vm.rpc(INIT);
-    let info = call(&mut vm, 2, "storage_info", json!({}));
+    vm.initialize("storage-test");
+    let info = vm.tool_result("storage_info", json!({}));
     assert_eq!(info["structuredContent"]["present"], true, "{info}");
     assert!(info["structuredContent"]["partition_error"].as_str().unwrap_or("").contains("signature"), "{info}");
-    let listing = call(&mut vm, 3, "fs_list", json!({}));
+    let listing = vm.tool_result("fs_list", json!({}));
     assert_eq!(listing["isError"], true, "{listing}");
     assert!(listing["content"][0]["text"].as_str().unwrap_or("").contains("no usable SD card"), "{listing}");
-    let pong = vm.rpc(r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#);
-    assert_eq!(pong["result"], json!({}));
+    vm.ping();
     drop(vm);
 
     // A truncated model: refused at boot with the reason, the kernel runs on its own model.
@@ -321,20 +284,12 @@ fn broken_cards_and_files_give_clear_errors() {
         let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots");
         let boot = vm.transcript();
         assert!(boot.contains("card model refused") && boot.contains("truncated"), "{boot}");
-        vm.rpc(INIT);
-        let llm = call(&mut vm, 2, "llm_info", json!({}));
+        vm.initialize("storage-test");
+        let llm = vm.tool_result("llm_info", json!({}));
         assert_eq!(llm["structuredContent"]["source"], "embedded", "{llm}");
         let _ = std::fs::remove_file(&card);
     }
     let _ = std::fs::remove_file(&card);
-}
-
-fn rpc_answer(vm: &mut Machine, message: &str) -> Value {
-    let mut response = vm.rpc(message);
-    while response.get("id").is_none() {
-        response = vm.next_json(true);
-    }
-    response
 }
 
 /// The file `name` in the root of the image's FAT partition (at block 2048), read by the
@@ -356,67 +311,57 @@ fn writes_reach_the_card_and_boot_files_are_refused() {
     let card = image(&xtask, "zero2w", "raspi3b", &[], "write.img");
     let drive_arg = drive(&card);
     let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots");
-    vm.rpc(INIT);
+    vm.initialize("storage-test");
 
-    let first = call(&mut vm, 2, "fs_write", json!({"path": "/NOTES.TXT", "content": "hello from kingly\n"}));
+    let first = vm.tool_result("fs_write", json!({"path": "/NOTES.TXT", "content": "hello from kingly\n"}));
     assert_eq!(first["structuredContent"]["size"], 18, "{first}");
     let second =
-        call(&mut vm, 3, "fs_write", json!({"path": "/notes.txt", "content": "second line\n", "mode": "append"}));
+        vm.tool_result("fs_write", json!({"path": "/notes.txt", "content": "second line\n", "mode": "append"}));
     assert_eq!(second["structuredContent"]["size"], 30, "{second}");
-    let back = call(&mut vm, 4, "fs_read", json!({"path": "/notes.txt"}));
+    let back = vm.tool_result("fs_read", json!({"path": "/notes.txt"}));
     assert_eq!(back["structuredContent"]["content"], "hello from kingly\nsecond line\n", "{back}");
     // Binary, across many blocks and clusters, as base64.
     let data: Vec<u8> = (0..40_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let encoded = test_base64(&data);
-    let binary = call(&mut vm, 5, "fs_write", json!({"path": "/DATA.BIN", "content": encoded, "encoding": "base64"}));
+    let encoded = base64_standard(&data);
+    let binary = vm.tool_result("fs_write", json!({"path": "/DATA.BIN", "content": encoded, "encoding": "base64"}));
     assert_eq!(binary["structuredContent"]["written"], 40_000, "{binary}");
-    let read = call(
-        &mut vm,
-        6,
-        "fs_read",
-        json!({"path": "/data.bin", "offset": 30_000, "length": 10_000, "encoding": "base64"}),
-    );
-    assert_eq!(read["structuredContent"]["content"], test_base64(&data[30_000..]).as_str());
+    let read = vm
+        .tool_result("fs_read", json!({"path": "/data.bin", "offset": 30_000, "length": 10_000, "encoding": "base64"}));
+    assert_eq!(read["structuredContent"]["content"], base64_standard(&data[30_000..]).as_str());
     // The settings file is writable: the next boot uses it.
     let settings =
-        call(&mut vm, 7, "fs_write", json!({"path": "/kingly.txt", "content": "context = 256\nmodel = none\n"}));
+        vm.tool_result("fs_write", json!({"path": "/kingly.txt", "content": "context = 256\nmodel = none\n"}));
     assert_eq!(settings["isError"], false, "{settings}");
 
     // Refused before the card is touched, with the reason.
-    for (id, path) in [
-        (8, "/config.txt"),
-        (9, "/KERNEL8.IMG"),
-        (10, "/bootcode.bin"),
-        (11, "/bcm2710-rpi-zero-2-w.dtb"),
-        (12, "/overlays/x.dtbo"),
-        (13, "/model.gguf"),
-    ] {
-        let refused = call(&mut vm, id, "fs_write", json!({"path": path, "content": "x"}));
+    for path in
+        ["/config.txt", "/KERNEL8.IMG", "/bootcode.bin", "/bcm2710-rpi-zero-2-w.dtb", "/overlays/x.dtbo", "/model.gguf"]
+    {
+        let refused = vm.tool_result("fs_write", json!({"path": path, "content": "x"}));
         assert_eq!(refused["isError"], true, "{path}: {refused}");
         assert!(refused["content"][0]["text"].as_str().unwrap_or("").contains("protected"), "{path}: {refused}");
     }
-    let long = call(&mut vm, 14, "fs_write", json!({"path": "/a-long-file-name.text", "content": "x"}));
+    let long = vm.tool_result("fs_write", json!({"path": "/a-long-file-name.text", "content": "x"}));
     assert!(long["content"][0]["text"].as_str().unwrap_or("").contains("8.3"), "{long}");
-    let bad = call(&mut vm, 15, "fs_write", json!({"path": "/B.BIN", "content": "not base64!", "encoding": "base64"}));
+    let bad = vm.tool_result("fs_write", json!({"path": "/B.BIN", "content": "not base64!", "encoding": "base64"}));
     assert_eq!(bad["isError"], true, "{bad}");
-    let missing_dir = call(&mut vm, 16, "fs_write", json!({"path": "/no/dir/F.TXT", "content": "x"}));
+    let missing_dir = vm.tool_result("fs_write", json!({"path": "/no/dir/F.TXT", "content": "x"}));
     assert!(missing_dir["content"][0]["text"].as_str().unwrap_or("").contains("no such file"), "{missing_dir}");
-    let too_big = rpc_answer(&mut vm, &json!({"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"fs_write","arguments":{"path":"/BIG.TXT","content":"x".repeat(90_000)}}}).to_string());
+    let too_big = vm.call_tool("fs_write", json!({"path": "/BIG.TXT", "content": "x".repeat(90_000)}));
     assert!(
         too_big.get("error").is_some() || too_big["result"]["isError"] == true,
         "over 64 KiB is refused: {}",
         &too_big.to_string()[..200.min(too_big.to_string().len())]
     );
-    let pong = rpc_answer(&mut vm, r#"{"jsonrpc":"2.0","id":18,"method":"ping"}"#);
-    assert_eq!(pong["result"], json!({}));
+    vm.ping();
     drop(vm);
 
     // After a reboot the kernel reads what it wrote, and uses the new settings.
     let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots again");
-    vm.rpc(INIT);
-    let back = call(&mut vm, 2, "fs_read", json!({"path": "/NOTES.TXT"}));
+    vm.initialize("storage-test");
+    let back = vm.tool_result("fs_read", json!({"path": "/NOTES.TXT"}));
     assert_eq!(back["structuredContent"]["content"], "hello from kingly\nsecond line\n", "{back}");
-    let info = call(&mut vm, 3, "storage_info", json!({}));
+    let info = vm.tool_result("storage_info", json!({}));
     assert_eq!(info["structuredContent"]["settings"]["context"], 256, "{info}");
     drop(vm);
 
@@ -427,36 +372,20 @@ fn writes_reach_the_card_and_boot_files_are_refused() {
     let _ = std::fs::remove_file(&card);
 }
 
-/// Standard padded base64 (written here rather than taken from the kernel's `formats`, so
-/// the test does not check the kernel's decoder against itself).
-fn test_base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n =
-            (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            out.push(if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
-        }
-    }
-    out
-}
-
 #[test]
 fn without_a_card_the_tools_say_so() {
     let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
-    vm.rpc(INIT);
-    let info = call(&mut vm, 2, "storage_info", json!({}));
+    vm.initialize("storage-test");
+    let info = vm.tool_result("storage_info", json!({}));
     assert_eq!(info["structuredContent"]["present"], false, "{info}");
     assert!(info["structuredContent"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{info}");
-    let listing = call(&mut vm, 3, "fs_list", json!({}));
+    let listing = vm.tool_result("fs_list", json!({}));
     assert_eq!(listing["isError"], true, "{listing}");
-    let read = call(&mut vm, 4, "fs_read", json!({"path": "/config.txt"}));
+    let read = vm.tool_result("fs_read", json!({"path": "/config.txt"}));
     assert_eq!(read["isError"], true, "{read}");
-    let write = call(&mut vm, 6, "fs_write", json!({"path": "/NOTES.TXT", "content": "x"}));
+    let write = vm.tool_result("fs_write", json!({"path": "/NOTES.TXT", "content": "x"}));
     assert_eq!(write["isError"], true, "{write}");
-    let pong = vm.rpc(r#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#);
-    assert_eq!(pong["result"], json!({}));
+    vm.ping();
 }
 
 #[test]

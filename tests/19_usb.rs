@@ -5,9 +5,7 @@
 //! fails cleanly with "no device" and the kernel keeps serving.
 
 use kingly_tests::Machine;
-use serde_json::{json, Value};
-
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"usb-test","version":"1"}}}"#;
+use serde_json::json;
 
 /// The NIC's address on QEMU's side; usb-net reports it with the first byte replaced by
 /// 0x40 as its iMACAddress string.
@@ -17,28 +15,14 @@ const GUEST_MAC: &str = "40:54:00:ab:cd:ef";
 /// QEMU's user network answers for 10.0.2.2 with this MAC (52:55 + the IP address).
 const GATEWAY_MAC: &str = "52:55:0a:00:02:02";
 
-fn call(vm: &mut Machine, tool: &str, arguments: Value) -> Value {
-    let request =
-        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
-    let mut reply = vm.rpc(&request.to_string());
-    while reply.get("id").is_none() {
-        reply = vm.next_json(true); // a log notification came first
-    }
-    reply
-}
-
-fn ping(vm: &mut Machine) {
-    assert_eq!(vm.rpc(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#)["result"], json!({}), "the kernel keeps serving");
-}
-
 #[test]
 fn usb_enumerates_the_hub_and_nic_and_exchanges_arp_with_the_gateway() {
     let device = format!("usb-net,netdev=n0,mac={QEMU_MAC}");
     let Some(mut vm) = Machine::boot_to_prompt_with("raspi3b", &["-netdev", "user,id=n0", "-device", &device]) else {
         return;
     };
-    vm.rpc(INIT);
-    let reply = call(&mut vm, "test_usb", json!({}));
+    vm.initialize("usb-test");
+    let reply = vm.call_tool("test_usb", json!({}));
     assert_eq!(reply["result"]["isError"], false, "{reply}");
     let out = &reply["result"]["structuredContent"];
 
@@ -76,14 +60,14 @@ fn usb_enumerates_the_hub_and_nic_and_exchanges_arp_with_the_gateway() {
 
     // The NIC keeps working (the receive transfer is re-armed after every frame), and a
     // burst of full-size frames all leave: transmit reports Busy while one is in flight.
-    let again = call(&mut vm, "test_usb", json!({"frames": 20}));
+    let again = vm.call_tool("test_usb", json!({"frames": 20}));
     assert_eq!(again["result"]["isError"], false, "{again}");
     let again = &again["result"]["structuredContent"];
     assert_eq!(again["arp"]["gateway_mac"], GATEWAY_MAC);
     assert_eq!(again["burst"]["frames"], 20, "{again}");
     assert_eq!(again["counters"]["dropped"], 0, "{again}");
     assert!(again["counters"]["tx_frames"].as_u64() >= Some(22), "{again}");
-    ping(&mut vm);
+    vm.ping();
 
     // The shell renders the same tree.
     vm.send_line("test_usb");
@@ -95,14 +79,14 @@ fn usb_enumerates_the_hub_and_nic_and_exchanges_arp_with_the_gateway() {
 #[test]
 fn usb_without_a_device_reports_no_device_and_the_kernel_keeps_serving() {
     let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
-    vm.rpc(INIT);
+    vm.initialize("usb-test");
     for _ in 0..2 {
-        let reply = call(&mut vm, "test_usb", json!({}));
+        let reply = vm.call_tool("test_usb", json!({}));
         assert_eq!(reply["result"]["isError"], true, "{reply}");
         let text = reply["result"]["content"][0]["text"].as_str().unwrap_or_default();
         assert!(text.contains("no device"), "{text}");
-        ping(&mut vm);
+        vm.ping();
     }
-    let reply = call(&mut vm, "memory_stats", json!({}));
+    let reply = vm.call_tool("memory_stats", json!({}));
     assert_eq!(reply["result"]["isError"], false, "{reply}");
 }

@@ -4,46 +4,19 @@
 
 use std::{
     io::{BufRead, BufReader},
-    net::TcpListener,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
-
-struct Guest(Child);
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        // Closing stdin ends the MCP bridge, which stops QEMU.
-        drop(self.0.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
+use testkit::process::Guard;
 
 /// Boots `board`'s test image with --net; returns the guest, URL and token.
-fn boot(board: &str) -> Option<(Guest, String, String)> {
+fn boot(board: &str) -> Option<(Guard, String, String)> {
     let images = kingly_tests::image_dir()?;
-    let required = std::env::var_os("KINGLY_REQUIRE_QEMU").is_some_and(|v| v == "1");
-    let Some(xtask) = std::env::var_os("KINGLY_XTASK") else {
-        assert!(!required, "KINGLY_XTASK must be set by `cargo xtask test`");
-        return None;
-    };
-    let port = free_port();
+    let xtask = kingly_tests::xtask()?;
+    let port = kingly_tests::free_port();
     let token = format!("test-token-{}-{port}", std::process::id());
     let image = images.join(format!("{board}-test/kernel8.img"));
-    let mut child = Command::new(PathBuf::from(xtask))
+    let mut child = Command::new(xtask)
         .args(["qemu", "--board", board, "--mcp", "--net", "--port", &port.to_string(), "--token", &token, "--image"])
         .arg(&image)
         .stdin(Stdio::piped())
@@ -54,7 +27,7 @@ fn boot(board: &str) -> Option<(Guest, String, String)> {
     let stdout = child.stdout.take().expect("stdout");
     // Drain the console (MCP notifications) so the bridge never blocks.
     std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
-    let guest = Guest(child);
+    let guest = Guard::close_stdin(child, Duration::from_secs(20));
     let url = format!("http://127.0.0.1:{port}/mcp");
     // Ready when the endpoint answers (401 without a token) and the guest has its address.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -75,11 +48,7 @@ fn boot(board: &str) -> Option<(Guest, String, String)> {
 }
 
 fn python_checks(board: &str, load_seconds: &str) {
-    let Some(python) = std::env::var_os("KINGLY_PYTHON") else {
-        assert!(std::env::var_os("KINGLY_REQUIRE_QEMU").is_none(), "KINGLY_PYTHON must be set by `cargo xtask test`");
-        eprintln!("skipping: KINGLY_PYTHON not set (run `cargo xtask test`)");
-        return;
-    };
+    let Some(python) = kingly_tests::python() else { return };
     let Some((guest, url, token)) = boot(board) else { return };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/net_client.py");
     let output = Command::new(python)

@@ -1,5 +1,5 @@
 //! End-to-end checks against real model files this project did not produce
-//! (`../shared/fixtures`, see its README). Skipped with a message when absent.
+//! (`../shared/fixtures`, see its README); a missing one follows `testkit`'s require rule.
 
 use inference::{
     generate::{generate, Control, Finish},
@@ -11,16 +11,7 @@ use inference::{
     tokenizer::Tokenizer,
 };
 
-fn fixture(path: &str) -> Option<Vec<u8>> {
-    let full = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/").to_string() + path;
-    match std::fs::read(&full) {
-        Ok(bytes) => Some(bytes),
-        Err(_) => {
-            eprintln!("skipping: {full} not present (../shared/fixtures is outside the repository)");
-            None
-        }
-    }
-}
+use testkit::fixture;
 
 /// llama2.c's `run stories260K.bin -z tok512.bin -t 0 -n 200` output (run.c built from
 /// karpathy/llama2.c and run on this fixture; its trailing newline is run.c's own).
@@ -279,15 +270,12 @@ fn corrupt_and_truncated_gguf_files_are_errors_not_panics() {
     // panic, also in the shape, weight and tokenizer readers behind the parser.
     let data_offset = Gguf::parse(&bytes).unwrap().data_offset;
     let regions = [0..4096.min(data_offset), data_offset.saturating_sub(2048)..data_offset];
-    let mut state = 0x1234_5678u32;
+    let mut rng = testkit::Rng::new(0x1234_5678);
     let mut copy = bytes.clone();
     for round in 0..1500 {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
         let region = &regions[round % 2];
-        let at = region.start + (state as usize) % region.len();
-        copy[at] = (state >> 8) as u8;
+        let at = region.start + rng.below(region.len());
+        copy[at] = rng.byte();
         if let Ok(gguf) = Gguf::parse(&copy) {
             if let Ok(config) = Config::from_gguf(&gguf) {
                 if let Ok(weights) = Weights::from_gguf(&gguf, &config) {

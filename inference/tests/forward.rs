@@ -19,19 +19,8 @@ const CONTEXT: usize = 32;
 const ROPE_BASE: f32 = 5000.0;
 const EPS: f32 = 1e-5;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-
-    fn values(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.next() * scale).collect()
-    }
+fn values(rng: &mut testkit::Rng, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.unit() * scale).collect()
 }
 
 fn encode(dtype: DType, values: &[f32]) -> Vec<u8> {
@@ -49,7 +38,7 @@ fn encode(dtype: DType, values: &[f32]) -> Vec<u8> {
 type Formats = [DType; 9];
 
 fn model_file(formats: Formats, tied: bool) -> Vec<u8> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = testkit::Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut w = Writer::new();
     w.meta("general.architecture", Meta::Str("llama".into()));
     w.meta("llama.context_length", Meta::U32(CONTEXT as u32));
@@ -63,7 +52,7 @@ fn model_file(formats: Formats, tied: bool) -> Vec<u8> {
     w.meta("llama.attention.layer_norm_rms_epsilon", Meta::F32(EPS));
     let kv = DIM / HEADS * KV_HEADS;
     let mut add = |w: &mut Writer, name: String, dtype: DType, rows: usize, cols: usize, scale: f32| {
-        let values = rng.values(rows * cols, scale);
+        let values = values(&mut rng, rows * cols, scale);
         let dims: Vec<u64> = if rows == 1 { vec![cols as u64] } else { vec![cols as u64, rows as u64] };
         w.tensor(&name, &dims, dtype, encode(dtype, &values));
     };

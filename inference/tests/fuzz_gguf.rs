@@ -14,29 +14,16 @@ use inference::{
     writer::{Meta, Writer},
 };
 
-struct Rng(u64);
+use testkit::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn floats(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0).collect()
-    }
+fn floats(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.unit()).collect()
 }
 
 /// A one-layer Llama (dim 64, 4 heads over 2 KV heads) with every 32-block format and a
 /// small vocabulary with control, byte and merge pieces.
 fn model_seed() -> Vec<u8> {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let (dim, hidden, kv) = (64usize, 96usize, 32usize);
     let mut pieces: Vec<String> = ["<unk>", "<s>", "</s>"].iter().map(|s| s.to_string()).collect();
     pieces.extend((0..16).map(|b| format!("<0x{:02X}>", b * 16)));
@@ -72,7 +59,7 @@ fn model_seed() -> Vec<u8> {
     w.meta("tokenizer.ggml.bos_token_id", Meta::U32(1));
     w.meta("tokenizer.ggml.add_bos_token", Meta::Bool(true));
     let mut add = |name: &str, dtype: DType, rows: usize, cols: usize| {
-        let values = rng.floats(rows * cols);
+        let values = floats(&mut rng, rows * cols);
         let data = match dtype {
             DType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
             DType::F16 => values.iter().flat_map(|v| f32_to_f16(*v).to_le_bytes()).collect(),
@@ -99,12 +86,12 @@ fn model_seed() -> Vec<u8> {
 
 /// A tensor table with the K-quant formats (not a whole model).
 fn k_quant_seed() -> Vec<u8> {
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     let mut w = Writer::new();
     w.meta("general.architecture", Meta::Str("llama".into()));
     w.meta("general.alignment", Meta::U32(64));
-    w.tensor("a", &[256, 2], DType::Q4K, quant::quantize_q4_k(&rng.floats(512)));
-    w.tensor("b", &[256], DType::Q6K, quant::quantize_q6_k(&rng.floats(256)));
+    w.tensor("a", &[256, 2], DType::Q4K, quant::quantize_q4_k(&floats(&mut rng, 512)));
+    w.tensor("b", &[256], DType::Q6K, quant::quantize_q6_k(&floats(&mut rng, 256)));
     w.to_bytes()
 }
 
@@ -119,8 +106,8 @@ fn mutate(file: &[u8], header_end: usize, rng: &mut Rng) -> Vec<u8> {
         let at = rng.below(limit + 1);
         match rng.below(7) {
             0 => m.truncate(at),
-            1 if at < m.len() => m[at] = rng.next() as u8,
-            2 => m.insert(at, rng.next() as u8),
+            1 if at < m.len() => m[at] = rng.byte(),
+            2 => m.insert(at, rng.byte()),
             3 if at < m.len() => {
                 m.remove(at);
             }
@@ -160,7 +147,7 @@ fn mutated_gguf_files_never_panic() {
             std::fs::write(std::path::Path::new(&dir).join(format!("seed-{i}.gguf")), bytes).unwrap();
         }
     }
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     // KINGLY_FUZZ_RUNS=1000000 for a longer search.
     let runs = std::env::var("KINGLY_FUZZ_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(40_000);
     let mut reached = std::collections::BTreeMap::<exercise::Reached, usize>::new();

@@ -345,13 +345,8 @@ fn fuzz_mutated_messages() {
     .map(|v| v.to_string().into_bytes())
     .collect();
     let mut s = server();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = testkit::Rng::new(0x9e37_79b9_7f4a_7c15);
+    let mut next = || rng.next_u64();
     let runs = 40_000;
     for _ in 0..runs {
         let mut message = seeds[(next() % seeds.len() as u64) as usize].clone();

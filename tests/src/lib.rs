@@ -14,8 +14,13 @@
 //!
 //! Any kernel crash report (`*** KERNEL PANIC` / `*** KERNEL FAULT`) in the output fails
 //! the test at once with the whole console transcript, unless the test announced it with
-//! [`Machine::expect_crash`]. Without `KINGLY_TEST_IMAGES` (a plain `cargo test`) the QEMU
-//! tests print why and skip; with `KINGLY_REQUIRE_QEMU=1` a missing image is a failure.
+//! [`Machine::expect_crash`]. A missing image, QEMU or machine follows `testkit`'s require
+//! rule: a failure under `cargo xtask test`, a skip with a message under a plain `cargo test`.
+//!
+//! MCP over the console: [`Machine::initialize`], then [`Machine::call_tool`] (the whole
+//! response), [`Machine::ok`] (must succeed), [`Machine::refused`] (must fail as a tool),
+//! [`Machine::invalid`] (arguments the schema rejects). [`Bridge`] runs `cargo xtask qemu
+//! --mcp` for tests that need the host bridge.
 
 use std::{
     io::{Read, Write},
@@ -55,22 +60,34 @@ pub struct Machine {
     cursor: usize,
     crash_expected: bool,
     timeout: Duration,
+    /// The last JSON-RPC id [`Machine::request`] used.
+    next_id: u64,
 }
 
-/// Where the test images live, or `None` (with a message) when the tests run outside
-/// `cargo xtask test`.
+/// Where the test images live (`KINGLY_TEST_IMAGES`, set by `cargo xtask test`).
 pub fn image_dir() -> Option<PathBuf> {
-    match std::env::var_os("KINGLY_TEST_IMAGES") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            eprintln!("skipping QEMU test: KINGLY_TEST_IMAGES is not set (run `cargo xtask test`)");
-            None
-        }
-    }
+    testkit::env_path("KINGLY_TEST_IMAGES")
 }
 
-fn require_qemu() -> bool {
-    std::env::var_os("KINGLY_REQUIRE_QEMU").is_some_and(|v| v == "1")
+/// The xtask binary that built the images (`KINGLY_XTASK`), for tests that run its commands.
+pub fn xtask() -> Option<PathBuf> {
+    image_dir()?;
+    testkit::env_path("KINGLY_XTASK")
+}
+
+/// The Python of the test virtual environment with the pinned packages (`KINGLY_PYTHON`).
+pub fn python() -> Option<PathBuf> {
+    testkit::env_path("KINGLY_PYTHON")
+}
+
+/// A TCP port on 127.0.0.1 that is free now (for QEMU's host forwarding).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 impl Machine {
@@ -85,18 +102,12 @@ impl Machine {
     pub fn boot_with(board: &str, extra: &[&str]) -> Option<Machine> {
         let dir = image_dir()?;
         let board_dir = dir.join(format!("{board}-test"));
-        if let Ok(reason) = std::fs::read_to_string(board_dir.join("unavailable.txt")) {
-            eprintln!("skipping QEMU test on {board}: {}", reason.trim());
-            return None;
-        }
         let args_file = board_dir.join("qemu-args.txt");
         let args = match std::fs::read_to_string(&args_file) {
             Ok(text) => text,
-            Err(error) if !require_qemu() => {
-                eprintln!("skipping QEMU test: {}: {error}", args_file.display());
-                return None;
+            Err(error) => {
+                return testkit::missing(&format!("{} ({error})", args_file.display()), "`cargo xtask test` builds it")
             }
-            Err(error) => panic!("{}: {error} (cargo xtask test builds it)", args_file.display()),
         };
         let mut command = Command::new(QEMU);
         command
@@ -107,11 +118,7 @@ impl Machine {
             .stderr(Stdio::inherit());
         let mut child = match command.spawn() {
             Ok(child) => child,
-            Err(error) if !require_qemu() => {
-                eprintln!("skipping QEMU test: cannot start {QEMU}: {error}");
-                return None;
-            }
-            Err(error) => panic!("cannot start {QEMU}: {error} (`cargo xtask setup` installs it)"),
+            Err(error) => return testkit::missing(&format!("{QEMU} ({error})"), "`cargo xtask setup` installs it"),
         };
         let stdin = child.stdin.take();
         let mut stdout = child.stdout.take().expect("stdout is piped");
@@ -144,6 +151,7 @@ impl Machine {
             cursor: 0,
             crash_expected: false,
             timeout: DEFAULT_TIMEOUT,
+            next_id: 1000,
         })
     }
 
@@ -303,6 +311,83 @@ impl Machine {
     pub fn board(&self) -> &str {
         &self.board
     }
+
+    /// Sends `initialize` as a client named `client` and checks the answer.
+    pub fn initialize(&mut self, client: &str) -> serde_json::Value {
+        let request = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": client, "version": "1"}}});
+        let reply = self.request(request);
+        if reply["result"]["protocolVersion"] != "2025-11-25" {
+            self.fail(&format!("initialize failed: {reply}"));
+        }
+        reply
+    }
+
+    /// Sends a JSON-RPC request and returns its response, skipping the notifications (log
+    /// messages, progress) that arrive before it. Ids are numbered by the harness.
+    pub fn request(&mut self, mut request: serde_json::Value) -> serde_json::Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        request["id"] = id.into();
+        let mut reply = self.rpc(&request.to_string());
+        while reply.get("id").is_none() {
+            reply = self.next_json(true);
+        }
+        if reply["id"] != id {
+            self.fail(&format!("answer to request {id} carries another id: {reply}"));
+        }
+        reply
+    }
+
+    /// Calls a tool and returns the whole JSON-RPC response.
+    pub fn call_tool(&mut self, tool: &str, arguments: serde_json::Value) -> serde_json::Value {
+        self.request(serde_json::json!({"jsonrpc": "2.0", "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}}))
+    }
+
+    /// Calls a tool and returns its `result` (failing the test on a JSON-RPC error).
+    pub fn tool_result(&mut self, tool: &str, arguments: serde_json::Value) -> serde_json::Value {
+        let reply = self.call_tool(tool, arguments.clone());
+        if reply.get("result").is_none() {
+            self.fail(&format!("{tool} {arguments}: no result: {reply}"));
+        }
+        reply["result"].clone()
+    }
+
+    /// Calls a tool that must succeed; returns its structured content.
+    pub fn ok(&mut self, tool: &str, arguments: serde_json::Value) -> serde_json::Value {
+        let reply = self.call_tool(tool, arguments.clone());
+        if reply["result"]["isError"] != false {
+            self.fail(&format!("{tool} {arguments} failed: {reply}"));
+        }
+        reply["result"]["structuredContent"].clone()
+    }
+
+    /// Calls a tool that must fail as a tool (`isError`); returns its message.
+    pub fn refused(&mut self, tool: &str, arguments: serde_json::Value) -> String {
+        let reply = self.call_tool(tool, arguments.clone());
+        if reply["result"]["isError"] != true {
+            self.fail(&format!("{tool} {arguments} should fail as a tool: {reply}"));
+        }
+        reply["result"]["content"][0]["text"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Calls a tool whose arguments the schema must reject (-32602); returns the message.
+    pub fn invalid(&mut self, tool: &str, arguments: serde_json::Value) -> String {
+        let reply = self.call_tool(tool, arguments.clone());
+        if reply["error"]["code"] != -32602 {
+            self.fail(&format!("{tool} {arguments} should be rejected with -32602: {reply}"));
+        }
+        reply["error"]["message"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Sends `ping` and checks the empty answer.
+    pub fn ping(&mut self) {
+        let reply = self.request(serde_json::json!({"jsonrpc": "2.0", "method": "ping"}));
+        if reply["result"] != serde_json::json!({}) {
+            self.fail(&format!("ping: {reply}"));
+        }
+    }
 }
 
 impl Drop for Machine {
@@ -387,6 +472,81 @@ impl Qmp {
             }
             assert!(reply.get("error").is_none(), "QMP {command}: {reply}");
         }
+    }
+}
+
+/// `cargo xtask qemu --mcp ...`: the host's stdio bridge to a guest, as an MCP client
+/// (Claude Desktop, an SDK) uses it. Closing it (drop) ends the bridge, which stops QEMU.
+pub struct Bridge {
+    /// Owns the bridge's stdin: closing it (on drop) ends the bridge, which stops QEMU.
+    child: testkit::process::Guard,
+    output: std::io::BufReader<std::process::ChildStdout>,
+    next_id: u64,
+}
+
+impl Bridge {
+    /// Starts `cargo xtask qemu --mcp --board BOARD --image <its test image> ARGS...` and
+    /// initializes a session. `None` when the images are not there (require rule).
+    pub fn start(board: &str, args: &[&str]) -> Option<Bridge> {
+        let xtask = xtask()?;
+        let image = image_dir()?.join(format!("{board}-test/kernel8.img"));
+        let mut child = Command::new(xtask)
+            .args(["qemu", "--mcp", "--board", board, "--image"])
+            .arg(&image)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("xtask starts");
+        let output = std::io::BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let child = testkit::process::Guard::close_stdin(child, Duration::from_secs(20));
+        let mut bridge = Bridge { child, output, next_id: 1_000_000 };
+        let init = bridge.request(serde_json::json!({"jsonrpc": "2.0", "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bridge-test", "version": "1"}}}));
+        assert_eq!(init["result"]["serverInfo"]["name"], "kingly-os", "{init}");
+        Some(bridge)
+    }
+
+    /// Sends one message (a request with its own id, or a notification).
+    pub fn send(&mut self, message: &serde_json::Value) {
+        let input = self.child.stdin.as_mut().expect("bridge open");
+        writeln!(input, "{message}").expect("write to the bridge");
+        input.flush().expect("flush the bridge");
+    }
+
+    /// The next message the guest sends.
+    pub fn line(&mut self) -> serde_json::Value {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let n = self.output.read_line(&mut line).expect("read from the bridge");
+        assert!(n > 0, "the bridge closed its output");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// Sends a request (numbered here) and returns its response, skipping notifications.
+    pub fn request(&mut self, mut message: serde_json::Value) -> serde_json::Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        message["id"] = id.into();
+        self.send(&message);
+        loop {
+            let reply = self.line();
+            if reply["id"] == id {
+                return reply;
+            }
+        }
+    }
+
+    /// Calls a tool and returns the whole response.
+    pub fn call_tool(&mut self, tool: &str, arguments: serde_json::Value) -> serde_json::Value {
+        self.request(serde_json::json!({"jsonrpc": "2.0", "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}}))
+    }
+
+    /// Whether the bridge process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 

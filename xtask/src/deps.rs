@@ -65,11 +65,6 @@ pub fn llvm_tool(name: &str) -> Result<PathBuf> {
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-aarch64";
 
-/// Whether some `qemu-system-aarch64` runs at all.
-pub fn qemu_available() -> bool {
-    output(Command::new(QEMU).arg("--version")).is_some()
-}
-
 fn qemu_has_machine(machine: &str) -> bool {
     output(Command::new(QEMU).args(["-machine", "help"]))
         .is_some_and(|list| list.lines().any(|l| l.split_whitespace().next() == Some(machine)))

@@ -121,16 +121,6 @@ pub fn model_args(board: Board, model: &Path) -> Result<Vec<String>> {
     ])
 }
 
-/// A QEMU child that is killed when dropped, so no error path leaves one running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// QEMU arguments that attach the disk image `card`: the SD slot of the raspi machines, a
 /// virtio-blk device on virt.
 pub fn card_args(board: Board, card: &Path) -> Result<Vec<String>> {
@@ -214,15 +204,16 @@ fn serve_mcp(mut qemu: Command) -> Result<()> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     util::echo(&qemu);
-    let mut child = KillOnDrop(qemu.spawn()?);
+    // Killed when dropped, so no error path leaves QEMU running.
+    let mut child = testkit::process::Guard::kill(qemu.spawn()?);
     // MCP clients stop their server with SIGTERM (or Ctrl-C): take QEMU down too, since
     // destructors do not run on a signal.
-    let pid = child.0.id();
+    let pid = child.id();
     let _ = ctrlc::set_handler(move || {
         let _ = Command::new("kill").arg(pid.to_string()).status();
         std::process::exit(143);
     });
-    let (Some(device_in), Some(device_out)) = (child.0.stdin.take(), child.0.stdout.take()) else {
+    let (Some(device_in), Some(device_out)) = (child.stdin.take(), child.stdout.take()) else {
         bail!("QEMU's console pipes are missing");
     };
     eprintln!("serving MCP on stdin/stdout; close stdin to stop");

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: host unit tests of every crate, then the QEMU integration tests.
 
 use crate::{board::Board, build, deps, qemu, util};
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 
 /// Run every test: host unit tests of all crates and the QEMU integration tests.
 #[derive(clap::Args)]
@@ -19,24 +19,19 @@ impl Args {
         let python = deps::ensure_python_packages()?;
         let root = util::root();
         let images = root.join("target/images");
+        // The require rule (see `testkit`): under this command every missing prerequisite
+        // fails its test. Only a fresh clone without ../shared skips the fixture tests.
+        let shared = testkit::shared_dir().join("fixtures");
+        let no_shared = !shared.is_dir();
+        if no_shared {
+            eprintln!("warning: {} is absent (a fresh clone): the fixture tests will be skipped", shared.display());
+        }
         for board in QEMU_BOARDS {
+            deps::ensure_qemu(board.name())?;
             let build = build::Args { board, release: false, test_hooks: true };
             let dir = images.join(build.variant());
             let args_file = dir.join("qemu-args.txt");
-            let unavailable = dir.join("unavailable.txt");
             let _ = std::fs::remove_file(&args_file);
-            let _ = std::fs::remove_file(&unavailable);
-            if let Err(error) = deps::ensure_qemu(board.name()) {
-                // raspi4b needs QEMU 9.0+, which some distributions do not ship yet; its
-                // tests are skipped with this reason instead of failing the whole run.
-                if board == Board::Raspi4b && deps::qemu_available() {
-                    eprintln!("warning: skipping the {} tests: {error:#}", board.name());
-                    std::fs::create_dir_all(&dir)?;
-                    std::fs::write(&unavailable, format!("{error:#}\n"))?;
-                    continue;
-                }
-                return Err(error);
-            }
             let output = build.run()?;
             let mut args = qemu::machine_args(board, &output.image)?;
             args.extend(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"].map(String::from));
@@ -47,21 +42,28 @@ impl Args {
             .current_dir(&root)
             .args(["test", "--workspace", "--exclude", "kernel", "--exclude", "boot", "--no-fail-fast"])
             .env("KINGLY_TEST_IMAGES", &images)
-            .env("KINGLY_REQUIRE_QEMU", "1")
+            .env("KINGLY_REQUIRE", "1")
             .env("KINGLY_PYTHON", &python)
             .env("KINGLY_XTASK", std::env::current_exe()?);
+        if no_shared {
+            cargo.env("KINGLY_NO_SHARED", "1");
+        }
         if let Some(filter) = &self.filter {
             cargo.args(["--", filter]);
         }
         let host = util::run(&mut cargo);
-        let neon = self.neon_tests(&root);
+        let neon = self.neon_tests(&root, no_shared);
+        if no_shared {
+            eprintln!("warning: ../shared was absent: the fixture tests were skipped (CI always has it)");
+        }
         host.and(neon)
     }
 
     /// The inference crate again for AArch64 under QEMU user-mode emulation as a
     /// Cortex-A53, so the NEON kernels run (and must equal the scalar ones) and an
-    /// instruction those cores lack (SDOT, FP16 arithmetic) faults.
-    fn neon_tests(&self, root: &std::path::Path) -> Result<()> {
+    /// instruction those cores lack (SDOT, FP16 arithmetic) faults. A missing target or
+    /// emulator is an error, not a skip.
+    fn neon_tests(&self, root: &std::path::Path, no_shared: bool) -> Result<()> {
         const TARGET: &str = "aarch64-unknown-linux-musl";
         let installed = std::process::Command::new("rustup")
             .current_dir(root)
@@ -70,21 +72,21 @@ impl Args {
             .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET))
             .unwrap_or(false);
         if !installed {
-            let added = std::process::Command::new("rustup").current_dir(root).args(["target", "add", TARGET]).status();
-            if !added.is_ok_and(|s| s.success()) {
-                eprintln!("warning: skipping the NEON kernel tests: `rustup target add {TARGET}` failed");
-                return Ok(());
-            }
+            util::run(std::process::Command::new("rustup").current_dir(root).args(["target", "add", TARGET]))
+                .with_context(|| format!("the NEON kernel tests need the {TARGET} target"))?;
         }
         if std::process::Command::new("qemu-aarch64").arg("--version").output().is_err() {
-            eprintln!("warning: skipping the NEON kernel tests: qemu-aarch64 (package qemu-user) is not installed");
-            return Ok(());
+            bail!("the NEON kernel tests need qemu-aarch64 (package qemu-user; `cargo xtask setup` installs it)");
         }
         let mut cargo = util::cargo();
         cargo
             .current_dir(root)
             .args(["test", "--package", "inference", "--target", TARGET, "--lib", "--test", "fixtures"])
-            .env("QEMU_CPU", "cortex-a53");
+            .env("QEMU_CPU", "cortex-a53")
+            .env("KINGLY_REQUIRE", "1");
+        if no_shared {
+            cargo.env("KINGLY_NO_SHARED", "1");
+        }
         if let Some(filter) = &self.filter {
             cargo.args(["--", filter]);
         }

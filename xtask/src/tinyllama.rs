@@ -274,8 +274,7 @@ mod tests {
     /// shape, the copied vocabulary, and a memory estimate under 900 MB at full context.
     #[test]
     fn header_reads_back_as_tinyllama_with_the_real_vocabulary() {
-        if !util::root().join(VOCABULARY_FIXTURE).exists() {
-            eprintln!("skipping: {VOCABULARY_FIXTURE} not present (../shared is outside the repository)");
+        if testkit::fixture_path("gguf/llama-2-tiny-random.gguf").is_none() {
             return;
         }
         for quant in [Quant::Q4_0, Quant::Q8_0] {

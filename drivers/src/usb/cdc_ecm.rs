@@ -321,7 +321,8 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use crate::usb::descriptor::tests::{Rng, ECM_CONFIG};
+    use crate::usb::descriptor::tests::ECM_CONFIG;
+    use testkit::Rng;
 
     #[test]
     fn finds_the_ecm_function_of_qemu_usb_net() {
@@ -372,21 +373,21 @@ mod tests {
 
     #[test]
     fn mutated_configurations_never_panic_the_function_search() {
-        let mut rng = Rng(0x0ecb_0000_1111_2222);
+        let mut rng = Rng::new(0x0ecb_0000_1111_2222);
         let mut found = 0;
         for _ in 0..20_000 {
             let mut bytes = ECM_CONFIG.to_vec();
-            for _ in 0..1 + rng.next() % 3 {
-                let at = (rng.next() as usize) % bytes.len();
-                bytes[at] = rng.next() as u8;
+            for _ in 0..1 + rng.next_u64() % 3 {
+                let at = (rng.next_u64() as usize) % bytes.len();
+                bytes[at] = rng.next_u64() as u8;
             }
             if let Ok(config) = Configuration::parse(&bytes) {
                 if find(&config).is_some() {
                     found += 1;
                 }
             }
-            let _ = parse_notification(&bytes[(rng.next() as usize) % bytes.len()..]);
-            let _ = parse_mac(&bytes[..(rng.next() as usize) % 16]);
+            let _ = parse_notification(&bytes[(rng.next_u64() as usize) % bytes.len()..]);
+            let _ = parse_mac(&bytes[..(rng.next_u64() as usize) % 16]);
         }
         assert!(found > 100, "only {found} mutants kept a usable function");
     }

@@ -674,18 +674,6 @@ pub(crate) mod tests {
         assert!(matches!(HubDescriptor::parse(&qemu[..6]), Err(DescriptorError::Truncated { .. })));
     }
 
-    /// Xorshift64: a fixed-seed generator so failures reproduce.
-    pub struct Rng(pub u64);
-
-    impl Rng {
-        pub fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
-
     /// Uses every accessor of a parsed configuration (none may panic).
     fn exercise(config: &Configuration<'_>) -> usize {
         let mut seen = 0;
@@ -698,7 +686,7 @@ pub(crate) mod tests {
 
     #[test]
     fn mutated_descriptors_give_errors_not_panics() {
-        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut rng = testkit::Rng::new(0x5eed_1234_abcd_0001);
         let mut accepted = 0;
         let mut rejected = 0;
         for round in 0..20_000 {
@@ -706,17 +694,17 @@ pub(crate) mod tests {
             match round % 4 {
                 // Flip random bytes.
                 0 | 1 => {
-                    for _ in 0..1 + rng.next() % 4 {
-                        let at = (rng.next() as usize) % bytes.len();
-                        bytes[at] = rng.next() as u8;
+                    for _ in 0..1 + rng.next_u64() % 4 {
+                        let at = (rng.next_u64() as usize) % bytes.len();
+                        bytes[at] = rng.next_u64() as u8;
                     }
                 }
                 // Truncate anywhere.
-                2 => bytes.truncate((rng.next() as usize) % (bytes.len() + 1)),
+                2 => bytes.truncate((rng.next_u64() as usize) % (bytes.len() + 1)),
                 // Pure noise with a plausible header.
                 _ => {
-                    let len = (rng.next() % 96) as usize;
-                    bytes = (0..len).map(|_| rng.next() as u8).collect();
+                    let len = (rng.next_u64() % 96) as usize;
+                    bytes = (0..len).map(|_| rng.next_u64() as u8).collect();
                     if len >= 4 {
                         bytes[1] = kind::CONFIGURATION;
                         bytes[2] = len as u8;

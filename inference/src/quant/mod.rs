@@ -556,27 +556,15 @@ mod tests {
 
     /// Deterministic values in −1..1.
     fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
+        let mut rng = testkit::Rng::new(seed.into());
+        (0..n).map(|_| rng.unit()).collect()
     }
 
     /// Deterministic random bytes, with every f16 field of each block set to a sane scale
     /// (random bits would make NaN/inf scales).
     fn random_blocks(dtype: DType, blocks: usize, seed: u32) -> Vec<u8> {
-        let mut s = seed;
-        let mut bytes: Vec<u8> = (0..blocks * dtype.block_bytes())
-            .map(|_| {
-                s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                (s >> 16) as u8
-            })
-            .collect();
+        let mut bytes = vec![0u8; blocks * dtype.block_bytes()];
+        testkit::Rng::new(seed.into()).fill(&mut bytes);
         let f16_fields: &[usize] = match dtype {
             DType::Q4_0 | DType::Q8_0 => &[0],
             DType::Q4K => &[0, 2],

@@ -182,16 +182,13 @@ mod tests {
     fn mutated_blocks_never_panic() {
         let mut block = [0u8; BLOCK];
         write_single(&mut block, 0x0C, true, 2048, 100_000, 7);
-        let mut state = 0x1234_5678u32;
+        let mut rng = testkit::Rng::new(0x1234_5678);
         for _ in 0..20_000 {
             let mut m = block;
             for _ in 0..4 {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                m[446 + (state as usize % 66)] = (state >> 8) as u8;
+                m[446 + rng.below(66)] = rng.byte();
             }
-            let _ = parse(&m, (state % 300_000) as u64);
+            let _ = parse(&m, rng.below(300_000) as u64);
         }
     }
 }

@@ -300,15 +300,12 @@ mod tests {
     #[test]
     fn mutated_files_never_panic() {
         let base = template(Some("model.gguf"), true).into_bytes();
-        let mut state = 0x9e37_79b9u32;
+        let mut rng = testkit::Rng::new(0x9e37_79b9);
         for _ in 0..5_000 {
             let mut m = base.clone();
             for _ in 0..6 {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                let at = state as usize % m.len();
-                m[at] = (state >> 11) as u8;
+                let at = rng.below(m.len());
+                m[at] = rng.byte();
             }
             let _ = parse(&m);
         }

@@ -25,13 +25,11 @@ fn recurse(depth: u64) -> u64 {
 /// Allocation stress: many sizes, interleaved frees, contents verified.
 fn heap_stress() -> Result<ToolOutput, mcp::ToolError> {
     let before = crate::memory::heap::stats().used;
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rng = testkit::Rng::new(0x2545_f491_4f6c_dd1d);
     let mut blocks: Vec<Vec<u8>> = Vec::new();
     let mut checked = 0usize;
     for round in 0..4000u32 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
+        let seed = rng.next_u64();
         let size = 1 + (seed % 8192) as usize;
         if seed.is_multiple_of(3) && !blocks.is_empty() {
             let index = (seed as usize / 7) % blocks.len();
@@ -70,13 +68,8 @@ fn compute(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, 
         "q6_k" => DType::Q6K,
         _ => DType::Q8_0,
     };
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut random = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
+    let mut rng = testkit::Rng::new(0x9e37_79b9_7f4a_7c15);
+    let mut random = move || rng.unit() * 0.5;
     let weights: Vec<f32> = (0..rows * cols).map(|_| random()).collect();
     let x: Vec<f32> = (0..cols).map(|_| random()).collect();
     let data = match dtype {

@@ -256,18 +256,15 @@ fn mutated_requests_never_panic() {
         &[AUTH, JSON, ("Accept", "text/event-stream")],
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{"progressToken":1}}}"#,
     );
-    let mut state = 0x2545_f491u32;
+    let mut rng = testkit::Rng::new(0x2545_f491);
     for _ in 0..20_000 {
         let mut m = base.clone();
         for _ in 0..3 {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            let at = state as usize % m.len();
-            m[at] = (state >> 9) as u8;
+            let at = rng.below(m.len());
+            m[at] = rng.byte();
         }
-        if state.is_multiple_of(7) {
-            m.truncate(state as usize % m.len());
+        if rng.chance(1, 7) {
+            m.truncate(rng.below(m.len()));
         }
         if let Parse::Complete(request, _) = parse(&m, &e.limits()) {
             if let Action::Call { session, message, id, .. } = e.route(&request) {

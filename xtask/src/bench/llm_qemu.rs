@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::{
     io::{BufRead, BufReader, Write},
     path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, Stdio},
+    process::{Command, Stdio},
     sync::mpsc,
     thread,
     time::{Duration, Instant},
@@ -18,8 +18,8 @@ use std::{
 
 /// One MCP session with a kernel booted through `cargo xtask qemu --mcp`.
 struct Session {
-    child: Child,
-    input: Option<ChildStdin>,
+    /// Closing the bridge's stdin (on drop) ends it, which stops QEMU.
+    child: testkit::process::Guard,
     lines: mpsc::Receiver<(Instant, Value)>,
     next_id: u64,
 }
@@ -32,7 +32,6 @@ impl Session {
             command.arg("--model").arg(model);
         }
         let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
-        let input = child.stdin.take();
         let output = child.stdout.take().context("no stdout")?;
         let (send, lines) = mpsc::channel();
         thread::spawn(move || {
@@ -44,7 +43,8 @@ impl Session {
                 }
             }
         });
-        let mut session = Session { child, input, lines, next_id: 1 };
+        let child = testkit::process::Guard::close_stdin(child, Duration::from_secs(20));
+        let mut session = Session { child, lines, next_id: 1 };
         let init = session.request(
             "initialize",
             json!({"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench-llm","version":"1"}}),
@@ -57,7 +57,7 @@ impl Session {
     }
 
     fn send(&mut self, message: Value) -> Result<()> {
-        let input = self.input.as_mut().context("session closed")?;
+        let input = self.child.stdin.as_mut().context("session closed")?;
         writeln!(input, "{message}")?;
         input.flush()?;
         Ok(())
@@ -92,22 +92,6 @@ impl Session {
             bail!("{tool} failed: {reply}");
         }
         Ok(reply["result"]["structuredContent"].clone())
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        // Closing stdin ends the bridge, which stops QEMU.
-        drop(self.input.take());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -10,9 +10,10 @@ use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
+use testkit::process::Guard;
 
 /// What one load run measured.
 #[derive(Clone, Copy, Debug, Default)]
@@ -21,15 +22,6 @@ struct Load {
     p50_ms: f64,
     p99_ms: f64,
     failed: u64,
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn free_port() -> Result<u16> {
@@ -83,7 +75,7 @@ fn summarize(runs: &[Load]) -> Load {
 }
 
 /// Boots the release kernel of `board` with the network; returns QEMU, URL and token.
-fn boot(board: Board, token: &str) -> Result<(KillOnDrop, String)> {
+fn boot(board: Board, token: &str) -> Result<(Guard, String)> {
     deps::ensure_qemu(board.name())?;
     let image = build::Args { board, release: true, test_hooks: false }.run()?.image;
     let port = free_port()?;
@@ -97,7 +89,7 @@ fn boot(board: Board, token: &str) -> Result<(KillOnDrop, String)> {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     util::echo(&command);
-    let child = KillOnDrop(command.spawn()?);
+    let child = Guard::kill(command.spawn()?);
     wait_http(port, &format!("the kernel on {}", board.name()))?;
     Ok((child, format!("http://127.0.0.1:{port}/mcp")))
 }
@@ -113,7 +105,7 @@ pub fn run(boards: &[Board], rounds: usize, clients: usize, seconds: f64) -> Res
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     util::echo(&reference);
-    let _reference = KillOnDrop(reference.spawn()?);
+    let _reference = Guard::kill(reference.spawn()?);
     wait_http(reference_port, "the Python SDK reference server")?;
     let reference_url = format!("http://127.0.0.1:{reference_port}/mcp");
     let token = "bench-token-0123456789abcdef";

@@ -11,39 +11,11 @@ use inference::{
 };
 use std::borrow::Cow;
 
-/// A fixture from `../shared/fixtures` (outside the repository), or `None` with a message.
-pub fn fixture(path: &str) -> Option<Vec<u8>> {
-    let full = format!("{}/../../../shared/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
-    match std::fs::read(&full) {
-        Ok(bytes) => Some(bytes),
-        Err(_) => {
-            eprintln!("skipping: {full} not present (../shared/fixtures is outside the repository)");
-            None
-        }
-    }
-}
+pub use testkit::{fixture, Rng};
 
-/// Deterministic pseudo-random values (xorshift64).
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// Uniform in −1..1.
-    pub fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-
-    /// `n` values uniform in −scale..scale.
-    pub fn values(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.next() * scale).collect()
-    }
-
-    /// A random byte.
-    pub fn byte(&mut self) -> u8 {
-        ((self.next() + 1.0) * 127.99) as u8
-    }
+/// `n` values uniform in −scale..scale.
+pub fn values(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.unit() * scale).collect()
 }
 
 /// The candle type of one of ours.
@@ -118,7 +90,7 @@ pub struct Formats {
 /// several units: greedy choices are then decided by margins far above rounding.
 pub fn random_llama(formats: Formats, seed: u64) -> Vec<u8> {
     use shape::*;
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut w = Writer::new();
     w.meta("general.architecture", Meta::Str("llama".into()));
     w.meta("llama.context_length", Meta::U32(CONTEXT as u32));
@@ -131,8 +103,8 @@ pub fn random_llama(formats: Formats, seed: u64) -> Vec<u8> {
     w.meta("llama.rope.freq_base", Meta::F32(ROPE_BASE));
     w.meta("llama.attention.layer_norm_rms_epsilon", Meta::F32(EPS));
     let kv = DIM / HEADS * KV_HEADS;
-    let embedding = rng.values(VOCAB * DIM, 1.0);
-    let output_noise = rng.values(VOCAB * DIM, 0.3);
+    let embedding = values(&mut rng, VOCAB * DIM, 1.0);
+    let output_noise = values(&mut rng, VOCAB * DIM, 0.3);
     w.tensor(
         "token_embd.weight",
         &[DIM as u64, VOCAB as u64],
@@ -140,7 +112,7 @@ pub fn random_llama(formats: Formats, seed: u64) -> Vec<u8> {
         encode(formats.embedding, &embedding),
     );
     let mut add = |w: &mut Writer, name: String, dtype: DType, rows: usize, cols: usize, scale: f32, offset: f32| {
-        let values: Vec<f32> = rng.values(rows * cols, scale).into_iter().map(|v| v + offset).collect();
+        let values: Vec<f32> = values(&mut rng, rows * cols, scale).into_iter().map(|v| v + offset).collect();
         let dims: Vec<u64> = if rows == 1 { vec![cols as u64] } else { vec![cols as u64, rows as u64] };
         w.tensor(&name, &dims, dtype, encode(dtype, &values));
     };

@@ -3,7 +3,7 @@
 //! must agree within the activation-rounding bound stated below, and the quantizers must
 //! turn the same floats into the same bytes.
 
-use crate::common::{candle_qtensor, encode, Rng};
+use crate::common::{candle_qtensor, encode, values, Rng};
 use candle_core::{
     quantized::{QMatMul, QTensor},
     Device, Module, Tensor,
@@ -27,7 +27,7 @@ fn random_blocks(dtype: DType, weights: usize, rng: &mut Rng) -> Vec<u8> {
         for &at in scale_fields {
             let scale = match b % 5 {
                 0 => 3e-6, // subnormal in f16
-                _ => 0.0005 + rng.next().abs() * 0.05,
+                _ => 0.0005 + rng.unit().abs() * 0.05,
             };
             block[at..at + 2].copy_from_slice(&f32_to_f16(scale).to_le_bytes());
         }
@@ -66,9 +66,9 @@ fn candle_quantized(dtype: DType, rows: usize, cols: usize, values: &[f32]) -> V
 #[test]
 fn same_bytes_dequantize_bit_for_bit_like_candle() {
     let (rows, cols) = (8, 512);
-    let mut rng = Rng(0x51ce_c0de);
+    let mut rng = Rng::new(0x51ce_c0de);
     for dtype in FORMATS {
-        let floats = rng.values(rows * cols, 1.5);
+        let floats = values(&mut rng, rows * cols, 1.5);
         let sources = [
             ("random bytes", random_blocks(dtype, rows * cols, &mut rng)),
             ("our quantizer", encode(dtype, &floats)),
@@ -142,10 +142,10 @@ const SAME_ACTIVATIONS_TOLERANCE: f64 = 2e-6;
 #[test]
 fn matrix_vector_products_agree_with_candle() {
     let (rows, cols) = (96, 1024);
-    let mut rng = Rng(0xfeed_5eed);
+    let mut rng = Rng::new(0xfeed_5eed);
     eprintln!("max |ours − candle| / Σ|w·x| (and vs the exact f64 product), {rows}×{cols}:");
     for dtype in FORMATS {
-        let floats = rng.values(rows * cols, 1.0);
+        let floats = values(&mut rng, rows * cols, 1.0);
         for (source, bytes) in
             [("our quantizer", encode(dtype, &floats)), ("random blocks", random_blocks(dtype, rows * cols, &mut rng))]
         {
@@ -154,7 +154,7 @@ fn matrix_vector_products_agree_with_candle() {
             // ggml code, so only float summation order separates the results. For Q8_K
             // candle keeps ggml's old scale amax/−128 while ggml (and we) use amax/−127, so
             // each side is held to its worst-case activation-rounding bound instead.
-            let x = rng.values(cols, 2.0);
+            let x = values(&mut rng, cols, 2.0);
             let p = product(dtype, rows, cols, &bytes, &x);
             let (mut worst_pair, mut worst_ours, mut worst_candle) = (0.0f64, 0.0f64, 0.0f64);
             for r in 0..rows {
@@ -189,8 +189,8 @@ fn matrix_vector_products_agree_with_candle() {
 
             // Activations that 8-bit quantization represents exactly on both sides (every
             // element 0 or one common value c): now the K-quant kernels must agree too.
-            let c = rng.next() * 3.0;
-            let exact_x: Vec<f32> = (0..cols).map(|_| if rng.next() > 0.0 { c } else { 0.0 }).collect();
+            let c = rng.unit() * 3.0;
+            let exact_x: Vec<f32> = (0..cols).map(|_| if rng.unit() > 0.0 { c } else { 0.0 }).collect();
             let p = product(dtype, rows, cols, &bytes, &exact_x);
             let mut worst = 0.0f64;
             for r in 0..rows {
@@ -224,16 +224,16 @@ fn rms_error(values: &[f32], reconstructed: &[f32]) -> f64 {
 #[test]
 fn quantizers_compared_with_candle() {
     let (rows, cols) = (16, 1024);
-    let mut rng = Rng(0x0dd_ba11);
-    let uniform = rng.values(rows * cols, 1.0);
+    let mut rng = Rng::new(0x0dd_ba11);
+    let uniform = values(&mut rng, rows * cols, 1.0);
     // Roughly normal (sum of uniforms), the shape of trained weights, with a few outliers.
-    let mut normal: Vec<f32> = (0..rows * cols).map(|_| (0..4).map(|_| rng.next()).sum::<f32>() * 0.05).collect();
+    let mut normal: Vec<f32> = (0..rows * cols).map(|_| (0..4).map(|_| rng.unit()).sum::<f32>() * 0.05).collect();
     for i in (0..normal.len()).step_by(997) {
         normal[i] *= 12.0;
     }
     // Edge cases, a row each: zeros, a constant, one sign only (both signs), tiny values
     // (subnormal f16 scales), huge values, mostly zeros, a half-zero row.
-    let mut edges = rng.values(rows * cols, 1.0);
+    let mut edges = values(&mut rng, rows * cols, 1.0);
     for (r, row) in edges.chunks_exact_mut(cols).enumerate() {
         for (i, v) in row.iter_mut().enumerate() {
             *v = match r {

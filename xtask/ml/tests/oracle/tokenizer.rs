@@ -152,10 +152,7 @@ fn cases() -> Vec<String> {
 
 /// SentencePiece's ids and decoded text for each case, or `None` without `KINGLY_PYTHON`.
 fn sentencepiece(proto: &[u8], cases: &[String]) -> Option<Vec<(Vec<u32>, String)>> {
-    let Some(python) = std::env::var_os("KINGLY_PYTHON") else {
-        eprintln!("skipping the SentencePiece comparison: KINGLY_PYTHON is not set (`cargo xtask test` sets it to target/venv's python with the pinned sentencepiece package)");
-        return None;
-    };
+    let python = testkit::env_path("KINGLY_PYTHON")?;
     // One directory per call: the tests run in parallel threads of one process.
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
