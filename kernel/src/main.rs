@@ -57,7 +57,7 @@ mod virtio_blk;
 use crate::{
     arch::cpu,
     board::CURRENT,
-    memory::{KernelLayout, MemoryKind, MemoryMap},
+    memory::{MemoryKind, MemoryMap},
     timeline::Stage,
 };
 use core::fmt::Write;
@@ -77,7 +77,7 @@ fn early_failure(message: &str) -> ! {
 #[no_mangle]
 pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     let firmware_micros = platform::early_system_timer_micros();
-    let layout = KernelLayout::current();
+    let layout = memory::layout();
 
     // Memory map: board defaults, refined by the DTB. No atomics or locks before the MMU is
     // on (exclusive accesses need cacheable memory on real cores).

@@ -30,7 +30,7 @@ fn on_some_stack(layout: &KernelLayout, addr: usize) -> bool {
 
 /// Prints return addresses by walking the frame-pointer chain (x29 → [fp, lr]).
 fn backtrace(out: &mut impl Write, mut fp: usize, first_pc: Option<usize>) {
-    let layout = KernelLayout::current();
+    let layout = crate::memory::layout();
     let _ = writeln!(out, "backtrace (symbolize with `cargo xtask symbolize ADDR...`):");
     let mut frame = 0;
     if let Some(pc) = first_pc {
@@ -102,7 +102,7 @@ pub fn fault(frame: &ExceptionFrame, kind: Kind) -> ! {
     let syndrome = Syndrome(frame.esr);
     let _ = writeln!(out, "\n*** KERNEL FAULT on core {} ***", cpu::core_id());
     let _ = writeln!(out, "{kind}: {syndrome}");
-    let layout = KernelLayout::current();
+    let layout = crate::memory::layout();
     let far = frame.far as usize;
     let _ = write!(out, "FAR  {far:#018x}");
     if let Some((core, stack)) = layout.guard_of(far) {

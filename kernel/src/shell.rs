@@ -19,6 +19,7 @@ use alloc::{
     string::{String, ToString},
     vec::Vec,
 };
+use logic::line_editor::{Event, LineEditor, Terminal};
 use mcp::{shell as client, CallError, Server, Value};
 
 /// Longest accepted line: an MCP message on serial may be 64 KiB; anything longer is
@@ -39,221 +40,40 @@ enum Line {
     Cancelled,
 }
 
-enum Escape {
-    None,
-    Start,
-    Csi(u8),
+/// The editor's output: the console UART.
+struct Console;
+
+impl Terminal for Console {
+    fn write(&mut self, bytes: &[u8]) {
+        console::write_bytes(bytes);
+    }
 }
 
+/// The line editor (host-tested in `logic::line_editor`) fed from the console.
 struct Editor {
-    history: Vec<String>,
-    /// The previous line ended with CR: swallow the LF of a CRLF pair.
-    after_cr: bool,
+    lines: LineEditor,
     /// Input read ahead while a tool ran (watching for cancellation), consumed first.
     pending: VecDeque<u8>,
 }
 
-fn redraw(buffer: &[u8], cursor: usize) {
-    print!("\r{PROMPT}");
-    console::write_bytes(buffer);
-    print!("\x1b[K");
-    if cursor < buffer.len() {
-        print!("\x1b[{}D", buffer.len() - cursor);
-    }
-}
-
 impl Editor {
-    const fn new() -> Self {
-        Editor { history: Vec::new(), after_cr: false, pending: VecDeque::new() }
+    fn new() -> Self {
+        Editor { lines: LineEditor::new(PROMPT, MAX_LINE, HISTORY), pending: VecDeque::new() }
     }
 
     /// Reads one line. `echo` is off while an MCP client owns the port.
     async fn read_line(&mut self, server: &Server, echo: bool) -> Line {
-        let mut buffer: Vec<u8> = Vec::new();
-        let mut cursor = 0usize;
-        let mut json = false;
-        let mut escape = Escape::None;
-        let mut recall = self.history.len();
-        let mut draft: Vec<u8> = Vec::new();
+        let mut complete = |typed: &str| client::complete(server.tools(), &BUILTINS, typed);
         loop {
             let byte = match self.pending.pop_front() {
                 Some(byte) => byte,
                 None => console::next_byte().await,
             };
-            let after_cr = core::mem::replace(&mut self.after_cr, false);
-            if json {
-                match byte {
-                    b'\r' | b'\n' => {
-                        self.after_cr = byte == b'\r';
-                        return Line::Json(buffer);
-                    }
-                    _ if buffer.len() < MAX_LINE => buffer.push(byte),
-                    _ => {} // over the limit: the server answers with a size error
-                }
-                continue;
-            }
-            match escape {
-                Escape::Start => {
-                    escape = if byte == b'[' || byte == b'O' { Escape::Csi(0) } else { Escape::None };
-                    continue;
-                }
-                Escape::Csi(param) => {
-                    escape = Escape::None;
-                    match byte {
-                        b'0'..=b'9' => escape = Escape::Csi(param.saturating_mul(10).saturating_add(byte - b'0')),
-                        b'A' | b'B' => {
-                            let target = if byte == b'A' { recall.checked_sub(1) } else { Some(recall + 1) };
-                            if let Some(target) = target.filter(|t| *t <= self.history.len()) {
-                                if recall == self.history.len() {
-                                    draft = buffer.clone();
-                                }
-                                recall = target;
-                                buffer = match self.history.get(recall) {
-                                    Some(line) => line.as_bytes().to_vec(),
-                                    None => draft.clone(),
-                                };
-                                cursor = buffer.len();
-                                if echo {
-                                    redraw(&buffer, cursor);
-                                }
-                            }
-                        }
-                        b'C' if cursor < buffer.len() => {
-                            cursor += 1;
-                            if echo {
-                                print!("\x1b[C");
-                            }
-                        }
-                        b'D' if cursor > 0 => {
-                            cursor -= 1;
-                            if echo {
-                                print!("\x1b[D");
-                            }
-                        }
-                        b'H' => cursor = 0,
-                        b'F' => cursor = buffer.len(),
-                        b'~' if param == 1 || param == 7 => cursor = 0,
-                        b'~' if param == 4 || param == 8 => cursor = buffer.len(),
-                        b'~' if param == 3 && cursor < buffer.len() => {
-                            buffer.remove(cursor);
-                        }
-                        _ => {}
-                    }
-                    if echo && matches!(byte, b'H' | b'F' | b'~') {
-                        redraw(&buffer, cursor);
-                    }
-                    continue;
-                }
-                Escape::None => {}
-            }
-            match byte {
-                b'\n' if after_cr => {}
-                b'\r' | b'\n' => {
-                    self.after_cr = byte == b'\r';
-                    if echo {
-                        println!();
-                    }
-                    let line = String::from_utf8_lossy(&buffer).into_owned();
-                    let trimmed = line.trim();
-                    if !trimmed.is_empty() && self.history.last().map(String::as_str) != Some(trimmed) {
-                        if self.history.len() == HISTORY {
-                            self.history.remove(0);
-                        }
-                        self.history.push(trimmed.to_string());
-                    }
-                    return Line::Human(line);
-                }
-                b'{' if buffer.is_empty() => {
-                    json = true;
-                    buffer.push(byte);
-                }
-                0x1b => escape = Escape::Start,
-                0x03 => {
-                    if echo {
-                        println!("^C");
-                    }
-                    return Line::Cancelled;
-                }
-                0x01 => {
-                    cursor = 0;
-                    if echo {
-                        redraw(&buffer, cursor);
-                    }
-                }
-                0x05 => {
-                    cursor = buffer.len();
-                    if echo {
-                        redraw(&buffer, cursor);
-                    }
-                }
-                0x0b => {
-                    buffer.truncate(cursor);
-                    if echo {
-                        redraw(&buffer, cursor);
-                    }
-                }
-                0x15 => {
-                    buffer.clear();
-                    cursor = 0;
-                    if echo {
-                        redraw(&buffer, cursor);
-                    }
-                }
-                0x08 | 0x7f if cursor > 0 => {
-                    cursor -= 1;
-                    buffer.remove(cursor);
-                    if echo {
-                        if cursor == buffer.len() {
-                            print!("\x08 \x08");
-                        } else {
-                            redraw(&buffer, cursor);
-                        }
-                    }
-                }
-                b'\t' => {
-                    let typed = String::from_utf8_lossy(&buffer[..cursor]).into_owned();
-                    let candidates = client::complete(server.tools(), &BUILTINS, &typed);
-                    let partial_len =
-                        if typed.ends_with(' ') { 0 } else { typed.split(' ').next_back().map_or(0, str::len) };
-                    let insert = match candidates.as_slice() {
-                        [] => String::new(),
-                        [only] => {
-                            let mut text = only[partial_len.min(only.len())..].to_string();
-                            if !only.ends_with('=') {
-                                text.push(' ');
-                            }
-                            text
-                        }
-                        many => {
-                            let prefix = client::common_prefix(many);
-                            let extra = prefix[partial_len.min(prefix.len())..].to_string();
-                            if extra.is_empty() && echo {
-                                println!();
-                                println!("{}", many.join("  "));
-                            }
-                            extra
-                        }
-                    };
-                    for (offset, b) in insert.bytes().enumerate() {
-                        buffer.insert(cursor + offset, b);
-                    }
-                    cursor += insert.len();
-                    if echo {
-                        redraw(&buffer, cursor);
-                    }
-                }
-                byte if byte >= 0x20 && buffer.len() < MAX_LINE => {
-                    buffer.insert(cursor, byte);
-                    cursor += 1;
-                    if echo {
-                        if cursor == buffer.len() {
-                            console::write_bytes(&[byte]);
-                        } else {
-                            redraw(&buffer, cursor);
-                        }
-                    }
-                }
-                _ => {}
+            match self.lines.feed(byte, echo, &mut Console, &mut complete) {
+                Event::Pending => {}
+                Event::Line(text) => return Line::Human(text),
+                Event::Json(bytes) => return Line::Json(bytes),
+                Event::Cancelled => return Line::Cancelled,
             }
         }
     }

@@ -37,7 +37,7 @@ use drivers::{
 use embedded_sdmmc::{
     Block, BlockCount, BlockIdx, LfnBuffer, Mode, ShortFileName, TimeSource, Timestamp, VolumeIdx, VolumeManager,
 };
-use formats::{mbr, settings::Settings};
+use formats::{fat32, mbr, settings::Settings};
 use spin::{Mutex, Once};
 
 /// Longest file `fs_read` returns in one call.
@@ -609,71 +609,23 @@ fn read_runs(
 }
 
 /// The card blocks of a FAT32 file as contiguous runs (first block, count), from its
-/// directory entry and the FAT, every value checked against the volume.
-fn fat32_runs(entry: &embedded_sdmmc::DirEntry, size: usize) -> Result<Vec<(u64, u64)>, &'static str> {
-    let card = card().map_err(|_| "no card")?;
+/// directory entry and the FAT (`formats::fat32` checks every value against the volume).
+fn fat32_runs(entry: &embedded_sdmmc::DirEntry, size: usize) -> Result<Vec<(u64, u64)>, fat32::Error> {
+    let card = card().map_err(|_| fat32::Error::Read)?;
     let partition = card
         .partitions
         .as_ref()
         .ok()
         .and_then(|t| t.iter().flatten().find(|p| p.is_fat()).copied())
-        .ok_or("no FAT partition")?;
-    let read_block = |lba: u64| -> Result<[u8; BLOCK_SIZE], &'static str> {
+        .ok_or(fat32::Error::NotFat32)?;
+    let mut read_block = |lba: u64| -> Option<[u8; BLOCK_SIZE]> {
         let mut block = [0u8; BLOCK_SIZE];
-        let mut host = HOST.lock();
-        host.as_mut().ok_or("no card")?.read_blocks(lba, &mut block).map_err(|_| "card read failed")?;
-        Ok(block)
+        HOST.lock().as_mut()?.read_blocks(lba, &mut block).ok()?;
+        Some(block)
     };
-    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]) as u64;
-    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as u64;
-    let bpb = read_block(partition.start as u64)?;
-    let (sector, per_cluster, reserved, fats) = (u16_at(&bpb, 11), bpb[13] as u64, u16_at(&bpb, 14), bpb[16] as u64);
-    let (root_entries, fat16_size, fat_size) = (u16_at(&bpb, 17), u16_at(&bpb, 22), u32_at(&bpb, 36));
-    if sector != BLOCK_SIZE as u64
-        || !per_cluster.is_power_of_two()
-        || root_entries != 0
-        || fat16_size != 0
-        || fat_size == 0
-        || fats == 0
-    {
-        return Err("not a FAT32 volume with 512-byte sectors");
-    }
-    let fat_start = partition.start as u64 + reserved;
-    let data_start = fat_start + fats * fat_size;
-    let volume_end = partition.start as u64 + partition.blocks as u64;
-    if data_start >= volume_end {
-        return Err("inconsistent FAT32 geometry");
-    }
-    let clusters = (volume_end - data_start) / per_cluster + 2;
-    // The directory entry on disk: first cluster high (20) and low (26) halves.
-    let dir_block = read_block(entry.entry_block.0 as u64)?;
-    let at = entry.entry_offset as usize;
-    if at + 32 > BLOCK_SIZE {
-        return Err("directory entry offset out of range");
-    }
-    let mut cluster = u16_at(&dir_block, at + 20) << 16 | u16_at(&dir_block, at + 26);
-    let cluster_bytes = (per_cluster as usize) * BLOCK_SIZE;
-    let needed = size.div_ceil(cluster_bytes);
-    let mut runs: Vec<(u64, u64)> = Vec::new();
-    let mut cached: Option<(u64, [u8; BLOCK_SIZE])> = None;
-    for i in 0..needed {
-        if !(2..clusters).contains(&cluster) {
-            return Err("cluster number out of range");
-        }
-        let lba = data_start + (cluster - 2) * per_cluster;
-        match runs.last_mut() {
-            Some((first, count)) if *first + *count == lba => *count += per_cluster,
-            _ => runs.push((lba, per_cluster)),
-        }
-        if i + 1 == needed {
-            break;
-        }
-        let fat_block = fat_start + cluster * 4 / BLOCK_SIZE as u64;
-        if cached.as_ref().map(|(b, _)| *b) != Some(fat_block) {
-            cached = Some((fat_block, read_block(fat_block)?));
-        }
-        let Some((_, fat)) = cached.as_ref() else { return Err("FAT read failed") };
-        cluster = u32_at(fat, (cluster * 4 % BLOCK_SIZE as u64) as usize) & 0x0fff_ffff;
-    }
-    Ok(runs)
+    let boot = read_block(partition.start as u64).ok_or(fat32::Error::Read)?;
+    let volume = fat32::Volume::from_boot_sector(&boot, partition.start as u64, partition.blocks as u64)?;
+    let directory = read_block(entry.entry_block.0 as u64).ok_or(fat32::Error::Read)?;
+    let first = fat32::first_cluster(&directory, entry.entry_offset as usize)?;
+    volume.runs(first, size, &mut read_block)
 }

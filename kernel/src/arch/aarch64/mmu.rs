@@ -8,12 +8,12 @@
 //!
 //! Reference: ARM ARM (DDI 0487) D8 "The AArch64 Virtual Memory System Architecture".
 
-use crate::memory::{KernelLayout, MemoryKind, MemoryMap};
 use aarch64_cpu::{
     asm::barrier,
     registers::{ReadWriteable, Readable, Writeable, ID_AA64MMFR0_EL1, MAIR_EL1, SCTLR_EL1, TCR_EL1, TTBR0_EL1},
 };
 use core::cell::UnsafeCell;
+use logic::memory_map::{KernelLayout, MemoryKind, MemoryMap, PagePermission};
 
 const ENTRIES: usize = 512;
 const PAGE: usize = 4096;
@@ -35,19 +35,6 @@ const SH_OUTER: u64 = 2 << 8;
 const ACCESS_FLAG: u64 = 1 << 10;
 const PXN: u64 = 1 << 53;
 const UXN: u64 = 1 << 54;
-
-/// Page permissions inside the kernel image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PagePermission {
-    /// Read-only, executable (`.text`).
-    ReadExecute,
-    /// Read-only, never executable (`.rodata`).
-    ReadOnly,
-    /// Read-write, never executable (data, bss, stacks, heap).
-    ReadWrite,
-    /// Not mapped (guard pages).
-    Unmapped,
-}
 
 fn normal(permission: PagePermission) -> u64 {
     let base = VALID | ATTR_NORMAL | SH_INNER | ACCESS_FLAG | UXN;

@@ -8,7 +8,7 @@ pub mod psci;
 pub mod semihosting;
 pub mod smp;
 
-use crate::memory::KernelLayout;
+use logic::memory_map::KernelLayout;
 
 extern "C" {
     static __kernel_start: u8;
@@ -32,5 +32,6 @@ pub fn linker_layout() -> KernelLayout {
         image_end: &raw const __kernel_end as usize,
         core_slot: &raw const __core_slot_size as usize,
         stack_size: &raw const __stack_size as usize,
+        cores: crate::MAX_CORES,
     }
 }

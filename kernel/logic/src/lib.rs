@@ -1,0 +1,16 @@
+//! Kernel logic with no hardware in it, so it compiles and is tested on the host.
+//!
+//! - [`memory_map`]: the machine's memory map (RAM and device windows, reserved ranges, the
+//!   heap's range) and the kernel image layout (page permissions, stack guard pages).
+//! - [`line_editor`]: the serial console's line editor (history, cursor keys, completion,
+//!   the switch to raw JSON-RPC lines) as a byte-at-a-time state machine.
+//!
+//! The kernel crate wires these to the hardware; nothing here touches a register.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub mod line_editor;
+pub mod memory_map;
