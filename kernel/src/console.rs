@@ -54,7 +54,7 @@ impl RxRing {
 }
 
 /// Who waits for input (the console task).
-static RX_WAITER: crate::executor::WakerSlot = crate::executor::WakerSlot::new();
+static RX_WAITER: crate::sync::WakerSlot = crate::sync::WakerSlot::new();
 
 /// UART receive interrupt: drain the FIFO into the ring, wake the console task.
 pub fn on_uart_interrupt() {

@@ -27,13 +27,16 @@ pub fn probe(address: usize) -> Option<(Fdt<'static>, DtbSummary)> {
     if address == 0 || !address.is_multiple_of(8) {
         return None;
     }
-    let header = crate::memory::physical_bytes(address, 8)?;
+    // SAFETY: the firmware handed this RAM over with the DTB in it; it is reserved from the
+    // heap (`apply`) before any allocation, so nothing writes it afterwards.
+    let header = unsafe { crate::memory::physical_bytes(address, 8) }?;
     let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
     let size = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
     if magic != FDT_MAGIC || !(40..=MAX_SIZE).contains(&size) {
         return None;
     }
-    let bytes = crate::memory::physical_bytes(address, size)?;
+    // SAFETY: as above, for the size the header gives (bounded by MAX_SIZE).
+    let bytes = unsafe { crate::memory::physical_bytes(address, size) }?;
     let fdt = Fdt::new(bytes).ok()?;
     let model = fdt.find_node("/").and_then(|root| root.property("model")).and_then(|p| p.as_str());
     Some((fdt, DtbSummary { address, size, model }))

@@ -182,29 +182,3 @@ impl Future for Sleep {
 pub fn sleep_until(deadline: u64) -> Sleep {
     Sleep { deadline }
 }
-
-/// A slot for the waker of whoever waits on an interrupt-driven event (one waiter).
-pub struct WakerSlot(IrqMutex<Option<Waker>>);
-
-impl WakerSlot {
-    /// Empty.
-    pub const fn new() -> Self {
-        WakerSlot(IrqMutex::new(None))
-    }
-
-    /// Remembers the waiter (replacing any earlier one).
-    pub fn register(&self, waker: &Waker) {
-        let mut slot = self.0.lock();
-        match &*slot {
-            Some(existing) if existing.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
-        }
-    }
-
-    /// Wakes the waiter, if any (safe from interrupt handlers).
-    pub fn wake(&self) {
-        if let Some(waker) = self.0.lock().as_ref() {
-            waker.wake_by_ref();
-        }
-    }
-}

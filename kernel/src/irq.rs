@@ -1,8 +1,12 @@
 //! Interrupt routing and dispatch for the board's controller.
+//!
+//! Services register what they handle instead of this module naming them: device lines
+//! (the console UART, a NIC) with [`register`], each core's timer tick and wake-up
+//! interrupt with [`set_local_handlers`].
 
 use crate::{
     arch::cpu,
-    board::{IrqLine, CURRENT},
+    board::IrqLine,
     platform::{self, Interrupts},
 };
 
@@ -37,36 +41,56 @@ pub fn register(line: IrqLine, handler: fn()) {
     }
 }
 
-/// Calls the registered handler of `line`, if any; returns whether there was one.
-fn run_handler(line: IrqLine) -> bool {
-    let handler = HANDLERS.lock().iter().flatten().find(|(l, _)| *l == line).map(|(_, h)| *h);
-    match handler {
-        Some(handler) => {
-            handler();
-            true
-        }
-        None => false,
+/// The per-core interrupts' handlers: the timer tick and the inter-processor wake-up.
+#[derive(Clone, Copy)]
+pub struct LocalHandlers {
+    /// The core's timer fired.
+    pub tick: fn(),
+    /// Another core asked this one to wake up.
+    pub wake: fn(),
+}
+
+static LOCAL: spin::Once<LocalHandlers> = spin::Once::new();
+
+/// Registers the per-core handlers (once, before interrupts are enabled).
+pub fn set_local_handlers(handlers: LocalHandlers) {
+    LOCAL.call_once(|| handlers);
+}
+
+fn tick() {
+    if let Some(local) = LOCAL.get() {
+        (local.tick)();
     }
 }
 
-/// Sets up the controller on the boot core: shared routing (console UART to core 0), then
-/// this core's own lines ([`init_core`]).
+fn wake() {
+    if let Some(local) = LOCAL.get() {
+        (local.wake)();
+    }
+}
+
+/// The registered handlers of device lines, copied out so none runs under the lock.
+fn handlers() -> [Option<Handler>; MAX_HANDLERS] {
+    *HANDLERS.lock()
+}
+
+/// Calls the registered handler of `line`, if any.
+fn run_handler(line: IrqLine) {
+    if let Some((_, handler)) = handlers().iter().flatten().find(|(l, _)| *l == line) {
+        handler();
+    }
+}
+
+/// Sets up the controller on the boot core (shared routing: device interrupts go to core
+/// 0), then this core's own lines ([`init_core`]). Devices are enabled as they register.
 pub fn init() {
     let Some(platform) = platform::get() else { return };
     match &platform.interrupts {
         Interrupts::Bcm2836 { local, gpu } => {
             gpu.disable_all();
             local.route_gpu_to(0);
-            if let IrqLine::Gpu(line) = CURRENT.uart_irq {
-                gpu.enable(line);
-            }
         }
-        Interrupts::Gic { gic, .. } => {
-            gic.init_distributor();
-            if let IrqLine::Gic(id) = CURRENT.uart_irq {
-                gic.enable(id);
-            }
-        }
+        Interrupts::Gic { gic, .. } => gic.init_distributor(),
     }
     init_core(cpu::core_id());
 }
@@ -105,16 +129,16 @@ pub fn dispatch() {
             let core = cpu::core_id();
             let pending = local.pending(core);
             if pending.timer {
-                crate::timer::on_tick();
+                tick();
             }
             if pending.mailboxes & 1 != 0 {
                 local.take_mailbox(core, 0);
-                crate::smp::on_ipi();
+                wake();
             }
             if pending.gpu {
-                if let IrqLine::Gpu(line) = CURRENT.uart_irq {
-                    if gpu.is_pending(line) {
-                        crate::console::on_uart_interrupt();
+                for (line, handler) in handlers().iter().flatten() {
+                    if matches!(line, IrqLine::Gpu(number) if gpu.is_pending(*number)) {
+                        handler();
                     }
                 }
             }
@@ -123,11 +147,9 @@ pub fn dispatch() {
             while let Some(iar) = gic.acknowledge() {
                 let id = iar & 0x3ff;
                 if id == *timer {
-                    crate::timer::on_tick();
+                    tick();
                 } else if id < 16 {
-                    crate::smp::on_ipi();
-                } else if CURRENT.uart_irq == IrqLine::Gic(id) {
-                    crate::console::on_uart_interrupt();
+                    wake();
                 } else {
                     run_handler(IrqLine::Gic(id));
                 }

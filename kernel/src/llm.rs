@@ -15,7 +15,7 @@
 //! `KINGLYMD`, then the model's physical address and length (little-endian u64). The boot
 //! code reserves that range before the heap is placed.
 
-use crate::{board::CURRENT, memory::physical_bytes};
+use crate::memory::physical_bytes;
 use alloc::{
     format,
     string::{String, ToString},
@@ -28,13 +28,6 @@ use inference::{
     tokenizer::Tokenizer,
 };
 use spin::Once;
-
-const MAGIC: &[u8; 8] = b"KINGLYMD";
-
-/// Where the loader puts the model descriptor: 256 MiB into RAM.
-pub fn descriptor_address() -> usize {
-    CURRENT.ram.0 + 0x1000_0000
-}
 
 /// A model ready to run.
 pub struct Loaded {
@@ -70,7 +63,6 @@ static INTENT_FILE: Option<&Aligned<[u8]>> = None;
 
 static INTENT: Once<Result<Loaded, String>> = Once::new();
 static MODEL: Once<Result<Loaded, String>> = Once::new();
-static PLACED: Once<Range<usize>> = Once::new();
 static CARD: Once<Loaded> = Once::new();
 /// The slot `llm_load` chose ([`Slot`] as u8); `AUTO` = the best one available.
 static ACTIVE: AtomicU8 = AtomicU8::new(AUTO);
@@ -111,32 +103,6 @@ pub fn context() -> usize {
     crate::storage::settings().context
 }
 
-/// Reads the loader's descriptor (MMU may still be off: byte reads only). Returns the
-/// model's range to reserve, if a model was placed and the descriptor is sane.
-pub fn probe(ram: Range<usize>) -> Option<Range<usize>> {
-    let descriptor = descriptor_address();
-    if !ram.contains(&descriptor) || !ram.contains(&(descriptor + 31)) {
-        return None;
-    }
-    let bytes = physical_bytes(descriptor, 32)?;
-    if &bytes[..8] != MAGIC {
-        return None;
-    }
-    let word = |i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&bytes[i..i + 8]);
-        u64::from_le_bytes(w) as usize
-    };
-    let (start, len) = (word(8), word(16));
-    let end = start.checked_add(len)?;
-    if len == 0 || start < descriptor + 32 || end > ram.end {
-        return None;
-    }
-    PLACED.call_once(|| start..end);
-    // Reserve the descriptor page too.
-    Some(descriptor..end)
-}
-
 /// Parses a model file and checks it fits in the free heap at the default context.
 fn parse(bytes: &'static [u8], source: &'static str) -> Result<Loaded, String> {
     let gguf = Gguf::parse(bytes).map_err(|e| format!("{e}"))?;
@@ -172,10 +138,12 @@ fn parse(bytes: &'static [u8], source: &'static str) -> Result<Loaded, String> {
 }
 
 fn load_placed() -> Result<Loaded, String> {
-    let Some(range) = PLACED.get().cloned() else {
+    let Some(range) = crate::placed::model() else {
         return Err("no model loaded: boot with `cargo xtask qemu --model FILE.gguf`".into());
     };
-    let bytes = physical_bytes(range.start, range.len()).ok_or("model range wraps around")?;
+    // SAFETY: the range was reserved from the heap at boot (`placed::probe`) and lies in
+    // identity-mapped RAM that nothing writes.
+    let bytes = unsafe { physical_bytes(range.start, range.len()) }.ok_or("model range wraps around")?;
     parse(bytes, "placed")
 }
 
@@ -208,7 +176,7 @@ pub fn init() {
     }
     match MODEL.call_once(load_placed) {
         Ok(loaded) => log_model(loaded),
-        Err(why) if PLACED.get().is_some() => log::warn!("model refused: {why}"),
+        Err(why) if crate::placed::model().is_some() => log::warn!("model refused: {why}"),
         Err(_) => {}
     }
 }
@@ -253,7 +221,7 @@ pub fn get() -> Result<&'static Loaded, &'static str> {
         0 => intent(),
         1 => placed(),
         2 => card(),
-        _ if PLACED.get().is_some() => placed(),
+        _ if crate::placed::model().is_some() => placed(),
         _ if CARD.get().is_some() => card(),
         _ => intent(),
     }
@@ -328,7 +296,7 @@ pub fn load_from_card(file: &str, progress: &mut dyn FnMut(usize, usize)) -> Res
 /// when a card is present and the loader placed no model, with a progress line on the
 /// console. A missing file is not an error; a refused one is logged and the kernel runs on.
 pub fn load_card_model_at_boot() {
-    if PLACED.get().is_some() || crate::storage::card().is_err() {
+    if crate::placed::model().is_some() || crate::storage::card().is_err() {
         return;
     }
     let Some(file) = crate::storage::settings().model else { return };

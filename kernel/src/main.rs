@@ -41,6 +41,7 @@ mod log;
 mod memory;
 mod net;
 mod panic;
+mod placed;
 mod platform;
 mod shell;
 mod smp;
@@ -73,6 +74,18 @@ fn early_failure(message: &str) -> ! {
     cpu::halt()
 }
 
+/// Exception entry, called by `boot/src/vectors.s` for every exception: interrupts go to
+/// their handlers, anything else is a fault report.
+#[no_mangle]
+extern "C" fn kernel_exception(frame: &mut arch::exception::ExceptionFrame, kind: u64) {
+    let kind = arch::exception::Kind::from_vector(kind);
+    if kind.is_irq() {
+        irq::dispatch();
+    } else {
+        panic::fault(frame, kind);
+    }
+}
+
 /// Rust entry point, called by `boot/src/entry.s` on the boot core at EL1 with the MMU off.
 #[no_mangle]
 pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
@@ -100,19 +113,11 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     timeline::set_entry(entry_ticks, firmware_micros);
     timeline::record_at(Stage::Mmu, mmu_ticks);
 
-    // A model placed in RAM by the loader must be kept out of the heap.
-    let descriptor = llm::descriptor_address();
-    let ram = map
-        .regions()
-        .iter()
-        .find(|r| r.kind == MemoryKind::Ram && (r.start..r.end).contains(&descriptor))
-        .map(|r| r.start..r.end);
-    if let Some(model) = ram.clone().and_then(llm::probe) {
-        map.reserve(model);
-    }
-    // Settings the loader placed (e.g. the network token from `cargo xtask qemu --net`).
-    if let Some(settings) = ram.and_then(storage::probe_placed_settings) {
-        map.reserve(settings);
+    // What the QEMU loader placed in RAM (a model, settings) must be kept out of the heap.
+    let ram =
+        map.regions().iter().find(|r| r.kind == MemoryKind::Ram && r.start == CURRENT.ram.0).map(|r| r.start..r.end);
+    for placed in ram.map(placed::probe).into_iter().flatten().flatten() {
+        map.reserve(placed);
     }
 
     let Some(heap_range) = map.largest_free(layout.image_end) else {
@@ -126,6 +131,8 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     log::init();
     system::init(&map, dtb.as_ref().map(|(_, summary)| *summary));
     irq::init();
+    irq::set_local_handlers(irq::LocalHandlers { tick: timer::on_tick, wake: smp::on_ipi });
+    irq::register(CURRENT.uart_irq, console::on_uart_interrupt);
     timer::init();
     cpu::enable_interrupts();
     timeline::record(Stage::Drivers);

@@ -38,7 +38,9 @@ fn backtrace(out: &mut impl Write, mut fp: usize, first_pc: Option<usize>) {
         frame += 1;
     }
     while frame < MAX_FRAMES && fp.is_multiple_of(16) && on_some_stack(&layout, fp) && on_some_stack(&layout, fp + 8) {
-        let words = crate::memory::physical_bytes(fp, 16).unwrap_or(&[]);
+        // SAFETY: `fp..fp + 16` lies on a mapped kernel stack (checked above); the words are
+        // copied out at once, while the stopped code cannot change them.
+        let words = unsafe { crate::memory::physical_bytes(fp, 16) }.unwrap_or(&[]);
         if words.len() < 16 {
             break;
         }

@@ -138,7 +138,7 @@ pub fn sd_host(base: usize, base_clock: u32) -> drivers::sdhci::Sdhci {
 /// The virtio-mmio transport of the first device of `kind`, and its interrupt line. Slots
 /// are identified by reading their magic and device id first: a transport, once dropped,
 /// resets its device, so none is made for a device that is not wanted.
-fn virtio_transport(
+pub fn virtio_transport(
     kind: virtio_drivers::transport::DeviceType,
 ) -> Option<(virtio_drivers::transport::mmio::MmioTransport<'static>, crate::board::IrqLine)> {
     use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
@@ -160,33 +160,6 @@ fn virtio_transport(
         return Some((transport, crate::board::IrqLine::Gic(window.first_irq + slot as u32)));
     }
     None
-}
-
-/// The first virtio-blk device, brought up (boards with a virtio-mmio window only).
-pub fn virtio_block() -> Option<Result<crate::virtio_blk::VirtioBlock, &'static str>> {
-    let (transport, _irq) = virtio_transport(virtio_drivers::transport::DeviceType::Block)?;
-    Some(crate::virtio_blk::VirtioBlock::new(transport))
-}
-
-/// The board's network device, brought up, with its interrupt line; or why there is none.
-pub fn network_device(
-) -> Result<(alloc::boxed::Box<dyn drivers::net::EthernetDevice + Send>, Option<crate::board::IrqLine>), &'static str> {
-    if CURRENT.virtio_mmio.is_some() {
-        let Some((transport, irq)) = virtio_transport(virtio_drivers::transport::DeviceType::Network) else {
-            return Err("no virtio-net device (start QEMU with `cargo xtask qemu --board virt --net`)");
-        };
-        return Ok((alloc::boxed::Box::new(crate::net::nic::VirtioNic::new(transport)?), Some(irq)));
-    }
-    if CURRENT.usb.is_some() {
-        if !crate::storage::settings().net_usb {
-            return Err("USB networking is off (net.usb = on in kingly.txt; `cargo xtask qemu --net` sets it)");
-        }
-        // USB CDC-ECM (QEMU's usb-net); its frames are polled, no interrupt line.
-        let device =
-            crate::usb::ethernet().ok_or("no USB network device (start QEMU with `cargo xtask qemu --net`)")?;
-        return Ok((alloc::boxed::Box::new(device), None));
-    }
-    Err("no network device driver for this board yet")
 }
 
 /// The DWC2 USB host controller at `base` (the board's `usb`), created once by the USB

@@ -53,33 +53,6 @@ pub const MAX_ENTRIES: usize = 256;
 static HOST: Mutex<Option<Box<dyn BlockDevice + Send>>> = Mutex::new(None);
 static STATE: Once<Result<Card, String>> = Once::new();
 static SETTINGS: Once<Settings> = Once::new();
-/// Settings text placed in RAM by the loader (`cargo xtask qemu --net --token`), if any.
-static PLACED_SETTINGS: Once<&'static [u8]> = Once::new();
-
-/// Where the loader puts a settings descriptor: 64 KiB below the model descriptor.
-pub fn settings_descriptor_address() -> usize {
-    crate::llm::descriptor_address() - 0x1_0000
-}
-
-/// Reads the loader's settings descriptor (magic `KINGLYST`, u64 length, then the text of
-/// a `kingly.txt`, at most 16 KiB). Returns the range to keep out of the heap.
-pub fn probe_placed_settings(ram: core::ops::Range<usize>) -> Option<core::ops::Range<usize>> {
-    let at = settings_descriptor_address();
-    if !ram.contains(&at) || !ram.contains(&(at + 16)) {
-        return None;
-    }
-    let head = crate::memory::physical_bytes(at, 16)?;
-    if &head[..8] != b"KINGLYST" {
-        return None;
-    }
-    let mut len = [0u8; 8];
-    len.copy_from_slice(&head[8..16]);
-    let len = (u64::from_le_bytes(len) as usize).min(formats::settings::MAX_FILE_BYTES);
-    let text = crate::memory::physical_bytes(at + 16, len)?;
-    PLACED_SETTINGS.call_once(|| text);
-    Some(at..at + 16 + len)
-}
-
 /// What the kernel knows about the inserted card (or the virt board's disk).
 #[derive(Clone, Debug)]
 pub struct Card {
@@ -244,7 +217,7 @@ fn bring_up() -> Result<Card, String> {
 
 /// The virt board's card: the first virtio-blk device.
 fn bring_up_virtio() -> Result<Card, String> {
-    let device = platform::virtio_block()
+    let device = crate::virtio_blk::VirtioBlock::find()
         .ok_or("no virtio-blk device (attach a card image: `cargo xtask qemu --board virt --card FILE.img`)")??;
     attach(Box::new(device), None)
 }
@@ -277,7 +250,7 @@ pub fn settings() -> Settings {
 }
 
 fn load_settings() -> Settings {
-    if let Some(text) = PLACED_SETTINGS.get() {
+    if let Some(text) = crate::placed::settings() {
         let (settings, warnings) = formats::settings::parse(text);
         for warning in warnings {
             log::warn!("{warning}");

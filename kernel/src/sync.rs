@@ -1,6 +1,10 @@
-//! Locks usable from both thread and interrupt context.
+//! Locks usable from both thread and interrupt context, and the waker slot through which an
+//! interrupt handler wakes the task waiting for it.
 
-use core::ops::{Deref, DerefMut};
+use core::{
+    ops::{Deref, DerefMut},
+    task::Waker,
+};
 
 /// A spin lock that masks IRQs on this core while held, so an interrupt handler taking the
 /// same lock cannot deadlock against the code it interrupted.
@@ -56,5 +60,31 @@ impl<T> Drop for IrqMutexGuard<'_, T> {
     fn drop(&mut self) {
         self.guard = None;
         crate::arch::cpu::restore_interrupts(self.saved);
+    }
+}
+
+/// A slot for the waker of whoever waits on an interrupt-driven event (one waiter).
+pub struct WakerSlot(IrqMutex<Option<Waker>>);
+
+impl WakerSlot {
+    /// Empty.
+    pub const fn new() -> Self {
+        WakerSlot(IrqMutex::new(None))
+    }
+
+    /// Remembers the waiter (replacing any earlier one).
+    pub fn register(&self, waker: &Waker) {
+        let mut slot = self.0.lock();
+        match &*slot {
+            Some(existing) if existing.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    /// Wakes the waiter, if any (safe from interrupt handlers).
+    pub fn wake(&self) {
+        if let Some(waker) = self.0.lock().as_ref() {
+            waker.wake_by_ref();
+        }
     }
 }

@@ -12,13 +12,16 @@ pub fn layout() -> KernelLayout {
     crate::arch::linker_layout()
 }
 
-/// A byte view of physical memory handed over by the firmware (DTB, ATAGs), or `None` if
-/// the range wraps around.
-pub fn physical_bytes(address: usize, len: usize) -> Option<&'static [u8]> {
+/// A byte view of physical memory handed over by the firmware or the loader (DTB, a placed
+/// model), or `None` if the range wraps around.
+///
+/// # Safety
+/// The range must be readable memory (identity mapped, or the MMU off) that nothing writes
+/// for as long as the returned slice is used: RAM reserved from the heap before any
+/// allocation, for `'static` use.
+pub unsafe fn physical_bytes(address: usize, len: usize) -> Option<&'static [u8]> {
     address.checked_add(len)?;
-    // SAFETY: the range lies in RAM the firmware handed over and nothing in the kernel writes
-    // (the DTB range is reserved from the heap before any allocation); the identity map (or
-    // the MMU being off) makes physical addresses directly readable.
+    // SAFETY: forwarded from the caller's contract.
     Some(unsafe { core::slice::from_raw_parts(address as *const u8, len) })
 }
 

@@ -50,7 +50,7 @@ static STACK: IrqMutex<Option<Stack>> = IrqMutex::new(None);
 static NIC_EVENT: AtomicBool = AtomicBool::new(false);
 /// The device interrupts when frames arrive (else the task polls it often).
 static HAS_IRQ: AtomicBool = AtomicBool::new(false);
-static WAITER: crate::executor::WakerSlot = crate::executor::WakerSlot::new();
+static WAITER: crate::sync::WakerSlot = crate::sync::WakerSlot::new();
 static TOKEN: Once<String> = Once::new();
 static DEVICE_ERROR: Once<String> = Once::new();
 
@@ -85,7 +85,7 @@ pub fn token() -> Option<&'static str> {
 /// Brings up the network if the board has a device: interface, DHCP, ICMP, HTTP listeners,
 /// and the executor task. Without a device, the network tools say why.
 pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
-    let (device, irq): (Box<dyn EthernetDevice + Send>, _) = match crate::platform::network_device() {
+    let (device, irq): (Box<dyn EthernetDevice + Send>, _) = match nic::find() {
         Ok(found) => found,
         Err(why) => {
             DEVICE_ERROR.call_once(|| why.into());

@@ -1,17 +1,43 @@
 //! The network devices: virtio-net (QEMU virt, through `virtio-drivers`) as an
 //! [`EthernetDevice`], and the adapter that makes any `EthernetDevice` a `smoltcp` device.
 
-use crate::memory::dma::VirtioHal;
+use crate::{
+    board::{IrqLine, CURRENT},
+    memory::dma::VirtioHal,
+};
 use alloc::{boxed::Box, collections::VecDeque, vec, vec::Vec};
 use drivers::net::{Counters, EthernetDevice, NetError, MAX_FRAME};
 use smoltcp::{
     phy::{self, DeviceCapabilities, Medium},
     time::Instant,
 };
-use virtio_drivers::{device::net::VirtIONet, transport::mmio::MmioTransport};
+use virtio_drivers::{
+    device::net::VirtIONet,
+    transport::{mmio::MmioTransport, DeviceType},
+};
 
 /// Receive and transmit queue depth of the virtio-net device.
 const QUEUE: usize = 16;
+
+/// The board's network device, brought up, with its interrupt line; or why there is none.
+pub fn find() -> Result<(Box<dyn EthernetDevice + Send>, Option<IrqLine>), &'static str> {
+    if CURRENT.virtio_mmio.is_some() {
+        let Some((transport, irq)) = crate::platform::virtio_transport(DeviceType::Network) else {
+            return Err("no virtio-net device (start QEMU with `cargo xtask qemu --board virt --net`)");
+        };
+        return Ok((Box::new(VirtioNic::new(transport)?), Some(irq)));
+    }
+    if CURRENT.usb.is_some() {
+        if !crate::storage::settings().net_usb {
+            return Err("USB networking is off (net.usb = on in kingly.txt; `cargo xtask qemu --net` sets it)");
+        }
+        // USB CDC-ECM (QEMU's usb-net) or the LAN9514; frames are polled, no interrupt line.
+        let device =
+            crate::usb::ethernet().ok_or("no USB network device (start QEMU with `cargo xtask qemu --net`)")?;
+        return Ok((Box::new(device), None));
+    }
+    Err("no network device driver for this board yet")
+}
 
 /// virtio-net as an Ethernet device.
 pub struct VirtioNic {

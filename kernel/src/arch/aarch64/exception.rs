@@ -1,4 +1,6 @@
-//! Exception entry from `boot/src/vectors.s`: IRQ dispatch and the fault report.
+//! What `boot/src/vectors.s` hands over on an exception: the saved registers, the kind of
+//! exception, and the syndrome decoded for the fault report. (The entry function itself,
+//! `kernel_exception`, is in `main.rs`: it dispatches to kernel services above this layer.)
 //!
 //! Reference: ARM ARM D1.10 (exception entry) and D17.2.40 (ESR_EL1 encodings).
 
@@ -35,6 +37,18 @@ pub struct Kind {
     pub origin: u8,
     /// 0 synchronous, 1 IRQ, 2 FIQ, 3 SError.
     pub class: u8,
+}
+
+impl Kind {
+    /// From the vector's code: bits 0-1 the class, bits 2-3 the origin (see `vectors.s`).
+    pub fn from_vector(code: u64) -> Kind {
+        Kind { origin: ((code >> 2) & 3) as u8, class: (code & 3) as u8 }
+    }
+
+    /// An interrupt request (the only exception the kernel returns from).
+    pub fn is_irq(&self) -> bool {
+        self.class == 1
+    }
 }
 
 impl fmt::Display for Kind {
@@ -104,15 +118,5 @@ impl fmt::Display for Syndrome {
             0x3c => write!(f, "BRK instruction"),
             _ => write!(f, "exception class {ec:#04x}"),
         }
-    }
-}
-
-/// Called by `vectors.s` for every exception.
-#[no_mangle]
-extern "C" fn kernel_exception(frame: &mut ExceptionFrame, kind: u64) {
-    let kind = Kind { origin: ((kind >> 2) & 3) as u8, class: (kind & 3) as u8 };
-    match kind.class {
-        1 => crate::irq::dispatch(),
-        _ => crate::panic::fault(frame, kind),
     }
 }

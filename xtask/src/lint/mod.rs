@@ -5,8 +5,12 @@
 //! - clippy with `-D warnings` on the kernel and `boot` for every board, with and without
 //!   the test hooks, so code that only one board compiles is linted too.
 //!
+//! - the kernel's modules import one way, with no loop ([`layers`]).
+//!
 //! The kernel's lints (`clippy::undocumented_unsafe_blocks`, `unsafe_op_in_unsafe_fn`) are
 //! declared in its crate roots; this command is what makes them hold.
+
+pub mod layers;
 
 use crate::{board::Board, deps, util};
 use anyhow::{bail, Result};
@@ -68,6 +72,10 @@ impl Args {
                     failed.push(format!("clippy on the kernel for {features}"));
                 }
             }
+        }
+        let graph = layers::graph(&root.join("kernel/src"))?;
+        for cycle in layers::cycles(&graph) {
+            failed.push(format!("kernel modules import each other in a loop: {}", cycle.join(", ")));
         }
         if !failed.is_empty() {
             bail!("lint failed: {}", failed.join("; "));
