@@ -71,23 +71,11 @@ impl CardFile {
 }
 
 /// Which firmware and device trees a board needs: (package file, name on the card).
-fn firmware_files(board: Board) -> Result<Vec<(&'static str, &'static str)>> {
-    Ok(match board {
-        Board::Pi3 | Board::Zero2w | Board::Raspi3b => vec![
-            ("raspi-firmware:bootcode.bin", "bootcode.bin"),
-            ("raspi-firmware:start.elf", "start.elf"),
-            ("raspi-firmware:fixup.dat", "fixup.dat"),
-            ("linux-image:broadcom/bcm2837-rpi-3-b.dtb", "bcm2710-rpi-3-b.dtb"),
-            ("linux-image:broadcom/bcm2837-rpi-3-b-plus.dtb", "bcm2710-rpi-3-b-plus.dtb"),
-            ("linux-image:broadcom/bcm2837-rpi-zero-2-w.dtb", "bcm2710-rpi-zero-2-w.dtb"),
-        ],
-        Board::Pi4 | Board::Raspi4b => vec![
-            ("raspi-firmware:start4.elf", "start4.elf"),
-            ("raspi-firmware:fixup4.dat", "fixup4.dat"),
-            ("linux-image:broadcom/bcm2711-rpi-4-b.dtb", "bcm2711-rpi-4-b.dtb"),
-        ],
-        Board::Virt => bail!("virt has no SD card boot (use `cargo xtask qemu --board virt`)"),
-    })
+fn firmware_files(board: Board) -> Result<&'static [(&'static str, &'static str)]> {
+    match board.facts().firmware {
+        [] => bail!("{} has no SD card boot (use `cargo xtask qemu --board {}`)", board.name(), board.name()),
+        files => Ok(files),
+    }
 }
 
 /// The pinned checksums: `key sha256` per line.
@@ -125,7 +113,7 @@ fn checked_firmware(board: Board, update: bool) -> Result<Vec<CardFile>> {
     let pins = pinned()?;
     let mut files = Vec::new();
     let mut recorded = Vec::new();
-    for (key, name) in firmware_files(board)? {
+    for &(key, name) in firmware_files(board)? {
         let path = package_file(key)?;
         if !path.exists() {
             bail!("{} is missing from its Debian package", path.display());
@@ -344,11 +332,11 @@ impl Args {
                 name: formats::settings::FILE_NAME.into(),
                 source: match &self.settings {
                     Some(path) => Source::Path(path.clone()),
-                    // The Pi 3 B's Ethernet is on USB: networking on by default there.
+                    // Boards whose Ethernet is on USB (the Pi 3 B) get networking on by default.
                     None => Source::Bytes(
                         formats::settings::template(
                             self.model.as_ref().map(|_| "model.gguf"),
-                            self.board == Board::Pi3,
+                            self.board.facts().usb_network,
                         )
                         .into_bytes(),
                     ),

@@ -1,6 +1,9 @@
 //! `cargo xtask qemu`: boot the kernel in QEMU with the console on this terminal.
 
-use crate::{board::Board, bridge, build, deps, util};
+use crate::{
+    board::{Board, CardSlot},
+    bridge, build, deps, util,
+};
 use anyhow::{bail, Context, Result};
 use std::{
     path::{Path, PathBuf},
@@ -71,7 +74,7 @@ pub fn settings_args(board: Board, settings: &str) -> Result<Vec<String>> {
 /// boards whose network adapter is on USB.
 pub fn net_settings(board: Board, token: &str) -> String {
     let mut text = format!("net.token = {token}\n");
-    if board == Board::Raspi3b {
+    if board.facts().usb_network {
         text.push_str("net.usb = on\n");
     }
     text
@@ -80,10 +83,9 @@ pub fn net_settings(board: Board, token: &str) -> String {
 /// QEMU arguments for the network device of `board` with `host_port` forwarded to port 80.
 pub fn net_args(board: Board, host_port: u16) -> Result<Vec<String>> {
     let netdev = format!("user,id=n0,hostfwd=tcp:127.0.0.1:{host_port}-:80");
-    let device = match board {
-        Board::Virt => "virtio-net-device,netdev=n0",
-        Board::Raspi3b => "usb-net,netdev=n0",
-        other => bail!("--net is not available on {} (use --board virt or raspi3b)", other.name()),
+    let Some(device) = board.facts().qemu_nic else {
+        let with: Vec<&str> = crate::board::FACTS.iter().filter(|f| f.qemu_nic.is_some()).map(|f| f.name).collect();
+        bail!("--net is not available on {} (use --board {})", board.name(), with.join(" or "));
     };
     Ok(vec!["-netdev".into(), netdev, "-device".into(), device.into()])
 }
@@ -128,14 +130,14 @@ pub fn card_args(board: Board, card: &Path) -> Result<Vec<String>> {
         bail!("{}: no such disk image", card.display());
     }
     let file = card.display();
-    Ok(match board {
-        Board::Virt => vec![
+    Ok(match board.emulated_by().facts().card_slot {
+        CardSlot::VirtioBlk => vec![
             "-drive".into(),
             format!("if=none,id=card,format=raw,file={file}"),
             "-device".into(),
             "virtio-blk-device,drive=card".into(),
         ],
-        _ => vec!["-drive".into(), format!("if=sd,format=raw,file={file}")],
+        CardSlot::Sd => vec!["-drive".into(), format!("if=sd,format=raw,file={file}")],
     })
 }
 

@@ -8,9 +8,12 @@
 //! 0xFF80_0000 ┼ ARM local + GIC-400 (distributor 0xFF84_1000, CPU interface 0xFF84_2000)
 //! 0x1_0000_0000 ┴
 //! ```
+
+// Compiled for every board (so an error in a SoC table shows in every build); a build uses
+// only its own SoC's items.
 #![allow(dead_code)]
 
-use super::{InterruptController, IrqLine, PwmBlock, SdHost};
+use super::{BoardInfo, InterruptController, IrqLine, PowerControl, PwmBlock, SdHost, SecondaryStart};
 use drivers::gpio::PullLayout;
 
 /// Peripheral window base.
@@ -69,3 +72,36 @@ pub const RESERVED_PINS: &[(u8, &str)] = &[
     (38, "wireless SDIO"),
     (39, "wireless SDIO"),
 ];
+
+/// What every BCM2711 board has, as its board files start from (see `bcm2837::SOC`).
+pub const SOC: BoardInfo = BoardInfo {
+    name: "bcm2711",
+    description: "BCM2711",
+    qemu: false,
+    cores: 4,
+    // The first GiB below the peripherals; the DTB gives the real size.
+    ram: (0, 0x3C00_0000),
+    devices: DEVICES,
+    uart: (UART0, 48_000_000),
+    uart_irq: UART0_IRQ,
+    mini_uart: Some(AUX),
+    gpio: Some(GPIO),
+    mailbox: Some(MAILBOX),
+    // The RNG200 is a different block from the BCM2835 RNG, not driven yet.
+    rng: None,
+    system_timer: Some(SYSTEM_TIMER),
+    interrupts: INTERRUPTS,
+    secondary_start: SecondaryStart::SpinTable,
+    power: PowerControl::Watchdog(PM),
+    raise_arm_clock: true,
+    mux_console_pins: true,
+    sd: Some(SD_EMMC2),
+    virtio_mmio: None,
+    usb: None,
+    i2c: I2C,
+    spi: Some(SPI0),
+    pwm: Some(PWM0),
+    core_clock_hz: CORE_CLOCK_HZ,
+    header: Some(&super::header::PI_40_PIN),
+    reserved_pins: RESERVED_PINS,
+};

@@ -8,9 +8,12 @@
 //! 0x4000_0000 ┼ ARM local peripherals (per-core timers, mailboxes, IRQ routing)
 //! 0x4004_0000 ┴
 //! ```
+
+// Compiled for every board (so an error in a SoC table shows in every build); a build uses
+// only its own SoC's items.
 #![allow(dead_code)]
 
-use super::{InterruptController, IrqLine, PwmBlock, SdHost};
+use super::{BoardInfo, InterruptController, IrqLine, PowerControl, PwmBlock, SdHost, SecondaryStart};
 use drivers::gpio::PullLayout;
 
 /// Peripheral window base.
@@ -71,3 +74,36 @@ pub const RESERVED_PINS: &[(u8, &str)] = &[
     (52, "SD card"),
     (53, "SD card"),
 ];
+
+/// What every BCM2837 board has, as its board files start from: a board overrides only its
+/// name, RAM, and what it does not have or wire differently.
+pub const SOC: BoardInfo = BoardInfo {
+    name: "bcm2837",
+    description: "BCM2837",
+    qemu: false,
+    cores: 4,
+    ram: (0, 0x3C00_0000),
+    devices: DEVICES,
+    // `init_uart_clock=48000000` in config.txt fixes the PL011 clock (QEMU's is the same).
+    uart: (UART0, 48_000_000),
+    uart_irq: UART0_IRQ,
+    mini_uart: Some(AUX),
+    gpio: Some(GPIO),
+    mailbox: Some(MAILBOX),
+    rng: Some(RNG),
+    system_timer: Some(SYSTEM_TIMER),
+    interrupts: INTERRUPTS,
+    secondary_start: SecondaryStart::SpinTable,
+    power: PowerControl::Watchdog(PM),
+    raise_arm_clock: true,
+    mux_console_pins: true,
+    sd: Some(SD),
+    virtio_mmio: None,
+    usb: Some(USB),
+    i2c: I2C,
+    spi: Some(SPI0),
+    pwm: Some(PWM0),
+    core_clock_hz: CORE_CLOCK_HZ,
+    header: Some(&super::header::PI_40_PIN),
+    reserved_pins: RESERVED_PINS,
+};

@@ -1,35 +1,17 @@
 //! QEMU `raspi4b`: the emulated Raspberry Pi 4 Model B (2 GiB, no RNG200, SD on EMMC1).
 
-use super::{bcm2711 as soc, BoardInfo, PowerControl, SecondaryStart};
+use super::{bcm2711 as soc, BoardInfo};
 
-/// Board description.
+/// Board description: the SoC's defaults with this board's differences.
 pub const BOARD: BoardInfo = BoardInfo {
     name: "raspi4b",
     description: "Raspberry Pi 4 Model B (QEMU raspi4b)",
     qemu: true,
-    cores: 4,
-    ram: (0, 0x3C00_0000),
-    devices: soc::DEVICES,
-    uart: (soc::UART0, 48_000_000),
-    uart_irq: soc::UART0_IRQ,
-    mini_uart: Some(soc::AUX),
-    gpio: Some(soc::GPIO),
-    mailbox: Some(soc::MAILBOX),
-    rng: None,
-    system_timer: Some(soc::SYSTEM_TIMER),
-    interrupts: soc::INTERRUPTS,
-    secondary_start: SecondaryStart::SpinTable,
-    power: PowerControl::Watchdog(soc::PM),
     raise_arm_clock: false,
-    i2c: soc::I2C,
-    spi: Some(soc::SPI0),
+    mux_console_pins: false,
+    // QEMU wires the card to EMMC1; a real Pi 4 boots from EMMC2.
+    sd: Some(soc::SD_EMMC1),
     // QEMU emulates no PWM block (the window is a hole): nothing to drive.
     pwm: None,
-    core_clock_hz: soc::CORE_CLOCK_HZ,
-    header: Some(&super::header::PI_40_PIN),
-    reserved_pins: soc::RESERVED_PINS,
-    mux_console_pins: false,
-    sd: Some(soc::SD_EMMC1),
-    virtio_mmio: None,
-    usb: None,
+    ..soc::SOC
 };

@@ -92,12 +92,7 @@ pub fn qemu_args(linux: &Linux, board: Board) -> Result<Vec<String>> {
     let Some(machine) = board.qemu_machine() else { bail!("{} has no QEMU machine", board.name()) };
     let mut args: Vec<String> = machine.iter().map(|s| s.to_string()).collect();
     args.extend(["-kernel".into(), linux.kernel.display().to_string()]);
-    let dtb = match board {
-        Board::Raspi3b => Some("broadcom/bcm2837-rpi-3-b.dtb"),
-        Board::Raspi4b => Some("broadcom/bcm2711-rpi-4-b.dtb"),
-        _ => None,
-    };
-    if let Some(dtb) = dtb {
+    if let Some(dtb) = board.facts().linux_dtb {
         args.extend(["-dtb".into(), linux.dtb_dir.join(dtb).display().to_string()]);
     }
     args.extend(["-initrd".into(), linux.initramfs.display().to_string()]);
