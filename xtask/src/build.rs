@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 /// Build the kernel ELF and raw kernel8.img for a board.
 #[derive(clap::Args, Clone)]
+// Flattened into other commands (qemu, symbolize): no argument group of its own, whose
+// name would clash with theirs.
+#[group(skip)]
 pub struct Args {
     /// Board to build for.
     #[arg(long, value_enum, default_value = "raspi3b")]

@@ -13,12 +13,9 @@ use std::{
 /// Boot the kernel in QEMU with the console on this terminal.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Board to emulate (real boards run on their closest QEMU machine).
-    #[arg(long, value_enum, default_value = "raspi3b")]
-    board: Board,
-    /// Optimised kernel build.
-    #[arg(long)]
-    release: bool,
+    /// The kernel to boot (real boards run on their closest QEMU machine).
+    #[command(flatten)]
+    build: build::Args,
     /// Serve MCP on this process's stdin/stdout (for an MCP client's server configuration);
     /// the console's other output goes to stderr.
     #[arg(long)]
@@ -154,17 +151,21 @@ pub fn machine_args(board: Board, image: &Path) -> Result<Vec<String>> {
 
 impl Args {
     pub fn run(self) -> Result<()> {
-        let qemu_board = self.board.emulated_by();
-        if qemu_board != self.board {
-            eprintln!("note: {} is a real board; booting its image on QEMU {}", self.board.name(), qemu_board.name());
+        let qemu_board = self.build.board.emulated_by();
+        if qemu_board != self.build.board {
+            eprintln!(
+                "note: {} is a real board; booting its image on QEMU {}",
+                self.build.board.name(),
+                qemu_board.name()
+            );
         }
         deps::ensure_qemu(qemu_board.name())?;
         let image = match self.image {
             Some(image) => image,
-            None => build::Args { board: self.board, release: self.release, test_hooks: false }.run()?.image,
+            None => self.build.run()?.image,
         };
         let mut qemu = Command::new(deps::QEMU);
-        qemu.args(machine_args(self.board, &image)?);
+        qemu.args(machine_args(self.build.board, &image)?);
         if let Some(model) = &self.model {
             qemu.args(model_args(qemu_board, model)?);
         }
