@@ -120,11 +120,32 @@ pub fn normalise(text: &str) -> String {
     inference::intent::normalise(text)
 }
 
+/// Why no decision could be made (a refusal is a decision, not an error).
+#[derive(Debug)]
+pub enum IntentError {
+    /// The request has no words.
+    Empty,
+    /// The intent model is not available.
+    Model(crate::llm::ModelError),
+    /// The intent model failed to run.
+    Run(inference::Error),
+}
+
+impl core::fmt::Display for IntentError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            IntentError::Empty => write!(f, "say what you want the machine to do, e.g. 'ask how much memory is free'"),
+            IntentError::Model(error) => write!(f, "intent model: {error}"),
+            IntentError::Run(error) => write!(f, "intent model: {error}"),
+        }
+    }
+}
+
 /// Decides what to do about `text` (from the cache when seen before).
-pub fn decide(text: &str) -> Result<Decision, String> {
+pub fn decide(text: &str) -> Result<Decision, IntentError> {
     let key = normalise(text);
     if key.is_empty() {
-        return Err("say what you want the machine to do, e.g. 'ask how much memory is free'".into());
+        return Err(IntentError::Empty);
     }
     if let Some((_, hit)) = CACHE.lock().iter().find(|(k, _)| *k == key) {
         HITS.fetch_add(1, Ordering::Relaxed);
@@ -149,8 +170,8 @@ pub fn decide(text: &str) -> Result<Decision, String> {
 }
 
 /// Runs the intent model on a normalised request.
-fn propose(request: &str) -> Result<(String, f32), String> {
-    let model = crate::llm::intent()?;
+fn propose(request: &str) -> Result<(String, f32), IntentError> {
+    let model = crate::llm::intent().map_err(IntentError::Model)?;
     let answers = ANSWERS.call_once(|| inference::intent::Answers::from_gguf(&model.gguf, &model.tokenizer));
     let proposal = inference::intent::propose(
         &model.model,
@@ -159,7 +180,7 @@ fn propose(request: &str) -> Result<(String, f32), String> {
         answers.as_ref(),
         &crate::smp::pool::Pool::ALL,
     )
-    .map_err(|e| format!("intent model: {e}"))?;
+    .map_err(IntentError::Run)?;
     Ok((proposal.text, proposal.confidence))
 }
 

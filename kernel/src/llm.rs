@@ -16,10 +16,7 @@
 //! code reserves that range before the heap is placed.
 
 use crate::memory::physical_bytes;
-use alloc::{
-    format,
-    string::{String, ToString},
-};
+use alloc::{format, string::String};
 use core::ops::Range;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use inference::{
@@ -28,6 +25,81 @@ use inference::{
     tokenizer::Tokenizer,
 };
 use spin::Once;
+
+/// Why a model is not available or was refused. Only [`ModelError::NotStarted`] goes away
+/// by itself; the others need another file, more memory, or a reboot.
+#[derive(Clone, Debug)]
+pub enum ModelError {
+    /// The model service has not started yet.
+    NotStarted,
+    /// Nothing in that slot: how to put a model there.
+    Absent(&'static str),
+    /// The file is not a model this engine runs (corrupt, truncated, unsupported).
+    File(inference::Error),
+    /// A card file whose header promises more bytes than the file has.
+    Truncated {
+        /// The file on the card.
+        file: String,
+        /// Bytes its header describes.
+        declared: usize,
+        /// Bytes the file has.
+        actual: usize,
+    },
+    /// Weights plus working memory do not fit in free memory.
+    NoMemory {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes free.
+        free: usize,
+        /// At this context length.
+        context: usize,
+    },
+    /// The card could not be read.
+    Storage(crate::storage::StorageError),
+    /// Not a slot name.
+    UnknownSlot(String),
+    /// Another card model is loaded; one per boot (its weights stay in memory).
+    CardTaken(String),
+}
+
+impl core::fmt::Display for ModelError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ModelError::NotStarted => write!(f, "the model service has not started"),
+            ModelError::Absent(hint) => write!(f, "no model loaded: {hint}"),
+            ModelError::File(error) => write!(f, "{error}"),
+            ModelError::Truncated { file, declared, actual } => {
+                write!(f, "{file} is truncated: its header describes {declared} bytes, the file has {actual}")
+            }
+            ModelError::NoMemory { needed, free, context } => write!(
+                f,
+                "model needs {} KiB (weights and working memory at context {context}) but only {} KiB are free",
+                needed >> 10,
+                free >> 10
+            ),
+            ModelError::Storage(error) => write!(f, "{error}"),
+            ModelError::UnknownSlot(name) => write!(f, "unknown model '{name}': choose 'intent', 'placed' or 'card'"),
+            ModelError::CardTaken(file) => {
+                write!(
+                    f,
+                    "'{file}' is already loaded from the card; reboot to load another (its weights stay in memory)"
+                )
+            }
+        }
+    }
+}
+
+impl From<inference::Error> for ModelError {
+    fn from(error: inference::Error) -> Self {
+        ModelError::File(error)
+    }
+}
+
+impl From<crate::storage::StorageError> for ModelError {
+    fn from(error: crate::storage::StorageError) -> Self {
+        ModelError::Storage(error)
+    }
+}
 
 /// A model ready to run.
 pub struct Loaded {
@@ -61,8 +133,8 @@ static INTENT_FILE: Option<&Aligned<[u8]>> = Some(&Aligned(*include_bytes!("../m
 #[cfg(not(intent_model))]
 static INTENT_FILE: Option<&Aligned<[u8]>> = None;
 
-static INTENT: Once<Result<Loaded, String>> = Once::new();
-static MODEL: Once<Result<Loaded, String>> = Once::new();
+static INTENT: Once<Result<Loaded, ModelError>> = Once::new();
+static MODEL: Once<Result<Loaded, ModelError>> = Once::new();
 static CARD: Once<Loaded> = Once::new();
 /// The slot `llm_load` chose ([`Slot`] as u8); `AUTO` = the best one available.
 static ACTIVE: AtomicU8 = AtomicU8::new(AUTO);
@@ -104,25 +176,21 @@ pub fn context() -> usize {
 }
 
 /// Parses a model file and checks it fits in the free heap at the default context.
-fn parse(bytes: &'static [u8], source: &'static str) -> Result<Loaded, String> {
-    let gguf = Gguf::parse(bytes).map_err(|e| format!("{e}"))?;
-    let config = Config::from_gguf(&gguf).map_err(|e| format!("{e}"))?;
+fn parse(bytes: &'static [u8], source: &'static str) -> Result<Loaded, ModelError> {
+    let gguf = Gguf::parse(bytes)?;
+    let config = Config::from_gguf(&gguf)?;
     let context = context();
-    let estimate = memory_estimate(&gguf, context).map_err(|e| format!("{e}"))?;
+    let estimate = memory_estimate(&gguf, context)?;
     let runtime = config.runtime_bytes(context.min(config.max_context));
     let free = crate::memory::heap::stats().free;
     if runtime > free {
-        return Err(format!(
-            "model needs {} KiB of working memory at context {context} but only {} KiB are free",
-            runtime >> 10,
-            free >> 10
-        ));
+        return Err(ModelError::NoMemory { needed: runtime, free, context });
     }
-    let weights = Weights::from_gguf(&gguf, &config).map_err(|e| format!("{e}"))?;
-    let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| format!("{e}"))?;
+    let weights = Weights::from_gguf(&gguf, &config)?;
+    let tokenizer = Tokenizer::from_gguf(&gguf)?;
     let name = gguf.get("general.name").and_then(|v| v.as_str()).unwrap_or("unnamed").into();
     // Re-parse to keep an owned header alongside the model (both borrow `bytes`).
-    let header = Gguf::parse(bytes).map_err(|e| format!("{e}"))?;
+    let header = Gguf::parse(bytes)?;
     let range = bytes.as_ptr() as usize..bytes.as_ptr() as usize + bytes.len();
     Ok(Loaded {
         gguf: header,
@@ -137,13 +205,12 @@ fn parse(bytes: &'static [u8], source: &'static str) -> Result<Loaded, String> {
     })
 }
 
-fn load_placed() -> Result<Loaded, String> {
-    let Some(range) = crate::placed::model() else {
-        return Err("no model loaded: boot with `cargo xtask qemu --model FILE.gguf`".into());
-    };
+fn load_placed() -> Result<Loaded, ModelError> {
+    const HINT: &str = "boot with `cargo xtask qemu --model FILE.gguf`";
+    let range = crate::placed::model().ok_or(ModelError::Absent(HINT))?;
     // SAFETY: the range was reserved from the heap at boot (`placed::probe`) and lies in
     // identity-mapped RAM that nothing writes.
-    let bytes = unsafe { physical_bytes(range.start, range.len()) }.ok_or("model range wraps around")?;
+    let bytes = unsafe { physical_bytes(range.start, range.len()) }.ok_or(ModelError::Absent(HINT))?;
     parse(bytes, "placed")
 }
 
@@ -165,9 +232,10 @@ fn log_model(loaded: &Loaded) {
 pub fn init() {
     let intent = INTENT.call_once(|| match INTENT_FILE {
         Some(file) => parse(&file.0, "embedded"),
-        None => Err("no model loaded: this kernel was built without kernel/models/intent.gguf \
-             (`cargo xtask model train-intent`); boot with `cargo xtask qemu --model FILE.gguf`"
-            .into()),
+        None => Err(ModelError::Absent(
+            "this kernel was built without kernel/models/intent.gguf (`cargo xtask model train-intent`); \
+             boot with `cargo xtask qemu --model FILE.gguf`",
+        )),
     });
     match intent {
         Ok(loaded) => log_model(loaded),
@@ -182,30 +250,30 @@ pub fn init() {
 }
 
 /// The embedded intent model.
-pub fn intent() -> Result<&'static Loaded, &'static str> {
+pub fn intent() -> Result<&'static Loaded, ModelError> {
     match INTENT.get() {
         Some(Ok(loaded)) => Ok(loaded),
-        Some(Err(why)) => Err(why.as_str()),
-        None => Err("the model service has not started"),
+        Some(Err(why)) => Err(why.clone()),
+        None => Err(ModelError::NotStarted),
     }
 }
 
 /// The placed model, or why there is none.
-pub fn placed() -> Result<&'static Loaded, &'static str> {
+pub fn placed() -> Result<&'static Loaded, ModelError> {
     match MODEL.get() {
         Some(Ok(loaded)) => Ok(loaded),
-        Some(Err(why)) => Err(why.as_str()),
-        None => Err("the model service has not started"),
+        Some(Err(why)) => Err(why.clone()),
+        None => Err(ModelError::NotStarted),
     }
 }
 
 /// The card model, or why there is none.
-pub fn card() -> Result<&'static Loaded, &'static str> {
-    CARD.get().ok_or("no model was loaded from the SD card")
+pub fn card() -> Result<&'static Loaded, ModelError> {
+    CARD.get().ok_or(ModelError::Absent("none was read from the SD card (`llm_load model=card`)"))
 }
 
 /// The model in `slot`, or why there is none.
-pub fn slot(slot: Slot) -> Result<&'static Loaded, &'static str> {
+pub fn slot(slot: Slot) -> Result<&'static Loaded, ModelError> {
     match slot {
         Slot::Intent => intent(),
         Slot::Placed => placed(),
@@ -216,7 +284,7 @@ pub fn slot(slot: Slot) -> Result<&'static Loaded, &'static str> {
 /// The model `llm_generate` uses: the one `llm_load` chose, else the placed one if the
 /// loader placed one (its error if it was refused), else the card's, else the embedded
 /// intent model.
-pub fn get() -> Result<&'static Loaded, &'static str> {
+pub fn get() -> Result<&'static Loaded, ModelError> {
     match ACTIVE.load(Ordering::Relaxed) {
         0 => intent(),
         1 => placed(),
@@ -229,10 +297,8 @@ pub fn get() -> Result<&'static Loaded, &'static str> {
 
 /// Makes the model in `name` ("intent", "placed" or "card") the active one; returns it, or
 /// why not.
-pub fn select(name: &str) -> Result<&'static Loaded, String> {
-    let Some(chosen) = Slot::from_name(name) else {
-        return Err(format!("unknown model '{name}': choose 'intent', 'placed' or 'card'"));
-    };
+pub fn select(name: &str) -> Result<&'static Loaded, ModelError> {
+    let chosen = Slot::from_name(name).ok_or_else(|| ModelError::UnknownSlot(name.into()))?;
     let loaded = slot(chosen)?;
     ACTIVE.store(chosen as u8, Ordering::Relaxed);
     Ok(loaded)
@@ -242,41 +308,30 @@ pub fn select(name: &str) -> Result<&'static Loaded, String> {
 /// plus working memory at the default context) is checked against free memory first.
 /// One card model per boot: its weights are borrowed for the kernel's lifetime.
 /// `progress(done, total)` reports the bytes read.
-pub fn load_from_card(file: &str, progress: &mut dyn FnMut(usize, usize)) -> Result<&'static Loaded, String> {
+pub fn load_from_card(file: &str, progress: &mut dyn FnMut(usize, usize)) -> Result<&'static Loaded, ModelError> {
     if let Some(loaded) = CARD.get() {
-        return if loaded.name_on_card.as_deref() == Some(file) {
-            Ok(loaded)
-        } else {
-            Err(format!(
-                "'{}' is already loaded from the card; reboot to load another (its weights stay in memory)",
-                loaded.name_on_card.as_deref().unwrap_or("?")
-            ))
+        return match loaded.name_on_card.as_deref() {
+            Some(name) if name == file => Ok(loaded),
+            other => Err(ModelError::CardTaken(other.unwrap_or("?").into())),
         };
     }
     let path = format!("/{file}");
     // Judge the file by its header before reading hundreds of megabytes of it: a GGUF, a
     // Llama, and weights plus working memory that fit in free memory.
-    let (head, size) = crate::storage::read(&path, 0, HEADER_BYTES).map_err(|e| e.to_string())?;
+    let (head, size) = crate::storage::read(&path, 0, HEADER_BYTES)?;
     let size = size as usize;
-    let header = Gguf::parse_header(&head).map_err(|e| format!("{file}: {e}"))?;
+    let header = Gguf::parse_header(&head)?;
     if header.file_size() > size {
-        return Err(format!(
-            "{file} is truncated: its header describes {} bytes, the file has {size}",
-            header.file_size()
-        ));
+        return Err(ModelError::Truncated { file: file.into(), declared: header.file_size(), actual: size });
     }
     let context = context();
-    let needed = memory_estimate(&header, context).map_err(|e| format!("{file}: {e}"))?.max(size);
+    let needed = memory_estimate(&header, context)?.max(size);
     let free = crate::memory::heap::stats().free;
     if needed > free {
-        return Err(format!(
-            "{file} needs {} KiB (weights and working memory at context {context}) but only {} KiB are free",
-            needed >> 10,
-            free >> 10
-        ));
+        return Err(ModelError::NoMemory { needed, free, context });
     }
     let started = crate::arch::cpu::micros();
-    let bytes = crate::storage::read_to_static(&path, progress).map_err(|e| e.to_string())?;
+    let bytes = crate::storage::read_to_static(&path, progress)?;
     let micros = crate::arch::cpu::micros().saturating_sub(started).max(1);
     let mut loaded = parse(bytes, "card")?;
     loaded.name_on_card = Some(file.into());

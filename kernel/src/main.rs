@@ -14,8 +14,22 @@
 //!   which carries MCP (JSON lines) and the human shell, an MCP client of the same tools.
 //! - `drivers/`, `mcp/`, `inference/`: hardware-free or kernel-free crates wired in here.
 //!
-//! `unsafe` is confined to `arch/`, `memory/` (heap, physical views), and `platform.rs`
-//! (creating drivers at board addresses); each block has a `// SAFETY:` comment.
+//! # Layers
+//! Modules import one way (`cargo xtask lint` fails on a loop): [`arch`], [`board`] and
+//! [`sync`] at the bottom; [`memory`], [`dtb`], [`placed`], [`platform`], [`console`],
+//! [`irq`], [`timer`], [`log`] above them; then [`smp`] and the [`executor`]; the services
+//! ([`storage`], [`usb`], [`net`], [`system`]); the model ([`llm`]) and [`intent`]; the
+//! [`tools`] and the [`shell`] on top. Interrupt sources register their handlers with
+//! [`irq`]; the exception entry (`kernel_exception`) is here, the glue that may name all.
+//!
+//! # Unsafe
+//! `unsafe` blocks, each with a `// SAFETY:` comment, are in: `arch/` (system registers,
+//! MMU, caches, PSCI, semihosting, core start-up), `memory/` (heap, DMA buffers, physical
+//! views), `platform.rs` (creating drivers at board addresses), `smp/` (starting cores,
+//! the compute pool's job hand-off), the readers of memory the firmware or the loader
+//! handed over (`dtb.rs`, `placed.rs`, the placed model in `llm.rs`, the backtrace in
+//! `panic.rs`), this file (MMU and heap initialisation), and the test hooks' deliberate
+//! faults. Every other module is safe code.
 //!
 //! # Boot flow
 //! `_start` (boot/) → [`kernel_main`]: DTB probe → memory map → MMU → heap → drivers →

@@ -51,7 +51,7 @@ pub const MAX_ENTRIES: usize = 256;
 
 /// The card's block device (the SD host, or virtio-blk on virt), once brought up.
 static HOST: Mutex<Option<Box<dyn BlockDevice + Send>>> = Mutex::new(None);
-static STATE: Once<Result<Card, String>> = Once::new();
+static STATE: Once<Result<Card, CardError>> = Once::new();
 static SETTINGS: Once<Settings> = Once::new();
 /// What the kernel knows about the inserted card (or the virt board's disk).
 #[derive(Clone, Debug)]
@@ -90,11 +90,52 @@ pub struct Entry {
     pub directory: bool,
 }
 
+/// Why there is no usable card (or disk).
+#[derive(Clone, Debug)]
+pub enum CardError {
+    /// Storage has not been brought up yet.
+    NotStarted,
+    /// The board has no SD host.
+    NoHost,
+    /// virt: no virtio-blk device was attached.
+    NoDisk,
+    /// The card did not initialise (none inserted, or it did not answer).
+    Init(drivers::sdhci::Error),
+    /// The virtio-blk device did not initialise.
+    Disk(virtio_drivers::Error),
+    /// The partition table could not be read.
+    PartitionRead(BlockError),
+    /// The partition table is unusable.
+    PartitionTable(mbr::Error),
+    /// No FAT partition on the card.
+    NoFat,
+    /// The card went away.
+    Gone,
+}
+
+impl core::fmt::Display for CardError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CardError::NotStarted => write!(f, "storage not initialised"),
+            CardError::NoHost => write!(f, "this board has no SD card host"),
+            CardError::NoDisk => {
+                write!(f, "no virtio-blk device (attach a card image: `cargo xtask qemu --board virt --card FILE.img`)")
+            }
+            CardError::Init(error) => write!(f, "{error}"),
+            CardError::Disk(why) => write!(f, "virtio-blk did not initialise: {why}"),
+            CardError::PartitionRead(error) => write!(f, "reading the partition table: {error}"),
+            CardError::PartitionTable(error) => write!(f, "{error}"),
+            CardError::NoFat => write!(f, "the card has no FAT partition"),
+            CardError::Gone => write!(f, "no card"),
+        }
+    }
+}
+
 /// Storage errors: each says what the user can do.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum StorageError {
     /// No card, or it failed to initialise, or it has no usable partition.
-    NoCard(String),
+    NoCard(CardError),
     /// A path that does not exist.
     NotFound(String),
     /// A path that is not valid.
@@ -114,12 +155,6 @@ impl core::fmt::Display for StorageError {
             StorageError::Io(why) => write!(f, "SD card error: {why}"),
             StorageError::NoMemory(bytes) => write!(f, "not enough free memory for {} KiB", bytes.div_ceil(1024)),
         }
-    }
-}
-
-impl From<StorageError> for mcp::ToolError {
-    fn from(error: StorageError) -> Self {
-        mcp::ToolError::from(error.to_string())
     }
 }
 
@@ -197,11 +232,11 @@ pub fn init() {
     }
 }
 
-fn bring_up() -> Result<Card, String> {
+fn bring_up() -> Result<Card, CardError> {
     if CURRENT.sd.is_none() && CURRENT.virtio_mmio.is_some() {
         return bring_up_virtio();
     }
-    let sd = CURRENT.sd.ok_or("this board has no SD card host")?;
+    let sd = CURRENT.sd.ok_or(CardError::NoHost)?;
     if let (Some((first, count)), Some(gpio)) = (sd.pins, platform::get().and_then(|p| p.gpio.as_ref())) {
         for pin in first..first + count {
             let _ = gpio.set_function(pin, drivers::gpio::Function::Alt3);
@@ -209,27 +244,24 @@ fn bring_up() -> Result<Card, String> {
     }
     let base_clock = crate::system::clock_rate(sd.clock).filter(|&hz| hz > 0).unwrap_or(sd.default_clock_hz);
     let mut host = platform::sd_host(sd.base, base_clock);
-    let info = host.init_card().map_err(|e| e.to_string())?;
+    let info = host.init_card().map_err(CardError::Init)?;
     let controller_version = host.version();
     let sd = SdCard { info, controller_version, base_clock };
     attach(Box::new(host), Some(sd))
 }
 
 /// The virt board's card: the first virtio-blk device.
-fn bring_up_virtio() -> Result<Card, String> {
-    let device = crate::virtio_blk::VirtioBlock::find()
-        .ok_or("no virtio-blk device (attach a card image: `cargo xtask qemu --board virt --card FILE.img`)")??;
+fn bring_up_virtio() -> Result<Card, CardError> {
+    let device = crate::virtio_blk::VirtioBlock::find().ok_or(CardError::NoDisk)?.map_err(CardError::Disk)?;
     attach(Box::new(device), None)
 }
 
 /// Reads the partition table of a brought-up device and keeps the device.
-fn attach(mut device: Box<dyn BlockDevice + Send>, sd: Option<SdCard>) -> Result<Card, String> {
+fn attach(mut device: Box<dyn BlockDevice + Send>, sd: Option<SdCard>) -> Result<Card, CardError> {
     let blocks = device.blocks();
     let mut block0 = [0u8; BLOCK_SIZE];
-    let partitions = match device.read_blocks(0, &mut block0) {
-        Ok(()) => mbr::parse(&block0, blocks),
-        Err(error) => return Err(format!("reading the partition table: {error}")),
-    };
+    device.read_blocks(0, &mut block0).map_err(CardError::PartitionRead)?;
+    let partitions = mbr::parse(&block0, blocks);
     let kind = device.kind();
     *HOST.lock() = Some(device);
     Ok(Card { device: kind, blocks, sd, partitions })
@@ -240,7 +272,7 @@ pub fn card() -> Result<&'static Card, StorageError> {
     match STATE.get() {
         Some(Ok(card)) => Ok(card),
         Some(Err(why)) => Err(StorageError::NoCard(why.clone())),
-        None => Err(StorageError::NoCard("storage not initialised".into())),
+        None => Err(StorageError::NoCard(CardError::NotStarted)),
     }
 }
 
@@ -312,8 +344,8 @@ fn with_root<R>(
     };
     match &card.partitions {
         Ok(table) if table.iter().flatten().any(mbr::Partition::is_fat) => {}
-        Ok(_) => return Err(StorageError::NoCard("the card has no FAT partition".into())),
-        Err(why) => return Err(StorageError::NoCard(why.to_string())),
+        Ok(_) => return Err(StorageError::NoCard(CardError::NoFat)),
+        Err(why) => return Err(StorageError::NoCard(CardError::PartitionTable(*why))),
     }
     let volumes = Volumes::new_with_limits(CardDevice, FixedTime, 0);
     let volume = volumes.open_volume(VolumeIdx(0)).map_err(io)?;
@@ -559,7 +591,7 @@ fn read_runs(
             let blocks = STEP_BLOCKS.min(end - block) as usize;
             let bytes = blocks * BLOCK_SIZE;
             let mut host = HOST.lock();
-            let host = host.as_mut().ok_or(StorageError::NoCard("no card".into()))?;
+            let host = host.as_mut().ok_or(StorageError::NoCard(CardError::Gone))?;
             if done + bytes <= size {
                 host.read_blocks(block, &mut buffer[done..done + bytes]).map_err(io)?;
                 done += bytes;

@@ -19,11 +19,7 @@
 #![cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 
 use crate::{board::CURRENT, platform};
-use alloc::{
-    format,
-    string::{String, ToString},
-    vec::Vec,
-};
+use alloc::{format, string::String, vec::Vec};
 use drivers::{
     net::{Counters, EthernetDevice, NetError},
     usb::{
@@ -66,6 +62,73 @@ impl UsbNic {
     }
 }
 
+/// Why USB did not come up.
+#[derive(Clone, Debug)]
+pub enum BringUpError {
+    /// The board has no DWC2 host controller the kernel drives.
+    NoController,
+    /// No GPU bus alias to translate DMA addresses with.
+    NoBusAlias,
+    /// The controller or its root port failed.
+    Controller(UsbError),
+    /// Reading the devices on the bus failed.
+    Enumeration(UsbError),
+}
+
+impl core::fmt::Display for BringUpError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BringUpError::NoController => write!(f, "this board has no USB host controller"),
+            BringUpError::NoBusAlias => write!(f, "no GPU bus alias for USB DMA on this board"),
+            BringUpError::Controller(error) => write!(f, "{}", Describe(*error)),
+            BringUpError::Enumeration(error) => write!(f, "enumeration failed: {}", Describe(*error)),
+        }
+    }
+}
+
+/// Why there is no usable USB network adapter.
+#[derive(Clone, Debug)]
+pub enum NicError {
+    /// No device on the bus is one.
+    Absent,
+    /// A device that is one failed to start or to answer.
+    Failed {
+        /// Its address.
+        device: u8,
+        /// Which kind of adapter.
+        kind: &'static str,
+        /// What failed.
+        error: UsbError,
+    },
+    /// A LAN9514 without bulk endpoints.
+    NoEndpoints(u8),
+    /// A LAN9514, but the firmware gave no MAC address.
+    NoMac,
+}
+
+impl core::fmt::Display for NicError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            NicError::Absent => write!(f, "no CDC-ECM network device on the bus"),
+            NicError::Failed { device, kind, error } => write!(f, "{kind} device {device}: {}", Describe(*error)),
+            NicError::NoEndpoints(device) => write!(f, "LAN9514 device {device} has no bulk endpoints"),
+            NicError::NoMac => write!(f, "LAN9514 found, but the firmware gave no MAC address"),
+        }
+    }
+}
+
+/// A USB error in words a user of this kernel acts on.
+struct Describe(UsbError);
+
+impl core::fmt::Display for Describe {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            UsbError::NoDevice => write!(f, "no device: nothing is connected to the USB root port"),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
 /// What bring-up found.
 #[derive(Clone, Debug)]
 pub struct Usb {
@@ -76,39 +139,32 @@ pub struct Usb {
     /// Ports whose device failed to come up: (port path, reason).
     pub failures: Vec<(String, String)>,
     /// The NIC, or why none is usable.
-    pub nic: Result<Nic, String>,
+    pub nic: Result<Nic, NicError>,
     /// Bring-up time in microseconds.
     pub elapsed_us: u64,
 }
 
 static COHERENCE: Once<crate::system::Coherence> = Once::new();
-static STATE: Once<Result<Usb, String>> = Once::new();
+static STATE: Once<Result<Usb, BringUpError>> = Once::new();
 static NIC: Mutex<Option<UsbNic>> = Mutex::new(None);
 
-fn describe(error: UsbError) -> String {
-    match error {
-        UsbError::NoDevice => "no device: nothing is connected to the USB root port".to_string(),
-        other => other.to_string(),
-    }
-}
-
-fn bring_up() -> Result<Usb, String> {
+fn bring_up() -> Result<Usb, BringUpError> {
     let started = crate::arch::cpu::micros();
-    let base = CURRENT.usb.ok_or("this board has no USB host controller")?;
-    let (_, bus_alias) = CURRENT.mailbox.ok_or("no GPU bus alias for USB DMA on this board")?;
+    let base = CURRENT.usb.ok_or(BringUpError::NoController)?;
+    let (_, bus_alias) = CURRENT.mailbox.ok_or(BringUpError::NoBusAlias)?;
     if !crate::system::power_on(3) {
         log::warn!("USB: the firmware did not confirm powering the USB controller on");
     }
     let coherence = COHERENCE.call_once(|| crate::system::Coherence { bus_alias });
     let dma: &'static mut [u8] = Vec::leak(alloc::vec![0u8; DMA_REGION_BYTES]);
-    let mut host = platform::usb_host(base, dma, coherence).map_err(describe)?;
-    host.init().map_err(describe)?;
-    let speed = host.reset_root_port().map_err(describe)?;
-    let tree = usb::enumerate(&mut host, speed).map_err(|e| format!("enumeration failed: {}", describe(e)))?;
+    let mut host = platform::usb_host(base, dma, coherence).map_err(BringUpError::Controller)?;
+    host.init().map_err(BringUpError::Controller)?;
+    let speed = host.reset_root_port().map_err(BringUpError::Controller)?;
+    let tree = usb::enumerate(&mut host, speed).map_err(BringUpError::Enumeration)?;
     let devices: Vec<DeviceInfo> = tree.devices().copied().collect();
-    let failures = tree.failures().map(|f| (format!("{}", f.path), describe(f.error))).collect();
+    let failures = tree.failures().map(|f| (format!("{}", f.path), format!("{}", Describe(f.error)))).collect();
 
-    let mut nic = Err("no CDC-ECM network device on the bus".to_string());
+    let mut nic = Err(NicError::Absent);
     for device in &devices {
         match cdc_ecm::probe(&mut host, device) {
             Ok(Some(function)) => {
@@ -125,20 +181,19 @@ fn bring_up() -> Result<Usb, String> {
                         *NIC.lock() = Some(UsbNic::Ecm(opened));
                         Ok(found)
                     }
-                    Err(error) => {
-                        Err(format!("CDC-ECM device {} failed to start: {}", device.address, describe(error)))
-                    }
+                    Err(error) => Err(NicError::Failed { device: device.address, kind: "CDC-ECM", error }),
                 };
                 let elapsed_us = crate::arch::cpu::micros() - started;
                 return Ok(Usb { controller, devices, failures, nic, elapsed_us });
             }
             Ok(None) => {}
-            Err(error) => nic = Err(format!("device {}: {}", device.address, describe(error))),
+            Err(error) => nic = Err(NicError::Failed { device: device.address, kind: "USB", error }),
         }
     }
     // The Pi 3 B's own Ethernet: a LAN9514 behind its hub (untested on real hardware).
     if let Some(device) = devices.iter().find(|d| smsc95xx::matches(d)) {
         let controller = host.info();
+        let failed = |error| NicError::Failed { device: device.address, kind: "LAN9514", error };
         nic = match (smsc95xx::probe(&mut host, device), crate::system::board_mac()) {
             (Ok(Some(function)), Some(mac)) => match Smsc95xx::open(host, device, &function, mac) {
                 Ok(opened) => {
@@ -153,11 +208,11 @@ fn bring_up() -> Result<Usb, String> {
                     *NIC.lock() = Some(UsbNic::Lan9514(opened));
                     Ok(found)
                 }
-                Err(error) => Err(format!("LAN9514 device {} failed to start: {}", device.address, describe(error))),
+                Err(error) => Err(failed(error)),
             },
-            (Ok(None), _) => Err(format!("LAN9514 device {} has no bulk endpoints", device.address)),
-            (Err(error), _) => Err(format!("LAN9514 device {}: {}", device.address, describe(error))),
-            (_, None) => Err("LAN9514 found, but the firmware gave no MAC address".to_string()),
+            (Ok(None), _) => Err(NicError::NoEndpoints(device.address)),
+            (Err(error), _) => Err(failed(error)),
+            (_, None) => Err(NicError::NoMac),
         };
         let elapsed_us = crate::arch::cpu::micros() - started;
         return Ok(Usb { controller, devices, failures, nic, elapsed_us });
@@ -167,8 +222,8 @@ fn bring_up() -> Result<Usb, String> {
 }
 
 /// Brings USB up on the first call and returns what it found (or why there is nothing).
-pub fn init() -> Result<&'static Usb, &'static str> {
-    STATE.call_once(bring_up).as_ref().map_err(String::as_str)
+pub fn init() -> Result<&'static Usb, BringUpError> {
+    STATE.call_once(bring_up).as_ref().map_err(Clone::clone)
 }
 
 /// A handle on the USB NIC: each call locks the NIC for its duration. `Send`, so the

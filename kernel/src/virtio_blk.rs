@@ -19,14 +19,14 @@ pub struct VirtioBlock {
 impl VirtioBlock {
     /// The first virtio-blk device of the board, brought up (boards with a virtio-mmio
     /// window only).
-    pub fn find() -> Option<Result<VirtioBlock, &'static str>> {
+    pub fn find() -> Option<Result<VirtioBlock, virtio_drivers::Error>> {
         let (transport, _irq) = crate::platform::virtio_transport(virtio_drivers::transport::DeviceType::Block)?;
         Some(VirtioBlock::new(transport))
     }
 
     /// Brings up the device behind `transport`.
-    pub fn new(transport: MmioTransport<'static>) -> Result<VirtioBlock, &'static str> {
-        let device = VirtIOBlk::new(transport).map_err(|_| "virtio-blk did not initialise")?;
+    pub fn new(transport: MmioTransport<'static>) -> Result<VirtioBlock, virtio_drivers::Error> {
+        let device = VirtIOBlk::new(transport)?;
         Ok(VirtioBlock { device })
     }
 

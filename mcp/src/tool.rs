@@ -62,13 +62,24 @@ impl ToolOutput {
     }
 }
 
-/// A tool that ran and failed: reported as a result with `isError: true`.
+/// A tool that ran and failed: reported as a result with `isError: true` whose text is the
+/// error's message. Every error type with a `Display` converts into it (so a tool's `?` on
+/// its module's error enum is the one place errors become MCP errors), text included.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ToolError(pub String);
+pub struct ToolError {
+    message: String,
+}
 
-impl<T: Into<String>> From<T> for ToolError {
-    fn from(message: T) -> Self {
-        ToolError(message.into())
+impl<T: core::fmt::Display> From<T> for ToolError {
+    fn from(error: T) -> Self {
+        ToolError { message: alloc::format!("{error}") }
+    }
+}
+
+impl ToolError {
+    /// What the client reads.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -314,6 +325,6 @@ impl Tool {
         crate::schema::validate(&self.input_schema, arguments).map_err(CallError::InvalidArguments)?;
         let empty = Map::new();
         let arguments = arguments.as_object().unwrap_or(&empty);
-        (self.handler)(ctx, arguments).map_err(|ToolError(why)| CallError::Failed(why))
+        (self.handler)(ctx, arguments).map_err(|error| CallError::Failed(error.message))
     }
 }

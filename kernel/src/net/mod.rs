@@ -52,7 +52,7 @@ static NIC_EVENT: AtomicBool = AtomicBool::new(false);
 static HAS_IRQ: AtomicBool = AtomicBool::new(false);
 static WAITER: crate::sync::WakerSlot = crate::sync::WakerSlot::new();
 static TOKEN: Once<String> = Once::new();
-static DEVICE_ERROR: Once<String> = Once::new();
+static DEVICE_ERROR: Once<nic::NoDevice> = Once::new();
 
 fn now() -> Instant {
     Instant::from_micros(cpu::micros() as i64)
@@ -88,7 +88,7 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
     let (device, irq): (Box<dyn EthernetDevice + Send>, _) = match nic::find() {
         Ok(found) => found,
         Err(why) => {
-            DEVICE_ERROR.call_once(|| why.into());
+            DEVICE_ERROR.call_once(|| why);
             return;
         }
     };
@@ -305,8 +305,32 @@ pub struct Status {
     pub http: http::Figures,
 }
 
+/// Why the network cannot do what was asked.
+#[derive(Clone, Debug)]
+pub enum NetworkError {
+    /// No device.
+    NoDevice(nic::NoDevice),
+    /// The stack is not running.
+    NotUp,
+    /// DHCP has not given an address yet.
+    NoAddress,
+    /// The ICMP socket refused.
+    Icmp(&'static str),
+}
+
+impl core::fmt::Display for NetworkError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            NetworkError::NoDevice(why) => write!(f, "{why}"),
+            NetworkError::NotUp => write!(f, "the network is not up"),
+            NetworkError::NoAddress => write!(f, "the interface has no address yet (DHCP pending)"),
+            NetworkError::Icmp(what) => write!(f, "ICMP: {what}"),
+        }
+    }
+}
+
 /// The interface's state, or why there is no network.
-pub fn status() -> Result<Status, String> {
+pub fn status() -> Result<Status, NetworkError> {
     with_stack(|s| Status {
         device: s.nic.device.name(),
         mac: s.nic.device.mac_address(),
@@ -326,30 +350,32 @@ pub fn status() -> Result<Status, String> {
         counters: s.nic.device.counters(),
         http: s.http.figures(),
     })
-    .ok_or_else(|| DEVICE_ERROR.get().cloned().unwrap_or_else(|| "the network is not up".into()))
+    .ok_or_else(|| DEVICE_ERROR.get().map_or(NetworkError::NotUp, |why| NetworkError::NoDevice(*why)))
 }
 
 /// One ICMP echo exchange: the round trip in microseconds, or `None` on timeout.
-pub fn ping(host: [u8; 4], timeout_us: u64, sequence: u16) -> Result<Option<u64>, String> {
+pub fn ping(host: [u8; 4], timeout_us: u64, sequence: u16) -> Result<Option<u64>, NetworkError> {
     let target = Ipv4Address::new(host[0], host[1], host[2], host[3]);
     let ident = 0x4b4e;
     let payload = b"kingly-os ping";
-    with_stack(|s| -> Result<(), String> {
+    with_stack(|s| -> Result<(), NetworkError> {
         if s.iface.ipv4_addr().is_none() {
-            return Err("the interface has no address yet (DHCP pending)".into());
+            return Err(NetworkError::NoAddress);
         }
         let caps = s.nic_checksums();
         let socket = s.sockets.get_mut::<icmp::Socket>(s.icmp);
         if !socket.is_open() {
-            socket.bind(icmp::Endpoint::Ident(ident)).map_err(|e| format!("ICMP socket: {e}"))?;
+            socket.bind(icmp::Endpoint::Ident(ident)).map_err(|_| NetworkError::Icmp("the socket cannot bind"))?;
         }
         let repr = Icmpv4Repr::EchoRequest { ident, seq_no: sequence, data: payload };
-        let buffer = socket.send(repr.buffer_len(), IpAddress::Ipv4(target)).map_err(|e| format!("ICMP send: {e}"))?;
+        let buffer = socket
+            .send(repr.buffer_len(), IpAddress::Ipv4(target))
+            .map_err(|_| NetworkError::Icmp("the send buffer is full"))?;
         let mut packet = Icmpv4Packet::new_unchecked(buffer);
         repr.emit(&mut packet, &caps);
         Ok(())
     })
-    .ok_or_else(|| status().err().unwrap_or_default())??;
+    .ok_or_else(|| status().err().unwrap_or(NetworkError::NotUp))??;
     let started = cpu::micros();
     while cpu::micros() - started < timeout_us {
         let reply = with_stack(|s| {

@@ -19,24 +19,52 @@ use virtio_drivers::{
 /// Receive and transmit queue depth of the virtio-net device.
 const QUEUE: usize = 16;
 
+/// Why the board has no network device.
+#[derive(Clone, Copy, Debug)]
+pub enum NoDevice {
+    /// virt without a virtio-net device.
+    NoVirtioNet,
+    /// The virtio-net device did not initialise.
+    Virtio(virtio_drivers::Error),
+    /// USB networking is switched off in the settings.
+    UsbOff,
+    /// No USB network adapter came up.
+    NoUsbNic,
+    /// No driver for this board's network hardware.
+    NoDriver,
+}
+
+impl core::fmt::Display for NoDevice {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            NoDevice::NoVirtioNet => {
+                write!(f, "no virtio-net device (start QEMU with `cargo xtask qemu --board virt --net`)")
+            }
+            NoDevice::Virtio(error) => write!(f, "virtio-net did not initialise: {error}"),
+            NoDevice::UsbOff => {
+                write!(f, "USB networking is off (net.usb = on in kingly.txt; `cargo xtask qemu --net` sets it)")
+            }
+            NoDevice::NoUsbNic => write!(f, "no USB network device (start QEMU with `cargo xtask qemu --net`)"),
+            NoDevice::NoDriver => write!(f, "no network device driver for this board yet"),
+        }
+    }
+}
+
 /// The board's network device, brought up, with its interrupt line; or why there is none.
-pub fn find() -> Result<(Box<dyn EthernetDevice + Send>, Option<IrqLine>), &'static str> {
+pub fn find() -> Result<(Box<dyn EthernetDevice + Send>, Option<IrqLine>), NoDevice> {
     if CURRENT.virtio_mmio.is_some() {
-        let Some((transport, irq)) = crate::platform::virtio_transport(DeviceType::Network) else {
-            return Err("no virtio-net device (start QEMU with `cargo xtask qemu --board virt --net`)");
-        };
+        let (transport, irq) = crate::platform::virtio_transport(DeviceType::Network).ok_or(NoDevice::NoVirtioNet)?;
         return Ok((Box::new(VirtioNic::new(transport)?), Some(irq)));
     }
     if CURRENT.usb.is_some() {
         if !crate::storage::settings().net_usb {
-            return Err("USB networking is off (net.usb = on in kingly.txt; `cargo xtask qemu --net` sets it)");
+            return Err(NoDevice::UsbOff);
         }
         // USB CDC-ECM (QEMU's usb-net) or the LAN9514; frames are polled, no interrupt line.
-        let device =
-            crate::usb::ethernet().ok_or("no USB network device (start QEMU with `cargo xtask qemu --net`)")?;
+        let device = crate::usb::ethernet().ok_or(NoDevice::NoUsbNic)?;
         return Ok((Box::new(device), None));
     }
-    Err("no network device driver for this board yet")
+    Err(NoDevice::NoDriver)
 }
 
 /// virtio-net as an Ethernet device.
@@ -47,8 +75,8 @@ pub struct VirtioNic {
 
 impl VirtioNic {
     /// Brings up the device behind `transport`.
-    pub fn new(transport: MmioTransport<'static>) -> Result<VirtioNic, &'static str> {
-        let device = VirtIONet::new(transport, 2048).map_err(|_| "virtio-net did not initialise")?;
+    pub fn new(transport: MmioTransport<'static>) -> Result<VirtioNic, NoDevice> {
+        let device = VirtIONet::new(transport, 2048).map_err(NoDevice::Virtio)?;
         Ok(VirtioNic { device, counters: Counters::default() })
     }
 }

@@ -25,8 +25,8 @@ fn info() -> Result<ToolOutput, mcp::ToolError> {
     for (slot, model) in [("intent", llm::intent()), ("placed", llm::placed()), ("card", llm::card())] {
         match model {
             Ok(m) => available.push(json!({"slot": slot, "name": m.name, "bytes": m.range.len(), "active": core::ptr::eq(m, loaded), "file": m.name_on_card, "load_us": m.load_micros})),
-            Err(why) if slot != "intent" && why.starts_with("no model") => {}
-            Err(why) => available.push(json!({"slot": slot, "error": why})),
+            Err(llm::ModelError::Absent(_)) if slot != "intent" => {}
+            Err(why) => available.push(json!({"slot": slot, "error": format!("{why}")})),
         }
     }
     let c = &loaded.model.config;

@@ -15,7 +15,12 @@ use mcp::{json, Annotations, Server, Tool, ToolOutput, Value};
 fn status() -> ToolOutput {
     let s = match net::status() {
         Ok(s) => s,
-        Err(why) => return ToolOutput::with_text(json!({"up": false, "error": why}), format!("no network: {why}\n")),
+        Err(why) => {
+            return ToolOutput::with_text(
+                json!({"up": false, "error": format!("{why}")}),
+                format!("no network: {why}\n"),
+            )
+        }
     };
     let mac = s.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
     let mut text = String::new();
@@ -82,7 +87,7 @@ fn ping(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
 
 fn token() -> Result<ToolOutput, mcp::ToolError> {
     let Some(token) = net::token() else {
-        let why = net::status().err().unwrap_or_default();
+        let why = net::status().err().unwrap_or(net::NetworkError::NotUp);
         return Ok(ToolOutput::with_text(
             json!({"token": null, "url": null, "message": format!("no network, so no token: {why}")}),
             format!("no network, so no token: {why}\n"),

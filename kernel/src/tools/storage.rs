@@ -34,7 +34,7 @@ fn storage_info() -> ToolOutput {
         Ok(card) => card,
         Err(error) => {
             let why = match error {
-                StorageError::NoCard(why) => why,
+                StorageError::NoCard(why) => format!("{why}"),
                 other => format!("{other}"),
             };
             let text = format!("no SD card: {why}\n");
