@@ -13,7 +13,8 @@
 //! multiply in integers, as llama.cpp does. [`model`] is the one Llama forward pass;
 //! [`tokenizer`] is SentencePiece BPE with a streaming decoder; [`sampler`] picks tokens;
 //! [`generate`] streams tokens through a callback that can stop generation; [`chat`] lays out
-//! prompts (plain or TinyLlama's Zephyr format); [`writer`] writes GGUF for test models.
+//! prompts (plain or TinyLlama's Zephyr format); [`writer`] writes GGUF and [`synthetic`] lists the tensors
+//! of a model of a given shape, for test models with made-up weights.
 //!
 //! # SIMD and parallelism
 //! `quant::neon` (AArch64 only; plain ARMv8.0 NEON — no SDOT, no FP16 arithmetic) has the
@@ -44,6 +45,7 @@ pub mod llama2c;
 pub mod model;
 pub mod quant;
 pub mod sampler;
+pub mod synthetic;
 pub mod tokenizer;
 pub mod writer;
 

@@ -6,18 +6,29 @@ use inference::{
     gguf::Gguf,
     model::{memory_estimate, Config, Model, State, Weights, MAX_BATCH},
     quant::{self, f32_to_f16, DType, Parallel, Serial},
-    writer::{Meta, Writer},
+    synthetic::{self, Role, Shape},
+    writer::Writer,
 };
 
-const DIM: usize = 256;
-const HIDDEN: usize = 512;
-const LAYERS: usize = 2;
-const HEADS: usize = 8;
-const KV_HEADS: usize = 2;
-const VOCAB: usize = 48;
-const CONTEXT: usize = 32;
-const ROPE_BASE: f32 = 5000.0;
-const EPS: f32 = 1e-5;
+const SHAPE: Shape = Shape {
+    dim: 256,
+    hidden: 512,
+    layers: 2,
+    heads: 8,
+    kv_heads: 2,
+    vocab: 48,
+    context: 32,
+    rope_base: 5000.0,
+    eps: 1e-5,
+};
+const DIM: usize = SHAPE.dim;
+const LAYERS: usize = SHAPE.layers;
+const HEADS: usize = SHAPE.heads;
+const KV_HEADS: usize = SHAPE.kv_heads;
+const VOCAB: usize = SHAPE.vocab;
+const CONTEXT: usize = SHAPE.context;
+const ROPE_BASE: f32 = SHAPE.rope_base;
+const EPS: f32 = SHAPE.eps;
 
 fn values(rng: &mut testkit::Rng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.unit() * scale).collect()
@@ -40,38 +51,22 @@ type Formats = [DType; 9];
 fn model_file(formats: Formats, tied: bool) -> Vec<u8> {
     let mut rng = testkit::Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut w = Writer::new();
-    w.meta("general.architecture", Meta::Str("llama".into()));
-    w.meta("llama.context_length", Meta::U32(CONTEXT as u32));
-    w.meta("llama.embedding_length", Meta::U32(DIM as u32));
-    w.meta("llama.block_count", Meta::U32(LAYERS as u32));
-    w.meta("llama.feed_forward_length", Meta::U32(HIDDEN as u32));
-    w.meta("llama.attention.head_count", Meta::U32(HEADS as u32));
-    w.meta("llama.attention.head_count_kv", Meta::U32(KV_HEADS as u32));
-    w.meta("llama.rope.dimension_count", Meta::U32((DIM / HEADS) as u32));
-    w.meta("llama.rope.freq_base", Meta::F32(ROPE_BASE));
-    w.meta("llama.attention.layer_norm_rms_epsilon", Meta::F32(EPS));
-    let kv = DIM / HEADS * KV_HEADS;
-    let mut add = |w: &mut Writer, name: String, dtype: DType, rows: usize, cols: usize, scale: f32| {
-        let values = values(&mut rng, rows * cols, scale);
-        let dims: Vec<u64> = if rows == 1 { vec![cols as u64] } else { vec![cols as u64, rows as u64] };
-        w.tensor(&name, &dims, dtype, encode(dtype, &values));
-    };
-    add(&mut w, "token_embd.weight".into(), formats[0], VOCAB, DIM, 1.0);
-    for l in 0..LAYERS {
-        let name = |part: &str| format!("blk.{l}.{part}.weight");
-        add(&mut w, name("attn_norm"), DType::F32, 1, DIM, 1.0);
-        add(&mut w, name("attn_q"), formats[1], DIM, DIM, 0.15);
-        add(&mut w, name("attn_k"), formats[2], kv, DIM, 0.15);
-        add(&mut w, name("attn_v"), formats[3], kv, DIM, 0.15);
-        add(&mut w, name("attn_output"), formats[4], DIM, DIM, 0.1);
-        add(&mut w, name("ffn_norm"), DType::F32, 1, DIM, 1.0);
-        add(&mut w, name("ffn_gate"), formats[5], HIDDEN, DIM, 0.1);
-        add(&mut w, name("ffn_up"), formats[6], HIDDEN, DIM, 0.1);
-        add(&mut w, name("ffn_down"), formats[7], DIM, HIDDEN, 0.1);
-    }
-    add(&mut w, "output_norm.weight".into(), DType::F32, 1, DIM, 1.0);
-    if !tied {
-        add(&mut w, "output.weight".into(), formats[8], VOCAB, DIM, 0.2);
+    synthetic::metadata(&mut w, &SHAPE);
+    for spec in synthetic::tensors(&SHAPE, tied) {
+        let (dtype, scale) = match spec.role {
+            Role::Embedding => (formats[0], 1.0),
+            Role::Norm => (DType::F32, 1.0),
+            Role::Query => (formats[1], 0.15),
+            Role::Key => (formats[2], 0.15),
+            Role::Value => (formats[3], 0.15),
+            Role::AttentionOutput => (formats[4], 0.1),
+            Role::Gate => (formats[5], 0.1),
+            Role::Up => (formats[6], 0.1),
+            Role::Down => (formats[7], 0.1),
+            Role::Classifier => (formats[8], 0.2),
+        };
+        let values = values(&mut rng, spec.rows * spec.cols, scale);
+        w.tensor(&spec.name, &spec.dims(), dtype, encode(dtype, &values));
     }
     w.to_bytes()
 }

@@ -20,7 +20,8 @@ use crate::util::{self, Progress};
 use anyhow::{anyhow, bail, Context, Result};
 use inference::{
     gguf::Gguf,
-    quant::{quantize_q4_0, quantize_q8_0, DType},
+    quant::{quantize_q4_0, quantize_q4_k, quantize_q6_k, quantize_q8_0, DType},
+    synthetic::{self, Role, Shape},
     writer::{padding, Meta, Writer},
 };
 use std::{
@@ -29,14 +30,7 @@ use std::{
 };
 
 /// TinyLlama-1.1B's shape.
-const DIM: usize = 2048;
-const HIDDEN: usize = 5632;
-const LAYERS: usize = 22;
-const HEADS: usize = 32;
-const KV_HEADS: usize = 4;
-const VOCAB: usize = 32000;
-const CONTEXT: u32 = 2048;
-const KV_DIM: usize = DIM / HEADS * KV_HEADS;
+const SHAPE: Shape = Shape::TINYLLAMA;
 
 /// Standard deviation of the matrix weights.
 const WEIGHT_STD: f32 = 0.02;
@@ -53,13 +47,27 @@ pub enum Quant {
     /// 8-bit, 32-weight blocks (≈ 1.17 GB).
     #[value(name = "q8_0", alias = "q8-0")]
     Q8_0,
+    /// llama.cpp's "Q4_K_M" mix: Q4_K, with Q6_K for the classifier and for the value and
+    /// FFN-down matrices of the first and last eighth of the blocks and every third one
+    /// between (≈ 670 MB).
+    #[value(name = "q4_k_m", alias = "q4-k-m")]
+    Q4KM,
 }
 
 impl Quant {
-    fn dtype(self) -> DType {
-        match self {
-            Quant::Q4_0 => DType::Q4_0,
-            Quant::Q8_0 => DType::Q8_0,
+    /// The format of a tensor (norms stay F32).
+    fn dtype(self, spec: &synthetic::Spec) -> DType {
+        let more_bits = |layer: usize| {
+            let n = SHAPE.layers;
+            layer < n / 8 || layer >= 7 * n / 8 || (layer - n / 8) % 3 == 2
+        };
+        match (self, spec.role) {
+            (_, Role::Norm) => DType::F32,
+            (Quant::Q4_0, _) => DType::Q4_0,
+            (Quant::Q8_0, _) => DType::Q8_0,
+            (Quant::Q4KM, Role::Classifier) => DType::Q6K,
+            (Quant::Q4KM, Role::Value | Role::Down) if spec.layer.is_some_and(more_bits) => DType::Q6K,
+            (Quant::Q4KM, _) => DType::Q4K,
         }
     }
 
@@ -68,6 +76,7 @@ impl Quant {
         match self {
             Quant::Q4_0 => "q4_0",
             Quant::Q8_0 => "q8_0",
+            Quant::Q4KM => "q4_k_m",
         }
     }
 }
@@ -94,36 +103,6 @@ impl Random {
     }
 }
 
-/// One tensor of the file: name, rows × cols, and how its values are made.
-struct Spec {
-    name: String,
-    rows: usize,
-    cols: usize,
-    /// `None`: a norm (F32, 1 ± 0.1); `Some(dtype)`: a matrix of that format.
-    dtype: Option<DType>,
-}
-
-fn specs(quant: Quant) -> Vec<Spec> {
-    let matrix = |name: String, rows, cols| Spec { name, rows, cols, dtype: Some(quant.dtype()) };
-    let norm = |name: String| Spec { name, rows: 1, cols: DIM, dtype: None };
-    let mut specs = vec![matrix("token_embd.weight".into(), VOCAB, DIM)];
-    for l in 0..LAYERS {
-        let name = |part: &str| format!("blk.{l}.{part}.weight");
-        specs.push(norm(name("attn_norm")));
-        specs.push(matrix(name("attn_q"), DIM, DIM));
-        specs.push(matrix(name("attn_k"), KV_DIM, DIM));
-        specs.push(matrix(name("attn_v"), KV_DIM, DIM));
-        specs.push(matrix(name("attn_output"), DIM, DIM));
-        specs.push(norm(name("ffn_norm")));
-        specs.push(matrix(name("ffn_gate"), HIDDEN, DIM));
-        specs.push(matrix(name("ffn_down"), DIM, HIDDEN));
-        specs.push(matrix(name("ffn_up"), HIDDEN, DIM));
-    }
-    specs.push(norm("output_norm.weight".into()));
-    specs.push(matrix("output.weight".into(), VOCAB, DIM));
-    specs
-}
-
 /// The vocabulary metadata of the fixture, checked to be the 32000-token Llama 2 one.
 fn vocabulary(writer: &mut Writer, root: &Path) -> Result<()> {
     let path = root.join(VOCABULARY_FIXTURE);
@@ -136,8 +115,8 @@ fn vocabulary(writer: &mut Writer, root: &Path) -> Result<()> {
     let gguf = Gguf::parse(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let tokens: Vec<String> =
         gguf.strings("tokenizer.ggml.tokens").map_err(|e| anyhow!("{e}"))?.into_iter().map(String::from).collect();
-    if tokens.len() != VOCAB {
-        bail!("{} has {} tokens, expected the {VOCAB} of Llama 2", path.display(), tokens.len());
+    if tokens.len() != SHAPE.vocab {
+        bail!("{} has {} tokens, expected the {} of Llama 2", path.display(), tokens.len(), SHAPE.vocab);
     }
     let scores = gguf.floats("tokenizer.ggml.scores").context("the fixture has no tokenizer.ggml.scores")?;
     let types: Vec<i32> = gguf
@@ -147,8 +126,8 @@ fn vocabulary(writer: &mut Writer, root: &Path) -> Result<()> {
         .iter()
         .map(|v| v.as_f64().map(|t| t as i32).context("a token type is not a number"))
         .collect::<Result<_>>()?;
-    if scores.len() != VOCAB || types.len() != VOCAB {
-        bail!("{}: {} scores and {} token types for {VOCAB} tokens", path.display(), scores.len(), types.len());
+    if scores.len() != SHAPE.vocab || types.len() != SHAPE.vocab {
+        bail!("{}: {} scores and {} token types for {} tokens", path.display(), scores.len(), types.len(), SHAPE.vocab);
     }
     let id = |key: &str| -> Result<Meta> {
         let value = gguf.get_u64(key).map_err(|e| anyhow!("{e}"))?;
@@ -164,31 +143,25 @@ fn vocabulary(writer: &mut Writer, root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn header(quant: Quant, seed: u64, specs: &[Spec]) -> Result<Writer> {
+fn header(quant: Quant, seed: u64, specs: &[synthetic::Spec]) -> Result<Writer> {
     let mut w = Writer::new();
-    w.meta("general.architecture", Meta::Str("llama".into()));
+    synthetic::metadata(&mut w, &SHAPE);
     w.meta("general.name", Meta::Str(format!("TinyLlama-1.1B-shaped random weights ({}, seed {seed})", quant.name())));
-    w.meta("llama.context_length", Meta::U32(CONTEXT));
-    w.meta("llama.embedding_length", Meta::U32(DIM as u32));
-    w.meta("llama.block_count", Meta::U32(LAYERS as u32));
-    w.meta("llama.feed_forward_length", Meta::U32(HIDDEN as u32));
-    w.meta("llama.attention.head_count", Meta::U32(HEADS as u32));
-    w.meta("llama.attention.head_count_kv", Meta::U32(KV_HEADS as u32));
-    w.meta("llama.rope.dimension_count", Meta::U32((DIM / HEADS) as u32));
-    w.meta("llama.rope.freq_base", Meta::F32(10000.0));
-    w.meta("llama.attention.layer_norm_rms_epsilon", Meta::F32(1e-5));
     vocabulary(&mut w, &util::root())?;
     for spec in specs {
-        let dims: Vec<u64> =
-            if spec.rows == 1 { vec![spec.cols as u64] } else { vec![spec.cols as u64, spec.rows as u64] };
-        w.declare(&spec.name, &dims, spec.dtype.unwrap_or(DType::F32))
+        w.declare(&spec.name, &spec.dims(), quant.dtype(spec))
             .with_context(|| format!("{} is not whole blocks", spec.name))?;
     }
     Ok(w)
 }
 
 /// The bytes of one tensor, `rows_per_slice` rows at a time, handed to `sink`.
-fn generate(spec: &Spec, random: &mut Random, mut sink: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+fn generate(
+    spec: &synthetic::Spec,
+    dtype: DType,
+    random: &mut Random,
+    mut sink: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     let rows_per_slice = (1 << 18) / spec.cols.max(1) + 1;
     let mut values = Vec::with_capacity(rows_per_slice * spec.cols);
     let amplitude = WEIGHT_STD * 3f32.sqrt(); // uniform on ±a has std a/√3
@@ -196,14 +169,16 @@ fn generate(spec: &Spec, random: &mut Random, mut sink: impl FnMut(&[u8]) -> Res
     while row < spec.rows {
         let rows = rows_per_slice.min(spec.rows - row);
         values.clear();
-        match spec.dtype {
-            None => values.extend((0..rows * spec.cols).map(|_| 1.0 + 0.1 * random.next())),
-            Some(_) => values.extend((0..rows * spec.cols).map(|_| amplitude * random.next())),
+        match spec.role {
+            Role::Norm => values.extend((0..rows * spec.cols).map(|_| 1.0 + 0.1 * random.next())),
+            _ => values.extend((0..rows * spec.cols).map(|_| amplitude * random.next())),
         }
-        let bytes = match spec.dtype {
-            None => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            Some(DType::Q4_0) => quantize_q4_0(&values),
-            Some(_) => quantize_q8_0(&values),
+        let bytes = match dtype {
+            DType::Q4_0 => quantize_q4_0(&values),
+            DType::Q8_0 => quantize_q8_0(&values),
+            DType::Q4K => quantize_q4_k(&values),
+            DType::Q6K => quantize_q6_k(&values),
+            _ => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
         };
         sink(&bytes)?;
         row += rows;
@@ -214,13 +189,13 @@ fn generate(spec: &Spec, random: &mut Random, mut sink: impl FnMut(&[u8]) -> Res
 /// Writes the model to `output` (through a temporary file renamed at the end, so a file at
 /// `output` is always complete), with a progress bar on stderr.
 pub fn write(output: &Path, quant: Quant, seed: u64) -> Result<()> {
-    let specs = specs(quant);
+    let specs = synthetic::tensors(&SHAPE, false);
     let writer = header(quant, seed, &specs)?;
     let header = writer.header();
     let total: u64 = specs
         .iter()
         .map(|s| {
-            let bytes = s.dtype.unwrap_or(DType::F32).bytes_for(s.rows * s.cols).unwrap_or(0);
+            let bytes = quant.dtype(s).bytes_for(s.rows * s.cols).unwrap_or(0);
             (bytes + padding(bytes)) as u64
         })
         .sum::<u64>()
@@ -237,7 +212,7 @@ pub fn write(output: &Path, quant: Quant, seed: u64) -> Result<()> {
     for (index, spec) in specs.iter().enumerate() {
         let mut random = Random::new(seed, index as u64);
         let mut written = 0usize;
-        generate(spec, &mut random, |bytes| {
+        generate(spec, quant.dtype(spec), &mut random, |bytes| {
             out.write_all(bytes)?;
             written += bytes.len();
             progress.advance(bytes.len() as u64);
@@ -277,8 +252,8 @@ mod tests {
         if testkit::fixture_path("gguf/llama-2-tiny-random.gguf").is_none() {
             return;
         }
-        for quant in [Quant::Q4_0, Quant::Q8_0] {
-            let specs = specs(quant);
+        for quant in [Quant::Q4_0, Quant::Q8_0, Quant::Q4KM] {
+            let specs = synthetic::tensors(&SHAPE, false);
             let bytes = header(quant, 1, &specs).unwrap().header();
             let gguf = Gguf::parse_header(&bytes).unwrap();
             let config = inference::model::Config::from_gguf(&gguf).unwrap();
@@ -308,11 +283,15 @@ mod tests {
 
     #[test]
     fn shapes_are_tinyllamas() {
-        let specs = specs(Quant::Q4_0);
-        assert_eq!(specs.len(), 2 + LAYERS * 9 + 1);
+        let specs = synthetic::tensors(&SHAPE, false);
+        assert_eq!(specs.len(), 2 + SHAPE.layers * 9 + 1);
+        // Q4_K_M: Q6_K for the classifier and for V/down in 10 of the 22 blocks (0, 1, 4, 7,
+        // 10, 13, 16, 19, 20, 21: llama.cpp's `use_more_bits`).
+        let q6k = specs.iter().filter(|s| Quant::Q4KM.dtype(s) == DType::Q6K).count();
+        assert_eq!(q6k, 1 + 2 * 10, "{q6k}");
         let weights: usize = specs.iter().map(|s| s.rows * s.cols).sum();
         // 1.1 billion parameters (embedding and classifier separate, as in TinyLlama).
         assert!((1_090_000_000..1_110_000_000).contains(&weights), "{weights}");
-        assert_eq!(KV_DIM, 256);
+        assert_eq!(SHAPE.kv_dim(), 256);
     }
 }

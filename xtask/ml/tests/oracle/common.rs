@@ -7,7 +7,8 @@ use candle_core::{
 };
 use inference::{
     quant::{self, f32_to_f16, DType},
-    writer::{Meta, Writer},
+    synthetic::{self, Role},
+    writer::Writer,
 };
 use std::borrow::Cow;
 
@@ -57,15 +58,22 @@ pub fn encode(dtype: DType, values: &[f32]) -> Vec<u8> {
 /// Shape of the random test Llama: every width a multiple of 256 so that K-quants apply,
 /// grouped-query attention (8 heads over 2 KV heads), a non-default RoPE base.
 pub mod shape {
-    pub const DIM: usize = 256;
-    pub const HIDDEN: usize = 512;
-    pub const LAYERS: usize = 2;
-    pub const HEADS: usize = 8;
-    pub const KV_HEADS: usize = 2;
-    pub const VOCAB: usize = 128;
-    pub const CONTEXT: usize = 128;
-    pub const ROPE_BASE: f32 = 5000.0;
-    pub const EPS: f32 = 1e-5;
+    use inference::synthetic::Shape;
+
+    pub const SHAPE: Shape = Shape {
+        dim: 256,
+        hidden: 512,
+        layers: 2,
+        heads: 8,
+        kv_heads: 2,
+        vocab: 128,
+        context: 128,
+        rope_base: 5000.0,
+        eps: 1e-5,
+    };
+    pub const DIM: usize = SHAPE.dim;
+    pub const VOCAB: usize = SHAPE.vocab;
+    pub const CONTEXT: usize = SHAPE.context;
 }
 
 /// Weight formats of a random model.
@@ -89,55 +97,37 @@ pub struct Formats {
 /// Weight scales are chosen so that activations stay O(1) and the logits spread over
 /// several units: greedy choices are then decided by margins far above rounding.
 pub fn random_llama(formats: Formats, seed: u64) -> Vec<u8> {
-    use shape::*;
     let mut rng = Rng::new(seed);
     let mut w = Writer::new();
-    w.meta("general.architecture", Meta::Str("llama".into()));
-    w.meta("llama.context_length", Meta::U32(CONTEXT as u32));
-    w.meta("llama.embedding_length", Meta::U32(DIM as u32));
-    w.meta("llama.block_count", Meta::U32(LAYERS as u32));
-    w.meta("llama.feed_forward_length", Meta::U32(HIDDEN as u32));
-    w.meta("llama.attention.head_count", Meta::U32(HEADS as u32));
-    w.meta("llama.attention.head_count_kv", Meta::U32(KV_HEADS as u32));
-    w.meta("llama.rope.dimension_count", Meta::U32((DIM / HEADS) as u32));
-    w.meta("llama.rope.freq_base", Meta::F32(ROPE_BASE));
-    w.meta("llama.attention.layer_norm_rms_epsilon", Meta::F32(EPS));
-    let kv = DIM / HEADS * KV_HEADS;
-    let embedding = values(&mut rng, VOCAB * DIM, 1.0);
-    let output_noise = values(&mut rng, VOCAB * DIM, 0.3);
-    w.tensor(
-        "token_embd.weight",
-        &[DIM as u64, VOCAB as u64],
-        formats.embedding,
-        encode(formats.embedding, &embedding),
-    );
-    let mut add = |w: &mut Writer, name: String, dtype: DType, rows: usize, cols: usize, scale: f32, offset: f32| {
-        let values: Vec<f32> = values(&mut rng, rows * cols, scale).into_iter().map(|v| v + offset).collect();
-        let dims: Vec<u64> = if rows == 1 { vec![cols as u64] } else { vec![cols as u64, rows as u64] };
-        w.tensor(&name, &dims, dtype, encode(dtype, &values));
-    };
-    for l in 0..LAYERS {
-        let name = |part: &str| format!("blk.{l}.{part}.weight");
-        add(&mut w, name("attn_norm"), DType::F32, 1, DIM, 0.3, 1.0);
-        add(&mut w, name("attn_q"), formats.matrices, DIM, DIM, 0.06, 0.0);
-        add(&mut w, name("attn_k"), formats.matrices, kv, DIM, 0.06, 0.0);
-        add(&mut w, name("attn_v"), formats.sensitive, kv, DIM, 0.1, 0.0);
-        add(&mut w, name("attn_output"), formats.matrices, DIM, DIM, 0.2, 0.0);
-        add(&mut w, name("ffn_norm"), DType::F32, 1, DIM, 0.3, 1.0);
-        add(&mut w, name("ffn_gate"), formats.matrices, HIDDEN, DIM, 0.1, 0.0);
-        add(&mut w, name("ffn_up"), formats.matrices, HIDDEN, DIM, 0.1, 0.0);
-        add(&mut w, name("ffn_down"), formats.sensitive, DIM, HIDDEN, 0.15, 0.0);
-    }
-    add(&mut w, "output_norm.weight".into(), DType::F32, 1, DIM, 0.3, 1.0);
-    match formats.output {
-        Some(dtype) if formats.decisive => {
-            let rows: Vec<f32> = (0..VOCAB * DIM)
-                .map(|i| embedding[((i / DIM + 1) % VOCAB) * DIM + i % DIM] + output_noise[i])
-                .collect();
-            w.tensor("output.weight", &[DIM as u64, VOCAB as u64], dtype, encode(dtype, &rows));
-        }
-        Some(dtype) => add(&mut w, "output.weight".into(), dtype, VOCAB, DIM, 0.5, 0.0),
-        None => {}
+    synthetic::metadata(&mut w, &shape::SHAPE);
+    let embedding = values(&mut rng, shape::VOCAB * shape::DIM, 1.0);
+    let output_noise = values(&mut rng, shape::VOCAB * shape::DIM, 0.3);
+    for spec in synthetic::tensors(&shape::SHAPE, formats.output.is_none()) {
+        // (format, scale, offset) of the uniform values.
+        let (dtype, scale, offset) = match spec.role {
+            Role::Embedding => {
+                w.tensor(&spec.name, &spec.dims(), formats.embedding, encode(formats.embedding, &embedding));
+                continue;
+            }
+            Role::Classifier if formats.decisive => {
+                let dtype = formats.output.unwrap_or(DType::F32);
+                let (vocab, dim) = (spec.rows, spec.cols);
+                let rows: Vec<f32> = (0..vocab * dim)
+                    .map(|i| embedding[((i / dim + 1) % vocab) * dim + i % dim] + output_noise[i])
+                    .collect();
+                w.tensor(&spec.name, &spec.dims(), dtype, encode(dtype, &rows));
+                continue;
+            }
+            Role::Classifier => (formats.output.unwrap_or(DType::F32), 0.5, 0.0),
+            Role::Norm => (DType::F32, 0.3, 1.0),
+            Role::Query | Role::Key => (formats.matrices, 0.06, 0.0),
+            Role::Value => (formats.sensitive, 0.1, 0.0),
+            Role::AttentionOutput => (formats.matrices, 0.2, 0.0),
+            Role::Gate | Role::Up => (formats.matrices, 0.1, 0.0),
+            Role::Down => (formats.sensitive, 0.15, 0.0),
+        };
+        let values: Vec<f32> = values(&mut rng, spec.rows * spec.cols, scale).into_iter().map(|v| v + offset).collect();
+        w.tensor(&spec.name, &spec.dims(), dtype, encode(dtype, &values));
     }
     w.to_bytes()
 }
