@@ -64,17 +64,6 @@ fn string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn ggml_type(dtype: DType) -> u32 {
-    match dtype {
-        DType::F32 => 0,
-        DType::F16 => 1,
-        DType::Q4_0 => 2,
-        DType::Q8_0 => 8,
-        DType::Q4K => 12,
-        DType::Q6K => 14,
-    }
-}
-
 impl Writer {
     /// An empty file.
     pub fn new() -> Self {
@@ -187,7 +176,7 @@ impl Writer {
             for d in dims {
                 out.extend_from_slice(&d.to_le_bytes());
             }
-            out.extend_from_slice(&ggml_type(*dtype).to_le_bytes());
+            out.extend_from_slice(&DType::ggml_id(*dtype).to_le_bytes());
             out.extend_from_slice(&(offset as u64).to_le_bytes());
             offset += size + self.padding_for(*size);
         }

@@ -5,7 +5,7 @@
 use inference::{
     gguf::Gguf,
     model::{memory_estimate, Config, Model, State, Weights, MAX_BATCH},
-    quant::{self, f32_to_f16, DType, Parallel, Serial},
+    quant::{self, DType, Parallel, Serial},
     synthetic::{self, Role, Shape},
     writer::Writer,
 };
@@ -34,17 +34,6 @@ fn values(rng: &mut testkit::Rng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.unit() * scale).collect()
 }
 
-fn encode(dtype: DType, values: &[f32]) -> Vec<u8> {
-    match dtype {
-        DType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        DType::F16 => values.iter().flat_map(|v| f32_to_f16(*v).to_le_bytes()).collect(),
-        DType::Q8_0 => quant::quantize_q8_0(values),
-        DType::Q4_0 => quant::quantize_q4_0(values),
-        DType::Q4K => quant::quantize_q4_k(values),
-        DType::Q6K => quant::quantize_q6_k(values),
-    }
-}
-
 /// Formats per weight kind: (embedding, q, k, v, o, gate, up, down, output).
 type Formats = [DType; 9];
 
@@ -66,7 +55,7 @@ fn model_file(formats: Formats, tied: bool) -> Vec<u8> {
             Role::Classifier => (formats[8], 0.2),
         };
         let values = values(&mut rng, spec.rows * spec.cols, scale);
-        w.tensor(&spec.name, &spec.dims(), dtype, encode(dtype, &values));
+        w.tensor(&spec.name, &spec.dims(), dtype, quant::quantize(dtype, &values));
     }
     w.to_bytes()
 }

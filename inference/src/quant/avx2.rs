@@ -186,11 +186,38 @@ fn half_floats(d: __m256i) -> __m256 {
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
 fn accumulate8_with(sum: f32, dots: __m256i, d: __m256, scales: &[f32]) -> f32 {
-    let scales = &scales[..8];
-    // SAFETY: `scales` is 8 in-bounds f32; no alignment needed.
-    let scales = unsafe { _mm256_loadu_ps(scales.as_ptr()) };
+    let products = _mm256_mul_ps(_mm256_cvtepi32_ps(dots), _mm256_mul_ps(d, load_f32x8(scales)));
+    add_in_order(sum, products)
+}
+
+/// Eight f32 from the start of `values`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load_f32x8(values: &[f32]) -> __m256 {
+    let values = &values[..8];
+    // SAFETY: `values` is 8 in-bounds f32; no alignment needed.
+    unsafe { _mm256_loadu_ps(values.as_ptr()) }
+}
+
+/// The blocks of Q4_1/Q5_1 (a minimum `m` besides the scale `d`): per block
+/// `dot · (d · scale) + m · (scale · Σa)` lane-wise, then added to `sum` in order — the
+/// scalar kernels' operations. `dm` holds each block's first four bytes (d low, m high).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn accumulate8_min(sum: f32, dots: __m256i, dm: __m256i, scales: &[f32], sums: &[i16]) -> f32 {
+    let (d, m) = (half_floats(dm), half_floats(_mm256_srli_epi32::<16>(dm)));
+    let scales = load_f32x8(scales);
     let products = _mm256_mul_ps(_mm256_cvtepi32_ps(dots), _mm256_mul_ps(d, scales));
-    let (low, high) = (_mm256_castps256_ps128(products), _mm256_extractf128_ps::<1>(products));
+    let minimums = _mm256_mul_ps(m, _mm256_mul_ps(scales, _mm256_cvtepi32_ps(widen_i16(sums))));
+    add_in_order(sum, _mm256_add_ps(products, minimums))
+}
+
+/// `sum` plus lanes 0..8 of `values`, one at a time in order, with single-lane adds on
+/// registers (no store and reload).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn add_in_order(sum: f32, values: __m256) -> f32 {
+    let (low, high) = (_mm256_castps256_ps128(values), _mm256_extractf128_ps::<1>(values));
     let mut s = _mm_set_ss(sum);
     for half in [low, high] {
         s = _mm_add_ss(s, half);
@@ -264,13 +291,94 @@ fn widen_i16(values: &[i16]) -> __m256i {
     _mm256_cvtepi16_epi32(unsafe { _mm_loadu_si128(values.as_ptr().cast()) })
 }
 
-/// Q4_0's 16 bytes of nibbles as 32 unsigned bytes 0..15 (low nibbles are weights 0-15,
-/// high nibbles 16-31).
+/// 16 bytes of nibbles as 32 unsigned bytes 0..15 (low nibbles are weights 0-15, high
+/// nibbles 16-31).
 #[inline]
 #[target_feature(enable = "avx2")]
-fn nibbles(block: &[u8]) -> __m256i {
-    let bytes = load16(&block[2..18]);
+fn nibbles(packed: &[u8]) -> __m256i {
+    let bytes = load16(packed);
     _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(bytes), bytes), _mm256_set1_epi8(0x0f))
+}
+
+/// Q5_0/Q5_1's four bytes of fifth bits as 32 bytes: 16 where bit i is set, else 0 (each
+/// byte of the word copied to eight lanes, every lane keeping its own bit).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn fifth_bits(high: &[u8]) -> __m256i {
+    let word = i32::from_le_bytes([high[0], high[1], high[2], high[3]]);
+    let spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(word),
+        _mm256_set_epi64x(0x0303_0303_0303_0303, 0x0202_0202_0202_0202, 0x0101_0101_0101_0101, 0),
+    );
+    let all_but_own_bit = _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe);
+    let set = _mm256_cmpeq_epi8(_mm256_or_si256(spread, all_but_own_bit), _mm256_set1_epi8(-1));
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
+/// The row loop of the 32-weight formats with a minimum (Q4_1, Q5_1): like [`rows_of_32`]
+/// (no bias: their weights are unsigned) with [`accumulate8_min`] for the float part.
+macro_rules! rows_of_32_with_min {
+    ($row:expr, $block_bytes:expr, $act:expr, $block:expr) => {{
+        let (row, act, block_bytes): (&[u8], &Q8Activations, usize) = ($row, $act, $block_bytes);
+        let blocks = (row.len() / block_bytes).min(act.scales.len()).min(act.quants.len() / 32).min(act.sums.len());
+        let (row, quants, scales, sums) =
+            (&row[..blocks * block_bytes], &act.quants[..blocks * 32], &act.scales[..blocks], &act.sums[..blocks]);
+        let mut sum = 0.0f32;
+        let groups = row
+            .chunks_exact(8 * block_bytes)
+            .zip(quants.chunks_exact(256))
+            .zip(scales.chunks_exact(8))
+            .zip(sums.chunks_exact(8));
+        for (((group, quants), scales), sums) in groups {
+            let mut partial = [_mm256_setzero_si256(); 8];
+            for (b, (bytes, a)) in group.chunks_exact(block_bytes).zip(quants.chunks_exact(32)).enumerate() {
+                partial[b] = $block(bytes, a);
+            }
+            sum = accumulate8_min(sum, sum_each(&partial), block_scales(group, block_bytes), scales, sums);
+        }
+        let done = blocks / 8 * 8;
+        let tail = row[done * block_bytes..]
+            .chunks_exact(block_bytes)
+            .zip(quants[done * 32..].chunks_exact(32))
+            .zip(&scales[done..])
+            .zip(&sums[done..]);
+        for (((bytes, a), &scale), &block_sum) in tail {
+            let dot = sum_i32($block(bytes, a));
+            sum += dot as f32 * (f16_at(bytes, 0) * scale) + f16_at(bytes, 2) * (scale * block_sum as f32);
+        }
+        sum
+    }};
+}
+
+/// Q4_1: unsigned nibbles × activations (pair sums ≤ 2 · 15 · 127), no offset; the
+/// minimum through the block sums.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_1(row: &[u8], act: &Q8Activations) -> f32 {
+    let ones = _mm256_set1_epi16(1);
+    rows_of_32_with_min!(row, layout::Q4_1_BYTES, act, |bytes: &[u8], a: &[i8]| {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(&bytes[4..20]), load32(a)), ones)
+    })
+}
+
+/// Q5_0: 5-bit unsigned weights 0..31 (pair sums ≤ 2 · 31 · 127 = 7874, no saturation),
+/// offset 16.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q5_0(row: &[u8], act: &Q8Activations) -> f32 {
+    let ones = _mm256_set1_epi16(1);
+    rows_of_32!(row, layout::Q5_0_BYTES, act, 16, |bytes: &[u8], a: &[i8]| {
+        let weights = _mm256_or_si256(nibbles(&bytes[6..22]), fifth_bits(&bytes[2..6]));
+        _mm256_madd_epi16(_mm256_maddubs_epi16(weights, load32(a)), ones)
+    })
+}
+
+/// Q5_1: as [`q5_0`] without the offset, the minimum through the block sums.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q5_1(row: &[u8], act: &Q8Activations) -> f32 {
+    let ones = _mm256_set1_epi16(1);
+    rows_of_32_with_min!(row, layout::Q5_1_BYTES, act, |bytes: &[u8], a: &[i8]| {
+        let weights = _mm256_or_si256(nibbles(&bytes[8..24]), fifth_bits(&bytes[4..8]));
+        _mm256_madd_epi16(_mm256_maddubs_epi16(weights, load32(a)), ones)
+    })
 }
 
 /// Q8_0: signed weights, sign moved onto the activations (see [`dot_i8`]); no offset.
@@ -343,7 +451,7 @@ fn q4_0(row: &[u8], act: &Q8Activations) -> f32 {
             _mm256_add_epi16(_mm256_maddubs_epi16(low, a_low), _mm256_maddubs_epi16(high, a_high)),
             ones
         ),
-        |bytes: &[u8], a: &[i8]| _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(bytes), load32(a)), ones)
+        |bytes: &[u8], a: &[i8]| _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(&bytes[2..18]), load32(a)), ones)
     )
 }
 
@@ -411,7 +519,7 @@ fn q4_0_vnni(row: &[u8], act: &Q8Activations) -> f32 {
         row,
         act,
         |low, high, a_low, a_high| _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(zero, low, a_low), high, a_high),
-        |bytes: &[u8], a: &[i8]| _mm256_dpbusd_epi32(zero, nibbles(bytes), load32(a))
+        |bytes: &[u8], a: &[i8]| _mm256_dpbusd_epi32(zero, nibbles(&bytes[2..18]), load32(a))
     )
 }
 
@@ -458,7 +566,7 @@ fn q4_0_vnni_multi<const N: usize>(row: &[u8], acts: &[&Q8Activations; N]) -> [f
     let done = blocks / 8 * 8;
     for (i, bytes) in row[done * BYTES..].chunks_exact(BYTES).enumerate() {
         let block = done + i;
-        let n = nibbles(bytes);
+        let n = nibbles(&bytes[2..18]);
         for (sum, act) in sums.iter_mut().zip(acts) {
             let a = &act.quants[32 * block..32 * block + 32];
             let dot = sum_i32(_mm256_dpbusd_epi32(zero, n, load32(a))) - 8 * act.sums[block] as i32;
@@ -492,6 +600,44 @@ fn q4_k(row: &[u8], act: &Q8Activations) -> f32 {
             let high = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16::<4>(q), mask), load32(&quants[32..]));
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(low, _mm256_set1_epi16(sc_low as i16)));
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(high, _mm256_set1_epi16(sc_high as i16)));
+            let s = &sums[4 * chunk..4 * chunk + 4];
+            mins += m_low as i32 * (s[0] as i32 + s[1] as i32) + m_high as i32 * (s[2] as i32 + s[3] as i32);
+        }
+        let sumi = sum_i32(acc);
+        sum += scale * (f16_at(block, 0) * sumi as f32 - f16_at(block, 2) * mins as f32);
+    }
+    sum
+}
+
+/// Q5_K: as [`q4_k`] with each nibble's fifth bit (weights 0..31: pair sums ≤ 7874).
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q5_k(row: &[u8], act: &Q8Activations) -> f32 {
+    let mut sum = 0.0f32;
+    let blocks = row
+        .chunks_exact(layout::Q5_K_BYTES)
+        .zip(&act.scales)
+        .zip(act.quants.chunks_exact(256))
+        .zip(act.sums.chunks_exact(16));
+    let (mask, one) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(1));
+    for (((block, &scale), quants), sums) in blocks {
+        let scales = &block[4..16];
+        let high = load32(&block[16..48]);
+        let mut acc = _mm256_setzero_si256();
+        let mut mins = 0i32;
+        for (chunk, (nibbles, quants)) in block[48..176].chunks_exact(32).zip(quants.chunks_exact(64)).enumerate() {
+            let (sc_low, m_low) = q4k_scale_min(2 * chunk, scales);
+            let (sc_high, m_high) = q4k_scale_min(2 * chunk + 1, scales);
+            // Bits 2·chunk and 2·chunk + 1 of every high byte, moved to bit 4.
+            let shifted = _mm256_srl_epi16(high, _mm_cvtsi32_si128(2 * chunk as i32));
+            let fifth_low = _mm256_slli_epi16::<4>(_mm256_and_si256(shifted, one));
+            let fifth_high = _mm256_slli_epi16::<3>(_mm256_and_si256(shifted, _mm256_add_epi8(one, one)));
+            let q = load32(nibbles);
+            let w_low = _mm256_or_si256(_mm256_and_si256(q, mask), fifth_low);
+            let w_high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q), mask), fifth_high);
+            let low = _mm256_maddubs_epi16(w_low, load32(quants));
+            let high_products = _mm256_maddubs_epi16(w_high, load32(&quants[32..]));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(low, _mm256_set1_epi16(sc_low as i16)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(high_products, _mm256_set1_epi16(sc_high as i16)));
             let s = &sums[4 * chunk..4 * chunk + 4];
             mins += m_low as i32 * (s[0] as i32 + s[1] as i32) + m_high as i32 * (s[2] as i32 + s[3] as i32);
         }
@@ -633,6 +779,46 @@ pub fn dot_q4_0(row: &[u8], act: &Q8Activations) -> f32 {
         unsafe { q4_0(row, act) }
     } else {
         scalar::dot_q4_0(row, act)
+    }
+}
+
+/// See [`super::scalar::dot_q4_1`].
+pub fn dot_q4_1(row: &[u8], act: &Q8Activations) -> f32 {
+    if available() {
+        // SAFETY: as in `dot_q8_0`.
+        unsafe { q4_1(row, act) }
+    } else {
+        scalar::dot_q4_1(row, act)
+    }
+}
+
+/// See [`super::scalar::dot_q5_0`].
+pub fn dot_q5_0(row: &[u8], act: &Q8Activations) -> f32 {
+    if available() {
+        // SAFETY: as in `dot_q8_0`.
+        unsafe { q5_0(row, act) }
+    } else {
+        scalar::dot_q5_0(row, act)
+    }
+}
+
+/// See [`super::scalar::dot_q5_1`].
+pub fn dot_q5_1(row: &[u8], act: &Q8Activations) -> f32 {
+    if available() {
+        // SAFETY: as in `dot_q8_0`.
+        unsafe { q5_1(row, act) }
+    } else {
+        scalar::dot_q5_1(row, act)
+    }
+}
+
+/// See [`super::scalar::dot_q5_k`].
+pub fn dot_q5_k(row: &[u8], act: &Q8Activations) -> f32 {
+    if available() {
+        // SAFETY: as in `dot_q8_0`.
+        unsafe { q5_k(row, act) }
+    } else {
+        scalar::dot_q5_k(row, act)
     }
 }
 

@@ -5,14 +5,20 @@
 //! | F32 | 1 | 4 | little-endian f32 |
 //! | F16 | 1 | 2 | IEEE half |
 //! | Q4_0 | 32 | 18 | f16 d, 16 bytes of nibbles (low nibbles = weights 0-15); w = (q - 8) d |
+//! | Q4_1 | 32 | 20 | f16 d, f16 m, 16 bytes of nibbles; w = q d + m |
+//! | Q5_0 | 32 | 22 | f16 d, u32 of fifth bits (bit j = weight j), 16 bytes of nibbles; w = (q - 16) d |
+//! | Q5_1 | 32 | 24 | f16 d, f16 m, u32 of fifth bits, 16 bytes of nibbles; w = q d + m |
 //! | Q8_0 | 32 | 34 | f16 d, 32 × i8; w = q d |
 //! | Q4_K | 256 | 144 | f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles |
+//! | Q5_K | 256 | 176 | as Q4_K, plus 32 bytes of fifth bits (bit 2c/2c+1 of byte l: weight l of 64-chunk c, low/high) |
 //! | Q6_K | 256 | 210 | 128 bytes low nibbles, 64 bytes high 2 bits, 16 × i8 scales, f16 d |
 //!
 //! Matrix-vector products quantize the activations once per product ([`Q8Activations`]):
-//! to Q8_0 (32-element blocks, f16 scale) for Q4_0/Q8_0 rows and to Q8_K (256-element
-//! blocks, f32 scale, plus sums of each 16 elements) for Q4_K/Q6_K rows, then multiply in
-//! integers block by block, as ggml does. F32/F16 rows use float dot products.
+//! to Q8_0 (32-element blocks, f16 scale, plus each block's sum of quants) for the
+//! 32-weight formats and to Q8_K (256-element blocks, f32 scale, plus sums of each 16
+//! elements) for the K-quants, then multiply in integers block by block, as ggml does (the
+//! offsets of Q4_1/Q5_1/K-quants go in through those sums, as with ggml's Q8_1/Q8_K).
+//! F32/F16 rows use float dot products.
 //!
 //! Kernels: [`scalar`] is the portable reference; `neon` (AArch64 only) has the same
 //! functions for plain ARMv8.0 NEON (no SDOT, no FP16 arithmetic: Cortex-A53/A72), and
@@ -37,7 +43,10 @@ pub mod neon;
 #[allow(unsafe_code)]
 pub mod avx2;
 
-pub use quantize::{quantize_q4_0, quantize_q4_k, quantize_q6_k, quantize_q8_0};
+pub use quantize::{
+    quantize, quantize_q4_0, quantize_q4_1, quantize_q4_k, quantize_q5_0, quantize_q5_1, quantize_q5_k, quantize_q6_k,
+    quantize_q8_0,
+};
 
 #[cfg(target_arch = "x86_64")]
 use avx2 as kernels;
@@ -51,6 +60,14 @@ use scalar as kernels;
 pub mod layout {
     /// Q4_0: f16 scale + 16 bytes of nibbles.
     pub const Q4_0_BYTES: usize = 18;
+    /// Q4_1: f16 scale, f16 minimum, 16 bytes of nibbles.
+    pub const Q4_1_BYTES: usize = 20;
+    /// Q5_0: f16 scale, 4 bytes of fifth bits, 16 bytes of nibbles.
+    pub const Q5_0_BYTES: usize = 22;
+    /// Q5_1: f16 scale, f16 minimum, 4 bytes of fifth bits, 16 bytes of nibbles.
+    pub const Q5_1_BYTES: usize = 24;
+    /// Q5_K: f16 d, f16 dmin, 12 bytes of scales, 32 bytes of fifth bits, 128 of nibbles.
+    pub const Q5_K_BYTES: usize = 176;
     /// Q8_0: f16 scale + 32 × i8.
     pub const Q8_0_BYTES: usize = 34;
     /// Q4_K: f16 d, f16 dmin, 12 bytes of scales, 128 bytes of nibbles.
@@ -68,10 +85,18 @@ pub enum DType {
     F16,
     /// 4-bit, 32-weight blocks.
     Q4_0,
+    /// 4-bit with a minimum, 32-weight blocks.
+    Q4_1,
+    /// 5-bit, 32-weight blocks.
+    Q5_0,
+    /// 5-bit with a minimum, 32-weight blocks.
+    Q5_1,
     /// 8-bit, 32-weight blocks.
     Q8_0,
     /// 4-bit K-quant, 256-weight super-blocks.
     Q4K,
+    /// 5-bit K-quant, 256-weight super-blocks.
+    Q5K,
     /// 6-bit K-quant, 256-weight super-blocks.
     Q6K,
 }
@@ -83,12 +108,16 @@ impl DType {
             0 => DType::F32,
             1 => DType::F16,
             2 => DType::Q4_0,
+            3 => DType::Q4_1,
+            6 => DType::Q5_0,
+            7 => DType::Q5_1,
             8 => DType::Q8_0,
             12 => DType::Q4K,
+            13 => DType::Q5K,
             14 => DType::Q6K,
             other => {
                 return Err(Error::Unsupported(format!(
-                    "tensor type {other} (supported: F32, F16, Q4_0, Q8_0, Q4_K, Q6_K)"
+                    "tensor type {other} (supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)"
                 )))
             }
         })
@@ -100,8 +129,12 @@ impl DType {
             DType::F32 => 0,
             DType::F16 => 1,
             DType::Q4_0 => 2,
+            DType::Q4_1 => 3,
+            DType::Q5_0 => 6,
+            DType::Q5_1 => 7,
             DType::Q8_0 => 8,
             DType::Q4K => 12,
+            DType::Q5K => 13,
             DType::Q6K => 14,
         }
     }
@@ -110,8 +143,8 @@ impl DType {
     pub fn block_weights(self) -> usize {
         match self {
             DType::F32 | DType::F16 => 1,
-            DType::Q4_0 | DType::Q8_0 => 32,
-            DType::Q4K | DType::Q6K => 256,
+            DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q8_0 => 32,
+            DType::Q4K | DType::Q5K | DType::Q6K => 256,
         }
     }
 
@@ -121,8 +154,12 @@ impl DType {
             DType::F32 => 4,
             DType::F16 => 2,
             DType::Q4_0 => layout::Q4_0_BYTES,
+            DType::Q4_1 => layout::Q4_1_BYTES,
+            DType::Q5_0 => layout::Q5_0_BYTES,
+            DType::Q5_1 => layout::Q5_1_BYTES,
             DType::Q8_0 => layout::Q8_0_BYTES,
             DType::Q4K => layout::Q4_K_BYTES,
+            DType::Q5K => layout::Q5_K_BYTES,
             DType::Q6K => layout::Q6_K_BYTES,
         }
     }
@@ -139,8 +176,8 @@ impl DType {
     fn activation_format(self) -> Option<ActivationFormat> {
         match self {
             DType::F32 | DType::F16 => None,
-            DType::Q4_0 | DType::Q8_0 => Some(ActivationFormat::Q8_0),
-            DType::Q4K | DType::Q6K => Some(ActivationFormat::Q8K),
+            DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q8_0 => Some(ActivationFormat::Q8_0),
+            DType::Q4K | DType::Q5K | DType::Q6K => Some(ActivationFormat::Q8K),
         }
     }
 }
@@ -199,6 +236,17 @@ pub(crate) fn f16_at(bytes: &[u8], at: usize) -> f32 {
     f16_to_f32(u16::from_le_bytes([bytes[at], bytes[at + 1]]))
 }
 
+/// The little-endian u32 at `at` (Q5_0/Q5_1's fifth bits).
+pub(crate) fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// Weight `j`'s fifth bit (0 or 16) from a Q5_0/Q5_1 block's `high` word.
+#[inline(always)]
+pub(crate) fn fifth_bit(high: u32, j: usize) -> u8 {
+    (((high >> j) & 1) << 4) as u8
+}
+
 /// A Q4_K sub-block's 6-bit scale and min (`j` in 0..8) from the 12 packed bytes.
 pub(crate) fn q4k_scale_min(j: usize, scales: &[u8]) -> (u8, u8) {
     if j < 4 {
@@ -222,10 +270,54 @@ pub fn dequantize_block(dtype: DType, block: &[u8], out: &mut [f32]) {
                 out[j + 16] = ((q >> 4) as i32 - 8) as f32 * d;
             }
         }
+        DType::Q4_1 => {
+            let (d, m) = (f16_at(block, 0), f16_at(block, 2));
+            for j in 0..16 {
+                let q = block[4 + j];
+                out[j] = (q & 0xf) as f32 * d + m;
+                out[j + 16] = (q >> 4) as f32 * d + m;
+            }
+        }
+        DType::Q5_0 => {
+            let d = f16_at(block, 0);
+            let high = u32_at(block, 2);
+            for j in 0..16 {
+                let q = block[6 + j];
+                out[j] = (((q & 0xf) | fifth_bit(high, j)) as i32 - 16) as f32 * d;
+                out[j + 16] = (((q >> 4) | fifth_bit(high, j + 16)) as i32 - 16) as f32 * d;
+            }
+        }
+        DType::Q5_1 => {
+            let (d, m) = (f16_at(block, 0), f16_at(block, 2));
+            let high = u32_at(block, 4);
+            for j in 0..16 {
+                let q = block[8 + j];
+                out[j] = ((q & 0xf) | fifth_bit(high, j)) as f32 * d + m;
+                out[j + 16] = ((q >> 4) | fifth_bit(high, j + 16)) as f32 * d + m;
+            }
+        }
         DType::Q8_0 => {
             let d = f16_at(block, 0);
             for (o, &q) in out[..32].iter_mut().zip(&block[2..34]) {
                 *o = q as i8 as f32 * d;
+            }
+        }
+        DType::Q5K => {
+            let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
+            let scales = &block[4..16];
+            let high = &block[16..48];
+            for (chunk, (q, o)) in block[48..176].chunks_exact(32).zip(out.chunks_exact_mut(64)).enumerate() {
+                let (sc1, m1) = q4k_scale_min(2 * chunk, scales);
+                let (sc2, m2) = q4k_scale_min(2 * chunk + 1, scales);
+                let (d1, min1) = (d * sc1 as f32, dmin * m1 as f32);
+                let (d2, min2) = (d * sc2 as f32, dmin * m2 as f32);
+                let (low_bit, high_bit) = (1u8 << (2 * chunk), 1u8 << (2 * chunk + 1));
+                for l in 0..32 {
+                    let add_low = if high[l] & low_bit != 0 { 16.0 } else { 0.0 };
+                    let add_high = if high[l] & high_bit != 0 { 16.0 } else { 0.0 };
+                    o[l] = d1 * ((q[l] & 0xf) as f32 + add_low) - min1;
+                    o[l + 32] = d2 * ((q[l] >> 4) as f32 + add_high) - min2;
+                }
             }
         }
         DType::Q4K => {
@@ -450,7 +542,11 @@ impl<'a> Tensor<'a> {
             }
             DType::Q8_0 => kernels::dot_q8_0(bytes, act),
             DType::Q4_0 => kernels::dot_q4_0(bytes, act),
+            DType::Q4_1 => kernels::dot_q4_1(bytes, act),
+            DType::Q5_0 => kernels::dot_q5_0(bytes, act),
+            DType::Q5_1 => kernels::dot_q5_1(bytes, act),
             DType::Q4K => kernels::dot_q4_k(bytes, act),
+            DType::Q5K => kernels::dot_q5_k(bytes, act),
             DType::Q6K => kernels::dot_q6_k(bytes, act),
         }
     }
@@ -566,8 +662,8 @@ mod tests {
         let mut bytes = vec![0u8; blocks * dtype.block_bytes()];
         testkit::Rng::new(seed.into()).fill(&mut bytes);
         let f16_fields: &[usize] = match dtype {
-            DType::Q4_0 | DType::Q8_0 => &[0],
-            DType::Q4K => &[0, 2],
+            DType::Q4_0 | DType::Q5_0 | DType::Q8_0 => &[0],
+            DType::Q4_1 | DType::Q5_1 | DType::Q4K | DType::Q5K => &[0, 2],
             DType::Q6K => &[208],
             DType::F32 | DType::F16 => &[],
         };
@@ -579,6 +675,10 @@ mod tests {
         }
         bytes
     }
+
+    /// Every quantized format.
+    const ALL_QUANTS: [DType; 8] =
+        [DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4K, DType::Q5K, DType::Q6K];
 
     fn dequantized_dot(t: &Tensor<'_>, row: usize, x: &[f32]) -> f32 {
         let mut w = vec![0.0; t.cols];
@@ -604,7 +704,11 @@ mod tests {
         let cases = [
             (DType::Q8_0, quantize_q8_0(&x), 0.005),
             (DType::Q4_0, quantize_q4_0(&x), 0.13), // ggml clips the far side to 7·d
+            (DType::Q4_1, quantize_q4_1(&x), 0.07),
+            (DType::Q5_0, quantize_q5_0(&x), 0.07),
+            (DType::Q5_1, quantize_q5_1(&x), 0.035),
             (DType::Q4K, quantize_q4_k(&x), 0.09),
+            (DType::Q5K, quantize_q5_k(&x), 0.045),
             (DType::Q6K, quantize_q6_k(&x), 0.035),
         ];
         for (dtype, bytes, tolerance) in cases {
@@ -626,9 +730,16 @@ mod tests {
         let cases = [
             (DType::Q8_0, quantize_q8_0(&w)),
             (DType::Q4_0, quantize_q4_0(&w)),
+            (DType::Q4_1, quantize_q4_1(&w)),
+            (DType::Q5_0, quantize_q5_0(&w)),
+            (DType::Q5_1, quantize_q5_1(&w)),
             (DType::Q4K, quantize_q4_k(&w)),
+            (DType::Q5K, quantize_q5_k(&w)),
             (DType::Q6K, quantize_q6_k(&w)),
             (DType::Q4K, random_blocks(DType::Q4K, 8, 5)),
+            (DType::Q5K, random_blocks(DType::Q5K, 8, 7)),
+            (DType::Q4_1, random_blocks(DType::Q4_1, 64, 8)),
+            (DType::Q5_1, random_blocks(DType::Q5_1, 64, 9)),
             (DType::Q6K, random_blocks(DType::Q6K, 8, 6)),
         ];
         for (dtype, bytes) in cases {
@@ -669,6 +780,34 @@ mod tests {
     }
 
     #[test]
+    fn small_blocks_decode_by_hand() {
+        // Q4_1: d = 0.5, m = -1, nibbles 3 (low) and 10 (high) -> 0.5 and 4.
+        let mut q41 = vec![0u8; 20];
+        q41[0..2].copy_from_slice(&f32_to_f16(0.5).to_le_bytes());
+        q41[2..4].copy_from_slice(&f32_to_f16(-1.0).to_le_bytes());
+        q41[4] = 0xa3;
+        let mut out = [0f32; 32];
+        dequantize_block(DType::Q4_1, &q41, &mut out);
+        assert_eq!((out[0], out[16], out[1]), (0.5, 4.0, -1.0));
+        // Q5_0: d = 2, weight 0 nibble 1 with its fifth bit (bit 0) -> (17 - 16) * 2 = 2;
+        // weight 16 nibble 0 with its fifth bit (bit 16) -> 0; weight 1 nothing -> -32.
+        let mut q50 = vec![0u8; 22];
+        q50[0..2].copy_from_slice(&f32_to_f16(2.0).to_le_bytes());
+        q50[2..6].copy_from_slice(&(1u32 | 1 << 16).to_le_bytes());
+        q50[6] = 0x01;
+        dequantize_block(DType::Q5_0, &q50, &mut out);
+        assert_eq!((out[0], out[16], out[1]), (2.0, 0.0, -32.0));
+        // Q5_1: d = 1, m = 0.25, weight 31 = nibble 15 + fifth bit (bit 31) -> 31.25.
+        let mut q51 = vec![0u8; 24];
+        q51[0..2].copy_from_slice(&f32_to_f16(1.0).to_le_bytes());
+        q51[2..4].copy_from_slice(&f32_to_f16(0.25).to_le_bytes());
+        q51[4..8].copy_from_slice(&(1u32 << 31).to_le_bytes());
+        q51[8 + 15] = 0xf0;
+        dequantize_block(DType::Q5_1, &q51, &mut out);
+        assert_eq!((out[31], out[15]), (31.25, 0.25));
+    }
+
+    #[test]
     fn k_quant_blocks_decode_by_hand() {
         // Q6_K: all quant bits zero -> q = -32; scales 1; d = 0.5 -> every weight -16.
         let mut q6 = vec![0u8; 210];
@@ -684,6 +823,19 @@ mod tests {
         q6[128] = 0x03;
         dequantize_block(DType::Q6K, &q6, &mut out);
         assert_eq!(out[0], 15.5);
+
+        // Q5_K: as Q4_K, with the fifth bit of weight 0 (bit 0 of high byte 0) and of
+        // weight 32 (bit 1) set: nibble 3 + 16 -> 1*2*19 - 0.5*4 = 36.
+        let mut q5 = vec![0u8; 176];
+        q5[0..2].copy_from_slice(&f32_to_f16(1.0).to_le_bytes());
+        q5[2..4].copy_from_slice(&f32_to_f16(0.5).to_le_bytes());
+        q5[4] = 2;
+        q5[8] = 4;
+        q5[5] = 1; // scale of sub-block 1 (weights 32-63), min 0
+        q5[16] = 0b11;
+        q5[48] = 0x03;
+        dequantize_block(DType::Q5K, &q5, &mut out);
+        assert_eq!((out[0], out[1], out[32], out[33]), (36.0, -2.0, 16.0, 0.0));
 
         // Q4_K: d = 1, dmin = 0.5, sub-block 0 scale 2 min 4, nibble 3 -> 1*2*3 - 0.5*4 = 4.
         let mut q4 = vec![0u8; 144];
@@ -715,7 +867,7 @@ mod tests {
                 x_extreme[seed as usize] = 1e4;
                 x_extreme[300..340].fill(0.0);
             }
-            for dtype in [DType::Q8_0, DType::Q4_0, DType::Q4K, DType::Q6K] {
+            for dtype in ALL_QUANTS {
                 // Widths that are and are not whole groups of the SIMD kernels' 8 blocks.
                 let cols = match dtype.block_weights() {
                     32 => 512 + 32 * (seed as usize % 8),
@@ -734,7 +886,11 @@ mod tests {
                 let reference = match dtype {
                     DType::Q8_0 => scalar::dot_q8_0(&w, &act),
                     DType::Q4_0 => scalar::dot_q4_0(&w, &act),
+                    DType::Q4_1 => scalar::dot_q4_1(&w, &act),
+                    DType::Q5_0 => scalar::dot_q5_0(&w, &act),
+                    DType::Q5_1 => scalar::dot_q5_1(&w, &act),
                     DType::Q4K => scalar::dot_q4_k(&w, &act),
+                    DType::Q5K => scalar::dot_q5_k(&w, &act),
                     _ => scalar::dot_q6_k(&w, &act),
                 };
                 let got = t.row_dot(0, &x_extreme, &act);
@@ -837,8 +993,9 @@ mod tests {
         assert!(Tensor::new(DType::Q4_0, 2, 32, &[0u8; 35]).is_err());
         assert!(Tensor::new(DType::Q4_0, 1, 31, &[0u8; 18]).is_err());
         assert!(Tensor::new(DType::Q4K, 1, 0, &[]).is_err());
-        assert!(DType::from_ggml(3).is_err());
-        for dtype in [DType::F32, DType::F16, DType::Q4_0, DType::Q8_0, DType::Q4K, DType::Q6K] {
+        assert!(DType::from_ggml(4).is_err(), "Q4_2 was removed from ggml");
+        assert!(DType::from_ggml(15).is_err(), "Q8_K is an activation format");
+        for dtype in [DType::F32, DType::F16].into_iter().chain(ALL_QUANTS) {
             assert_eq!(DType::from_ggml(dtype.ggml_id()), Ok(dtype));
         }
     }

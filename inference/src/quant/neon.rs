@@ -9,7 +9,7 @@
 //! `chunks_exact` or explicit slicing, which panics rather than read out of bounds);
 //! `vld1q_u8`/`vld1q_s8` have no alignment requirement.
 
-use super::{f16_at, layout, q4k_scale_min, Q8Activations};
+use super::{f16_at, layout, q4k_scale_min, u32_at, Q8Activations};
 use core::arch::aarch64::*;
 
 /// Loads 16 bytes from the start of `bytes` (at least 16 long) as signed lanes.
@@ -81,6 +81,123 @@ pub fn dot_q4_0(row: &[u8], act: &Q8Activations) -> f32 {
             sum_lanes(vaddq_s32(dot16(low, load_s8(quants)), dot16(high, load_s8(&quants[16..]))))
         };
         sum += dot as f32 * (f16_at(block, 0) * scale);
+    }
+    sum
+}
+
+/// A 32-weight block's 16 bytes of nibbles as weights 0-15 and 16-31 (0..15).
+#[inline(always)]
+fn nibble_weights(packed: &[u8]) -> (uint8x16_t, uint8x16_t) {
+    let bytes = load_u8(packed);
+    // SAFETY: register-only NEON arithmetic; NEON is baseline on AArch64.
+    unsafe { (vandq_u8(bytes, vdupq_n_u8(0x0f)), vshrq_n_u8::<4>(bytes)) }
+}
+
+/// As [`nibble_weights`] with the fifth bits of `high` (Q5_0/Q5_1) at bit 4 (0..31).
+#[inline(always)]
+fn five_bit_weights(packed: &[u8], high: u32) -> (uint8x16_t, uint8x16_t) {
+    // Byte k of `spread(b)` is b & (1 << k): each byte of the word copied to eight lanes,
+    // every lane keeping its own bit.
+    let spread = |byte: u32| ((byte & 0xff) as u64).wrapping_mul(0x0101_0101_0101_0101) & 0x8040_2010_0804_0201;
+    let (low, top) = nibble_weights(packed);
+    // SAFETY: register-only NEON arithmetic; NEON is baseline on AArch64.
+    unsafe {
+        let sixteen = vdupq_n_u8(0x10);
+        let low_bits = vcombine_u8(vcreate_u8(spread(high)), vcreate_u8(spread(high >> 8)));
+        let high_bits = vcombine_u8(vcreate_u8(spread(high >> 16)), vcreate_u8(spread(high >> 24)));
+        (
+            vorrq_u8(low, vandq_u8(vtstq_u8(low_bits, low_bits), sixteen)),
+            vorrq_u8(top, vandq_u8(vtstq_u8(high_bits, high_bits), sixteen)),
+        )
+    }
+}
+
+/// The exact integer dot product of 32 weights (two halves, 0..31 taken as signed, or
+/// already offset) with 32 activations.
+#[inline(always)]
+fn dot32(low: uint8x16_t, high: uint8x16_t, offset: i8, quants: &[i8]) -> i32 {
+    // SAFETY: register-only NEON arithmetic; NEON is baseline on AArch64.
+    unsafe {
+        let offset = vdupq_n_s8(offset);
+        let low = vsubq_s8(vreinterpretq_s8_u8(low), offset);
+        let high = vsubq_s8(vreinterpretq_s8_u8(high), offset);
+        sum_lanes(vaddq_s32(dot16(low, load_s8(quants)), dot16(high, load_s8(&quants[16..]))))
+    }
+}
+
+/// See [`super::scalar::dot_q4_1`].
+pub fn dot_q4_1(row: &[u8], act: &Q8Activations) -> f32 {
+    let mut sum = 0.0f32;
+    let blocks = row.chunks_exact(layout::Q4_1_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32)).zip(&act.sums);
+    for (((block, &scale), quants), &block_sum) in blocks {
+        let (low, high) = nibble_weights(&block[4..20]);
+        let dot = dot32(low, high, 0, quants);
+        sum += dot as f32 * (f16_at(block, 0) * scale) + f16_at(block, 2) * (scale * block_sum as f32);
+    }
+    sum
+}
+
+/// See [`super::scalar::dot_q5_0`].
+pub fn dot_q5_0(row: &[u8], act: &Q8Activations) -> f32 {
+    let mut sum = 0.0f32;
+    for ((block, &scale), quants) in
+        row.chunks_exact(layout::Q5_0_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32))
+    {
+        let (low, high) = five_bit_weights(&block[6..22], u32_at(block, 2));
+        let dot = dot32(low, high, 16, quants);
+        sum += dot as f32 * (f16_at(block, 0) * scale);
+    }
+    sum
+}
+
+/// See [`super::scalar::dot_q5_1`].
+pub fn dot_q5_1(row: &[u8], act: &Q8Activations) -> f32 {
+    let mut sum = 0.0f32;
+    let blocks = row.chunks_exact(layout::Q5_1_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32)).zip(&act.sums);
+    for (((block, &scale), quants), &block_sum) in blocks {
+        let (low, high) = five_bit_weights(&block[8..24], u32_at(block, 4));
+        let dot = dot32(low, high, 0, quants);
+        sum += dot as f32 * (f16_at(block, 0) * scale) + f16_at(block, 2) * (scale * block_sum as f32);
+    }
+    sum
+}
+
+/// See [`super::scalar::dot_q5_k`].
+pub fn dot_q5_k(row: &[u8], act: &Q8Activations) -> f32 {
+    let mut sum = 0.0f32;
+    let blocks = row
+        .chunks_exact(layout::Q5_K_BYTES)
+        .zip(&act.scales)
+        .zip(act.quants.chunks_exact(256))
+        .zip(act.sums.chunks_exact(16));
+    for (((block, &scale), quants), sums) in blocks {
+        let scales = &block[4..16];
+        let (high0, high1) = (load_u8(&block[16..32]), load_u8(&block[32..48]));
+        let mut sumi = 0i32;
+        let mut mins = 0i32;
+        for (chunk, (nibbles, quants)) in block[48..176].chunks_exact(32).zip(quants.chunks_exact(64)).enumerate() {
+            let (sc_low, m_low) = q4k_scale_min(2 * chunk, scales);
+            let (sc_high, m_high) = q4k_scale_min(2 * chunk + 1, scales);
+            let (q0, q1) = (load_u8(nibbles), load_u8(&nibbles[16..]));
+            // SAFETY: register-only NEON arithmetic; NEON is baseline on AArch64.
+            let (low, high) = unsafe {
+                let mask = vdupq_n_u8(0x0f);
+                let sixteen = vdupq_n_u8(0x10);
+                let (bit_low, bit_high) = (vdupq_n_u8(1 << (2 * chunk)), vdupq_n_u8(1 << (2 * chunk + 1)));
+                let fifth = |h: uint8x16_t, bit: uint8x16_t| vandq_u8(vtstq_u8(h, bit), sixteen);
+                let l0 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q0, mask), fifth(high0, bit_low)));
+                let l1 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q1, mask), fifth(high1, bit_low)));
+                let h0 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8::<4>(q0), fifth(high0, bit_high)));
+                let h1 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8::<4>(q1), fifth(high1, bit_high)));
+                let low = vaddq_s32(dot16(l0, load_s8(quants)), dot16(l1, load_s8(&quants[16..])));
+                let high = vaddq_s32(dot16(h0, load_s8(&quants[32..])), dot16(h1, load_s8(&quants[48..])));
+                (sum_lanes(low), sum_lanes(high))
+            };
+            sumi += sc_low as i32 * low + sc_high as i32 * high;
+            let s = &sums[4 * chunk..4 * chunk + 4];
+            mins += m_low as i32 * (s[0] as i32 + s[1] as i32) + m_high as i32 * (s[2] as i32 + s[3] as i32);
+        }
+        sum += scale * (f16_at(block, 0) * sumi as f32 - f16_at(block, 2) * mins as f32);
     }
     sum
 }

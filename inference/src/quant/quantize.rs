@@ -5,8 +5,25 @@
 //! `make_qkx1_quants` / `make_qx_quants`). Newer llama.cpp searches a little differently
 //! (`make_qkx2_quants`, more candidate scales), so its files differ in a few bytes.
 
-use super::{f32_to_f16, layout};
+use super::{f32_to_f16, layout, DType};
 use alloc::vec::Vec;
+
+/// `x` in `dtype`'s layout (F32 and F16 little-endian; quantized formats by their
+/// quantizer below; a trailing partial block is dropped).
+pub fn quantize(dtype: DType, x: &[f32]) -> Vec<u8> {
+    match dtype {
+        DType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        DType::F16 => x.iter().flat_map(|v| f32_to_f16(*v).to_le_bytes()).collect(),
+        DType::Q4_0 => quantize_q4_0(x),
+        DType::Q4_1 => quantize_q4_1(x),
+        DType::Q5_0 => quantize_q5_0(x),
+        DType::Q5_1 => quantize_q5_1(x),
+        DType::Q8_0 => quantize_q8_0(x),
+        DType::Q4K => quantize_q4_k(x),
+        DType::Q5K => quantize_q5_k(x),
+        DType::Q6K => quantize_q6_k(x),
+    }
+}
 
 fn round(v: f32) -> i32 {
     libm::roundf(v) as i32
@@ -39,6 +56,83 @@ pub fn quantize_q4_0(x: &[f32]) -> Vec<u8> {
             let b = ((chunk[j + 16] * inverse + 8.5) as i32).clamp(0, 15) as u8;
             out.push(a | (b << 4));
         }
+    }
+    out
+}
+
+/// The smallest and largest of `x`.
+fn min_max(x: &[f32]) -> (f32, f32) {
+    x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (v.min(lo), v.max(hi)))
+}
+
+/// Quantizes `x` (length a multiple of 32) to Q4_1 as ggml's reference: 16 steps from the
+/// block's minimum to its maximum.
+pub fn quantize_q4_1(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() / 32 * layout::Q4_1_BYTES);
+    for chunk in x.chunks_exact(32) {
+        let (min, max) = min_max(chunk);
+        let d = (max - min) / 15.0;
+        let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
+        out.extend_from_slice(&f32_to_f16(d).to_le_bytes());
+        out.extend_from_slice(&f32_to_f16(min).to_le_bytes());
+        for j in 0..16 {
+            let a = (((chunk[j] - min) * inverse + 0.5) as u8).min(15);
+            let b = (((chunk[j + 16] - min) * inverse + 0.5) as u8).min(15);
+            out.push(a | (b << 4));
+        }
+    }
+    out
+}
+
+/// Appends the 4 bytes of fifth bits and the 16 bytes of nibbles of 32 five-bit values.
+fn push_five_bits(out: &mut Vec<u8>, q: &[u8; 32]) {
+    let mut high = 0u32;
+    for (j, &v) in q.iter().enumerate() {
+        high |= (((v & 0x10) >> 4) as u32) << j;
+    }
+    out.extend_from_slice(&high.to_le_bytes());
+    out.extend((0..16).map(|j| (q[j] & 0xf) | ((q[j + 16] & 0xf) << 4)));
+}
+
+/// Quantizes `x` (length a multiple of 32) to Q5_0 as ggml's reference (the value of
+/// largest magnitude maps to -16).
+pub fn quantize_q5_0(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() / 32 * layout::Q5_0_BYTES);
+    for chunk in x.chunks_exact(32) {
+        let (mut amax, mut max) = (0.0f32, 0.0f32);
+        for &v in chunk {
+            if amax < v.abs() {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        let d = max / -16.0;
+        let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
+        out.extend_from_slice(&f32_to_f16(d).to_le_bytes());
+        let mut q = [0u8; 32];
+        for (o, &v) in q.iter_mut().zip(chunk) {
+            *o = ((v * inverse + 16.5) as i8).min(31) as u8;
+        }
+        push_five_bits(&mut out, &q);
+    }
+    out
+}
+
+/// Quantizes `x` (length a multiple of 32) to Q5_1 as ggml's reference: 32 steps from the
+/// block's minimum to its maximum.
+pub fn quantize_q5_1(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() / 32 * layout::Q5_1_BYTES);
+    for chunk in x.chunks_exact(32) {
+        let (min, max) = min_max(chunk);
+        let d = (max - min) / 31.0;
+        let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
+        out.extend_from_slice(&f32_to_f16(d).to_le_bytes());
+        out.extend_from_slice(&f32_to_f16(min).to_le_bytes());
+        let mut q = [0u8; 32];
+        for (o, &v) in q.iter_mut().zip(chunk) {
+            *o = ((v - min) * inverse + 0.5) as u8;
+        }
+        push_five_bits(&mut out, &q);
     }
     out
 }
@@ -77,6 +171,65 @@ fn step_and_offset(levels: i32, tries: usize, x: &[f32]) -> (f32, f32) {
     (step, -min)
 }
 
+/// The K-quant header of a 256-weight block (Q4_K, Q5_K): each 32-weight sub-block's step
+/// and offset for `levels + 1` levels ([`step_and_offset`]), packed as 6-bit scales and
+/// mins under f16 `d` and `dmin`. Returns the 16 header bytes and each sub-block's
+/// (step, offset) as the file will decode them.
+fn k_header(block: &[f32], levels: i32) -> ([u8; 16], [(f32, f32); 8]) {
+    let mut steps = [0.0f32; 8];
+    let mut offsets = [0.0f32; 8];
+    for (j, sub) in block.chunks_exact(32).enumerate() {
+        (steps[j], offsets[j]) = step_and_offset(levels, 5, sub);
+    }
+    let max_step = steps.iter().fold(0.0f32, |m, &v| v.max(m));
+    let max_offset = offsets.iter().fold(0.0f32, |m, &v| v.max(m));
+    let inverse_step = if max_step > 0.0 { 63.0 / max_step } else { 0.0 };
+    let inverse_offset = if max_offset > 0.0 { 63.0 / max_offset } else { 0.0 };
+    let mut scales = [0u8; 8];
+    let mut mins = [0u8; 8];
+    for j in 0..8 {
+        scales[j] = round(inverse_step * steps[j]).min(63) as u8;
+        mins[j] = round(inverse_offset * offsets[j]).min(63) as u8;
+    }
+    let mut header = [0u8; 16];
+    let d = f32_to_f16(max_step / 63.0);
+    let dmin = f32_to_f16(max_offset / 63.0);
+    header[..2].copy_from_slice(&d.to_le_bytes());
+    header[2..4].copy_from_slice(&dmin.to_le_bytes());
+    let packed = &mut header[4..];
+    for j in 0..8 {
+        if j < 4 {
+            packed[j] = scales[j];
+            packed[j + 4] = mins[j];
+        } else {
+            packed[j + 4] = (scales[j] & 0xf) | ((mins[j] & 0xf) << 4);
+            packed[j - 4] |= (scales[j] >> 4) << 6;
+            packed[j] |= (mins[j] >> 4) << 6;
+        }
+    }
+    let (d_value, dmin_value) = (super::f16_to_f32(d), super::f16_to_f32(dmin));
+    let mut decoded = [(0.0f32, 0.0f32); 8];
+    for (j, pair) in decoded.iter_mut().enumerate() {
+        *pair = (d_value * scales[j] as f32, dmin_value * mins[j] as f32);
+    }
+    (header, decoded)
+}
+
+/// Each weight of a K-quant block quantized against its sub-block's (step, offset), in
+/// `0..=levels` (0 where the step is 0).
+fn k_quants(block: &[f32], decoded: &[(f32, f32); 8], levels: i32) -> [u8; 256] {
+    let mut q = [0u8; 256];
+    for (j, sub) in block.chunks_exact(32).enumerate() {
+        let (step, offset) = decoded[j];
+        if step != 0.0 {
+            for (l, &v) in sub.iter().enumerate() {
+                q[32 * j + l] = round((v + offset) / step).clamp(0, levels) as u8;
+            }
+        }
+    }
+    q
+}
+
 /// Quantizes `x` (length a multiple of 256; a trailing partial block is dropped) to Q4_K:
 /// per 32-weight sub-block w ≈ d·scale·q − dmin·min with 6-bit scale and min, each
 /// sub-block's step and offset found by [`step_and_offset`] (ggml's reference quantizer,
@@ -84,53 +237,37 @@ fn step_and_offset(levels: i32, tries: usize, x: &[f32]) -> (f32, f32) {
 pub fn quantize_q4_k(x: &[f32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(x.len() / 256 * layout::Q4_K_BYTES);
     for block in x.chunks_exact(256) {
-        let mut steps = [0.0f32; 8];
-        let mut offsets = [0.0f32; 8];
-        for (j, sub) in block.chunks_exact(32).enumerate() {
-            (steps[j], offsets[j]) = step_and_offset(15, 5, sub);
-        }
-        let max_step = steps.iter().fold(0.0f32, |m, &v| v.max(m));
-        let max_offset = offsets.iter().fold(0.0f32, |m, &v| v.max(m));
-        let inverse_step = if max_step > 0.0 { 63.0 / max_step } else { 0.0 };
-        let inverse_offset = if max_offset > 0.0 { 63.0 / max_offset } else { 0.0 };
-        let mut scales = [0u8; 8];
-        let mut mins = [0u8; 8];
-        for j in 0..8 {
-            scales[j] = round(inverse_step * steps[j]).min(63) as u8;
-            mins[j] = round(inverse_offset * offsets[j]).min(63) as u8;
-        }
-        let mut packed = [0u8; 12];
-        for j in 0..8 {
-            if j < 4 {
-                packed[j] = scales[j];
-                packed[j + 4] = mins[j];
-            } else {
-                packed[j + 4] = (scales[j] & 0xf) | ((mins[j] & 0xf) << 4);
-                packed[j - 4] |= (scales[j] >> 4) << 6;
-                packed[j] |= (mins[j] >> 4) << 6;
-            }
-        }
-        let d = f32_to_f16(max_step / 63.0);
-        let dmin = f32_to_f16(max_offset / 63.0);
-        let (d_value, dmin_value) = (super::f16_to_f32(d), super::f16_to_f32(dmin));
-        out.extend_from_slice(&d.to_le_bytes());
-        out.extend_from_slice(&dmin.to_le_bytes());
-        out.extend_from_slice(&packed);
-        let mut q = [0u8; 256];
-        for (j, sub) in block.chunks_exact(32).enumerate() {
-            let step = d_value * scales[j] as f32;
-            if step != 0.0 {
-                let offset = dmin_value * mins[j] as f32;
-                for (l, &v) in sub.iter().enumerate() {
-                    q[32 * j + l] = round((v + offset) / step).clamp(0, 15) as u8;
-                }
-            }
-        }
+        let (header, decoded) = k_header(block, 15);
+        out.extend_from_slice(&header);
+        let q = k_quants(block, &decoded, 15);
         for chunk in q.chunks_exact(64) {
             for l in 0..32 {
                 out.push(chunk[l] | (chunk[l + 32] << 4));
             }
         }
+    }
+    out
+}
+
+/// Quantizes `x` (length a multiple of 256) to Q5_K: as [`quantize_q4_k`] with 32 levels,
+/// the fifth bits stored apart (as candle's reference quantizer: the same bytes).
+pub fn quantize_q5_k(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() / 256 * layout::Q5_K_BYTES);
+    for block in x.chunks_exact(256) {
+        let (header, decoded) = k_header(block, 31);
+        out.extend_from_slice(&header);
+        let q = k_quants(block, &decoded, 31);
+        let mut high = [0u8; 32];
+        let mut nibbles = [0u8; 128];
+        for (chunk, values) in q.chunks_exact(64).enumerate() {
+            for l in 0..32 {
+                let (low, top) = (values[l], values[l + 32]);
+                high[l] |= ((low >> 4) << (2 * chunk)) | ((top >> 4) << (2 * chunk + 1));
+                nibbles[32 * chunk + l] = (low & 0xf) | ((top & 0xf) << 4);
+            }
+        }
+        out.extend_from_slice(&high);
+        out.extend_from_slice(&nibbles);
     }
     out
 }

@@ -5,7 +5,7 @@
 //! of every block is exact; the float accumulation order (block by block, left to right) is
 //! part of the contract, so a SIMD kernel that keeps it returns bit-identical results.
 
-use super::{f16_at, layout, q4k_scale_min, Q8Activations};
+use super::{f16_at, fifth_bit, layout, q4k_scale_min, u32_at, Q8Activations};
 
 /// Fixed-size view of 32 bytes starting at `at` (the caller's `chunks_exact` guarantees them).
 #[inline(always)]
@@ -46,6 +46,106 @@ pub fn dot_q4_0(row: &[u8], act: &Q8Activations) -> f32 {
             dot += ((q[j] & 0xf) as i32 - 8) * a[j] as i32 + ((q[j] >> 4) as i32 - 8) * a[j + 16] as i32;
         }
         sum += dot as f32 * (f16_at(block, 0) * scale);
+    }
+    sum
+}
+
+/// The blocks of a 32-weight row with their activations: (block bytes, activation scale,
+/// 32 activation quants, their sum).
+fn blocks_of_32<'a>(
+    row: &'a [u8],
+    block_bytes: usize,
+    act: &'a Q8Activations,
+) -> impl Iterator<Item = (&'a [u8], f32, [i8; 32], i16)> + 'a {
+    row.chunks_exact(block_bytes)
+        .zip(&act.scales)
+        .zip(act.quants.chunks_exact(32))
+        .zip(&act.sums)
+        .map(|(((block, &scale), quants), &sum)| (block, scale, array(quants, 0), sum))
+}
+
+/// Dot product of a Q4_1 row with Q8_0 activations: the minimum `m` goes in through the
+/// block's sum of activation quants (ggml's Q8_1 `s`), per block
+/// `dot · (d · scale) + m · (scale · Σa)`.
+pub fn dot_q4_1(row: &[u8], act: &Q8Activations) -> f32 {
+    let mut sum = 0.0f32;
+    for (block, scale, a, block_sum) in blocks_of_32(row, layout::Q4_1_BYTES, act) {
+        let q: [u8; 16] = array(block, 4);
+        let mut dot = 0i32;
+        for j in 0..16 {
+            dot += (q[j] & 0xf) as i32 * a[j] as i32 + (q[j] >> 4) as i32 * a[j + 16] as i32;
+        }
+        sum += dot as f32 * (f16_at(block, 0) * scale) + f16_at(block, 2) * (scale * block_sum as f32);
+    }
+    sum
+}
+
+/// Dot product of a Q5_0 row with Q8_0 activations.
+pub fn dot_q5_0(row: &[u8], act: &Q8Activations) -> f32 {
+    let mut sum = 0.0f32;
+    for (block, scale, a, _) in blocks_of_32(row, layout::Q5_0_BYTES, act) {
+        let high = u32_at(block, 2);
+        let q: [u8; 16] = array(block, 6);
+        let mut dot = 0i32;
+        for j in 0..16 {
+            let w0 = ((q[j] & 0xf) | fifth_bit(high, j)) as i32 - 16;
+            let w1 = ((q[j] >> 4) | fifth_bit(high, j + 16)) as i32 - 16;
+            dot += w0 * a[j] as i32 + w1 * a[j + 16] as i32;
+        }
+        sum += dot as f32 * (f16_at(block, 0) * scale);
+    }
+    sum
+}
+
+/// Dot product of a Q5_1 row with Q8_0 activations (the minimum as in [`dot_q4_1`]).
+pub fn dot_q5_1(row: &[u8], act: &Q8Activations) -> f32 {
+    let mut sum = 0.0f32;
+    for (block, scale, a, block_sum) in blocks_of_32(row, layout::Q5_1_BYTES, act) {
+        let high = u32_at(block, 4);
+        let q: [u8; 16] = array(block, 8);
+        let mut dot = 0i32;
+        for j in 0..16 {
+            let w0 = ((q[j] & 0xf) | fifth_bit(high, j)) as i32;
+            let w1 = ((q[j] >> 4) | fifth_bit(high, j + 16)) as i32;
+            dot += w0 * a[j] as i32 + w1 * a[j + 16] as i32;
+        }
+        sum += dot as f32 * (f16_at(block, 0) * scale) + f16_at(block, 2) * (scale * block_sum as f32);
+    }
+    sum
+}
+
+/// Dot product of a Q5_K row with Q8_K activations: as [`dot_q4_k`] with each nibble's
+/// fifth bit from the block's 32 high-bit bytes.
+pub fn dot_q5_k(row: &[u8], act: &Q8Activations) -> f32 {
+    let mut sum = 0.0f32;
+    let blocks = row
+        .chunks_exact(layout::Q5_K_BYTES)
+        .zip(&act.scales)
+        .zip(act.quants.chunks_exact(256))
+        .zip(act.sums.chunks_exact(16));
+    for (((block, &scale), quants), sums) in blocks {
+        let scales = &block[4..16];
+        let high: [u8; 32] = array(block, 16);
+        let mut sumi = 0i32;
+        let mut mins = 0i32;
+        for (chunk, (nibbles, quants)) in block[48..176].chunks_exact(32).zip(quants.chunks_exact(64)).enumerate() {
+            let (sc_low, m_low) = q4k_scale_min(2 * chunk, scales);
+            let (sc_high, m_high) = q4k_scale_min(2 * chunk + 1, scales);
+            let q: [u8; 32] = array(nibbles, 0);
+            let a: [i8; 64] = array(quants, 0);
+            let (mut low, mut high_sum) = (0i32, 0i32);
+            for j in 0..32 {
+                let w_low = (q[j] & 0xf) as i32 + (((high[j] >> (2 * chunk)) & 1) as i32) * 16;
+                let w_high = (q[j] >> 4) as i32 + (((high[j] >> (2 * chunk + 1)) & 1) as i32) * 16;
+                low += w_low * a[j] as i32;
+                high_sum += w_high * a[j + 32] as i32;
+            }
+            sumi += sc_low as i32 * low + sc_high as i32 * high_sum;
+            let group = |g: usize| sums.get(g).map_or(0, |&s| s as i32);
+            mins += m_low as i32 * (group(4 * chunk) + group(4 * chunk + 1))
+                + m_high as i32 * (group(4 * chunk + 2) + group(4 * chunk + 3));
+        }
+        sum += scale * (f16_at(block, 0) * sumi as f32 - f16_at(block, 2) * mins as f32);
     }
     sum
 }

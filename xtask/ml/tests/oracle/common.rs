@@ -6,7 +6,7 @@ use candle_core::{
     Device,
 };
 use inference::{
-    quant::{self, f32_to_f16, DType},
+    quant::{self, DType},
     synthetic::{self, Role},
     writer::Writer,
 };
@@ -25,8 +25,12 @@ pub fn ggml(dtype: DType) -> GgmlDType {
         DType::F32 => GgmlDType::F32,
         DType::F16 => GgmlDType::F16,
         DType::Q4_0 => GgmlDType::Q4_0,
+        DType::Q4_1 => GgmlDType::Q4_1,
+        DType::Q5_0 => GgmlDType::Q5_0,
+        DType::Q5_1 => GgmlDType::Q5_1,
         DType::Q8_0 => GgmlDType::Q8_0,
         DType::Q4K => GgmlDType::Q4K,
+        DType::Q5K => GgmlDType::Q5K,
         DType::Q6K => GgmlDType::Q6K,
     }
 }
@@ -45,14 +49,7 @@ pub fn candle_qtensor(dtype: DType, rows: usize, cols: usize, bytes: &[u8]) -> Q
 
 /// `values` encoded by the project's own quantizers.
 pub fn encode(dtype: DType, values: &[f32]) -> Vec<u8> {
-    match dtype {
-        DType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        DType::F16 => values.iter().flat_map(|v| f32_to_f16(*v).to_le_bytes()).collect(),
-        DType::Q8_0 => quant::quantize_q8_0(values),
-        DType::Q4_0 => quant::quantize_q4_0(values),
-        DType::Q4K => quant::quantize_q4_k(values),
-        DType::Q6K => quant::quantize_q6_k(values),
-    }
+    quant::quantize(dtype, values)
 }
 
 /// Shape of the random test Llama: every width a multiple of 256 so that K-quants apply,

@@ -122,8 +122,8 @@ fn relative(a: &[f32], b: &[f32]) -> f32 {
 fn tolerance(matrices: DType) -> f32 {
     match matrices {
         DType::F32 | DType::F16 => 1e-4,
-        DType::Q8_0 | DType::Q4_0 => 3e-2,
-        DType::Q4K | DType::Q6K => 5e-2,
+        DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 => 3e-2,
+        DType::Q4K | DType::Q5K | DType::Q6K => 5e-2,
     }
 }
 
@@ -230,6 +230,10 @@ fn cases(decisive: bool) -> Vec<(&'static str, Formats)> {
         ("Q4_0 with Q6_K output", f(DType::Q4_0, DType::Q4_0, DType::Q4_0, Some(DType::Q6K), decisive)),
         ("Q4_K/Q6_K separate", f(DType::Q4K, DType::Q4K, DType::Q6K, Some(DType::Q6K), decisive)),
         ("Q4_K/Q6_K tied", f(DType::Q4K, DType::Q4K, DType::Q6K, None, decisive)),
+        // SmolLM2's files: Q4_1 matrices, Q8_0 embedding tied to the classifier.
+        ("Q4_1 tied, Q8_0 embedding", f(DType::Q8_0, DType::Q4_1, DType::Q4_1, None, decisive)),
+        ("Q5_0/Q5_1 separate", f(DType::Q5_0, DType::Q5_0, DType::Q5_1, Some(DType::Q5_1), decisive)),
+        ("Q5_K_M-like (Q5_K/Q6_K)", f(DType::Q5K, DType::Q5K, DType::Q6K, Some(DType::Q6K), decisive)),
     ]
 }
 

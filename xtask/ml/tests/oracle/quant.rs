@@ -10,7 +10,8 @@ use candle_core::{
 };
 use inference::quant::{f32_to_f16, DType, Serial, Tensor as Ours};
 
-const FORMATS: [DType; 5] = [DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4K, DType::Q6K];
+const FORMATS: [DType; 9] =
+    [DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4K, DType::Q5K, DType::Q6K];
 
 /// Random bytes for whole blocks with every f16 scale set to a finite value (a random
 /// bit pattern would be NaN or infinite 1 time in 32, and both sides then agree only
@@ -18,8 +19,8 @@ const FORMATS: [DType; 5] = [DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4K, D
 fn random_blocks(dtype: DType, weights: usize, rng: &mut Rng) -> Vec<u8> {
     let mut bytes: Vec<u8> = (0..dtype.bytes_for(weights).unwrap()).map(|_| rng.byte()).collect();
     let scale_fields: &[usize] = match dtype {
-        DType::Q4_0 | DType::Q8_0 => &[0],
-        DType::Q4K => &[0, 2],
+        DType::Q4_0 | DType::Q5_0 | DType::Q8_0 => &[0],
+        DType::Q4_1 | DType::Q5_1 | DType::Q4K | DType::Q5K => &[0, 2],
         DType::Q6K => &[208],
         DType::F32 | DType::F16 => return finite_halves(bytes),
     };
@@ -112,9 +113,8 @@ fn product(dtype: DType, rows: usize, cols: usize, bytes: &[u8], x: &[f32]) -> P
     let candle: Vec<f32> = matmul.forward(&input).unwrap().flatten_all().unwrap().to_vec1().unwrap();
     let w = ours_dequantized(dtype, rows, cols, bytes);
     let block = match dtype {
-        DType::Q4K | DType::Q6K => 256,
-        DType::Q8_0 | DType::Q4_0 => 32,
         DType::F32 | DType::F16 => 1,
+        quantized => quantized.block_weights(),
     };
     let (mut exact, mut magnitude, mut activation_bound) = (vec![0.0; rows], vec![0.0; rows], vec![0.0; rows]);
     for r in 0..rows {
@@ -165,7 +165,9 @@ fn matrix_vector_products_agree_with_candle() {
                 worst_candle = worst_candle.max((candle - p.exact[r]).abs() / m);
                 let float_slack = SAME_ACTIVATIONS_TOLERANCE * m;
                 match dtype {
-                    DType::F16 | DType::Q8_0 | DType::Q4_0 => {
+                    // The same Q8_0 activations as ggml's (Q4_1/Q5_1's Q8_1 differ by an f16
+                    // rounding of the block sums, so they are held to the bound below).
+                    DType::F16 | DType::Q8_0 | DType::Q4_0 | DType::Q5_0 => {
                         assert!(
                             (ours - candle).abs() <= float_slack,
                             "{dtype:?} {source} row {r}: ours {ours} candle {candle}"
@@ -193,17 +195,20 @@ fn matrix_vector_products_agree_with_candle() {
             let exact_x: Vec<f32> = (0..cols).map(|_| if rng.unit() > 0.0 { c } else { 0.0 }).collect();
             let p = product(dtype, rows, cols, &bytes, &exact_x);
             let mut worst = 0.0f64;
+            // Q8_0 activations keep their scale as f16 (ggml's format), so c itself is
+            // rounded to 11 significant bits; Q8_K keeps an f32 scale. Q8_1 (candle's
+            // activations for Q4_1/Q5_1) also rounds each block's sum to f16.
+            let block_32 = dtype != DType::F16 && dtype.block_weights() == 32;
+            let scale_rounding = if block_32 { 0.5f64.powi(11) } else { 0.0 };
+            let sum_rounding = if matches!(dtype, DType::Q4_1 | DType::Q5_1) { 0.5f64.powi(11) } else { 0.0 };
             for r in 0..rows {
                 let m = p.magnitude[r].max(1e-30);
                 let (ours, candle) = (p.ours[r] as f64, p.candle[r] as f64);
                 worst = worst.max((ours - candle).abs() / m);
                 assert!(
-                    (ours - candle).abs() <= SAME_ACTIVATIONS_TOLERANCE * m,
+                    (ours - candle).abs() <= (SAME_ACTIVATIONS_TOLERANCE + sum_rounding) * m,
                     "{dtype:?} {source} row {r} (x in {{0, c}}): ours {ours} candle {candle}"
                 );
-                // Q8_0 activations keep their scale as f16 (ggml's format), so c itself is
-                // rounded to 11 significant bits; Q8_K keeps an f32 scale.
-                let scale_rounding = if matches!(dtype, DType::Q8_0 | DType::Q4_0) { 0.5f64.powi(11) } else { 0.0 };
                 let bound = (SAME_ACTIVATIONS_TOLERANCE + scale_rounding) * m;
                 assert!(
                     (ours - p.exact[r]).abs() <= bound,
@@ -251,7 +256,7 @@ fn quantizers_compared_with_candle() {
     }
     eprintln!("quantizer RMS error (ours / candle's), {rows}×{cols}:");
     for (name, values) in [("uniform", &uniform), ("normal+outliers", &normal), ("edge cases", &edges)] {
-        for dtype in [DType::Q8_0, DType::Q4_0, DType::Q4K, DType::Q6K] {
+        for dtype in FORMATS.into_iter().filter(|d| *d != DType::F16) {
             let ours = encode(dtype, values);
             let theirs = candle_quantized(dtype, rows, cols, values);
             let ours_error = rms_error(values, &ours_dequantized(dtype, rows, cols, &ours));
