@@ -347,7 +347,13 @@ fn writes_reach_the_card_and_boot_files_are_refused() {
     assert_eq!(bad["isError"], true, "{bad}");
     let missing_dir = vm.tool_result("fs_write", json!({"path": "/no/dir/F.TXT", "content": "x"}));
     assert!(missing_dir["content"][0]["text"].as_str().unwrap_or("").contains("no such file"), "{missing_dir}");
-    let too_big = vm.call_tool("fs_write", json!({"path": "/BIG.TXT", "content": "x".repeat(90_000)}));
+    // Over the 64 KiB message limit: refused before it is parsed, so the answer has no id.
+    let request = json!({"jsonrpc": "2.0", "id": 17, "method": "tools/call",
+        "params": {"name": "fs_write", "arguments": {"path": "/BIG.TXT", "content": "x".repeat(90_000)}}});
+    let mut too_big = vm.rpc(&request.to_string());
+    while too_big.get("id").is_none() {
+        too_big = vm.next_json(true);
+    }
     assert!(
         too_big.get("error").is_some() || too_big["result"]["isError"] == true,
         "over 64 KiB is refused: {}",
