@@ -75,7 +75,7 @@ pub fn generate(
     }
     for position in prompt.len()..prompt.len().saturating_add(max_tokens) {
         let next = sampler.sample(&mut state.logits, &history);
-        if next == tokenizer.eos {
+        if tokenizer.is_stop(next) {
             output.finish = Finish::EndOfSequence;
             break;
         }

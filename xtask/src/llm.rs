@@ -5,6 +5,7 @@
 use crate::pool::Pool;
 use anyhow::{anyhow, bail, Context, Result};
 use inference::{
+    chat::{Role, Template},
     generate::{generate, Control},
     gguf::Gguf,
     model::{memory_estimate, Config, Model, State, Weights, MAX_BATCH},
@@ -27,9 +28,13 @@ enum Command {
         /// A llama GGUF file.
         #[arg(long)]
         model: PathBuf,
-        /// The prompt (plain completion).
+        /// The prompt (plain completion; with --chat, the user's message).
         #[arg(long)]
         prompt: String,
+        /// Lay the prompt out as a chat turn in the model's format (from its chat template)
+        /// and stop at the end of the answer.
+        #[arg(long)]
+        chat: bool,
         /// Tokens to generate at most.
         #[arg(long, default_value_t = 128)]
         max_tokens: usize,
@@ -100,7 +105,7 @@ impl Args {
                 let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
                 let gguf = Gguf::parse(&bytes).map_err(engine_error)?;
                 let tokenizer = Tokenizer::from_gguf(&gguf).map_err(engine_error)?;
-                println!("{}", serde_json::to_string(&tokenizer.encode(&text, true))?);
+                println!("{}", serde_json::to_string(&tokenizer.encode_prompt(&text))?);
                 Ok(())
             }
             Command::Bench { model, prompt, gen_tokens, threads, context } => {
@@ -110,7 +115,7 @@ impl Args {
                 );
                 Ok(())
             }
-            Command::Run { model, prompt, max_tokens, temperature, seed, context, threads } => {
+            Command::Run { model, prompt, chat, max_tokens, temperature, seed, context, threads } => {
                 let pool = Pool::new(threads.unwrap_or_else(Pool::default_threads))?;
                 let start = Instant::now();
                 let bytes = read_model(&model)?;
@@ -132,7 +137,17 @@ impl Args {
                     state.context(),
                     pool.threads()
                 );
-                let tokens = tokenizer.encode(&prompt, true);
+                let text = if chat {
+                    let template = gguf.get("tokenizer.chat_template").and_then(|v| v.as_str());
+                    let template = Template::from_gguf_template(template);
+                    if !template.recognised {
+                        eprintln!("warning: unknown chat template; plain completion");
+                    }
+                    template.render(&[(Role::User, &prompt)])
+                } else {
+                    prompt
+                };
+                let tokens = tokenizer.encode_prompt(&text);
                 if tokens.len() >= state.context() {
                     bail!("the prompt has {} tokens; the context holds {}", tokens.len(), state.context());
                 }

@@ -200,15 +200,14 @@ fn load_f32x8(values: &[f32]) -> __m256 {
 }
 
 /// The blocks of Q4_1/Q5_1 (a minimum `m` besides the scale `d`): per block
-/// `dot · (d · scale) + m · (scale · Σa)` lane-wise, then added to `sum` in order — the
-/// scalar kernels' operations. `dm` holds each block's first four bytes (d low, m high).
+/// `dot · (d · scale) + m · offset` lane-wise, then added to `sum` in order — the scalar
+/// kernels' operations. `dm` holds each block's first four bytes (d low, m high).
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn accumulate8_min(sum: f32, dots: __m256i, dm: __m256i, scales: &[f32], sums: &[i16]) -> f32 {
+fn accumulate8_min(sum: f32, dots: __m256i, dm: __m256i, scales: &[f32], offsets: &[f32]) -> f32 {
     let (d, m) = (half_floats(dm), half_floats(_mm256_srli_epi32::<16>(dm)));
-    let scales = load_f32x8(scales);
-    let products = _mm256_mul_ps(_mm256_cvtepi32_ps(dots), _mm256_mul_ps(d, scales));
-    let minimums = _mm256_mul_ps(m, _mm256_mul_ps(scales, _mm256_cvtepi32_ps(widen_i16(sums))));
+    let products = _mm256_mul_ps(_mm256_cvtepi32_ps(dots), _mm256_mul_ps(d, load_f32x8(scales)));
+    let minimums = _mm256_mul_ps(m, load_f32x8(offsets));
     add_in_order(sum, _mm256_add_ps(products, minimums))
 }
 
@@ -320,31 +319,31 @@ fn fifth_bits(high: &[u8]) -> __m256i {
 macro_rules! rows_of_32_with_min {
     ($row:expr, $block_bytes:expr, $act:expr, $block:expr) => {{
         let (row, act, block_bytes): (&[u8], &Q8Activations, usize) = ($row, $act, $block_bytes);
-        let blocks = (row.len() / block_bytes).min(act.scales.len()).min(act.quants.len() / 32).min(act.sums.len());
-        let (row, quants, scales, sums) =
-            (&row[..blocks * block_bytes], &act.quants[..blocks * 32], &act.scales[..blocks], &act.sums[..blocks]);
+        let blocks = (row.len() / block_bytes).min(act.scales.len()).min(act.quants.len() / 32).min(act.offsets.len());
+        let (row, quants, scales, offsets) =
+            (&row[..blocks * block_bytes], &act.quants[..blocks * 32], &act.scales[..blocks], &act.offsets[..blocks]);
         let mut sum = 0.0f32;
         let groups = row
             .chunks_exact(8 * block_bytes)
             .zip(quants.chunks_exact(256))
             .zip(scales.chunks_exact(8))
-            .zip(sums.chunks_exact(8));
-        for (((group, quants), scales), sums) in groups {
+            .zip(offsets.chunks_exact(8));
+        for (((group, quants), scales), offsets) in groups {
             let mut partial = [_mm256_setzero_si256(); 8];
             for (b, (bytes, a)) in group.chunks_exact(block_bytes).zip(quants.chunks_exact(32)).enumerate() {
                 partial[b] = $block(bytes, a);
             }
-            sum = accumulate8_min(sum, sum_each(&partial), block_scales(group, block_bytes), scales, sums);
+            sum = accumulate8_min(sum, sum_each(&partial), block_scales(group, block_bytes), scales, offsets);
         }
         let done = blocks / 8 * 8;
         let tail = row[done * block_bytes..]
             .chunks_exact(block_bytes)
             .zip(quants[done * 32..].chunks_exact(32))
             .zip(&scales[done..])
-            .zip(&sums[done..]);
-        for (((bytes, a), &scale), &block_sum) in tail {
+            .zip(&offsets[done..]);
+        for (((bytes, a), &scale), &offset) in tail {
             let dot = sum_i32($block(bytes, a));
-            sum += dot as f32 * (f16_at(bytes, 0) * scale) + f16_at(bytes, 2) * (scale * block_sum as f32);
+            sum += dot as f32 * (f16_at(bytes, 0) * scale) + f16_at(bytes, 2) * offset;
         }
         sum
     }};

@@ -378,6 +378,10 @@ pub struct Q8Activations {
     /// Sums of quants: of each 16 consecutive ones for Q8_K, of each block of 32 for Q8_0
     /// (the SIMD kernels fold weight offsets, such as Q4_0's −8, in through them).
     pub(crate) sums: Vec<i16>,
+    /// Q8_0 only: each block's sum of activations as ggml's Q8_1 keeps it,
+    /// `f16(Σq · d)` with the unrounded scale `d` — the term Q4_1/Q5_1 multiply their
+    /// minimum by.
+    pub(crate) offsets: Vec<f32>,
     /// Q8_0 prepared for Q4_0 rows only: the quants of each pair of blocks A, B reordered as
     /// A 0-15, B 0-15, A 16-31, B 16-31, the order in which the x86 kernel unpacks two
     /// blocks' nibbles (built once per product, so no row pays for the shuffle).
@@ -403,6 +407,7 @@ impl Q8Activations {
         self.scales.clear();
         self.quants.clear();
         self.sums.clear();
+        self.offsets.clear();
         self.pairs.clear();
         for chunk in x.chunks_exact(32) {
             let amax = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -411,7 +416,9 @@ impl Q8Activations {
             self.scales.push(f16_to_f32(f32_to_f16(d)));
             let start = self.quants.len();
             self.quants.extend(chunk.iter().map(|v| libm::roundf(v * inverse) as i8));
-            self.sums.push(self.quants[start..].iter().map(|&q| q as i16).sum());
+            let sum: i16 = self.quants[start..].iter().map(|&q| q as i16).sum();
+            self.sums.push(sum);
+            self.offsets.push(f16_to_f32(f32_to_f16(sum as f32 * d)));
         }
     }
 
@@ -421,6 +428,7 @@ impl Q8Activations {
         self.scales.clear();
         self.quants.clear();
         self.sums.clear();
+        self.offsets.clear();
         self.pairs.clear();
         for chunk in x.chunks_exact(256) {
             let max = chunk.iter().fold(0.0f32, |m, &v| if v.abs() > m.abs() { v } else { m });

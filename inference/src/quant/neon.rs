@@ -128,11 +128,12 @@ fn dot32(low: uint8x16_t, high: uint8x16_t, offset: i8, quants: &[i8]) -> i32 {
 /// See [`super::scalar::dot_q4_1`].
 pub fn dot_q4_1(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    let blocks = row.chunks_exact(layout::Q4_1_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32)).zip(&act.sums);
-    for (((block, &scale), quants), &block_sum) in blocks {
+    let blocks =
+        row.chunks_exact(layout::Q4_1_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32)).zip(&act.offsets);
+    for (((block, &scale), quants), &offset) in blocks {
         let (low, high) = nibble_weights(&block[4..20]);
         let dot = dot32(low, high, 0, quants);
-        sum += dot as f32 * (f16_at(block, 0) * scale) + f16_at(block, 2) * (scale * block_sum as f32);
+        sum += dot as f32 * (f16_at(block, 0) * scale) + f16_at(block, 2) * offset;
     }
     sum
 }
@@ -153,11 +154,12 @@ pub fn dot_q5_0(row: &[u8], act: &Q8Activations) -> f32 {
 /// See [`super::scalar::dot_q5_1`].
 pub fn dot_q5_1(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    let blocks = row.chunks_exact(layout::Q5_1_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32)).zip(&act.sums);
-    for (((block, &scale), quants), &block_sum) in blocks {
+    let blocks =
+        row.chunks_exact(layout::Q5_1_BYTES).zip(&act.scales).zip(act.quants.chunks_exact(32)).zip(&act.offsets);
+    for (((block, &scale), quants), &offset) in blocks {
         let (low, high) = five_bit_weights(&block[8..24], u32_at(block, 4));
         let dot = dot32(low, high, 0, quants);
-        sum += dot as f32 * (f16_at(block, 0) * scale) + f16_at(block, 2) * (scale * block_sum as f32);
+        sum += dot as f32 * (f16_at(block, 0) * scale) + f16_at(block, 2) * offset;
     }
     sum
 }

@@ -51,31 +51,31 @@ pub fn dot_q4_0(row: &[u8], act: &Q8Activations) -> f32 {
 }
 
 /// The blocks of a 32-weight row with their activations: (block bytes, activation scale,
-/// 32 activation quants, their sum).
+/// 32 activation quants, the activations' Q8_1 offset `f16(Σq · d)`).
 fn blocks_of_32<'a>(
     row: &'a [u8],
     block_bytes: usize,
     act: &'a Q8Activations,
-) -> impl Iterator<Item = (&'a [u8], f32, [i8; 32], i16)> + 'a {
+) -> impl Iterator<Item = (&'a [u8], f32, [i8; 32], f32)> + 'a {
     row.chunks_exact(block_bytes)
         .zip(&act.scales)
         .zip(act.quants.chunks_exact(32))
-        .zip(&act.sums)
-        .map(|(((block, &scale), quants), &sum)| (block, scale, array(quants, 0), sum))
+        .zip(&act.offsets)
+        .map(|(((block, &scale), quants), &offset)| (block, scale, array(quants, 0), offset))
 }
 
 /// Dot product of a Q4_1 row with Q8_0 activations: the minimum `m` goes in through the
-/// block's sum of activation quants (ggml's Q8_1 `s`), per block
-/// `dot · (d · scale) + m · (scale · Σa)`.
+/// activations' block offset (ggml's Q8_1 `s`), per block `dot · (d · scale) + m · s`, as
+/// ggml's reference `vec_dot_q4_1_q8_1`.
 pub fn dot_q4_1(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    for (block, scale, a, block_sum) in blocks_of_32(row, layout::Q4_1_BYTES, act) {
+    for (block, scale, a, offset) in blocks_of_32(row, layout::Q4_1_BYTES, act) {
         let q: [u8; 16] = array(block, 4);
         let mut dot = 0i32;
         for j in 0..16 {
             dot += (q[j] & 0xf) as i32 * a[j] as i32 + (q[j] >> 4) as i32 * a[j + 16] as i32;
         }
-        sum += dot as f32 * (f16_at(block, 0) * scale) + f16_at(block, 2) * (scale * block_sum as f32);
+        sum += dot as f32 * (f16_at(block, 0) * scale) + f16_at(block, 2) * offset;
     }
     sum
 }
@@ -100,7 +100,7 @@ pub fn dot_q5_0(row: &[u8], act: &Q8Activations) -> f32 {
 /// Dot product of a Q5_1 row with Q8_0 activations (the minimum as in [`dot_q4_1`]).
 pub fn dot_q5_1(row: &[u8], act: &Q8Activations) -> f32 {
     let mut sum = 0.0f32;
-    for (block, scale, a, block_sum) in blocks_of_32(row, layout::Q5_1_BYTES, act) {
+    for (block, scale, a, offset) in blocks_of_32(row, layout::Q5_1_BYTES, act) {
         let high = u32_at(block, 4);
         let q: [u8; 16] = array(block, 8);
         let mut dot = 0i32;
@@ -109,7 +109,7 @@ pub fn dot_q5_1(row: &[u8], act: &Q8Activations) -> f32 {
             let w1 = ((q[j] >> 4) | fifth_bit(high, j + 16)) as i32;
             dot += w0 * a[j] as i32 + w1 * a[j + 16] as i32;
         }
-        sum += dot as f32 * (f16_at(block, 0) * scale) + f16_at(block, 2) * (scale * block_sum as f32);
+        sum += dot as f32 * (f16_at(block, 0) * scale) + f16_at(block, 2) * offset;
     }
     sum
 }

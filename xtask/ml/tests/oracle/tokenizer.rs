@@ -93,8 +93,8 @@ fn model_proto(gguf: &Gguf<'_>) -> Vec<u8> {
     out
 }
 
-/// Strings covering what SentencePiece BPE has to get right.
-fn cases() -> Vec<String> {
+/// Strings covering what a tokenizer has to get right.
+pub fn cases() -> Vec<String> {
     let mut cases: Vec<String> = [
         "",
         " ",
@@ -152,22 +152,29 @@ fn cases() -> Vec<String> {
 
 /// SentencePiece's ids and decoded text for each case, or `None` without `KINGLY_PYTHON`.
 fn sentencepiece(proto: &[u8], cases: &[String]) -> Option<Vec<(Vec<u32>, String)>> {
+    python_ids("sentencepiece_ids.py", proto, cases)
+}
+
+/// Runs `tests/oracle/<script> MODEL CASES` with the test Python (`KINGLY_PYTHON`): MODEL
+/// holds `model`, CASES one hex-encoded case per line; the script prints ids and the hex
+/// of its decoding per case. `None` (require rule) without Python.
+pub fn python_ids(script: &str, model: &[u8], cases: &[String]) -> Option<Vec<(Vec<u32>, String)>> {
     let python = testkit::env_path("KINGLY_PYTHON")?;
     // One directory per call: the tests run in parallel threads of one process.
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("kingly-oracle-tokenizer-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (model, input) = (dir.join("llama.model"), dir.join("cases.txt"));
-    std::fs::write(&model, proto).unwrap();
+    let (model_file, input) = (dir.join("model"), dir.join("cases.txt"));
+    std::fs::write(&model_file, model).unwrap();
     let hex: String = cases.iter().map(|c| c.bytes().map(|b| format!("{b:02x}")).collect::<String>() + "\n").collect();
     std::fs::write(&input, hex).unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/sentencepiece_ids.py");
-    let out = Command::new(&python).arg(script).arg(&model).arg(&input).output().expect("KINGLY_PYTHON runs");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oracle").join(script);
+    let out = Command::new(&python).arg(path).arg(&model_file).arg(&input).output().expect("KINGLY_PYTHON runs");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),
-        "sentencepiece_ids.py failed (is sentencepiece installed in {python:?}?):\n{}",
+        "{script} failed (are tests/requirements.txt's packages installed in {python:?}?):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();

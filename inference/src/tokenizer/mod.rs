@@ -1,31 +1,22 @@
-//! SentencePiece BPE as Llama uses it, following llama.cpp's `llm_tokenizer_spm`:
+//! Tokenizers of the model files people run: SentencePiece BPE (Llama 2, TinyLlama,
+//! llama2.c models; [`spm`]) and byte-level BPE with a pre-tokenizer (SmolLM2, Llama 3,
+//! Qwen2; [`bpe`], [`pretokenize`]), chosen by GGUF's `tokenizer.ggml.model` (`llama` or
+//! `gpt2`). An unknown model or pre-tokenizer is an error, not a guess.
 //!
-//! 1. Control and user-defined tokens written literally in the text (`</s>`, `<s>`) are
-//!    split out first and become their ids.
-//! 2. Each remaining fragment gets the dummy-prefix space when it starts the text or
-//!    follows a special token (unless `tokenizer.ggml.add_space_prefix` is false), and its
-//!    spaces become U+2581 (GGUF vocabularies) or stay spaces (llama2.c vocabularies).
-//! 3. Starting from single characters, the adjacent pair whose concatenation is the
-//!    highest-scoring vocabulary piece is merged (leftmost on ties) until none is left.
-//!    Only normal (and user-defined, unused) pieces take part: as in SentencePiece, a merge
-//!    never produces a control, unknown or byte piece.
-//! 4. A symbol that is not a piece falls back to byte tokens `<0xNN>`; when the vocabulary
-//!    lacks them, a run of such symbols becomes one `<unk>` (SentencePiece without byte
-//!    fallback), which decodes as SentencePiece's " ⁇ ".
-//!
-//! Merging uses a heap of candidate pairs over a linked list of symbols (O(n log n)), so a
-//! long prompt cannot stall the kernel. [`Decoder`] turns ids back into text as a stream,
-//! holding back UTF-8 sequences split across byte tokens.
+//! Common to both: control and user-defined tokens written literally in the text (`</s>`,
+//! `<|im_start|>`) are split out first and become their ids (chat templates need them);
+//! the text between them goes to the model's own encoder. [`Decoder`] turns ids back into
+//! text as a stream, holding back UTF-8 sequences split across tokens.
+
+pub mod bpe;
+pub mod pretokenize;
+pub mod spm;
 
 use crate::{error::Error, gguf::Gguf};
-use alloc::{
-    collections::{BTreeMap, BinaryHeap},
-    format,
-    string::String,
-    vec,
-    vec::Vec,
-};
-use core::cmp::Ordering;
+use alloc::{collections::BTreeMap, format, string::String, vec, vec::Vec};
+use bpe::Bpe;
+use pretokenize::PreTokenizer;
+use spm::Spm;
 
 /// SentencePiece's visible space.
 const SPACE_MARK: &str = "\u{2581}";
@@ -42,68 +33,33 @@ mod kind {
     pub const BYTE: u8 = 6;
 }
 
-/// A vocabulary with merge scores.
+/// How the text between special tokens becomes ids.
+enum Model {
+    /// SentencePiece BPE.
+    Spm(Spm),
+    /// Byte-level BPE.
+    Bpe(Bpe),
+}
+
+/// A vocabulary and how to encode text with it.
 pub struct Tokenizer {
     pieces: Vec<String>,
-    scores: Vec<f32>,
     kinds: Vec<u8>,
-    /// Pieces that merging may produce and that text may map to (not control, unknown or
-    /// byte pieces).
-    lookup: BTreeMap<String, u32>,
     /// Tokens recognised literally in text (control and user-defined), longest first.
     specials: Vec<(String, u32)>,
-    byte_tokens: [Option<u32>; 256],
+    model: Model,
     /// Beginning-of-sequence id.
     pub bos: u32,
     /// End-of-sequence id.
     pub eos: u32,
-    /// Unknown-piece id (used when a byte has no `<0xNN>` token).
+    /// End-of-turn id of chat models, if the file names one (`tokenizer.ggml.eot_token_id`)
+    /// or the vocabulary has a known one (`<|im_end|>`, `<|eot_id|>`, `<|end|>`).
+    pub eot: Option<u32>,
+    /// Unknown-piece id (used when a byte has no token).
     pub unknown: u32,
-    /// Whether prompts should start with BOS (`tokenizer.ggml.add_bos_token`, default true).
+    /// Whether prompts should start with BOS (`tokenizer.ggml.add_bos_token`; default true
+    /// for SentencePiece, false for byte-level BPE).
     pub add_bos: bool,
-    /// Whether fragments get the dummy-prefix space (`tokenizer.ggml.add_space_prefix`).
-    pub add_space_prefix: bool,
-    /// How the vocabulary writes a space: U+2581 (GGUF) or " " (llama2.c).
-    space: &'static str,
-}
-
-/// A merge candidate: symbols `left` and `right` (adjacent when pushed) whose texts
-/// together (`len` bytes) form a piece with `score`.
-struct Candidate {
-    score: f32,
-    left: usize,
-    right: usize,
-    len: usize,
-}
-
-impl PartialEq for Candidate {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Candidate {}
-
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Candidate {
-    /// Highest score first; on ties the leftmost pair.
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.score.total_cmp(&other.score).then_with(|| other.left.cmp(&self.left))
-    }
-}
-
-/// A span of the normalized text in the merge list (`len` 0 once merged away).
-#[derive(Clone, Copy)]
-struct Symbol {
-    start: usize,
-    len: usize,
-    prev: Option<usize>,
-    next: Option<usize>,
 }
 
 fn byte_of(piece: &str) -> Option<u8> {
@@ -114,32 +70,49 @@ fn byte_of(piece: &str) -> Option<u8> {
     u8::from_str_radix(hex, 16).ok()
 }
 
+/// The ids a tokenizer needs besides its pieces.
+struct Ids {
+    bos: u32,
+    eos: u32,
+    unknown: u32,
+}
+
 impl Tokenizer {
-    fn build(
-        pieces: Vec<String>,
-        scores: Vec<f32>,
-        kinds: Vec<u8>,
-        bos: u32,
-        eos: u32,
-        unknown: u32,
-        space: &'static str,
-    ) -> Result<Self, Error> {
-        if pieces.is_empty() || pieces.len() != scores.len() || pieces.len() != kinds.len() {
-            return Err(Error::Corrupt(format!(
-                "{} tokens but {} scores and {} types",
-                pieces.len(),
-                scores.len(),
-                kinds.len()
-            )));
+    /// Checks the vocabulary and collects what both models share.
+    fn check(pieces: &[String], kinds: &[u8], ids: &Ids) -> Result<Vec<(String, u32)>, Error> {
+        if pieces.is_empty() || pieces.len() != kinds.len() {
+            return Err(Error::Corrupt(format!("{} tokens but {} types", pieces.len(), kinds.len())));
         }
-        for (name, id) in [("BOS", bos), ("EOS", eos), ("unknown", unknown)] {
+        for (name, id) in [("BOS", ids.bos), ("EOS", ids.eos), ("unknown", ids.unknown)] {
             if id as usize >= pieces.len() {
                 return Err(Error::Corrupt(format!("{name} id {id} outside the vocabulary of {}", pieces.len())));
             }
         }
+        let mut specials: Vec<(String, u32)> = pieces
+            .iter()
+            .zip(kinds)
+            .enumerate()
+            .filter(|(_, (piece, &k))| matches!(k, kind::CONTROL | kind::USER_DEFINED) && !piece.is_empty())
+            .map(|(id, (piece, _))| (piece.clone(), id as u32))
+            .collect();
+        specials.sort_by_key(|(piece, _)| core::cmp::Reverse(piece.len()));
+        Ok(specials)
+    }
+
+    /// A SentencePiece tokenizer.
+    fn spm(
+        pieces: Vec<String>,
+        scores: Vec<f32>,
+        kinds: Vec<u8>,
+        ids: Ids,
+        space: &'static str,
+    ) -> Result<Self, Error> {
+        if scores.len() != pieces.len() {
+            return Err(Error::Corrupt(format!("{} tokens but {} scores", pieces.len(), scores.len())));
+        }
+        let specials = Self::check(&pieces, &kinds, &ids)?;
         let mut lookup = BTreeMap::new();
         let mut byte_tokens = [None; 256];
-        let mut specials = Vec::new();
         for (id, piece) in pieces.iter().enumerate() {
             let id = id as u32;
             if !matches!(kinds[id as usize], kind::UNKNOWN | kind::CONTROL | kind::BYTE) {
@@ -148,42 +121,26 @@ impl Tokenizer {
             if let Some(byte) = byte_of(piece) {
                 byte_tokens[byte as usize].get_or_insert(id);
             }
-            if matches!(kinds[id as usize], kind::CONTROL | kind::USER_DEFINED) && !piece.is_empty() {
-                specials.push((piece.clone(), id));
-            }
         }
-        specials.sort_by_key(|(piece, _)| core::cmp::Reverse(piece.len()));
+        let model = Spm { scores, lookup, byte_tokens, add_space_prefix: true, space, unknown: ids.unknown };
+        let eot = None;
         Ok(Tokenizer {
             pieces,
-            scores,
             kinds,
-            lookup,
             specials,
-            byte_tokens,
-            bos,
-            eos,
-            unknown,
+            model: Model::Spm(model),
+            bos: ids.bos,
+            eos: ids.eos,
+            eot,
+            unknown: ids.unknown,
             add_bos: true,
-            add_space_prefix: true,
-            space,
         })
     }
 
     /// The tokenizer stored in GGUF metadata (`tokenizer.ggml.*`).
     pub fn from_gguf(gguf: &Gguf<'_>) -> Result<Tokenizer, Error> {
-        match gguf.get("tokenizer.ggml.model").and_then(|v| v.as_str()) {
-            Some("llama") | None => {}
-            Some(other) => {
-                return Err(Error::Unsupported(format!("tokenizer model '{other}' (only llama/SentencePiece)")))
-            }
-        }
+        let model = gguf.get("tokenizer.ggml.model").and_then(|v| v.as_str());
         let pieces: Vec<String> = gguf.strings("tokenizer.ggml.tokens")?.into_iter().map(String::from).collect();
-        let scores = match gguf.get("tokenizer.ggml.scores") {
-            Some(_) => gguf
-                .floats("tokenizer.ggml.scores")
-                .ok_or_else(|| Error::Corrupt("tokenizer.ggml.scores holds a non-number".into()))?,
-            None => vec![0.0; pieces.len()],
-        };
         let kinds = match gguf.get("tokenizer.ggml.token_type").and_then(|v| v.as_array()) {
             Some(items) => {
                 items.iter().map(|v| v.as_u64().and_then(|k| u8::try_from(k).ok()).unwrap_or(kind::NORMAL)).collect()
@@ -201,17 +158,60 @@ impl Tokenizer {
         };
         let flag =
             |key: &str| gguf.get(key).and_then(|v| if let crate::gguf::Value::Bool(b) = v { Some(*b) } else { None });
-        let mut tokenizer = Self::build(
-            pieces,
-            scores,
-            kinds,
-            id("tokenizer.ggml.bos_token_id", 1)?,
-            id("tokenizer.ggml.eos_token_id", 2)?,
-            id("tokenizer.ggml.unknown_token_id", 0)?,
-            SPACE_MARK,
-        )?;
-        tokenizer.add_bos = flag("tokenizer.ggml.add_bos_token").unwrap_or(true);
-        tokenizer.add_space_prefix = flag("tokenizer.ggml.add_space_prefix").unwrap_or(true);
+        let ids = Ids {
+            bos: id("tokenizer.ggml.bos_token_id", 1)?,
+            eos: id("tokenizer.ggml.eos_token_id", 2)?,
+            unknown: id("tokenizer.ggml.unknown_token_id", 0)?,
+        };
+        let mut tokenizer = match model {
+            Some("llama") | None => {
+                let scores = match gguf.get("tokenizer.ggml.scores") {
+                    Some(_) => gguf
+                        .floats("tokenizer.ggml.scores")
+                        .ok_or_else(|| Error::Corrupt("tokenizer.ggml.scores holds a non-number".into()))?,
+                    None => vec![0.0; pieces.len()],
+                };
+                let mut tokenizer = Self::spm(pieces, scores, kinds, ids, SPACE_MARK)?;
+                if let Model::Spm(spm) = &mut tokenizer.model {
+                    spm.add_space_prefix = flag("tokenizer.ggml.add_space_prefix").unwrap_or(true);
+                }
+                tokenizer.add_bos = flag("tokenizer.ggml.add_bos_token").unwrap_or(true);
+                tokenizer
+            }
+            Some("gpt2") => {
+                let pre_name = gguf.get("tokenizer.ggml.pre").and_then(|v| v.as_str()).unwrap_or("default");
+                let pre = PreTokenizer::from_name(pre_name).ok_or_else(|| {
+                    Error::Unsupported(format!(
+                        "pre-tokenizer '{pre_name}' (supported: gpt2, smollm, llama-bpe, qwen2 and their aliases)"
+                    ))
+                })?;
+                let merges = gguf.strings("tokenizer.ggml.merges")?;
+                let specials = Self::check(&pieces, &kinds, &ids)?;
+                let bpe = Bpe::new(&pieces, &merges, pre)?;
+                Tokenizer {
+                    pieces,
+                    kinds,
+                    specials,
+                    model: Model::Bpe(bpe),
+                    bos: ids.bos,
+                    eos: ids.eos,
+                    eot: None,
+                    unknown: ids.unknown,
+                    add_bos: flag("tokenizer.ggml.add_bos_token").unwrap_or(false),
+                }
+            }
+            Some(other) => {
+                return Err(Error::Unsupported(format!(
+                    "tokenizer model '{other}' (supported: llama/SentencePiece, gpt2/byte-level BPE)"
+                )))
+            }
+        };
+        tokenizer.eot = match gguf.get("tokenizer.ggml.eot_token_id") {
+            Some(_) => Some(id("tokenizer.ggml.eot_token_id", 0)?).filter(|&t| (t as usize) < tokenizer.len()),
+            None => ["<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>"]
+                .iter()
+                .find_map(|marker| tokenizer.specials.iter().find(|(piece, _)| piece == marker).map(|(_, id)| *id)),
+        };
         Ok(tokenizer)
     }
 
@@ -234,7 +234,7 @@ impl Tokenizer {
                 _ => kind::NORMAL,
             };
         }
-        Self::build(pieces, scores, kinds, 1, 2, 0, " ")
+        Self::spm(pieces, scores, kinds, Ids { bos: 1, eos: 2, unknown: 0 }, " ")
     }
 
     /// Vocabulary size.
@@ -252,9 +252,22 @@ impl Tokenizer {
         self.pieces.get(id as usize).map(String::as_str)
     }
 
-    /// The merge score of a token.
+    /// The merge score of a token (SentencePiece vocabularies; byte-level BPE has ranks).
     pub fn score(&self, id: u32) -> Option<f32> {
-        self.scores.get(id as usize).copied()
+        match &self.model {
+            Model::Spm(spm) => spm.scores.get(id as usize).copied(),
+            Model::Bpe(_) => None,
+        }
+    }
+
+    /// Whether generation stops at `id`: end of sequence or end of turn.
+    pub fn is_stop(&self, id: u32) -> bool {
+        id == self.eos || Some(id) == self.eot
+    }
+
+    /// Whether this is a byte-level BPE vocabulary (no dummy-prefix space).
+    pub fn is_byte_level(&self) -> bool {
+        matches!(self.model, Model::Bpe(_))
     }
 
     /// Encodes a prompt, with BOS first when the model asks for it ([`Self::add_bos`]).
@@ -262,8 +275,8 @@ impl Tokenizer {
         self.encode(text, self.add_bos)
     }
 
-    /// Encodes `text`, with BOS first if `bos`. Control tokens written in the text (e.g.
-    /// `</s>`) become their ids.
+    /// Encodes `text`, with BOS first if `bos`. Control and user-defined tokens written in
+    /// the text (e.g. `</s>`, `<|im_start|>`) become their ids.
     pub fn encode(&self, text: &str, bos: bool) -> Vec<u32> {
         let mut out = Vec::new();
         if bos {
@@ -282,7 +295,10 @@ impl Tokenizer {
                 None => (rest, None),
             };
             if !plain.is_empty() {
-                self.encode_fragment(plain, after_special && self.add_space_prefix, &mut out);
+                match &self.model {
+                    Model::Spm(spm) => spm.encode_fragment(plain, after_special && spm.add_space_prefix, &mut out),
+                    Model::Bpe(bpe) => bpe.encode(plain, self.unknown, &mut out),
+                }
             }
             match special {
                 Some((id, end)) => {
@@ -296,104 +312,25 @@ impl Tokenizer {
         out
     }
 
-    fn encode_fragment(&self, text: &str, dummy_prefix: bool, out: &mut Vec<u32>) {
-        let mut normalized = String::with_capacity(text.len() + 3);
-        if dummy_prefix {
-            normalized.push_str(self.space);
-        }
-        for c in text.chars() {
-            if c == ' ' {
-                normalized.push_str(self.space);
-            } else {
-                normalized.push(c);
-            }
-        }
-        // One symbol per character, linked in order.
-        let mut symbols: Vec<Symbol> = Vec::with_capacity(normalized.len());
-        for (start, c) in normalized.char_indices() {
-            let index = symbols.len();
-            symbols.push(Symbol { start, len: c.len_utf8(), prev: index.checked_sub(1), next: Some(index + 1) });
-        }
-        if let Some(last) = symbols.last_mut() {
-            last.next = None;
-        }
-        let mut heap = BinaryHeap::new();
-        for left in 0..symbols.len().saturating_sub(1) {
-            self.push_candidate(&normalized, &symbols, left, left + 1, &mut heap);
-        }
-        while let Some(candidate) = heap.pop() {
-            let (left, right) = (symbols[candidate.left], symbols[candidate.right]);
-            // Stale: one side was merged since this pair was pushed.
-            if left.len == 0
-                || right.len == 0
-                || left.len + right.len != candidate.len
-                || left.next != Some(candidate.right)
-            {
-                continue;
-            }
-            symbols[candidate.left].len += right.len;
-            symbols[candidate.left].next = right.next;
-            symbols[candidate.right].len = 0;
-            if let Some(next) = right.next {
-                symbols[next].prev = Some(candidate.left);
-                self.push_candidate(&normalized, &symbols, candidate.left, next, &mut heap);
-            }
-            if let Some(prev) = left.prev {
-                self.push_candidate(&normalized, &symbols, prev, candidate.left, &mut heap);
-            }
-        }
-        let mut at = if symbols.is_empty() { None } else { Some(0) };
-        let mut after_unknown = false;
-        while let Some(i) = at {
-            let symbol = symbols[i];
-            let text = &normalized[symbol.start..symbol.start + symbol.len];
-            if let Some(&id) = self.lookup.get(text) {
-                out.push(id);
-                after_unknown = false;
-            } else if text.bytes().all(|byte| self.byte_tokens[byte as usize].is_some()) {
-                out.extend(text.bytes().filter_map(|byte| self.byte_tokens[byte as usize]));
-                after_unknown = false;
-            } else {
-                // SentencePiece merges a run of unknown symbols into one unknown token.
-                if !after_unknown {
-                    out.push(self.unknown);
-                }
-                after_unknown = true;
-            }
-            at = symbol.next;
-        }
-    }
-
-    fn push_candidate(
-        &self,
-        text: &str,
-        symbols: &[Symbol],
-        left: usize,
-        right: usize,
-        heap: &mut BinaryHeap<Candidate>,
-    ) {
-        let (l, r) = (symbols[left], symbols[right]);
-        let joined = &text[l.start..r.start + r.len];
-        if let Some(&id) = self.lookup.get(joined) {
-            heap.push(Candidate { score: self.scores[id as usize], left, right, len: joined.len() });
-        }
-    }
-
-    /// The bytes a token stands for: byte tokens their byte, control tokens nothing, the
-    /// unknown token " ⁇ " (as SentencePiece), others their text with the space mark as a
-    /// space.
+    /// The bytes a token stands for: control tokens nothing; SentencePiece byte tokens
+    /// their byte, the unknown token " ⁇ " (as SentencePiece), others their text with the
+    /// space mark as a space; byte-level tokens the bytes their characters map back to.
     pub fn token_bytes(&self, id: u32) -> Vec<u8> {
         let Some(piece) = self.piece(id) else { return Vec::new() };
         match self.kinds.get(id as usize).copied() {
             Some(kind::CONTROL) => return Vec::new(),
-            Some(kind::UNKNOWN) => return UNKNOWN_SURFACE.as_bytes().to_vec(),
+            Some(kind::UNKNOWN) if !self.is_byte_level() => return UNKNOWN_SURFACE.as_bytes().to_vec(),
             _ if id == self.bos || id == self.eos => return Vec::new(),
             _ => {}
         }
-        if let Some(byte) = byte_of(piece) {
-            return vec![byte];
+        match &self.model {
+            Model::Bpe(_) if self.kinds.get(id as usize) == Some(&kind::USER_DEFINED) => piece.as_bytes().to_vec(),
+            Model::Bpe(_) => bpe::token_bytes(piece),
+            Model::Spm(_) => match byte_of(piece) {
+                Some(byte) => vec![byte],
+                None => piece.replace(SPACE_MARK, " ").into_bytes(),
+            },
         }
-        piece.replace(SPACE_MARK, " ").into_bytes()
     }
 
     /// Decodes a whole sequence (dropping the dummy-prefix space at the start).
@@ -461,8 +398,9 @@ impl Decoder {
             return String::new();
         }
         let mut bytes = tokenizer.token_bytes(id);
-        // Only the first token's space is the dummy prefix (as SentencePiece and llama2.c).
-        if core::mem::take(&mut self.at_start) && bytes.first() == Some(&b' ') {
+        // Only the first token's space is the dummy prefix (as SentencePiece and llama2.c;
+        // byte-level vocabularies have none).
+        if core::mem::take(&mut self.at_start) && !tokenizer.is_byte_level() && bytes.first() == Some(&b' ') {
             bytes.remove(0);
         }
         self.pending.extend_from_slice(&bytes);
@@ -507,7 +445,7 @@ mod tests {
             .iter()
             .map(|p| if p.chars().count() > 1 && !p.starts_with('<') { p.len() as f32 } else { 0.0 })
             .collect();
-        Tokenizer::build(pieces, scores, kinds, 1, 2, 0, SPACE_MARK).unwrap()
+        Tokenizer::spm(pieces, scores, kinds, Ids { bos: 1, eos: 2, unknown: 0 }, SPACE_MARK).unwrap()
     }
 
     fn id(t: &Tokenizer, piece: &str) -> u32 {
@@ -532,13 +470,11 @@ mod tests {
         ];
         let all: Vec<(&str, f32, u8)> = entries.into_iter().chain(more).collect();
         let pieces = all.iter().map(|e| e.0.to_string()).collect();
-        Tokenizer::build(
+        Tokenizer::spm(
             pieces,
             all.iter().map(|e| e.1).collect(),
             all.iter().map(|e| e.2).collect(),
-            1,
-            2,
-            0,
+            Ids { bos: 1, eos: 2, unknown: 0 },
             SPACE_MARK,
         )
         .unwrap()
@@ -572,7 +508,7 @@ mod tests {
         pieces.push("<0x41>".into());
         kinds.push(kind::BYTE);
         let scores = pieces.iter().map(|p| p.len() as f32).collect();
-        let t = Tokenizer::build(pieces, scores, kinds, 1, 2, 0, SPACE_MARK).unwrap();
+        let t = Tokenizer::spm(pieces, scores, kinds, Ids { bos: 1, eos: 2, unknown: 0 }, SPACE_MARK).unwrap();
         assert_eq!(t.encode("<unk>", false), [id(&t, "▁"), id(&t, "<unk"), id(&t, ">")]);
         assert_eq!(t.encode("<0x41>", false), [id(&t, "▁"), id(&t, "<0x4"), id(&t, "1>")]);
     }
