@@ -57,8 +57,11 @@ fn the_card_from_the_image_builder_serves_its_files_and_its_model() {
     let card = image(&xtask, "pi3", "raspi3b", &["--model", model.to_str().unwrap()], "pi3.img");
     let drive = drive(&card);
     let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive]).expect("boots");
+    // The model loads in the background after the prompt, with a progress line.
+    vm.expect("loading model.gguf from the SD card: 100%");
+    vm.expect("read model.gguf from the card");
+    vm.expect("\n");
     let boot = vm.transcript();
-    assert!(boot.contains("loading model.gguf from the SD card: 100%"), "progress line at boot:\n{boot}");
     vm.initialize("storage-test");
 
     let info = vm.tool_result("storage_info", json!({}));
@@ -169,11 +172,9 @@ fn virt_reads_and_writes_a_card_image_over_virtio_blk() {
     else {
         return;
     };
-    let boot = vm.transcript();
-    assert!(
-        boot.contains("loading model.gguf from the SD card: 100%"),
-        "the model loads from the disk at boot:\n{boot}"
-    );
+    vm.expect("loading model.gguf from the SD card: 100%");
+    vm.expect("read model.gguf from the card");
+    vm.expect("\n");
     vm.initialize("storage-test");
     let info = vm.tool_result("storage_info", json!({}));
     let out = &info["structuredContent"];
@@ -282,8 +283,9 @@ fn broken_cards_and_files_give_clear_errors() {
         let card = image(&xtask, "pi3", "raspi3b", &["--model", model.to_str().unwrap()], "truncated.img");
         let drive_arg = drive(&card);
         let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots");
-        let boot = vm.transcript();
-        assert!(boot.contains("card model refused") && boot.contains("truncated"), "{boot}");
+        let refused = vm.expect("card model refused");
+        let boot = vm.expect("\n");
+        assert!(boot.contains("truncated"), "{refused}{boot}");
         vm.initialize("storage-test");
         let llm = vm.tool_result("llm_info", json!({}));
         assert_eq!(llm["structuredContent"]["source"], "embedded", "{llm}");

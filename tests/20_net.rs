@@ -55,7 +55,7 @@ fn python_checks(board: &str, load_seconds: &str) {
         .arg(script)
         .arg(&url)
         .arg(&token)
-        .args(["--load-seconds", load_seconds, "--clients", "4"])
+        .args(["--load-seconds", load_seconds, "--clients", "4", "--power-off"])
         .output()
         .expect("python starts");
     drop(guest);

@@ -72,6 +72,19 @@ async def sdk_checks():
                     check("net_token" in str(error) or "Unknown" in str(error) or "unknown" in str(error), f"net_token refused remotely: {error}")
                 await session.send_ping()
                 check(True, "ping")
+                await secrets(session)
+
+
+async def secrets(session):
+    """The token is in no log line or resource; the settings file is the console's alone."""
+    log = await session.call_tool("log_read", {})
+    check(TOKEN not in json.dumps(log.model_dump()), "the token is not in log_read")
+    resource = await session.read_resource("kernel://log")
+    check(TOKEN not in json.dumps(resource.model_dump()), "the token is not in kernel://log")
+    for tool, arguments in [("fs_read", {"path": "/kingly.txt"}), ("fs_write", {"path": "/KINGLY.TXT", "content": "net.token = mine\n"})]:
+        result = await session.call_tool(tool, arguments)
+        text = result.content[0].text if result.content else ""
+        check(result.is_error and "serial console" in text, f"{tool} kingly.txt refused remotely: {text[:80]}")
 
 
 def status_of(method, headers, body=None):
@@ -139,8 +152,11 @@ def abuse_round():
     check(raw(b"\x16\x03\x01garbage that is not http\r\n\r\n").startswith(b"HTTP/1.1 400"), "malformed request -> 400")
     big_head = b"POST /mcp HTTP/1.1\r\nX-Filler: " + b"a" * 20000 + b"\r\n\r\n"
     check(raw(big_head).startswith(b"HTTP/1.1 431"), "oversized headers -> 431")
-    check(raw(b"POST /mcp HTTP/1.1\r\nContent-Length: 104857600\r\n\r\n").startswith(b"HTTP/1.1 413"), "oversized body -> 413")
-    check(raw(b"POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").startswith(b"HTTP/1.1 501"), "chunked body -> 501")
+    check(raw(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 104857600\r\n\r\n").startswith(b"HTTP/1.1 413"), "oversized body -> 413")
+    check(raw(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n").startswith(b"HTTP/1.1 501"), "chunked body -> 501")
+    check(raw(b"POST /mcp HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}").startswith(b"HTTP/1.1 400"), "no Host -> 400")
+    check(raw(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\n{}").startswith(b"HTTP/1.1 400"), "duplicate Content-Length -> 400")
+    check(raw(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nContent-Length: 2\r\n\r\n{}").startswith(b"HTTP/1.1 400"), "duplicate Host -> 400")
     # A slow client holds a connection with half a request; others are served meanwhile,
     # and the slow one is answered 408 and closed.
     slow = socket.create_connection((HOST, PORT), timeout=30)
@@ -219,11 +235,32 @@ async def load():
     check(failures == 0, f"{len(latencies)} requests from {CLIENTS} clients, none failed")
 
 
+def power_off():
+    """power_off over HTTP: answered, then the machine is off within a second (QEMU exits,
+    so its forwarded port stops accepting)."""
+    r = httpx.post(URL, headers={"Content-Type": "application/json", **AUTH}, content=json.dumps(INIT), timeout=30)
+    session = {"Mcp-Session-Id": r.headers["mcp-session-id"], "Content-Type": "application/json", **AUTH}
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "power_off", "arguments": {}}}
+    r = httpx.post(URL, headers=session, content=json.dumps(call), timeout=30)
+    answered = time.monotonic()
+    check(r.status_code == 200 and "result" in r.json(), f"power_off answered: {r.text[:100]}")
+    while time.monotonic() - answered < 5:
+        try:
+            socket.create_connection((HOST, PORT), timeout=1).close()
+        except OSError:
+            break
+        time.sleep(0.05)
+    gone = time.monotonic() - answered
+    check(gone < 1.0, f"the machine is off {gone * 1000:.0f} ms after answering power_off")
+
+
 def main():
     asyncio.run(sdk_checks())
     transport_rules()
     abuse()
     asyncio.run(load())
+    if "--power-off" in ARGS:
+        power_off()
     print("all checks passed", flush=True)
 
 

@@ -150,7 +150,7 @@ pub fn prompt(request: &str) -> String {
 }
 
 /// A decoded answer.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Proposal {
     /// The answer line (`tool {json}` or `none`), trimmed, with the request's values filled
     /// in.
@@ -260,13 +260,30 @@ pub fn greedy(
     answers: Option<&Answers>,
     parallel: &dyn Parallel,
 ) -> Result<Proposal, Error> {
-    let tokens = tokenizer.encode(prompt, true);
+    greedy_with(model, tokenizer, &tokenizer.encode(prompt, true), max_tokens, answers, parallel, &mut || true)
+        .map(|p| p.unwrap_or_default())
+}
+
+/// [`greedy`] over prompt token ids, asking `go_on()` after every token it runs (prompt
+/// and answer): `None` when it said no (cancelled, out of time).
+pub fn greedy_with(
+    model: &Model<'_>,
+    tokenizer: &Tokenizer,
+    tokens: &[u32],
+    max_tokens: usize,
+    answers: Option<&Answers>,
+    parallel: &dyn Parallel,
+    go_on: &mut dyn FnMut() -> bool,
+) -> Result<Option<Proposal>, Error> {
     let mut state = State::new(&model.config, tokens.len() + max_tokens + 1);
     if tokens.len() + 1 >= state.context() {
         return Err(Error::Unsupported("the request is longer than the model's context".into()));
     }
     for (position, &token) in tokens.iter().enumerate() {
         model.forward(&mut state, token as usize, position, parallel)?;
+        if !go_on() {
+            return Ok(None);
+        }
     }
     let mut decoder = Decoder::continuing();
     let mut text = String::new();
@@ -290,7 +307,7 @@ pub fn greedy(
         let sum: f32 = logits.iter().map(|&l| libm::expf(l - top)).sum();
         log_probability += logits[best] - top - libm::logf(sum.max(1.0));
         chosen_tokens.push(best as u32);
-        if best as u32 == tokenizer.eos {
+        if tokenizer.is_stop(best as u32) {
             break;
         }
         let piece = decoder.push(tokenizer, best as u32);
@@ -303,11 +320,14 @@ pub fn greedy(
             break;
         }
         model.forward(&mut state, best, position, parallel)?;
+        if !go_on() {
+            return Ok(None);
+        }
     }
     text.push_str(&decoder.finish());
     let confidence = libm::expf(log_probability / chosen_tokens.len().max(1) as f32);
     let text = String::from(text.trim());
-    Ok(Proposal { raw: text.clone(), text, confidence })
+    Ok(Some(Proposal { raw: text.clone(), text, confidence }))
 }
 
 /// The intent model's answer for `request`, with the request's values filled in; restricted

@@ -20,6 +20,7 @@ use core::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
     task::{Context, Poll, Waker},
 };
+use inference::quant::Parallel;
 
 /// Most tasks (they are services, spawned at boot).
 pub const MAX_TASKS: usize = 8;
@@ -120,7 +121,10 @@ fn poll_ready() -> bool {
         } else {
             let mut slots = SLOTS.lock();
             slots[index].done = true;
-            log::warn!("task {} finished", slots[index].name);
+            // The services run forever; only the boot's one-shot work ends.
+            if slots[index].name != "boot" {
+                log::warn!("task {} finished", slots[index].name);
+            }
         }
     }
     ran
@@ -181,4 +185,83 @@ impl Future for Sleep {
 /// Sleeps until the counter reaches `deadline`.
 pub fn sleep_until(deadline: u64) -> Sleep {
     Sleep { deadline }
+}
+
+/// Multiply-adds per slice of a [`Yielding`] product: a few milliseconds of one core on
+/// QEMU, much less on a real Cortex-A53.
+const SLICE_WORK: usize = 1 << 20;
+
+/// A [`Parallel`] for long inference that runs inside a task on the boot core (a chat
+/// model answering `ask`, `llm_generate`): each matrix-vector product runs on the compute
+/// pool in slices of about [`SLICE_WORK`] multiply-adds, and between slices the other
+/// tasks are polled ([`run_others`]), so the console and the network keep answering while
+/// a token is computed. Rows are independent, so slicing does not change any result.
+///
+/// After [`Yielding::stop`] the remaining products are skipped: the caller stops at the
+/// next token and discards what the interrupted one left.
+pub struct Yielding {
+    pool: crate::smp::pool::Pool,
+    stopped: AtomicBool,
+}
+
+impl Yielding {
+    /// Over `pool`.
+    pub fn new(pool: crate::smp::pool::Pool) -> Yielding {
+        Yielding { pool, stopped: AtomicBool::new(false) }
+    }
+
+    /// Skips the remaining work (cancelled, or out of time).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Yielding::stop`] was called.
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+}
+
+impl Parallel for Yielding {
+    fn for_each_chunk(&self, out: &mut [f32], f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+        self.for_each_chunk_sized(out, 1, f);
+    }
+
+    fn for_each_chunk_sized(&self, out: &mut [f32], row_cost: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+        // Whole groups of 4 rows per slice, as the pool splits them.
+        let rows = (SLICE_WORK / row_cost.max(1)).max(64).div_ceil(4) * 4;
+        let mut first = 0;
+        for slice in out.chunks_mut(rows) {
+            if self.stopped() {
+                return;
+            }
+            let base = first;
+            first += slice.len();
+            self.pool.for_each_chunk_sized(slice, row_cost, &|at, chunk| f(base + at, chunk));
+            if cpu::core_id() == 0 {
+                run_others();
+            }
+        }
+    }
+}
+
+/// A future that lets the other ready tasks run once before it completes.
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Lets the other ready tasks run (e.g. the console answer its first request) first.
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
 }

@@ -6,7 +6,10 @@
 //! trainer, `cargo xtask model train-intent`), which yields a proposal text such as `memory_stats {}` or `none`, and a confidence. The kernel then
 //! checks, in order: the model recognised the request; the confidence clears
 //! [`THRESHOLD`]; the tool exists on this kernel; the arguments are a JSON object valid
-//! against the tool's input schema. Only then is the decision `Ready`, carrying the tool's
+//! against the tool's input schema; and for a tool that changes the machine, the confidence
+//! clears the stricter [`logic::intent_gate::STRICT_THRESHOLD`] and the request names what
+//! it changes ([`logic::intent_gate::names_subject`]): an out-of-domain request never yields
+//! a state-changing proposal. Only then is the decision `Ready`, carrying the tool's
 //! annotations so the caller can run read-only tools at once and ask before others.
 //!
 //! Decisions are cached by normalised request text (bounded, oldest evicted); hits and
@@ -110,8 +113,8 @@ pub struct Decision {
     pub message: String,
     /// Answered from the cache.
     pub cached: bool,
-    /// Which model proposed it: "intent" (built in) or "placed" (the big model, with the
-    /// assembled context, when the intent model did not know).
+    /// Which model proposed it: "intent" (built in), or the chat model's source ("placed",
+    /// "card") when the intent model did not know.
     pub model: &'static str,
 }
 
@@ -141,12 +144,16 @@ impl core::fmt::Display for IntentError {
     }
 }
 
-/// Decides what to do about `text` (from the cache when seen before).
-pub fn decide(text: &str) -> Result<Decision, IntentError> {
-    let key = normalise(text);
-    if key.is_empty() {
+/// Decides what to do about `text` (from the cache when seen before). `cancelled()` is
+/// asked between the chat model's tokens (see [`ask_chat_model`]).
+pub fn decide(text: &str, cancelled: &mut dyn FnMut() -> bool) -> Result<Decision, IntentError> {
+    let request = normalise(text);
+    if request.is_empty() {
         return Err(IntentError::Empty);
     }
+    // What the second tier would say depends on which chat model is active: the key names it.
+    let chat = chat_model();
+    let key = format!("{}\u{0}{request}", chat.map_or("", |m| m.name.as_str()));
     if let Some((_, hit)) = CACHE.lock().iter().find(|(k, _)| *k == key) {
         HITS.fetch_add(1, Ordering::Relaxed);
         let mut decision = hit.clone();
@@ -154,11 +161,19 @@ pub fn decide(text: &str) -> Result<Decision, IntentError> {
         return Ok(decision);
     }
     MISSES.fetch_add(1, Ordering::Relaxed);
-    let (proposal, confidence) = propose(&key)?;
-    let mut decision = verify(proposal, confidence);
+    let (proposal, confidence) = propose(&request)?;
+    let mut decision = verify(&request, proposal, confidence);
     if decision.status != Status::Ready {
-        if let Some(better) = ask_placed_model(&key) {
-            decision = better;
+        if let Some(model) = chat {
+            match ask_chat_model(model, &request, cancelled) {
+                Tier::Answered(better) => decision = better,
+                Tier::Busy => {}
+                Tier::Stopped(why) => {
+                    // Not cached: the same request may get its answer next time.
+                    decision.message = format!("{} ({why})", decision.message);
+                    return Ok(decision);
+                }
+            }
         }
     }
     let mut cache = CACHE.lock();
@@ -184,8 +199,8 @@ fn propose(request: &str) -> Result<(String, f32), IntentError> {
     Ok((proposal.text, proposal.confidence))
 }
 
-/// Checks a proposal against the catalog (see the module docs for the order).
-fn verify(proposal: String, confidence: f32) -> Decision {
+/// Checks a proposal for `request` against the catalog (see the module docs for the order).
+fn verify(request: &str, proposal: String, confidence: f32) -> Decision {
     let mut decision = Decision {
         proposal: proposal.clone(),
         confidence,
@@ -230,6 +245,26 @@ fn verify(proposal: String, confidence: f32) -> Decision {
         decision.status = Status::Invalid;
         decision.message = format!("the proposed call {tool} {arguments} is not valid: {why}");
         return decision;
+    }
+    if !entry.hints.read_only {
+        // A call that changes the machine needs more: a higher confidence, and a request that
+        // names what it changes (`logic::intent_gate`).
+        if confidence < logic::intent_gate::STRICT_THRESHOLD {
+            decision.status = Status::LowConfidence;
+            decision.message = format!(
+                "not sure enough to change the machine (best guess `{proposal}`, confidence {confidence:.2}); say it \
+                 with the tool's words, e.g. 'help {tool}'"
+            );
+            return decision;
+        }
+        if !logic::intent_gate::names_subject(request, tool, &entry.title) {
+            decision.status = Status::Unknown;
+            decision.message = format!(
+                "I don't know a tool for that (the nearest, {tool}, changes the machine and the request does not \
+                 name what it would change)"
+            );
+            return decision;
+        }
     }
     decision.status = Status::Ready;
     decision.message = format!("{tool} {arguments}");
@@ -307,24 +342,79 @@ pub fn context(request: &str, tokenizer: &inference::tokenizer::Tokenizer, budge
     (text, used, listed)
 }
 
-/// When the intent model does not know, a big chat model (if one is placed and active)
-/// gets the request with [`context`]; its answer is verified like the intent model's.
-fn ask_placed_model(request: &str) -> Option<Decision> {
-    let loaded = crate::llm::get().ok().filter(|m| m.source == "placed")?;
-    let template = loaded.gguf.get("tokenizer.chat_template").and_then(|v| v.as_str());
-    let format = inference::chat::Format::from_template(template);
-    if format != inference::chat::Format::Zephyr {
-        return None; // not a chat model: it would only continue the text
+/// The active model when it is a chat model (from the card or the loader, with a chat
+/// template): the second tier of [`decide`].
+fn chat_model() -> Option<&'static crate::llm::Loaded> {
+    let loaded = crate::llm::get().ok().filter(|m| m.source != "embedded")?;
+    let template = crate::llm::template(loaded);
+    (template.recognised && template.format != inference::chat::Format::Plain).then_some(loaded)
+}
+
+/// Longest a chat model may think about one request.
+pub const CHAT_BUDGET_MICROS: u64 = 60_000_000;
+
+/// Set while the chat model answers a request: a request served meanwhile (the tasks run
+/// between its steps) does not start a second answer on top of it.
+static CHAT_BUSY: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// What the second tier came to.
+enum Tier {
+    /// The chat model's proposal, verified.
+    Answered(Decision),
+    /// Already answering another request.
+    Busy,
+    /// Cancelled or out of time (why).
+    Stopped(&'static str),
+}
+
+/// When the intent model does not know, the active chat model gets the request with
+/// [`context`]; its answer is verified like the intent model's. It runs inside the caller's
+/// task on the boot core, and between slices of every product the other tasks run
+/// ([`crate::executor::Yielding`]), so the console and the network keep answering; after
+/// every token `cancelled()` and the time budget ([`CHAT_BUDGET_MICROS`]) are checked.
+fn ask_chat_model(loaded: &'static crate::llm::Loaded, request: &str, cancelled: &mut dyn FnMut() -> bool) -> Tier {
+    if CHAT_BUSY.swap(true, Ordering::Acquire) {
+        return Tier::Busy;
     }
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            CHAT_BUSY.store(false, Ordering::Release);
+        }
+    }
+    let _release = Release;
     let (system, _, _) = context(request, &loaded.tokenizer, CONTEXT_BUDGET);
-    let prompt = format.render(&[(inference::chat::Role::System, &system), (inference::chat::Role::User, request)]);
+    let prompt = crate::llm::template(loaded)
+        .format
+        .render(&[(inference::chat::Role::System, &system), (inference::chat::Role::User, request)]);
+    let tokens = loaded.tokenizer.encode_prompt(&prompt);
+    let task = crate::tasks::Task::start("ask (chat model)");
+    let parallel = crate::executor::Yielding::new(crate::smp::pool::Pool::ALL);
+    let deadline = crate::arch::cpu::micros().saturating_add(CHAT_BUDGET_MICROS);
+    let mut stopped = None;
+    let mut done = 0usize;
+    let mut go_on = || {
+        done += 1;
+        task.set_detail(&format!("{done}/{} prompt tokens", tokens.len()));
+        if cancelled() {
+            stopped = Some("cancelled");
+        } else if crate::arch::cpu::micros() > deadline {
+            stopped = Some("the chat model ran out of time");
+        }
+        if stopped.is_some() {
+            parallel.stop();
+        }
+        stopped.is_none()
+    };
     let answer =
-        inference::intent::greedy(&loaded.model, &loaded.tokenizer, &prompt, 48, None, &crate::smp::pool::Pool::ALL)
-            .ok()?;
-    let (proposal, confidence) = (answer.text, answer.confidence);
-    let mut decision = verify(proposal, confidence);
-    decision.model = "placed";
-    Some(decision)
+        inference::intent::greedy_with(&loaded.model, &loaded.tokenizer, &tokens, 48, None, &parallel, &mut go_on);
+    if let Some(why) = stopped {
+        return Tier::Stopped(why);
+    }
+    let Ok(Some(answer)) = answer else { return Tier::Stopped("the chat model failed") };
+    let mut decision = verify(request, answer.text, answer.confidence);
+    decision.model = loaded.source;
+    Tier::Answered(decision)
 }
 
 /// Decision-cache hits and misses since boot.

@@ -5,8 +5,9 @@
 //!   and is the generation model when nothing else is loaded;
 //! - a **placed model** (e.g. TinyLlama) put in RAM by the loader (`cargo xtask qemu
 //!   --model FILE.gguf`);
-//! - a **card model**: a GGUF file read from the SD card's boot partition into RAM, at boot
-//!   (the `model` setting of `kingly.txt`, default `model.gguf`) or by `llm_load`.
+//! - a **card model**: a GGUF file read from the SD card's boot partition into RAM, in the
+//!   background after boot (the `model` setting of `kingly.txt`, default `model.gguf`;
+//!   MCP answers from the start, `llm_info` shows the progress) or by `llm_load`.
 //!
 //! `llm_generate` uses the active model: the placed one if there is one, else the card
 //! model, else the intent model; `llm_load` switches.
@@ -60,6 +61,13 @@ pub enum ModelError {
     UnknownSlot(String),
     /// Another card model is loaded; one per boot (its weights stay in memory).
     CardTaken(String),
+    /// A card model is being read; it is active once that finishes.
+    Loading {
+        /// The file being read.
+        file: String,
+        /// Percent read so far.
+        percent: usize,
+    },
 }
 
 impl core::fmt::Display for ModelError {
@@ -79,6 +87,11 @@ impl core::fmt::Display for ModelError {
             ),
             ModelError::Storage(error) => write!(f, "{error}"),
             ModelError::UnknownSlot(name) => write!(f, "unknown model '{name}': choose 'intent', 'placed' or 'card'"),
+            ModelError::Loading { file, percent } => write!(
+                f,
+                "{file} is still loading from the SD card ({percent}%); try again when llm_info shows it \
+                 (or `llm_load model=intent` to use the built-in model meanwhile)"
+            ),
             ModelError::CardTaken(file) => {
                 write!(
                     f,
@@ -163,6 +176,40 @@ impl Slot {
         }
     }
 }
+/// A card model being read: file, bytes done, bytes in all.
+#[derive(Clone, Debug)]
+pub struct Loading {
+    /// The file on the card.
+    pub file: String,
+    /// Bytes read.
+    pub done: usize,
+    /// Bytes in the file.
+    pub total: usize,
+}
+
+impl Loading {
+    /// Percent read.
+    pub fn percent(&self) -> usize {
+        (self.done as u64 * 100 / self.total.max(1) as u64) as usize
+    }
+}
+
+static LOADING: crate::sync::IrqMutex<Option<Loading>> = crate::sync::IrqMutex::new(None);
+
+/// The card model being read, if one is.
+pub fn loading() -> Option<Loading> {
+    LOADING.lock().clone()
+}
+
+/// Clears [`LOADING`] however a load ends.
+struct LoadingGuard;
+
+impl Drop for LoadingGuard {
+    fn drop(&mut self) {
+        *LOADING.lock() = None;
+    }
+}
+
 static TOKENS: AtomicU64 = AtomicU64::new(0);
 static TOKEN_MICROS: AtomicU64 = AtomicU64::new(0);
 
@@ -215,6 +262,13 @@ fn load_placed() -> Result<Loaded, ModelError> {
 }
 
 fn log_model(loaded: &Loaded) {
+    if !template(loaded).recognised {
+        log::warn!(
+            "{} model '{}': unknown chat template, chat messages are laid out as plain text",
+            loaded.source,
+            loaded.name
+        );
+    }
     let c = &loaded.model.config;
     log::info!(
         "{} model '{}': {} layers, dim {}, vocab {}, {} KiB at {:#x}",
@@ -295,6 +349,18 @@ pub fn get() -> Result<&'static Loaded, ModelError> {
     }
 }
 
+/// The model `llm_generate` runs: [`get`], except that while the card model is still being
+/// read (and no other was chosen) it is an error saying so, not a silent switch to the
+/// small built-in model.
+pub fn for_generation() -> Result<&'static Loaded, ModelError> {
+    if ACTIVE.load(Ordering::Relaxed) == AUTO && crate::placed::model().is_none() {
+        if let Some(loading) = loading() {
+            return Err(ModelError::Loading { percent: loading.percent(), file: loading.file });
+        }
+    }
+    get()
+}
+
 /// Makes the model in `name` ("intent", "placed" or "card") the active one; returns it, or
 /// why not.
 pub fn select(name: &str) -> Result<&'static Loaded, ModelError> {
@@ -316,11 +382,31 @@ pub fn load_from_card(file: &str, progress: &mut dyn FnMut(usize, usize)) -> Res
         };
     }
     let path = format!("/{file}");
+    let _loading = {
+        let mut loading = LOADING.lock();
+        if let Some(busy) = loading.as_ref() {
+            return Err(ModelError::Loading { file: busy.file.clone(), percent: busy.percent() });
+        }
+        *loading = Some(Loading { file: file.into(), done: 0, total: 0 });
+        LoadingGuard
+    };
     // Judge the file by its header before reading hundreds of megabytes of it: a GGUF, a
     // Llama, and weights plus working memory that fit in free memory.
-    let (head, size) = crate::storage::read(&path, 0, HEADER_BYTES)?;
-    let size = size as usize;
-    let header = Gguf::parse_header(&head)?;
+    // The header is read in pieces until it parses (its vocabulary is most of it), with
+    // `progress` between pieces so a background load lets the other tasks run.
+    const PIECE: usize = 256 << 10;
+    let mut head: alloc::vec::Vec<u8> = alloc::vec::Vec::new();
+    let (header, size) = loop {
+        let (piece, size) = crate::storage::read(&path, head.len() as u32, PIECE)?;
+        let size = size as usize;
+        head.extend_from_slice(&piece);
+        progress(0, size);
+        match Gguf::parse_header(&head) {
+            Ok(_) => break (Gguf::parse_header(&head)?, size),
+            Err(_) if !piece.is_empty() && head.len() < HEADER_BYTES.min(size) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    };
     if header.file_size() > size {
         return Err(ModelError::Truncated { file: file.into(), declared: header.file_size(), actual: size });
     }
@@ -331,7 +417,13 @@ pub fn load_from_card(file: &str, progress: &mut dyn FnMut(usize, usize)) -> Res
         return Err(ModelError::NoMemory { needed, free, context });
     }
     let started = crate::arch::cpu::micros();
-    let bytes = crate::storage::read_to_static(&path, progress)?;
+    let mut track = |done: usize, total: usize| {
+        if let Some(loading) = LOADING.lock().as_mut() {
+            (loading.done, loading.total) = (done, total);
+        }
+        progress(done, total);
+    };
+    let bytes = crate::storage::read_to_static(&path, &mut track)?;
     let micros = crate::arch::cpu::micros().saturating_sub(started).max(1);
     let mut loaded = parse(bytes, "card")?;
     loaded.name_on_card = Some(file.into());
@@ -347,49 +439,58 @@ pub fn load_from_card(file: &str, progress: &mut dyn FnMut(usize, usize)) -> Res
     Ok(loaded)
 }
 
-/// At boot: loads the card model named by the settings (`model`, default `model.gguf`)
-/// when a card is present and the loader placed no model, with a progress line on the
-/// console. A missing file is not an error; a refused one is logged and the kernel runs on.
-pub fn load_card_model_at_boot() {
+/// At boot: the card model to read, from the settings (`model`, default `model.gguf`),
+/// when a card is present, the file is there and the loader placed no model. A missing file
+/// is not an error (logged).
+pub fn card_model_to_load() -> Option<String> {
     if crate::placed::model().is_some() || crate::storage::card().is_err() {
-        return;
+        return None;
     }
-    let Some(file) = crate::storage::settings().model else { return };
+    let file = crate::storage::settings().model?;
     match crate::storage::file_size(&format!("/{file}")) {
         Err(crate::storage::StorageError::NotFound(_)) => {
             log::info!("no {file} on the card: no card model");
-            return;
+            None
         }
         Err(error) => {
             log::warn!("card model {file}: {error}");
-            return;
+            None
         }
-        Ok(_) => {}
+        Ok(_) => Some(file),
     }
+}
+
+/// The boot's background task: reads `file` from the card and makes it the card model. MCP
+/// answers meanwhile: between steps of the read the other tasks run. Progress is a log
+/// line every 10 % (on the console, or as MCP log notifications once a client speaks there)
+/// and in `llm_info`. A refused file is logged and the kernel runs on.
+pub async fn load_card_model_in_background(file: String) {
+    // The console and the network get a turn before the card is read.
+    crate::executor::yield_now().await;
     let started = crate::arch::cpu::micros();
-    let mut last = 0u64;
+    let mut shown = None;
     let mut progress = |done: usize, total: usize| {
-        let now = crate::arch::cpu::micros();
-        if now.saturating_sub(last) < 250_000 && done < total {
-            return;
+        let percent = done * 100 / total.max(1);
+        if shown.is_none_or(|last| percent >= last + 10 || (percent == 100 && last != 100)) {
+            shown = Some(percent);
+            let seconds = crate::arch::cpu::micros().saturating_sub(started).max(1) as f64 / 1e6;
+            log::info!(
+                "loading {file} from the SD card: {percent:3}% ({} of {} KiB, {:.1} MiB/s)",
+                done >> 10,
+                total >> 10,
+                done as f64 / seconds / (1 << 20) as f64
+            );
         }
-        last = now;
-        let seconds = now.saturating_sub(started).max(1) as f64 / 1e6;
-        crate::print!(
-            "\rloading {file} from the SD card: {:3}% ({} of {} KiB, {:.1} MiB/s)",
-            done * 100 / total.max(1),
-            done >> 10,
-            total >> 10,
-            done as f64 / seconds / (1 << 20) as f64
-        );
+        crate::executor::run_others();
     };
-    let result = load_from_card(&file, &mut progress);
-    if last != 0 {
-        crate::println!();
-    }
-    if let Err(why) = result {
+    if let Err(why) = load_from_card(&file, &mut progress) {
         log::warn!("card model refused: {why}");
     }
+}
+
+/// The chat template of `loaded` (plain completion when it has none or an unknown one).
+pub fn template(loaded: &Loaded) -> inference::chat::Template {
+    inference::chat::Template::from_gguf_template(loaded.gguf.get("tokenizer.chat_template").and_then(|v| v.as_str()))
 }
 
 /// Counts generated tokens for the running tokens/s figure.

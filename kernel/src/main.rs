@@ -156,12 +156,6 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     timeline::record(Stage::Console);
     smp::start();
     timeline::record(Stage::Smp);
-    storage::init();
-    llm::init();
-    llm::load_card_model_at_boot();
-    if llm::get().is_ok() {
-        timeline::record(Stage::Model);
-    }
     let server = tools::server();
     timeline::record(Stage::Mcp);
     timeline::print();
@@ -178,7 +172,21 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
         if dtb.is_some() { "yes" } else { "none" }
     );
     println!("Type 'help' for commands, Tab to complete. QEMU: Ctrl-A X quits.");
-    net::init(alloc::sync::Arc::clone(server.registry()));
+    let registry = alloc::sync::Arc::clone(server.registry());
     executor::spawn("console", shell::run(server));
+    // The card, the models and the network come up after MCP answers, between the other
+    // tasks' turns: a model on the card is read in the background.
+    executor::spawn("boot", async move {
+        executor::yield_now().await;
+        storage::init();
+        llm::init();
+        timeline::record(Stage::Model);
+        net::init(registry);
+        let card_model = llm::card_model_to_load();
+        ::log::info!("services up: storage, models, network");
+        if let Some(file) = card_model {
+            llm::load_card_model_in_background(file).await;
+        }
+    });
     executor::run()
 }

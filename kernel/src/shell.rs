@@ -207,7 +207,12 @@ fn run_tool(server: &mut Server, editor: &mut Editor, name: &str, arguments: &Va
 /// `ask <plain language>`: the intent model proposes a tool call, the kernel verifies it
 /// ([`intent::decide`]), read-only tools run at once, others after confirmation.
 async fn ask(server: &mut Server, editor: &mut Editor, request: &str) -> Option<Vec<u8>> {
-    let decision = match intent::decide(request) {
+    // Ctrl-C stops a chat model thinking about it; JSON-RPC lines are served meanwhile.
+    let decided = {
+        let mut watch = Watch::new(Value::Null, server, &mut editor.pending);
+        intent::decide(request, &mut || watch.poll())
+    };
+    let decision = match decided {
         Ok(decision) => decision,
         Err(why) => {
             println!("{why}");

@@ -498,6 +498,9 @@ pub fn write(path: &str, bytes: &[u8], append: bool) -> Result<u32, StorageError
     if let Some(why) = formats::boot_files::protection(path) {
         return Err(StorageError::BadPath(format!("{path} is protected: {why}")));
     }
+    if let Some(why) = formats::boot_files::content_protection(bytes) {
+        return Err(StorageError::BadPath(format!("refused to write {path}: {why}")));
+    }
     if bytes.len() > MAX_WRITE {
         return Err(StorageError::BadPath(format!("at most {} KiB per write", MAX_WRITE / 1024)));
     }
@@ -581,7 +584,7 @@ fn read_runs(
     buffer: &mut [u8],
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(), StorageError> {
-    const STEP_BLOCKS: u64 = 1024; // 512 KiB per command, so progress moves.
+    const STEP_BLOCKS: u64 = 256; // 128 KiB per command: progress moves, other requests wait little.
     let size = buffer.len();
     let mut done = 0usize;
     for &(first, count) in runs {
@@ -590,18 +593,22 @@ fn read_runs(
         while block < end && done < size {
             let blocks = STEP_BLOCKS.min(end - block) as usize;
             let bytes = blocks * BLOCK_SIZE;
-            let mut host = HOST.lock();
-            let host = host.as_mut().ok_or(StorageError::NoCard(CardError::Gone))?;
-            if done + bytes <= size {
-                host.read_blocks(block, &mut buffer[done..done + bytes]).map_err(io)?;
-                done += bytes;
-            } else {
-                // The file's tail: whole blocks into a scratch buffer.
-                let mut tail = alloc::vec![0u8; bytes];
-                host.read_blocks(block, &mut tail).map_err(io)?;
-                let n = size - done;
-                buffer[done..].copy_from_slice(&tail[..n]);
-                done = size;
+            {
+                // The card is locked for one command only: `progress` may serve other
+                // requests (a background model load), and they may read the card too.
+                let mut host = HOST.lock();
+                let host = host.as_mut().ok_or(StorageError::NoCard(CardError::Gone))?;
+                if done + bytes <= size {
+                    host.read_blocks(block, &mut buffer[done..done + bytes]).map_err(io)?;
+                    done += bytes;
+                } else {
+                    // The file's tail: whole blocks into a scratch buffer.
+                    let mut tail = alloc::vec![0u8; bytes];
+                    host.read_blocks(block, &mut tail).map_err(io)?;
+                    let n = size - done;
+                    buffer[done..].copy_from_slice(&tail[..n]);
+                    done = size;
+                }
             }
             block += blocks as u64;
             progress(done, size);

@@ -173,6 +173,11 @@ pub fn request(action: PowerAction) {
     PENDING.store(action as u8, core::sync::atomic::Ordering::SeqCst);
 }
 
+/// Whether a power action waits for the current answer to go out.
+pub fn has_pending() -> bool {
+    PENDING.load(core::sync::atomic::Ordering::SeqCst) != 0
+}
+
 /// Carries out a pending power action, if any (called by the transports after replying).
 pub fn run_pending() {
     match PENDING.load(core::sync::atomic::Ordering::SeqCst) {

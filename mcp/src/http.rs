@@ -205,6 +205,16 @@ pub fn parse(buffer: &[u8], limits: &HttpLimits) -> Parse {
         owned.push((header.name.to_ascii_lowercase(), value.trim().to_string()));
     }
     let find = |name: &str| owned.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    // Headers that decide where a request ends or whom it is for must be unambiguous: with
+    // two of them a proxy and this server could disagree (request smuggling).
+    for name in ["content-length", "host", "authorization", "mcp-session-id", "transfer-encoding"] {
+        if owned.iter().filter(|(n, _)| n == name).count() > 1 {
+            return Parse::Reject(Response::error(400, &format!("more than one {name} header")));
+        }
+    }
+    if find("host").is_none() && request.version == Some(1) {
+        return Parse::Reject(Response::error(400, "HTTP/1.1 requests need a Host header"));
+    }
     if find("transfer-encoding").is_some() {
         return Parse::Reject(Response::error(501, "chunked request bodies are not supported; send Content-Length"));
     }

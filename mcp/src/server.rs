@@ -551,8 +551,14 @@ impl Server {
             let cancel_check = cancel_check.as_mut().map(|check| &mut **check as &mut dyn FnMut() -> bool);
             let sink = sink.as_mut().map(|sink| &mut **sink as &mut dyn FnMut(&str));
             let tool = self.tool(name);
-            let mut ctx =
-                Ctx { progress_token, outgoing: &mut outgoing, cancel_check, cancelled: already_cancelled, sink };
+            let mut ctx = Ctx {
+                progress_token,
+                outgoing: &mut outgoing,
+                cancel_check,
+                cancelled: already_cancelled,
+                sink,
+                remote: self.remote,
+            };
             match tool {
                 Some(tool) => tool.call(&mut ctx, &arguments),
                 None => Err(CallError::UnknownTool(name.into())),

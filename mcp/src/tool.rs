@@ -121,12 +121,20 @@ pub struct Ctx<'a> {
     pub(crate) cancelled: bool,
     /// Where notifications go at once (a streaming transport); otherwise they queue.
     pub(crate) sink: Option<&'a mut dyn FnMut(&str)>,
+    /// The call came from a remote (network) session.
+    pub(crate) remote: bool,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for a call outside any session (kernel code, tests).
     pub fn detached(outgoing: &'a mut Vec<String>) -> Self {
-        Ctx { progress_token: None, outgoing, cancel_check: None, cancelled: false, sink: None }
+        Ctx { progress_token: None, outgoing, cancel_check: None, cancelled: false, sink: None, remote: false }
+    }
+
+    /// Whether the call came from a remote (network) session, not the local console: tools
+    /// that guard secrets (the settings file) refuse such callers.
+    pub fn is_remote(&self) -> bool {
+        self.remote
     }
 
     /// Installs the hook a long-running handler's [`Ctx::is_cancelled`] polls (the transport

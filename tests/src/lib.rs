@@ -43,6 +43,8 @@ pub const CRASH_MARKER: &str = "*** KERNEL ";
 
 /// Shell prompt.
 pub const PROMPT: &str = "kingly> ";
+/// The boot log line after which the card, the models and the network are up.
+pub const SERVICES_UP: &str = "services up: storage, models, network";
 
 #[derive(Default)]
 struct Output {
@@ -164,6 +166,9 @@ impl Machine {
     pub fn boot_to_prompt_with(board: &str, extra: &[&str]) -> Option<Machine> {
         let mut vm = Self::boot_with(board, extra)?;
         vm.expect(PROMPT);
+        // The card, models and network come up right after the prompt; their log lines
+        // end with this one (a model on the card then loads in the background).
+        vm.expect(SERVICES_UP);
         Some(vm)
     }
 

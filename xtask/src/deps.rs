@@ -189,3 +189,50 @@ pub fn ensure_python_packages() -> Result<PathBuf> {
     std::fs::write(&stamp, wanted)?;
     Ok(python)
 }
+
+/// llama-cpp-python, the llama.cpp peer of `cargo xtask bench llm`: built once from PyPI's
+/// source package into `target/llamacpp-venv`, CPU only, for this machine's instruction set
+/// (GGML_NATIVE) with the AMX paths off (they crashed on Q8_0 on this machine kind). Needs
+/// a C++ compiler (installed from Debian's packages when missing); the build takes minutes.
+pub fn ensure_llama_cpp() -> Result<PathBuf> {
+    const VERSION: &str = "0.3.36";
+    let venv = util::root().join("target/llamacpp-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("kingly-llamacpp.txt");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(VERSION) {
+        return Ok(python);
+    }
+    ensure_python_packages()?; // python3-venv
+    if output(Command::new("c++").arg("--version")).is_none() {
+        if is_root() && std::path::Path::new("/etc/debian_version").exists() {
+            util::run(Command::new("apt-get").args(["update", "-q"]))?;
+            util::run(
+                Command::new("apt-get")
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .args(["install", "-y", "-q", "g++", "make"]),
+            )?;
+        } else {
+            bail!("building llama.cpp needs a C++ compiler:\n  sudo apt-get install -y g++ make");
+        }
+    }
+    if !python.exists() {
+        util::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    eprintln!(
+        "building llama.cpp (llama-cpp-python {VERSION}, CPU only) into {}: once, several minutes",
+        venv.display()
+    );
+    util::run(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--progress-bar", "on", "-v", "numpy"])
+            .arg(format!("llama-cpp-python=={VERSION}"))
+            .env(
+                "CMAKE_ARGS",
+                "-DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_CUDA=OFF \
+                 -DGGML_VULKAN=OFF -DGGML_METAL=OFF -DLLAMA_CURL=OFF",
+            )
+            .env("FORCE_CMAKE", "1"),
+    )?;
+    std::fs::write(&stamp, VERSION)?;
+    Ok(python)
+}

@@ -31,8 +31,34 @@ pub fn protection(path: &str) -> Option<&'static str> {
     None
 }
 
+/// Whether `path` is the settings file (`/kingly.txt`, any case): it holds the network
+/// token and names the model, so remote sessions may neither read nor write it.
+pub fn is_settings(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let parts: alloc::vec::Vec<&str> = lower.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    parts.as_slice() == ["kingly.txt"]
+}
+
+/// Why `bytes` may not be written to any file: a GGUF model under another name (which the
+/// settings could then name as the model) is refused like a `.gguf` file.
+pub fn content_protection(bytes: &[u8]) -> Option<&'static str> {
+    bytes.starts_with(b"GGUF").then_some("it is a GGUF model file; models are replaced whole on the host")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_settings_file_is_recognised_however_written() {
+        for path in ["/kingly.txt", "KINGLY.TXT", "/./Kingly.Txt", "//kingly.txt"] {
+            assert!(super::is_settings(path), "{path}");
+        }
+        for path in ["/notes.txt", "/dir/kingly.txt", "/kingly.txt.bak"] {
+            assert!(!super::is_settings(path), "{path}");
+        }
+        assert!(super::content_protection(b"GGUF\x03\0\0\0").is_some());
+        assert!(super::content_protection(b"hello").is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -4,6 +4,7 @@
 //!   heap's range) and the kernel image layout (page permissions, stack guard pages).
 //! - [`line_editor`]: the serial console's line editor (history, cursor keys, completion,
 //!   the switch to raw JSON-RPC lines) as a byte-at-a-time state machine.
+//! - [`intent_gate`]: the stricter bar for plain-language proposals that change the machine.
 //!
 //! The kernel crate wires these to the hardware; nothing here touches a register.
 #![no_std]
@@ -12,5 +13,6 @@
 
 extern crate alloc;
 
+pub mod intent_gate;
 pub mod line_editor;
 pub mod memory_map;

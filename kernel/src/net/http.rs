@@ -24,6 +24,9 @@ pub const CONNECTIONS: usize = 8;
 pub const REQUEST_TIMEOUT_US: u64 = 10_000_000;
 /// An idle connection is closed after this long.
 pub const IDLE_TIMEOUT_US: u64 = 60_000_000;
+/// A connection that has not yet had a request served (no valid token so far) is closed
+/// after this long idle: idle strangers cannot hold the slots.
+pub const UNTRUSTED_IDLE_US: u64 = 5_000_000;
 /// Sending one response may take at most this long (a client that stops reading).
 const SEND_TIMEOUT_US: u64 = 10_000_000;
 /// Socket buffers.
@@ -38,6 +41,8 @@ struct Slot {
     first_byte_us: Option<u64>,
     last_activity_us: u64,
     busy: bool,
+    /// A request on this connection was served (it presented the token).
+    trusted: bool,
 }
 
 /// Figures for `net_status`.
@@ -79,7 +84,14 @@ impl Server {
                 tcp::SocketBuffer::new(vec![0; TX_BUFFER]),
             );
             let handle = sockets.add(socket);
-            slots.push(Slot { handle, buffer: Vec::new(), first_byte_us: None, last_activity_us: 0, busy: false });
+            slots.push(Slot {
+                handle,
+                buffer: Vec::new(),
+                first_byte_us: None,
+                last_activity_us: 0,
+                busy: false,
+                trusted: false,
+            });
         }
         *ENDPOINT.lock() = Some(Endpoint::new(registry, token, super::entropy));
         Server { slots, port, figures: Figures::default() }
@@ -122,6 +134,7 @@ fn collect(stack: &mut Stack, skip: Option<usize>) -> Vec<(usize, Request)> {
                 slot.first_byte_us = None;
                 slot.last_activity_us = 0;
                 slot.busy = false;
+                slot.trusted = false;
             }
             let _ = socket.listen(port);
             continue;
@@ -176,7 +189,9 @@ fn collect(stack: &mut Stack, skip: Option<usize>) -> Vec<(usize, Request)> {
         } else if socket.state() == tcp::State::CloseWait {
             // The client finished sending and everything was answered.
             socket.close();
-        } else if slot.last_activity_us != 0 && now - slot.last_activity_us > IDLE_TIMEOUT_US {
+        } else if slot.last_activity_us != 0
+            && now - slot.last_activity_us > if slot.trusted { IDLE_TIMEOUT_US } else { UNTRUSTED_IDLE_US }
+        {
             socket.abort();
         }
     }
@@ -207,6 +222,10 @@ fn send(index: usize, mut bytes: &[u8]) -> bool {
                 with_stack(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).abort());
                 return false;
             }
+            // A client that does not read: serve the other connections meanwhile.
+            if DEPTH.load(Ordering::Relaxed) < MAX_DEPTH {
+                pump(Some(index));
+            }
             crate::executor::run_others();
             cpu::spin_for_micros(100);
         }
@@ -223,6 +242,7 @@ fn close(index: usize) {
 fn finish(index: usize, rejected: bool) {
     with_stack(|s| {
         s.http.slots[index].busy = false;
+        s.http.slots[index].trusted |= !rejected;
         s.http.figures.requests += 1;
         if rejected {
             s.http.figures.rejected += 1;
@@ -286,7 +306,26 @@ fn serve(index: usize, request: Request) {
                 }
             }
             finish(index, false);
+            if crate::system::has_pending() {
+                // A power action asked over HTTP: once its answer has left, carry it out
+                // (not when someone next types on the console).
+                drain(index);
+                crate::system::run_pending();
+            }
         }
+    }
+}
+
+/// Waits (up to half a second) until connection `index` has no unsent or unacknowledged
+/// bytes, so an answer is delivered before the machine goes down.
+fn drain(index: usize) {
+    let started = cpu::micros();
+    while cpu::micros() - started < 500_000 {
+        let pending = with_stack(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).send_queue());
+        if pending.unwrap_or(0) == 0 {
+            break;
+        }
+        cpu::spin_for_micros(1_000);
     }
 }
 

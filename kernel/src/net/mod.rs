@@ -131,8 +131,11 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
     if stack.mode == NetMode::Static {
         stack.apply_static();
     }
+    // The token goes to the UART only (someone at the console or the loader that chose it),
+    // never into the log ring, which `log_read` and `kernel://log` serve to any client.
+    crate::println!("MCP over HTTP: bearer token {token} (shown on this console only)");
     log::info!(
-        "network: {} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, MCP over HTTP on port {} (token: {token})",
+        "network: {} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, MCP over HTTP on port {}",
         stack.nic.device.name(),
         mac[0],
         mac[1],

@@ -18,7 +18,7 @@ pub fn set_registry(registry: Arc<Registry>) {
 fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
     let text = args.get("text").and_then(Value::as_str).unwrap_or("");
     let confirmed = args.get("confirm").and_then(Value::as_bool).unwrap_or(false);
-    let decision = intent::decide(text)?;
+    let decision = intent::decide(text, &mut || ctx.is_cancelled())?;
     let (Some(tool), Status::Ready, Some(hints)) = (&decision.tool, &decision.status, decision.hints) else {
         let out = json!({"status": decision.status.as_str(), "tool": decision.tool, "confidence": decision.confidence, "message": decision.message, "ran": false});
         return Ok(ToolOutput::with_text(out, format!("{}: {}", decision.status.as_str(), decision.message)));
@@ -48,9 +48,9 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
     Ok(ToolOutput::with_text(out, format!("-> {tool} {}\n{text}", decision.arguments)))
 }
 
-fn parse(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+fn parse(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
     let text = args.get("text").and_then(Value::as_str).unwrap_or("");
-    let decision = intent::decide(text)?;
+    let decision = intent::decide(text, &mut || ctx.is_cancelled())?;
     let hints = decision.hints;
     let mut out = json!({
         "status": decision.status.as_str(),
@@ -88,11 +88,11 @@ pub fn register(server: &mut Server) {
     );
     add(
         server,
-        Tool::new("intent_parse", |_, args| parse(args))
+        Tool::new("intent_parse", parse)
             .title("Understand a request")
             .description("Turns a plain-language request into a proposed tool call with the built-in intent model, verified against the tool's input schema, with a confidence. Does not run it: status 'ready' means the call is valid; 'unknown', 'low_confidence', 'unavailable' and 'invalid' say why not.")
             .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string","minLength":1,"maxLength":512},"explain":{"type":"boolean","default":false,"description":"also return the context a chat model would get for this request (tool list and state within the token budget)"},"budget":{"type":"integer","minimum":64,"maximum":2048,"default":384}},"required":["text"],"additionalProperties":false}"#)
-            .output_schema_text(r#"{"type":"object","properties":{"model":{"enum":["intent","placed"]},"context":{"type":"object","properties":{"text":{"type":"string"},"tokens":{"type":"integer"},"budget":{"type":"integer"},"tools_listed":{"type":"integer"},"tokenizer_of":{"type":"string"}}},"status":{"enum":["ready","unknown","low_confidence","unavailable","invalid"]},"tool":{"type":["string","null"]},"arguments":{},"confidence":{"type":"number"},"proposal":{"type":"string"},"read_only":{"type":["boolean","null"]},"destructive":{"type":["boolean","null"]},"needs_confirmation":{"type":"boolean"},"message":{"type":"string"},"cached":{"type":"boolean"}},"required":["status","tool","confidence","proposal","message"]}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"model":{"enum":["intent","placed","card"]},"context":{"type":"object","properties":{"text":{"type":"string"},"tokens":{"type":"integer"},"budget":{"type":"integer"},"tools_listed":{"type":"integer"},"tokenizer_of":{"type":"string"}}},"status":{"enum":["ready","unknown","low_confidence","unavailable","invalid"]},"tool":{"type":["string","null"]},"arguments":{},"confidence":{"type":"number"},"proposal":{"type":"string"},"read_only":{"type":["boolean","null"]},"destructive":{"type":["boolean","null"]},"needs_confirmation":{"type":"boolean"},"message":{"type":"string"},"cached":{"type":"boolean"}},"required":["status","tool","confidence","proposal","message"]}"#)
             .annotations(Annotations::READ_ONLY),
     );
 }

@@ -10,7 +10,7 @@ use crate::{arch::cpu, llm};
 use alloc::{format, string::String, vec::Vec};
 use core::sync::atomic::{AtomicBool, Ordering};
 use inference::{
-    chat::{Format, Role},
+    chat::Role,
     generate::{generate, Control, Finish},
     model::State,
     sampler::{Sampler, Settings},
@@ -58,6 +58,7 @@ fn info() -> Result<ToolOutput, mcp::ToolError> {
         "tokens_total": tokens,
         "tokens_per_second": if micros == 0 { 0.0 } else { tokens as f64 * 1e6 / micros as f64 },
         "cores": crate::smp::online_count(),
+        "loading": llm::loading().map(|l| json!({"file": l.file, "percent": l.percent(), "bytes_done": l.done, "bytes_total": l.total})),
         "decision_cache": {
             "hits": hits,
             "misses": misses,
@@ -71,13 +72,15 @@ fn info() -> Result<ToolOutput, mcp::ToolError> {
 fn tokenize(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
     let loaded = llm::get()?;
     let text = args.get("text").and_then(Value::as_str).unwrap_or("");
-    let ids = loaded.tokenizer.encode(text, args.get("bos").and_then(Value::as_bool).unwrap_or(true));
+    let ids =
+        loaded.tokenizer.encode(text, args.get("bos").and_then(Value::as_bool).unwrap_or(loaded.tokenizer.add_bos));
     let pieces: Vec<&str> = ids.iter().map(|&id| loaded.tokenizer.piece(id).unwrap_or("?")).collect();
     Ok(ToolOutput::new(json!({"count": ids.len(), "ids": ids, "pieces": pieces})))
 }
 
-/// The prompt: `prompt` as is, or `messages` laid out in the model's chat format
-/// (Zephyr for TinyLlama-Chat, from the GGUF chat template; plain otherwise).
+/// The prompt: `prompt` as is, or `messages` laid out in the model's chat format (from
+/// its GGUF chat template: ChatML, Zephyr, Llama 3, Llama 2; plain otherwise), with the
+/// template's default system message when the messages have none.
 fn prompt_text(loaded: &llm::Loaded, args: &mcp::Map<String, Value>) -> Result<String, mcp::ToolError> {
     if let Some(prompt) = args.get("prompt").and_then(Value::as_str) {
         return Ok(prompt.into());
@@ -94,8 +97,7 @@ fn prompt_text(loaded: &llm::Loaded, args: &mcp::Map<String, Value>) -> Result<S
         };
         turns.push((role, message.get("content").and_then(Value::as_str).unwrap_or("")));
     }
-    let template = loaded.gguf.get("tokenizer.chat_template").and_then(|v| v.as_str());
-    Ok(Format::from_template(template).render(&turns))
+    Ok(llm::template(loaded).render(&turns))
 }
 
 /// Set while a generation runs: requests served during it (same or another client) may not
@@ -120,7 +122,7 @@ impl Drop for Busy {
 }
 
 fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
-    let loaded = llm::get()?;
+    let loaded = llm::for_generation()?;
     let _busy = Busy::take()?;
     let prompt = prompt_text(loaded, args)?;
     let prompt = prompt.as_str();
@@ -131,7 +133,7 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
         seed: args.get("seed").and_then(Value::as_u64).unwrap_or(42),
         ..Settings::default()
     };
-    let tokens = loaded.tokenizer.encode(prompt, true);
+    let tokens = loaded.tokenizer.encode_prompt(prompt);
     // Working memory (KV cache and scratch) is allocated per generation: refuse instead of
     // running the heap dry, with a margin for the text and notifications.
     let config = &loaded.model.config;
@@ -153,7 +155,8 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
     }
     let mut sampler = Sampler::new(settings);
     let cores = args.get("cores").and_then(Value::as_u64).map_or(crate::MAX_CORES, |c| c as usize);
-    let pool = crate::smp::pool::Pool::limit(cores);
+    // The other tasks (console, network, a second client) run between slices of each product.
+    let pool = crate::executor::Yielding::new(crate::smp::pool::Pool::limit(cores));
     let task = crate::tasks::Task::start("llm_generate");
     let started = cpu::micros();
     let mut text = String::new();
@@ -228,7 +231,7 @@ pub fn register(server: &mut Server) {
         Tool::new("llm_info", |_, _| info())
             .title("Language model information")
             .description("The loaded model: name, quantization, parameters, layers, context, memory; an error when no model is loaded.")
-            .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"architecture":{"type":"string"},"quantization":{"type":"array","items":{"type":"string"}},"parameters":{"type":"integer"},"layers":{"type":"integer"},"dim":{"type":"integer"},"heads":{"type":"integer"},"kv_heads":{"type":"integer"},"vocab":{"type":"integer"},"max_context":{"type":"integer"},"context":{"type":"integer"},"file_bytes":{"type":"integer"},"memory_estimate_bytes":{"type":"integer"},"address":{"type":"string"},"source":{"enum":["embedded","placed","card"]},"models":{"type":"array","items":{"type":"object","properties":{"slot":{"type":"string"},"name":{"type":"string"},"bytes":{"type":"integer"},"active":{"type":"boolean"},"error":{"type":"string"},"file":{"type":["string","null"]},"load_us":{"type":"integer"}},"required":["slot"]}},"tokens_total":{"type":"integer"},"tokens_per_second":{"type":"number"},"cores":{"type":"integer"},"decision_cache":{"type":"object","properties":{"hits":{"type":"integer"},"misses":{"type":"integer"},"entries":{"type":"integer"},"hit_rate":{"type":"number"}}}},"required":["name","parameters","layers","vocab","context","source"]}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"architecture":{"type":"string"},"quantization":{"type":"array","items":{"type":"string"}},"parameters":{"type":"integer"},"layers":{"type":"integer"},"dim":{"type":"integer"},"heads":{"type":"integer"},"kv_heads":{"type":"integer"},"vocab":{"type":"integer"},"max_context":{"type":"integer"},"context":{"type":"integer"},"file_bytes":{"type":"integer"},"memory_estimate_bytes":{"type":"integer"},"address":{"type":"string"},"source":{"enum":["embedded","placed","card"]},"models":{"type":"array","items":{"type":"object","properties":{"slot":{"type":"string"},"name":{"type":"string"},"bytes":{"type":"integer"},"active":{"type":"boolean"},"error":{"type":"string"},"file":{"type":["string","null"]},"load_us":{"type":"integer"}},"required":["slot"]}},"tokens_total":{"type":"integer"},"tokens_per_second":{"type":"number"},"cores":{"type":"integer"},"loading":{"type":["object","null"],"description":"a card model being read in the background","properties":{"file":{"type":"string"},"percent":{"type":"integer"},"bytes_done":{"type":"integer"},"bytes_total":{"type":"integer"}}},"decision_cache":{"type":"object","properties":{"hits":{"type":"integer"},"misses":{"type":"integer"},"entries":{"type":"integer"},"hit_rate":{"type":"number"}}}},"required":["name","parameters","layers","vocab","context","source"]}"#)
             .annotations(Annotations::READ_ONLY),
     );
     add(
@@ -244,8 +247,8 @@ pub fn register(server: &mut Server) {
         server,
         Tool::new("llm_tokenize", |_, args| tokenize(args))
             .title("Tokenize text")
-            .description("The model's token ids (and pieces) for a text, with BOS first unless bos=false.")
-            .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string","maxLength":16384},"bos":{"type":"boolean","default":true}},"required":["text"],"additionalProperties":false}"#)
+            .description("The model's token ids (and pieces) for a text, with BOS first when the model asks for it (its add_bos_token) unless bos says otherwise.")
+            .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string","maxLength":16384},"bos":{"type":"boolean","description":"put BOS first (default: as the model's tokenizer says)"}},"required":["text"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"count":{"type":"integer"},"ids":{"type":"array","items":{"type":"integer"}},"pieces":{"type":"array","items":{"type":"string"}}},"required":["count","ids"]}"#)
             .annotations(Annotations::READ_ONLY),
     );

@@ -129,8 +129,19 @@ fn fs_list(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError>
     Ok(ToolOutput::with_text(json!({"path": path, "entries": rows, "truncated": truncated}), text))
 }
 
-fn fs_read(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+/// The settings file holds the network token: only the local console reads or writes it.
+fn local_only_settings(ctx: &mcp::Ctx<'_>, path: &str) -> Result<(), mcp::ToolError> {
+    if ctx.is_remote() && formats::boot_files::is_settings(path) {
+        return Err("kingly.txt holds the network token and the model setting: it can be read and written only \
+                    from the serial console, not over the network"
+            .into());
+    }
+    Ok(())
+}
+
+fn fs_read(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
     let path = args.get("path").and_then(Value::as_str).unwrap_or("");
+    local_only_settings(ctx, path)?;
     let offset = args.get("offset").and_then(Value::as_u64).unwrap_or(0);
     let length = args.get("length").and_then(Value::as_u64).unwrap_or(4096) as usize;
     let encoding = args.get("encoding").and_then(Value::as_str).unwrap_or("auto");
@@ -156,8 +167,9 @@ fn fs_read(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError>
     Ok(ToolOutput::with_text(out, text))
 }
 
-fn fs_write(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+fn fs_write(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
     let path = args.get("path").and_then(Value::as_str).unwrap_or("");
+    local_only_settings(ctx, path)?;
     let content = args.get("content").and_then(Value::as_str).unwrap_or("");
     let append = args.get("mode").and_then(Value::as_str) == Some("append");
     let bytes = match args.get("encoding").and_then(Value::as_str).unwrap_or("text") {
@@ -194,7 +206,7 @@ pub fn register(server: &mut Server) {
     );
     add(
         server,
-        Tool::new("fs_read", |_, args| fs_read(args))
+        Tool::new("fs_read", fs_read)
             .title("Read a file on the card")
             .description("Reads up to 64 KiB of a file on the SD card's boot partition from an offset: as text when it is UTF-8, otherwise base64 (or as asked with encoding).")
             .input_schema_text(r#"{"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":255},"offset":{"type":"integer","minimum":0,"default":0},"length":{"type":"integer","minimum":1,"maximum":65536,"default":4096},"encoding":{"enum":["auto","text","base64"],"default":"auto"}},"required":["path"],"additionalProperties":false}"#)
@@ -203,7 +215,7 @@ pub fn register(server: &mut Server) {
     );
     add(
         server,
-        Tool::new("fs_write", |_, args| fs_write(args))
+        Tool::new("fs_write", fs_write)
             .title("Write a file on the card")
             .description("Writes up to 64 KiB to a file on the SD card's boot partition (the settings file kingly.txt, notes, logs), replacing its contents or appending; a new file needs an 8.3 name. Refuses the firmware, the kernel, device trees, config.txt, overlays and models, so a write cannot stop the board from booting.")
             .input_schema_text(r#"{"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":255},"content":{"type":"string","maxLength":87384,"description":"the bytes to write: text, or base64 with encoding=base64"},"encoding":{"enum":["text","base64"],"default":"text"},"mode":{"enum":["replace","append"],"default":"replace"}},"required":["path","content"],"additionalProperties":false}"#)

@@ -141,7 +141,7 @@ fn the_transport_rules_give_their_status_codes() {
         let (response, _) = exchange(&mut e, &bytes);
         assert_eq!(response.status, status, "{}", String::from_utf8_lossy(&bytes));
     }
-    let (response, _) = exchange(&mut e, b"POST /other HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    let (response, _) = exchange(&mut e, b"POST /other HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(response.status, 404);
     let foreign_host = b"POST /mcp HTTP/1.1\r\nHost: attacker.example\r\nAuthorization: Bearer secret-token-0123456789\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
     assert_eq!(exchange(&mut e, foreign_host).0.status, 403, "DNS rebinding");
@@ -161,16 +161,31 @@ fn the_transport_rules_give_their_status_codes() {
 fn malformed_and_oversized_requests_are_rejected_before_routing() {
     let limits = HttpLimits::default();
     assert!(matches!(parse(b"POST /mcp HTTP/1.1\r\nContent-Le", &limits), Parse::Incomplete));
-    assert!(matches!(parse(b"POST /mcp HTTP/1.1\r\nContent-Length: 10\r\n\r\n{}", &limits), Parse::Incomplete));
+    assert!(matches!(
+        parse(b"POST /mcp HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n{}", &limits),
+        Parse::Incomplete
+    ));
     let reject = |bytes: &[u8]| match parse(bytes, &limits) {
         Parse::Reject(r) => r.status,
         other => panic!("{other:?}"),
     };
     assert_eq!(reject(b"\x00\x01garbage\r\n\r\n"), 400);
-    assert_eq!(reject(b"POST /mcp HTTP/1.1\r\n\r\n"), 411);
-    assert_eq!(reject(b"POST /mcp HTTP/1.1\r\nContent-Length: abc\r\n\r\n"), 400);
-    assert_eq!(reject(b"POST /mcp HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n"), 413);
-    assert_eq!(reject(b"POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), 501);
+    assert_eq!(reject(b"POST /mcp HTTP/1.1\r\nHost: h\r\n\r\n"), 411);
+    assert_eq!(reject(b"POST /mcp HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n"), 400);
+    assert_eq!(reject(b"POST /mcp HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999\r\n\r\n"), 413);
+    assert_eq!(reject(b"POST /mcp HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"), 501);
+    // Ambiguous or missing framing and addressing headers (request smuggling, rebinding).
+    assert_eq!(reject(b"POST /mcp HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"), 400, "no Host");
+    assert_eq!(reject(b"POST /mcp HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}"), 400);
+    assert_eq!(reject(b"POST /mcp HTTP/1.1\r\nHost: h\r\ncontent-length: 2\r\nCONTENT-LENGTH: 2\r\n\r\n{}"), 400);
+    assert_eq!(
+        reject(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nContent-Length: 2\r\n\r\n{}"),
+        400
+    );
+    assert!(
+        matches!(parse(b"POST /mcp HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}", &limits), Parse::Complete(..)),
+        "HTTP/1.0 has no Host"
+    );
     let mut long = b"POST /mcp HTTP/1.1\r\nX: ".to_vec();
     long.extend(core::iter::repeat_n(b'a', 9000));
     assert_eq!(reject(&long), 431);

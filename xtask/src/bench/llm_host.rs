@@ -1,11 +1,12 @@
 //! `cargo xtask bench llm`: the project's engine on the host against candle's
-//! `quantized_llama` on the same GGUF files, one thread and all threads, prompt and
-//! generation tokens/s, ratios of medians; plus peak memory of TinyLlama-shaped Q4_0 at a
-//! 2048-token context.
+//! `quantized_llama` and llama.cpp (llama-cpp-python, CPU only) on the same GGUF files and
+//! token ids, one thread and all threads, prompt and generation tokens/s, ratios of
+//! medians; peak memory of each engine per case.
 //!
 //! Each measurement is a fresh process that loads the model and prints one JSON line:
 //! `xtask llm bench` for the engine, `kingly-ml bench-candle` for candle (so xtask never
-//! links candle). candle is built with `-C target-cpu=native` into its own target directory,
+//! links candle), `llamacpp_bench.py` in llama.cpp's virtual environment for llama.cpp. A
+//! file a peer cannot load shows as "n/a" for that peer instead of stopping the run. candle is built with `-C target-cpu=native` into its own target directory,
 //! because it picks its AVX2 kernels at compile time; the engine detects AVX2 at run time.
 //! Runs of the two engines alternate (and swap order every round), so machine load affects
 //! both alike; every figure is the median over the rounds.
@@ -45,12 +46,17 @@ struct Case {
     context: usize,
 }
 
+/// The engines, in table order.
+const ENGINES: [&str; 3] = ["ours", "candle", "llama.cpp"];
+
 /// One engine's medians for one case and thread count.
 #[derive(Default)]
 struct Samples {
     prompt: Vec<f64>,
     gen: Vec<f64>,
     peak_kib: Vec<f64>,
+    /// Why the engine could not run this case (a peer that does not load the file).
+    failed: Option<String>,
 }
 
 fn bench_dir() -> PathBuf {
@@ -154,6 +160,21 @@ fn theirs(binary: &Path, case: &Case, threads: usize) -> Command {
     command
 }
 
+fn llama_cpp(python: &Path, script: &Path, case: &Case, threads: usize) -> Command {
+    let mut command = Command::new(python);
+    command.arg(script).arg("--model").arg(&case.file);
+    command.arg("--prompt").arg(case.prompt.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+    command.args([
+        "--gen-tokens",
+        &case.gen.to_string(),
+        "--threads",
+        &threads.to_string(),
+        "--context",
+        &case.context.to_string(),
+    ]);
+    command
+}
+
 fn record(samples: &mut Samples, value: &Value) -> Result<()> {
     let field = |key: &str| value[key].as_f64().with_context(|| format!("no {key} in {value}"));
     samples.prompt.push(field("prompt_tokens_per_s")?);
@@ -192,32 +213,62 @@ pub fn run(options: Options) -> Result<()> {
             context: 512,
         });
     }
-    for quant in [tinyllama::Quant::Q8_0, tinyllama::Quant::Q4_0] {
+    let smollm2 = util::root().join("../shared/fixtures/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if smollm2.is_file() {
+        let (prompt_len, gen) = if options.quick { (32, 32) } else { (64, 128) };
+        cases.push(Case {
+            label: "SmolLM2-135M Q4_1".into(),
+            prompt: prompt(&smollm2, prompt_len)?,
+            file: smollm2,
+            gen,
+            context: 512,
+        });
+    } else {
+        eprintln!("warning: {} is absent: no SmolLM2 case", smollm2.display());
+    }
+    for quant in [tinyllama::Quant::Q8_0, tinyllama::Quant::Q4_0, tinyllama::Quant::Q4KM] {
         let file = tinyllama(quant)?;
         let label = format!("TinyLlama-shape {}", quant.name().to_uppercase());
         cases.push(Case { label, prompt: prompt(&file, tiny_prompt)?, file, gen: tiny_gen, context: 2048 });
     }
     let candle = candle_binary()?;
+    let llama_python = crate::deps::ensure_llama_cpp()?;
+    let llama_script = bench_dir().join("llamacpp_bench.py");
+    std::fs::create_dir_all(bench_dir())?;
+    std::fs::write(&llama_script, include_str!("llamacpp_bench.py"))?;
     let threads: Vec<usize> = if all > 1 { vec![1, all] } else { vec![1] };
 
-    // results[case][threads] = (ours, candle)
-    let mut results: Vec<Vec<(Samples, Samples)>> =
+    // results[case][threads][engine]
+    let mut results: Vec<Vec<[Samples; 3]>> =
         cases.iter().map(|_| threads.iter().map(|_| Default::default()).collect()).collect();
-    let total = options.rounds * cases.len() * threads.len() * 2;
+    let total = options.rounds * cases.len() * threads.len() * ENGINES.len();
     let mut progress = util::Progress::items("bench llm: runs", total as u64);
     for round in 0..options.rounds {
         for (c, case) in cases.iter().enumerate() {
             for (t, &n) in threads.iter().enumerate() {
-                let (mine, candle_samples) = &mut results[c][t];
-                // Alternate which engine goes first, so neither always gets a cold cache.
-                let order = if (round + c + t) % 2 == 0 { [true, false] } else { [false, true] };
-                for engine_is_ours in order {
-                    if engine_is_ours {
-                        record(mine, &measure(ours(case, n)?)?)
-                            .with_context(|| format!("{} ({n} threads), ours", case.label))?;
-                    } else {
-                        record(candle_samples, &measure(theirs(&candle, case, n))?)
-                            .with_context(|| format!("{} ({n} threads), candle", case.label))?;
+                // Rotate which engine goes first, so none always gets a cold cache.
+                for k in 0..ENGINES.len() {
+                    let engine = (round + c + t + k) % ENGINES.len();
+                    let samples = &mut results[c][t][engine];
+                    let command = match engine {
+                        0 => ours(case, n)?,
+                        1 => theirs(&candle, case, n),
+                        _ => llama_cpp(&llama_python, &llama_script, case, n),
+                    };
+                    if samples.failed.is_none() {
+                        let outcome = measure(command).and_then(|value| record(samples, &value));
+                        match outcome {
+                            Ok(()) => {}
+                            // Ours must run everything; a peer that cannot load a file is noted.
+                            Err(e) if engine == 0 => {
+                                return Err(e.context(format!("{} ({n} threads), ours", case.label)))
+                            }
+                            Err(e) => {
+                                let why = format!("{e:#}");
+                                eprintln!("{} cannot run {} ({n} threads): {why}", ENGINES[engine], case.label);
+                                samples.failed = Some(why);
+                            }
+                        }
                     }
                     progress.advance(1);
                 }
@@ -227,27 +278,44 @@ pub fn run(options: Options) -> Result<()> {
     progress.finish();
 
     println!();
-    println!("Host LLM inference: this engine (inference/, AVX2 detected at run time) vs candle 0.9 quantized_llama (target-cpu=native)");
+    println!("Host LLM inference: this engine (inference/, AVX2 detected at run time) vs candle 0.9 quantized_llama (target-cpu=native) vs llama.cpp (llama-cpp-python, GGML_NATIVE, CPU)");
     println!("medians of {} round(s), runs interleaved; prompt = {} / {} tokens, generation = {} / {} tokens (stories260K / TinyLlama-shape)", options.rounds, story_prompt, tiny_prompt, story_gen, tiny_gen);
     println!(
-        "{all} cores; load average {load_before} before, {} after (other work on the machine slows both engines alike)",
+        "{all} cores; load average {load_before} before, {} after (other work on the machine slows every engine alike)",
         load_average()
     );
     println!();
     println!(
-        "| model | threads | prompt tok/s ours | candle | ours/candle | generation tok/s ours | candle | ours/candle |"
+        "| model | threads | prompt tok/s ours | candle | llama.cpp | ours/candle | ours/llama.cpp | generation tok/s ours | candle | llama.cpp | ours/candle | ours/llama.cpp | peak MiB ours / candle / llama.cpp |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let figure = |s: &Samples, f: fn(&Samples) -> &Vec<f64>| (s.failed.is_none()).then(|| median(f(s)));
+    let show = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1}"));
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "n/a".into(),
+    };
     for (c, case) in cases.iter().enumerate() {
         for (t, &n) in threads.iter().enumerate() {
-            let (mine, theirs) = &results[c][t];
-            let (mp, tp, mg, tg) =
-                (median(&mine.prompt), median(&theirs.prompt), median(&mine.gen), median(&theirs.gen));
+            let [mine, cand, llama] = &results[c][t];
+            let p: Vec<Option<f64>> = [mine, cand, llama].iter().map(|s| figure(s, |s| &s.prompt)).collect();
+            let g: Vec<Option<f64>> = [mine, cand, llama].iter().map(|s| figure(s, |s| &s.gen)).collect();
+            let m: Vec<String> =
+                [mine, cand, llama].iter().map(|s| show(figure(s, |s| &s.peak_kib).map(|k| k / 1024.0))).collect();
             println!(
-                "| {} | {n} | {mp:.1} | {tp:.1} | {:.2}x | {mg:.1} | {tg:.1} | {:.2}x |",
+                "| {} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 case.label,
-                mp / tp,
-                mg / tg
+                show(p[0]),
+                show(p[1]),
+                show(p[2]),
+                ratio(p[0], p[1]),
+                ratio(p[0], p[2]),
+                show(g[0]),
+                show(g[1]),
+                show(g[2]),
+                ratio(g[0], g[1]),
+                ratio(g[0], g[2]),
+                m.join(" / ")
             );
         }
     }
@@ -255,7 +323,7 @@ pub fn run(options: Options) -> Result<()> {
         .iter()
         .position(|c| c.label.ends_with("Q4_0") && c.label.starts_with("TinyLlama"))
         .context("no Q4_0 case")?;
-    let (mine, theirs) = &results[q4][threads.len() - 1];
+    let [mine, theirs, _] = &results[q4][threads.len() - 1];
     let (ours_mib, theirs_mib) = (median(&mine.peak_kib) / 1024.0, median(&theirs.peak_kib) / 1024.0);
     println!();
     println!(

@@ -1,0 +1,178 @@
+//! The stricter bar for plain-language proposals that change the machine.
+//!
+//! A read-only proposal that is wrong costs a useless answer; one that changes the machine
+//! (power, pins, files, buses) costs much more. So besides a higher confidence, such a
+//! proposal is only acted on when the request *names what it changes*: one of its words
+//! belongs to the tool's subject — the parts of its name, the words of its title, or the
+//! everyday words for that subject below. "make me a cup of coffee" never reaches
+//! `power_off`, whatever the model says; "switch the board off" does. And a request that
+//! points at another object ("turn off *the oven*", "reboot *my router*") is about another
+//! machine: when a determiner introduces a word that is neither this machine nor the tool's
+//! subject, the proposal is refused too.
+
+use alloc::{string::String, vec::Vec};
+
+/// Minimum confidence for a proposal that changes the machine (read-only ones use the
+/// kernel's general threshold).
+pub const STRICT_THRESHOLD: f32 = 0.5;
+
+/// Everyday words for the subjects in tool names (`power_off` → "power", "off").
+const SUBJECTS: &[(&str, &[&str])] = &[
+    ("power", &["power", "shut", "shutdown", "halt", "turn", "switch", "poweroff", "down"]),
+    ("off", &["off", "shut", "shutdown", "halt", "poweroff", "stop"]),
+    ("reboot", &["reboot", "restart", "reset", "boot", "cycle", "bounce", "relaunch", "start", "again"]),
+    (
+        "gpio",
+        &[
+            "gpio", "gpios", "pin", "pins", "led", "leds", "relay", "high", "low", "input", "output", "pull", "on",
+            "off",
+        ],
+    ),
+    ("mode", &["mode", "input", "output", "direction"]),
+    (
+        "pwm",
+        &["pwm", "duty", "dim", "dimmer", "brightness", "servo", "fan", "frequency", "light", "lamp", "motor", "speed"],
+    ),
+    ("i2c", &["i2c", "register", "sensor", "address"]),
+    ("spi", &["spi", "transfer", "bytes", "mosi", "miso"]),
+    ("fs", &["file", "files", "card", "sd", "note", "notes", "text"]),
+    ("llm", &["model", "llm", "language", "tinyllama", "smollm", "card", "file", "gguf"]),
+    ("log", &["log", "logs", "logging", "verbosity", "verbose", "debug"]),
+    ("net", &["network", "net", "ip", "dhcp", "address", "ethernet", "wifi"]),
+];
+
+/// Whether `request` (normalised: lower case, words separated by spaces or punctuation)
+/// names the subject of the tool `name` with title `title`.
+pub fn names_subject(request: &str, name: &str, title: &str) -> bool {
+    let words: Vec<String> = request
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    // A question ("what does gpio stand for", "how do leds work") asks for an answer, not a
+    // change.
+    if words.first().is_some_and(|w| QUESTIONS.contains(&w.as_str())) {
+        return false;
+    }
+    let mut subject: Vec<&str> = Vec::new();
+    for part in name.split('_') {
+        // Verbs in tool names ("write", "set", "load") say what is done, not to what.
+        if !VERBS.contains(&part) {
+            subject.push(part);
+        }
+        if let Some((_, synonyms)) = SUBJECTS.iter().find(|(key, _)| *key == part) {
+            subject.extend_from_slice(synonyms);
+        }
+    }
+    let title = title.to_ascii_lowercase();
+    let title_words: Vec<&str> = title
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 3 && !STOP.contains(w) && !VERBS.contains(w))
+        .collect();
+    let known = |w: &str| {
+        let stem = w.strip_suffix('s').unwrap_or(w);
+        subject.iter().chain(&title_words).any(|s| *s == w || *s == stem)
+    };
+    if !words.iter().any(|w| known(w)) {
+        return false;
+    }
+    // "the oven", "my router": another object than this machine or the tool's subject.
+    let foreign = words.windows(2).any(|pair| {
+        let (determiner, object) = (pair[0].as_str(), pair[1].as_str());
+        DETERMINERS.contains(&determiner)
+            && !known(object)
+            && !SELF.contains(&object)
+            && !object.chars().all(|c| c.is_ascii_digit())
+    });
+    !foreign
+}
+
+/// First words of questions.
+const QUESTIONS: &[&str] =
+    &["what", "whats", "why", "how", "who", "when", "where", "which", "explain", "describe", "define"];
+
+/// Tool-name parts that are actions, not subjects.
+const VERBS: &[&str] = &["write", "set", "load", "read", "transfer", "run", "generate", "mode"];
+
+/// Words that introduce the object a request is about.
+const DETERMINERS: &[&str] = &["the", "my", "our", "your", "that", "this", "those", "these", "his", "her", "their"];
+
+/// Words for this machine (and harmless words that may follow a determiner).
+const SELF: &[&str] = &[
+    "board",
+    "machine",
+    "pi",
+    "raspberry",
+    "system",
+    "computer",
+    "device",
+    "kingly",
+    "os",
+    "kernel",
+    "server",
+    "box",
+    "thing",
+    "node",
+    "whole",
+    "entire",
+    "current",
+    "first",
+    "second",
+    "third",
+    "same",
+    "other",
+    "next",
+    "value",
+    "state",
+    "signal",
+    "voltage",
+    "level",
+    "number",
+    "chip",
+    "soc",
+    "cpu",
+    "hardware",
+];
+
+/// Title words that name no subject.
+const STOP: &[&str] = &["the", "and", "for", "with", "from", "into", "this", "that", "all", "one", "its"];
+
+#[cfg(test)]
+mod tests {
+    use super::names_subject;
+
+    #[test]
+    fn requests_that_name_the_change_pass() {
+        for (request, tool, title) in [
+            ("switch the board off", "power_off", "Power off"),
+            ("shut down now", "power_off", "Power off"),
+            ("restart the machine", "power_reboot", "Reboot"),
+            ("set pin 17 high", "gpio_write", "Set a GPIO output"),
+            ("turn on the led", "gpio_write", "Set a GPIO output"),
+            ("make pin 4 an input", "gpio_mode", "Set a pin's mode"),
+            ("dim the light to 30 percent", "pwm_set", "Set a PWM output"),
+            ("use the model from the card", "llm_load", "Switch the language model"),
+            ("turn off the raspberry pi", "power_off", "Power off"),
+            ("power the board down", "power_off", "Power off"),
+            ("set the pin 17 high", "gpio_write", "Set a GPIO output"),
+        ] {
+            assert!(names_subject(request, tool, title), "{request} -> {tool}");
+        }
+    }
+
+    #[test]
+    fn requests_about_something_else_do_not() {
+        for (request, tool, title) in [
+            ("make me a cup of coffee", "power_off", "Power off"),
+            ("yo whats the heap looking like", "power_off", "Power off"),
+            ("tell me something funny", "power_reboot", "Reboot"),
+            ("lock the front door", "gpio_write", "Set a GPIO output"),
+            ("what is the weather like", "pwm_set", "Set a PWM output"),
+            ("turn off the oven", "power_off", "Power off"),
+            ("reboot my router", "power_reboot", "Reboot"),
+            ("switch off the kitchen lights", "power_off", "Power off"),
+        ] {
+            assert!(!names_subject(request, tool, title), "{request} -> {tool}");
+        }
+    }
+}
