@@ -139,7 +139,15 @@ fn measure(mut command: Command) -> Result<Value> {
 
 fn ours(case: &Case, threads: usize) -> Result<Command> {
     let mut command = Command::new(std::env::current_exe()?);
-    command.args(["llm", "bench", "--model"]).arg(&case.file);
+    command.args(["llm", "bench"]);
+    case_args(&mut command, case, threads);
+    Ok(command)
+}
+
+/// The arguments `xtask llm bench` and `llamacpp_bench.py` share: model, prompt ids,
+/// generation length, threads, context.
+fn case_args(command: &mut Command, case: &Case, threads: usize) {
+    command.arg("--model").arg(&case.file);
     command.arg("--prompt").arg(case.prompt.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
     command.args([
         "--gen-tokens",
@@ -149,7 +157,6 @@ fn ours(case: &Case, threads: usize) -> Result<Command> {
         "--context",
         &case.context.to_string(),
     ]);
-    Ok(command)
 }
 
 fn theirs(binary: &Path, case: &Case, threads: usize) -> Command {
@@ -162,16 +169,8 @@ fn theirs(binary: &Path, case: &Case, threads: usize) -> Command {
 
 fn llama_cpp(python: &Path, script: &Path, case: &Case, threads: usize) -> Command {
     let mut command = Command::new(python);
-    command.arg(script).arg("--model").arg(&case.file);
-    command.arg("--prompt").arg(case.prompt.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
-    command.args([
-        "--gen-tokens",
-        &case.gen.to_string(),
-        "--threads",
-        &threads.to_string(),
-        "--context",
-        &case.context.to_string(),
-    ]);
+    command.arg(script);
+    case_args(&mut command, case, threads);
     command
 }
 
