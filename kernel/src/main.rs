@@ -183,6 +183,7 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
         timeline::record(Stage::Model);
         net::init(registry);
         let card_model = llm::card_model_to_load();
+        system::mark_services_up();
         ::log::info!("services up: storage, models, network");
         if let Some(file) = card_model {
             llm::load_card_model_in_background(file).await;

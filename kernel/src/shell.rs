@@ -368,6 +368,25 @@ impl McpPort {
     }
 }
 
+/// Whether `line` asks for something the boot task brings up after the prompt (the card,
+/// the models, the network): every tool call and human command; not a ping, the
+/// handshake, a list or a notification, which are answered at once.
+fn needs_services(line: &Line) -> bool {
+    match line {
+        Line::Json(bytes) => {
+            let Ok(message) = mcp::parse_json(bytes) else { return false };
+            let method = message.get("method").and_then(Value::as_str).unwrap_or("");
+            !(method.is_empty()
+                || method == "ping"
+                || method == "initialize"
+                || method.starts_with("notifications/")
+                || method.ends_with("/list"))
+        }
+        Line::Human(_) => true,
+        Line::Cancelled => false,
+    }
+}
+
 /// Serves the console forever (the console task of the executor).
 pub async fn run(mut server: Server) {
     let mut editor = Editor::new();
@@ -377,6 +396,9 @@ pub async fn run(mut server: Server) {
             print!("{PROMPT}");
         }
         let mut line = editor.read_line(&server, !port.active).await;
+        if !system::services_up() && needs_services(&line) {
+            system::services().await;
+        }
         loop {
             match line {
                 Line::Json(bytes) => port.handle(&mut server, &mut editor, &bytes),

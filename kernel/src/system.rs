@@ -192,3 +192,25 @@ pub fn run_pending() {
         _ => {}
     }
 }
+
+/// Set once the boot task has brought up the card, the models and the network.
+static SERVICES_UP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Records that the card, the models and the network are up (the boot task, once).
+pub fn mark_services_up() {
+    SERVICES_UP.store(true, core::sync::atomic::Ordering::Release);
+}
+
+/// Whether the card, the models and the network are up.
+pub fn services_up() -> bool {
+    SERVICES_UP.load(core::sync::atomic::Ordering::Acquire)
+}
+
+/// Waits (letting the boot task run) until the services are up. MCP answers from the
+/// first instant; a tool call that arrives in the first few milliseconds waits here
+/// instead of being told that the card or the models have not started.
+pub async fn services() {
+    while !services_up() {
+        crate::executor::yield_now().await;
+    }
+}

@@ -169,6 +169,8 @@ impl Machine {
         // The card, models and network come up right after the prompt; their log lines
         // end with this one (a model on the card then loads in the background).
         vm.expect(SERVICES_UP);
+        // The rest of that log line, so that the next command's output starts at its echo.
+        vm.expect("\n");
         Some(vm)
     }
 
