@@ -15,9 +15,11 @@ fn boot(board: &str) -> Option<(Guard, String, String)> {
     let xtask = kingly_tests::xtask()?;
     let port = kingly_tests::free_port();
     let token = format!("test-token-{}-{port}", std::process::id());
+    let read_token = format!("{token}-read");
     let image = images.join(format!("{board}-test/kernel8.img"));
     let mut child = Command::new(xtask)
-        .args(["qemu", "--board", board, "--mcp", "--net", "--port", &port.to_string(), "--token", &token, "--image"])
+        .args(["qemu", "--board", board, "--mcp", "--net", "--port", &port.to_string(), "--token", &token])
+        .args(["--read-token", &read_token, "--image"])
         .arg(&image)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -56,6 +58,7 @@ fn python_checks(board: &str, load_seconds: &str) {
         .arg(&url)
         .arg(&token)
         .args(["--load-seconds", load_seconds, "--clients", "4", "--power-off"])
+        .args(["--read-token", &format!("{token}-read")])
         .output()
         .expect("python starts");
     drop(guest);

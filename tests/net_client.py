@@ -31,6 +31,7 @@ URL, TOKEN = sys.argv[1], sys.argv[2]
 ARGS = sys.argv[3:]
 LOAD_SECONDS = float(ARGS[ARGS.index("--load-seconds") + 1]) if "--load-seconds" in ARGS else 10.0
 CLIENTS = int(ARGS[ARGS.index("--clients") + 1]) if "--clients" in ARGS else 4
+READ_TOKEN = ARGS[ARGS.index("--read-token") + 1] if "--read-token" in ARGS else None
 HOST, PORT = urlparse(URL).hostname, urlparse(URL).port
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}
@@ -235,6 +236,28 @@ async def load():
     check(failures == 0, f"{len(latencies)} requests from {CLIENTS} clients, none failed")
 
 
+def read_role():
+    """The read token: reads (a session, tools/list, a read-only tool, a resource) but a tool
+    that changes the machine is 403 insufficient_scope naming the control scope, and the
+    machine keeps running."""
+    read = {"Content-Type": "application/json", "Authorization": f"Bearer {READ_TOKEN}"}
+    r = httpx.post(URL, headers=read, content=json.dumps(INIT), timeout=30)
+    check(r.status_code == 200 and "mcp-session-id" in r.headers, f"read token initializes: {r.status_code}")
+    session = {**read, "Mcp-Session-Id": r.headers.get("mcp-session-id", "")}
+    call = lambda name, i: json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": name, "arguments": {}}})
+    r = httpx.post(URL, headers=session, content=call("memory_stats", 2), timeout=30)
+    check(r.status_code == 200 and r.json()["result"]["isError"] is False, f"read token runs memory_stats: {r.text[:120]}")
+    r = httpx.post(URL, headers=session, content=json.dumps({"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": "kernel://log/5"}}), timeout=30)
+    check(r.status_code == 200 and "result" in r.json(), "read token reads a resource")
+    for name in ("power_off", "gpio_write", "fs_write", "intent_run"):
+        r = httpx.post(URL, headers=session, content=call(name, 4), timeout=30)
+        challenge = r.headers.get("www-authenticate", "")
+        check(r.status_code == 403 and 'error="insufficient_scope"' in challenge and 'scope="control"' in challenge,
+              f"read token calling {name} -> 403 insufficient_scope ({r.status_code}, {challenge})")
+        check("control role" in r.json().get("error", {}).get("message", ""), f"{name}: the error names the role: {r.text[:160]}")
+    check(ping_ok(), "the machine keeps running after the refused calls")
+
+
 def power_off():
     """power_off over HTTP: answered, then the machine is off within a second (QEMU exits,
     so its forwarded port stops accepting)."""
@@ -259,6 +282,8 @@ def main():
     transport_rules()
     abuse()
     asyncio.run(load())
+    if READ_TOKEN:
+        read_role()
     if "--power-off" in ARGS:
         power_off()
     print("all checks passed", flush=True)

@@ -19,7 +19,10 @@
 //! `server/discover`) is answered by a fresh session that is not kept, so such clients get
 //! the JSON-RPC error they need to fall back.
 
-use crate::{server::Registry, Server};
+use crate::{
+    server::{Registry, Role},
+    Server,
+};
 use alloc::{
     format,
     string::{String, ToString},
@@ -258,6 +261,8 @@ pub enum Action {
         id: Option<serde_json::Value>,
         /// The session was created by this request.
         created: bool,
+        /// What the presented token allows (set it on the session's server).
+        role: Role,
     },
 }
 
@@ -275,6 +280,7 @@ struct Session {
 pub struct Endpoint {
     registry: Arc<Registry>,
     token: String,
+    read_token: Option<String>,
     allowed_hosts: Vec<String>,
     sessions: Vec<Session>,
     entropy: fn() -> u64,
@@ -311,12 +317,19 @@ impl Endpoint {
         Endpoint {
             registry,
             token: token.into(),
+            read_token: None,
             allowed_hosts: ["localhost", "127.0.0.1", "::1"].iter().map(|h| h.to_string()).collect(),
             sessions: Vec::new(),
             entropy,
             clock: 0,
             limits: HttpLimits::default(),
         }
+    }
+
+    /// A second bearer token that gives the read role: read-only tools, resources and
+    /// prompts; a tool that changes the machine is answered with 403 `insufficient_scope`.
+    pub fn set_read_token(&mut self, token: &str) {
+        self.read_token = Some(token.into());
     }
 
     /// The limits requests are parsed with.
@@ -368,11 +381,19 @@ impl Endpoint {
         let presented = request
             .header("authorization")
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-        if !presented.is_some_and(|t| same_secret(t.trim().as_bytes(), self.token.as_bytes())) {
-            let mut response = Response::error(401, "missing or wrong bearer token (Authorization: Bearer <token>; the token is shown on the serial console)");
-            response.headers.push(("WWW-Authenticate", "Bearer realm=\"kingly-os\"".into()));
-            return Action::Respond(response);
-        }
+        let presented = presented.map(|t| t.trim().as_bytes());
+        // Both comparisons always run, so the time taken does not tell which token matched.
+        let control = presented.is_some_and(|t| same_secret(t, self.token.as_bytes()));
+        let read = presented.is_some_and(|t| self.read_token.as_ref().is_some_and(|r| same_secret(t, r.as_bytes())));
+        let role = match (control, read) {
+            (true, _) => Role::Control,
+            (false, true) => Role::Read,
+            (false, false) => {
+                let mut response = Response::error(401, "missing or wrong bearer token (Authorization: Bearer <token>; the token is shown on the serial console)");
+                response.headers.push(("WWW-Authenticate", "Bearer realm=\"kingly-os\"".into()));
+                return Action::Respond(response);
+            }
+        };
         if let Some(host) = request.header("host") {
             if !self.allowed(host) {
                 return Action::Respond(Response::error(403, "Host not allowed"));
@@ -408,6 +429,23 @@ impl Endpoint {
         let id = value.as_ref().and_then(|v| v.get("id")).cloned().filter(|_| !method.is_empty());
         let wants_stream = request.header("accept").is_some_and(|a| a.contains("text/event-stream"))
             && value.as_ref().and_then(|v| v.pointer("/params/_meta/progressToken")).is_some();
+        // A read token calling a tool that changes the machine: 403 with the scope it lacks
+        // (RFC 6750 §3.1, as MCP's authorization rules use it), and the JSON-RPC error.
+        if role == Role::Read && method == "tools/call" {
+            let name = value.as_ref().and_then(|v| v.pointer("/params/name")).and_then(|n| n.as_str()).unwrap_or("");
+            let mut probe = Server::over(Arc::clone(&self.registry));
+            probe.set_remote(true);
+            probe.set_role(role);
+            if let Some(why) = probe.forbidden(name) {
+                let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32003, "message": why}});
+                let mut response = Response::json(403, body.to_string());
+                response.headers.push((
+                    "WWW-Authenticate",
+                    "Bearer realm=\"kingly-os\", error=\"insufficient_scope\", scope=\"control\"".into(),
+                ));
+                return Action::Respond(response);
+            }
+        }
         let (session, created) = match session {
             Some(id) if self.sessions.iter().any(|s| s.id == id) => (Some(id), false),
             Some(_) => return Action::Respond(Response::error(404, "unknown or expired session: initialize again")),
@@ -455,7 +493,7 @@ impl Endpoint {
                 }
             }
         }
-        Action::Call { session, message: request.body.clone(), stream: wants_stream && id.is_some(), id, created }
+        Action::Call { session, message: request.body.clone(), stream: wants_stream && id.is_some(), id, created, role }
     }
 
     /// Takes the session's server out for a call (a busy session lends a second handle on

@@ -59,12 +59,33 @@ pub struct Registry {
     prompts: Vec<Prompt>,
 }
 
+/// What a session's credentials allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Read-only tools, resources and prompts (a network client with the read token).
+    Read,
+    /// Everything the transport offers (the console; a network client with the control
+    /// token).
+    Control,
+}
+
+impl Role {
+    /// The scope name (OAuth-style, in `WWW-Authenticate` and error messages).
+    pub fn scope(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Control => "control",
+        }
+    }
+}
+
 /// One MCP session over a shared [`Registry`].
 pub struct Server {
     registry: Arc<Registry>,
     limits: Limits,
     page_size: usize,
     remote: bool,
+    role: Role,
     session: Option<Session>,
     min_log_level: usize,
     outgoing: Vec<String>,
@@ -168,6 +189,7 @@ impl Server {
             limits: Limits::default(),
             page_size: 50,
             remote: false,
+            role: Role::Control,
             session: None,
             min_log_level: 1,
             outgoing: Vec::new(),
@@ -189,6 +211,7 @@ impl Server {
         fork.limits = self.limits;
         fork.page_size = self.page_size;
         fork.remote = self.remote;
+        fork.role = self.role;
         fork.session = self.session.clone();
         fork.min_log_level = self.min_log_level;
         fork
@@ -208,6 +231,28 @@ impl Server {
     /// Whether this session is a network client's.
     pub fn is_remote(&self) -> bool {
         self.remote
+    }
+
+    /// Sets what this session may do (the transport knows the credentials).
+    pub fn set_role(&mut self, role: Role) {
+        self.role = role;
+    }
+
+    /// What this session may do.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Why this session may not call tool `name`, if it may not: a tool that is not
+    /// read-only needs the control role.
+    pub fn forbidden(&self, name: &str) -> Option<String> {
+        let tool = self.tool(name)?;
+        (self.role == Role::Read && !tool.hints().read_only).then(|| {
+            format!(
+                "{name} changes the machine and needs the control role (scope \"control\"); this session's token has \
+                 the read role"
+            )
+        })
     }
 
     /// Changes the message limits (the transport knows its size limit).
@@ -287,6 +332,9 @@ impl Server {
     /// [`Server::call_tool`] with a caller-supplied context.
     pub fn call_tool_with(&self, ctx: &mut Ctx<'_>, name: &str, arguments: &Value) -> Result<ToolOutput, CallError> {
         let tool = self.tool(name).ok_or_else(|| CallError::UnknownTool(name.into()))?;
+        if let Some(why) = self.forbidden(name) {
+            return Err(CallError::Forbidden(why));
+        }
         tool.call(ctx, arguments)
     }
 
@@ -559,9 +607,10 @@ impl Server {
                 sink,
                 remote: self.remote,
             };
-            match tool {
-                Some(tool) => tool.call(&mut ctx, &arguments),
-                None => Err(CallError::UnknownTool(name.into())),
+            match (tool, self.forbidden(name)) {
+                (Some(_), Some(why)) => Err(CallError::Forbidden(why)),
+                (Some(tool), None) => tool.call(&mut ctx, &arguments),
+                (None, _) => Err(CallError::UnknownTool(name.into())),
             }
         };
         self.outgoing = outgoing;
@@ -579,6 +628,9 @@ impl Server {
                 Ok(Value::Object(result))
             }
             Err(CallError::Failed(why)) => Ok(json!({"content": [{"type": "text", "text": why}], "isError": true})),
+            Err(forbidden @ CallError::Forbidden(_)) => {
+                Ok(json!({"content": [{"type": "text", "text": forbidden.to_string()}], "isError": true}))
+            }
             Err(other) => Err(other.into()),
         }
     }

@@ -92,6 +92,8 @@ pub enum CallError {
     InvalidArguments(String),
     /// The tool ran and reported an error.
     Failed(String),
+    /// The session's role does not allow this tool (why, naming the scope needed).
+    Forbidden(String),
 }
 
 impl core::fmt::Display for CallError {
@@ -100,6 +102,7 @@ impl core::fmt::Display for CallError {
             Self::UnknownTool(name) => write!(f, "unknown tool '{name}'"),
             Self::InvalidArguments(why) => write!(f, "invalid arguments: {why}"),
             Self::Failed(why) => write!(f, "{why}"),
+            Self::Forbidden(why) => write!(f, "forbidden: {why}"),
         }
     }
 }

@@ -42,6 +42,10 @@ pub struct Args {
     /// Bearer token for MCP over HTTP (with --net; default: a fresh random one).
     #[arg(long)]
     token: Option<String>,
+    /// Bearer token with the read role: read-only tools, resources, prompts (with --net;
+    /// default: a fresh random one).
+    #[arg(long)]
+    read_token: Option<String>,
 }
 
 /// A random token from the host's entropy source.
@@ -69,8 +73,8 @@ pub fn settings_args(board: Board, settings: &str) -> Result<Vec<String>> {
 
 /// The settings text `--net` places in the guest: the token, and USB networking on
 /// boards whose network adapter is on USB.
-pub fn net_settings(board: Board, token: &str) -> String {
-    let mut text = format!("net.token = {token}\n");
+pub fn net_settings(board: Board, token: &str, read_token: &str) -> String {
+    let mut text = format!("net.token = {token}\nnet.read_token = {read_token}\n");
     if board.facts().usb_network {
         text.push_str("net.usb = on\n");
     }
@@ -177,14 +181,23 @@ impl Args {
                 Some(token) => token.clone(),
                 None => random_token()?,
             };
-            let (settings, _) = formats::settings::parse(format!("net.token = {token}\n").as_bytes());
+            let read_token = match &self.read_token {
+                Some(token) => token.clone(),
+                None => random_token()?,
+            };
+            let text = net_settings(qemu_board, &token, &read_token);
+            let (settings, _) = formats::settings::parse(text.as_bytes());
             if settings.net_token.as_deref() != Some(token.as_str()) {
                 bail!("--token must be 16-128 characters of A-Z a-z 0-9 - _ .");
             }
+            if settings.net_read_token.as_deref() != Some(read_token.as_str()) {
+                bail!("--read-token must be 16-128 characters of A-Z a-z 0-9 - _ .");
+            }
             qemu.args(net_args(qemu_board, self.port)?);
-            qemu.args(settings_args(qemu_board, &net_settings(qemu_board, &token))?);
+            qemu.args(settings_args(qemu_board, &text)?);
             eprintln!("MCP over HTTP: http://127.0.0.1:{}/mcp", self.port);
             eprintln!("token: {token}   (header  Authorization: Bearer {token})");
+            eprintln!("read-only token: {read_token}");
         }
         if self.mcp {
             return serve_mcp(qemu);

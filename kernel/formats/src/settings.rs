@@ -10,6 +10,7 @@
 //! net.gateway = 192.168.1.1
 //! net.port = 80               # MCP over HTTP port
 //! net.token = ...             # bearer token for MCP over HTTP (16-128 of A-Z a-z 0-9 - _ .)
+//! net.read_token = ...        # a second token that may only read (read-only tools, resources)
 //! net.usb = off               # on: look for a USB CDC-ECM network adapter at boot (Pi 3)
 //! ```
 //!
@@ -54,8 +55,10 @@ pub struct Settings {
     pub net_gateway: Option<[u8; 4]>,
     /// HTTP port.
     pub net_port: u16,
-    /// Bearer token; `None` = generate one at boot.
+    /// Bearer token (control role); `None` = generate one at boot.
     pub net_token: Option<String>,
+    /// Bearer token with the read role; `None` = generate one at boot.
+    pub net_read_token: Option<String>,
     /// Bring up USB networking (a CDC-ECM adapter) at boot; off by default because probing
     /// an empty USB port takes half a second.
     pub net_usb: bool,
@@ -72,6 +75,7 @@ impl Default for Settings {
             net_gateway: None,
             net_port: 80,
             net_token: None,
+            net_read_token: None,
             net_usb: false,
         }
     }
@@ -195,6 +199,13 @@ pub fn parse(bytes: &[u8]) -> (Settings, Vec<Warning>) {
                     bad("must be 16-128 characters of A-Z a-z 0-9 - _ .");
                 }
             }
+            "net.read_token" => {
+                if valid_token(value) {
+                    settings.net_read_token = Some(value.into());
+                } else {
+                    bad("must be 16-128 characters of A-Z a-z 0-9 - _ .");
+                }
+            }
             "net.usb" => match value {
                 "on" | "true" | "yes" => settings.net_usb = true,
                 "off" | "false" | "no" => settings.net_usb = false,
@@ -228,6 +239,8 @@ pub fn template(model: Option<&str>, usb_network: bool) -> String {
          # Bearer token for MCP over HTTP; without one a token is generated at boot and\n\
          # shown on the serial console.\n\
          #net.token = change-me-to-a-long-random-string\n\
+         # A second token that may only read (read-only tools, resources, prompts).\n\
+         #net.read_token = another-long-random-string\n\
          # USB networking: the Pi 3 B's own Ethernet (LAN9514) or a CDC-ECM USB adapter.\n\
          # Bringing USB up takes about half a second at first use.\n\
          net.usb = {}\n",
@@ -244,7 +257,7 @@ mod tests {
     #[test]
     fn a_full_file_parses() {
         let text = "# comment\nmodel = tiny.gguf\ncontext=1024\nbaud = 921600 # fast\nnet.mode = static\n\
-                    net.address = 10.0.2.15/24\nnet.gateway = 10.0.2.2\nnet.port = 8080\nnet.token = abcdefghijklmnop\nnet.usb = on\n";
+                    net.address = 10.0.2.15/24\nnet.gateway = 10.0.2.2\nnet.port = 8080\nnet.token = abcdefghijklmnop\nnet.read_token = read-only-token-123\nnet.usb = on\n";
         let (s, warnings) = parse(text.as_bytes());
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(s.model.as_deref(), Some("tiny.gguf"));
@@ -253,6 +266,7 @@ mod tests {
         assert_eq!(s.net_address, Some(([10, 0, 2, 15], 24)));
         assert_eq!(s.net_gateway, Some([10, 0, 2, 2]));
         assert_eq!(s.net_token.as_deref(), Some("abcdefghijklmnop"));
+        assert_eq!(s.net_read_token.as_deref(), Some("read-only-token-123"));
         assert!(s.net_usb);
     }
 

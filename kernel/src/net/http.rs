@@ -76,6 +76,7 @@ impl Server {
         port: u16,
         registry: Arc<mcp::server::Registry>,
         token: &str,
+        read_token: &str,
     ) -> Server {
         let mut slots = Vec::with_capacity(CONNECTIONS);
         for _ in 0..CONNECTIONS {
@@ -93,7 +94,9 @@ impl Server {
                 trusted: false,
             });
         }
-        *ENDPOINT.lock() = Some(Endpoint::new(registry, token, super::entropy));
+        let mut endpoint = Endpoint::new(registry, token, super::entropy);
+        endpoint.set_read_token(read_token);
+        *ENDPOINT.lock() = Some(endpoint);
         Server { slots, port, figures: Figures::default() }
     }
 
@@ -264,11 +267,13 @@ fn serve(index: usize, request: Request) {
             }
             finish(index, response.status >= 400);
         }
-        Action::Call { session, message, stream, id, created } => {
+        Action::Call { session, message, stream, id, created, role } => {
             let Some((mut server, owned)) = ENDPOINT.lock().as_mut().map(|e| e.begin(session.as_deref(), id.as_ref()))
             else {
                 return;
             };
+            // The role comes with each request's token, not with the session.
+            server.set_role(role);
             let new_session = if created { session.as_deref() } else { None };
             let mut alive = true;
             if stream {

@@ -52,6 +52,7 @@ static NIC_EVENT: AtomicBool = AtomicBool::new(false);
 static HAS_IRQ: AtomicBool = AtomicBool::new(false);
 static WAITER: crate::sync::WakerSlot = crate::sync::WakerSlot::new();
 static TOKEN: Once<String> = Once::new();
+static READ_TOKEN: Once<String> = Once::new();
 static DEVICE_ERROR: Once<nic::NoDevice> = Once::new();
 
 fn now() -> Instant {
@@ -77,9 +78,14 @@ pub fn entropy() -> u64 {
     z
 }
 
-/// The bearer token MCP-over-HTTP clients must present.
+/// The bearer token MCP-over-HTTP clients must present (control role).
 pub fn token() -> Option<&'static str> {
     TOKEN.get().map(String::as_str)
+}
+
+/// The bearer token of the read role.
+pub fn read_token() -> Option<&'static str> {
+    READ_TOKEN.get().map(String::as_str)
 }
 
 /// Brings up the network if the board has a device: interface, DHCP, ICMP, HTTP listeners,
@@ -102,6 +108,10 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
             format!("{:016x}{:016x}", entropy(), entropy())
         }
     });
+    let read_token = READ_TOKEN.call_once(|| match &settings.net_read_token {
+        Some(token) => token.clone(),
+        None => format!("{:016x}{:016x}", entropy(), entropy()),
+    });
     let mut nic = nic::Nic::new(device);
     let mac = nic.device.mac_address();
     let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
@@ -112,7 +122,7 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
     let icmp_rx = icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]);
     let icmp_tx = icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]);
     let icmp = sockets.add(icmp::Socket::new(icmp_rx, icmp_tx));
-    let http = http::Server::new(&mut sockets, settings.net_port, registry, token);
+    let http = http::Server::new(&mut sockets, settings.net_port, registry, token, read_token);
     let mut stack = Stack {
         iface,
         sockets,
@@ -134,6 +144,7 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
     // The token goes to the UART only (someone at the console or the loader that chose it),
     // never into the log ring, which `log_read` and `kernel://log` serve to any client.
     crate::println!("MCP over HTTP: bearer token {token} (shown on this console only)");
+    crate::println!("MCP over HTTP: read-only bearer token {read_token} (read-only tools, resources, prompts)");
     log::info!(
         "network: {} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, MCP over HTTP on port {}",
         stack.nic.device.name(),

@@ -97,10 +97,11 @@ fn token() -> Result<ToolOutput, mcp::ToolError> {
     let address = net::status().ok().and_then(|s| s.address).map(|a| String::from(a.split('/').next().unwrap_or("")));
     let url = address.map(|a| format!("http://{a}:{port}/mcp"));
     let text = format!(
-        "token: {token}\nurl:   {}\nheader: Authorization: Bearer {token}\n",
+        "token: {token}\nread-only token: {}\nurl:   {}\nheader: Authorization: Bearer {token}\n",
+        net::read_token().unwrap_or("-"),
         url.as_deref().unwrap_or("(no address yet)")
     );
-    Ok(ToolOutput::with_text(json!({"token": token, "url": url}), text))
+    Ok(ToolOutput::with_text(json!({"token": token, "read_token": net::read_token(), "url": url}), text))
 }
 
 /// Registers the group.
@@ -126,8 +127,8 @@ pub fn register(server: &mut Server) {
         server,
         Tool::new("net_token", |_, _| token())
             .title("MCP-over-HTTP token")
-            .description("The bearer token (and URL) HTTP clients need. Only on the serial console: not listed or callable over the network.")
-            .output_schema_text(r#"{"type":"object","properties":{"token":{"type":["string","null"]},"url":{"type":["string","null"]},"message":{"type":"string"}},"required":["token"]}"#)
+            .description("The bearer tokens (control, and read-only) and URL HTTP clients need. Only on the serial console: not listed or callable over the network.")
+            .output_schema_text(r#"{"type":"object","properties":{"token":{"type":["string","null"]},"read_token":{"type":["string","null"],"description":"a token with the read role: read-only tools, resources, prompts"},"url":{"type":["string","null"]},"message":{"type":"string"}},"required":["token"]}"#)
             .annotations(Annotations::READ_ONLY)
             .local_only(),
     );

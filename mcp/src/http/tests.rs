@@ -1,5 +1,5 @@
 use super::*;
-use crate::{json, Annotations, ServerInfo, Tool, ToolOutput};
+use crate::{json, Annotations, CallError, ServerInfo, Tool, ToolOutput};
 use alloc::vec;
 
 const TOKEN: &str = "secret-token-0123456789";
@@ -63,8 +63,9 @@ fn exchange(endpoint: &mut Endpoint, bytes: &[u8]) -> (Response, Vec<String>) {
     let request = parsed(bytes);
     match endpoint.route(&request) {
         Action::Respond(response) => (response, vec![]),
-        Action::Call { session, message, stream, id, created } => {
+        Action::Call { session, message, stream, id, created, role } => {
             let (mut server, owned) = endpoint.begin(session.as_deref(), id.as_ref());
+            server.set_role(role);
             let mut events = Vec::new();
             let mut sink = |line: &str| events.push(String::from(line));
             let answer = server.handle_message_streaming(&message, None, if stream { Some(&mut sink) } else { None });
@@ -289,4 +290,58 @@ fn mutated_requests_never_panic() {
             }
         }
     }
+}
+
+#[test]
+fn a_read_token_reads_and_is_refused_what_changes_the_machine() {
+    let mut server = Server::new(ServerInfo {
+        name: "test".into(),
+        title: "Test".into(),
+        version: "1".into(),
+        instructions: String::new(),
+    });
+    server
+        .add_tool(
+            Tool::new("look", |_, _| Ok(ToolOutput::new(json!({"ok": true})))).annotations(Annotations::READ_ONLY),
+        )
+        .unwrap();
+    server
+        .add_tool(
+            Tool::new("reset", |_, _| Ok(ToolOutput::new(json!({"reset": true}))))
+                .annotations(Annotations::DESTRUCTIVE),
+        )
+        .unwrap();
+    let mut e = Endpoint::new(Arc::clone(server.registry()), TOKEN, entropy);
+    e.set_read_token("read-token-abcdef");
+    let read = ("Authorization", "Bearer read-token-abcdef");
+    let call = |name: &str| {
+        format!(r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"{name}","arguments":{{}}}}}}"#)
+    };
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let (r, _) = exchange(&mut e, &request("POST", &[read, JSON], ping));
+    assert_eq!(r.status, 200);
+    let (r, _) = exchange(&mut e, &request("POST", &[read, JSON], &call("look")));
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains(r#""isError":false"#), "{}", String::from_utf8_lossy(&r.body));
+    let (r, _) = exchange(&mut e, &request("POST", &[read, JSON], &call("reset")));
+    assert_eq!(r.status, 403);
+    let challenge =
+        r.headers.iter().find(|(n, _)| *n == "WWW-Authenticate").map(|(_, v)| v.clone()).unwrap_or_default();
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#) && challenge.contains(r#"scope="control""#),
+        "{challenge}"
+    );
+    let body = String::from_utf8_lossy(&r.body);
+    assert!(body.contains("control role") && body.contains(r#""id":2"#), "{body}");
+    // The control token may; a wrong token is 401 either way.
+    let (r, _) = exchange(&mut e, &request("POST", &[AUTH, JSON], &call("reset")));
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains(r#""isError":false"#), "{}", String::from_utf8_lossy(&r.body));
+    let (r, _) = exchange(&mut e, &request("POST", &[("Authorization", "Bearer read-token-abcdeX"), JSON], ping));
+    assert_eq!(r.status, 401);
+    // In the session itself (a second line of defence): the role is checked again.
+    let mut session = Server::over(Arc::clone(server.registry()));
+    session.set_role(Role::Read);
+    assert!(matches!(session.call_tool("reset", &json!({})), Err(CallError::Forbidden(_))));
+    assert!(session.call_tool("look", &json!({})).is_ok());
 }

@@ -83,7 +83,7 @@ fn boot(board: Board, token: &str) -> Result<(Guard, String)> {
     command
         .args(qemu::machine_args(board, &image)?)
         .args(qemu::net_args(board, port)?)
-        .args(qemu::settings_args(board, &qemu::net_settings(board, token))?)
+        .args(qemu::settings_args(board, &qemu::net_settings(board, token, &format!("{token}-read")))?)
         .args(["-display", "none", "-serial", "null", "-monitor", "none"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
