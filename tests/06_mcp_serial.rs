@@ -81,6 +81,10 @@ fn errors_are_answered_and_the_port_keeps_serving() {
     assert_eq!(code(&too_big), -32600, "{too_big}");
     vm.send_bytes(b"{\"a\":\"\xff\xfe\"}\r");
     assert_eq!(code(&vm.next_json(true)), -32700);
+    // A batch (JSON-RPC arrays, which MCP 2025-06-18 dropped) is answered with an Invalid
+    // Request error, not taken as a shell command and left unanswered.
+    let batch = vm.rpc(r#"[{"jsonrpc":"2.0","id":7,"method":"ping"}]"#);
+    assert_eq!(code(&batch), -32600, "{batch}");
     let pong = vm.rpc(r#"{"jsonrpc":"2.0","id":8,"method":"ping"}"#);
     assert_eq!(pong["result"], json!({}));
     let log = vm.rpc(r#"{"jsonrpc":"2.0","id":9,"method":"resources/read","params":{"uri":"kernel://log/5"}}"#);

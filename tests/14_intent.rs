@@ -5,43 +5,69 @@
 use kingly_tests::Machine;
 use serde_json::json;
 
+/// Slot values for the held-out phrasings: (slot, as the request says it, as the call
+/// writes it). Two sets, so that a phrasing is tried with different values.
+const FILLINGS: [&[(&str, &str, &str)]; 2] = [
+    &[
+        ("pin", "17", "17"),
+        ("lines", "25", "25"),
+        ("count", "8", "8"),
+        ("address", "72", "72"),
+        ("length", "2", "2"),
+        ("ip", "10.0.2.2", "10.0.2.2"),
+        ("bus", "1", "1"),
+        ("file", "notes.txt", "notes.txt"),
+        ("text", "\"Hello from the shed\"", "Hello from the shed"),
+        ("sensor", "0x49", "73"),
+        ("pwmpin", "18", "18"),
+        ("duty", "40", "40"),
+        ("freq", "2000", "2000"),
+        ("byte1", "0x9f", "159"),
+        ("byte2", "0", "0"),
+        ("byte3", "255", "255"),
+        ("byte4", "7", "7"),
+        ("register", "0xd0", "208"),
+    ],
+    &[
+        ("pin", "5", "5"),
+        ("lines", "120", "120"),
+        ("count", "30", "30"),
+        ("address", "0x68", "104"),
+        ("length", "16", "16"),
+        ("ip", "192.168.1.20", "192.168.1.20"),
+        ("bus", "0", "0"),
+        ("file", "/logs/data.csv", "/logs/data.csv"),
+        ("text", "\"once upon a time\"", "once upon a time"),
+        ("sensor", "72", "72"),
+        ("pwmpin", "12", "12"),
+        ("duty", "75", "75"),
+        ("freq", "50", "50"),
+        ("byte1", "6", "6"),
+        ("byte2", "0x10", "16"),
+        ("byte3", "3", "3"),
+        ("byte4", "0xff", "255"),
+        ("register", "117", "117"),
+    ],
+];
+
 /// The held-out phrasings (`+` lines) of the dataset with their calls, slots filled with
 /// two sets of values. These phrasings were never trained on.
 fn held_out() -> Vec<(String, String)> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../xtask/ml/intents.txt");
     let text = std::fs::read_to_string(path).expect("dataset");
-    let fillings = [
-        [
-            ("pin", "17"),
-            ("lines", "25"),
-            ("count", "8"),
-            ("address", "72"),
-            ("length", "2"),
-            ("ip", "10.0.2.2"),
-            ("bus", "1"),
-        ],
-        [
-            ("pin", "5"),
-            ("lines", "120"),
-            ("count", "30"),
-            ("address", "104"),
-            ("length", "16"),
-            ("ip", "192.168.1.20"),
-            ("bus", "0"),
-        ],
-    ];
     let mut call = String::new();
     let mut out = Vec::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("= ") {
             call = rest.trim().to_string();
         } else if let Some(phrase) = line.strip_prefix("+ ") {
-            for filling in &fillings {
+            for filling in FILLINGS {
                 let (mut request, mut answer) = (phrase.trim().to_string(), call.clone());
-                for (slot, value) in filling {
-                    request = request.replace(&format!("{{{slot}}}"), value);
-                    answer = answer.replace(&format!("{{{slot}}}"), value);
+                for (slot, said, written) in filling {
+                    request = request.replace(&format!("{{{slot}}}"), said);
+                    answer = answer.replace(&format!("{{{slot}}}"), written);
                 }
+                assert!(!request.contains('{'), "a slot without a test value: {request}");
                 if !out.iter().any(|(r, _): &(String, String)| *r == request) {
                     out.push((request, answer));
                 }
@@ -67,6 +93,50 @@ fn held_out_requests_map_to_the_right_tool_calls() {
     let accuracy = 1.0 - wrong.len() as f64 / cases.len() as f64;
     eprintln!("held-out accuracy in the kernel: {:.1}% of {}", accuracy * 100.0, cases.len());
     assert!(accuracy >= 0.95, "held-out accuracy {:.1}% < 95%:\n{}", accuracy * 100.0, wrong.join("\n"));
+}
+
+/// Requests for other machines, questions and nonsense: the kernel proposes nothing that
+/// would change this one, whatever the model's confidence. Written for this test (not in
+/// the dataset).
+#[test]
+fn out_of_domain_requests_never_become_state_changing_proposals() {
+    let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
+    vm.initialize("intent-test");
+    let requests = [
+        "switch off the porch light",
+        "turn the oven off",
+        "reboot the wifi router downstairs",
+        "shut down my work laptop",
+        "restart the tv",
+        "lock the car",
+        "turn on the sprinklers",
+        "open the front door",
+        "set the heating to 20",
+        "dim the kitchen lights to 30 percent",
+        "make me a cup of coffee",
+        "tell me something funny",
+        "what is the boiling point of water",
+        "write a poem about spring",
+        "how do i reset my password",
+        "kill all humans",
+        "zorp blat quux",
+        "pin",
+        "off",
+        "power",
+    ];
+    let mut changing = Vec::new();
+    let mut refused = 0;
+    for request in requests {
+        let out = vm.ok("intent_parse", json!({"text": request}));
+        if out["status"] != "ready" {
+            refused += 1;
+        } else if out["read_only"] == false {
+            changing.push(format!("{request:?} -> {} ({})", out["proposal"], out["confidence"]));
+        }
+    }
+    eprintln!("out-of-domain: {refused}/{} refused", requests.len());
+    assert!(changing.is_empty(), "state-changing proposals for out-of-domain requests:\n{}", changing.join("\n"));
+    assert!(refused * 10 >= requests.len() * 9, "only {refused}/{} refused", requests.len());
 }
 
 #[test]

@@ -380,6 +380,75 @@ fn writes_reach_the_card_and_boot_files_are_refused() {
     let _ = std::fs::remove_file(&card);
 }
 
+/// `kernel://decisions` as JSON.
+fn decisions(vm: &mut Machine) -> serde_json::Value {
+    let read =
+        vm.request(json!({"jsonrpc": "2.0", "method": "resources/read", "params": {"uri": "kernel://decisions"}}));
+    let text = read["result"]["contents"][0]["text"].as_str().unwrap_or_else(|| panic!("{read}"));
+    serde_json::from_str(text).expect("the resource is JSON")
+}
+
+#[test]
+fn plain_language_decisions_are_kept_on_the_card_across_a_reboot() {
+    let Some(xtask) = xtask() else { return };
+    let card = image(&xtask, "zero2w", "raspi3b", &[], "decisions.img");
+    let drive_arg = drive(&card);
+    let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots");
+    // Declined at the console.
+    vm.send_line("ask reboot the machine please");
+    vm.expect("Run it? [y/N] ");
+    vm.send_line("n");
+    vm.expect("cancelled");
+    vm.expect(kingly_tests::PROMPT);
+    vm.initialize("decisions-test");
+    let ran = vm.ok("intent_run", json!({"text": "how much memory is free"}));
+    assert_eq!(ran["status"], "ran", "{ran}");
+    let refused = vm.ok("intent_parse", json!({"text": "what is the capital of france"}));
+    assert_ne!(refused["status"], "ready", "{refused}");
+    let failed = vm.call_tool("intent_run", json!({"text": "read nosuch.txt"}));
+    assert_eq!(failed["result"]["isError"], true, "{failed}");
+    let seen = decisions(&mut vm);
+    let outcomes: Vec<&str> =
+        seen["decisions"].as_array().unwrap().iter().filter_map(|d| d["outcome"].as_str()).collect();
+    assert_eq!(outcomes, ["declined", "ran", "refused", "failed"], "{seen}");
+    let first = &seen["decisions"][0];
+    assert_eq!(first["proposal"], "power_reboot {}", "{seen}");
+    assert!(first["latency_us"].as_u64().unwrap() > 0, "{seen}");
+    let info = vm.ok("llm_info", json!({}));
+    let share = info["decisions"]["confirmed_share"].as_f64().unwrap_or(0.0);
+    assert!((share - 2.0 / 3.0).abs() < 1e-6, "two ran (one failed), one declined: {info}");
+    // A declined proposal is not cached: asking again runs the model again.
+    let again = vm.ok("intent_parse", json!({"text": "reboot the machine please"}));
+    assert_eq!(again["cached"], false, "{again}");
+    drop(vm);
+
+    let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots again");
+    assert!(vm.transcript().contains("earlier decisions read from /INTENTS.LOG"), "{}", vm.transcript());
+    vm.initialize("decisions-test");
+    let back = decisions(&mut vm);
+    let requests: Vec<&str> =
+        back["decisions"].as_array().unwrap().iter().filter_map(|d| d["request"].as_str()).collect();
+    assert_eq!(
+        requests,
+        [
+            "reboot the machine please",
+            "how much memory is free",
+            "what is the capital of france",
+            "read nosuch.txt",
+            "reboot the machine please"
+        ],
+        "{back}"
+    );
+    drop(vm);
+    // The file on the card is JSON lines an independent FAT reader sees.
+    let file = String::from_utf8(host_read(&card, "INTENTS.LOG")).expect("UTF-8");
+    assert_eq!(file.lines().count(), 5, "{file}");
+    for line in file.lines() {
+        let _: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+    }
+    let _ = std::fs::remove_file(&card);
+}
+
 #[test]
 fn without_a_card_the_tools_say_so() {
     let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };

@@ -27,8 +27,12 @@ use crate::{
 };
 use alloc::{string::String, vec::Vec};
 
-/// Longest request the model sees, in bytes (longer ones are cut at a word boundary).
+/// Longest request the model sees, in bytes, quoted text not counted (longer ones are cut
+/// at a word boundary).
 pub const MAX_REQUEST: usize = 160;
+
+/// Longest quoted text a request may carry (file contents, a prompt), in bytes.
+pub const MAX_QUOTED: usize = 2048;
 
 /// Longest answer, in tokens.
 pub const MAX_ANSWER: usize = 40;
@@ -36,31 +40,100 @@ pub const MAX_ANSWER: usize = 40;
 /// The answer for a request that maps to no tool.
 pub const NONE: &str = "none";
 
-/// Lower case; letters, digits, `'` and `.` kept (IP addresses, "what's"), every other
-/// character a space; single spaces; no trailing `.`; at most [`MAX_REQUEST`] bytes.
+/// Whether `c` opens or closes quoted text (straight or typographic double quotes).
+fn is_quote(c: char) -> bool {
+    matches!(c, '"' | '\u{201c}' | '\u{201d}')
+}
+
+/// Lower case; letters, digits, `'`, `.`, `/` and `_` kept (IP addresses, "what's", file
+/// names), every other character a space; single spaces; no trailing `.`; at most
+/// [`MAX_REQUEST`] bytes. Text in double quotes is a value the user dictates (a file's
+/// content, a prompt): it is kept as written between straight quotes (control characters
+/// become spaces, at most [`MAX_QUOTED`] bytes) and does not count towards the limit; an
+/// unclosed quote is dropped.
 pub fn normalise(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_REQUEST));
+    let mut plain = 0usize;
     let mut space = false;
-    for c in text.chars().flat_map(char::to_lowercase) {
-        let keep = c.is_alphanumeric() || c == '\'' || c == '.';
-        if !keep {
-            space = !out.is_empty();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if is_quote(c) {
+            let rest: String = chars.clone().take_while(|&c| !is_quote(c)).collect();
+            let closed = chars.clone().nth(rest.chars().count()).is_some();
+            if closed && !rest.is_empty() && rest.len() <= MAX_QUOTED {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push('"');
+                out.extend(rest.chars().map(|c| if c.is_control() { ' ' } else { c }));
+                out.push('"');
+                space = true;
+                for _ in 0..=rest.chars().count() {
+                    chars.next();
+                }
+            } else {
+                space = !out.is_empty();
+            }
             continue;
         }
-        if space {
-            if out.len() + 1 >= MAX_REQUEST {
-                break;
+        for c in c.to_lowercase() {
+            let keep = c.is_alphanumeric() || matches!(c, '\'' | '.' | '/' | '_');
+            if !keep {
+                space = !out.is_empty();
+                continue;
             }
-            out.push(' ');
-            space = false;
+            if space {
+                if plain + 1 >= MAX_REQUEST {
+                    return finish(out);
+                }
+                out.push(' ');
+                plain += 1;
+                space = false;
+            }
+            if plain + c.len_utf8() > MAX_REQUEST {
+                return finish(out);
+            }
+            out.push(c);
+            plain += c.len_utf8();
         }
-        if out.len() + c.len_utf8() > MAX_REQUEST {
-            break;
-        }
-        out.push(c);
     }
-    while out.ends_with('.') || out.ends_with(' ') {
+    finish(out)
+}
+
+fn finish(mut out: String) -> String {
+    while (out.ends_with('.') && !out.ends_with("\"")) || out.ends_with(' ') {
         out.pop();
+    }
+    split_units(&out)
+}
+
+/// Units written onto a number ("2000hz", "5v"): split off so the number is a value.
+const UNITS: &[&str] = &["hz", "khz", "mhz", "ms", "us", "s", "v", "mv", "ma", "c", "kb", "mb", "gb", "k"];
+
+/// `text` with every word outside quotes that is a number glued to a unit in [`UNITS`]
+/// split in two ("2000hz" → "2000 hz"); ordinals such as "2nd" stay words.
+fn split_units(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut quoted = false;
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let starts_quote = !quoted && word.starts_with('"');
+        if quoted || starts_quote {
+            out.push_str(word);
+            let closes = if starts_quote { word.len() > 1 && word.ends_with('"') } else { word.ends_with('"') };
+            quoted = !closes;
+            continue;
+        }
+        let digits = word.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && digits < word.len() && UNITS.contains(&&word[digits..]) {
+            out.push_str(&word[..digits]);
+            out.push(' ');
+            out.push_str(&word[digits..]);
+        } else {
+            out.push_str(word);
+        }
     }
     out
 }
@@ -68,44 +141,65 @@ pub fn normalise(text: &str) -> String {
 /// At most this many values of a request are referred to (`#1`..`#9`).
 pub const MAX_ENTITIES: usize = 9;
 
-/// The numbers of a normalised request, in order: maximal runs of digits and dots that start
-/// with a digit (`17`, `10.0.2.2`), without a trailing dot.
+/// The values of a normalised request, in order, each a whole word: numbers (`17`,
+/// `0x48`), dotted numbers (`10.0.2.2`), file names (`config.txt`, `/overlays/readme`) and
+/// quoted text (`"hello world"`, quotes included). A trailing dot is not part of a value;
+/// digits glued to letters ("2nd", "i2c") are words, not values.
 pub fn entities(request: &str) -> Vec<&str> {
-    let bytes = request.as_bytes();
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() && out.len() < MAX_ENTITIES {
-        let starts_word = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-        if bytes[i].is_ascii_digit() && starts_word {
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
-                i += 1;
-            }
-            let mut end = i;
-            while end > start && bytes[end - 1] == b'.' {
-                end -= 1;
-            }
-            // Digits glued to letters ("2nd", "i2c") are words, not values.
-            if i == bytes.len() || !bytes[i].is_ascii_alphabetic() {
-                out.push(&request[start..end]);
-            }
+    let mut rest = request;
+    let mut offset = 0;
+    while !rest.is_empty() && out.len() < MAX_ENTITIES {
+        let word_end = if let Some(inner) = rest.strip_prefix('"') {
+            inner.find('"').map_or(rest.len(), |at| at + 2)
+        } else {
+            rest.find(' ').unwrap_or(rest.len())
+        };
+        let word = &request[offset..offset + word_end];
+        let value = word.trim_end_matches('.');
+        if !value.is_empty() && kind(value).is_some() {
+            out.push(value);
         }
-        i += 1;
+        let step = (word_end + 1).min(rest.len());
+        offset += step;
+        rest = &rest[step..];
     }
     out
 }
 
-/// The marker of an entity in a masked request: `#` for a whole number, `%` for a dotted
-/// one (an IPv4 address, a version), so the model can tell a pin from a host.
-fn marker(entity: &str) -> char {
-    if entity.contains('.') {
-        '%'
-    } else {
+/// What kind of value a word is: its marker in a masked request, or `None` for a word.
+fn kind(word: &str) -> Option<char> {
+    let bytes = word.as_bytes();
+    if word.len() >= 2 && word.starts_with('"') && word.ends_with('"') {
+        return Some('$');
+    }
+    if bytes[0].is_ascii_digit() {
+        if let Some(hex) = word.strip_prefix("0x") {
+            return (!hex.is_empty() && hex.len() <= 8 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some('#');
+        }
+        if bytes.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
+            return Some(if word.contains('.') { '%' } else { '#' });
+        }
+    }
+    let letter = bytes.iter().any(u8::is_ascii_alphabetic);
+    let dotted = bytes.windows(2).any(|w| w[0] == b'.' && w[1].is_ascii_alphanumeric());
+    let pathlike = bytes[0] == b'/' && bytes.len() > 1;
+    let plain = bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'_'));
+    (plain && letter && (dotted || pathlike)).then_some('@')
+}
+
+/// The marker of an entity in a masked request: `#` for a whole number (decimal or `0x`
+/// hex), `%` for a dotted one (an IPv4 address, a version), `@` for a file name, `$` for
+/// quoted text — so the model can tell a pin from a host from a file.
+pub fn marker(entity: &str) -> char {
+    if entity.is_empty() {
         '#'
+    } else {
+        kind(entity).unwrap_or('#')
     }
 }
 
-/// The request with its [`entities`] replaced by `#1`, `#2`, ... (`%n` for dotted values).
+/// The request with its [`entities`] replaced by `#1`, `#2`, ... (`%n`, `@n`, `$n` by kind).
 pub fn mask(request: &str) -> String {
     let mut out = String::with_capacity(request.len());
     let mut rest = request;
@@ -121,18 +215,43 @@ pub fn mask(request: &str) -> String {
     out
 }
 
-/// Replaces `#1`..`#9` (and `%1`..`%9`) in a model answer by the request's values; a
-/// reference to a value the request does not have, or of the other kind, stays as it is (and
-/// will not parse as JSON).
+/// A value as it goes into an answer's JSON: hex numbers in decimal, quoted text without
+/// its quotes and escaped for a JSON string.
+fn json_value(value: &str, out: &mut String) {
+    match marker(value) {
+        '#' => match value.strip_prefix("0x").map(|hex| u64::from_str_radix(hex, 16)) {
+            Some(Ok(number)) => {
+                use core::fmt::Write;
+                let _ = write!(out, "{number}");
+            }
+            _ => out.push_str(value),
+        },
+        '$' => {
+            for c in value[1..value.len() - 1].chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if (c as u32) < 0x20 => out.push(' '),
+                    c => out.push(c),
+                }
+            }
+        }
+        _ => out.push_str(value),
+    }
+}
+
+/// Replaces `#1`..`#9` (and `%n`, `@n`, `$n`) in a model answer by the request's values; a
+/// reference to a value the request does not have, or of another kind, stays as it is (and
+/// will not parse as JSON or will fail the tool's schema).
 pub fn fill(answer: &str, values: &[&str]) -> String {
     let mut out = String::with_capacity(answer.len() + 16);
     let mut chars = answer.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '#' || c == '%' {
+        if matches!(c, '#' | '%' | '@' | '$') {
             if let Some(&digit @ '1'..='9') = chars.peek() {
                 if let Some(value) = values.get(digit as usize - '1' as usize).filter(|v| marker(v) == c) {
                     chars.next();
-                    out.push_str(value);
+                    json_value(value, &mut out);
                     continue;
                 }
             }
@@ -165,11 +284,175 @@ pub struct Proposal {
 /// `#n` references, `none` included), written by the trainer.
 pub const ANSWERS_KEY: &str = "kingly.intent.answers";
 
+/// Metadata key of the words of the model's domain (string array): every word of its
+/// training phrasings for a tool call, less [`STOP_WORDS`], written by the trainer.
+pub const DOMAIN_KEY: &str = "kingly.intent.domain";
+
+/// Words that say nothing about what a request is about (questions, pronouns, politeness,
+/// generic verbs): never domain words.
+pub const STOP_WORDS: &[&str] = &[
+    "a",
+    "an",
+    "the",
+    "is",
+    "it",
+    "its",
+    "it's",
+    "are",
+    "was",
+    "be",
+    "been",
+    "what",
+    "what's",
+    "whats",
+    "how",
+    "why",
+    "who",
+    "when",
+    "where",
+    "which",
+    "do",
+    "does",
+    "did",
+    "i",
+    "i'm",
+    "you",
+    "me",
+    "my",
+    "we",
+    "us",
+    "our",
+    "your",
+    "please",
+    "can",
+    "could",
+    "would",
+    "will",
+    "should",
+    "to",
+    "of",
+    "in",
+    "at",
+    "for",
+    "with",
+    "and",
+    "or",
+    "this",
+    "that",
+    "there",
+    "so",
+    "just",
+    "some",
+    "any",
+    "all",
+    "tell",
+    "give",
+    "show",
+    "get",
+    "let",
+    "see",
+    "know",
+    "want",
+    "need",
+    "like",
+    "much",
+    "many",
+    "right",
+    "thanks",
+    "thank",
+    "hey",
+    "hi",
+    "yo",
+    "ok",
+    "okay",
+    "go",
+    "make",
+    "have",
+    "has",
+    "about",
+    "from",
+    "by",
+    "if",
+    "not",
+    "no",
+    "yes",
+    "kingly",
+    "now",
+    "quickly",
+    "for",
+    "then",
+    "up",
+    "am",
+    "im",
+    "be",
+    "very",
+    "really",
+    "also",
+    "too",
+    "again",
+    "here",
+    "out",
+    "into",
+    "as",
+    "than",
+    "them",
+    "they",
+    "he",
+    "she",
+    "his",
+    "her",
+    "their",
+    "one",
+    "thing",
+    "something",
+    "anything",
+    "look",
+    "looking",
+    "doing",
+];
+
+/// Whether `word` is one edit (insertion, deletion, substitution, or two neighbours swapped)
+/// from `known`: a typo of it. Only words of six letters or more, with the right first
+/// letter, are taken as typos ("mount" is not a typo of "count").
+fn one_edit(word: &str, known: &str) -> bool {
+    let (a, b) = (word.as_bytes(), known.as_bytes());
+    if a.len() < 6 || b.len() < 6 || a.len().abs_diff(b.len()) > 1 || a[0] != b[0] {
+        return false;
+    }
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[prefix..], &b[prefix..]);
+    if ra.is_empty() || rb.is_empty() {
+        return ra.len() + rb.len() <= 1;
+    }
+    ra[1..] == rb[1..]
+        || ra[1..] == *rb
+        || *ra == rb[1..]
+        || (ra.len() >= 2 && rb.len() >= 2 && ra[0] == rb[1] && ra[1] == rb[0] && ra[2..] == rb[2..])
+}
+
+/// Whether a normalised request has a word of the model's domain (`domain`, sorted), or a
+/// typo of one. Values (numbers, files, quoted text) and [`STOP_WORDS`] do not count.
+pub fn in_domain(request: &str, domain: &[String]) -> bool {
+    let values = entities(request);
+    // A file name or an address is only ever an argument of a tool.
+    if values.iter().any(|v| matches!(marker(v), '@' | '%')) {
+        return true;
+    }
+    request.split(' ').filter(|w| !w.is_empty() && !STOP_WORDS.contains(w)).any(|word| {
+        if values.iter().any(|v| v.contains(word)) || word.starts_with('"') {
+            return false;
+        }
+        domain.binary_search_by(|d| d.as_str().cmp(word)).is_ok() || domain.iter().any(|d| one_edit(word, d))
+    })
+}
+
 /// The answers a model may give, as token sequences (each ending with EOS). Decoding
 /// restricted to them ([`greedy`] with `Some(answers)`) can only produce one of these lines:
 /// never a tool or argument shape the model was not taught, whatever the request.
 #[derive(Clone, Debug, Default)]
 pub struct Answers {
+    /// The words of the model's domain, sorted ([`DOMAIN_KEY`]); empty: not recorded.
+    pub domain: Vec<String>,
     sequences: Vec<Vec<u32>>,
     /// The references (`#n`/`%n`) each answer uses, as (marker, n).
     references: Vec<Vec<(char, usize)>>,
@@ -180,7 +463,7 @@ fn references(line: &str) -> Vec<(char, usize)> {
     let bytes = line.as_bytes();
     let mut out = Vec::new();
     for i in 0..bytes.len().saturating_sub(1) {
-        if (bytes[i] == b'#' || bytes[i] == b'%') && (b'1'..=b'9').contains(&bytes[i + 1]) {
+        if matches!(bytes[i], b'#' | b'%' | b'@' | b'$') && (b'1'..=b'9').contains(&bytes[i + 1]) {
             out.push((bytes[i] as char, (bytes[i + 1] - b'0') as usize));
         }
     }
@@ -209,7 +492,7 @@ impl Answers {
                 refs.push(references(line));
             }
         }
-        Answers { sequences, references: refs }
+        Answers { domain: Vec::new(), sequences, references: refs }
     }
 
     /// The answers a request with these values can take: every `#n` names a whole number
@@ -220,6 +503,7 @@ impl Answers {
             |refs: &Vec<(char, usize)>| refs.iter().all(|&(m, n)| values.get(n - 1).is_some_and(|v| marker(v) == m));
         let keep: Vec<usize> = (0..self.sequences.len()).filter(|&i| fits(&self.references[i])).collect();
         Answers {
+            domain: self.domain.clone(),
             sequences: keep.iter().map(|&i| self.sequences[i].clone()).collect(),
             references: keep.iter().map(|&i| self.references[i].clone()).collect(),
         }
@@ -228,7 +512,11 @@ impl Answers {
     /// The answers recorded in a model file ([`ANSWERS_KEY`]), if any.
     pub fn from_gguf(gguf: &Gguf<'_>, tokenizer: &Tokenizer) -> Option<Answers> {
         let lines: Vec<&str> = gguf.get(ANSWERS_KEY)?.as_array()?.iter().filter_map(|v| v.as_str()).collect();
-        let answers = Answers::new(tokenizer, &lines);
+        let mut answers = Answers::new(tokenizer, &lines);
+        if let Some(words) = gguf.get(DOMAIN_KEY).and_then(|v| v.as_array()) {
+            answers.domain = words.iter().filter_map(|v| v.as_str()).map(String::from).collect();
+            answers.domain.sort_unstable();
+        }
         (!answers.sequences.is_empty()).then_some(answers)
     }
 
@@ -340,11 +628,137 @@ pub fn propose(
     parallel: &dyn Parallel,
 ) -> Result<Proposal, Error> {
     let normalised = normalise(request);
+    // A request without one word of the model's domain is about something else: refused
+    // before the model runs (the model has never seen most such words, so its guess would
+    // be noise).
+    if answers.is_some_and(|a| !a.domain.is_empty() && !in_domain(&normalised, &a.domain)) {
+        return Ok(Proposal { text: String::from(NONE), raw: String::from(NONE), confidence: 1.0 });
+    }
     let values = entities(&normalised);
     let answers = answers.map(|a| a.for_values(&values));
     let mut proposal = greedy(model, tokenizer, &prompt(request), MAX_ANSWER, answers.as_ref(), parallel)?;
+    proposal.raw = rebind(&proposal.raw, &normalised);
     proposal.text = fill(&proposal.raw, &values);
     Ok(proposal)
+}
+
+/// An argument, the words just before its number, weaker such words, words just after it.
+type Cue = (&'static str, &'static [&'static str], &'static [&'static str], &'static [&'static str]);
+
+/// Words that mark a number as the value of an argument: (argument, words just before the
+/// number, weaker such words, words just after it). "pin 17", "50 percent", "440 hz",
+/// "register 0xd0", "2 bytes", "device 0x76" (weaker: "at 0x76", "to 0x76").
+const CUES: &[Cue] = &[
+    ("pin", &["pin", "pins", "gpio", "gpios", "bcm"], &[], &[]),
+    ("frequency_hz", &["frequency", "freq"], &[], &["hz", "hertz", "khz"]),
+    ("duty_percent", &["duty", "cycle", "brightness", "speed"], &[], &["percent", "pct", "duty"]),
+    ("address", &["address", "addr", "device", "chip", "i2c", "sensor"], &["at", "to", "from"], &[]),
+    ("write", &["register", "reg", "registers"], &[], &[]),
+    ("length", &["length", "len"], &["read", "get", "fetch", "dump"], &["bytes", "byte"]),
+    ("count", &["count"], &[], &["words", "numbers", "values", "random"]),
+    ("lines", &["last"], &[], &["lines", "line"]),
+];
+
+/// How strongly the words around value `n` (0-based) of `request` say it is `key`: a cue
+/// right before or after it counts 2 (a weak one 1), a cue a word further 1.
+fn cue_score(key: &str, words: &[&str], positions: &[usize], n: usize) -> u32 {
+    let Some(&(_, before, weak, after)) = CUES.iter().find(|(k, _, _, _)| *k == key) else { return 0 };
+    let Some(&at) = positions.get(n) else { return 0 };
+    let word = |i: Option<usize>| i.and_then(|i| words.get(i)).copied().unwrap_or("");
+    let previous = word(at.checked_sub(1));
+    let mut score = if before.contains(&previous) { 2 } else { u32::from(weak.contains(&previous)) };
+    score += u32::from(before.contains(&word(at.checked_sub(2))));
+    if after.contains(&word(at.checked_add(1))) {
+        score += 2;
+    } else if after.contains(&word(at.checked_add(2))) {
+        score += 1;
+    }
+    score
+}
+
+/// The answer's whole-number references with the argument each fills: `"pin":#2` gives
+/// ("pin", position of `#2`); an element of an array gets its array's key when the array
+/// has one element and an empty key (no cues) otherwise.
+fn referenced_keys(answer: &str) -> Vec<(String, usize)> {
+    let bytes = answer.as_bytes();
+    let mut out = Vec::new();
+    for i in 0..bytes.len().saturating_sub(1) {
+        if bytes[i] != b'#' || !(b'1'..=b'9').contains(&bytes[i + 1]) {
+            continue;
+        }
+        let before = &answer[..i];
+        let single = before.ends_with('[') && answer[i + 2..].starts_with(']');
+        let key = match before.trim_end_matches('[').strip_suffix("\":") {
+            Some(head) if !before.ends_with('[') || single => {
+                head.rsplit('"').next().map(String::from).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        out.push((key, i));
+    }
+    out
+}
+
+/// Puts the values of a model answer where the request's words say they belong: when the
+/// answer takes several whole numbers ("pin", "frequency_hz", "duty_percent") and another
+/// assignment of the same references fits the cue words around them ([`CUES`]) strictly
+/// better, that one is used. A small model tells *which* call is meant far better than which
+/// number is which; this makes the second as reliable as the words are.
+pub fn rebind(answer: &str, request: &str) -> String {
+    let slots = referenced_keys(answer);
+    if slots.len() < 2 || slots.len() > 5 || slots.iter().all(|(k, _)| k.is_empty()) {
+        return String::from(answer);
+    }
+    // Word positions of the request's values.
+    let words: Vec<&str> = request.split(' ').collect();
+    let values = entities(request);
+    let mut positions = Vec::with_capacity(values.len());
+    let mut offset = 0;
+    let mut index = 0;
+    for value in &values {
+        let at = value.as_ptr() as usize - request.as_ptr() as usize;
+        while index < words.len() && offset + words[index].len() < at + 1 {
+            offset += words[index].len() + 1;
+            index += 1;
+        }
+        positions.push(index);
+    }
+    let current: Vec<usize> = slots.iter().map(|&(_, at)| (answer.as_bytes()[at + 1] - b'1') as usize).collect();
+    let score = |assignment: &[usize]| -> u32 {
+        slots.iter().zip(assignment).map(|((key, _), &n)| cue_score(key, &words, &positions, n)).sum()
+    };
+    let mut best = current.clone();
+    let mut best_score = score(&current);
+    // Every ordering of the referenced values (at most 5! = 120).
+    let mut order = current.clone();
+    order.sort_unstable();
+    loop {
+        let candidate_score = score(&order);
+        if candidate_score > best_score {
+            best_score = candidate_score;
+            best = order.clone();
+        }
+        if !next_permutation(&mut order) {
+            break;
+        }
+    }
+    if best == current {
+        return String::from(answer);
+    }
+    let mut out = String::from(answer);
+    for (&(_, at), &n) in slots.iter().zip(&best) {
+        out.replace_range(at + 1..at + 2, &String::from(char::from(b'1' + n as u8)));
+    }
+    out
+}
+
+/// The next lexicographic permutation; `false` after the last.
+fn next_permutation(items: &mut [usize]) -> bool {
+    let Some(i) = (1..items.len()).rev().find(|&i| items[i - 1] < items[i]) else { return false };
+    let Some(j) = (i..items.len()).rev().find(|&j| items[j] > items[i - 1]) else { return false };
+    items.swap(i - 1, j);
+    items[i..].reverse();
+    true
 }
 
 /// `tool {json}` → `(tool, json)`; a bare `tool` → `(tool, "{}")`; `none` or text that does
@@ -365,6 +779,7 @@ pub fn split(answer: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
 
     #[test]
     fn requests_are_normalised() {
@@ -408,11 +823,92 @@ mod tests {
     }
 
     #[test]
+    fn files_hex_numbers_and_quoted_text_are_values() {
+        let request = normalise(r#"Write "Hello, World!" to /data/Notes.TXT please"#);
+        assert_eq!(request, r#"write "Hello, World!" to /data/notes.txt please"#);
+        assert_eq!(entities(&request), [r#""Hello, World!""#, "/data/notes.txt"]);
+        assert_eq!(mask(&request), "write $1 to @2 please");
+        assert_eq!(
+            fill(r#"fs_write {"path":"@2","content":"$1"}"#, &entities(&request)),
+            r#"fs_write {"path":"/data/notes.txt","content":"Hello, World!"}"#
+        );
+        let request = normalise("send 0x9F 0 255 over spi");
+        assert_eq!(mask(&request), "send #1 #2 #3 over spi");
+        assert_eq!(
+            fill("spi_transfer {\"data\":[#1,#2,#3]}", &entities(&request)),
+            r#"spi_transfer {"data":[159,0,255]}"#
+        );
+        assert_eq!(mask(&normalise("cat config.txt.")), "cat @1");
+        assert_eq!(mask(&normalise("what's 0xzz or 0x or i2c or 2nd")), "what's 0xzz or 0x or i2c or 2nd");
+        // Quotes: typographic ones too; a backslash or quote inside is escaped for JSON;
+        // an unclosed quote is dropped; quoted text does not count towards the limit.
+        let request = normalise("say \u{201c}a\\b\u{201d}");
+        assert_eq!(fill(r#"{"t":"$1"}"#, &entities(&request)), r#"{"t":"a\\b"}"#);
+        assert_eq!(normalise(r#"say "unclosed"#), "say unclosed");
+        let long = format!("write \"{}\" to a.txt", "x".repeat(1000));
+        assert_eq!(mask(&normalise(&long)), "write $1 to @2");
+        assert_eq!(normalise(&normalise(&long)), normalise(&long), "idempotent");
+        assert_eq!(normalise(r#""Hi." ok."#), r#""Hi." ok"#);
+    }
+
+    #[test]
+    fn values_are_put_where_the_words_say() {
+        let pwm = r#"pwm_set {"pin":#1,"frequency_hz":1000,"duty_percent":#2}"#;
+        let request = normalise("put 60 percent pwm on pin 19");
+        assert_eq!(rebind(pwm, &request), r#"pwm_set {"pin":#2,"frequency_hz":1000,"duty_percent":#1}"#);
+        assert_eq!(rebind(pwm, &normalise("pin 19 at 60 percent")), pwm, "already right");
+        let full = r#"pwm_set {"pin":#1,"frequency_hz":#2,"duty_percent":#3}"#;
+        let request = normalise("run the fan on pin 13 at 40 with a frequency of 25000 hz");
+        assert_eq!(
+            fill(&rebind(full, &request), &entities(&request)),
+            r#"pwm_set {"pin":13,"frequency_hz":25000,"duty_percent":40}"#
+        );
+        let request = normalise("set pin 12 to 2000Hz duty 25%");
+        assert_eq!(request, "set pin 12 to 2000 hz duty 25");
+        assert_eq!(
+            fill(&rebind(full, &request), &entities(&request)),
+            r#"pwm_set {"pin":12,"frequency_hz":2000,"duty_percent":25}"#
+        );
+        let read = r#"i2c_write_read {"address":#1,"write":[#2],"length":#3}"#;
+        let request = normalise("i2c read reg 0xd0 from 0x76 length 1");
+        assert_eq!(
+            fill(&rebind(read, &request), &entities(&request)),
+            r#"i2c_write_read {"address":118,"write":[208],"length":1}"#
+        );
+        let set = r#"i2c_write {"address":#3,"data":[#1,#2]}"#;
+        let request = normalise("set register 0xaa of the i2c device at 35 to 22");
+        assert_eq!(fill(&rebind(set, &request), &entities(&request)), r#"i2c_write {"address":35,"data":[170,22]}"#);
+        // Data bytes keep their order; without cues nothing moves.
+        let write = r#"i2c_write {"address":#3,"data":[#1,#2]}"#;
+        assert_eq!(rebind(write, &normalise("write 1 2 to device 3")), write);
+        assert_eq!(rebind("memory_stats {}", "how much memory"), "memory_stats {}");
+    }
+
+    #[test]
+    fn requests_outside_the_domain_are_recognised() {
+        let mut domain: Vec<String> =
+            ["memory", "pin", "temperature", "reboot", "hot"].iter().map(|w| String::from(*w)).collect();
+        domain.sort();
+        assert!(in_domain("how much memory is free", &domain));
+        assert!(in_domain("how much memroy is free", &domain), "a typo of a domain word");
+        assert!(in_domain("what's the tempreature", &domain));
+        assert!(in_domain("what's the temprature", &domain));
+        assert!(!in_domain("how tall is mount everest", &domain));
+        assert!(!in_domain("what day is it tomorrow", &domain));
+        assert!(!in_domain("write \"memory pin\" to 17", &domain), "values are not words of the request");
+        assert!(!in_domain("", &domain));
+        assert!(one_edit("reboto", "reboot") && one_edit("rebboot", "reboot") && !one_edit("pint", "pin"));
+        assert!(!one_edit("mount", "count") && !one_edit("bemory", "memory"));
+        assert!(in_domain("show me notes.txt", &domain) && in_domain("is 10.0.0.1 up", &domain));
+    }
+
+    #[test]
     fn references_are_found_in_answer_lines() {
         assert_eq!(references(r#"i2c_read {"address":#2,"length":#1}"#), [('#', 2), ('#', 1)]);
         assert_eq!(references(r#"net_ping {"host":"%1"}"#), [('%', 1)]);
         assert_eq!(references("memory_stats {}"), []);
         assert_eq!(references("#"), []);
+        assert_eq!(references(r#"fs_write {"path":"@2","content":"$1"}"#), [('@', 2), ('$', 1)]);
     }
 
     #[test]

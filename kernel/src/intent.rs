@@ -26,9 +26,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use mcp::{Annotations, Server, Value};
 use spin::Once;
 
-/// Proposals below this confidence are not executed (chosen from the held-out evaluation
-/// in `kernel/models/intent.md`).
-pub const THRESHOLD: f32 = 0.5;
+/// Proposals below this confidence are not executed ([`logic::intent_gate::THRESHOLD`]).
+pub const THRESHOLD: f32 = logic::intent_gate::THRESHOLD;
 
 /// Cached decisions.
 const CACHE_ENTRIES: usize = 128;
@@ -116,6 +115,14 @@ pub struct Decision {
     /// Which model proposed it: "intent" (built in), or the chat model's source ("placed",
     /// "card") when the intent model did not know.
     pub model: &'static str,
+    /// The model's own line, values as references (what a training example needs).
+    pub raw: String,
+    /// For a question without a tool: the chat model's answer in words (never run).
+    pub answer: Option<String>,
+    /// Its number in `kernel://decisions` ([`crate::decisions`]).
+    pub id: u64,
+    /// Its decision-cache key.
+    key: String,
 }
 
 /// What the model sees of a request, and the cache key ([`inference::intent::normalise`]).
@@ -145,8 +152,11 @@ impl core::fmt::Display for IntentError {
 }
 
 /// Decides what to do about `text` (from the cache when seen before). `cancelled()` is
-/// asked between the chat model's tokens (see [`ask_chat_model`]).
+/// asked between the chat model's tokens (see [`ask_chat_model`]). Every decision is
+/// recorded ([`crate::decisions`]); a refusal is settled at once, a proposal when the
+/// caller reports what became of it ([`settle`]).
 pub fn decide(text: &str, cancelled: &mut dyn FnMut() -> bool) -> Result<Decision, IntentError> {
+    let started = crate::arch::cpu::micros();
     let request = normalise(text);
     if request.is_empty() {
         return Err(IntentError::Empty);
@@ -154,38 +164,100 @@ pub fn decide(text: &str, cancelled: &mut dyn FnMut() -> bool) -> Result<Decisio
     // What the second tier would say depends on which chat model is active: the key names it.
     let chat = chat_model();
     let key = format!("{}\u{0}{request}", chat.map_or("", |m| m.name.as_str()));
-    if let Some((_, hit)) = CACHE.lock().iter().find(|(k, _)| *k == key) {
+    let hit = CACHE.lock().iter().find(|(k, _)| *k == key).map(|(_, d)| d.clone());
+    let decision = if let Some(mut decision) = hit {
         HITS.fetch_add(1, Ordering::Relaxed);
-        let mut decision = hit.clone();
         decision.cached = true;
-        return Ok(decision);
-    }
-    MISSES.fetch_add(1, Ordering::Relaxed);
-    let (proposal, confidence) = propose(&request)?;
-    let mut decision = verify(&request, proposal, confidence);
-    if decision.status != Status::Ready {
-        if let Some(model) = chat {
-            match ask_chat_model(model, &request, cancelled) {
-                Tier::Answered(better) => decision = better,
-                Tier::Busy => {}
-                Tier::Stopped(why) => {
-                    // Not cached: the same request may get its answer next time.
-                    decision.message = format!("{} ({why})", decision.message);
-                    return Ok(decision);
+        decision
+    } else {
+        MISSES.fetch_add(1, Ordering::Relaxed);
+        let (proposal, raw, confidence) = propose(&request)?;
+        let mut decision = verify(&request, proposal, confidence);
+        decision.raw = raw;
+        decision.key = key;
+        let mut keep = true;
+        if decision.status != Status::Ready {
+            if let Some(model) = chat {
+                match ask_chat_model(model, &request, cancelled) {
+                    Tier::Answered(mut better) => {
+                        better.key = decision.key.clone();
+                        decision = *better;
+                    }
+                    Tier::Busy => {}
+                    Tier::Stopped(why) => {
+                        // Not cached: the same request may get its answer next time.
+                        decision.message = format!("{} ({why})", decision.message);
+                        keep = false;
+                    }
                 }
             }
         }
-    }
+        // Refusals and read-only proposals are cached at once; a proposal that changes the
+        // machine only once it has been confirmed and has run ([`settle`]).
+        if keep && (decision.status != Status::Ready || decision.hints.is_some_and(|h| h.read_only)) {
+            remember(&decision);
+        }
+        decision
+    };
+    Ok(record(decision, text, started))
+}
+
+/// Puts a decision in the cache (bounded, oldest evicted).
+fn remember(decision: &Decision) {
     let mut cache = CACHE.lock();
+    if cache.iter().any(|(k, _)| *k == decision.key) {
+        return;
+    }
     if cache.len() >= CACHE_ENTRIES {
         cache.pop_front();
     }
-    cache.push_back((key, decision.clone()));
-    Ok(decision)
+    cache.push_back((decision.key.clone(), decision.clone()));
 }
 
-/// Runs the intent model on a normalised request.
-fn propose(request: &str) -> Result<(String, f32), IntentError> {
+/// Opens the decision's record; a refusal (or a plain answer) is settled at once.
+fn record(mut decision: Decision, text: &str, started: u64) -> Decision {
+    let record = crate::decisions::Record {
+        id: 0,
+        request: crate::decisions::cut(text.trim()),
+        proposal: crate::decisions::cut(&decision.proposal),
+        raw: crate::decisions::cut(&decision.raw),
+        confidence: decision.confidence,
+        model: decision.model.into(),
+        cached: decision.cached,
+        status: decision.status.as_str().into(),
+        outcome: crate::decisions::Outcome::Proposed,
+        latency_us: crate::arch::cpu::micros().saturating_sub(started),
+        error: None,
+    };
+    decision.id = crate::decisions::open(record);
+    if decision.status != Status::Ready {
+        let outcome = if decision.answer.is_some() {
+            crate::decisions::Outcome::Answered
+        } else {
+            crate::decisions::Outcome::Refused
+        };
+        crate::decisions::settle(decision.id, outcome, None);
+    }
+    decision
+}
+
+/// Reports what became of a proposal: it is recorded, and the cache learns from it — a
+/// proposal that ran is cached, one that was declined or failed never is (and leaves the
+/// cache if it came from there).
+pub fn settle(decision: &Decision, outcome: crate::decisions::Outcome, error: Option<&str>) {
+    crate::decisions::settle(decision.id, outcome, error);
+    match outcome {
+        crate::decisions::Outcome::Ran => remember(decision),
+        crate::decisions::Outcome::Declined | crate::decisions::Outcome::Failed => {
+            CACHE.lock().retain(|(k, _)| *k != decision.key);
+        }
+        _ => {}
+    }
+}
+
+/// Runs the intent model on a normalised request: the proposal with values, the model's
+/// own line, the confidence.
+fn propose(request: &str) -> Result<(String, String, f32), IntentError> {
     let model = crate::llm::intent().map_err(IntentError::Model)?;
     let answers = ANSWERS.call_once(|| inference::intent::Answers::from_gguf(&model.gguf, &model.tokenizer));
     let proposal = inference::intent::propose(
@@ -196,7 +268,7 @@ fn propose(request: &str) -> Result<(String, f32), IntentError> {
         &crate::smp::pool::Pool::ALL,
     )
     .map_err(IntentError::Run)?;
-    Ok((proposal.text, proposal.confidence))
+    Ok((proposal.text, proposal.raw, proposal.confidence))
 }
 
 /// Checks a proposal for `request` against the catalog (see the module docs for the order).
@@ -211,6 +283,10 @@ fn verify(request: &str, proposal: String, confidence: f32) -> Decision {
         message: String::new(),
         cached: false,
         model: "intent",
+        raw: String::new(),
+        answer: None,
+        id: 0,
+        key: String::new(),
     };
     let Some((tool, arguments)) = inference::intent::split(&proposal) else {
         decision.message = "I don't know a tool for that. Type 'tools' to see what this machine can do.".into();
@@ -279,7 +355,8 @@ pub const CONTEXT_BUDGET: usize = 384;
 /// `tokenizer`. Returns the message, its token count and how many tools it lists.
 pub fn context(request: &str, tokenizer: &inference::tokenizer::Tokenizer, budget: usize) -> (String, usize, usize) {
     let heap = crate::memory::heap::stats();
-    let rules = "Answer with one line: a tool name and its JSON arguments, like memory_stats {}. Answer none if no tool fits.\n";
+    let rules = "If one of the tools below does what the user asks, answer with one line: the tool name and its JSON \
+                 arguments, like memory_stats {}. If no tool fits, answer the question briefly in plain words.\n";
     let state = format!(
         "You control a {} running Kingly OS. State: {} cores online, {} MiB heap free, up {} s.\n",
         crate::board::CURRENT.description,
@@ -360,7 +437,7 @@ static CHAT_BUSY: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBoo
 /// What the second tier came to.
 enum Tier {
     /// The chat model's proposal, verified.
-    Answered(Decision),
+    Answered(alloc::boxed::Box<Decision>),
     /// Already answering another request.
     Busy,
     /// Cancelled or out of time (why).
@@ -412,9 +489,24 @@ fn ask_chat_model(loaded: &'static crate::llm::Loaded, request: &str, cancelled:
         return Tier::Stopped(why);
     }
     let Ok(Some(answer)) = answer else { return Tier::Stopped("the chat model failed") };
-    let mut decision = verify(request, answer.text, answer.confidence);
+    // A line that starts with a tool's name is a proposal, verified like the intent
+    // model's; anything else is an answer in words, shown and never run.
+    let line = answer.text.trim().trim_matches('`').trim();
+    let first = line.split(|c: char| c.is_whitespace() || c == '{').next().unwrap_or("");
+    let names_tool = CATALOG.get().is_some_and(|c| c.iter().any(|e| e.name == first));
+    let mut decision = if names_tool {
+        verify(request, String::from(line), answer.confidence)
+    } else {
+        let mut decision = verify(request, String::from(inference::intent::NONE), answer.confidence);
+        if !line.is_empty() && !line.eq_ignore_ascii_case(inference::intent::NONE) {
+            decision.message = format!("no tool does that; {} says: {line}", loaded.name);
+            decision.answer = Some(String::from(line));
+        }
+        decision
+    };
+    decision.raw = String::from(line);
     decision.model = loaded.source;
-    Tier::Answered(decision)
+    Tier::Answered(alloc::boxed::Box::new(decision))
 }
 
 /// Decision-cache hits and misses since boot.

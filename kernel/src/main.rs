@@ -45,6 +45,7 @@ use boot as _;
 mod arch;
 mod board;
 mod console;
+mod decisions;
 mod dtb;
 mod executor;
 mod gpio_owner;
@@ -179,6 +180,7 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     executor::spawn("boot", async move {
         executor::yield_now().await;
         storage::init();
+        decisions::load();
         llm::init();
         timeline::record(Stage::Model);
         net::init(registry);

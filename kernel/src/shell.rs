@@ -12,7 +12,7 @@
 //! Destructive tools ask for confirmation. `ask <plain language>` lets the intent model
 //! propose the call ([`intent`]); read-only proposals run at once, others after a yes.
 
-use crate::{console, intent, print, println, system};
+use crate::{console, decisions::Outcome, intent, print, println, system};
 use alloc::{
     collections::VecDeque,
     format,
@@ -164,7 +164,7 @@ async fn execute(server: &mut Server, editor: &mut Editor, line: &str) -> Option
                     return json;
                 }
             }
-            run_tool(server, editor, name, &arguments);
+            let _ = run_tool(server, editor, name, &arguments);
         }
     }
     None
@@ -187,20 +187,29 @@ async fn confirm(server: &Server, editor: &mut Editor, question: &str) -> Option
     }
 }
 
-/// Calls a tool and prints its result. Ctrl-C stops a long-running tool (e.g.
-/// llm_generate) between steps; other input typed meanwhile is kept.
-fn run_tool(server: &mut Server, editor: &mut Editor, name: &str, arguments: &Value) {
+/// Calls a tool and prints its result; returns the error it printed, if any. Ctrl-C stops a
+/// long-running tool (e.g. llm_generate) between steps; other input typed meanwhile is kept.
+fn run_tool(server: &mut Server, editor: &mut Editor, name: &str, arguments: &Value) -> Option<String> {
     let mut outgoing = Vec::new();
     let mut watch = Watch::new(Value::Null, server, &mut editor.pending);
     let mut watch = || watch.poll();
     let mut ctx = mcp::Ctx::detached(&mut outgoing).with_cancel_check(&mut watch);
     match server.call_tool_with(&mut ctx, name, arguments) {
-        Ok(output) => match output.text {
-            Some(text) => print!("{}{}", text, if text.ends_with('\n') { "" } else { "\n" }),
-            None => print!("{}", client::render(&output.structured)),
-        },
-        Err(CallError::Failed(why)) => println!("error: {why}"),
-        Err(error) => println!("{error} (try 'help {name}')"),
+        Ok(output) => {
+            match output.text {
+                Some(text) => print!("{}{}", text, if text.ends_with('\n') { "" } else { "\n" }),
+                None => print!("{}", client::render(&output.structured)),
+            }
+            None
+        }
+        Err(CallError::Failed(why)) => {
+            println!("error: {why}");
+            Some(why)
+        }
+        Err(error) => {
+            println!("{error} (try 'help {name}')");
+            Some(format!("{error}"))
+        }
     }
 }
 
@@ -235,11 +244,15 @@ async fn ask(server: &mut Server, editor: &mut Editor, request: &str) -> Option<
     println!("-> {tool} {arguments}  (confidence {:.2}, {kind}{cached})", decision.confidence);
     if !hints.read_only {
         if let Some(json) = confirm(server, editor, "Run it? [y/N] ").await {
+            intent::settle(&decision, Outcome::Declined, None);
             return json;
         }
     }
     let tool = tool.clone();
-    run_tool(server, editor, &tool, &decision.arguments);
+    match run_tool(server, editor, &tool, &decision.arguments) {
+        None => intent::settle(&decision, Outcome::Ran, None),
+        Some(why) => intent::settle(&decision, Outcome::Failed, Some(&why)),
+    }
     None
 }
 
@@ -285,7 +298,8 @@ impl<'a> Watch<'a> {
         crate::executor::run_others();
         let mut cancelled = false;
         while let Some(byte) = console::read_byte() {
-            if byte == 0x03 && self.line.first() != Some(&b'{') {
+            let json = matches!(self.line.first(), Some(b'{' | b'['));
+            if byte == 0x03 && !json {
                 cancelled = true;
                 continue;
             }
@@ -296,7 +310,7 @@ impl<'a> Watch<'a> {
                 continue;
             }
             let line = core::mem::take(&mut self.line);
-            if line.first() == Some(&b'{') {
+            if matches!(line.first(), Some(b'{' | b'[')) {
                 if !self.id.is_null() && cancels(&line, &self.id) {
                     cancelled = true;
                 } else if let Some(reply) = self.side.handle_message(&line) {

@@ -133,6 +133,15 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), String> {
                 }
             }
         }
+        // `anyOf` alternatives (e.g. `[{"required":["prompt"]},{"required":["messages"]}]`):
+        // one must hold; the error names each one's failure.
+        if let Some(Value::Array(options)) = schema.get("anyOf") {
+            let failures: alloc::vec::Vec<String> =
+                options.iter().filter_map(|o| check(o, value, path).err()).collect();
+            if !options.is_empty() && failures.len() == options.len() {
+                return Err(failures.join(", or "));
+            }
+        }
         for (name, field) in object {
             match properties.and_then(|p| p.get(name)) {
                 Some(field_schema) => check(field_schema, field, &join(path, name))?,
@@ -210,5 +219,15 @@ mod tests {
         assert_eq!(validate(&s, &json!({"count": 1, "nested": {}})).unwrap_err(), "'nested.on' is required");
         assert_eq!(validate(&s, &json!({"count": 1, "bogus": 1})).unwrap_err(), "'bogus' is not an accepted argument");
         assert_eq!(validate(&s, &json!([1])).unwrap_err(), "the arguments must be an object");
+    }
+
+    #[test]
+    fn one_of_the_alternatives_must_hold() {
+        let schema = json!({"type": "object", "properties": {"prompt": {"type": "string"}, "messages": {"type": "array"}},
+            "anyOf": [{"required": ["prompt"]}, {"required": ["messages"]}]});
+        assert!(validate(&schema, &json!({"prompt": "hi"})).is_ok());
+        assert!(validate(&schema, &json!({"messages": []})).is_ok());
+        let error = validate(&schema, &json!({})).unwrap_err();
+        assert!(error.contains("prompt") && error.contains("messages"), "{error}");
     }
 }

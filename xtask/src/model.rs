@@ -73,6 +73,11 @@ enum Command {
         /// Only evaluate the existing output file on the held-out phrasings.
         #[arg(long)]
         eval_only: bool,
+        /// Decisions from a card (`INTENTS.LOG`, JSON lines): the requests whose proposals
+        /// ran are added to the training data (held-out phrasings are never added); the
+        /// held-out accuracy of the existing model is printed before training.
+        #[arg(long)]
+        decisions: Option<PathBuf>,
     },
 }
 
@@ -80,7 +85,7 @@ impl Args {
     pub fn run(self) -> Result<()> {
         match self.command {
             Command::TinyllamaRandom { output, quant, seed } => tinyllama::write(&output, quant, seed),
-            Command::TrainIntent { output, report, data, seed, steps, eval_only } => {
+            Command::TrainIntent { output, report, data, seed, steps, eval_only, decisions } => {
                 // candle lives in its own crate so that `cargo xtask qemu` never builds it.
                 let mut cargo = util::cargo();
                 cargo.current_dir(util::root()).args([
@@ -98,6 +103,9 @@ impl Args {
                     "--steps",
                     &steps.to_string(),
                 ]);
+                if let Some(decisions) = &decisions {
+                    cargo.arg("--decisions").arg(decisions);
+                }
                 if eval_only {
                     cargo.arg("--eval-only");
                 } else {

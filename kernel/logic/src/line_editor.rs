@@ -152,7 +152,9 @@ impl LineEditor {
                 self.start_line();
                 return Event::Line(line);
             }
-            b'{' if self.buffer.is_empty() => {
+            // A JSON-RPC message (an object; a batch array from a 2025-03-26 client) is
+            // taken raw, to be answered by the server, never run as a command.
+            b'{' | b'[' if self.buffer.is_empty() => {
                 self.json = true;
                 self.buffer.push(byte);
             }
@@ -432,6 +434,8 @@ mod tests {
         // Control bytes inside JSON are kept as they are: the server judges the message.
         let (events, _) = run(&mut e, b"{\x08\x1b[A}\n", false);
         assert_eq!(events, [Event::Json(b"{\x08\x1b[A}".to_vec())]);
+        let (events, _) = run(&mut e, b"[{\"jsonrpc\":\"2.0\"}]\r", false);
+        assert_eq!(events, [Event::Json(b"[{\"jsonrpc\":\"2.0\"}]".to_vec())], "a batch line is JSON too");
         // A brace after other text is just text.
         let (events, _) = run(&mut e, b"a{\r", false);
         assert_eq!(events, [line("a{")]);

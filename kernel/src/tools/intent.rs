@@ -3,7 +3,10 @@
 //! `confirm: true` (otherwise the proposal comes back with `needs_confirmation`).
 
 use super::add;
-use crate::intent::{self, Status};
+use crate::{
+    decisions::Outcome,
+    intent::{self, Status},
+};
 use alloc::{format, string::String, sync::Arc};
 use mcp::{json, server::Registry, Annotations, CallError, Server, Tool, ToolOutput, Value};
 use spin::Once;
@@ -20,10 +23,11 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
     let confirmed = args.get("confirm").and_then(Value::as_bool).unwrap_or(false);
     let decision = intent::decide(text, &mut || ctx.is_cancelled())?;
     let (Some(tool), Status::Ready, Some(hints)) = (&decision.tool, &decision.status, decision.hints) else {
-        let out = json!({"status": decision.status.as_str(), "tool": decision.tool, "confidence": decision.confidence, "message": decision.message, "ran": false});
+        let out = json!({"status": decision.status.as_str(), "tool": decision.tool, "confidence": decision.confidence, "message": decision.message, "answer": decision.answer, "ran": false, "decision": decision.id});
         return Ok(ToolOutput::with_text(out, format!("{}: {}", decision.status.as_str(), decision.message)));
     };
     if !hints.read_only && !confirmed {
+        intent::settle(&decision, Outcome::Proposed, None);
         let out = json!({
             "status": "needs_confirmation", "tool": tool, "arguments": decision.arguments,
             "confidence": decision.confidence, "destructive": hints.destructive, "ran": false,
@@ -37,13 +41,22 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
     session.set_remote(true);
     let output = match session.call_tool_with(ctx, tool, &decision.arguments) {
         Ok(output) => output,
-        Err(CallError::Failed(why)) => return Err(format!("{tool} failed: {why}").into()),
-        Err(error) => return Err(format!("{tool}: {error}").into()),
+        Err(CallError::Failed(why)) => {
+            intent::settle(&decision, Outcome::Failed, Some(&why));
+            return Err(format!("{tool} failed: {why}").into());
+        }
+        Err(error) => {
+            let why = format!("{tool}: {error}");
+            intent::settle(&decision, Outcome::Failed, Some(&why));
+            return Err(why.into());
+        }
     };
+    intent::settle(&decision, Outcome::Ran, None);
     let text = output.text.clone().unwrap_or_else(|| mcp::shell::render(&output.structured));
     let out = json!({
         "status": "ran", "tool": tool, "arguments": decision.arguments, "confidence": decision.confidence,
         "ran": true, "result": output.structured, "message": format!("ran {tool} {}", decision.arguments),
+        "decision": decision.id,
     });
     Ok(ToolOutput::with_text(out, format!("-> {tool} {}\n{text}", decision.arguments)))
 }
@@ -51,6 +64,9 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
 fn parse(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
     let text = args.get("text").and_then(Value::as_str).unwrap_or("");
     let decision = intent::decide(text, &mut || ctx.is_cancelled())?;
+    if decision.status == Status::Ready {
+        intent::settle(&decision, Outcome::Proposed, None);
+    }
     let hints = decision.hints;
     let mut out = json!({
         "status": decision.status.as_str(),
@@ -64,6 +80,8 @@ fn parse(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolO
         "message": decision.message,
         "cached": decision.cached,
         "model": decision.model,
+        "answer": decision.answer,
+        "decision": decision.id,
     });
     if args.get("explain").and_then(Value::as_bool) == Some(true) {
         let loaded = crate::llm::get()?;
@@ -83,7 +101,7 @@ pub fn register(server: &mut Server) {
             .title("Do what a request says")
             .description("Understands a plain-language request like intent_parse, then runs the proposed tool: read-only tools at once; tools that change the machine only with confirm=true (otherwise the proposal is returned with status needs_confirmation). Unknown or uncertain requests are not guessed.")
             .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string","minLength":1,"maxLength":512},"confirm":{"type":"boolean","default":false,"description":"run a proposal that changes the machine"}},"required":["text"],"additionalProperties":false}"#)
-            .output_schema_text(r#"{"type":"object","properties":{"status":{"enum":["ran","needs_confirmation","unknown","low_confidence","unavailable","invalid"]},"tool":{"type":["string","null"]},"arguments":{},"confidence":{"type":"number"},"destructive":{"type":"boolean"},"ran":{"type":"boolean"},"result":{},"message":{"type":"string"}},"required":["status","ran","message"]}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"status":{"enum":["ran","needs_confirmation","unknown","low_confidence","unavailable","invalid"]},"tool":{"type":["string","null"]},"arguments":{},"confidence":{"type":"number"},"destructive":{"type":"boolean"},"ran":{"type":"boolean"},"result":{},"message":{"type":"string"},"answer":{"type":["string","null"],"description":"a chat model's answer in words when no tool fits"},"decision":{"type":"integer","description":"its number in kernel://decisions"}},"required":["status","ran","message"]}"#)
             .annotations(Annotations { read_only: false, destructive: true, idempotent: false, open_world: false }),
     );
     add(
@@ -92,7 +110,17 @@ pub fn register(server: &mut Server) {
             .title("Understand a request")
             .description("Turns a plain-language request into a proposed tool call with the built-in intent model, verified against the tool's input schema, with a confidence. Does not run it: status 'ready' means the call is valid; 'unknown', 'low_confidence', 'unavailable' and 'invalid' say why not.")
             .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string","minLength":1,"maxLength":512},"explain":{"type":"boolean","default":false,"description":"also return the context a chat model would get for this request (tool list and state within the token budget)"},"budget":{"type":"integer","minimum":64,"maximum":2048,"default":384}},"required":["text"],"additionalProperties":false}"#)
-            .output_schema_text(r#"{"type":"object","properties":{"model":{"enum":["intent","placed","card"]},"context":{"type":"object","properties":{"text":{"type":"string"},"tokens":{"type":"integer"},"budget":{"type":"integer"},"tools_listed":{"type":"integer"},"tokenizer_of":{"type":"string"}}},"status":{"enum":["ready","unknown","low_confidence","unavailable","invalid"]},"tool":{"type":["string","null"]},"arguments":{},"confidence":{"type":"number"},"proposal":{"type":"string"},"read_only":{"type":["boolean","null"]},"destructive":{"type":["boolean","null"]},"needs_confirmation":{"type":"boolean"},"message":{"type":"string"},"cached":{"type":"boolean"}},"required":["status","tool","confidence","proposal","message"]}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"model":{"enum":["intent","placed","card"]},"context":{"type":"object","properties":{"text":{"type":"string"},"tokens":{"type":"integer"},"budget":{"type":"integer"},"tools_listed":{"type":"integer"},"tokenizer_of":{"type":"string"}}},"status":{"enum":["ready","unknown","low_confidence","unavailable","invalid"]},"tool":{"type":["string","null"]},"arguments":{},"confidence":{"type":"number"},"proposal":{"type":"string"},"read_only":{"type":["boolean","null"]},"destructive":{"type":["boolean","null"]},"needs_confirmation":{"type":"boolean"},"message":{"type":"string"},"cached":{"type":"boolean"},"answer":{"type":["string","null"],"description":"a chat model's answer in words when no tool fits (never run)"},"decision":{"type":"integer","description":"its number in kernel://decisions"}},"required":["status","tool","confidence","proposal","message"]}"#)
             .annotations(Annotations::READ_ONLY),
     );
+    let resource = mcp::Resource::new("kernel://decisions", "decisions", |_, _| Ok(crate::decisions::resource()))
+        .title("Plain-language decisions")
+        .description(
+            "Every ask / intent_parse / intent_run decision (request, proposal, confidence, model, cache hit, \
+             outcome: refused, answered, proposed, declined, ran or failed, latency), newest last; kept on the \
+             card in INTENTS.LOG across reboots.",
+        );
+    if let Err(error) = server.add_resource(resource) {
+        log::error!("resource not registered: {error}");
+    }
 }

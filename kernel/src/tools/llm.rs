@@ -21,6 +21,7 @@ fn info() -> Result<ToolOutput, mcp::ToolError> {
     let loaded = llm::get()?;
     let (tokens, micros) = llm::token_stats();
     let (hits, misses, entries) = crate::intent::cache_stats();
+    let (kept, ran, declined) = crate::decisions::stats();
     let mut available: Vec<Value> = Vec::new();
     for (slot, model) in [("intent", llm::intent()), ("placed", llm::placed()), ("card", llm::card())] {
         match model {
@@ -64,6 +65,12 @@ fn info() -> Result<ToolOutput, mcp::ToolError> {
             "misses": misses,
             "entries": entries,
             "hit_rate": if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
+        },
+        "decisions": {
+            "kept": kept,
+            "ran": ran,
+            "declined": declined,
+            "confirmed_share": if ran + declined == 0 { Value::Null } else { json!(ran as f64 / (ran + declined) as f64) },
         },
     });
     Ok(ToolOutput::new(out))
@@ -231,7 +238,7 @@ pub fn register(server: &mut Server) {
         Tool::new("llm_info", |_, _| info())
             .title("Language model information")
             .description("The loaded model: name, quantization, parameters, layers, context, memory; an error when no model is loaded.")
-            .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"architecture":{"type":"string"},"quantization":{"type":"array","items":{"type":"string"}},"parameters":{"type":"integer"},"layers":{"type":"integer"},"dim":{"type":"integer"},"heads":{"type":"integer"},"kv_heads":{"type":"integer"},"vocab":{"type":"integer"},"max_context":{"type":"integer"},"context":{"type":"integer"},"file_bytes":{"type":"integer"},"memory_estimate_bytes":{"type":"integer"},"address":{"type":"string"},"source":{"enum":["embedded","placed","card"]},"models":{"type":"array","items":{"type":"object","properties":{"slot":{"type":"string"},"name":{"type":"string"},"bytes":{"type":"integer"},"active":{"type":"boolean"},"error":{"type":"string"},"file":{"type":["string","null"]},"load_us":{"type":"integer"}},"required":["slot"]}},"tokens_total":{"type":"integer"},"tokens_per_second":{"type":"number"},"cores":{"type":"integer"},"loading":{"type":["object","null"],"description":"a card model being read in the background","properties":{"file":{"type":"string"},"percent":{"type":"integer"},"bytes_done":{"type":"integer"},"bytes_total":{"type":"integer"}}},"decision_cache":{"type":"object","properties":{"hits":{"type":"integer"},"misses":{"type":"integer"},"entries":{"type":"integer"},"hit_rate":{"type":"number"}}}},"required":["name","parameters","layers","vocab","context","source"]}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"architecture":{"type":"string"},"quantization":{"type":"array","items":{"type":"string"}},"parameters":{"type":"integer"},"layers":{"type":"integer"},"dim":{"type":"integer"},"heads":{"type":"integer"},"kv_heads":{"type":"integer"},"vocab":{"type":"integer"},"max_context":{"type":"integer"},"context":{"type":"integer"},"file_bytes":{"type":"integer"},"memory_estimate_bytes":{"type":"integer"},"address":{"type":"string"},"source":{"enum":["embedded","placed","card"]},"models":{"type":"array","items":{"type":"object","properties":{"slot":{"type":"string"},"name":{"type":"string"},"bytes":{"type":"integer"},"active":{"type":"boolean"},"error":{"type":"string"},"file":{"type":["string","null"]},"load_us":{"type":"integer"}},"required":["slot"]}},"tokens_total":{"type":"integer"},"tokens_per_second":{"type":"number"},"cores":{"type":"integer"},"loading":{"type":["object","null"],"description":"a card model being read in the background","properties":{"file":{"type":"string"},"percent":{"type":"integer"},"bytes_done":{"type":"integer"},"bytes_total":{"type":"integer"}}},"decision_cache":{"type":"object","properties":{"hits":{"type":"integer"},"misses":{"type":"integer"},"entries":{"type":"integer"},"hit_rate":{"type":"number"}}},"decisions":{"type":"object","description":"plain-language decisions kept (kernel://decisions): ran, declined, and the share of proposals that ran rather than being declined","properties":{"kept":{"type":"integer"},"ran":{"type":"integer"},"declined":{"type":"integer"},"confirmed_share":{"type":["number","null"]}}}},"required":["name","parameters","layers","vocab","context","source"]}"#)
             .annotations(Annotations::READ_ONLY),
     );
     add(
@@ -257,7 +264,7 @@ pub fn register(server: &mut Server) {
         Tool::new("llm_generate", run)
             .title("Generate text")
             .description("Continues a prompt (or answers chat messages) with the active model. Streams the text so far as progress notifications when the request has a progress token; greedy at temperature 0; same seed, same text.")
-            .input_schema_text(r#"{"type":"object","properties":{"prompt":{"type":"string","maxLength":8192},"messages":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"role":{"enum":["system","user","assistant"]},"content":{"type":"string","maxLength":8192}},"required":["role","content"],"additionalProperties":false},"description":"chat turns, laid out in the model's chat format (instead of prompt)"},"max_tokens":{"type":"integer","minimum":1,"maximum":1024,"default":64},"temperature":{"type":"number","minimum":0,"maximum":2,"default":0},"top_p":{"type":"number","minimum":0,"maximum":1,"default":0.95},"seed":{"type":"integer","minimum":0,"default":42},"cores":{"type":"integer","minimum":1,"maximum":4,"description":"cores to spread the work over (default: all)"}},"additionalProperties":false}"#)
+            .input_schema_text(r#"{"type":"object","properties":{"prompt":{"type":"string","maxLength":8192},"messages":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"role":{"enum":["system","user","assistant"]},"content":{"type":"string","maxLength":8192}},"required":["role","content"],"additionalProperties":false},"description":"chat turns, laid out in the model's chat format (instead of prompt)"},"max_tokens":{"type":"integer","minimum":1,"maximum":1024,"default":64},"temperature":{"type":"number","minimum":0,"maximum":2,"default":0},"top_p":{"type":"number","minimum":0,"maximum":1,"default":0.95},"seed":{"type":"integer","minimum":0,"default":42},"cores":{"type":"integer","minimum":1,"maximum":4,"description":"cores to spread the work over (default: all)"}},"anyOf":[{"required":["prompt"]},{"required":["messages"]}],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"text":{"type":"string"},"prompt_tokens":{"type":"integer"},"generated_tokens":{"type":"integer"},"finish":{"enum":["end_of_sequence","max_tokens","context_full","cancelled"]},"elapsed_us":{"type":"integer"},"tokens_per_second":{"type":"number"}},"required":["text","generated_tokens","finish"]}"#)
             .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false }),
     );

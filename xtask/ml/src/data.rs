@@ -77,7 +77,7 @@ fn slots(text: &str) -> Vec<&str> {
     while let Some(start) = rest.find('{') {
         let Some(len) = rest[start..].find('}') else { break };
         let name = &rest[start + 1..start + len];
-        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase()) {
+        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
             out.push(name);
         }
         rest = &rest[start + len + 1..];
@@ -85,27 +85,151 @@ fn slots(text: &str) -> Vec<&str> {
     out
 }
 
-/// A random value for a slot, as text.
-fn value(slot: &str, rng: &mut Rng) -> String {
-    match slot {
-        "pin" => rng.range(2, 27).to_string(),
-        "lines" => rng.range(1, 200).to_string(),
-        "count" => rng.range(1, 64).to_string(),
-        "bus" => rng.range(0, 1).to_string(),
-        "address" => rng.range(3, 119).to_string(),
-        "length" => rng.range(1, 32).to_string(),
-        "ip" => match rng.range(0, 3) {
+/// Words for made-up file names and dictated text.
+const WORDS: [&str; 40] = [
+    "notes",
+    "config",
+    "readme",
+    "data",
+    "log",
+    "test",
+    "hello",
+    "world",
+    "sensor",
+    "greenhouse",
+    "todo",
+    "boot",
+    "backup",
+    "report",
+    "kitchen",
+    "garden",
+    "temp",
+    "values",
+    "list",
+    "draft",
+    "cmdline",
+    "settings",
+    "story",
+    "plan",
+    "shed",
+    "alarm",
+    "water",
+    "light",
+    "door",
+    "monday",
+    "pump",
+    "fan",
+    "relay",
+    "morning",
+    "evening",
+    "remember",
+    "buy",
+    "milk",
+    "check",
+    "seeds",
+];
+const EXTENSIONS: [&str; 8] = ["txt", "txt", "csv", "log", "json", "md", "cfg", "ini"];
+const PUNCTUATION: [&str; 6] = ["", "", ".", "!", ",", "?"];
+
+fn word(rng: &mut Rng) -> &'static str {
+    WORDS[rng.range(0, WORDS.len() as u64 - 1) as usize]
+}
+
+/// A random value for a slot: how the request says it, and how the call writes it. A slot
+/// name may end in digits to tell several of a kind apart (`{byte1} {byte2}`).
+fn value(slot: &str, rng: &mut Rng) -> (String, String) {
+    let kind = slot.trim_end_matches(|c: char| c.is_ascii_digit());
+    // Numbers that users often write in hex: both ways, the call always in decimal.
+    let either = |n: u64, hex_share: u64, rng: &mut Rng| {
+        let text = if rng.range(1, 100) <= hex_share { format!("0x{n:02x}") } else { n.to_string() };
+        (text, n.to_string())
+    };
+    let same = |text: String| (text.clone(), text);
+    match kind {
+        "pin" => same(rng.range(2, 27).to_string()),
+        "lines" => same(rng.range(1, 200).to_string()),
+        "count" => same(rng.range(1, 64).to_string()),
+        "bus" => same(rng.range(0, 1).to_string()),
+        "address" => {
+            let n = rng.range(3, 119);
+            either(n, 40, rng)
+        }
+        "sensor" => {
+            let n = rng.range(72, 79);
+            either(n, 60, rng)
+        }
+        "byte" => {
+            let n = if rng.range(0, 3) == 0 { rng.range(0, 15) } else { rng.range(0, 255) };
+            either(n, 50, rng)
+        }
+        "register" => {
+            let n = rng.range(0, 255);
+            either(n, 70, rng)
+        }
+        "length" => same(rng.range(1, 32).to_string()),
+        "duty" => same(match rng.range(0, 2) {
+            0 => (rng.range(0, 10) * 10).to_string(),
+            _ => rng.range(0, 100).to_string(),
+        }),
+        "freq" => same(match rng.range(0, 2) {
+            0 => ["50", "100", "200", "440", "500", "2000", "5000", "10000", "20000", "25000"]
+                [rng.range(0, 9) as usize]
+                .to_string(),
+            _ => rng.range(1, 100000).to_string(),
+        }),
+        "pwmpin" => same(["12", "13", "18", "19"][rng.range(0, 3) as usize].to_string()),
+        "file" => {
+            let mut name = String::new();
+            if rng.range(0, 5) == 0 {
+                name.push('/');
+                if rng.range(0, 2) == 0 {
+                    name.push_str(word(rng));
+                    name.push('/');
+                }
+            }
+            name.push_str(word(rng));
+            if rng.range(0, 3) == 0 {
+                name.push(if rng.range(0, 1) == 0 { '_' } else { '2' });
+                name.push_str(word(rng));
+            }
+            name.push('.');
+            name.push_str(EXTENSIONS[rng.range(0, EXTENSIONS.len() as u64 - 1) as usize]);
+            let name = name.chars().take(40).collect::<String>();
+            same(name)
+        }
+        "text" => {
+            let mut text = String::new();
+            for i in 0..rng.range(1, 6) {
+                if i > 0 {
+                    text.push(' ');
+                }
+                let w = word(rng);
+                if rng.range(0, 3) == 0 || i == 0 && rng.range(0, 1) == 0 {
+                    let mut c = w.chars();
+                    text.extend(c.next().map(|f| f.to_ascii_uppercase()));
+                    text.push_str(c.as_str());
+                } else {
+                    text.push_str(w);
+                }
+                if rng.range(0, 5) == 0 {
+                    text.push_str(&rng.range(0, 99).to_string());
+                }
+            }
+            text.push_str(PUNCTUATION[rng.range(0, PUNCTUATION.len() as u64 - 1) as usize]);
+            (format!("\"{text}\""), text)
+        }
+        "ip" => same(match rng.range(0, 3) {
             0 => format!("10.0.{}.{}", rng.range(0, 9), rng.range(1, 254)),
             1 => format!("192.168.{}.{}", rng.range(0, 255), rng.range(1, 254)),
             2 => format!("{}.{}.{}.{}", rng.range(1, 223), rng.range(0, 255), rng.range(0, 255), rng.range(1, 254)),
             _ => format!("172.{}.{}.{}", rng.range(16, 31), rng.range(0, 255), rng.range(1, 254)),
-        },
-        _ => "0".into(),
+        }),
+        _ => same("0".into()),
     }
 }
 
 /// Fills a phrasing's slots with random values; returns the request, the call with the
-/// values, and the call with `#n` for the value's position among all the request's numbers
+/// values, and the call with `#n` for the value's position among all the request's values
 /// (a phrasing may hold literal numbers too: "write 1 to pin {pin}" answers with `#2`).
 fn fill(phrase: &str, call: &str, rng: &mut Rng) -> (String, String, String) {
     let mut request = String::new();
@@ -118,11 +242,11 @@ fn fill(phrase: &str, call: &str, rng: &mut Rng) -> (String, String, String) {
         request.push_str(&rest[..at]);
         rest = &rest[at + placeholder.len()..];
         let reference = inference::intent::entities(&inference::intent::normalise(&request)).len() + 1;
-        let v = value(slot, rng);
-        request.push_str(&v);
-        answer = answer.replace(&placeholder, &v);
+        let (said, written) = value(slot, rng);
         // The marker the request's mask uses for this kind of value (inference::intent::mask).
-        let marker = if v.contains('.') { '%' } else { '#' };
+        let marker = inference::intent::marker(&inference::intent::normalise(&said));
+        request.push_str(&said);
+        answer = answer.replace(&placeholder, &written);
         target = target.replace(&placeholder, &format!("{marker}{reference}"));
     }
     request.push_str(rest);
@@ -248,6 +372,313 @@ fn gibberish(rng: &mut Rng) -> String {
     text
 }
 
+fn pick<'a>(list: &[&'a str], rng: &mut Rng) -> &'a str {
+    list[rng.range(0, list.len() as u64 - 1) as usize]
+}
+
+/// Things in a home or an office that are not this board.
+const APPLIANCES: &[&str] = &[
+    "oven",
+    "stove",
+    "lights",
+    "light",
+    "lamp",
+    "tv",
+    "television",
+    "router",
+    "modem",
+    "laptop",
+    "computer",
+    "pc",
+    "phone",
+    "car",
+    "door",
+    "garage door",
+    "window",
+    "blinds",
+    "curtains",
+    "heater",
+    "heating",
+    "air conditioner",
+    "kettle",
+    "coffee machine",
+    "dishwasher",
+    "washing machine",
+    "dryer",
+    "vacuum",
+    "printer",
+    "speaker",
+    "speakers",
+    "music",
+    "radio",
+    "alarm",
+    "sprinklers",
+    "camera",
+    "thermostat",
+    "fridge",
+    "freezer",
+    "microwave",
+    "toaster",
+    "gate",
+    "doorbell",
+    "xbox",
+    "playstation",
+    "nas",
+    "iphone",
+    "ipad",
+    "tablet",
+    "monitor",
+    "projector",
+    "headphones",
+    "boiler",
+    "hot tub",
+    "pool pump",
+    "garden hose",
+    "ceiling light",
+    "desk lamp",
+    "christmas lights",
+];
+const PLACES: &[&str] = &[
+    "",
+    "",
+    "",
+    "kitchen ",
+    "living room ",
+    "bedroom ",
+    "office ",
+    "garage ",
+    "upstairs ",
+    "downstairs ",
+    "bathroom ",
+    "hallway ",
+    "porch ",
+    "garden ",
+    "work ",
+    "kids ",
+    "neighbour's ",
+];
+const OWNERS: &[&str] = &["the", "the", "my", "our", "your", "his", "her", "their", "that", "this"];
+const ACTIONS: &[&str] = &[
+    "turn off",
+    "turn on",
+    "switch off",
+    "switch on",
+    "shut down",
+    "shut off",
+    "restart",
+    "reboot",
+    "power off",
+    "power on",
+    "power down",
+    "open",
+    "close",
+    "lock",
+    "unlock",
+    "start",
+    "stop",
+    "dim",
+    "brighten",
+    "mute",
+    "pause",
+    "reset",
+    "unplug",
+    "plug in",
+    "turn up",
+    "turn down",
+    "set",
+    "disable",
+    "enable",
+    "kill",
+    "cycle",
+];
+/// Words of this domain, asked about rather than acted on.
+const TERMS: &[&str] = &[
+    "gpio",
+    "a gpio pin",
+    "gpio pins",
+    "i2c",
+    "spi",
+    "pwm",
+    "uart",
+    "an sd card",
+    "a file system",
+    "a file",
+    "files",
+    "a kernel",
+    "an operating system",
+    "a cpu",
+    "ram",
+    "memory",
+    "a heap",
+    "a network",
+    "an ip address",
+    "dhcp",
+    "an led",
+    "a resistor",
+    "a sensor",
+    "a temperature sensor",
+    "a language model",
+    "an llm",
+    "a token",
+    "a tokenizer",
+    "a raspberry pi",
+    "a random number",
+    "entropy",
+    "a boot loader",
+    "firmware",
+    "a log file",
+    "a task",
+    "a process",
+    "a thread",
+    "an interrupt",
+    "a register",
+    "an eeprom",
+    "voltage",
+    "a duty cycle",
+    "a pin",
+    "the gpio header",
+    "mcp",
+    "json",
+    "a reboot",
+    "a ping",
+    "a relay",
+    "a transistor",
+    "a servo",
+];
+const QUESTIONS: &[&str] = &[
+    "what is {}",
+    "what's {}",
+    "whats {}",
+    "what are {}",
+    "explain {}",
+    "define {}",
+    "how does {} work",
+    "how do {} work",
+    "why do we need {}",
+    "what is {} used for",
+    "what is {} good for",
+    "can you explain {}",
+    "i don't understand {}",
+    "teach me about {}",
+    "who invented {}",
+    "what does {} mean",
+    "is {} hard to learn",
+    "history of {}",
+    "difference between {} and a capacitor",
+    "how do i learn about {}",
+];
+const TOPICS: &[&str] = &[
+    "mount everest",
+    "the eiffel tower",
+    "paris",
+    "spain",
+    "the moon",
+    "mars",
+    "einstein",
+    "shakespeare",
+    "the president",
+    "the sun",
+    "the ocean",
+    "a blue whale",
+    "the amazon river",
+    "tokyo",
+    "my grandmother",
+    "the roman empire",
+    "world war two",
+    "bitcoin",
+    "the stock market",
+    "football",
+    "the olympics",
+    "chess",
+    "a black hole",
+    "the universe",
+    "dinosaurs",
+    "the great wall of china",
+    "new york",
+    "antarctica",
+];
+const ASKS: &[&str] = &[
+    "how tall is {}",
+    "how far away is {}",
+    "how old is {}",
+    "who is {}",
+    "where is {}",
+    "when was {} built",
+    "tell me about {}",
+    "what do you know about {}",
+    "how big is {}",
+    "how hot is {}",
+    "how cold is {}",
+    "what's the weather in {}",
+    "what is the population of {}",
+    "show me pictures of {}",
+    "write a poem about {}",
+    "write a story about {}",
+    "sing a song about {}",
+    "is {} real",
+    "how much does {} cost",
+    "why is {} famous",
+];
+const ERRANDS: &[&str] = &[
+    "add {} to the shopping list",
+    "remind me to buy {}",
+    "order {} online",
+    "buy {}",
+    "send {} to my mom",
+    "play {}",
+    "find {} near me",
+    "book {} for tomorrow",
+    "search the web for {}",
+    "email {} to bob",
+    "translate {} into french",
+    "what rhymes with {}",
+    "spell {}",
+    "draw {}",
+    "cook {}",
+];
+const THINGS: &[&str] = &[
+    "eggs",
+    "milk",
+    "bread",
+    "a pizza",
+    "some jazz",
+    "a taxi",
+    "a table for two",
+    "the news",
+    "a movie",
+    "flowers",
+    "a birthday present",
+    "new shoes",
+    "cat food",
+    "coffee beans",
+    "a recipe",
+    "the weather",
+    "my photos",
+    "batteries",
+];
+
+/// A request this machine has no tool for, made up from word lists so that every epoch
+/// meets new ones: a command for another appliance ("turn off the kitchen lights"), a
+/// question about a word of this domain rather than its state ("how does i2c work"), a
+/// general-knowledge question, or an errand.
+fn refusal(rng: &mut Rng) -> String {
+    match rng.range(0, 3) {
+        0 => {
+            let owner = pick(OWNERS, rng);
+            let place = pick(PLACES, rng);
+            let thing = pick(APPLIANCES, rng);
+            match rng.range(0, 2) {
+                0 => format!("{} {owner} {place}{thing}", pick(ACTIONS, rng)),
+                1 => format!("{} {owner} {place}{thing} please", pick(ACTIONS, rng)),
+                _ => format!("can you {} {owner} {place}{thing}", pick(ACTIONS, rng)),
+            }
+        }
+        1 => pick(QUESTIONS, rng).replace("{}", pick(TERMS, rng)),
+        2 => pick(ASKS, rng).replace("{}", pick(TOPICS, rng)),
+        _ => pick(ERRANDS, rng).replace("{}", pick(THINGS, rng)),
+    }
+}
+
 /// Training examples: every training phrasing `per_phrase` times (slot values and
 /// politeness varied), plus gibberish as `none`; shuffled.
 pub fn training(intents: &[Intent], per_phrase: usize, rng: &mut Rng) -> Vec<Example> {
@@ -259,13 +690,15 @@ pub fn training(intents: &[Intent], per_phrase: usize, rng: &mut Rng) -> Vec<Exa
         for phrase in &intent.train {
             for i in 0..repeats {
                 let (mut request, answer, target) = fill(phrase, &answer_template, rng);
-                if intent.call != inference::intent::NONE && i % 2 == 1 {
+                // Dictated text stays as written: no synonyms or typos inside it.
+                let dictated = phrase.contains("{text}");
+                if intent.call != inference::intent::NONE && i % 2 == 1 && !dictated {
                     request = synonym(&request, rng);
                 }
                 match i % 4 {
                     1 => request = format!("{}{request}", PREFIXES[rng.range(0, PREFIXES.len() as u64 - 1) as usize]),
                     2 => request.push_str(SUFFIXES[rng.range(0, SUFFIXES.len() as u64 - 1) as usize]),
-                    3 => request = noise(&request, rng),
+                    3 if !dictated => request = noise(&request, rng),
                     _ => {}
                 }
                 out.push(example(&request, &answer, &target));
@@ -274,6 +707,10 @@ pub fn training(intents: &[Intent], per_phrase: usize, rng: &mut Rng) -> Vec<Exa
     }
     for _ in 0..per_phrase * 40 {
         let text = gibberish(rng);
+        out.push(example(&text, "none", "none"));
+    }
+    for _ in 0..per_phrase * 100 {
+        let text = refusal(rng);
         out.push(example(&text, "none", "none"));
     }
     out.retain(|e| !e.request.is_empty());
@@ -299,6 +736,152 @@ pub fn held_out(intents: &[Intent], rng: &mut Rng) -> Vec<Example> {
         out.push(example(&text, "none", "none"));
     }
     out
+}
+
+/// Training examples from a card's decisions (`INTENTS.LOG`: one JSON object per line, see
+/// `kernel/src/decisions.rs`): every proposal that ran, with the request's values turned
+/// back into references. Requests that match a phrasing never trained on (`never`: the
+/// held-out and independent sets, compared with their values masked) are left out, and so
+/// are lines that do not parse or whose call cannot be rebuilt from the request. Returns the
+/// examples and a one-line account.
+pub fn confirmed_decisions(text: &str, intents: &[Intent], never: &[Example]) -> (Vec<Example>, String) {
+    use inference::intent::{entities, fill, mask, normalise};
+    let protected: std::collections::BTreeSet<String> = never.iter().map(|e| mask(&normalise(&e.request))).collect();
+    let known: Vec<&str> = intents.iter().map(|i| i.call.split(' ').next().unwrap_or_default()).collect();
+    let (mut lines, mut ran, mut held, mut unusable) = (0, 0, 0, 0);
+    let mut out: Vec<Example> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        lines += 1;
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+            unusable += 1;
+            continue;
+        };
+        if value["outcome"] != "ran" {
+            continue;
+        }
+        ran += 1;
+        let (Some(request), Some(proposal)) = (value["request"].as_str(), value["proposal"].as_str()) else {
+            unusable += 1;
+            continue;
+        };
+        let request = normalise(request);
+        if protected.contains(&mask(&request)) {
+            held += 1;
+            continue;
+        }
+        let values = entities(&request);
+        let target = match value["raw"].as_str().filter(|raw| fill(raw, &values) == proposal) {
+            Some(raw) => raw.to_string(),
+            None => match references_for(proposal, &values) {
+                Some(target) => target,
+                None => {
+                    unusable += 1;
+                    continue;
+                }
+            },
+        };
+        let tool = proposal.split(' ').next().unwrap_or_default();
+        if !known.contains(&tool) || out.iter().any(|e| e.request == request) {
+            unusable += (!known.contains(&tool)) as usize;
+            continue;
+        }
+        out.push(Example { request, answer: proposal.to_string(), target });
+    }
+    let report = format!(
+        "decisions: {lines} lines, {ran} ran; {} added to training, {held} left out (phrasings never trained on), \
+         {unusable} unusable",
+        out.len()
+    );
+    (out, report)
+}
+
+/// A proposal with values (`gpio_write {"pin":17,"value":true}`) with each of the request's
+/// values replaced by its reference (`#1`), so that filling it again gives the proposal;
+/// `None` when that does not work out.
+fn references_for(proposal: &str, values: &[&str]) -> Option<String> {
+    use inference::intent::{fill, marker};
+    let mut target = proposal.to_string();
+    for (n, value) in values.iter().enumerate() {
+        let reference = format!("{}{}", marker(value), n + 1);
+        let written = fill(&format!("{}1", marker(value)), &[value]);
+        let bytes = target.as_bytes();
+        let at = (0..target.len()).find(|&i| {
+            target[i..].starts_with(&written)
+                && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+                && bytes.get(i + written.len()).is_none_or(|b| !b.is_ascii_alphanumeric())
+        });
+        if let Some(at) = at {
+            target.replace_range(at..at + written.len(), &reference);
+        }
+    }
+    (fill(&target, values) == proposal).then_some(target)
+}
+
+/// The words of the model's domain (`inference::intent::DOMAIN_KEY`): every word of the
+/// training phrasings of tool calls and of the synonyms used in training, less the stop
+/// words; sorted. Held-out phrasings are not read.
+pub fn domain_words(intents: &[Intent]) -> Vec<String> {
+    let mut words = std::collections::BTreeSet::new();
+    let mut add = |text: &str| {
+        let mut plain = text.to_string();
+        for slot in slots(text) {
+            plain = plain.replace(&format!("{{{slot}}}"), " ");
+        }
+        for word in inference::intent::normalise(&plain).split(' ') {
+            if !word.is_empty()
+                && !inference::intent::STOP_WORDS.contains(&word)
+                && word.bytes().any(|b| b.is_ascii_alphabetic())
+            {
+                words.insert(word.to_string());
+            }
+        }
+    };
+    for intent in intents.iter().filter(|i| i.call != inference::intent::NONE) {
+        for phrase in &intent.train {
+            add(phrase);
+        }
+    }
+    for (context, group) in SYNONYMS {
+        add(context);
+        for member in group.iter() {
+            add(member);
+        }
+    }
+    words.into_iter().collect()
+}
+
+/// A tool of the kernel's registry as the dataset needs it.
+#[derive(Clone, Debug)]
+pub struct Registered {
+    pub name: String,
+    pub title: String,
+    pub read_only: bool,
+}
+
+/// The kernel's tools, read from their declarations in `kernel/src/tools` (`Tool::new`,
+/// `.title`, `read_only`); the test hooks are left out. The dataset is checked against it
+/// and the evaluation applies the kernel's gate with it.
+pub fn registry() -> Result<Vec<Registered>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernel/src/tools");
+    let mut out = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(&root)
+        .with_context(|| format!("reading {}", root.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n != "test_hooks.rs"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let source = std::fs::read_to_string(&path)?;
+        for part in source.split("Tool::new(\"").skip(1) {
+            let name = part.split('"').next().unwrap_or_default().to_string();
+            let declaration = part.split("Tool::new(").next().unwrap_or_default();
+            let title =
+                declaration.split(".title(\"").nth(1).and_then(|t| t.split('"').next()).unwrap_or_default().to_string();
+            let read_only = declaration.contains("read_only: true") || declaration.contains("Annotations::READ_ONLY");
+            out.push(Registered { name, title, read_only });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -356,5 +939,60 @@ mod tests {
                 assert!(!intent.train.contains(phrase), "'{phrase}' is both trained on and held out");
             }
         }
+    }
+
+    /// Tools `ask` never proposes: the intent tools themselves (a request to parse a
+    /// request) and the console-only token tool (never offered to a model).
+    const NOT_PROPOSED: [&str; 3] = ["intent_parse", "intent_run", "net_token"];
+
+    #[test]
+    fn every_tool_in_the_registry_has_phrasings() {
+        let registry: Vec<String> = registry().expect("kernel/src/tools").into_iter().map(|t| t.name).collect();
+        assert!(registry.len() >= 25, "the registry was not found: {registry:?}");
+        let tools = super::registry().expect("kernel/src/tools");
+        let read_only = |name: &str| tools.iter().find(|t| t.name == name).map(|t| t.read_only);
+        assert_eq!(read_only("memory_stats"), Some(true));
+        assert_eq!(read_only("fs_read"), Some(true));
+        assert_eq!(read_only("power_off"), Some(false));
+        assert_eq!(read_only("gpio_write"), Some(false));
+        assert!(tools.iter().all(|t| !t.title.is_empty()), "{tools:?}");
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/intents.txt")).expect("dataset");
+        let intents = parse(&text).expect("parses");
+        let taught: Vec<&str> = intents.iter().map(|i| i.call.split(' ').next().unwrap_or_default()).collect();
+        for tool in &registry {
+            if NOT_PROPOSED.contains(&tool.as_str()) {
+                continue;
+            }
+            assert!(taught.contains(&tool.as_str()), "tool {tool} has no phrasings in intents.txt");
+        }
+        for tool in taught.iter().filter(|t| **t != inference::intent::NONE) {
+            assert!(registry.iter().any(|r| r == tool), "intents.txt teaches {tool}, which is not a tool");
+        }
+    }
+
+    #[test]
+    fn confirmed_decisions_become_examples_and_held_out_ones_do_not() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/intents.txt")).expect("dataset");
+        let intents = parse(&text).expect("parses");
+        let never = vec![Example {
+            request: "pin 9 high now".into(),
+            answer: r#"gpio_write {"pin":9,"value":true}"#.into(),
+            target: String::new(),
+        }];
+        let log = [
+            r#"{"id":1,"request":"Switch pin 17 on, please","proposal":"gpio_write {\"pin\":17,\"value\":true}","raw":"","confidence":0.9,"outcome":"ran","status":"ready"}"#,
+            r#"{"id":2,"request":"reboot","proposal":"power_reboot {}","raw":"power_reboot {}","outcome":"declined","status":"ready"}"#,
+            r#"{"id":3,"request":"pin 4 high now","proposal":"gpio_write {\"pin\":4,\"value\":true}","raw":"gpio_write {\"pin\":#1,\"value\":true}","outcome":"ran","status":"ready"}"#,
+            r#"{"id":4,"request":"save \"Hi there\" as notes.txt","proposal":"fs_write {\"path\":\"notes.txt\",\"content\":\"Hi there\"}","raw":"","outcome":"ran"}"#,
+            "not json",
+            r#"{"id":5,"request":"make tea","proposal":"kettle_on {}","outcome":"ran"}"#,
+        ]
+        .join("\n");
+        let (examples, report) = confirmed_decisions(&log, &intents, &never);
+        assert_eq!(examples.len(), 2, "{report}: {examples:?}");
+        assert_eq!(examples[0].request, "switch pin 17 on please");
+        assert_eq!(examples[0].target, r#"gpio_write {"pin":#1,"value":true}"#);
+        assert_eq!(examples[1].target, r#"fs_write {"path":"@2","content":"$1"}"#);
+        assert!(report.contains("1 left out") && report.contains("2 unusable"), "{report}");
     }
 }

@@ -32,6 +32,8 @@ pub struct Options {
     pub seed: u64,
     pub steps: usize,
     pub eval_only: bool,
+    /// Decisions from a card to fold into the training data.
+    pub decisions: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -43,6 +45,7 @@ impl Default for Options {
             seed: 7,
             steps: 1200,
             eval_only: false,
+            decisions: None,
         }
     }
 }
@@ -109,7 +112,14 @@ fn matrix(var: &candle_core::Var) -> Result<(usize, usize, Vec<f32>)> {
     Ok((rows, cols, t.flatten_all()?.to_vec1::<f32>()?))
 }
 
-fn export(model: &net::Llama, vocab: &bpe::Vocab, answers: &[String], seed: u64, steps: usize) -> Result<Vec<u8>> {
+fn export(
+    model: &net::Llama,
+    vocab: &bpe::Vocab,
+    answers: &[String],
+    domain: &[String],
+    seed: u64,
+    steps: usize,
+) -> Result<Vec<u8>> {
     let s = model.shape;
     let mut w = Writer::new();
     w.meta("general.architecture", Meta::Str("llama".into()));
@@ -123,6 +133,7 @@ fn export(model: &net::Llama, vocab: &bpe::Vocab, answers: &[String], seed: u64,
     w.meta(META_SEED, Meta::Str(seed.to_string()));
     w.meta(META_STEPS, Meta::U32(steps as u32));
     w.meta(inference::intent::ANSWERS_KEY, Meta::Strings(answers.to_vec()));
+    w.meta(inference::intent::DOMAIN_KEY, Meta::Strings(domain.to_vec()));
     w.meta("llama.context_length", Meta::U32(s.context as u32));
     w.meta("llama.embedding_length", Meta::U32(s.dim as u32));
     w.meta("llama.block_count", Meta::U32(s.layers as u32));
@@ -171,6 +182,52 @@ pub struct Evaluation {
     right_confidence: Vec<f32>,
     wrong_confidence: Vec<f32>,
     mistakes: Vec<(String, String, String, f32)>,
+    /// (confidence, right) of every answer, for the calibration error.
+    calibration: Vec<(f32, bool)>,
+    /// Requests that should be refused which the model answered with a state-changing
+    /// tool, before and after the kernel's gate.
+    state_changing_raw: usize,
+    state_changing_gated: usize,
+    /// Decisions as the kernel makes them (thresholds and gate applied) that are right.
+    gated_correct: usize,
+    gated_none_correct: usize,
+    /// Right proposals the kernel's gate turns down (request, proposal, confidence).
+    gated_away: Vec<(String, String, f32)>,
+}
+
+/// What the kernel does with a proposal (`kernel/src/intent.rs`, `verify`): below
+/// `THRESHOLD` it refuses; a tool that is not read-only needs the stricter threshold and a
+/// request that names what it changes. Returns the decision: the proposal or `none`.
+fn gate<'a>(request: &str, proposal: &'a str, confidence: f32, registry: &[data::Registered]) -> &'a str {
+    let Some((tool, _)) = inference::intent::split(proposal) else { return "none" };
+    let Some(entry) = registry.iter().find(|t| t.name == tool) else { return "none" };
+    if confidence < logic::intent_gate::THRESHOLD {
+        return "none";
+    }
+    if !entry.read_only
+        && (confidence < logic::intent_gate::STRICT_THRESHOLD
+            || !logic::intent_gate::names_subject(request, tool, &entry.title))
+    {
+        return "none";
+    }
+    proposal
+}
+
+/// Expected calibration error over ten confidence bins: how far the stated confidence is
+/// from the share of right answers, weighted by how many answers fall in each bin.
+fn calibration_error(points: &[(f32, bool)]) -> f64 {
+    let mut bins = [(0usize, 0f64, 0usize); 10];
+    for &(confidence, right) in points {
+        let bin = ((confidence.clamp(0.0, 1.0) * 10.0) as usize).min(9);
+        bins[bin].0 += 1;
+        bins[bin].1 += confidence as f64;
+        bins[bin].2 += right as usize;
+    }
+    let total = points.len().max(1) as f64;
+    bins.iter()
+        .filter(|b| b.0 > 0)
+        .map(|&(n, sum, right)| (n as f64 / total) * (sum / n as f64 - right as f64 / n as f64).abs())
+        .sum()
 }
 
 /// Runs the project's engine on `examples` from the GGUF file's bytes.
@@ -181,6 +238,7 @@ pub fn evaluate(bytes: &[u8], examples: &[data::Example]) -> Result<Evaluation> 
     let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| anyhow!("{e}"))?;
     let answers = inference::intent::Answers::from_gguf(&gguf, &tokenizer);
     let model = Model { config, weights };
+    let registry = data::registry()?;
     let mut e = Evaluation {
         total: 0,
         correct: 0,
@@ -190,16 +248,36 @@ pub fn evaluate(bytes: &[u8], examples: &[data::Example]) -> Result<Evaluation> 
         right_confidence: vec![],
         wrong_confidence: vec![],
         mistakes: vec![],
+        calibration: vec![],
+        state_changing_raw: 0,
+        state_changing_gated: 0,
+        gated_correct: 0,
+        gated_none_correct: 0,
+        gated_away: vec![],
+    };
+    let changes_state = |answer: &str| {
+        inference::intent::split(answer)
+            .and_then(|(tool, _)| registry.iter().find(|t| t.name == tool))
+            .is_some_and(|t| !t.read_only)
     };
     for example in examples {
         let proposal = inference::intent::propose(&model, &tokenizer, &example.request, answers.as_ref(), &Serial)
             .map_err(|e| anyhow!("{e}"))?;
         let right = proposal.text == example.answer;
+        let decision = gate(&example.request, &proposal.text, proposal.confidence, &registry);
         e.total += 1;
         e.correct += right as usize;
+        e.gated_correct += (decision == example.answer) as usize;
+        if right && decision != example.answer {
+            e.gated_away.push((example.request.clone(), proposal.text.clone(), proposal.confidence));
+        }
+        e.calibration.push((proposal.confidence, right));
         if example.answer == "none" {
             e.none_total += 1;
             e.none_correct += right as usize;
+            e.gated_none_correct += (decision == "none") as usize;
+            e.state_changing_raw += changes_state(&proposal.text) as usize;
+            e.state_changing_gated += changes_state(decision) as usize;
         }
         e.said_none += (proposal.text == "none") as usize;
         if right {
@@ -241,6 +319,7 @@ pub fn evaluation_examples(o: &Options) -> Result<Vec<data::Example>> {
     let intents = data::parse(&source)?;
     let mut examples = data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x5eed));
     examples.extend(independent_set(o)?.unwrap_or_default());
+    examples.extend(second_independent_set(o)?.unwrap_or_default());
     Ok(examples)
 }
 
@@ -250,6 +329,11 @@ fn mean(v: &[f32]) -> f32 {
     } else {
         v.iter().sum::<f32>() / v.len() as f32
     }
+}
+
+/// The first line of [`report`].
+fn report_line(e: &Evaluation, what: &str) -> String {
+    report(e, what).lines().next().map(|l| format!("{l}\n")).unwrap_or_default()
 }
 
 pub fn report(e: &Evaluation, what: &str) -> String {
@@ -265,8 +349,25 @@ pub fn report(e: &Evaluation, what: &str) -> String {
         mean(&e.right_confidence),
         mean(&e.wrong_confidence)
     );
-    for (request, expected, got, confidence) in e.mistakes.iter().take(20) {
+    text.push_str(&format!(
+        "  calibration error (ECE, 10 bins) {:.3}; after the kernel's thresholds and gate: {}/{} right ({:.1}%), \
+         `none` {}/{} refused ({:.1}%); state-changing answers to requests that should be refused: {} from the \
+         model, {} after the gate\n",
+        calibration_error(&e.calibration),
+        e.gated_correct,
+        e.total,
+        100.0 * e.gated_correct as f64 / e.total.max(1) as f64,
+        e.gated_none_correct,
+        e.none_total,
+        100.0 * e.gated_none_correct as f64 / e.none_total.max(1) as f64,
+        e.state_changing_raw,
+        e.state_changing_gated,
+    ));
+    for (request, expected, got, confidence) in e.mistakes.iter().take(40) {
         text.push_str(&format!("  - \"{request}\": expected `{expected}`, got `{got}` ({confidence:.2})\n"));
+    }
+    for (request, proposal, confidence) in e.gated_away.iter().take(8) {
+        text.push_str(&format!("  - gate refused the right `{proposal}` for \"{request}\" ({confidence:.2})\n"));
     }
     text
 }
@@ -274,7 +375,17 @@ pub fn report(e: &Evaluation, what: &str) -> String {
 /// The independent evaluation set beside the dataset (`intents-independent.txt`), expanded
 /// like the held-out phrasings, if the file exists.
 fn independent_set(o: &Options) -> Result<Option<Vec<data::Example>>> {
-    let path = o.data.with_file_name("intents-independent.txt");
+    independent_file(o, "intents-independent.txt")
+}
+
+/// The second independent set (`intents-independent-2.txt`): the tools added later and
+/// refusals, written by a helper who saw neither the dataset nor the model.
+fn second_independent_set(o: &Options) -> Result<Option<Vec<data::Example>>> {
+    independent_file(o, "intents-independent-2.txt")
+}
+
+fn independent_file(o: &Options, name: &str) -> Result<Option<Vec<data::Example>>> {
+    let path = o.data.with_file_name(name);
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
     let intents = data::parse_evaluation(&text).with_context(|| format!("parsing {}", path.display()))?;
     Ok(Some(data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x1d3))))
@@ -285,14 +396,42 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
     let source = std::fs::read_to_string(&o.data).with_context(|| format!("reading {}", o.data.display()))?;
     let intents = data::parse(&source)?;
     let mut rng = rng::Rng::new(o.seed);
-    let train = data::training(&intents, 6, &mut rng);
     let held_out = data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x5eed));
+    let confirmed = match &o.decisions {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let mut never = evaluation_examples(o)?;
+            never.extend(held_out.iter().cloned());
+            let (examples, report) = data::confirmed_decisions(&text, &intents, &never);
+            eprintln!("{report}");
+            if let Ok(bytes) = std::fs::read(&o.output) {
+                print!("{}", report_line(&evaluate(&bytes, &held_out)?, "before, held-out phrasings"));
+            }
+            examples
+        }
+        None => Vec::new(),
+    };
+    let training = |rng: &mut rng::Rng| {
+        let mut examples = data::training(&intents, 6, rng);
+        // Every confirmed decision four times per epoch, like a phrasing of a small intent.
+        if !confirmed.is_empty() {
+            for _ in 0..4 {
+                examples.extend(confirmed.iter().cloned());
+            }
+            rng.shuffle(&mut examples);
+        }
+        examples
+    };
+    let train = training(&mut rng);
     if o.eval_only {
         let bytes = std::fs::read(&o.output).with_context(|| format!("reading {}", o.output.display()))?;
         let e = evaluate(&bytes, &held_out)?;
         print!("{}", report(&e, "held-out phrasings"));
         if let Some(independent) = independent_set(o)? {
             print!("{}", report(&evaluate(&bytes, &independent)?, "independent set (intents-independent.txt)"));
+        }
+        if let Some(second) = second_independent_set(o)? {
+            print!("{}", report(&evaluate(&bytes, &second)?, "second independent set (intents-independent-2.txt)"));
         }
         return Ok(e);
     }
@@ -342,7 +481,7 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
             if cursor == order.len() {
                 if step > 0 {
                     // Every epoch sees freshly drawn values, politeness, synonyms and noise.
-                    sequences = encode_all(&tokenizer, &data::training(&intents, 6, &mut rng))?;
+                    sequences = encode_all(&tokenizer, &training(&mut rng))?;
                     order = (0..sequences.len()).collect();
                 }
                 rng.shuffle(&mut order);
@@ -385,7 +524,7 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
         }
     }
     eprintln!();
-    let bytes = export(&model, &vocab, &answers, o.seed, o.steps)?;
+    let bytes = export(&model, &vocab, &answers, &data::domain_words(&intents), o.seed, o.steps)?;
     if let Some(dir) = o.output.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -398,6 +537,9 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
     let mut summary = format!("{}{}", report(&held, "held-out phrasings"), report(&seen, "training sample"));
     if let Some(independent) = independent_set(o)? {
         summary.push_str(&report(&evaluate(&bytes, &independent)?, "independent set (intents-independent.txt)"));
+    }
+    if let Some(second) = second_independent_set(o)? {
+        summary.push_str(&report(&evaluate(&bytes, &second)?, "second independent set (intents-independent-2.txt)"));
     }
     print!("{summary}");
     if let Some(path) = &o.report {

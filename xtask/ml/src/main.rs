@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use kingly_ml::bench::{bench_candle, BenchOptions};
 use kingly_ml::{train_intent, Options};
 
-const USAGE: &str = "usage: kingly-ml train-intent --data intents.txt -o intent.gguf [--report R.md] [--seed S] [--steps N] [--eval-only]\n       kingly-ml bench-candle --model F.gguf --prompt 1,2,3 --gen-tokens M";
+const USAGE: &str = "usage: kingly-ml train-intent --data intents.txt -o intent.gguf [--report R.md] [--seed S] [--steps N] [--eval-only] [--decisions INTENTS.LOG]\n       kingly-ml bench-candle --model F.gguf --prompt 1,2,3 --gen-tokens M";
 
 fn train_options(mut args: impl Iterator<Item = String>) -> Result<Options> {
     let mut o = Options::default();
@@ -20,6 +20,7 @@ fn train_options(mut args: impl Iterator<Item = String>) -> Result<Options> {
             "--seed" => o.seed = value()?.parse()?,
             "--steps" => o.steps = value()?.parse()?,
             "--eval-only" => o.eval_only = true,
+            "--decisions" => o.decisions = Some(value()?.into()),
             other => bail!("unknown option {other}\n{USAGE}"),
         }
     }

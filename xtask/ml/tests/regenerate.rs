@@ -28,6 +28,7 @@ fn the_committed_intent_model_is_regenerated_from_its_dataset_and_seed() {
         seed,
         steps,
         eval_only: false,
+        decisions: None,
     };
     let held_out = train_intent(&options).expect("training runs");
     let fresh = std::fs::read(&output).expect("the trainer wrote its file");
