@@ -40,21 +40,27 @@ async def sdk_session(command):
                 check(tool.output_schema is not None, f"{tool.name} declares an outputSchema")
                 if not tool.annotations or not tool.annotations.read_only_hint:
                     continue
-                if tool.input_schema.get("required"):
-                    continue  # needs arguments (test_echo); checked elsewhere
+                if tool.input_schema.get("required") or tool.input_schema.get("anyOf"):
+                    continue  # needs arguments (test_echo, llm_generate); checked elsewhere
                 result = await session.call_tool(tool.name, {})
                 if result.is_error:
                     why = result.content[0].text if result.content else ""
                     expected = (
                         tool.name == "rng_read"
                         or (tool.name.startswith("llm_") and "no model loaded" in why)
-                        or (tool.name == "llm_generate" and "'prompt' or 'messages'" in why)
                         or (tool.name.startswith("fs_") and "no usable SD card" in why)
                     )
                     check(expected, f"{tool.name} fails cleanly: {why}")
                     continue
                 jsonschema.validate(result.structured_content, tool.output_schema)
                 check(True, f"{tool.name} structuredContent validates")
+            # llm_generate's schema says it needs `prompt` or `messages`; `{}` is invalid params.
+            try:
+                await session.call_tool("llm_generate", {})
+                check(False, "llm_generate {} must be refused")
+            except Exception as error:  # the SDK raises on a JSON-RPC error
+                why = str(error)
+                check("prompt" in why and "messages" in why, f"llm_generate {{}} -> invalid params: {why}")
             try:
                 await session.call_tool("no_such_tool", {})
                 check(False, "unknown tool must be an error")

@@ -355,8 +355,8 @@ pub const CONTEXT_BUDGET: usize = 384;
 /// `tokenizer`. Returns the message, its token count and how many tools it lists.
 pub fn context(request: &str, tokenizer: &inference::tokenizer::Tokenizer, budget: usize) -> (String, usize, usize) {
     let heap = crate::memory::heap::stats();
-    let rules = "If one of the tools below does what the user asks, answer with one line: the tool name and its JSON \
-                 arguments, like memory_stats {}. If no tool fits, answer the question briefly in plain words.\n";
+    let rules = "Answer with one line: a tool and its JSON arguments, like memory_stats {}; if no tool fits, answer \
+                 in plain words.\n";
     let state = format!(
         "You control a {} running Kingly OS. State: {} cores online, {} MiB heap free, up {} s.\n",
         crate::board::CURRENT.description,

@@ -127,6 +127,11 @@ pub fn names_subject(request: &str, name: &str, title: &str) -> bool {
     if !reads && words.first().is_some_and(|w| QUESTIONS.contains(&w.as_str())) {
         return false;
     }
+    // One word alone changes the machine only when it is the command itself ("reboot",
+    // "shutdown"), not a fragment ("power", "off", "pin").
+    if words.len() == 1 {
+        return ONE_WORD_COMMANDS.iter().any(|(tool, commands)| *tool == name && commands.contains(&words[0].as_str()));
+    }
     let mut subject: Vec<&str> = Vec::new();
     for part in name.split('_') {
         // Verbs in tool names ("write", "set", "load") say what is done, not to what.
@@ -209,6 +214,10 @@ const SELF: &[&str] = &[
 ];
 
 /// Title words that name no subject.
+/// The one-word requests that are commands on their own.
+const ONE_WORD_COMMANDS: &[(&str, &[&str])] =
+    &[("power_off", &["shutdown", "poweroff", "halt"]), ("power_reboot", &["reboot", "restart"])];
+
 /// Words after "that" or "this" that show it is not pointing at an object ("the model that's
 /// on the card", "the one that was placed").
 const NOT_OBJECTS: &[&str] = &["s", "was", "is", "are", "has", "had", "will", "can", "in", "on", "at", "to", "one"];
@@ -224,6 +233,8 @@ mod tests {
         for (request, tool, title) in [
             ("switch the board off", "power_off", "Power off"),
             ("shut down now", "power_off", "Power off"),
+            ("shutdown", "power_off", "Power off"),
+            ("reboot", "power_reboot", "Reboot"),
             ("restart the machine", "power_reboot", "Reboot"),
             ("set pin 17 high", "gpio_write", "Set a GPIO output"),
             ("turn on the led", "gpio_write", "Set a GPIO output"),
@@ -252,6 +263,9 @@ mod tests {
             ("yo whats the heap looking like", "power_off", "Power off"),
             ("tell me something funny", "power_reboot", "Reboot"),
             ("lock the front door", "gpio_write", "Set a GPIO output"),
+            ("power", "power_off", "Power off"),
+            ("off", "power_off", "Power off"),
+            ("pin", "gpio_write", "Set a GPIO output"),
             ("what is the weather like", "pwm_set", "Set a PWM output"),
             ("turn off the oven", "power_off", "Power off"),
             ("reboot my router", "power_reboot", "Reboot"),
