@@ -256,6 +256,20 @@ def read_role():
               f"read token calling {name} -> 403 insufficient_scope ({r.status_code}, {challenge})")
         check("control role" in r.json().get("error", {}).get("message", ""), f"{name}: the error names the role: {r.text[:160]}")
     check(ping_ok(), "the machine keeps running after the refused calls")
+    # The audit trail: the control role reads who was refused what; the read role may not.
+    read_audit = json.dumps({"jsonrpc": "2.0", "id": 9, "method": "resources/read", "params": {"uri": "kernel://audit"}})
+    r = httpx.post(URL, headers=session, content=read_audit, timeout=30)
+    check("error" in r.json() and "control role" in r.json()["error"]["message"], f"read token cannot read kernel://audit: {r.text[:120]}")
+    control = {"Content-Type": "application/json", **AUTH}
+    r = httpx.post(URL, headers=control, content=json.dumps(INIT), timeout=30)
+    control["Mcp-Session-Id"] = r.headers.get("mcp-session-id", "")
+    r = httpx.post(URL, headers=control, content=read_audit, timeout=30)
+    trail = json.loads(r.json()["result"]["contents"][0]["text"])["entries"]
+    refused = [e for e in trail if e.get("result") == "forbidden" and e.get("role") == "read"]
+    check({e["tool"] for e in refused} >= {"power_off", "fs_write"}, f"kernel://audit records the refused calls: {len(refused)}")
+    ran = [e for e in trail if e.get("tool") == "memory_stats" and e.get("role") == "read" and e.get("result") == "ok"]
+    check(ran and ran[-1]["peer"].startswith("10.0.2.") and len(ran[-1]["arguments_digest"]) == 16, f"kernel://audit records who ran memory_stats: {ran[-1:]}")
+    check(not any(TOKEN in json.dumps(e) or READ_TOKEN in json.dumps(e) for e in trail), "no token in the audit trail")
 
 
 def power_off():

@@ -204,26 +204,14 @@ pub fn settle(id: u64, outcome: Outcome, error: Option<&str>) {
 /// Appends one line to [`FILE`]; rewrites the file from the ring when it would grow past
 /// [`MAX_FILE`]. Without a card the ring alone keeps the history.
 fn append(line: &str) {
-    if crate::storage::card().is_err() {
-        return;
-    }
-    let size = crate::storage::file_size(FILE).unwrap_or(0) as usize;
-    let result = if size + line.len() + 1 > MAX_FILE {
+    crate::storage::append_bounded(FILE, line, MAX_FILE, || {
         let mut all = String::new();
         for record in &LOG.lock().records {
             all.push_str(&record.to_json().to_string());
             all.push('\n');
         }
-        crate::storage::write(FILE, all.as_bytes(), false)
-    } else {
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
-        crate::storage::write(FILE, &bytes, true)
-    };
-    if let Err(why) = result {
-        log::warn!("decision not written to {FILE}: {why}");
-    }
+        all
+    });
 }
 
 /// Counts for `llm_info`: (decisions, proposals confirmed (ran or failed after being

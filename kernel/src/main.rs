@@ -43,6 +43,7 @@ extern crate alloc;
 use boot as _;
 
 mod arch;
+mod audit;
 mod board;
 mod console;
 mod decisions;

@@ -539,6 +539,28 @@ pub fn write(path: &str, bytes: &[u8], append: bool) -> Result<u32, StorageError
     })
 }
 
+/// Appends `line` and a newline to `path`, or, when that would make the file larger than
+/// `max` bytes, rewrites it with `rewrite()` (the newest lines, which the caller keeps in
+/// memory): a bounded log that rotates. Without a card it does nothing; a failed write is
+/// logged, never fatal.
+pub fn append_bounded(path: &str, line: &str, max: usize, rewrite: impl FnOnce() -> String) {
+    if card().is_err() {
+        return;
+    }
+    let size = file_size(path).unwrap_or(0) as usize;
+    let result = if size + line.len() + 1 > max {
+        write(path, rewrite().as_bytes(), false)
+    } else {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        write(path, &bytes, true)
+    };
+    if let Err(why) = result {
+        log::warn!("{path} not written: {why}");
+    }
+}
+
 /// The size of the file at `path`.
 pub fn file_size(path: &str) -> Result<u32, StorageError> {
     with_file(path, |file, _| Ok(file.length()))

@@ -16,6 +16,8 @@ pub struct Resource {
     pub(crate) description: String,
     pub(crate) mime_type: String,
     pub(crate) reader: Reader,
+    /// Only sessions with the control role may read it.
+    pub(crate) control_only: bool,
 }
 
 impl Resource {
@@ -33,6 +35,7 @@ impl Resource {
             description: String::new(),
             mime_type: "text/plain".into(),
             reader: Box::new(reader),
+            control_only: false,
         }
     }
 
@@ -57,6 +60,12 @@ impl Resource {
     /// Description.
     pub fn description(mut self, description: &str) -> Self {
         self.description = description.into();
+        self
+    }
+
+    /// Only sessions with the control role may read it (e.g. the audit trail).
+    pub fn control_only(mut self) -> Self {
+        self.control_only = true;
         self
     }
 

@@ -351,6 +351,12 @@ impl Server {
             error.data = Some(json!({"uri": uri}));
             return Err(error);
         };
+        if resource.control_only && self.role == Role::Read {
+            return Err(RpcError::new(
+                ErrorCode::InvalidParams,
+                format!("{uri} needs the control role (scope \"control\"); this session's token has the read role"),
+            ));
+        }
         resource.read(uri, &variables).map_err(|why| RpcError::new(ErrorCode::InternalError, why))
     }
 

@@ -12,7 +12,7 @@
 
 use super::{with_stack, Stack};
 use crate::arch::cpu;
-use alloc::{string::String, sync::Arc, vec, vec::Vec};
+use alloc::{format, string::String, sync::Arc, vec, vec::Vec};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use mcp::http::{Action, Endpoint, Parse, Request};
 use smoltcp::{iface::SocketHandle, socket::tcp};
@@ -238,6 +238,13 @@ fn send(index: usize, mut bytes: &[u8]) -> bool {
     true
 }
 
+/// The remote address of connection `index`, as text.
+fn peer(index: usize) -> String {
+    with_stack(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).remote_endpoint())
+        .flatten()
+        .map_or_else(|| String::from("?"), |e| format!("{e}"))
+}
+
 fn close(index: usize) {
     with_stack(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).close());
 }
@@ -261,6 +268,10 @@ fn serve(index: usize, request: Request) {
     };
     match action {
         Action::Respond(response) => {
+            if response.status == 403 && response.body.windows(12).any(|w| w == b"control role") {
+                // A read token refused a tool that changes the machine.
+                crate::audit::tool_call(&peer(index), mcp::server::Role::Read, &request.body, "forbidden", 0);
+            }
             send(index, &response.to_bytes());
             if response.close || request.wants_close() {
                 close(index);
@@ -291,6 +302,7 @@ fn serve(index: usize, request: Request) {
                     alive = send(index, &mcp::http::event(line));
                 }
             };
+            let started = cpu::micros();
             let answer = server.handle_message_streaming(
                 &message,
                 Some(&mut cancel),
@@ -299,6 +311,8 @@ fn serve(index: usize, request: Request) {
             if let Some(endpoint) = ENDPOINT.lock().as_mut() {
                 endpoint.finish(session.as_deref(), server, owned);
             }
+            let result = crate::audit::result_of(answer.as_deref());
+            crate::audit::tool_call(&peer(index), role, &message, result, cpu::micros().saturating_sub(started));
             if stream {
                 if let Some(answer) = answer {
                     send(index, &mcp::http::event(&answer));

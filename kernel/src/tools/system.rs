@@ -263,6 +263,7 @@ pub fn register(server: &mut Server) {
     add(
         server,
         Tool::new("power_reboot", |_, _| {
+            crate::audit::power("reboot");
             system::request(system::PowerAction::Reboot);
             Ok(ToolOutput::new(json!({"action": "reboot"})))
         })
@@ -278,6 +279,7 @@ pub fn register(server: &mut Server) {
     add(
         server,
         Tool::new("power_off", |_, _| {
+            crate::audit::power("off");
             system::request(system::PowerAction::Off);
             Ok(ToolOutput::new(json!({"action": "power_off"})))
         })
@@ -304,7 +306,14 @@ pub fn register(server: &mut Server) {
     })
     .title("Kernel log tail")
     .description("The newest {lines} lines of the kernel log.");
-    for resource in [log_resource, log_template] {
+    let audit = Resource::new("kernel://audit", "audit", |_, _| Ok(crate::audit::resource()))
+        .title("Audit trail")
+        .description(
+            "Every tools/call from the network (peer, role, tool, argument digest, result, duration) and every \
+             power action, newest last; also AUDIT.LOG on the card. Control role only.",
+        )
+        .control_only();
+    for resource in [log_resource, log_template, audit] {
         if let Err(error) = server.add_resource(resource) {
             log::error!("resource not registered: {error}");
         }
