@@ -68,7 +68,7 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
         /// Optimizer steps.
-        #[arg(long, default_value_t = 1200)]
+        #[arg(long, default_value_t = 1800)]
         steps: usize,
         /// Only evaluate the existing output file on the held-out phrasings.
         #[arg(long)]

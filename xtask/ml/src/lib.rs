@@ -43,7 +43,7 @@ impl Default for Options {
             output: "kernel/models/intent.gguf".into(),
             report: None,
             seed: 7,
-            steps: 1200,
+            steps: 1800,
             eval_only: false,
             decisions: None,
         }
