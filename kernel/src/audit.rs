@@ -62,24 +62,44 @@ fn record(mut entry: Value) {
     });
 }
 
-/// Records a network request if it is a `tools/call`: `result` is "ok", "error" (the tool
-/// failed or the call was invalid) or "forbidden" (the role did not allow it).
-pub fn tool_call(peer: &str, role: mcp::server::Role, message: &[u8], result: &str, duration_us: u64) {
+/// What became of a network request, as far as the trail is concerned.
+pub enum Answer<'a> {
+    /// The server answered with this message (or with nothing: a notification).
+    Sent(Option<&'a str>),
+    /// The transport refused it: the role does not allow the tool.
+    Forbidden,
+}
+
+/// Records a network request if it is a `tools/call`: its result is "ok", "error" (the tool
+/// failed or the call was invalid) or "forbidden" (the role did not allow it). Anything else
+/// (ping, lists, reads) costs one parse of the request and nothing more; `peer` is asked
+/// only for a call that is recorded.
+pub fn tool_call(
+    peer: impl FnOnce() -> String,
+    role: mcp::server::Role,
+    message: &[u8],
+    answer: Answer<'_>,
+    duration_us: u64,
+) {
     let Ok(value) = mcp::parse_json(message) else { return };
     if value.get("method").and_then(Value::as_str) != Some("tools/call") {
         return;
     }
+    let result = match answer {
+        Answer::Forbidden => "forbidden",
+        Answer::Sent(answer) => result_of(answer),
+    };
     let tool = value.pointer("/params/name").and_then(Value::as_str).unwrap_or("");
     let arguments = value.pointer("/params/arguments").map(|a| a.to_string()).unwrap_or_default();
     record(json!({
-        "at_us": crate::arch::cpu::micros(), "peer": peer, "role": role.scope(),
+        "at_us": crate::arch::cpu::micros(), "peer": peer(), "role": role.scope(),
         "tool": crate::decisions::cut(tool), "arguments_digest": digest(arguments.as_bytes()),
         "result": result, "duration_us": duration_us,
     }));
 }
 
 /// What an answer says about a call: "ok", or "error" for a JSON-RPC error or a tool error.
-pub fn result_of(answer: Option<&str>) -> &'static str {
+fn result_of(answer: Option<&str>) -> &'static str {
     match answer.and_then(|a| mcp::parse_json(a.as_bytes()).ok()) {
         Some(value) if value.get("error").is_some() => "error",
         Some(value) if value.pointer("/result/isError") == Some(&Value::Bool(true)) => "error",

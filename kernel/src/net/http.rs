@@ -268,9 +268,14 @@ fn serve(index: usize, request: Request) {
     };
     match action {
         Action::Respond(response) => {
-            if response.status == 403 && response.body.windows(12).any(|w| w == b"control role") {
-                // A read token refused a tool that changes the machine.
-                crate::audit::tool_call(&peer(index), mcp::server::Role::Read, &request.body, "forbidden", 0);
+            // A read token refused a tool that changes the machine (RFC 6750's challenge).
+            let insufficient_scope = response
+                .headers
+                .iter()
+                .any(|(name, value)| *name == "WWW-Authenticate" && value.contains("insufficient_scope"));
+            if insufficient_scope {
+                let forbidden = crate::audit::Answer::Forbidden;
+                crate::audit::tool_call(|| peer(index), mcp::server::Role::Read, &request.body, forbidden, 0);
             }
             send(index, &response.to_bytes());
             if response.close || request.wants_close() {
@@ -311,8 +316,8 @@ fn serve(index: usize, request: Request) {
             if let Some(endpoint) = ENDPOINT.lock().as_mut() {
                 endpoint.finish(session.as_deref(), server, owned);
             }
-            let result = crate::audit::result_of(answer.as_deref());
-            crate::audit::tool_call(&peer(index), role, &message, result, cpu::micros().saturating_sub(started));
+            let sent = crate::audit::Answer::Sent(answer.as_deref());
+            crate::audit::tool_call(|| peer(index), role, &message, sent, cpu::micros().saturating_sub(started));
             if stream {
                 if let Some(answer) = answer {
                     send(index, &mcp::http::event(&answer));
