@@ -10,13 +10,18 @@ fn entropy() -> u64 {
     NEXT.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
 }
 
-fn endpoint() -> Endpoint {
-    let mut server = Server::new(ServerInfo {
+/// A server with no tools yet.
+fn test_server() -> Server {
+    Server::new(ServerInfo {
         name: "test".into(),
         title: "Test".into(),
         version: "1".into(),
         instructions: String::new(),
-    });
+    })
+}
+
+fn endpoint() -> Endpoint {
+    let mut server = test_server();
     server
         .add_tool(
             Tool::new("echo", |ctx, args| {
@@ -294,12 +299,7 @@ fn mutated_requests_never_panic() {
 
 #[test]
 fn a_read_token_reads_and_is_refused_what_changes_the_machine() {
-    let mut server = Server::new(ServerInfo {
-        name: "test".into(),
-        title: "Test".into(),
-        version: "1".into(),
-        instructions: String::new(),
-    });
+    let mut server = test_server();
     server
         .add_tool(
             Tool::new("look", |_, _| Ok(ToolOutput::new(json!({"ok": true})))).annotations(Annotations::READ_ONLY),
