@@ -325,21 +325,24 @@ fn verify(request: &str, proposal: String, confidence: f32) -> Decision {
     if !entry.hints.read_only {
         // A call that changes the machine needs more: a higher confidence, and a request that
         // names what it changes (`logic::intent_gate`).
-        if confidence < logic::intent_gate::STRICT_THRESHOLD {
-            decision.status = Status::LowConfidence;
-            decision.message = format!(
-                "not sure enough to change the machine (best guess `{proposal}`, confidence {confidence:.2}); say it \
-                 with the tool's words, e.g. 'help {tool}'"
-            );
-            return decision;
-        }
-        if !logic::intent_gate::names_subject(request, tool, &entry.title) {
-            decision.status = Status::Unknown;
-            decision.message = format!(
-                "I don't know a tool for that (the nearest, {tool}, changes the machine and the request does not \
-                 name what it would change)"
-            );
-            return decision;
+        match logic::intent_gate::changing(request, tool, &entry.title, confidence) {
+            Ok(()) => {}
+            Err(logic::intent_gate::Refusal::Unsure) => {
+                decision.status = Status::LowConfidence;
+                decision.message = format!(
+                    "not sure enough to change the machine (best guess `{proposal}`, confidence {confidence:.2}); \
+                     say it with the tool's words, e.g. 'help {tool}'"
+                );
+                return decision;
+            }
+            Err(logic::intent_gate::Refusal::Unnamed) => {
+                decision.status = Status::Unknown;
+                decision.message = format!(
+                    "I don't know a tool for that (the nearest, {tool}, changes the machine and the request does \
+                     not name what it would change)"
+                );
+                return decision;
+            }
         }
     }
     decision.status = Status::Ready;

@@ -92,6 +92,27 @@ const SUBJECTS: &[(&str, &[&str])] = &[
     ("net", &["network", "net", "ip", "dhcp", "address", "ethernet", "wifi"]),
 ];
 
+/// Why a proposal of a tool that changes the machine is not acted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its confidence is below [`STRICT_THRESHOLD`].
+    Unsure,
+    /// The request does not name what it would change ([`names_subject`]).
+    Unnamed,
+}
+
+/// The stricter bar for a proposal of tool `name` (title `title`) that changes the
+/// machine: the kernel's verifier and the trainer's evaluation both apply it.
+pub fn changing(request: &str, name: &str, title: &str, confidence: f32) -> Result<(), Refusal> {
+    if confidence < STRICT_THRESHOLD {
+        return Err(Refusal::Unsure);
+    }
+    if !names_subject(request, name, title) {
+        return Err(Refusal::Unnamed);
+    }
+    Ok(())
+}
+
 /// Whether `request` (normalised: lower case, words separated by spaces or punctuation)
 /// names the subject of the tool `name` with title `title`.
 pub fn names_subject(request: &str, name: &str, title: &str) -> bool {

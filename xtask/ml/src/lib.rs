@@ -204,10 +204,7 @@ fn gate<'a>(request: &str, proposal: &'a str, confidence: f32, registry: &[data:
     if confidence < logic::intent_gate::THRESHOLD {
         return "none";
     }
-    if !entry.read_only
-        && (confidence < logic::intent_gate::STRICT_THRESHOLD
-            || !logic::intent_gate::names_subject(request, tool, &entry.title))
-    {
+    if !entry.read_only && logic::intent_gate::changing(request, tool, &entry.title, confidence).is_err() {
         return "none";
     }
     proposal
