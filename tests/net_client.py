@@ -32,6 +32,7 @@ ARGS = sys.argv[3:]
 LOAD_SECONDS = float(ARGS[ARGS.index("--load-seconds") + 1]) if "--load-seconds" in ARGS else 10.0
 CLIENTS = int(ARGS[ARGS.index("--clients") + 1]) if "--clients" in ARGS else 4
 READ_TOKEN = ARGS[ARGS.index("--read-token") + 1] if "--read-token" in ARGS else None
+ONE_SHOT = int(ARGS[ARGS.index("--one-shot") + 1]) if "--one-shot" in ARGS else 1000
 HOST, PORT = urlparse(URL).hostname, urlparse(URL).port
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}
@@ -147,6 +148,71 @@ def heap_used():
     if session:
         httpx.request("DELETE", URL, headers=headers, timeout=30)
     return used
+
+
+def one_shot(count):
+    """`count` sequential requests, each on its own connection with `Connection: close` (as
+    HTTP/1.0 clients and `curl -H 'Connection: close'` do): the server closes first, and a
+    closed connection must not hold a listening slot through TIME_WAIT, so none is reset."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+    head = (f"POST /mcp HTTP/1.1\r\nHost: {HOST}:{PORT}\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+            f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    answered, failed, started = 0, [], time.monotonic()
+    for i in range(count):
+        try:
+            answer = raw(head + body, wait=10.0)
+        except OSError as error:
+            failed.append(f"#{i}: {error}")
+            continue
+        if answer.startswith(b"HTTP/1.1 200") and b'"result":{}' in answer:
+            answered += 1
+        else:
+            failed.append(f"#{i}: {answer[:40]!r}")
+    elapsed = time.monotonic() - started
+    print(f"one-shot: {answered}/{count} answered in {elapsed:.1f} s", flush=True)
+    check(not failed, f"{count} sequential Connection: close requests, none reset ({len(failed)} failed: {failed[:3]})")
+
+
+def hostile():
+    """A client that pipelines requests and never reads its answers, then eight idle
+    strangers holding connections: an authorised client is still served, p99 under 1 s."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "log_read", "arguments": {"lines": 2000}}}).encode()
+    head = (f"POST /mcp HTTP/1.1\r\nHost: {HOST}:{PORT}\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    pipeliner = socket.create_connection((HOST, PORT), timeout=30)
+    pipeliner.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    pipeliner.setblocking(False)
+    queued = 0
+    for _ in range(400):
+        try:
+            pipeliner.sendall(head + body)
+            queued += 1
+        except (BlockingIOError, OSError):
+            break
+    time.sleep(0.5)
+    strangers = [socket.create_connection((HOST, PORT), timeout=30) for _ in range(8)]
+    time.sleep(0.5)
+    latencies, failed = [], []
+    with httpx.Client(headers={"Content-Type": "application/json", **AUTH}, timeout=30) as http:
+        for i in range(40):
+            started = time.perf_counter()
+            try:
+                r = http.post(URL, content=json.dumps({"jsonrpc": "2.0", "id": i, "method": "ping"}))
+                if r.status_code != 200:
+                    failed.append(f"#{i}: {r.status_code}")
+            except httpx.HTTPError as error:
+                failed.append(f"#{i}: {error!r}")
+            latencies.append(time.perf_counter() - started)
+            time.sleep(0.05)
+    for s in strangers + [pipeliner]:
+        s.close()
+    latencies.sort()
+    p50, p99 = latencies[len(latencies) // 2] * 1000, latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+    print(f"hostile: pipeliner queued {queued} requests, 8 idle strangers; authorised p50_ms={p50:.1f} p99_ms={p99:.1f}", flush=True)
+    check(not failed and p99 < 1000, f"served beside a non-reading pipeliner and 8 idle strangers: p99 {p99:.0f} ms, failed {failed[:3]}")
+    time.sleep(1)
 
 
 def abuse_round():
@@ -294,6 +360,8 @@ def power_off():
 def main():
     asyncio.run(sdk_checks())
     transport_rules()
+    one_shot(ONE_SHOT)
+    hostile()
     abuse()
     asyncio.run(load())
     if READ_TOKEN:

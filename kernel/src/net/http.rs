@@ -1,8 +1,9 @@
 //! MCP over HTTP on TCP: a fixed set of connection slots, each a `smoltcp` TCP socket
 //! listening on the port, feeding [`mcp::http`] (which applies the protocol's rules).
 //!
-//! Limits: [`CONNECTIONS`] at once (a further client's SYN finds no listener and is
-//! reset); a request must arrive whole within [`REQUEST_TIMEOUT_US`] of its first byte (a
+//! Limits: [`CONNECTIONS`] at once, of which the ones that never had a request served are
+//! closed, oldest first, to keep [`SPARE_LISTENERS`] slots listening (so idle strangers
+//! cannot lock anyone out); a request must arrive whole within [`REQUEST_TIMEOUT_US`] of its first byte (a
 //! slow client gets 408 and is closed); an idle keep-alive connection is closed after
 //! [`IDLE_TIMEOUT_US`]; head and body sizes as `mcp::http::HttpLimits`.
 //!
@@ -27,6 +28,8 @@ pub const IDLE_TIMEOUT_US: u64 = 60_000_000;
 /// A connection that has not yet had a request served (no valid token so far) is closed
 /// after this long idle: idle strangers cannot hold the slots.
 pub const UNTRUSTED_IDLE_US: u64 = 5_000_000;
+/// Slots kept listening for new clients (see [`evict_a_stranger`]).
+const SPARE_LISTENERS: usize = 2;
 /// Sending one response may take at most this long (a client that stops reading).
 const SEND_TIMEOUT_US: u64 = 10_000_000;
 /// Socket buffers.
@@ -56,6 +59,8 @@ pub struct Figures {
     pub rejected: u64,
     /// Connections open now.
     pub open: usize,
+    /// Idle connections without a served request closed to keep slots listening.
+    pub evicted: u64,
 }
 
 /// The HTTP side of the stack (lives in [`Stack`]).
@@ -198,7 +203,34 @@ fn collect(stack: &mut Stack, skip: Option<usize>) -> Vec<(usize, Request)> {
             socket.abort();
         }
     }
+    evict_a_stranger(stack);
     ready
+}
+
+/// Keeps [`SPARE_LISTENERS`] slots listening: when fewer are, the connection idle longest
+/// that has not yet had a request served (and holds no partial one) is aborted. Idle
+/// strangers can then never lock an authorised client out, however many they open; a
+/// connection that presented the token is never evicted this way.
+fn evict_a_stranger(stack: &mut Stack) {
+    let listening = stack
+        .http
+        .slots
+        .iter()
+        .filter(|slot| stack.sockets.get::<tcp::Socket>(slot.handle).state() == tcp::State::Listen)
+        .count();
+    if listening >= SPARE_LISTENERS {
+        return;
+    }
+    let stranger = stack
+        .http
+        .slots
+        .iter_mut()
+        .filter(|slot| !slot.trusted && !slot.busy && slot.buffer.is_empty() && slot.last_activity_us != 0)
+        .min_by_key(|slot| slot.last_activity_us);
+    if let Some(slot) = stranger {
+        stack.sockets.get_mut::<tcp::Socket>(slot.handle).abort();
+        stack.http.figures.evicted += 1;
+    }
 }
 
 /// Sends `bytes` on connection `index`, polling the interface until they are queued.

@@ -42,8 +42,8 @@ fn status() -> ToolOutput {
     let port = crate::storage::settings().net_port;
     let _ = writeln!(
         text,
-        "mcp http: port {port}, {} connections, {} requests ({} refused), {} open",
-        h.connections, h.requests, h.rejected, h.open
+        "mcp http: port {port}, {} connections, {} requests ({} refused), {} open, {} idle strangers closed",
+        h.connections, h.requests, h.rejected, h.open, h.evicted
     );
     let out = json!({
         "up": true,
@@ -55,7 +55,7 @@ fn status() -> ToolOutput {
         "gateway": s.gateway,
         "dns": s.dns,
         "counters": {"rx_frames": c.rx_frames, "rx_bytes": c.rx_bytes, "tx_frames": c.tx_frames, "tx_bytes": c.tx_bytes, "dropped": c.dropped},
-        "http": {"port": port, "connections": h.connections, "requests": h.requests, "rejected": h.rejected, "open": h.open},
+        "http": {"port": port, "connections": h.connections, "requests": h.requests, "rejected": h.rejected, "open": h.open, "evicted": h.evicted},
     });
     ToolOutput::with_text(out, text)
 }
