@@ -63,6 +63,46 @@ fn panic_is_reported_with_location() {
     assert!(report.contains("kernel/src/tools/test_hooks.rs:"), "panic location missing:\n{report}");
 }
 
+/// The path a release build takes: the report is kept in the crash area, the machine resets
+/// (BCM watchdog on raspi3b, PSCI on virt; QEMU told to reset rather than exit), and the next
+/// boot logs it and serves it once as `kernel://crash/last`.
+#[test]
+fn a_panic_resets_the_machine_and_the_next_boot_serves_the_crash_record() {
+    for board in ["raspi3b", "virt"] {
+        let Some(mut vm) = Machine::boot_to_prompt_with(board, &["-action", "reboot=reset"]) else { return };
+        let before = vm.command("read kernel://crash/last");
+        assert!(before.contains(r#""crashed":false"#), "[{board}] a fresh boot has no crash record:\n{before}");
+        vm.expect_crash();
+        vm.send_line("test_panic_reset");
+        vm.expect("is destructive. Proceed? [y/N] ");
+        vm.send_line("y");
+        vm.expect("*** KERNEL PANIC on core 0 ***");
+        vm.expect("resetting; the report is kept as kernel://crash/last.");
+        // The machine comes back by itself and says what happened.
+        vm.expect("the previous boot ended in a panic while running: its report is kernel://crash/last");
+        vm.expect("Kingly OS ");
+        vm.expect(kingly_tests::SERVICES_UP);
+        vm.expect("\n");
+        let record = vm.command("read kernel://crash/last");
+        let json = record.lines().find(|l| l.trim_start().starts_with('{')).unwrap_or("");
+        let value: serde_json::Value = serde_json::from_str(json.trim())
+            .unwrap_or_else(|e| panic!("[{board}] kernel://crash/last is not JSON ({e}):\n{record}"));
+        assert_eq!(value["crashed"], true, "[{board}] {value}");
+        assert_eq!(value["kind"], "panic", "[{board}] {value}");
+        assert_eq!(value["during_boot"], false, "[{board}] {value}");
+        let report = value["report"].as_str().unwrap_or("");
+        for expected in [
+            "*** KERNEL PANIC on core 0 ***",
+            "panic requested with a reset",
+            "kernel/src/tools/test_hooks.rs:",
+            "backtrace",
+        ] {
+            assert!(report.contains(expected), "[{board}] the record lacks {expected:?}:\n{report}");
+        }
+        drop(vm);
+    }
+}
+
 #[test]
 fn out_of_memory_reports_size_and_heap_state() {
     let (report, code) = crash("raspi3b", "test_oom");

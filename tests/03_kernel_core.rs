@@ -50,24 +50,28 @@ fn heap_survives_allocation_stress() {
 
 #[test]
 fn hardware_rng_returns_changing_values() {
-    let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
-    let first = vm.command("rng_read count=4");
-    let second = vm.command("rng_read count=4");
-    let words = |out: &str| -> Vec<String> {
-        out.trim()
-            .strip_prefix("words")
-            .unwrap_or_else(|| panic!("no words: {out}"))
-            .split(',')
-            .map(|w| w.trim().to_string())
-            .collect()
-    };
-    let mut all = words(&first);
-    all.extend(words(&second));
-    assert_eq!(all.len(), 8, "{first}{second}");
-    assert!(all.iter().all(|w| w.len() == 8 && u32::from_str_radix(w, 16).is_ok()), "{first}{second}");
-    all.sort();
-    all.dedup();
-    assert!(all.len() >= 7, "RNG values repeat: {first}{second}");
+    // raspi3b: the BCM2835 RNG's registers; virt: virtio-rng (QEMU's -device virtio-rng-device).
+    for (board, source) in [("raspi3b", "bcm2835-rng"), ("virt", "virtio-rng")] {
+        let Some(mut vm) = Machine::boot_to_prompt(board) else { return };
+        let first = vm.command("rng_read count=4");
+        let second = vm.command("rng_read count=4");
+        let words = |out: &str| -> Vec<String> {
+            out.lines()
+                .find_map(|line| line.trim().strip_prefix("words"))
+                .unwrap_or_else(|| panic!("[{board}] no words: {out}"))
+                .split(',')
+                .map(|w| w.trim().to_string())
+                .collect()
+        };
+        assert!(first.contains(source), "[{board}] the source is not named {source}: {first}");
+        let mut all = words(&first);
+        all.extend(words(&second));
+        assert_eq!(all.len(), 8, "[{board}] {first}{second}");
+        assert!(all.iter().all(|w| w.len() == 8 && u32::from_str_radix(w, 16).is_ok()), "[{board}] {first}{second}");
+        all.sort();
+        all.dedup();
+        assert!(all.len() >= 7, "[{board}] RNG values repeat: {first}{second}");
+    }
 }
 
 #[test]

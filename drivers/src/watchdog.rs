@@ -54,7 +54,17 @@ impl Watchdog {
         Self { registers: unsafe { Mmio::new(base) } }
     }
 
-    /// Arms the watchdog to reset the whole SoC after `ticks` (16 µs each).
+    /// Ticks the timer holds at most (about 16.8 s).
+    pub const MAX_TICKS: u32 = 0xF_FFFF;
+
+    /// Stops a running countdown (Linux `bcm2835_wdt_stop`: RSTC = password | 0x102).
+    pub fn stop(&self) {
+        self.registers.rstc.set(PM_RSTC::PASSWORD::Magic.value | 0x102);
+    }
+
+    /// Arms the watchdog to reset the whole SoC after `ticks` (16 µs each). Called again
+    /// before it runs out, it restarts the countdown (a keep-alive). QEMU does not model the
+    /// countdown: the reset happens at once there.
     pub fn reset_after(&self, ticks: u32) {
         let regs = &*self.registers;
         regs.wdog.write(PM_WDOG::PASSWORD::Magic + PM_WDOG::TIME.val(ticks));

@@ -138,6 +138,7 @@ fn any_woken() -> bool {
 /// Runs the tasks forever on this core, sleeping whenever none is ready.
 pub fn run() -> ! {
     loop {
+        crate::watchdog::kick();
         if !poll_ready() {
             crate::smp::idle(any_woken);
         }
@@ -147,6 +148,7 @@ pub fn run() -> ! {
 /// From long synchronous work inside a task: polls the other tasks that are ready (the
 /// calling task is out of its slot and is skipped). Returns at once when none is ready.
 pub fn run_others() {
+    crate::watchdog::kick();
     poll_ready();
 }
 

@@ -46,8 +46,10 @@ mod arch;
 mod audit;
 mod board;
 mod console;
+mod crash;
 mod decisions;
 mod dtb;
+mod entropy;
 mod executor;
 mod gpio_owner;
 mod intent;
@@ -70,6 +72,7 @@ mod timer;
 mod tools;
 mod usb;
 mod virtio_blk;
+mod watchdog;
 
 use crate::{
     arch::cpu,
@@ -143,8 +146,14 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     unsafe { memory::heap::init(heap_range) };
     timeline::record(Stage::Heap);
 
+    memory::init_crash_area(&map);
+    let previous_crash = crash::take_previous().map(|r| (r.kind, r.during_boot));
     platform::init();
     log::init();
+    if let Some((kind, during_boot)) = previous_crash {
+        let when = if during_boot { "during boot" } else { "while running" };
+        ::log::warn!("the previous boot ended in a {kind} {when}: its report is kernel://crash/last");
+    }
     system::init(&map, dtb.as_ref().map(|(_, summary)| *summary));
     irq::init();
     irq::set_local_handlers(irq::LocalHandlers { tick: timer::on_tick, wake: smp::on_ipi });
@@ -181,12 +190,14 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     executor::spawn("boot", async move {
         executor::yield_now().await;
         storage::init();
+        crash::save_to_card();
         decisions::load();
         llm::init();
         timeline::record(Stage::Model);
         net::init(registry);
         let card_model = llm::card_model_to_load();
         system::mark_services_up();
+        watchdog::arm();
         ::log::info!("services up: storage, models, network");
         if let Some(file) = card_model {
             llm::load_card_model_in_background(file).await;

@@ -2,9 +2,10 @@
 //!
 //! The report names the core, the exception class decoded from ESR (e.g. "data abort,
 //! translation fault level 3"), FAR with a note when it hits a stack guard page, ELR,
-//! SPSR, all general registers and a frame-pointer backtrace. Afterwards the core halts;
-//! in test builds on QEMU the emulator exits with a failure code instead, so a crash fails
-//! the test with the report in its output.
+//! SPSR, all general registers and a frame-pointer backtrace. The report is also kept in
+//! the crash record, and the machine resets (watchdog on Pi boards, PSCI on virt); in test
+//! builds on QEMU the emulator exits with a failure code instead, so a crash fails the test
+//! with the report in its output.
 
 use crate::{
     arch::{
@@ -13,6 +14,7 @@ use crate::{
     },
     board::CURRENT,
     console::panic_writer,
+    crash,
     memory::{heap, KernelLayout},
 };
 use core::{fmt::Write, panic::PanicInfo};
@@ -77,17 +79,55 @@ fn heap_report(out: &mut impl Write) {
     }
 }
 
-fn finish(code: u32) -> ! {
-    if cfg!(feature = "test-hooks") && CURRENT.qemu {
+/// The report goes to the console and into the crash record (see [`crate::crash`]).
+struct Report<W> {
+    console: W,
+    record: Option<crash::Recorder>,
+}
+
+impl<W: Write> Write for Report<W> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        if let Some(record) = &mut self.record {
+            let _ = record.write_str(s);
+        }
+        self.console.write_str(s)
+    }
+}
+
+fn report() -> Report<impl Write> {
+    Report { console: panic_writer(), record: crash::Recorder::begin() }
+}
+
+/// Seals the crash record, then resets the machine (the next boot serves the record as
+/// `kernel://crash/last`). Test builds on QEMU exit with `code` instead, so a crash fails
+/// the test that caused it, unless the test asked for the reset path. After
+/// [`crash::MAX_BOOT_CRASHES`] crashes in a row during boot the core halts.
+fn finish(out: Report<impl Write>, kind: crash::Kind, code: u32) -> ! {
+    let Report { mut console, record } = out;
+    let Some(record) = record else {
+        // Another core is already reporting a crash and will reset the machine.
+        cpu::halt()
+    };
+    let halt = record.seal(kind);
+    if !crash::resets() && CURRENT.qemu {
         crate::arch::semihosting::exit(code);
     }
-    let _ = writeln!(panic_writer(), "system halted.");
-    cpu::halt()
+    if halt {
+        let _ = writeln!(
+            console,
+            "{} crashes in a row during boot: system halted (a reset would crash again).",
+            crash::MAX_BOOT_CRASHES
+        );
+        crate::watchdog::disarm();
+        cpu::halt()
+    }
+    let _ = writeln!(console, "resetting; the report is kept as kernel://crash/last.");
+    crate::system::reset()
 }
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    let mut out = panic_writer();
+    let mut out = report();
     let _ = writeln!(out, "\n*** KERNEL PANIC on core {} ***", cpu::core_id());
     let _ = writeln!(out, "{}", info.message());
     if let Some(location) = info.location() {
@@ -95,12 +135,12 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     }
     heap_report(&mut out);
     backtrace(&mut out, cpu::frame_pointer(), None);
-    finish(EXIT_PANIC)
+    finish(out, crash::Kind::Panic, EXIT_PANIC)
 }
 
 /// Reports a CPU exception the kernel cannot handle and stops.
 pub fn fault(frame: &ExceptionFrame, kind: Kind) -> ! {
-    let mut out = panic_writer();
+    let mut out = report();
     let syndrome = Syndrome(frame.esr);
     let _ = writeln!(out, "\n*** KERNEL FAULT on core {} ***", cpu::core_id());
     let _ = writeln!(out, "{kind}: {syndrome}");
@@ -124,5 +164,5 @@ pub fn fault(frame: &ExceptionFrame, kind: Kind) -> ! {
     }
     backtrace(&mut out, frame.x[29] as usize, Some(frame.elr as usize));
     heap_report(&mut out);
-    finish(EXIT_FAULT)
+    finish(out, crash::Kind::Fault, EXIT_FAULT)
 }

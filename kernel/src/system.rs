@@ -133,6 +133,11 @@ pub fn core_clock_hz() -> u32 {
 /// Resets the machine (watchdog on Pi boards, PSCI on virt).
 pub fn reboot() -> ! {
     log::warn!("rebooting");
+    reset()
+}
+
+/// Resets the machine at once, without logging (the panic handler's way out).
+pub fn reset() -> ! {
     match CURRENT.power {
         PowerControl::Watchdog(_) => {
             if let Some(watchdog) = platform::get().and_then(|p| p.watchdog.as_ref()) {
@@ -147,6 +152,7 @@ pub fn reboot() -> ! {
 /// Powers off: QEMU exits (semihosting / PSCI), a real board halts.
 pub fn power_off(code: u32) -> ! {
     log::warn!("powering off");
+    crate::watchdog::disarm();
     if CURRENT.qemu {
         crate::arch::semihosting::exit(code);
     }

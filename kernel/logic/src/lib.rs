@@ -4,6 +4,7 @@
 //!   heap's range) and the kernel image layout (page permissions, stack guard pages).
 //! - [`line_editor`]: the serial console's line editor (history, cursor keys, completion,
 //!   the switch to raw JSON-RPC lines) as a byte-at-a-time state machine.
+//! - [`crash_record`]: the format of the panic/fault report kept across a reset.
 //! - [`intent_gate`]: the stricter bar for plain-language proposals that change the machine.
 //!
 //! The kernel crate wires these to the hardware; nothing here touches a register.
@@ -13,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod crash_record;
 pub mod intent_gate;
 pub mod line_editor;
 pub mod memory_map;

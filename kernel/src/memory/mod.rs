@@ -39,3 +39,53 @@ pub fn static_buffer(len: usize) -> Option<&'static mut [u8]> {
     // deallocated, so the only reference to it may live forever.
     Some(unsafe { core::slice::from_raw_parts_mut(pointer, len) })
 }
+
+/// The crash area: one page of low RAM below the kernel image, where a panic or fault
+/// leaves its report for the next boot (a watchdog or PSCI reset keeps RAM outside the
+/// image; see `crate::crash`). Offset from the start of RAM.
+pub const CRASH_AREA_OFFSET: usize = 0x7_0000;
+/// Its size.
+pub const CRASH_AREA_BYTES: usize = 0x1000;
+
+/// Copies `bytes` into the crash area at `offset` (clipped to the area), then writes the
+/// lines back from the data cache so they reach RAM before a reset.
+pub fn crash_area_write(offset: usize, bytes: &[u8]) {
+    let Some(base) = crash_area_base() else { return };
+    let len = bytes.len().min(CRASH_AREA_BYTES.saturating_sub(offset));
+    if len == 0 {
+        return;
+    }
+    // SAFETY: `base..base + CRASH_AREA_BYTES` is mapped read-write RAM below the kernel image
+    // that neither the heap nor any other user touches (checked by `crash_area_base`); the
+    // copy stays inside it. Only the first crashing core writes (crate::crash).
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), (base + offset) as *mut u8, len) };
+    crate::arch::cache::clean(base + offset, len);
+}
+
+/// A copy of the crash area (zeros when the board has none).
+pub fn crash_area_read() -> [u8; CRASH_AREA_BYTES] {
+    let mut copy = [0u8; CRASH_AREA_BYTES];
+    if let Some(base) = crash_area_base() {
+        // SAFETY: as in `crash_area_write`: reserved, mapped RAM of exactly this size.
+        unsafe { core::ptr::copy_nonoverlapping(base as *const u8, copy.as_mut_ptr(), CRASH_AREA_BYTES) };
+    }
+    copy
+}
+
+static CRASH_AREA: spin::Once<Option<usize>> = spin::Once::new();
+
+/// Decides once whether the crash area is usable: it must lie in RAM below the image and
+/// clear of every reserved range (a DTB the firmware put low). Call after the MMU is on.
+pub fn init_crash_area(map: &MemoryMap) {
+    CRASH_AREA.call_once(|| {
+        let start = crate::board::CURRENT.ram.0 + CRASH_AREA_OFFSET;
+        let end = start + CRASH_AREA_BYTES;
+        let in_ram = map.regions().iter().any(|r| r.kind == MemoryKind::Ram && r.start <= start && end <= r.end);
+        let clear = map.reserved().iter().all(|r| r.end <= start || end <= r.start);
+        (in_ram && clear && end <= layout().image_start).then_some(start)
+    });
+}
+
+fn crash_area_base() -> Option<usize> {
+    CRASH_AREA.get().copied().flatten()
+}

@@ -61,13 +61,12 @@ fn now() -> Instant {
 
 /// Random words for tokens and session ids: the hardware RNG, else counter jitter.
 pub fn entropy() -> u64 {
-    if let Some(rng) = crate::platform::get().and_then(|p| p.rng.as_ref()) {
-        if let (Ok(a), Ok(b)) = (rng.next_u32(), rng.next_u32()) {
-            return (a as u64) << 32 | b as u64;
-        }
+    if let Ok(word) = crate::entropy::u64() {
+        return word;
     }
-    // No RNG (QEMU virt): mix counter readings taken around variable work. Weak, and said
-    // so at boot; `cargo xtask qemu --net` passes a host-generated token instead.
+    // No strong source (Pi 4 and QEMU raspi4b for now): mix counter readings taken around
+    // variable work. Weak, so nothing secret comes from it: without a strong source the
+    // network starts only with a configured token (see `init`).
     let mut z = cpu::counter().wrapping_mul(0x9e37_79b9_7f4a_7c15);
     for _ in 0..16 {
         let t = cpu::counter();
@@ -99,14 +98,18 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
         }
     };
     let settings = crate::storage::settings();
+    // Tokens and session ids must not be guessable: generated ones need a strong source.
+    if crate::entropy::source().is_none() && settings.net_token.is_none() {
+        log::error!(
+            "no hardware RNG on this board: MCP over HTTP stays off until net.token (and net.read_token) \
+             are set in kingly.txt"
+        );
+        DEVICE_ERROR.call_once(|| nic::NoDevice::NoStrongEntropy);
+        return;
+    }
     let token = TOKEN.call_once(|| match &settings.net_token {
         Some(token) => token.clone(),
-        None => {
-            if crate::platform::get().and_then(|p| p.rng.as_ref()).is_none() {
-                log::warn!("no hardware RNG: the generated MCP token is weak; set net.token in the settings");
-            }
-            format!("{:016x}{:016x}", entropy(), entropy())
-        }
+        None => format!("{:016x}{:016x}", entropy(), entropy()),
     });
     let read_token = READ_TOKEN.call_once(|| match &settings.net_read_token {
         Some(token) => token.clone(),

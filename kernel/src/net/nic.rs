@@ -32,6 +32,8 @@ pub enum NoDevice {
     NoUsbNic,
     /// No driver for this board's network hardware.
     NoDriver,
+    /// No strong random source for generated tokens, and none configured.
+    NoStrongEntropy,
 }
 
 impl core::fmt::Display for NoDevice {
@@ -46,6 +48,10 @@ impl core::fmt::Display for NoDevice {
             }
             NoDevice::NoUsbNic => write!(f, "no USB network device (start QEMU with `cargo xtask qemu --net`)"),
             NoDevice::NoDriver => write!(f, "no network device driver for this board yet"),
+            NoDevice::NoStrongEntropy => write!(
+                f,
+                "no hardware RNG on this board to generate tokens: set net.token (and net.read_token) in kingly.txt"
+            ),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `power_reboot`, `power_off`, and the `kernel://log` resources.
 
 use super::add;
-use crate::{arch::cpu, board::CURRENT, memory::heap, platform, system, timeline, timer};
+use crate::{arch::cpu, board::CURRENT, memory::heap, system, timeline, timer};
 use alloc::{format, string::String, vec::Vec};
 use core::fmt::Write;
 use mcp::{json, Annotations, Map, Resource, Server, Tool, ToolOutput, Value};
@@ -133,13 +133,11 @@ fn log_tail(lines: usize) -> String {
 }
 
 fn rng_read(count: usize) -> Result<ToolOutput, mcp::ToolError> {
-    let rng = platform::get().and_then(|p| p.rng.as_ref()).ok_or("this board has no supported hardware RNG")?;
-    let mut words = Vec::with_capacity(count);
-    for _ in 0..count {
-        let word = rng.next_u32().map_err(|e| format!("RNG failed: {e}"))?;
-        words.push(json!(format!("{word:08x}")));
-    }
-    Ok(ToolOutput::new(json!({ "words": words })))
+    let mut bytes = alloc::vec![0u8; count * 4];
+    let source = crate::entropy::fill(&mut bytes).map_err(|e| format!("{e}"))?;
+    let words: Vec<Value> =
+        bytes.chunks(4).map(|w| json!(format!("{:08x}", u32::from_le_bytes([w[0], w[1], w[2], w[3]])))).collect();
+    Ok(ToolOutput::new(json!({ "words": words, "source": source })))
 }
 
 /// Registers the group.
@@ -243,7 +241,7 @@ pub fn register(server: &mut Server) {
         server,
         Tool::new("rng_read", |_, args| rng_read(args.get("count").and_then(Value::as_u64).unwrap_or(4) as usize))
             .title("Hardware random numbers")
-            .description("32-bit words from the SoC's hardware random number generator, as hex.")
+            .description("32-bit words from the hardware random number generator (the SoC's, or virtio-rng on QEMU virt), as hex.")
             .input_schema_text(
                 r#"{
                 "type": "object",
@@ -254,7 +252,7 @@ pub fn register(server: &mut Server) {
             .output_schema_text(
                 r#"{
                 "type": "object",
-                "properties": {"words": {"type": "array", "items": {"type": "string"}}},
+                "properties": {"words": {"type": "array", "items": {"type": "string"}}, "source": {"type": "string"}},
                 "required": ["words"]
             }"#,
             )
@@ -313,7 +311,15 @@ pub fn register(server: &mut Server) {
              power action, newest last; also AUDIT.LOG on the card. Control role only.",
         )
         .control_only();
-    for resource in [log_resource, log_template, audit] {
+    let crash = Resource::new("kernel://crash/last", "last-crash", |_, _| Ok(crate::crash::resource()))
+        .title("Last crash")
+        .description(
+            "The panic or fault report that ended the previous boot (kept in RAM across the reset, also \
+             appended to CRASH.TXT on the card), or crashed: false. Control role only: a report holds \
+             registers and memory addresses.",
+        )
+        .control_only();
+    for resource in [log_resource, log_template, audit, crash] {
         if let Err(error) = server.add_resource(resource) {
             log::error!("resource not registered: {error}");
         }

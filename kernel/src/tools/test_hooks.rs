@@ -383,6 +383,13 @@ pub fn register(server: &mut Server) {
     add(server, crash("test_panic", "Panic", || panic!("panic requested from the console")));
     add(
         server,
+        crash("test_panic_reset", "Panic and take the reset path a release build takes (crash record test)", || {
+            crate::crash::reset_in_tests();
+            panic!("panic requested with a reset")
+        }),
+    );
+    add(
+        server,
         crash("test_oom", "Allocate more than the heap holds", || {
             let huge: Vec<u8> = Vec::with_capacity(usize::MAX / 4);
             panic!("allocated {} (should have failed)", huge.capacity())
