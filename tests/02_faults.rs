@@ -39,6 +39,27 @@ fn bad_access_is_reported_with_syndrome_registers_and_backtrace() {
     }
 }
 
+/// W^X: the kernel's code cannot be written, and nothing written can be executed (heap or
+/// stack): each attempt is a permission fault, reported.
+#[test]
+fn code_is_not_writable_and_data_is_not_executable() {
+    for board in ["raspi3b", "virt"] {
+        for (hook, kind) in [
+            ("test_write_text", "data abort, permission fault"),
+            ("test_exec_heap", "instruction abort, permission fault"),
+            ("test_exec_stack", "instruction abort, permission fault"),
+        ] {
+            let (report, code) = crash(board, hook);
+            if code == -1 {
+                return;
+            }
+            assert_eq!(code, EXIT_FAULT, "[{board}] {hook}: exit code\n{report}");
+            assert!(report.contains("*** KERNEL FAULT on core 0 ***"), "[{board}] {hook}:\n{report}");
+            assert!(report.contains(kind), "[{board}] {hook}: not a {kind}:\n{report}");
+        }
+    }
+}
+
 #[test]
 fn stack_overflow_hits_the_guard_page() {
     let (report, code) = crash("raspi3b", "test_overflow");

@@ -14,6 +14,38 @@ fn fault() -> ! {
     panic!("read {value} from an unmapped address (should have faulted)");
 }
 
+/// Writes over the kernel's own code: `.text` is mapped read-only, so this must fault.
+fn write_text() -> ! {
+    let code = write_text as *const () as *mut u32;
+    // SAFETY: none — the deliberate write the W^X test needs; the page is read-only, so the
+    // store traps before anything changes.
+    unsafe { core::ptr::write_volatile(code, 0xd503_201f) };
+    panic!("wrote to .text at {code:p} (should have faulted)");
+}
+
+/// `ret` as an AArch64 instruction word.
+const RET: u32 = 0xd65f_03c0;
+
+/// Jumps into `code` (a `ret` placed in writable memory): data pages are never executable,
+/// so the fetch must fault.
+fn execute(code: *const u32, what: &str) -> ! {
+    // SAFETY: none — the deliberate jump the W^X test needs; `code` points at a valid `ret`,
+    // but its page is mapped execute-never, so the instruction fetch traps.
+    let function: extern "C" fn() = unsafe { core::mem::transmute(code) };
+    function();
+    panic!("executed {what} at {code:p} (should have faulted)");
+}
+
+fn execute_heap() -> ! {
+    let code = alloc::boxed::Box::new([RET; 4]);
+    execute(code.as_ptr(), "the heap")
+}
+
+fn execute_stack() -> ! {
+    let code = core::hint::black_box([RET; 4]);
+    execute(code.as_ptr(), "the stack")
+}
+
 /// Recurses until the stack guard page faults — the point of the stack-overflow test.
 #[inline(never)]
 #[allow(unconditional_recursion)]
@@ -381,6 +413,9 @@ pub fn register(server: &mut Server) {
         }),
     );
     add(server, crash("test_panic", "Panic", || panic!("panic requested from the console")));
+    add(server, crash("test_write_text", "Write to the kernel's code (W^X test)", write_text));
+    add(server, crash("test_exec_heap", "Execute an instruction placed on the heap (W^X test)", execute_heap));
+    add(server, crash("test_exec_stack", "Execute an instruction placed on the stack (W^X test)", execute_stack));
     add(
         server,
         crash("test_panic_reset", "Panic and take the reset path a release build takes (crash record test)", || {
