@@ -8,6 +8,10 @@ use anyhow::{bail, Context, Result};
 pub struct Args {
     /// Only run tests whose name contains this string.
     filter: Option<String>,
+    /// Also run the slow checks (`#[ignore]`d tests: retraining the committed intent model
+    /// from its dataset, about 15 minutes on two cores).
+    #[arg(long)]
+    slow: bool,
 }
 
 /// Boards the QEMU tests boot.
@@ -48,8 +52,12 @@ impl Args {
         if no_shared {
             cargo.env("KINGLY_NO_SHARED", "1");
         }
+        cargo.arg("--");
         if let Some(filter) = &self.filter {
-            cargo.args(["--", filter]);
+            cargo.arg(filter);
+        }
+        if self.slow {
+            cargo.arg("--include-ignored");
         }
         let host = util::run(&mut cargo);
         let neon = self.neon_tests(&root, no_shared);

@@ -566,6 +566,13 @@ const QUESTIONS: &[&str] = &[
     "history of {}",
     "difference between {} and a capacitor",
     "how do i learn about {}",
+    "how do i solder {}",
+    "how do i wire up {}",
+    "what voltage does {} use",
+    "where can i buy {}",
+    "is {} safe to touch",
+    "how do i connect {} to a breadboard",
+    "which book explains {}",
 ];
 const TOPICS: &[&str] = &[
     "mount everest",

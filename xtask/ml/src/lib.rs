@@ -54,6 +54,10 @@ impl Default for Options {
 pub const META_SEED: &str = "kingly.intent.seed";
 /// See [`META_SEED`].
 pub const META_STEPS: &str = "kingly.intent.steps";
+/// A digest of everything the training consumed ([`inputs_digest`]): the expanded first
+/// epoch, the held-out examples and the hyper-parameters. A committed model whose digest
+/// differs from the one the committed dataset and trainer give was not made from them.
+pub const META_INPUTS: &str = "kingly.intent.inputs";
 
 const SHAPE_DIM: usize = 64;
 const SHAPE_HIDDEN: usize = 192;
@@ -62,6 +66,45 @@ const SHAPE_HEADS: usize = 4;
 const CONTEXT: usize = 96;
 const MERGES: usize = 400;
 const BATCH: usize = 64;
+const PEAK_LR: f64 = 3e-3;
+/// Samples of each training phrasing per epoch (see `data::training`).
+const PER_PHRASE: usize = 6;
+
+/// FNV-1a (64-bit) over the training inputs: every example of the first epoch and of the
+/// held-out set (request and target), the seed, the step count and the hyper-parameters.
+fn digest(train: &[data::Example], held_out: &[data::Example], seed: u64, steps: usize) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    feed(
+        format!("seed {seed} steps {steps} dim {SHAPE_DIM} hidden {SHAPE_HIDDEN} layers {SHAPE_LAYERS} heads {SHAPE_HEADS} context {CONTEXT} merges {MERGES} batch {BATCH} lr {PEAK_LR}\n")
+            .as_bytes(),
+    );
+    for example in train.iter().chain(held_out) {
+        feed(example.request.as_bytes());
+        feed(b"\t");
+        feed(example.target.as_bytes());
+        feed(b"\n");
+    }
+    format!("{hash:016x}")
+}
+
+/// The [`META_INPUTS`] digest the trainer would record for `o` (without decisions): cheap,
+/// it expands the dataset but trains nothing.
+pub fn inputs_digest(o: &Options) -> Result<String> {
+    if o.decisions.is_some() {
+        bail!("a model trained with decisions cannot be regenerated from the repository alone");
+    }
+    let source = std::fs::read_to_string(&o.data).with_context(|| format!("reading {}", o.data.display()))?;
+    let intents = data::parse(&source)?;
+    let held_out = data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x5eed));
+    let train = data::training(&intents, PER_PHRASE, &mut rng::Rng::new(o.seed));
+    Ok(digest(&train, &held_out, o.seed, o.steps))
+}
 
 fn tokenizer_meta(w: &mut Writer, vocab: &bpe::Vocab) {
     w.meta("tokenizer.ggml.model", Meta::Str("llama".into()));
@@ -119,6 +162,7 @@ fn export(
     domain: &[String],
     seed: u64,
     steps: usize,
+    inputs: &str,
 ) -> Result<Vec<u8>> {
     let s = model.shape;
     let mut w = Writer::new();
@@ -132,6 +176,7 @@ fn export(
     );
     w.meta(META_SEED, Meta::Str(seed.to_string()));
     w.meta(META_STEPS, Meta::U32(steps as u32));
+    w.meta(META_INPUTS, Meta::Str(inputs.to_string()));
     w.meta(inference::intent::ANSWERS_KEY, Meta::Strings(answers.to_vec()));
     w.meta(inference::intent::DOMAIN_KEY, Meta::Strings(domain.to_vec()));
     w.meta("llama.context_length", Meta::U32(s.context as u32));
@@ -189,10 +234,31 @@ pub struct Evaluation {
     state_changing_raw: usize,
     state_changing_gated: usize,
     /// Decisions as the kernel makes them (thresholds and gate applied) that are right.
-    gated_correct: usize,
+    pub gated_correct: usize,
     gated_none_correct: usize,
     /// Right proposals the kernel's gate turns down (request, proposal, confidence).
     gated_away: Vec<(String, String, f32)>,
+}
+
+impl Evaluation {
+    /// Right decisions (after the kernel's thresholds and gate) on requests a tool answers.
+    pub fn in_domain(&self) -> (usize, usize) {
+        (self.gated_correct - self.gated_none_correct, self.total - self.none_total)
+    }
+
+    /// Requests that should be refused, and how many the kernel refuses.
+    pub fn refused(&self) -> (usize, usize) {
+        (self.gated_none_correct, self.none_total)
+    }
+
+    /// State-changing decisions (after the gate) on requests that should be refused.
+    pub fn state_changing(&self) -> usize {
+        self.state_changing_gated
+    }
+}
+
+fn share(part: usize, whole: usize) -> f64 {
+    100.0 * part as f64 / whole.max(1) as f64
 }
 
 /// What the kernel does with a proposal (`kernel/src/intent.rs`, `verify`): below
@@ -310,14 +376,32 @@ pub fn proposals(bytes: &[u8], examples: &[data::Example]) -> Result<Vec<String>
         .collect()
 }
 
-/// Every phrasing never trained on: the dataset's held-out ones and the independent set.
+/// Every phrasing never trained on: the dataset's held-out ones and the independent sets.
 pub fn evaluation_examples(o: &Options) -> Result<Vec<data::Example>> {
+    let mut examples = held_out_examples(o)?;
+    for (_, set) in independent_examples(o)? {
+        examples.extend(set);
+    }
+    Ok(examples)
+}
+
+/// The dataset's held-out phrasings, expanded as the trainer evaluates them.
+pub fn held_out_examples(o: &Options) -> Result<Vec<data::Example>> {
     let source = std::fs::read_to_string(&o.data).with_context(|| format!("reading {}", o.data.display()))?;
     let intents = data::parse(&source)?;
-    let mut examples = data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x5eed));
-    examples.extend(independent_set(o)?.unwrap_or_default());
-    examples.extend(second_independent_set(o)?.unwrap_or_default());
-    Ok(examples)
+    Ok(data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x5eed)))
+}
+
+/// The independent evaluation sets beside the dataset that exist, by file name.
+pub fn independent_examples(o: &Options) -> Result<Vec<(&'static str, Vec<data::Example>)>> {
+    let mut sets = Vec::new();
+    if let Some(set) = independent_set(o)? {
+        sets.push(("intents-independent.txt", set));
+    }
+    if let Some(set) = second_independent_set(o)? {
+        sets.push(("intents-independent-2.txt", set));
+    }
+    Ok(sets)
 }
 
 fn mean(v: &[f32]) -> f32 {
@@ -349,7 +433,7 @@ pub fn report(e: &Evaluation, what: &str) -> String {
     text.push_str(&format!(
         "  calibration error (ECE, 10 bins) {:.3}; after the kernel's thresholds and gate: {}/{} right ({:.1}%), \
          `none` {}/{} refused ({:.1}%); state-changing answers to requests that should be refused: {} from the \
-         model, {} after the gate\n",
+         model, {} after the gate; in-domain {}/{} right ({:.1}%)\n",
         calibration_error(&e.calibration),
         e.gated_correct,
         e.total,
@@ -359,6 +443,9 @@ pub fn report(e: &Evaluation, what: &str) -> String {
         100.0 * e.gated_none_correct as f64 / e.none_total.max(1) as f64,
         e.state_changing_raw,
         e.state_changing_gated,
+        e.in_domain().0,
+        e.in_domain().1,
+        share(e.in_domain().0, e.in_domain().1),
     ));
     for (request, expected, got, confidence) in e.mistakes.iter().take(40) {
         text.push_str(&format!("  - \"{request}\": expected `{expected}`, got `{got}` ({confidence:.2})\n"));
@@ -388,6 +475,69 @@ fn independent_file(o: &Options, name: &str) -> Result<Option<Vec<data::Example>
     Ok(Some(data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x1d3))))
 }
 
+/// A phrasing as the overlap check compares it: lower case, letters, digits, slots and
+/// single spaces.
+fn normalized(phrase: &str) -> String {
+    let kept: String = phrase
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '{' | '}' | ' ' | '_'))
+        .collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// An independent set cut down to the phrasings the dataset does not also hold (its writer
+/// never saw the dataset, yet common commands such as "reboot" are in both): accuracy on
+/// these is accuracy on requests never trained on. Returns the examples, the set's
+/// phrasings and how many of them the dataset shares.
+pub fn unseen_part(o: &Options, name: &str) -> Result<Option<(Vec<data::Example>, usize, usize)>> {
+    let path = o.data.with_file_name(name);
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let mut intents = data::parse_evaluation(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let source = std::fs::read_to_string(&o.data).with_context(|| format!("reading {}", o.data.display()))?;
+    let dataset: std::collections::HashSet<String> =
+        data::parse(&source)?.iter().flat_map(|i| i.train.iter().chain(&i.held_out)).map(|p| normalized(p)).collect();
+    let (mut total, mut shared) = (0, 0);
+    for intent in &mut intents {
+        total += intent.held_out.len();
+        intent.held_out.retain(|p| !dataset.contains(&normalized(p)));
+    }
+    let kept: usize = intents.iter().map(|i| i.held_out.len()).sum();
+    shared += total - kept;
+    Ok(Some((data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x1d3)), total, shared)))
+}
+
+/// The report lines of the independent sets: each whole, then its part the dataset does not share.
+fn independent_reports(o: &Options, bytes: &[u8]) -> Result<String> {
+    let mut text = String::new();
+    for (label, name) in
+        [("independent set", "intents-independent.txt"), ("second independent set", "intents-independent-2.txt")]
+    {
+        let Some(set) = independent_file(o, name)? else { continue };
+        text.push_str(&report(&evaluate(bytes, &set)?, &format!("{label} ({name})")));
+        if let Some((unseen, total, shared)) = unseen_part(o, name)? {
+            let what = format!(
+                "  {label}, only the {} of {total} phrasings the dataset does not also hold ({shared} shared)",
+                total - shared
+            );
+            let e = evaluate(bytes, &unseen)?;
+            text.push_str(&report_line(&e, &what));
+            let (right, of) = e.in_domain();
+            let (refused, refusals) = e.refused();
+            text.push_str(&format!(
+                "    after the gate: {}/{} right ({:.1}%), in-domain {right}/{of} ({:.1}%), `none` {refused}/{refusals} \
+                 refused, state-changing answers to refusals {}\n",
+                e.gated_correct,
+                e.total,
+                share(e.gated_correct, e.total),
+                share(right, of),
+                e.state_changing()
+            ));
+        }
+    }
+    Ok(text)
+}
+
 /// Trains (or with `eval_only`, evaluates) the intent model; returns the held-out figures.
 pub fn train_intent(o: &Options) -> Result<Evaluation> {
     let source = std::fs::read_to_string(&o.data).with_context(|| format!("reading {}", o.data.display()))?;
@@ -409,7 +559,7 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
         None => Vec::new(),
     };
     let training = |rng: &mut rng::Rng| {
-        let mut examples = data::training(&intents, 6, rng);
+        let mut examples = data::training(&intents, PER_PHRASE, rng);
         // Every confirmed decision four times per epoch, like a phrasing of a small intent.
         if !confirmed.is_empty() {
             for _ in 0..4 {
@@ -424,12 +574,7 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
         let bytes = std::fs::read(&o.output).with_context(|| format!("reading {}", o.output.display()))?;
         let e = evaluate(&bytes, &held_out)?;
         print!("{}", report(&e, "held-out phrasings"));
-        if let Some(independent) = independent_set(o)? {
-            print!("{}", report(&evaluate(&bytes, &independent)?, "independent set (intents-independent.txt)"));
-        }
-        if let Some(second) = second_independent_set(o)? {
-            print!("{}", report(&evaluate(&bytes, &second)?, "second independent set (intents-independent-2.txt)"));
-        }
+        print!("{}", independent_reports(o, &bytes)?);
         return Ok(e);
     }
     let started = Instant::now();
@@ -459,7 +604,7 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
         context: CONTEXT,
     };
     let model = net::Llama::new(shape, o.seed, &device)?;
-    let peak = 3e-3;
+    let peak = PEAK_LR;
     let mut optimizer = AdamW::new(model.vars(), ParamsAdamW { lr: peak, weight_decay: 0.01, ..Default::default() })?;
     let mut order: Vec<usize> = (0..sequences.len()).collect();
     let mut cursor = order.len();
@@ -521,7 +666,8 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
         }
     }
     eprintln!();
-    let bytes = export(&model, &vocab, &answers, &data::domain_words(&intents), o.seed, o.steps)?;
+    let inputs = digest(&train, &held_out, o.seed, o.steps);
+    let bytes = export(&model, &vocab, &answers, &data::domain_words(&intents), o.seed, o.steps, &inputs)?;
     if let Some(dir) = o.output.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -532,12 +678,7 @@ pub fn train_intent(o: &Options) -> Result<Evaluation> {
     let sample: Vec<data::Example> = train.iter().take(300).cloned().collect();
     let seen = evaluate(&bytes, &sample)?;
     let mut summary = format!("{}{}", report(&held, "held-out phrasings"), report(&seen, "training sample"));
-    if let Some(independent) = independent_set(o)? {
-        summary.push_str(&report(&evaluate(&bytes, &independent)?, "independent set (intents-independent.txt)"));
-    }
-    if let Some(second) = second_independent_set(o)? {
-        summary.push_str(&report(&evaluate(&bytes, &second)?, "second independent set (intents-independent-2.txt)"));
-    }
+    summary.push_str(&independent_reports(o, &bytes)?);
     print!("{summary}");
     if let Some(path) = &o.report {
         let text = format!(
