@@ -90,3 +90,25 @@ fn net_mcp_over_http_on_raspi3b_over_usb_with_the_python_sdk() {
     // USB networking is slower per connection: fewer one-shot requests.
     python_checks("raspi3b", "5", "200");
 }
+
+/// `cargo xtask soak` for a minute on virt (the 10-minute run is the command itself): mixed
+/// MCP over HTTP and serial with a generation running and hostile clients beside; no error
+/// and no heap growth, or the command fails.
+#[test]
+fn soak_for_a_minute_on_virt() {
+    let Some(images) = kingly_tests::image_dir() else { return };
+    let Some(xtask) = kingly_tests::xtask() else { return };
+    let output = Command::new(xtask)
+        .args(["soak", "--minutes", "1", "--board", "virt", "--image"])
+        .arg(images.join("virt-test/kernel8.img"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("xtask starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("soak: 0 errors"),
+        "soak failed:\n{stdout}\n--- stderr ---\n{stderr}"
+    );
+    eprintln!("{stdout}");
+}

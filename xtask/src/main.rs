@@ -16,6 +16,7 @@ mod model;
 mod pool;
 mod qemu;
 mod serial;
+mod soak;
 mod symbolize;
 mod test;
 mod tinyllama;
@@ -47,6 +48,8 @@ enum Command {
     Serial(serial::Args),
     /// Measure performance next to a peer measured in the same run (mcp; boot/llm/net later).
     Bench(bench::Args),
+    /// The kernel in QEMU under mixed MCP load (HTTP with hostile clients, serial, a generation) for N minutes.
+    Soak(soak::Args),
     /// Run every test: host unit tests of all crates and the QEMU integration tests.
     Test(test::Args),
     /// Check formatting and run clippy on every crate and every board (`-D warnings`).
@@ -67,6 +70,7 @@ fn main() {
         Command::Llm(args) => args.run(),
         Command::Model(args) => args.run(),
         Command::Test(args) => args.run(),
+        Command::Soak(args) => args.run(),
         Command::Lint(args) => args.run(),
         Command::Bench(args) => args.run(),
         Command::Setup(args) => args.run(),

@@ -20,7 +20,7 @@ use smoltcp::{iface::SocketHandle, socket::tcp};
 use spin::Mutex;
 
 /// Connections served at once.
-pub const CONNECTIONS: usize = 8;
+pub const CONNECTIONS: usize = 16;
 /// A request must be complete this long after its first byte.
 pub const REQUEST_TIMEOUT_US: u64 = 10_000_000;
 /// An idle connection is closed after this long.
@@ -29,7 +29,10 @@ pub const IDLE_TIMEOUT_US: u64 = 60_000_000;
 /// after this long idle: idle strangers cannot hold the slots.
 pub const UNTRUSTED_IDLE_US: u64 = 5_000_000;
 /// Slots kept listening for new clients (see [`evict_a_stranger`]).
-const SPARE_LISTENERS: usize = 2;
+const SPARE_LISTENERS: usize = 4;
+/// A connection is a stranger to evict only after this long without a byte: a client's
+/// request follows its handshake within a round trip, so a fresh connection is left alone.
+const STRANGER_GRACE_US: u64 = 250_000;
 /// Sending one response may take at most this long (a client that stops reading).
 const SEND_TIMEOUT_US: u64 = 10_000_000;
 /// Socket buffers.
@@ -207,8 +210,9 @@ fn collect(stack: &mut Stack, skip: Option<usize>) -> Vec<(usize, Request)> {
     ready
 }
 
-/// Keeps [`SPARE_LISTENERS`] slots listening: when fewer are, the connection idle longest
-/// that has not yet had a request served (and holds no partial one) is aborted. Idle
+/// Keeps [`SPARE_LISTENERS`] slots listening: when fewer are, the connections idle longest
+/// (at least [`STRANGER_GRACE_US`], unless no slot listens at all) that have not yet had a
+/// request served and hold no partial one are aborted. Idle
 /// strangers can then never lock an authorised client out, however many they open; a
 /// connection that presented the token is never evicted this way.
 fn evict_a_stranger(stack: &mut Stack) {
@@ -221,15 +225,26 @@ fn evict_a_stranger(stack: &mut Stack) {
     if listening >= SPARE_LISTENERS {
         return;
     }
-    let stranger = stack
+    let now = cpu::micros();
+    let mut strangers: Vec<&mut Slot> = stack
         .http
         .slots
         .iter_mut()
         .filter(|slot| !slot.trusted && !slot.busy && slot.buffer.is_empty() && slot.last_activity_us != 0)
-        .min_by_key(|slot| slot.last_activity_us);
-    if let Some(slot) = stranger {
-        stack.sockets.get_mut::<tcp::Socket>(slot.handle).abort();
-        stack.http.figures.evicted += 1;
+        .collect();
+    strangers.sort_by_key(|slot| slot.last_activity_us);
+    // Past their grace first; with no slot listening at all, the oldest regardless.
+    let mut wanted = SPARE_LISTENERS - listening;
+    for slot in strangers {
+        if wanted == 0 {
+            break;
+        }
+        let seasoned = now.saturating_sub(slot.last_activity_us) > STRANGER_GRACE_US;
+        if seasoned || listening == 0 {
+            stack.sockets.get_mut::<tcp::Socket>(slot.handle).abort();
+            stack.http.figures.evicted += 1;
+            wanted -= 1;
+        }
     }
 }
 

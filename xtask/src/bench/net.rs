@@ -29,7 +29,7 @@ fn free_port() -> Result<u16> {
 }
 
 /// Waits until something answers HTTP on `port`.
-fn wait_http(port: u16, what: &str) -> Result<()> {
+pub fn wait_http(port: u16, what: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
