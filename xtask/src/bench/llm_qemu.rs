@@ -153,9 +153,19 @@ fn ping_during_generation(session: &mut Session, tokens: u64) -> Result<Vec<f64>
     Ok(latencies)
 }
 
-/// Round trips of `intent_parse` for distinct requests (cache misses), in ms.
-fn intent_latency(session: &mut Session) -> Result<Vec<f64>> {
-    const REQUESTS: [&str; 12] = [
+/// `intent_parse` figures, all in ms: round trips for distinct requests (cache misses) and
+/// for the same requests again (cache hits), the kernel's own decision times for both (from
+/// `kernel://decisions`), and `ping` round trips in the same session (the transport's share).
+struct IntentLatency {
+    miss: Vec<f64>,
+    hit: Vec<f64>,
+    kernel_miss: Vec<f64>,
+    kernel_hit: Vec<f64>,
+    ping: Vec<f64>,
+}
+
+fn intent_latency(session: &mut Session) -> Result<IntentLatency> {
+    const REQUESTS: [&str; 16] = [
         "how much memory is free",
         "show me the boot timeline",
         "what board is this",
@@ -168,14 +178,45 @@ fn intent_latency(session: &mut Session) -> Result<Vec<f64>> {
         "tell me about the system",
         "what is the capital of france",
         "reboot the machine",
+        "set pin 17 high",
+        "read 2 bytes from register 0xd0 of i2c device 0x76",
+        "scan the i2c bus",
+        "turn off the kitchen lights",
     ];
-    let mut samples = Vec::new();
-    for request in REQUESTS {
+    let timed = |session: &mut Session, method: &str, params: Value| -> Result<f64> {
         let start = Instant::now();
-        session.call("intent_parse", json!({"text": request}))?;
-        samples.push(start.elapsed().as_secs_f64() * 1e3);
+        let reply = session.request(method, params)?;
+        if reply.get("error").is_some() {
+            bail!("{method} failed: {reply}");
+        }
+        Ok(start.elapsed().as_secs_f64() * 1e3)
+    };
+    let mut figures =
+        IntentLatency { miss: vec![], hit: vec![], kernel_miss: vec![], kernel_hit: vec![], ping: vec![] };
+    for round in 0..2 {
+        for request in REQUESTS {
+            let ms = timed(session, "tools/call", json!({"name": "intent_parse", "arguments": {"text": request}}))?;
+            if round == 0 {
+                figures.miss.push(ms)
+            } else {
+                figures.hit.push(ms)
+            }
+            figures.ping.push(timed(session, "ping", json!({}))?);
+        }
     }
-    Ok(samples)
+    let decisions = session.request("resources/read", json!({"uri": "kernel://decisions"}))?;
+    let text = decisions["result"]["contents"][0]["text"].as_str().context("kernel://decisions has no text")?;
+    let records: Value = serde_json::from_str(text)?;
+    for record in records["decisions"].as_array().context("no decisions")? {
+        let Some(us) = record["latency_us"].as_u64() else { continue };
+        let ms = us as f64 / 1e3;
+        if record["cached"] == true {
+            figures.kernel_hit.push(ms)
+        } else {
+            figures.kernel_miss.push(ms)
+        }
+    }
+    Ok(figures)
 }
 
 pub fn run(runs: usize, tokens: u64, extra: Option<&Path>) -> Result<()> {
@@ -213,11 +254,26 @@ pub fn run(runs: usize, tokens: u64, extra: Option<&Path>) -> Result<()> {
     // model when there is one (the intent model ends its answers after a few tokens).
     let Some((_, session)) = sessions.first_mut() else { return Ok(()) };
     let intent = intent_latency(session)?;
+    let median = |v: &[f64]| if v.is_empty() { f64::NAN } else { Summary::of(v).median };
+    println!("intent_parse on the embedded model (n={} requests, each asked twice):", intent.miss.len());
+    println!("{:<34} {:>12} {:>12} {:>10}", "", "median ms", "p99 ms", "target");
+    for (name, v, target) in [
+        ("round trip, new request", &intent.miss, "< 30"),
+        ("round trip, repeated (cached)", &intent.hit, ""),
+        ("ping round trip (transport)", &intent.ping, ""),
+        ("in the kernel, new request", &intent.kernel_miss, "< 30"),
+        ("in the kernel, repeated (cached)", &intent.kernel_hit, "< 1"),
+    ] {
+        println!(
+            "{name:<34} {:>12.2} {:>12.2} {target:>10}",
+            median(v),
+            if v.is_empty() { f64::NAN } else { percentile(v, 0.99) }
+        );
+    }
     println!(
-        "intent_parse round trip (distinct requests, n={}): median {:.1} ms, p99 {:.1} ms (target: median < 100 ms)",
-        intent.len(),
-        Summary::of(&intent).median,
-        percentile(&intent, 0.99)
+        "decision time over transport: new {:.1}x a ping, cached {:.1}x",
+        median(&intent.miss) / median(&intent.ping),
+        median(&intent.hit) / median(&intent.ping)
     );
     let Some((model, session)) = sessions.last_mut() else { return Ok(()) };
     let pings = ping_during_generation(session, 256)?;
