@@ -241,10 +241,10 @@ def abuse_round():
         pass
     slow.close()
     check(answer.startswith(b"HTTP/1.1 408"), f"the slow client got 408 and was closed ({answer[:30]!r})")
-    # Many connections at once (twice the slots): the server has 16 slots; the rest are refused or closed,
+    # Many connections at once (twice the slots): the server has 24 slots; the rest are refused or closed,
     # nothing hangs, and afterwards it serves again.
     sockets, refused = [], 0
-    for _ in range(32):
+    for _ in range(48):
         try:
             sockets.append(socket.create_connection((HOST, PORT), timeout=5))
         except OSError:
@@ -252,7 +252,7 @@ def abuse_round():
     for s in sockets:
         s.close()
     time.sleep(1)
-    check(ping_ok(), f"serves after 32 simultaneous connections ({refused} refused at connect)")
+    check(ping_ok(), f"serves after 48 simultaneous connections ({refused} refused at connect)")
 
 
 def abuse():

@@ -49,8 +49,8 @@ pub struct Record {
 static PREVIOUS: Once<Option<Record>> = Once::new();
 /// Boot crashes in a row up to the previous boot (from its record).
 static BOOT_CRASHES: AtomicU32 = AtomicU32::new(0);
-/// Set by the first core that crashes: only it writes the record.
-static RECORDING: AtomicBool = AtomicBool::new(false);
+/// The first core that crashes (`usize::MAX`: none yet): only it writes the record.
+static RECORDING: AtomicUsize = AtomicUsize::new(usize::MAX);
 static WRITTEN: AtomicUsize = AtomicUsize::new(0);
 /// FNV-1a of the bytes written so far (kept as they go: no page-sized copy on a crashed stack).
 static CHECKSUM: AtomicU32 = AtomicU32::new(FNV_START);
@@ -108,6 +108,11 @@ pub fn resource() -> String {
     value.to_string()
 }
 
+/// Whether this core is already reporting a crash (a fault inside the panic handler).
+pub fn nested() -> bool {
+    RECORDING.load(Ordering::SeqCst) == crate::arch::cpu::core_id()
+}
+
 /// Lets a test build take the reset path on its next crash (instead of exiting QEMU).
 #[cfg(feature = "test-hooks")]
 pub fn reset_in_tests() {
@@ -126,7 +131,8 @@ pub struct Recorder(());
 impl Recorder {
     /// Starts the record (first crashing core only).
     pub fn begin() -> Option<Recorder> {
-        if RECORDING.swap(true, Ordering::SeqCst) {
+        let me = crate::arch::cpu::core_id();
+        if RECORDING.compare_exchange(usize::MAX, me, Ordering::SeqCst, Ordering::SeqCst).is_err() {
             return None;
         }
         WRITTEN.store(0, Ordering::SeqCst);

@@ -105,6 +105,14 @@ fn report() -> Report<impl Write> {
 fn finish(out: Report<impl Write>, kind: crash::Kind, code: u32) -> ! {
     let Report { mut console, record } = out;
     let Some(record) = record else {
+        if crash::nested() {
+            // The report itself faulted: its record stays unsealed (never trusted), but the
+            // machine must still come back.
+            if !crash::resets() && CURRENT.qemu {
+                crate::arch::semihosting::exit(code);
+            }
+            crate::system::reset()
+        }
         // Another core is already reporting a crash and will reset the machine.
         cpu::halt()
     };

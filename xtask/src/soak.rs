@@ -51,7 +51,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 impl Args {
     pub fn run(self) -> Result<()> {
         let seconds = self.minutes * 60.0;
-        if !(seconds >= 10.0) {
+        if seconds.is_nan() || seconds < 10.0 {
             bail!("--minutes must give at least 10 seconds");
         }
         let python = deps::ensure_python_packages()?;

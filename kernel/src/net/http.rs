@@ -20,7 +20,7 @@ use smoltcp::{iface::SocketHandle, socket::tcp};
 use spin::Mutex;
 
 /// Connections served at once.
-pub const CONNECTIONS: usize = 16;
+pub const CONNECTIONS: usize = 24;
 /// A request must be complete this long after its first byte.
 pub const REQUEST_TIMEOUT_US: u64 = 10_000_000;
 /// An idle connection is closed after this long.
@@ -29,7 +29,7 @@ pub const IDLE_TIMEOUT_US: u64 = 60_000_000;
 /// after this long idle: idle strangers cannot hold the slots.
 pub const UNTRUSTED_IDLE_US: u64 = 5_000_000;
 /// Slots kept listening for new clients (see [`evict_a_stranger`]).
-const SPARE_LISTENERS: usize = 4;
+const SPARE_LISTENERS: usize = 6;
 /// A connection is a stranger to evict only after this long without a byte: a client's
 /// request follows its handshake within a round trip, so a fresh connection is left alone.
 const STRANGER_GRACE_US: u64 = 250_000;
