@@ -64,3 +64,21 @@ fn a_crash_on_a_compute_core_names_the_core() {
         assert!(transcript.contains("panic requested in a compute job"), "[{board}] {transcript}");
     }
 }
+
+/// A compute core that never finishes its part: core 0 gives up at the job deadline (20 s)
+/// and reports which core, through the panic path (a reset with a crash record in a release
+/// build), instead of waiting forever.
+#[test]
+fn a_hung_compute_core_is_reported_at_the_job_deadline() {
+    let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
+    vm.set_timeout(std::time::Duration::from_secs(90));
+    vm.expect_crash();
+    vm.send_line("test_core_hang core=2");
+    vm.expect("is destructive. Proceed? [y/N] ");
+    vm.send_line("y");
+    let code = vm.wait_exit();
+    let transcript = vm.transcript();
+    assert_eq!(code, 101, "exit code\n{transcript}");
+    assert!(transcript.contains("*** KERNEL PANIC on core 0 ***"), "{transcript}");
+    assert!(transcript.contains("compute core 2 did not finish its job within 20 s (hung or dead)"), "{transcript}");
+}

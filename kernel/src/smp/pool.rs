@@ -21,6 +21,10 @@ const DONE: u8 = 2;
 
 /// Fewer rows than this per core are not worth a wake-up.
 const MIN_ROWS_PER_CORE: usize = 16;
+/// How long the dispatching core waits for the other cores' parts of one product. Every
+/// part is milliseconds of work even for the largest model in QEMU; missing this means the
+/// core hung or died.
+pub const JOB_DEADLINE_US: u64 = 20_000_000;
 
 /// Fewer multiply-adds than this per core are not worth a wake-up (stories260K's largest
 /// product, 512×64, stays on one core; TinyLlama's 2048×2048 spreads). Chosen from
@@ -127,10 +131,20 @@ impl Parallel for Pool {
         let stats = stats(me);
         stats.jobs.fetch_add(1, Ordering::Relaxed);
         stats.job_ticks.fetch_add(cpu::counter().wrapping_sub(started), Ordering::Relaxed);
+        let waiting_since = cpu::micros();
         for core in (0..MAX_CORES).filter(|&c| dispatched[c]) {
             let slot = &SLOTS[core];
             while slot.state.load(Ordering::Acquire) != DONE {
                 core::hint::spin_loop();
+                // The worker still borrows `f` and its chunk, so returning is not an option:
+                // a core that misses the deadline is reported through the crash path (the
+                // report, the crash record, a reset) instead of hanging core 0 for good.
+                if cpu::micros().saturating_sub(waiting_since) > JOB_DEADLINE_US {
+                    panic!(
+                        "compute core {core} did not finish its job within {} s (hung or dead)",
+                        JOB_DEADLINE_US / 1_000_000
+                    );
+                }
             }
             slot.state.store(FREE, Ordering::Release);
         }

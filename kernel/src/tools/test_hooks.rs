@@ -152,6 +152,23 @@ fn core_panic(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutpu
     Err(alloc::format!("core {target} got no compute job").into())
 }
 
+/// Hangs a compute job on core `core`: the dispatching core must give up at the job
+/// deadline and report it.
+fn core_hang(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+    use inference::quant::Parallel;
+    let target = args.get("core").and_then(Value::as_u64).unwrap_or(1) as usize;
+    if !crate::smp::is_online(target) || target == crate::arch::cpu::core_id() {
+        return Err(alloc::format!("core {target} is not an online compute core").into());
+    }
+    let mut out = alloc::vec![0f32; 4096];
+    crate::smp::pool::Pool::ALL.for_each_chunk(&mut out, &|_, _| {
+        while crate::arch::cpu::core_id() == target {
+            core::hint::spin_loop();
+        }
+    });
+    Err(alloc::format!("core {target} got no compute job").into())
+}
+
 /// Memory held by `test_hold` until released.
 static HELD: spin::Mutex<Vec<Vec<u8>>> = spin::Mutex::new(Vec::new());
 
@@ -444,6 +461,15 @@ pub fn register(server: &mut Server) {
         Tool::new("test_core_panic", |_, args| core_panic(args))
             .title("Panic on a compute core")
             .description("Panics inside a compute job on the given core (crash report test).")
+            .input_schema_text(r#"{"type":"object","properties":{"core":{"type":"integer","minimum":1,"maximum":3}},"required":["core"],"additionalProperties":false}"#)
+            .output_schema_text(r#"{"type": "object", "description": "never returns: the kernel stops"}"#)
+            .annotations(Annotations::DESTRUCTIVE),
+    );
+    add(
+        server,
+        Tool::new("test_core_hang", |_, args| core_hang(args))
+            .title("Hang a compute core")
+            .description("Loops forever inside a compute job on the given core (job deadline test).")
             .input_schema_text(r#"{"type":"object","properties":{"core":{"type":"integer","minimum":1,"maximum":3}},"required":["core"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type": "object", "description": "never returns: the kernel stops"}"#)
             .annotations(Annotations::DESTRUCTIVE),
