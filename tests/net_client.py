@@ -87,6 +87,11 @@ async def secrets(session):
         result = await session.call_tool(tool, arguments)
         text = result.content[0].text if result.content else ""
         check(result.is_error and "serial console" in text, f"{tool} kingly.txt refused remotely: {text[:80]}")
+    # The kernel's own records: a control token cannot erase its audit trail.
+    for tool, arguments in [("fs_write", {"path": "/AUDIT.LOG", "content": "x"}), ("fs_read", {"path": "/crash.txt"}), ("fs_write", {"path": "/INTENTS.LOG", "content": "x", "mode": "append"})]:
+        result = await session.call_tool(tool, arguments)
+        text = result.content[0].text if result.content else ""
+        check(result.is_error and "kernel's own records" in text, f"{tool} {arguments['path']} refused remotely: {text[:80]}")
 
 
 def status_of(method, headers, body=None):

@@ -39,6 +39,17 @@ pub fn is_settings(path: &str) -> bool {
     parts.as_slice() == ["kingly.txt"]
 }
 
+/// Whether `path` is one of the kernel's own records on the card: the audit trail
+/// (`AUDIT.LOG`), the last crash (`CRASH.TXT`) and the plain-language decisions
+/// (`INTENTS.LOG`). The kernel writes them; a remote session may neither rewrite them (a
+/// control token could otherwise erase its own trail) nor read them around the resources
+/// that serve them with the right role.
+pub fn is_kernel_record(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let parts: alloc::vec::Vec<&str> = lower.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    matches!(parts.as_slice(), ["audit.log"] | ["crash.txt"] | ["intents.log"])
+}
+
 /// Why `bytes` may not be written to any file: a GGUF model under another name (which the
 /// settings could then name as the model) is refused like a `.gguf` file.
 pub fn content_protection(bytes: &[u8]) -> Option<&'static str> {
@@ -54,6 +65,12 @@ mod tests {
         }
         for path in ["/notes.txt", "/dir/kingly.txt", "/kingly.txt.bak"] {
             assert!(!super::is_settings(path), "{path}");
+        }
+        for path in ["/AUDIT.LOG", "crash.txt", "/./Intents.Log"] {
+            assert!(super::is_kernel_record(path), "{path}");
+        }
+        for path in ["/audit.log.old", "/logs/crash.txt", "/kingly.txt"] {
+            assert!(!super::is_kernel_record(path), "{path}");
         }
         assert!(super::content_protection(b"GGUF\x03\0\0\0").is_some());
         assert!(super::content_protection(b"hello").is_none());

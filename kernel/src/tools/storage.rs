@@ -129,11 +129,18 @@ fn fs_list(args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError>
     Ok(ToolOutput::with_text(json!({"path": path, "entries": rows, "truncated": truncated}), text))
 }
 
-/// The settings file holds the network token: only the local console reads or writes it.
+/// The settings file holds the network token, and the kernel's records (audit trail, crash,
+/// decisions) are the kernel's to write: only the local console reads or writes them.
 fn local_only_settings(ctx: &mcp::Ctx<'_>, path: &str) -> Result<(), mcp::ToolError> {
     if ctx.is_remote() && formats::boot_files::is_settings(path) {
         return Err("kingly.txt holds the network token and the model setting: it can be read and written only \
                     from the serial console, not over the network"
+            .into());
+    }
+    if ctx.is_remote() && formats::boot_files::is_kernel_record(path) {
+        return Err("the kernel's own records (AUDIT.LOG, CRASH.TXT, INTENTS.LOG) are read and written only from \
+                    the serial console; over the network read kernel://audit, kernel://crash/last or \
+                    kernel://decisions"
             .into());
     }
     Ok(())
