@@ -1,8 +1,8 @@
 //! Strong random bytes for tokens, session ids, the network stack's seed and `rng_read`:
 //! the SoC's generator (the BCM2835 RNG of Pi 3 / Zero 2 W and QEMU raspi3b) or virtio-rng
 //! (QEMU virt, which `cargo xtask qemu` starts with `-device virtio-rng-device`). The Pi 4's
-//! RNG200 is not driven yet, and QEMU's raspi4b has none: there [`source`] is `None`, and
-//! the network refuses to generate a token (see `net::init`).
+//! RNG200 is not driven yet, and QEMU's raspi4b has none: there [`fill`] fails, and the
+//! network refuses to generate a token (see `net::init`).
 
 use crate::{memory::dma::VirtioHal, platform};
 use spin::{Mutex, Once};
@@ -49,17 +49,6 @@ fn virtio() -> Option<&'static Mutex<VirtioRng>> {
             }
         })
         .as_ref()
-}
-
-/// The strong source this board has, by name.
-pub fn source() -> Option<&'static str> {
-    if platform::get().is_some_and(|p| p.rng.is_some()) {
-        Some("bcm2835-rng")
-    } else if virtio().is_some() {
-        Some("virtio-rng")
-    } else {
-        None
-    }
 }
 
 /// Fills `buffer` from the strong source; returns its name.

@@ -84,7 +84,7 @@ impl Server {
         port: u16,
         registry: Arc<mcp::server::Registry>,
         token: &str,
-        read_token: &str,
+        read_token: Option<&str>,
     ) -> Server {
         let mut slots = Vec::with_capacity(CONNECTIONS);
         for _ in 0..CONNECTIONS {
@@ -103,7 +103,9 @@ impl Server {
             });
         }
         let mut endpoint = Endpoint::new(registry, token, super::entropy);
-        endpoint.set_read_token(read_token);
+        if let Some(read_token) = read_token {
+            endpoint.set_read_token(read_token);
+        }
         *ENDPOINT.lock() = Some(endpoint);
         Server { slots, port, figures: Figures::default() }
     }

@@ -98,23 +98,28 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
         }
     };
     let settings = crate::storage::settings();
-    // Tokens and session ids must not be guessable: generated ones need a strong source.
-    if crate::entropy::source().is_none() && settings.net_token.is_none() {
+    // Tokens must not be guessable: a generated one comes from the strong source or not at
+    // all (a stalled generator must not fall back to timer jitter here).
+    let generated = || -> Option<String> {
+        let (a, b) = (crate::entropy::u64().ok()?, crate::entropy::u64().ok()?);
+        Some(format!("{a:016x}{b:016x}"))
+    };
+    let Some(token) = TOKEN.get().cloned().or_else(|| settings.net_token.clone()).or_else(generated) else {
         log::error!(
             "no hardware RNG on this board: MCP over HTTP stays off until net.token (and net.read_token) \
              are set in kingly.txt"
         );
         DEVICE_ERROR.call_once(|| nic::NoDevice::NoStrongEntropy);
         return;
-    }
-    let token = TOKEN.call_once(|| match &settings.net_token {
-        Some(token) => token.clone(),
-        None => format!("{:016x}{:016x}", entropy(), entropy()),
-    });
-    let read_token = READ_TOKEN.call_once(|| match &settings.net_read_token {
-        Some(token) => token.clone(),
-        None => format!("{:016x}{:016x}", entropy(), entropy()),
-    });
+    };
+    let token = TOKEN.call_once(|| token).as_str();
+    let read_token = match READ_TOKEN.get().cloned().or_else(|| settings.net_read_token.clone()).or_else(generated) {
+        Some(read_token) => Some(READ_TOKEN.call_once(|| read_token).as_str()),
+        None => {
+            log::warn!("no read token: set net.read_token in kingly.txt (no hardware RNG to generate one)");
+            None
+        }
+    };
     let mut nic = nic::Nic::new(device);
     let mac = nic.device.mac_address();
     let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
@@ -147,7 +152,9 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
     // The token goes to the UART only (someone at the console or the loader that chose it),
     // never into the log ring, which `log_read` and `kernel://log` serve to any client.
     crate::println!("MCP over HTTP: bearer token {token} (shown on this console only)");
-    crate::println!("MCP over HTTP: read-only bearer token {read_token} (read-only tools, resources, prompts)");
+    if let Some(read_token) = read_token {
+        crate::println!("MCP over HTTP: read-only bearer token {read_token} (read-only tools, resources, prompts)");
+    }
     log::info!(
         "network: {} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, MCP over HTTP on port {}",
         stack.nic.device.name(),
