@@ -143,7 +143,7 @@ fn collect(stack: &mut Stack, skip: Option<usize>) -> Vec<(usize, Request)> {
         let socket = stack.sockets.get_mut::<tcp::Socket>(slot.handle);
         if !socket.is_open() {
             if slot.last_activity_us != 0 {
-                slot.buffer.clear();
+                slot.buffer = Vec::new(); // give a big request's buffer back to the heap
                 slot.first_byte_us = None;
                 slot.last_activity_us = 0;
                 slot.busy = false;
