@@ -49,10 +49,46 @@ pub struct Args {
 }
 
 /// A random token from the host's entropy source.
-fn random_token() -> Result<String> {
+pub fn random_token() -> Result<String> {
     let mut bytes = [0u8; 16];
     std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A TCP port on 127.0.0.1 that is free now (for QEMU's host forwarding).
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Waits (up to 90 s) until something answers HTTP on 127.0.0.1:`port`.
+pub fn wait_http(port: u16, what: &str) -> Result<()> {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while std::time::Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(2))).ok();
+            let _ = stream.write_all(b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            let mut head = [0u8; 9];
+            if stream.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 " {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    bail!("{what} did not answer HTTP on port {port}")
+}
+
+/// QEMU booting `image` on `board` with its network device forwarded from host `port` and
+/// `token` (and `token`-read as the read token) placed with the settings; no display or
+/// monitor. The caller wires the serial port and the standard streams.
+pub fn net_machine(board: Board, image: &Path, port: u16, token: &str) -> Result<Command> {
+    let mut command = Command::new(deps::QEMU);
+    command
+        .args(machine_args(board, image)?)
+        .args(net_args(board, port)?)
+        .args(settings_args(board, &net_settings(board, token, &format!("{token}-read")))?)
+        .args(["-display", "none", "-monitor", "none"]);
+    Ok(command)
 }
 
 /// QEMU arguments that place `settings` (the text of a `kingly.txt`) in guest RAM with the

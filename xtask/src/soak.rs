@@ -4,7 +4,7 @@
 //! same time — then requests, errors, p50/p99 per transport and the kernel heap after a
 //! warm-up and at the end. Fails on any error or on heap growth past [`MAX_GROWTH`].
 
-use crate::{bench::net::wait_http, board::Board, build, deps, qemu, util};
+use crate::{board::Board, build, deps, qemu, util};
 use anyhow::{bail, Context, Result};
 use std::{
     io::{BufRead, BufReader, Write},
@@ -60,25 +60,16 @@ impl Args {
             Some(image) => image,
             None => build::Args { board: self.board, release: true, test_hooks: false }.run()?.image,
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut random = [0u8; 16];
-        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut random)?;
-        let token: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let mut command = Command::new(deps::QEMU);
-        command
-            .args(qemu::machine_args(self.board, &image)?)
-            .args(qemu::net_args(self.board, port)?)
-            .args(qemu::settings_args(self.board, &qemu::net_settings(self.board, &token, &format!("{token}-read")))?)
-            .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        let port = qemu::free_port()?;
+        let token = qemu::random_token()?;
+        let mut command = qemu::net_machine(self.board, &image, port, &token)?;
+        command.args(["-serial", "stdio"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         util::echo(&command);
         let mut child = command.spawn().context("starting QEMU")?;
         let mut stdin = child.stdin.take().context("QEMU stdin")?;
         let stdout = child.stdout.take().context("QEMU stdout")?;
         let _guard = Guard::kill(child);
-        wait_http(port, &format!("the kernel on {}", self.board.name()))?;
+        qemu::wait_http(port, &format!("the kernel on {}", self.board.name()))?;
 
         // The console's JSON-RPC answers, by id, as they arrive.
         let (answers, arrived) = mpsc::channel::<(u64, bool, Instant)>();

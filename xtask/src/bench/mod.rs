@@ -8,7 +8,7 @@ mod linux;
 mod llm_host;
 mod llm_qemu;
 mod mcp;
-pub mod net;
+mod net;
 mod stats;
 mod svg;
 

@@ -7,11 +7,8 @@
 use crate::{board::Board, build, deps, qemu, util};
 use anyhow::{bail, Context, Result};
 use std::{
-    io::{Read, Write},
-    net::{TcpListener, TcpStream},
     path::Path,
     process::{Command, Stdio},
-    time::{Duration, Instant},
 };
 use testkit::process::Guard;
 
@@ -22,27 +19,6 @@ struct Load {
     p50_ms: f64,
     p99_ms: f64,
     failed: u64,
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// Waits until something answers HTTP on `port`.
-pub fn wait_http(port: u16, what: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while Instant::now() < deadline {
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-            stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
-            let _ = stream.write_all(b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-            let mut head = [0u8; 9];
-            if stream.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 " {
-                return Ok(());
-            }
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    bail!("{what} did not answer HTTP on port {port}")
 }
 
 fn load(python: &Path, url: &str, token: &str, kind: &str, clients: usize, seconds: f64) -> Result<Load> {
@@ -74,30 +50,23 @@ fn summarize(runs: &[Load]) -> Load {
     }
 }
 
-/// Boots the release kernel of `board` with the network; returns QEMU, URL and token.
+/// Boots the release kernel of `board` with the network; returns QEMU and the URL.
 fn boot(board: Board, token: &str) -> Result<(Guard, String)> {
     deps::ensure_qemu(board.name())?;
     let image = build::Args { board, release: true, test_hooks: false }.run()?.image;
-    let port = free_port()?;
-    let mut command = Command::new(deps::QEMU);
-    command
-        .args(qemu::machine_args(board, &image)?)
-        .args(qemu::net_args(board, port)?)
-        .args(qemu::settings_args(board, &qemu::net_settings(board, token, &format!("{token}-read")))?)
-        .args(["-display", "none", "-serial", "null", "-monitor", "none"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    let port = qemu::free_port()?;
+    let mut command = qemu::net_machine(board, &image, port, token)?;
+    command.args(["-serial", "null"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
     util::echo(&command);
     let child = Guard::kill(command.spawn()?);
-    wait_http(port, &format!("the kernel on {}", board.name()))?;
+    qemu::wait_http(port, &format!("the kernel on {}", board.name()))?;
     Ok((child, format!("http://127.0.0.1:{port}/mcp")))
 }
 
 /// Runs the benchmark.
 pub fn run(boards: &[Board], rounds: usize, clients: usize, seconds: f64) -> Result<()> {
     let python = deps::ensure_python_packages()?;
-    let reference_port = free_port()?;
+    let reference_port = qemu::free_port()?;
     let mut reference = Command::new(&python);
     reference
         .arg(util::root().join("xtask/py/net_reference_server.py"))
@@ -106,7 +75,7 @@ pub fn run(boards: &[Board], rounds: usize, clients: usize, seconds: f64) -> Res
         .stderr(Stdio::null());
     util::echo(&reference);
     let _reference = Guard::kill(reference.spawn()?);
-    wait_http(reference_port, "the Python SDK reference server")?;
+    qemu::wait_http(reference_port, "the Python SDK reference server")?;
     let reference_url = format!("http://127.0.0.1:{reference_port}/mcp");
     let token = "bench-token-0123456789abcdef";
     let mut rows = Vec::new();
