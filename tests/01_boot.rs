@@ -18,9 +18,7 @@ fn boots_and_powers_off(board: &str) {
     let info = vm.command("system_info");
     assert!(info.contains(&format!("board:        {board}")), "[{board}] system_info: {info}");
     assert!(info.contains("el:           EL1"), "[{board}] not running at EL1: {info}");
-    vm.send_line("power_off");
-    vm.expect("is destructive. Proceed? [y/N] ");
-    vm.send_line("y");
+    vm.confirm("power_off");
     assert_eq!(vm.wait_exit(), 0, "[{board}] power_off must exit QEMU with status 0");
 }
 

@@ -8,12 +8,8 @@ const EXIT_FAULT: i32 = 102;
 
 fn crash(board: &str, command: &str) -> (String, i32) {
     let Some(mut vm) = Machine::boot_to_prompt(board) else { return (String::new(), -1) };
-    vm.expect_crash();
-    vm.send_line(command);
-    vm.expect("is destructive. Proceed? [y/N] ");
-    vm.send_line("y");
-    let code = vm.wait_exit();
-    (vm.transcript(), code)
+    let (code, transcript) = vm.crash_with(command);
+    (transcript, code)
 }
 
 #[test]
@@ -94,9 +90,7 @@ fn a_panic_resets_the_machine_and_the_next_boot_serves_the_crash_record() {
         let before = vm.command("read kernel://crash/last");
         assert!(before.contains(r#""crashed":false"#), "[{board}] a fresh boot has no crash record:\n{before}");
         vm.expect_crash();
-        vm.send_line("test_panic_reset");
-        vm.expect("is destructive. Proceed? [y/N] ");
-        vm.send_line("y");
+        vm.confirm("test_panic_reset");
         vm.expect("*** KERNEL PANIC on core 0 ***");
         vm.expect("resetting; the report is kept as kernel://crash/last.");
         // The machine comes back by itself and says what happened.

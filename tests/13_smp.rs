@@ -53,12 +53,7 @@ fn four_cores_compute_on_virt() {
 fn a_crash_on_a_compute_core_names_the_core() {
     for board in ["raspi3b", "virt"] {
         let Some(mut vm) = Machine::boot_to_prompt(board) else { return };
-        vm.expect_crash();
-        vm.send_line("test_core_panic core=2");
-        vm.expect("is destructive. Proceed? [y/N] ");
-        vm.send_line("y");
-        let code = vm.wait_exit();
-        let transcript = vm.transcript();
+        let (code, transcript) = vm.crash_with("test_core_panic core=2");
         assert_eq!(code, 101, "[{board}] exit code\n{transcript}");
         assert!(transcript.contains("*** KERNEL PANIC on core 2 ***"), "[{board}] {transcript}");
         assert!(transcript.contains("panic requested in a compute job"), "[{board}] {transcript}");
@@ -72,12 +67,7 @@ fn a_crash_on_a_compute_core_names_the_core() {
 fn a_hung_compute_core_is_reported_at_the_job_deadline() {
     let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
     vm.set_timeout(std::time::Duration::from_secs(90));
-    vm.expect_crash();
-    vm.send_line("test_core_hang core=2");
-    vm.expect("is destructive. Proceed? [y/N] ");
-    vm.send_line("y");
-    let code = vm.wait_exit();
-    let transcript = vm.transcript();
+    let (code, transcript) = vm.crash_with("test_core_hang core=2");
     assert_eq!(code, 101, "exit code\n{transcript}");
     assert!(transcript.contains("*** KERNEL PANIC on core 0 ***"), "{transcript}");
     assert!(transcript.contains("compute core 2 did not finish its job within 20 s (hung or dead)"), "{transcript}");

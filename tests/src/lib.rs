@@ -179,6 +179,23 @@ impl Machine {
         self.timeout = timeout;
     }
 
+    /// Sends a command line for a destructive tool and answers the console's confirmation
+    /// with yes.
+    pub fn confirm(&mut self, line: &str) {
+        self.send_line(line);
+        self.expect("is destructive. Proceed? [y/N] ");
+        self.send_line("y");
+    }
+
+    /// Runs a command that crashes the kernel on purpose (a test hook): announces the crash,
+    /// confirms the command and returns QEMU's exit code and the whole console transcript.
+    pub fn crash_with(&mut self, line: &str) -> (i32, String) {
+        self.expect_crash();
+        self.confirm(line);
+        let code = self.wait_exit();
+        (code, self.transcript())
+    }
+
     /// Announces that the kernel is about to crash on purpose: a crash report no longer
     /// fails the test.
     pub fn expect_crash(&mut self) {

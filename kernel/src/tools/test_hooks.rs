@@ -136,8 +136,9 @@ fn compute(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, 
     ))
 }
 
-/// Panics inside a compute job on core `core` (crash report names that core).
-fn core_panic(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, mcp::ToolError> {
+/// Runs `job` inside a compute job on the core named by the `core` argument (the other
+/// cores' parts do nothing): the crash tests of the compute pool.
+fn on_compute_core(args: &mcp::Map<alloc::string::String, Value>, job: fn()) -> Result<ToolOutput, mcp::ToolError> {
     use inference::quant::Parallel;
     let target = args.get("core").and_then(Value::as_u64).unwrap_or(1) as usize;
     if !crate::smp::is_online(target) || target == crate::arch::cpu::core_id() {
@@ -146,24 +147,7 @@ fn core_panic(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutpu
     let mut out = alloc::vec![0f32; 4096];
     crate::smp::pool::Pool::ALL.for_each_chunk(&mut out, &|_, _| {
         if crate::arch::cpu::core_id() == target {
-            panic!("panic requested in a compute job");
-        }
-    });
-    Err(alloc::format!("core {target} got no compute job").into())
-}
-
-/// Hangs a compute job on core `core`: the dispatching core must give up at the job
-/// deadline and report it.
-fn core_hang(args: &mcp::Map<alloc::string::String, Value>) -> Result<ToolOutput, mcp::ToolError> {
-    use inference::quant::Parallel;
-    let target = args.get("core").and_then(Value::as_u64).unwrap_or(1) as usize;
-    if !crate::smp::is_online(target) || target == crate::arch::cpu::core_id() {
-        return Err(alloc::format!("core {target} is not an online compute core").into());
-    }
-    let mut out = alloc::vec![0f32; 4096];
-    crate::smp::pool::Pool::ALL.for_each_chunk(&mut out, &|_, _| {
-        while crate::arch::cpu::core_id() == target {
-            core::hint::spin_loop();
+            job();
         }
     });
     Err(alloc::format!("core {target} got no compute job").into())
@@ -456,23 +440,25 @@ pub fn register(server: &mut Server) {
             .output_schema_text(r#"{"type":"object","properties":{"equal":{"type":"boolean"},"rows":{"type":"integer"},"cores_used":{"type":"integer"},"pool_us":{"type":"integer"},"serial_us":{"type":"integer"}},"required":["equal","cores_used"]}"#)
             .annotations(Annotations::READ_ONLY),
     );
-    add(
-        server,
-        Tool::new("test_core_panic", |_, args| core_panic(args))
-            .title("Panic on a compute core")
-            .description("Panics inside a compute job on the given core (crash report test).")
+    let on_core = |name: &str, description: &str, job: fn()| {
+        Tool::new(name, move |_, args| on_compute_core(args, job))
+            .title(description)
+            .description(description)
             .input_schema_text(r#"{"type":"object","properties":{"core":{"type":"integer","minimum":1,"maximum":3}},"required":["core"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type": "object", "description": "never returns: the kernel stops"}"#)
-            .annotations(Annotations::DESTRUCTIVE),
+            .annotations(Annotations::DESTRUCTIVE)
+    };
+    add(
+        server,
+        on_core("test_core_panic", "Panic inside a compute job on the given core (crash report test)", || {
+            panic!("panic requested in a compute job")
+        }),
     );
     add(
         server,
-        Tool::new("test_core_hang", |_, args| core_hang(args))
-            .title("Hang a compute core")
-            .description("Loops forever inside a compute job on the given core (job deadline test).")
-            .input_schema_text(r#"{"type":"object","properties":{"core":{"type":"integer","minimum":1,"maximum":3}},"required":["core"],"additionalProperties":false}"#)
-            .output_schema_text(r#"{"type": "object", "description": "never returns: the kernel stops"}"#)
-            .annotations(Annotations::DESTRUCTIVE),
+        on_core("test_core_hang", "Loop forever inside a compute job on the given core (job deadline test)", || loop {
+            core::hint::spin_loop();
+        }),
     );
     add(
         server,
