@@ -40,10 +40,16 @@ pub struct Record {
     pub kind: &'static str,
     /// Microseconds since boot when it happened.
     pub uptime_us: u64,
-    /// It happened before the services were up.
-    pub during_boot: bool,
-    /// Crashes in a row before the services came up, this one included.
+    /// Crashes in a row before the services came up, this one included (0: it happened
+    /// while running).
     pub boot_crashes: u32,
+}
+
+impl Record {
+    /// It happened before the services were up.
+    pub fn during_boot(&self) -> bool {
+        self.boot_crashes > 0
+    }
 }
 
 static PREVIOUS: Once<Option<Record>> = Once::new();
@@ -60,14 +66,10 @@ static RESET_IN_TESTS: AtomicBool = AtomicBool::new(false);
 /// The record in a crash area, if one was sealed there.
 fn parse(area: &[u8]) -> Option<Record> {
     let (header, text) = crash_record::parse(area)?;
-    if text.len() > CAPACITY {
-        return None;
-    }
     Some(Record {
         report: String::from_utf8_lossy(text).into_owned(),
         kind: header.kind.name(),
         uptime_us: header.uptime_us,
-        during_boot: header.boot_crashes > 0,
         boot_crashes: header.boot_crashes,
     })
 }
@@ -78,10 +80,8 @@ pub fn take_previous() -> Option<&'static Record> {
     PREVIOUS
         .call_once(|| {
             let record = parse(&crash_area_read());
-            if record.is_some() {
-                crash_area_write(0, &[0u8; HEADER]);
-            }
             if let Some(r) = &record {
+                crash_area_write(0, &[0u8; HEADER]);
                 BOOT_CRASHES.store(r.boot_crashes, Ordering::Relaxed);
             }
             record
@@ -100,7 +100,7 @@ pub fn save_to_card() {
 pub fn resource() -> String {
     let value: Value = match PREVIOUS.get().and_then(Option::as_ref) {
         Some(r) => json!({
-            "crashed": true, "kind": r.kind, "uptime_us": r.uptime_us, "during_boot": r.during_boot,
+            "crashed": true, "kind": r.kind, "uptime_us": r.uptime_us, "during_boot": r.during_boot(),
             "boot_crashes_in_a_row": r.boot_crashes, "report": r.report, "file": FILE,
         }),
         None => json!({"crashed": false, "message": "the previous boot did not end in a recorded crash"}),

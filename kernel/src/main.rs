@@ -147,7 +147,7 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
     timeline::record(Stage::Heap);
 
     memory::init_crash_area(&map);
-    let previous_crash = crash::take_previous().map(|r| (r.kind, r.during_boot));
+    let previous_crash = crash::take_previous().map(|r| (r.kind, r.during_boot()));
     platform::init();
     log::init();
     if let Some((kind, during_boot)) = previous_crash {

@@ -104,19 +104,14 @@ fn report() -> Report<impl Write> {
 /// [`crash::MAX_BOOT_CRASHES`] crashes in a row during boot the core halts.
 fn finish(out: Report<impl Write>, kind: crash::Kind, code: u32) -> ! {
     let Report { mut console, record } = out;
-    let Some(record) = record else {
-        if crash::nested() {
-            // The report itself faulted: its record stays unsealed (never trusted), but the
-            // machine must still come back.
-            if !crash::resets() && CURRENT.qemu {
-                crate::arch::semihosting::exit(code);
-            }
-            crate::system::reset()
-        }
+    let halt = match record {
+        Some(record) => record.seal(kind),
+        // The report itself faulted: its record stays unsealed (never trusted), but the
+        // machine must still come back.
+        None if crash::nested() => false,
         // Another core is already reporting a crash and will reset the machine.
-        cpu::halt()
+        None => cpu::halt(),
     };
-    let halt = record.seal(kind);
     if !crash::resets() && CURRENT.qemu {
         crate::arch::semihosting::exit(code);
     }

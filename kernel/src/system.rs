@@ -140,7 +140,7 @@ pub fn reboot() -> ! {
 pub fn reset() -> ! {
     match CURRENT.power {
         PowerControl::Watchdog(_) => {
-            if let Some(watchdog) = platform::get().and_then(|p| p.watchdog.as_ref()) {
+            if let Some(watchdog) = crate::watchdog::device() {
                 watchdog.reset_after(10);
             }
         }

@@ -10,8 +10,14 @@ static KICKED_US: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64:
 /// How often the executor restarts the countdown (it runs out after about 16.8 s).
 const KICK_US: u64 = 1_000_000;
 
-fn watchdog() -> Option<&'static drivers::watchdog::Watchdog> {
+/// The board's watchdog (Pi boards).
+pub fn device() -> Option<&'static drivers::watchdog::Watchdog> {
     platform::get().and_then(|p| p.watchdog.as_ref())
+}
+
+/// Starts the full countdown again.
+fn restart(watchdog: &drivers::watchdog::Watchdog) {
+    watchdog.reset_after(drivers::watchdog::Watchdog::MAX_TICKS);
 }
 
 /// Arms the BCM watchdog on a real Pi board: if the executor stops turning for about 16 s
@@ -21,8 +27,8 @@ pub fn arm() {
     if CURRENT.qemu {
         return;
     }
-    if let Some(watchdog) = watchdog() {
-        watchdog.reset_after(drivers::watchdog::Watchdog::MAX_TICKS);
+    if let Some(watchdog) = device() {
+        restart(watchdog);
         KICKED_US.store(cpu::micros(), core::sync::atomic::Ordering::Relaxed);
         ARMED.store(true, core::sync::atomic::Ordering::SeqCst);
         log::info!("watchdog armed: a hang of about 16 s resets the board");
@@ -40,15 +46,15 @@ pub fn kick() {
         return;
     }
     KICKED_US.store(now, Ordering::Relaxed);
-    if let Some(watchdog) = watchdog() {
-        watchdog.reset_after(drivers::watchdog::Watchdog::MAX_TICKS);
+    if let Some(watchdog) = device() {
+        restart(watchdog);
     }
 }
 
 /// Stops the watchdog before a deliberate halt (powered off, a boot crash loop).
 pub fn disarm() {
     if ARMED.swap(false, core::sync::atomic::Ordering::SeqCst) {
-        if let Some(watchdog) = watchdog() {
+        if let Some(watchdog) = device() {
             watchdog.stop();
         }
     }

@@ -104,7 +104,7 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
         let (a, b) = (crate::entropy::u64().ok()?, crate::entropy::u64().ok()?);
         Some(format!("{a:016x}{b:016x}"))
     };
-    let Some(token) = TOKEN.get().cloned().or_else(|| settings.net_token.clone()).or_else(generated) else {
+    let Some(token) = settings.net_token.clone().or_else(generated) else {
         log::error!(
             "no hardware RNG on this board: MCP over HTTP stays off until net.token (and net.read_token) \
              are set in kingly.txt"
@@ -113,7 +113,7 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
         return;
     };
     let token = TOKEN.call_once(|| token).as_str();
-    let read_token = match READ_TOKEN.get().cloned().or_else(|| settings.net_read_token.clone()).or_else(generated) {
+    let read_token = match settings.net_read_token.clone().or_else(generated) {
         Some(read_token) => Some(READ_TOKEN.call_once(|| read_token).as_str()),
         None => {
             log::warn!("no read token: set net.read_token in kingly.txt (no hardware RNG to generate one)");
