@@ -392,14 +392,19 @@ pub fn held_out_examples(o: &Options) -> Result<Vec<data::Example>> {
     Ok(data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x5eed)))
 }
 
+/// The independent evaluation sets beside the dataset, with their report labels: the first
+/// written by a helper who saw neither the dataset nor the model; the second, the tools
+/// added later and refusals, written the same way.
+const INDEPENDENT_SETS: [(&str, &str); 2] =
+    [("independent set", "intents-independent.txt"), ("second independent set", "intents-independent-2.txt")];
+
 /// The independent evaluation sets beside the dataset that exist, by file name.
 pub fn independent_examples(o: &Options) -> Result<Vec<(&'static str, Vec<data::Example>)>> {
     let mut sets = Vec::new();
-    if let Some(set) = independent_set(o)? {
-        sets.push(("intents-independent.txt", set));
-    }
-    if let Some(set) = second_independent_set(o)? {
-        sets.push(("intents-independent-2.txt", set));
+    for (_, name) in INDEPENDENT_SETS {
+        if let Some(intents) = independent_intents(o, name)? {
+            sets.push((name, independent_examples_of(o, &intents)));
+        }
     }
     Ok(sets)
 }
@@ -418,6 +423,7 @@ fn report_line(e: &Evaluation, what: &str) -> String {
 }
 
 pub fn report(e: &Evaluation, what: &str) -> String {
+    let in_domain = e.in_domain();
     let mut text = format!(
         "{what}: {}/{} exact ({:.1}%); `none` recall {}/{}, precision {}/{}; mean confidence right {:.2}, wrong {:.2}\n",
         e.correct,
@@ -443,9 +449,9 @@ pub fn report(e: &Evaluation, what: &str) -> String {
         100.0 * e.gated_none_correct as f64 / e.none_total.max(1) as f64,
         e.state_changing_raw,
         e.state_changing_gated,
-        e.in_domain().0,
-        e.in_domain().1,
-        share(e.in_domain().0, e.in_domain().1),
+        in_domain.0,
+        in_domain.1,
+        share(in_domain.0, in_domain.1),
     ));
     for (request, expected, got, confidence) in e.mistakes.iter().take(40) {
         text.push_str(&format!("  - \"{request}\": expected `{expected}`, got `{got}` ({confidence:.2})\n"));
@@ -456,23 +462,16 @@ pub fn report(e: &Evaluation, what: &str) -> String {
     text
 }
 
-/// The independent evaluation set beside the dataset (`intents-independent.txt`), expanded
-/// like the held-out phrasings, if the file exists.
-fn independent_set(o: &Options) -> Result<Option<Vec<data::Example>>> {
-    independent_file(o, "intents-independent.txt")
-}
-
-/// The second independent set (`intents-independent-2.txt`): the tools added later and
-/// refusals, written by a helper who saw neither the dataset nor the model.
-fn second_independent_set(o: &Options) -> Result<Option<Vec<data::Example>>> {
-    independent_file(o, "intents-independent-2.txt")
-}
-
-fn independent_file(o: &Options, name: &str) -> Result<Option<Vec<data::Example>>> {
+/// An independent set's intents (file `name` beside the dataset), if the file exists.
+fn independent_intents(o: &Options, name: &str) -> Result<Option<Vec<data::Intent>>> {
     let path = o.data.with_file_name(name);
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-    let intents = data::parse_evaluation(&text).with_context(|| format!("parsing {}", path.display()))?;
-    Ok(Some(data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x1d3))))
+    Ok(Some(data::parse_evaluation(&text).with_context(|| format!("parsing {}", path.display()))?))
+}
+
+/// An independent set's phrasings expanded like the held-out ones.
+fn independent_examples_of(o: &Options, intents: &[data::Intent]) -> Vec<data::Example> {
+    data::held_out(intents, &mut rng::Rng::new(o.seed ^ 0x1d3))
 }
 
 /// A phrasing as the overlap check compares it: lower case, letters, digits, slots and
@@ -491,29 +490,24 @@ fn normalized(phrase: &str) -> String {
 /// these is accuracy on requests never trained on. Returns the examples, the set's
 /// phrasings and how many of them the dataset shares.
 pub fn unseen_part(o: &Options, name: &str) -> Result<Option<(Vec<data::Example>, usize, usize)>> {
-    let path = o.data.with_file_name(name);
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-    let mut intents = data::parse_evaluation(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let Some(mut intents) = independent_intents(o, name)? else { return Ok(None) };
     let source = std::fs::read_to_string(&o.data).with_context(|| format!("reading {}", o.data.display()))?;
     let dataset: std::collections::HashSet<String> =
         data::parse(&source)?.iter().flat_map(|i| i.train.iter().chain(&i.held_out)).map(|p| normalized(p)).collect();
-    let (mut total, mut shared) = (0, 0);
+    let total: usize = intents.iter().map(|i| i.held_out.len()).sum();
     for intent in &mut intents {
-        total += intent.held_out.len();
         intent.held_out.retain(|p| !dataset.contains(&normalized(p)));
     }
-    let kept: usize = intents.iter().map(|i| i.held_out.len()).sum();
-    shared += total - kept;
-    Ok(Some((data::held_out(&intents, &mut rng::Rng::new(o.seed ^ 0x1d3)), total, shared)))
+    let shared = total - intents.iter().map(|i| i.held_out.len()).sum::<usize>();
+    Ok(Some((independent_examples_of(o, &intents), total, shared)))
 }
 
 /// The report lines of the independent sets: each whole, then its part the dataset does not share.
 fn independent_reports(o: &Options, bytes: &[u8]) -> Result<String> {
     let mut text = String::new();
-    for (label, name) in
-        [("independent set", "intents-independent.txt"), ("second independent set", "intents-independent-2.txt")]
-    {
-        let Some(set) = independent_file(o, name)? else { continue };
+    for (label, name) in INDEPENDENT_SETS {
+        let Some(intents) = independent_intents(o, name)? else { continue };
+        let set = independent_examples_of(o, &intents);
         text.push_str(&report(&evaluate(bytes, &set)?, &format!("{label} ({name})")));
         if let Some((unseen, total, shared)) = unseen_part(o, name)? {
             let what = format!(
