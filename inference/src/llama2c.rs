@@ -4,7 +4,7 @@
 
 use crate::{
     error::Error,
-    model::{Config, Layer, Weights},
+    model::{Architecture, Config, Layer, Weights},
     quant::{DType, Tensor},
 };
 use alloc::{format, vec::Vec};
@@ -21,6 +21,7 @@ pub fn load<'a>(bytes: &'a [u8]) -> Result<(Config, Weights<'a>), Error> {
     };
     let shared = field(5) > 0;
     let config = Config {
+        architecture: Architecture::Llama,
         dim: positive(0, "dim")?,
         hidden_dim: positive(1, "hidden_dim")?,
         n_layers: positive(2, "n_layers")?,
@@ -29,6 +30,7 @@ pub fn load<'a>(bytes: &'a [u8]) -> Result<(Config, Weights<'a>), Error> {
         vocab_size: field(5).unsigned_abs() as usize,
         max_context: positive(6, "seq_len")?,
         rope_base: 10000.0,
+        rope_scale: 1.0,
         rope_dim: field(0).unsigned_abs() as usize / field(3).unsigned_abs().max(1) as usize,
         norm_eps: 1e-5,
     };
@@ -72,9 +74,10 @@ pub fn load<'a>(bytes: &'a [u8]) -> Result<(Config, Weights<'a>), Error> {
             w_gate: rows(&w1, l, hidden)?,
             w_down: rows(&w2, l, dim)?,
             w_up: rows(&w3, l, hidden)?,
+            qkv_bias: None,
         });
     }
-    Ok((config, Weights { token_embd, layers: out, output_norm, output }))
+    Ok((config, Weights { token_embd, layers: out, output_norm, output, rope_factors: Vec::new() }))
 }
 
 /// Rows `layer * n .. (layer + 1) * n` of a tensor holding all layers.

@@ -3,10 +3,15 @@
 //! output projection + residual → RMSNorm → SwiGLU feed-forward + residual; then the final
 //! norm and the classifier (the embedding matrix when the file has no `output.weight`).
 //!
-//! Read GGUF's llama metadata keys first (`llama.*`, see `docs/llm.md`). Rotary embeddings
-//! rotate adjacent pairs (llama.cpp's "normal" mode, which GGUF's permuted Q/K weights and
-//! llama2.c checkpoints both use). The matrix-vector products dominate run time; they are
-//! split by rows through [`Parallel`].
+//! Two architectures share the pass, as in llama.cpp: `llama` (Llama 1-3, TinyLlama,
+//! SmolLM2, Mistral-shaped files) and `qwen2` (Qwen2/2.5: Q/K/V biases). Their metadata keys
+//! carry the architecture's name (`llama.*`, `qwen2.*`, see `docs/llm.md`). Rotary
+//! embeddings rotate adjacent pairs for `llama` (llama.cpp's "normal" mode, which GGUF's
+//! permuted Q/K weights and llama2.c checkpoints both use) and the two halves of each head
+//! for `qwen2` ("neox" mode); Llama 3.1/3.2 files scale each rotated pair's frequency by
+//! their `rope_freqs.weight` tensor, and `{arch}.rope.scaling.type = linear` divides every
+//! frequency by `{arch}.rope.scaling.factor`. The matrix-vector products dominate run time;
+//! they are split by rows through [`Parallel`].
 
 use crate::{
     error::Error,
@@ -22,9 +27,51 @@ pub const MAX_CONTEXT: usize = 1 << 20;
 /// is then read from memory once per batch instead of once per token.
 pub const MAX_BATCH: usize = 16;
 
+/// Which pairs of a head's dimensions rotary embeddings rotate together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Dimensions `2i` and `2i + 1` (llama.cpp "normal": GGUF llama files, llama2.c).
+    Adjacent,
+    /// Dimensions `i` and `i + rope_dim / 2` (llama.cpp "neox": qwen2).
+    Halves,
+}
+
+/// The architectures the forward pass runs (GGUF `general.architecture`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Architecture {
+    /// Llama 1/2/3, TinyLlama, SmolLM2 and other files llama.cpp loads as `llama`.
+    Llama,
+    /// Qwen2 and Qwen2.5: Llama's blocks with biases on the Q, K and V projections.
+    Qwen2,
+}
+
+impl Architecture {
+    /// The GGUF name, which is also the prefix of its metadata keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::Llama => "llama",
+            Architecture::Qwen2 => "qwen2",
+        }
+    }
+
+    /// How its rotary embeddings pair dimensions.
+    pub fn rope_style(self) -> RopeStyle {
+        match self {
+            Architecture::Llama => RopeStyle::Adjacent,
+            Architecture::Qwen2 => RopeStyle::Halves,
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Architecture> {
+        [Architecture::Llama, Architecture::Qwen2].into_iter().find(|a| a.name() == name)
+    }
+}
+
 /// Model shape.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Config {
+    /// Architecture (decides the rotary style and which tensors a block has).
+    pub architecture: Architecture,
     /// Embedding width.
     pub dim: usize,
     /// Feed-forward width.
@@ -41,6 +88,8 @@ pub struct Config {
     pub max_context: usize,
     /// RoPE base frequency.
     pub rope_base: f32,
+    /// Linear RoPE scaling: every frequency is divided by this (1 when the file sets none).
+    pub rope_scale: f32,
     /// Dimensions of each head that rotary embeddings rotate (normally the head width).
     pub rope_dim: usize,
     /// RMSNorm epsilon.
@@ -78,6 +127,8 @@ impl Config {
             && self.vocab_size <= 1 << 20
             && self.rope_base.is_finite()
             && self.rope_base > 0.0
+            && self.rope_scale.is_finite()
+            && self.rope_scale > 0.0
             && self.norm_eps.is_finite()
             && self.norm_eps >= 0.0;
         if ok {
@@ -102,37 +153,51 @@ impl Config {
         kv.saturating_add(scratch).saturating_add(activations)
     }
 
-    /// Reads the shape from GGUF llama metadata.
+    /// Reads the shape from GGUF metadata (`llama.*` or `qwen2.*` keys).
     pub fn from_gguf(gguf: &Gguf<'_>) -> Result<Config, Error> {
-        match gguf.architecture() {
-            Some("llama") => {}
-            Some(other) => return Err(Error::Unsupported(format!("architecture '{other}' (only llama)"))),
+        let architecture = match gguf.architecture() {
+            Some(name) => Architecture::from_name(name)
+                .ok_or_else(|| Error::Unsupported(format!("architecture '{name}' (supported: llama, qwen2)")))?,
             None => return Err(Error::Missing("metadata general.architecture".into())),
-        }
-        let get = |key: &str| -> Result<usize, Error> {
-            let value = gguf.get_u64(key)?;
+        };
+        let prefix = architecture.name();
+        let key = |name: &str| format!("{prefix}.{name}");
+        let get = |name: &str| -> Result<usize, Error> {
+            let key = key(name);
+            let value = gguf.get_u64(&key)?;
             usize::try_from(value).map_err(|_| Error::Corrupt(format!("{key} = {value}")))
         };
-        let optional = |key: &str| gguf.get(key).and_then(|v| v.as_u64()).and_then(|v| usize::try_from(v).ok());
-        let float = |key: &str, default: f64| gguf.get(key).and_then(|v| v.as_f64()).unwrap_or(default) as f32;
-        let dim = get("llama.embedding_length")?;
-        let n_heads = get("llama.attention.head_count")?;
+        let optional = |name: &str| gguf.get(&key(name)).and_then(|v| v.as_u64()).and_then(|v| usize::try_from(v).ok());
+        let float = |name: &str, default: f64| gguf.get(&key(name)).and_then(|v| v.as_f64()).unwrap_or(default) as f32;
+        let rope_scale = match gguf.get(&key("rope.scaling.type")).and_then(|v| v.as_str()) {
+            None | Some("none") => 1.0,
+            // Llama 3's scaling is the `rope_freqs.weight` tensor; the type only names it.
+            Some("llama3") => 1.0,
+            Some("linear") => float("rope.scaling.factor", 1.0),
+            Some(other) => {
+                return Err(Error::Unsupported(format!("RoPE scaling '{other}' (supported: linear, llama3)")))
+            }
+        };
+        let dim = get("embedding_length")?;
+        let n_heads = get("attention.head_count")?;
         let vocab_size = match gguf.tensor_info("token_embd.weight") {
             Some(info) if info.dims.len() == 2 => usize::try_from(info.dims[1]).unwrap_or(usize::MAX),
             Some(_) => return Err(Error::Corrupt("token_embd.weight is not 2-D".into())),
             None => return Err(Error::Missing("tensor token_embd.weight".into())),
         };
         let config = Config {
+            architecture,
             dim,
-            hidden_dim: get("llama.feed_forward_length")?,
-            n_layers: get("llama.block_count")?,
+            hidden_dim: get("feed_forward_length")?,
+            n_layers: get("block_count")?,
             n_heads,
-            n_kv_heads: optional("llama.attention.head_count_kv").unwrap_or(n_heads),
+            n_kv_heads: optional("attention.head_count_kv").unwrap_or(n_heads),
             vocab_size,
-            max_context: get("llama.context_length")?,
-            rope_base: float("llama.rope.freq_base", 10000.0),
-            rope_dim: optional("llama.rope.dimension_count").unwrap_or(dim / n_heads.max(1)),
-            norm_eps: float("llama.attention.layer_norm_rms_epsilon", 1e-5),
+            max_context: get("context_length")?,
+            rope_base: float("rope.freq_base", 10000.0),
+            rope_scale,
+            rope_dim: optional("rope.dimension_count").unwrap_or(dim / n_heads.max(1)),
+            norm_eps: float("attention.layer_norm_rms_epsilon", 1e-5),
         };
         config.validate()?;
         Ok(config)
@@ -159,6 +224,8 @@ pub struct Layer<'a> {
     pub w_down: Tensor<'a>,
     /// Up (hidden × dim).
     pub w_up: Tensor<'a>,
+    /// Biases added to the Q, K and V projections (qwen2; `None` for llama).
+    pub qkv_bias: Option<[Tensor<'a>; 3]>,
 }
 
 /// All weights, borrowed from the model file.
@@ -171,6 +238,9 @@ pub struct Weights<'a> {
     pub output_norm: Tensor<'a>,
     /// Classifier (vocab × dim): `token_embd` when tied.
     pub output: Tensor<'a>,
+    /// Llama 3.1/3.2 `rope_freqs.weight` (rope_dim / 2): each rotated pair's frequency is
+    /// divided by its factor. Empty when the file has none.
+    pub rope_factors: Vec<f32>,
 }
 
 fn expect_shape<'a>(t: Tensor<'a>, rows: usize, cols: usize, name: &str) -> Result<Tensor<'a>, Error> {
@@ -199,6 +269,16 @@ impl<'a> Weights<'a> {
                 w_gate: tensor(&name("ffn_gate"), hidden, dim)?,
                 w_down: tensor(&name("ffn_down"), dim, hidden)?,
                 w_up: tensor(&name("ffn_up"), hidden, dim)?,
+                qkv_bias: match config.architecture {
+                    Architecture::Llama => None,
+                    Architecture::Qwen2 => {
+                        let bias = |part: &str, width: usize| {
+                            let name = format!("blk.{l}.{part}.bias");
+                            expect_shape(gguf.tensor(&name)?, 1, width, &name)
+                        };
+                        Some([bias("attn_q", dim)?, bias("attn_k", kv)?, bias("attn_v", kv)?])
+                    }
+                },
             });
         }
         let token_embd = tensor("token_embd.weight", config.vocab_size, dim)?;
@@ -206,7 +286,22 @@ impl<'a> Weights<'a> {
             Some(_) => tensor("output.weight", config.vocab_size, dim)?,
             None => token_embd,
         };
-        Ok(Weights { token_embd, layers, output_norm: tensor("output_norm.weight", 1, dim)?, output })
+        let rope_factors = match gguf.tensor_info("rope_freqs.weight") {
+            None => Vec::new(),
+            Some(_) => {
+                let pairs = config.rope_dim / 2;
+                let factors = expect_shape(gguf.tensor("rope_freqs.weight")?, 1, pairs, "rope_freqs.weight")?;
+                let mut values = vec![0.0; pairs];
+                factors.dequantize_row(0, &mut values);
+                if values.iter().any(|f| !f.is_finite() || *f <= 0.0) {
+                    return Err(Error::Corrupt(
+                        "rope_freqs.weight holds a factor that is not a positive number".into(),
+                    ));
+                }
+                values
+            }
+        };
+        Ok(Weights { token_embd, layers, output_norm: tensor("output_norm.weight", 1, dim)?, output, rope_factors })
     }
 }
 
@@ -253,7 +348,7 @@ impl State {
         let context = context.clamp(1, config.max_context.clamp(1, MAX_CONTEXT));
         let kv = config.kv_dim();
         let inverse_frequency = (0..config.rope_dim / 2)
-            .map(|i| 1.0 / libm::powf(config.rope_base, (2 * i) as f32 / config.rope_dim as f32))
+            .map(|i| 1.0 / libm::powf(config.rope_base, (2 * i) as f32 / config.rope_dim as f32) / config.rope_scale)
             .collect();
         State {
             context,
@@ -301,15 +396,42 @@ fn rmsnorm(out: &mut [f32], x: &[f32], weight: &Tensor<'_>, scratch: &mut [f32],
     }
 }
 
-/// Rotates adjacent pairs of the first `rope_dim` dimensions of every head by
-/// `position × inverse_frequency[pair]`.
-fn rope(v: &mut [f32], head_dim: usize, inverse_frequency: &[f32], position: usize) {
+/// The rotation of one token's heads: its position, the model's frequencies, the optional
+/// per-pair divisors (`rope_freqs.weight`) and which dimensions pair up.
+struct Rotation<'r> {
+    position: usize,
+    inverse_frequency: &'r [f32],
+    factors: &'r [f32],
+    style: RopeStyle,
+}
+
+/// Rotates the pairs of the first `rope_dim` (= 2 × `inverse_frequency.len()`) dimensions
+/// of every head by `position × inverse_frequency[pair] / factor[pair]`: adjacent pairs or
+/// the two halves.
+fn rope(v: &mut [f32], head_dim: usize, r: &Rotation<'_>) {
+    let half = r.inverse_frequency.len();
     for head in v.chunks_exact_mut(head_dim) {
-        for (pair, &frequency) in head.chunks_exact_mut(2).zip(inverse_frequency) {
-            let (sin, cos) = libm::sincosf(position as f32 * frequency);
-            let (a, b) = (pair[0], pair[1]);
-            pair[0] = a * cos - b * sin;
-            pair[1] = a * sin + b * cos;
+        for (i, &frequency) in r.inverse_frequency.iter().enumerate() {
+            let frequency = r.factors.get(i).map_or(frequency, |factor| frequency / factor);
+            let (sin, cos) = libm::sincosf(r.position as f32 * frequency);
+            let (a, b) = match r.style {
+                RopeStyle::Adjacent => (2 * i, 2 * i + 1),
+                RopeStyle::Halves => (i, i + half),
+            };
+            let (x, y) = (head[a], head[b]);
+            head[a] = x * cos - y * sin;
+            head[b] = x * sin + y * cos;
+        }
+    }
+}
+
+/// `x += bias` for each of a batch's rows.
+fn add_bias(x: &mut [f32], bias: &Tensor<'_>, scratch: &mut [f32]) {
+    let scratch = &mut scratch[..bias.cols];
+    bias.dequantize_row(0, scratch);
+    for row in x.chunks_exact_mut(bias.cols) {
+        for (v, b) in row.iter_mut().zip(scratch.iter()) {
+            *v += b;
         }
     }
 }
@@ -447,10 +569,21 @@ impl<'a> Model<'a> {
             product!(layer.wq, xb, q, dim);
             product!(layer.wk, xb, k, kv_dim);
             product!(layer.wv, xb, v, kv_dim);
+            if let Some([bq, bk, bv]) = &layer.qkv_bias {
+                add_bias(&mut s.q[..n * dim], bq, &mut s.norm);
+                add_bias(&mut s.k[..n * kv_dim], bk, &mut s.norm);
+                add_bias(&mut s.v[..n * kv_dim], bv, &mut s.norm);
+            }
             let layer_cache = l * s.context * kv_dim..(l + 1) * s.context * kv_dim;
             for b in 0..n {
-                rope(&mut s.q[b * dim..(b + 1) * dim], head_dim, &s.inverse_frequency, start + b);
-                rope(&mut s.k[b * kv_dim..(b + 1) * kv_dim], head_dim, &s.inverse_frequency, start + b);
+                let rotation = Rotation {
+                    position: start + b,
+                    inverse_frequency: &s.inverse_frequency,
+                    factors: &w.rope_factors,
+                    style: c.architecture.rope_style(),
+                };
+                rope(&mut s.q[b * dim..(b + 1) * dim], head_dim, &rotation);
+                rope(&mut s.k[b * kv_dim..(b + 1) * kv_dim], head_dim, &rotation);
                 let at = layer_cache.start + (start + b) * kv_dim;
                 s.key_cache[at..at + kv_dim].copy_from_slice(&s.k[b * kv_dim..(b + 1) * kv_dim]);
                 s.value_cache[at..at + kv_dim].copy_from_slice(&s.v[b * kv_dim..(b + 1) * kv_dim]);

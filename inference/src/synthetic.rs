@@ -3,7 +3,10 @@
 //! `cargo xtask model tinyllama-random`. Each caller chooses the weight format and values per
 //! [`Role`]; the names, shapes and order of the tensors and the metadata keys are here once.
 
-use crate::writer::{Meta, Writer};
+use crate::{
+    model::Architecture,
+    writer::{Meta, Writer},
+};
 use alloc::{format, string::String, vec, vec::Vec};
 
 /// The hyper-parameters of a model.
@@ -72,6 +75,8 @@ pub enum Role {
     Down,
     /// The separate classifier (`output`): vocab × dim.
     Classifier,
+    /// A bias vector added to the Q, K or V projection (qwen2).
+    Bias,
 }
 
 /// One tensor: name, rows × columns (columns are the fastest-varying dimension), role.
@@ -103,6 +108,11 @@ impl Spec {
 /// The tensors of a Llama of `shape` in the order llama.cpp's converter writes them; with
 /// `tied`, no separate classifier (the embedding is reused).
 pub fn tensors(shape: &Shape, tied: bool) -> Vec<Spec> {
+    tensors_of(Architecture::Llama, shape, tied)
+}
+
+/// [`tensors`] for `architecture`: qwen2 blocks also have Q, K and V biases.
+pub fn tensors_of(architecture: Architecture, shape: &Shape, tied: bool) -> Vec<Spec> {
     let spec = |name: String, rows, cols, role| Spec { name, rows, cols, role, layer: None };
     let (dim, kv) = (shape.dim, shape.kv_dim());
     let mut specs = vec![spec("token_embd.weight".into(), shape.vocab, dim, Role::Embedding)];
@@ -113,6 +123,12 @@ pub fn tensors(shape: &Shape, tied: bool) -> Vec<Spec> {
         specs.push(spec(name("attn_q"), dim, dim, Role::Query));
         specs.push(spec(name("attn_k"), kv, dim, Role::Key));
         specs.push(spec(name("attn_v"), kv, dim, Role::Value));
+        if architecture == Architecture::Qwen2 {
+            let bias = |part: &str| format!("blk.{l}.{part}.bias");
+            specs.push(spec(bias("attn_q"), 1, dim, Role::Bias));
+            specs.push(spec(bias("attn_k"), 1, kv, Role::Bias));
+            specs.push(spec(bias("attn_v"), 1, kv, Role::Bias));
+        }
         specs.push(spec(name("attn_output"), dim, dim, Role::AttentionOutput));
         specs.push(spec(name("ffn_norm"), 1, dim, Role::Norm));
         specs.push(spec(name("ffn_gate"), shape.hidden, dim, Role::Gate));
@@ -128,17 +144,23 @@ pub fn tensors(shape: &Shape, tied: bool) -> Vec<Spec> {
 
 /// Writes the architecture metadata of `shape` (the keys llama.cpp and candle read).
 pub fn metadata(writer: &mut Writer, shape: &Shape) {
+    metadata_of(writer, Architecture::Llama, shape);
+}
+
+/// [`metadata`] for `architecture` (its name prefixes the keys).
+pub fn metadata_of(writer: &mut Writer, architecture: Architecture, shape: &Shape) {
     let u32_of = |n: usize| Meta::U32(n as u32);
-    writer.meta("general.architecture", Meta::Str("llama".into()));
-    writer.meta("llama.context_length", u32_of(shape.context));
-    writer.meta("llama.embedding_length", u32_of(shape.dim));
-    writer.meta("llama.block_count", u32_of(shape.layers));
-    writer.meta("llama.feed_forward_length", u32_of(shape.hidden));
-    writer.meta("llama.attention.head_count", u32_of(shape.heads));
-    writer.meta("llama.attention.head_count_kv", u32_of(shape.kv_heads));
-    writer.meta("llama.rope.dimension_count", u32_of(shape.dim / shape.heads));
-    writer.meta("llama.rope.freq_base", Meta::F32(shape.rope_base));
-    writer.meta("llama.attention.layer_norm_rms_epsilon", Meta::F32(shape.eps));
+    let arch = architecture.name();
+    writer.meta("general.architecture", Meta::Str(arch.into()));
+    writer.meta(&format!("{arch}.context_length"), u32_of(shape.context));
+    writer.meta(&format!("{arch}.embedding_length"), u32_of(shape.dim));
+    writer.meta(&format!("{arch}.block_count"), u32_of(shape.layers));
+    writer.meta(&format!("{arch}.feed_forward_length"), u32_of(shape.hidden));
+    writer.meta(&format!("{arch}.attention.head_count"), u32_of(shape.heads));
+    writer.meta(&format!("{arch}.attention.head_count_kv"), u32_of(shape.kv_heads));
+    writer.meta(&format!("{arch}.rope.dimension_count"), u32_of(shape.dim / shape.heads));
+    writer.meta(&format!("{arch}.rope.freq_base"), Meta::F32(shape.rope_base));
+    writer.meta(&format!("{arch}.attention.layer_norm_rms_epsilon"), Meta::F32(shape.eps));
 }
 
 #[cfg(test)]

@@ -143,6 +143,7 @@ fn stories260k_quantized_to_q8_0_stays_on_the_story() {
             w_gate: q(i + 4),
             w_down: layer.w_down, // 172 columns: not whole 32-blocks, stays F32
             w_up: q(i + 5),
+            qkv_bias: None,
         });
         i += 6;
     }

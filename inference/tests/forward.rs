@@ -53,6 +53,7 @@ fn model_file(formats: Formats, tied: bool) -> Vec<u8> {
             Role::Up => (formats[6], 0.1),
             Role::Down => (formats[7], 0.1),
             Role::Classifier => (formats[8], 0.2),
+            Role::Bias => (DType::F32, 0.1),
         };
         let values = values(&mut rng, spec.rows * spec.cols, scale);
         w.tensor(&spec.name, &spec.dims(), dtype, quant::quantize(dtype, &values));

@@ -62,7 +62,7 @@ impl Quant {
             layer < n / 8 || layer >= 7 * n / 8 || (layer - n / 8) % 3 == 2
         };
         match (self, spec.role) {
-            (_, Role::Norm) => DType::F32,
+            (_, Role::Norm | Role::Bias) => DType::F32,
             (Quant::Q4_0, _) => DType::Q4_0,
             (Quant::Q8_0, _) => DType::Q8_0,
             (Quant::Q4KM, Role::Classifier) => DType::Q6K,

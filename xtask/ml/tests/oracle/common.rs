@@ -6,6 +6,7 @@ use candle_core::{
     Device,
 };
 use inference::{
+    model::Architecture,
     quant::{self, DType},
     synthetic::{self, Role},
     writer::Writer,
@@ -94,12 +95,23 @@ pub struct Formats {
 /// Weight scales are chosen so that activations stay O(1) and the logits spread over
 /// several units: greedy choices are then decided by margins far above rounding.
 pub fn random_llama(formats: Formats, seed: u64) -> Vec<u8> {
+    random_model(Architecture::Llama, formats, seed, |_| {})
+}
+
+/// [`random_llama`] for `architecture` (qwen2: with Q/K/V biases); `extra` may add
+/// metadata or tensors before the bytes are laid out.
+pub fn random_model(
+    architecture: Architecture,
+    formats: Formats,
+    seed: u64,
+    extra: impl FnOnce(&mut Writer),
+) -> Vec<u8> {
     let mut rng = Rng::new(seed);
     let mut w = Writer::new();
-    synthetic::metadata(&mut w, &shape::SHAPE);
+    synthetic::metadata_of(&mut w, architecture, &shape::SHAPE);
     let embedding = values(&mut rng, shape::VOCAB * shape::DIM, 1.0);
     let output_noise = values(&mut rng, shape::VOCAB * shape::DIM, 0.3);
-    for spec in synthetic::tensors(&shape::SHAPE, formats.output.is_none()) {
+    for spec in synthetic::tensors_of(architecture, &shape::SHAPE, formats.output.is_none()) {
         // (format, scale, offset) of the uniform values.
         let (dtype, scale, offset) = match spec.role {
             Role::Embedding => {
@@ -117,6 +129,7 @@ pub fn random_llama(formats: Formats, seed: u64) -> Vec<u8> {
             }
             Role::Classifier => (formats.output.unwrap_or(DType::F32), 0.5, 0.0),
             Role::Norm => (DType::F32, 0.3, 1.0),
+            Role::Bias => (DType::F32, 0.2, 0.0),
             Role::Query | Role::Key => (formats.matrices, 0.06, 0.0),
             Role::Value => (formats.sensitive, 0.1, 0.0),
             Role::AttentionOutput => (formats.matrices, 0.2, 0.0),
@@ -126,6 +139,7 @@ pub fn random_llama(formats: Formats, seed: u64) -> Vec<u8> {
         let values: Vec<f32> = values(&mut rng, spec.rows * spec.cols, scale).into_iter().map(|v| v + offset).collect();
         w.tensor(&spec.name, &spec.dims(), dtype, encode(dtype, &values));
     }
+    extra(&mut w);
     w.to_bytes()
 }
 

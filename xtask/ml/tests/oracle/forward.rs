@@ -20,19 +20,19 @@ use inference::{
 use std::io::Cursor;
 
 /// One engine stepping through tokens.
-trait Engine {
+pub(crate) trait Engine {
     /// Feeds `tokens` starting at `position`; returns the logits after the last one.
     fn feed(&mut self, tokens: &[u32], position: usize) -> Vec<f32>;
 }
 
 /// The project's engine.
-struct Ours<'a> {
-    model: Model<'a>,
-    state: State,
+pub(crate) struct Ours<'a> {
+    pub(crate) model: Model<'a>,
+    pub(crate) state: State,
 }
 
 impl<'a> Ours<'a> {
-    fn new(gguf: &Gguf<'a>, context: usize) -> Self {
+    pub(crate) fn new(gguf: &Gguf<'a>, context: usize) -> Self {
         let config = Config::from_gguf(gguf).expect("our config");
         let weights = Weights::from_gguf(gguf, &config).expect("our weights");
         let state = State::new(&config, context);
@@ -84,26 +84,26 @@ fn argmax(logits: &[f32]) -> (u32, f32) {
 }
 
 /// What one comparison measured: max |ours − candle| / max |logit| at each position.
-struct Measured {
+pub(crate) struct Measured {
     /// After the prompt.
-    prompt_error: f32,
+    pub(crate) prompt_error: f32,
     /// After each token following the prompt.
-    step_errors: Vec<f32>,
+    pub(crate) step_errors: Vec<f32>,
     /// Tokens both generated (identical by assertion).
-    tokens: Vec<u32>,
+    pub(crate) tokens: Vec<u32>,
     /// Smallest gap between the best and second-best logit along the way, relative to
     /// max |logit| (how close a greedy choice came to being decided by rounding).
-    min_margin: f32,
+    pub(crate) min_margin: f32,
     /// Steps where the greedy choices differed within rounding ([`Continuation::GreedyTies`]).
-    ties: Vec<usize>,
+    pub(crate) ties: Vec<usize>,
 }
 
 impl Measured {
-    fn max(&self) -> f32 {
+    pub(crate) fn max(&self) -> f32 {
         self.step_errors.iter().fold(self.prompt_error, |m, &e| m.max(e))
     }
 
-    fn median(&self) -> f32 {
+    pub(crate) fn median(&self) -> f32 {
         let mut all = self.step_errors.clone();
         all.push(self.prompt_error);
         all.sort_by(f32::total_cmp);
@@ -112,7 +112,7 @@ impl Measured {
 }
 
 /// max |a − b| relative to max |b|.
-fn relative(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn relative(a: &[f32], b: &[f32]) -> f32 {
     let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
     max_abs_diff(a, b).0 / scale
 }
@@ -127,7 +127,7 @@ fn relative(a: &[f32], b: &[f32]) -> f32 {
 /// position carries that activation-rounding noise. A wrong forward pass (RoPE, GQA
 /// mapping, norms, a kernel) is off by O(1), and the kernels themselves are held to 2e-6
 /// in `quant.rs`.
-fn tolerance(matrices: DType) -> f32 {
+pub(crate) fn tolerance(matrices: DType) -> f32 {
     match matrices {
         DType::F32 | DType::F16 => 1e-4,
         DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 => 3e-2,
@@ -136,7 +136,7 @@ fn tolerance(matrices: DType) -> f32 {
 }
 
 /// How a comparison continues after the prompt.
-enum Continuation<'a> {
+pub(crate) enum Continuation<'a> {
     /// Both engines pick their own greedy tokens, which must be identical.
     Greedy(usize),
     /// As `Greedy`, but where the two choices differ both must be within the tolerance of
@@ -150,7 +150,7 @@ enum Continuation<'a> {
 
 /// Runs `prompt` through both engines, then the continuation, asserting logits within
 /// `tolerance` (relative to max |logit|) at every position.
-fn compare(
+pub(crate) fn compare(
     name: &str,
     ours: &mut dyn Engine,
     candle: &mut dyn Engine,
@@ -238,12 +238,13 @@ fn dequantized_copy(bytes: &[u8]) -> Vec<u8> {
     w.to_bytes()
 }
 
-const PROMPT: [u32; 9] = [1, 17, 101, 42, 42, 99, 50, 7, 127];
+pub(crate) const PROMPT: [u32; 9] = [1, 17, 101, 42, 42, 99, 50, 7, 127];
 /// A fixed continuation for the logit comparison (every position up to 33).
-const TEXT: [u32; 24] = [5, 9, 64, 3, 3, 88, 120, 15, 0, 77, 31, 31, 31, 2, 100, 45, 66, 91, 12, 110, 8, 57, 34, 126];
-const STEPS: usize = 24;
+pub(crate) const TEXT: [u32; 24] =
+    [5, 9, 64, 3, 3, 88, 120, 15, 0, 77, 31, 31, 31, 2, 100, 45, 66, 91, 12, 110, 8, 57, 34, 126];
+pub(crate) const STEPS: usize = 24;
 
-fn f(embedding: DType, matrices: DType, sensitive: DType, output: Option<DType>, decisive: bool) -> Formats {
+pub(crate) fn f(embedding: DType, matrices: DType, sensitive: DType, output: Option<DType>, decisive: bool) -> Formats {
     Formats { embedding, matrices, sensitive, output, decisive }
 }
 
@@ -268,7 +269,7 @@ fn cases(decisive: bool) -> Vec<(&'static str, Formats)> {
     ]
 }
 
-fn distinct(tokens: &[u32]) -> usize {
+pub(crate) fn distinct(tokens: &[u32]) -> usize {
     tokens.iter().collect::<std::collections::BTreeSet<_>>().len()
 }
 

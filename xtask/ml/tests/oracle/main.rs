@@ -4,6 +4,7 @@
 //!
 //! `cargo test -p kingly-ml --test oracle -- --nocapture` prints the measured errors.
 
+mod architectures;
 mod bpe;
 mod common;
 mod forward;
