@@ -1,8 +1,11 @@
 //! The serial console: interrupt-fed receive ring, locked output, `print!` macros.
 //!
-//! Receive: the UART interrupt moves bytes from the 16-byte hardware FIFO into a 16 KiB
-//! single-producer/single-consumer ring (producer: IRQ handler, consumer: the shell), so a
-//! 4 KiB paste is not lost while the shell is busy printing.
+//! Receive: the UART interrupt moves bytes from the 16-byte hardware FIFO into a 96 KiB
+//! single-producer/single-consumer ring (producer: IRQ handler, consumer: the shell). A
+//! UART has no flow control here, so the ring holds a whole message of the largest size the
+//! console accepts ([`crate::shell::MAX_LINE`]) even when the consumer does not run at all
+//! while it arrives (a busy executor; QEMU delivers a line as fast as the interrupt handler
+//! takes it). With 16 KiB, a 53 KiB `fs_write` line lost bytes on a slower host.
 
 use crate::{platform, sync::IrqMutex};
 use core::{
@@ -10,7 +13,8 @@ use core::{
     sync::atomic::{AtomicU8, AtomicUsize, Ordering},
 };
 
-const RX_CAPACITY: usize = 16 * 1024;
+const RX_CAPACITY: usize = 96 * 1024;
+const _: () = assert!(RX_CAPACITY > crate::shell::MAX_LINE);
 
 struct RxRing {
     bytes: [AtomicU8; RX_CAPACITY],
