@@ -109,12 +109,62 @@ fn the_port_carries_only_json_until_a_human_types() {
     vm.expect("kingly> ");
 }
 
+/// Over the serial line too, a destructive call asks a client that declared elicitation:
+/// the question is a line, the answer a line; only "accept" with confirm=true runs it. A
+/// client without the capability is refused until it sends confirm: true.
+#[test]
+fn destructive_calls_ask_the_client_over_the_serial_line() {
+    let Some(mut vm) = Machine::boot_to_prompt("raspi3b") else { return };
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"asking","version":"1"}}}"#;
+    assert_eq!(vm.rpc(init)["result"]["protocolVersion"], "2025-11-25");
+    vm.send_line(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    let call = |id: u32| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"llm_load","arguments":{{"model":"intent"}}}}}}"#
+        )
+    };
+    for (id, answer, runs) in [
+        (2, r#"{"action":"decline"}"#, false),
+        (3, r#"{"action":"accept","content":{"confirm":false}}"#, false),
+        (4, r#"{"action":"accept","content":{"confirm":true}}"#, true),
+    ] {
+        vm.send_line(&call(id));
+        let question = loop {
+            let message = vm.next_json(true);
+            if message.get("method").is_some_and(|m| m == "elicitation/create") {
+                break message;
+            }
+            assert!(message.get("id").is_none(), "the call must ask before answering: {message}");
+        };
+        let text = question["params"]["message"].as_str().unwrap_or("");
+        assert!(text.contains("llm_load"), "{question}");
+        // While the question is open, other requests are still served.
+        vm.send_line(r#"{"jsonrpc":"2.0","id":90,"method":"ping"}"#);
+        while vm.next_json(true).get("id") != Some(&json!(90)) {}
+        vm.send_line(&format!(r#"{{"jsonrpc":"2.0","id":{},"result":{answer}}}"#, question["id"]));
+        let reply = loop {
+            let message = vm.next_json(true);
+            if message.get("id") == Some(&json!(id)) {
+                break message;
+            }
+        };
+        assert_eq!(reply["result"]["isError"], !runs, "{answer}: {reply}");
+        eprintln!("{answer} -> {reply}");
+    }
+    // The same tool from a client that cannot be asked.
+    assert_eq!(vm.rpc(INIT)["result"]["protocolVersion"], "2025-11-25");
+    let refused = vm.rpc(&call(5));
+    let text = refused["result"]["content"][0]["text"].as_str().unwrap_or("");
+    assert!(refused["result"]["isError"] == true && text.contains("\"confirm\": true"), "{refused}");
+}
+
 #[test]
 fn power_off_answers_before_exiting() {
     let Some(mut vm) = Machine::boot_to_prompt("virt") else { return };
     vm.rpc(INIT);
-    let answer =
-        vm.rpc(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"power_off","arguments":{}}}"#);
+    let answer = vm.rpc(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"power_off","arguments":{"confirm":true}}}"#,
+    );
     assert_eq!(answer["result"]["structuredContent"]["action"], "power_off", "{answer}");
     assert_eq!(vm.wait_exit(), 0);
 }

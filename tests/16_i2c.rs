@@ -60,7 +60,7 @@ fn i2c_scan_finds_the_sensor_and_reads_follow_its_temperature() {
         // T_HIGH (register 3) resets to 80 °C; T_LOW (2) takes a write and reads it back.
         let high = vm.ok("i2c_write_read", json!({"address": 0x48, "write": [3], "length": 2}));
         assert_eq!(high["data"], json!([0x50, 0x00]), "[{board}] {high}");
-        let written = vm.ok("i2c_write", json!({"address": 0x48, "data": [2, 0x20, 0x00]}));
+        let written = vm.ok("i2c_write", json!({"address": 0x48, "data": [2, 0x20, 0x00], "confirm": true}));
         assert_eq!(written["written"], 3);
         let low = vm.ok("i2c_write_read", json!({"address": 0x48, "write": [2], "length": 2}));
         assert_eq!(low["data"], json!([0x20, 0x00]), "[{board}] {low}");
@@ -80,7 +80,7 @@ fn i2c_absent_devices_and_dead_controllers_are_clear_errors() {
         why.contains("I2C bus 1") && why.contains("no ACK from address 0x50") && why.contains("no device"),
         "{why}"
     );
-    let why = vm.refused("i2c_write", json!({"address": 0x51, "data": [1]}));
+    let why = vm.refused("i2c_write", json!({"address": 0x51, "data": [1], "confirm": true}));
     assert!(why.contains("no ACK from address 0x51"), "{why}");
     let why = vm.refused("sensor_temperature", json!({"address": 0x49}));
     assert!(why.contains("no ACK from address 0x49"), "{why}");

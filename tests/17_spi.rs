@@ -8,7 +8,7 @@ use kingly_tests::Machine;
 use serde_json::{json, Value};
 
 fn received(vm: &mut Machine, data: &[u8]) -> Vec<u64> {
-    let out = &vm.ok("spi_transfer", json!({"data": data}));
+    let out = &vm.ok("spi_transfer", json!({"data": data, "confirm": true}));
     assert_eq!(out["frequency_hz"].as_u64().map(|hz| hz <= 1_000_000), Some(true), "{out}");
     out["received"].as_array().into_iter().flatten().filter_map(Value::as_u64).collect()
 }

@@ -130,7 +130,7 @@ fn the_card_from_the_image_builder_serves_its_files_and_its_model() {
     assert_eq!(past["isError"], true, "{past}");
     let directory = vm.tool_result("fs_read", json!({"path": "/"}));
     assert_eq!(directory["isError"], true, "{directory}");
-    let other = vm.tool_result("llm_load", json!({"model": "card", "file": "missing.gguf"}));
+    let other = vm.tool_result("llm_load", json!({"confirm": true, "model": "card", "file": "missing.gguf"}));
     assert_eq!(other["isError"], true, "{other}");
     vm.ping();
     let load_line = boot.lines().find(|l| l.contains("read model.gguf from the card")).unwrap_or("").to_string();
@@ -199,7 +199,8 @@ fn virt_reads_and_writes_a_card_image_over_virtio_blk() {
         story["structuredContent"]["text"].as_str().unwrap_or("").starts_with(", there was a little girl named Lily"),
         "{story}"
     );
-    let written = vm.tool_result("fs_write", json!({"path": "/VIRT.TXT", "content": "written over virtio-blk\n"}));
+    let written = vm
+        .tool_result("fs_write", json!({"confirm": true, "path": "/VIRT.TXT", "content": "written over virtio-blk\n"}));
     assert_eq!(written["structuredContent"]["size"], 24, "{written}");
     drop(vm);
     assert_eq!(host_read(&card, "VIRT.TXT"), b"written over virtio-blk\n");
@@ -224,7 +225,7 @@ fn a_card_pulled_out_while_running_gives_errors_not_a_hang() {
     for (tool, arguments) in [
         ("fs_list", json!({})),
         ("fs_read", json!({"path": "/config.txt"})),
-        ("fs_write", json!({"path": "/NOTES.TXT", "content": "x"})),
+        ("fs_write", json!({"confirm": true, "path": "/NOTES.TXT", "content": "x"})),
     ] {
         let reply = vm.tool_result(tool, arguments);
         assert_eq!(reply["isError"], true, "{tool} without the card: {reply}");
@@ -315,39 +316,50 @@ fn writes_reach_the_card_and_boot_files_are_refused() {
     let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive_arg]).expect("boots");
     vm.initialize("storage-test");
 
-    let first = vm.tool_result("fs_write", json!({"path": "/NOTES.TXT", "content": "hello from kingly\n"}));
+    let first =
+        vm.tool_result("fs_write", json!({"confirm": true, "path": "/NOTES.TXT", "content": "hello from kingly\n"}));
     assert_eq!(first["structuredContent"]["size"], 18, "{first}");
-    let second =
-        vm.tool_result("fs_write", json!({"path": "/notes.txt", "content": "second line\n", "mode": "append"}));
+    let second = vm.tool_result(
+        "fs_write",
+        json!({"confirm": true, "path": "/notes.txt", "content": "second line\n", "mode": "append"}),
+    );
     assert_eq!(second["structuredContent"]["size"], 30, "{second}");
     let back = vm.tool_result("fs_read", json!({"path": "/notes.txt"}));
     assert_eq!(back["structuredContent"]["content"], "hello from kingly\nsecond line\n", "{back}");
     // Binary, across many blocks and clusters, as base64.
     let data: Vec<u8> = (0..40_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let encoded = base64_standard(&data);
-    let binary = vm.tool_result("fs_write", json!({"path": "/DATA.BIN", "content": encoded, "encoding": "base64"}));
+    let binary = vm.tool_result(
+        "fs_write",
+        json!({"confirm": true, "path": "/DATA.BIN", "content": encoded, "encoding": "base64"}),
+    );
     assert_eq!(binary["structuredContent"]["written"], 40_000, "{binary}");
     let read = vm
         .tool_result("fs_read", json!({"path": "/data.bin", "offset": 30_000, "length": 10_000, "encoding": "base64"}));
     assert_eq!(read["structuredContent"]["content"], base64_standard(&data[30_000..]).as_str());
     // The settings file is writable: the next boot uses it.
-    let settings =
-        vm.tool_result("fs_write", json!({"path": "/kingly.txt", "content": "context = 256\nmodel = none\n"}));
+    let settings = vm.tool_result(
+        "fs_write",
+        json!({"confirm": true, "path": "/kingly.txt", "content": "context = 256\nmodel = none\n"}),
+    );
     assert_eq!(settings["isError"], false, "{settings}");
 
     // Refused before the card is touched, with the reason.
     for path in
         ["/config.txt", "/KERNEL8.IMG", "/bootcode.bin", "/bcm2710-rpi-zero-2-w.dtb", "/overlays/x.dtbo", "/model.gguf"]
     {
-        let refused = vm.tool_result("fs_write", json!({"path": path, "content": "x"}));
+        let refused = vm.tool_result("fs_write", json!({"confirm": true, "path": path, "content": "x"}));
         assert_eq!(refused["isError"], true, "{path}: {refused}");
         assert!(refused["content"][0]["text"].as_str().unwrap_or("").contains("protected"), "{path}: {refused}");
     }
-    let long = vm.tool_result("fs_write", json!({"path": "/a-long-file-name.text", "content": "x"}));
+    let long = vm.tool_result("fs_write", json!({"confirm": true, "path": "/a-long-file-name.text", "content": "x"}));
     assert!(long["content"][0]["text"].as_str().unwrap_or("").contains("8.3"), "{long}");
-    let bad = vm.tool_result("fs_write", json!({"path": "/B.BIN", "content": "not base64!", "encoding": "base64"}));
+    let bad = vm.tool_result(
+        "fs_write",
+        json!({"confirm": true, "path": "/B.BIN", "content": "not base64!", "encoding": "base64"}),
+    );
     assert_eq!(bad["isError"], true, "{bad}");
-    let missing_dir = vm.tool_result("fs_write", json!({"path": "/no/dir/F.TXT", "content": "x"}));
+    let missing_dir = vm.tool_result("fs_write", json!({"confirm": true, "path": "/no/dir/F.TXT", "content": "x"}));
     assert!(missing_dir["content"][0]["text"].as_str().unwrap_or("").contains("no such file"), "{missing_dir}");
     // Over the 64 KiB message limit: refused before it is parsed, so the answer has no id.
     let request = json!({"jsonrpc": "2.0", "id": 17, "method": "tools/call",
@@ -460,7 +472,7 @@ fn without_a_card_the_tools_say_so() {
     assert_eq!(listing["isError"], true, "{listing}");
     let read = vm.tool_result("fs_read", json!({"path": "/config.txt"}));
     assert_eq!(read["isError"], true, "{read}");
-    let write = vm.tool_result("fs_write", json!({"path": "/NOTES.TXT", "content": "x"}));
+    let write = vm.tool_result("fs_write", json!({"confirm": true, "path": "/NOTES.TXT", "content": "x"}));
     assert_eq!(write["isError"], true, "{write}");
     vm.ping();
 }

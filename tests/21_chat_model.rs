@@ -122,7 +122,7 @@ fn a_chat_model_thinking_about_ask_keeps_http_answering_and_stops_when_cancelled
         return;
     };
     // A request the built-in intent model does not map to a tool (so the chat model gets it).
-    let loaded = vm.call_tool("llm_load", json!({"model": "intent"}));
+    let loaded = vm.call_tool("llm_load", json!({"model": "intent", "confirm": true}));
     assert_eq!(loaded["result"]["isError"], false, "{loaded}");
     let candidates = [
         "compose a limerick about my neighbour's cat",
@@ -137,7 +137,7 @@ fn a_chat_model_thinking_about_ask_keeps_http_answering_and_stops_when_cancelled
             reply["result"]["structuredContent"]["status"] != "ready"
         })
         .expect("one request the intent model does not know");
-    let loaded = vm.call_tool("llm_load", json!({"model": "placed"}));
+    let loaded = vm.call_tool("llm_load", json!({"model": "placed", "confirm": true}));
     assert_eq!(loaded["result"]["isError"], false, "{loaded}");
 
     // The chat model thinks about it; meanwhile HTTP pings are answered.

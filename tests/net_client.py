@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import httpx2 as httpx
 import jsonschema
-from mcp import ClientSession
+from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 
 
@@ -83,15 +83,61 @@ async def secrets(session):
     check(TOKEN not in json.dumps(log.model_dump()), "the token is not in log_read")
     resource = await session.read_resource("kernel://log")
     check(TOKEN not in json.dumps(resource.model_dump()), "the token is not in kernel://log")
-    for tool, arguments in [("fs_read", {"path": "/kingly.txt"}), ("fs_write", {"path": "/KINGLY.TXT", "content": "net.token = mine\n"})]:
+    for tool, arguments in [("fs_read", {"path": "/kingly.txt"}), ("fs_write", {"path": "/KINGLY.TXT", "content": "net.token = mine\n", "confirm": True})]:
         result = await session.call_tool(tool, arguments)
         text = result.content[0].text if result.content else ""
         check(result.is_error and "serial console" in text, f"{tool} kingly.txt refused remotely: {text[:80]}")
     # The kernel's own records: a control token cannot erase its audit trail.
-    for tool, arguments in [("fs_write", {"path": "/AUDIT.LOG", "content": "x"}), ("fs_read", {"path": "/crash.txt"}), ("fs_write", {"path": "/INTENTS.LOG", "content": "x", "mode": "append"})]:
+    for tool, arguments in [("fs_write", {"path": "/AUDIT.LOG", "content": "x", "confirm": True}), ("fs_read", {"path": "/crash.txt"}), ("fs_write", {"path": "/INTENTS.LOG", "content": "x", "mode": "append", "confirm": True})]:
         result = await session.call_tool(tool, arguments)
         text = result.content[0].text if result.content else ""
         check(result.is_error and "kernel's own records" in text, f"{tool} {arguments['path']} refused remotely: {text[:80]}")
+
+
+async def confirmation():
+    """Destructive tools ask the client's user (MCP elicitation) when the client can be
+    asked: accepted -> runs, declined or dismissed -> does not; a client that cannot be asked
+    is refused until it sends confirm: true."""
+    asked = []
+    answer = {"action": "accept", "content": {"confirm": True}}
+
+    async def on_elicit(context, params):
+        asked.append(params)
+        return types.ElicitResult(action=answer["action"], content=answer.get("content"))
+
+    async with httpx.AsyncClient(headers=AUTH, timeout=120) as http:
+        async with streamable_http_client(URL, http_client=http) as (read, write):
+            async with ClientSession(read, write, elicitation_callback=on_elicit) as session:
+                await session.initialize()
+                schema = {t.name: t.input_schema for t in (await session.list_tools()).tools}["llm_load"]
+                check(schema["properties"]["confirm"]["type"] == "boolean", "destructive tools declare the confirm argument")
+                result = await session.call_tool("llm_load", {"model": "intent"})
+                text = result.content[0].text if result.content else ""
+                check(not result.is_error and len(asked) == 1, f"elicitation accepted -> llm_load ran ({len(asked)} question(s)): {text[:80]}")
+                check("llm_load" in asked[0].message and asked[0].requested_schema["properties"]["confirm"]["type"] == "boolean", f"the question names the tool: {asked[0].message!r}")
+                for action in ("decline", "cancel"):
+                    answer.clear()
+                    answer["action"] = action
+                    result = await session.call_tool("llm_load", {"model": "intent"})
+                    text = result.content[0].text if result.content else ""
+                    check(result.is_error and "not run" in text, f"elicitation {action} -> not run: {text[:80]}")
+                answer.update({"action": "accept", "content": {"confirm": False}})
+                result = await session.call_tool("power_off", {})
+                check(result.is_error and ping_ok(), f"accept with confirm=false -> power_off not run, the machine answers: {result.content[0].text[:60]}")
+                # intent_run asks the same way before running a proposal that changes the machine.
+                answer.update({"action": "decline"})
+                result = await session.call_tool("intent_run", {"text": "reboot the machine"})
+                outcome = result.structured_content or {}
+                check(outcome.get("ran") is False and ping_ok(), f"intent_run 'reboot the machine' declined -> {outcome.get('status')}, still running")
+        async with streamable_http_client(URL, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:  # no elicitation capability
+                await session.initialize()
+                before = len(asked)
+                result = await session.call_tool("llm_load", {"model": "intent"})
+                text = result.content[0].text if result.content else ""
+                check(result.is_error and '"confirm": true' in text and len(asked) == before, f"a client that cannot be asked is refused without confirm: {text[:90]}")
+                result = await session.call_tool("llm_load", {"model": "intent", "confirm": True})
+                check(not result.is_error, "... and runs it with confirm: true")
 
 
 def status_of(method, headers, body=None):
@@ -357,7 +403,7 @@ def power_off():
     so its forwarded port stops accepting)."""
     r = httpx.post(URL, headers={"Content-Type": "application/json", **AUTH}, content=json.dumps(INIT), timeout=30)
     session = {"Mcp-Session-Id": r.headers["mcp-session-id"], "Content-Type": "application/json", **AUTH}
-    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "power_off", "arguments": {}}}
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "power_off", "arguments": {"confirm": True}}}
     r = httpx.post(URL, headers=session, content=json.dumps(call), timeout=30)
     answered = time.monotonic()
     check(r.status_code == 200 and "result" in r.json(), f"power_off answered: {r.text[:100]}")
@@ -373,6 +419,7 @@ def power_off():
 
 def main():
     asyncio.run(sdk_checks())
+    asyncio.run(confirmation())
     transport_rules()
     one_shot(ONE_SHOT)
     hostile()

@@ -13,7 +13,10 @@
 //! for an unknown one). What is left is a JSON-RPC message for the session's [`Server`]:
 //! notifications and responses get 202 with no body; requests get the JSON response, or a
 //! `text/event-stream` with the progress notifications first when the request carries a
-//! progress token and the client accepts event streams.
+//! progress token and the client accepts event streams. A `tools/call` of a destructive
+//! tool is answered as an event stream too when the client accepts one, so the server can
+//! ask the client's user to confirm on it (`elicitation/create`, see [`crate::confirm`]);
+//! the client's answer arrives as a new POST, served by the busy session's second handle.
 //!
 //! A request without a session id that is not `initialize` (e.g. a newer client's
 //! `server/discover`) is answered by a fresh session that is not kept, so such clients get
@@ -427,8 +430,17 @@ impl Endpoint {
         let value: Option<serde_json::Value> = crate::parse_json(&request.body).ok();
         let method = value.as_ref().and_then(|v| v.get("method")).and_then(|m| m.as_str()).unwrap_or("");
         let id = value.as_ref().and_then(|v| v.get("id")).cloned().filter(|_| !method.is_empty());
+        // A destructive tool may ask the client's user to confirm (elicitation) in the
+        // middle of the call: the question can only travel on the answer's event stream.
+        let may_ask = method == "tools/call"
+            && value
+                .as_ref()
+                .and_then(|v| v.pointer("/params/name"))
+                .and_then(|n| n.as_str())
+                .and_then(|name| self.registry.tools.iter().find(|t| t.name() == name))
+                .is_some_and(|tool| tool.hints().destructive);
         let wants_stream = request.header("accept").is_some_and(|a| a.contains("text/event-stream"))
-            && value.as_ref().and_then(|v| v.pointer("/params/_meta/progressToken")).is_some();
+            && (may_ask || value.as_ref().and_then(|v| v.pointer("/params/_meta/progressToken")).is_some());
         // A read token calling a tool that changes the machine: 403 with the scope it lacks
         // (RFC 6750 §3.1, as MCP's authorization rules use it), and the JSON-RPC error.
         if role == Role::Read && method == "tools/call" {

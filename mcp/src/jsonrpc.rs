@@ -89,9 +89,13 @@ pub enum Incoming {
         /// Parameters (an empty object when absent).
         params: Map<String, Value>,
     },
-    /// A response from the client (to a server request); the server sends none yet, so
-    /// these are ignored.
-    Response,
+    /// A response from the client to a request the server sent (an elicitation).
+    Response {
+        /// The id of the server's request.
+        id: Id,
+        /// `result` (`Ok`) or `error` (`Err`).
+        outcome: Result<Value, Value>,
+    },
 }
 
 /// Interprets a parsed JSON value. On error, returns the id (if one could be read) with
@@ -120,8 +124,15 @@ pub fn parse(value: Value) -> Result<Incoming, (Option<Id>, RpcError)> {
     let method = match object.remove("method") {
         Some(Value::String(method)) => method,
         Some(_) => return Err((id, RpcError::new(ErrorCode::InvalidRequest, "'method' must be a string"))),
-        None if id.is_some() && (object.contains_key("result") || object.contains_key("error")) => {
-            return Ok(Incoming::Response)
+        None if object.contains_key("result") || object.contains_key("error") => {
+            let Some(id) = id else {
+                return Err((None, RpcError::new(ErrorCode::InvalidRequest, "a response needs an 'id'")));
+            };
+            let outcome = match object.remove("result") {
+                Some(result) => Ok(result),
+                None => Err(object.remove("error").unwrap_or(Value::Null)),
+            };
+            return Ok(Incoming::Response { id, outcome });
         }
         None => return Err((id, RpcError::new(ErrorCode::InvalidRequest, "'method' is missing"))),
     };
@@ -181,6 +192,9 @@ mod tests {
             parse(json!({"jsonrpc": "2.0", "id": 1, "method": "x", "params": [1]})).unwrap_err().1.code,
             ErrorCode::InvalidParams
         );
-        assert_eq!(parse(json!({"jsonrpc": "2.0", "id": 1, "result": {}})).unwrap(), Incoming::Response);
+        assert_eq!(
+            parse(json!({"jsonrpc": "2.0", "id": 1, "result": {}})).unwrap(),
+            Incoming::Response { id: json!(1), outcome: Ok(json!({})) }
+        );
     }
 }

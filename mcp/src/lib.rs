@@ -26,6 +26,7 @@
 
 extern crate alloc;
 
+pub mod confirm;
 pub mod frame;
 pub mod http;
 pub mod jsonrpc;
@@ -35,6 +36,7 @@ pub mod server;
 pub mod shell;
 pub mod tool;
 
+pub use confirm::Confirmation;
 pub use resource::{Prompt, Resource};
 pub use serde_json::{json, Map, Value};
 pub use server::{Registry, Server, ServerInfo};

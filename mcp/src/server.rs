@@ -9,6 +9,7 @@
 //! [`Tool::local_only`](crate::Tool::local_only) (secrets such as the network access token).
 
 use crate::{
+    confirm::{self, Confirmation, Mailbox},
     frame::{self, Limits},
     jsonrpc::{self, ErrorCode, Id, Incoming, RpcError},
     resource::{Prompt, Resource},
@@ -49,14 +50,18 @@ struct Session {
     protocol_version: String,
     client: String,
     initialized: bool,
+    /// The client declared form elicitation: destructive calls ask its user.
+    can_be_asked: bool,
 }
 
 /// The tools, resources and prompts of a server: built once, then shared by every session.
 pub struct Registry {
     info: ServerInfo,
-    tools: Vec<Tool>,
+    pub(crate) tools: Vec<Tool>,
     resources: Vec<Resource>,
     prompts: Vec<Prompt>,
+    /// Microseconds since boot, for deadlines (a question's answer); set by the kernel.
+    clock: Option<fn() -> u64>,
 }
 
 /// What a session's credentials allow.
@@ -90,6 +95,9 @@ pub struct Server {
     min_log_level: usize,
     outgoing: Vec<String>,
     cancelled: Vec<Id>,
+    /// Answers to this session's questions, shared with its forks (which receive them
+    /// while this handle waits inside a call).
+    mailbox: Arc<spin::Mutex<Mailbox>>,
 }
 
 /// Why a registration was refused.
@@ -134,7 +142,7 @@ fn decode_cursor(params: &Map<String, Value>) -> Result<usize, RpcError> {
 impl Registry {
     /// An empty registry.
     pub fn new(info: ServerInfo) -> Self {
-        Registry { info, tools: Vec::new(), resources: Vec::new(), prompts: Vec::new() }
+        Registry { info, tools: Vec::new(), resources: Vec::new(), prompts: Vec::new(), clock: None }
     }
 
     /// Adds a tool.
@@ -147,6 +155,10 @@ impl Registry {
         }
         if let Some(why) = tool.schema_error {
             return Err(RegisterError::InvalidSchema(tool.name, why));
+        }
+        let mut tool = tool;
+        if tool.annotations.destructive {
+            tool.server_confirms = confirm::declare(&mut tool.input_schema);
         }
         self.tools.push(tool);
         Ok(())
@@ -194,6 +206,7 @@ impl Server {
             min_log_level: 1,
             outgoing: Vec::new(),
             cancelled: Vec::new(),
+            mailbox: Arc::new(spin::Mutex::new(Mailbox::default())),
         }
     }
 
@@ -214,6 +227,7 @@ impl Server {
         fork.role = self.role;
         fork.session = self.session.clone();
         fork.min_log_level = self.min_log_level;
+        fork.mailbox = Arc::clone(&self.mailbox);
         fork
     }
 
@@ -253,6 +267,13 @@ impl Server {
                  the read role"
             )
         })
+    }
+
+    /// Gives the server a clock (microseconds) for deadlines, such as how long a user has to
+    /// answer a confirmation (only while the registry is not shared).
+    pub fn set_clock(&mut self, clock: fn() -> u64) -> Result<(), RegisterError> {
+        self.registry_mut("clock")?.clock = Some(clock);
+        Ok(())
     }
 
     /// Changes the message limits (the transport knows its size limit).
@@ -422,7 +443,10 @@ impl Server {
         };
         match jsonrpc::parse(value) {
             Err((id, error)) => Some(jsonrpc::error_response(id.as_ref(), &error)),
-            Ok(Incoming::Response) => None,
+            Ok(Incoming::Response { id, outcome }) => {
+                self.mailbox.lock().deliver(id, outcome);
+                None
+            }
             Ok(Incoming::Notification { method, params }) => {
                 self.notification(&method, &params);
                 None
@@ -541,7 +565,9 @@ impl Server {
             .take(128)
             .collect();
         // A repeated initialize starts a fresh session (a new client on a long-lived line).
-        self.session = Some(Session { protocol_version: version.to_string(), client, initialized: false });
+        let can_be_asked = confirm::client_can_be_asked(params);
+        self.session =
+            Some(Session { protocol_version: version.to_string(), client, initialized: false, can_be_asked });
         self.min_log_level = 1;
         self.outgoing.clear();
         self.cancelled.clear();
@@ -605,6 +631,7 @@ impl Server {
             let cancel_check = cancel_check.as_mut().map(|check| &mut **check as &mut dyn FnMut() -> bool);
             let sink = sink.as_mut().map(|sink| &mut **sink as &mut dyn FnMut(&str));
             let tool = self.tool(name);
+            let can_be_asked = self.session.as_ref().is_some_and(|s| s.can_be_asked);
             let mut ctx = Ctx {
                 progress_token,
                 outgoing: &mut outgoing,
@@ -612,10 +639,25 @@ impl Server {
                 cancelled: already_cancelled,
                 sink,
                 remote: self.remote,
+                asker: can_be_asked.then(|| Arc::clone(&self.mailbox)),
+                clock: self.registry.clock,
             };
             match (tool, self.forbidden(name)) {
                 (Some(_), Some(why)) => Err(CallError::Forbidden(why)),
-                (Some(tool), None) => tool.call(&mut ctx, &arguments),
+                (Some(tool), None) => tool.validate(&arguments).and_then(|()| {
+                    if tool.server_confirms && !confirm::confirmed(&arguments) {
+                        match ctx.confirm(&confirm::question(name, &tool.title, &arguments)) {
+                            Confirmation::Accepted => {}
+                            Confirmation::Declined(why) => {
+                                return Err(CallError::Failed(format!("{name} was not run: {why}")))
+                            }
+                            Confirmation::Unavailable => {
+                                return Err(CallError::Failed(confirm::needs_confirmation(name)))
+                            }
+                        }
+                    }
+                    tool.run(&mut ctx, &arguments)
+                }),
                 (None, _) => Err(CallError::UnknownTool(name.into())),
             }
         };

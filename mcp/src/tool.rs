@@ -1,7 +1,10 @@
 //! Tools: declared once, listed, validated and called.
 
-use crate::jsonrpc::{notification, RpcError};
-use alloc::{boxed::Box, string::String, vec::Vec};
+use crate::{
+    confirm::{self, Confirmation, Mailbox},
+    jsonrpc::{notification, RpcError},
+};
+use alloc::{boxed::Box, string::String, sync::Arc, vec::Vec};
 use serde_json::{json, Map, Value};
 
 /// Behaviour hints a client uses to decide whether to ask the user first. Every tool states
@@ -126,12 +129,25 @@ pub struct Ctx<'a> {
     pub(crate) sink: Option<&'a mut dyn FnMut(&str)>,
     /// The call came from a remote (network) session.
     pub(crate) remote: bool,
+    /// The session's mailbox when its client can be asked questions (elicitation).
+    pub(crate) asker: Option<Arc<spin::Mutex<Mailbox>>>,
+    /// Microseconds, for the answer's deadline (`None`: the transport gave no clock).
+    pub(crate) clock: Option<fn() -> u64>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for a call outside any session (kernel code, tests).
     pub fn detached(outgoing: &'a mut Vec<String>) -> Self {
-        Ctx { progress_token: None, outgoing, cancel_check: None, cancelled: false, sink: None, remote: false }
+        Ctx {
+            progress_token: None,
+            outgoing,
+            cancel_check: None,
+            cancelled: false,
+            sink: None,
+            remote: false,
+            asker: None,
+            clock: None,
+        }
     }
 
     /// Whether the call came from a remote (network) session, not the local console: tools
@@ -166,6 +182,39 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Asks the client's user `question` (MCP elicitation, yes/no) and waits for the answer,
+    /// serving the transport meanwhile. [`Confirmation::Unavailable`] when this client cannot
+    /// be asked: it did not declare the capability, or the transport cannot reach it in the
+    /// middle of this call. See [`crate::confirm`].
+    pub fn confirm(&mut self, question: &str) -> Confirmation {
+        let Some(mailbox) = self.asker.clone() else { return Confirmation::Unavailable };
+        if self.sink.is_none() || self.cancel_check.is_none() {
+            return Confirmation::Unavailable;
+        }
+        let id = mailbox.lock().next_id();
+        if let Some(sink) = self.sink.as_mut() {
+            sink(&confirm::request(&id, question));
+        }
+        let started = self.clock.map(|clock| clock());
+        let mut polls: u64 = 0;
+        loop {
+            if self.is_cancelled() {
+                return Confirmation::Declined("the client cancelled the request".into());
+            }
+            if let Some(outcome) = mailbox.lock().take(&id) {
+                return confirm::interpret(outcome);
+            }
+            polls += 1;
+            let expired = match (self.clock, started) {
+                (Some(clock), Some(started)) => clock().saturating_sub(started) > confirm::TIMEOUT_US,
+                _ => polls > 10_000_000,
+            };
+            if expired {
+                return Confirmation::Declined("no answer from the user in time".into());
+            }
+        }
+    }
+
     /// Whether the client cancelled this request. Long-running handlers call it between
     /// steps and return early when it is true.
     pub fn is_cancelled(&mut self) -> bool {
@@ -194,6 +243,8 @@ pub struct Tool {
     pub(crate) schema_error: Option<String>,
     /// Hidden from remote (network) sessions: reachable only from the local console.
     pub(crate) local_only: bool,
+    /// A destructive tool whose `tools/call`s the server confirms (see [`crate::confirm`]).
+    pub(crate) server_confirms: bool,
 }
 
 /// The schema of a tool without arguments.
@@ -227,6 +278,7 @@ impl Tool {
             handler: Box::new(handler),
             schema_error: None,
             local_only: false,
+            server_confirms: false,
         }
     }
 
@@ -333,7 +385,17 @@ impl Tool {
 
     /// Validates `arguments` and runs the handler.
     pub fn call(&self, ctx: &mut Ctx<'_>, arguments: &Value) -> Result<ToolOutput, CallError> {
-        crate::schema::validate(&self.input_schema, arguments).map_err(CallError::InvalidArguments)?;
+        self.validate(arguments)?;
+        self.run(ctx, arguments)
+    }
+
+    /// Checks `arguments` against the input schema.
+    pub(crate) fn validate(&self, arguments: &Value) -> Result<(), CallError> {
+        crate::schema::validate(&self.input_schema, arguments).map_err(CallError::InvalidArguments)
+    }
+
+    /// Runs the handler on arguments [`Tool::validate`] accepted.
+    pub(crate) fn run(&self, ctx: &mut Ctx<'_>, arguments: &Value) -> Result<ToolOutput, CallError> {
         let empty = Map::new();
         let arguments = arguments.as_object().unwrap_or(&empty);
         (self.handler)(ctx, arguments).map_err(|error| CallError::Failed(error.message))

@@ -450,3 +450,105 @@ fn a_fork_serves_the_same_session_while_the_original_is_busy() {
     assert!(serial.drain_outgoing().is_empty());
     assert_eq!(fork.drain_outgoing().len(), 1);
 }
+
+/// A destructive tool runs only when confirmed: by the client's user through elicitation
+/// when the client declared it and the transport can carry the question, otherwise by
+/// `"confirm": true` in the arguments.
+#[test]
+fn destructive_calls_are_confirmed_by_elicitation_or_the_confirm_argument() {
+    use std::{cell::RefCell, rc::Rc, sync::atomic::AtomicUsize, sync::atomic::Ordering, sync::Arc};
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut s = server();
+    let counter = Arc::clone(&runs);
+    s.add_tool(
+        Tool::new("wipe", move |_, args| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(ToolOutput::new(json!({"wiped": args["disk"]})))
+        })
+        .title("Wipe a disk")
+        .input_schema(json!({"type": "object", "properties": {"disk": {"type": "string"}}, "required": ["disk"], "additionalProperties": false}))
+        .annotations(Annotations::DESTRUCTIVE),
+    )
+    .unwrap();
+    let wipe = |id: i64, args: Value| json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "wipe", "arguments": args}});
+    let text = |r: &Value| r["result"]["content"][0]["text"].as_str().unwrap_or("").to_string();
+
+    // The schema tells clients and models about the argument.
+    init(&mut s, "2025-11-25");
+    let list = call(&mut s, json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+    let entry = list["result"]["tools"].as_array().unwrap().iter().find(|t| t["name"] == "wipe").unwrap().clone();
+    assert_eq!(entry["inputSchema"]["properties"]["confirm"]["type"], "boolean", "{entry}");
+
+    // A client without elicitation: refused until confirmed; invalid arguments stay invalid.
+    let r = call(&mut s, wipe(3, json!({"disk": "sda"})));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(text(&r).contains("\"confirm\": true"), "{r}");
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    assert_eq!(error_code(&call(&mut s, wipe(4, json!({"confirm": true})))), -32602);
+    assert_eq!(call(&mut s, wipe(5, json!({"disk": "sda", "confirm": false})))["result"]["isError"], true);
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    let r = call(&mut s, wipe(6, json!({"disk": "sda", "confirm": true})));
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // A client with elicitation: the question goes out through the sink; the answer comes
+    // back as a response that a fork of the session receives while the call waits.
+    call(
+        &mut s,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {"form": {}}}, "clientInfo": {"name": "t", "version": "1"}}}),
+    );
+    let ask = |s: &mut Server, id: i64, answer: Option<Value>| -> (Value, Vec<Value>) {
+        let sent: Rc<RefCell<Vec<Value>>> = Rc::default();
+        let mut fork = s.fork();
+        let seen = Rc::clone(&sent);
+        let mut sink = |line: &str| seen.borrow_mut().push(serde_json::from_str(line).unwrap());
+        let mut answered = false;
+        let mut polls = 0;
+        let mut hook = || {
+            polls += 1;
+            let question = sent.borrow().iter().find(|m| m["method"] == "elicitation/create").cloned();
+            if let (Some(question), Some(answer), false) = (question, answer.as_ref(), answered) {
+                answered = true;
+                let reply = json!({"jsonrpc": "2.0", "id": question["id"], "result": answer});
+                assert_eq!(fork.handle_message(reply.to_string().as_bytes()), None);
+            }
+            polls > 1000 // the client cancels a call nobody answers
+        };
+        let message = wipe(id, json!({"disk": "sdb"})).to_string();
+        let line = s.handle_message_streaming(message.as_bytes(), Some(&mut hook), Some(&mut sink)).unwrap();
+        let sent = sent.borrow().clone();
+        (serde_json::from_str(&line).unwrap(), sent)
+    };
+    let (r, sent) = ask(&mut s, 7, Some(json!({"action": "accept", "content": {"confirm": true}})));
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    let question = &sent[0];
+    assert_eq!(question["method"], "elicitation/create");
+    assert!(question["id"].as_str().unwrap().starts_with(mcp::confirm::ID_PREFIX));
+    assert!(question["params"]["message"].as_str().unwrap().contains("wipe"), "{question}");
+    assert_eq!(question["params"]["requestedSchema"]["properties"]["confirm"]["type"], "boolean");
+    for (answer, why) in [
+        (json!({"action": "decline"}), "declined"),
+        (json!({"action": "cancel"}), "dismissed"),
+        (json!({"action": "accept", "content": {"confirm": false}}), "answered no"),
+    ] {
+        let (r, _) = ask(&mut s, 8, Some(answer));
+        assert_eq!(r["result"]["isError"], true, "{r}");
+        assert!(text(&r).contains(why), "{r}");
+    }
+    let (r, sent) = ask(&mut s, 9, None);
+    assert!(text(&r).contains("cancelled"), "{r}");
+    let last: u64 = sent[0]["id"].as_str().unwrap().trim_start_matches(mcp::confirm::ID_PREFIX).parse().unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "nothing ran without a yes");
+    // The same client on a transport that cannot carry the question (no stream): refused.
+    let r = call(&mut s, wipe(10, json!({"disk": "sdc"})));
+    assert!(text(&r).contains("\"confirm\": true"), "{r}");
+    // An answer sent ahead for the next question's id (predictable) is not kept for it.
+    let forged = format!("{}{}", mcp::confirm::ID_PREFIX, last + 1);
+    let early = json!({"jsonrpc": "2.0", "id": forged, "result": {"action": "accept", "content": {"confirm": true}}});
+    assert_eq!(s.handle_message(early.to_string().as_bytes()), None);
+    let (r, _) = ask(&mut s, 11, None);
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}

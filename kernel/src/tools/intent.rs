@@ -1,5 +1,6 @@
 //! `intent_parse`: plain language → a verified tool-call proposal, without running it.
-//! `intent_run`: the same, then runs it — read-only tools at once, anything else only with
+//! `intent_run`: the same, then runs it — read-only tools at once, anything else only when
+//! the client's user accepts it (MCP elicitation, when the client can be asked) or with
 //! `confirm: true` (otherwise the proposal comes back with `needs_confirmation`).
 
 use super::add;
@@ -8,7 +9,7 @@ use crate::{
     intent::{self, Status},
 };
 use alloc::{format, string::String, sync::Arc};
-use mcp::{json, server::Registry, Annotations, CallError, Server, Tool, ToolOutput, Value};
+use mcp::{json, server::Registry, Annotations, CallError, Confirmation, Server, Tool, ToolOutput, Value};
 use spin::Once;
 
 static REGISTRY: Once<Arc<Registry>> = Once::new();
@@ -16,6 +17,17 @@ static REGISTRY: Once<Arc<Registry>> = Once::new();
 /// Gives `intent_run` the registry it runs proposals through (after registration).
 pub fn set_registry(registry: Arc<Registry>) {
     REGISTRY.call_once(|| registry);
+}
+
+/// The proposal, held back: the client cannot be asked and did not send `confirm: true`.
+fn needs_confirmation(decision: &intent::Decision, tool: &str, hints: Annotations) -> ToolOutput {
+    intent::settle(decision, Outcome::Proposed, None);
+    let out = json!({
+        "status": "needs_confirmation", "tool": tool, "arguments": decision.arguments,
+        "confidence": decision.confidence, "destructive": hints.destructive, "ran": false,
+        "message": format!("{tool} changes the machine; call again with confirm: true to run it"),
+    });
+    ToolOutput::with_text(out, format!("needs confirmation: {tool} {}", decision.arguments))
 }
 
 fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOutput, mcp::ToolError> {
@@ -27,13 +39,20 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
         return Ok(ToolOutput::with_text(out, format!("{}: {}", decision.status.as_str(), decision.message)));
     };
     if !hints.read_only && !confirmed {
-        intent::settle(&decision, Outcome::Proposed, None);
-        let out = json!({
-            "status": "needs_confirmation", "tool": tool, "arguments": decision.arguments,
-            "confidence": decision.confidence, "destructive": hints.destructive, "ran": false,
-            "message": format!("{tool} changes the machine; call again with confirm: true to run it"),
-        });
-        return Ok(ToolOutput::with_text(out, format!("needs confirmation: {tool} {}", decision.arguments)));
+        let question = format!("Run {tool} {} (understood from \"{text}\")?", json!(decision.arguments));
+        match ctx.confirm(&question) {
+            Confirmation::Accepted => {}
+            Confirmation::Declined(why) => {
+                intent::settle(&decision, Outcome::Declined, None);
+                let out = json!({
+                    "status": "declined", "tool": tool, "arguments": decision.arguments,
+                    "confidence": decision.confidence, "destructive": hints.destructive, "ran": false,
+                    "message": format!("{tool} was not run: {why}"),
+                });
+                return Ok(ToolOutput::with_text(out, format!("declined: {tool} {}", decision.arguments)));
+            }
+            Confirmation::Unavailable => return Ok(needs_confirmation(&decision, tool, hints)),
+        }
     }
     let registry = REGISTRY.get().ok_or("the tool registry is not ready")?;
     // A remote-style session: local-only tools (secrets) are never reachable this way.
@@ -99,9 +118,9 @@ pub fn register(server: &mut Server) {
         server,
         Tool::new("intent_run", run)
             .title("Do what a request says")
-            .description("Understands a plain-language request like intent_parse, then runs the proposed tool: read-only tools at once; tools that change the machine only with confirm=true (otherwise the proposal is returned with status needs_confirmation). Unknown or uncertain requests are not guessed.")
+            .description("Understands a plain-language request like intent_parse, then runs the proposed tool: read-only tools at once; tools that change the machine only after the client's user accepts them (MCP elicitation; status declined otherwise) or, for a client that cannot be asked, with confirm=true (otherwise the proposal is returned with status needs_confirmation). Unknown or uncertain requests are not guessed.")
             .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string","minLength":1,"maxLength":512},"confirm":{"type":"boolean","default":false,"description":"run a proposal that changes the machine"}},"required":["text"],"additionalProperties":false}"#)
-            .output_schema_text(r#"{"type":"object","properties":{"status":{"enum":["ran","needs_confirmation","unknown","low_confidence","unavailable","invalid"]},"tool":{"type":["string","null"]},"arguments":{},"confidence":{"type":"number"},"destructive":{"type":"boolean"},"ran":{"type":"boolean"},"result":{},"message":{"type":"string"},"answer":{"type":["string","null"],"description":"a chat model's answer in words when no tool fits"},"decision":{"type":"integer","description":"its number in kernel://decisions"}},"required":["status","ran","message"]}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"status":{"enum":["ran","needs_confirmation","declined","unknown","low_confidence","unavailable","invalid"]},"tool":{"type":["string","null"]},"arguments":{},"confidence":{"type":"number"},"destructive":{"type":"boolean"},"ran":{"type":"boolean"},"result":{},"message":{"type":"string"},"answer":{"type":["string","null"],"description":"a chat model's answer in words when no tool fits"},"decision":{"type":"integer","description":"its number in kernel://decisions"}},"required":["status","ran","message"]}"#)
             .annotations(Annotations { read_only: false, destructive: true, idempotent: false, open_world: false }),
     );
     add(

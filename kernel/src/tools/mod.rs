@@ -48,6 +48,10 @@ pub fn server() -> Server {
     for register in groups {
         register(&mut server);
     }
+    // Deadlines inside calls (how long a user has to answer a confirmation).
+    if let Err(error) = server.set_clock(crate::arch::cpu::micros) {
+        ::log::error!("MCP: {error}");
+    }
     crate::intent::set_catalog(&server);
     intent::set_registry(server.registry().clone());
     server

@@ -333,10 +333,25 @@ fn a_read_token_reads_and_is_refused_what_changes_the_machine() {
     );
     let body = String::from_utf8_lossy(&r.body);
     assert!(body.contains("control role") && body.contains(r#""id":2"#), "{body}");
-    // The control token may; a wrong token is 401 either way.
+    // The control token may, once confirmed (this client cannot be asked); a wrong token is
+    // 401 either way.
     let (r, _) = exchange(&mut e, &request("POST", &[AUTH, JSON], &call("reset")));
     assert_eq!(r.status, 200);
+    let body = String::from_utf8_lossy(&r.body);
+    assert!(body.contains(r#""isError":true"#) && body.contains(r#"\"confirm\": true"#), "{body}");
+    let confirmed = call("reset").replace(r#""arguments":{}"#, r#""arguments":{"confirm":true}"#);
+    let (r, _) = exchange(&mut e, &request("POST", &[AUTH, JSON], &confirmed));
+    assert_eq!(r.status, 200);
     assert!(String::from_utf8_lossy(&r.body).contains(r#""isError":false"#), "{}", String::from_utf8_lossy(&r.body));
+    // A destructive call is answered on an event stream when the client takes one, so the
+    // server can ask its user there; a read-only one without a progress token is plain JSON.
+    let sse = ("Accept", "application/json, text/event-stream");
+    let stream_of = |e: &mut Endpoint, body: &str| match e.route(&parsed(&request("POST", &[AUTH, JSON, sse], body))) {
+        Action::Call { stream, .. } => stream,
+        Action::Respond(r) => panic!("{}", r.status),
+    };
+    assert!(stream_of(&mut e, &call("reset")));
+    assert!(!stream_of(&mut e, &call("look")));
     let (r, _) = exchange(&mut e, &request("POST", &[("Authorization", "Bearer read-token-abcdeX"), JSON], ping));
     assert_eq!(r.status, 401);
     // In the session itself (a second line of defence): the role is checked again.

@@ -362,7 +362,7 @@ fn serial_runs(port: &std::path::Path, baud: u32, runs: usize) -> Result<()> {
     for run in 1..=runs {
         eprint!("\rrun {run}/{runs}: rebooting through power_reboot");
         writer.write_all(INITIALIZE.as_bytes())?;
-        writer.write_all(b"\r{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"power_reboot\",\"arguments\":{}}}\r")?;
+        writer.write_all(b"\r{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"power_reboot\",\"arguments\":{\"confirm\":true}}}\r")?;
         writer.flush()?;
         let mut seen = Vec::new();
         wait_for(&rx, &mut seen, b"(us since kernel entry)", Duration::from_secs(120))?;
