@@ -13,8 +13,8 @@ use core::{
     sync::atomic::{AtomicU8, AtomicUsize, Ordering},
 };
 
-const RX_CAPACITY: usize = 96 * 1024;
-const _: () = assert!(RX_CAPACITY > crate::shell::MAX_LINE);
+/// Bytes the receive ring holds (checked against the shell's line limit in `shell`).
+pub const RX_CAPACITY: usize = 96 * 1024;
 
 struct RxRing {
     bytes: [AtomicU8; RX_CAPACITY],

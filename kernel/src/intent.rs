@@ -20,10 +20,11 @@ use alloc::{
     collections::VecDeque,
     format,
     string::{String, ToString},
+    sync::Arc,
     vec::Vec,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
-use mcp::{Annotations, Server, Value};
+use mcp::{Annotations, Registry, Server, Value};
 use spin::Once;
 
 /// Proposals below this confidence are not executed ([`logic::intent_gate::THRESHOLD`]).
@@ -47,10 +48,20 @@ static HITS: AtomicU64 = AtomicU64::new(0);
 static ANSWERS: Once<Option<inference::intent::Answers>> = Once::new();
 static MISSES: AtomicU64 = AtomicU64::new(0);
 
-/// Records the registry's tools (names, input schemas, annotations) for verification.
+/// The registry whose tools the verifier checks proposals against.
+static REGISTRY: Once<Arc<Registry>> = Once::new();
+
+/// Records the registry for verification; its catalog (names, input schemas, annotations)
+/// is built on first use, so registering tools at boot does not parse their schemas.
 pub fn set_catalog(server: &Server) {
-    CATALOG.call_once(|| {
-        server
+    REGISTRY.call_once(|| Arc::clone(server.registry()));
+}
+
+/// The tools a proposal may name (not the intent tools themselves, not local-only ones).
+fn catalog() -> Option<&'static Vec<Entry>> {
+    let registry = REGISTRY.get()?;
+    Some(CATALOG.call_once(|| {
+        registry
             .tools()
             .iter()
             .filter(|t| !t.name().starts_with("intent_"))
@@ -62,7 +73,7 @@ pub fn set_catalog(server: &Server) {
                 hints: t.hints(),
             })
             .collect()
-    });
+    }))
 }
 
 /// The verdict on a request.
@@ -303,7 +314,7 @@ fn verify(request: &str, proposal: String, confidence: f32) -> Decision {
             format!("not sure what you mean (best guess `{proposal}`, confidence {confidence:.2}); try rephrasing");
         return decision;
     }
-    let Some(entry) = CATALOG.get().and_then(|c| c.iter().find(|e| e.name == tool)) else {
+    let Some(entry) = catalog().and_then(|c| c.iter().find(|e| e.name == tool)) else {
         decision.status = Status::Unavailable;
         decision.message = format!("that needs the tool '{tool}', which this kernel does not have on this board");
         return decision;
@@ -387,8 +398,7 @@ pub fn context(request: &str, tokenizer: &inference::tokenizer::Tokenizer, budge
         used += header;
     }
     let words: Vec<&str> = request.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() >= 3).collect();
-    let mut ranked: Vec<(usize, &Entry)> = CATALOG
-        .get()
+    let mut ranked: Vec<(usize, &Entry)> = catalog()
         .map(|c| {
             c.iter()
                 .map(|e| {
@@ -496,7 +506,7 @@ fn ask_chat_model(loaded: &'static crate::llm::Loaded, request: &str, cancelled:
     // model's; anything else is an answer in words, shown and never run.
     let line = answer.text.trim().trim_matches('`').trim();
     let first = line.split(|c: char| c.is_whitespace() || c == '{').next().unwrap_or("");
-    let names_tool = CATALOG.get().is_some_and(|c| c.iter().any(|e| e.name == first));
+    let names_tool = catalog().is_some_and(|c| c.iter().any(|e| e.name == first));
     let mut decision = if names_tool {
         verify(request, String::from(line), answer.confidence)
     } else {

@@ -25,6 +25,8 @@ use mcp::{shell as client, CallError, Server, Value};
 /// Longest accepted line: an MCP message on serial may be 64 KiB; anything longer is
 /// answered with a size error by the server.
 pub const MAX_LINE: usize = 64 * 1024 + 1024;
+// The console's receive ring holds a whole line even when the shell does not run meanwhile.
+const _: () = assert!(crate::console::RX_CAPACITY > MAX_LINE);
 
 const PROMPT: &str = "kingly> ";
 const BUILTINS: [&str; 5] = ["help", "tools", "resources", "read", "ask"];

@@ -92,21 +92,16 @@ pub fn client_can_be_asked(params: &Map<String, Value>) -> bool {
     }
 }
 
-/// Adds the [`ARGUMENT`] property to a destructive tool's input schema; returns whether the
-/// server must confirm its calls: false when the tool declares its own argument of that
-/// name (it then asks itself, through [`crate::Ctx::confirm`], as `intent_run` does).
-pub fn declare(schema: &mut Value) -> bool {
-    let Some(object) = schema.as_object_mut() else { return true };
+/// Adds the [`ARGUMENT`] property to the input schema of a destructive tool the server
+/// confirms (a tool that asks itself, [`crate::Tool::confirms_itself`], declares its own).
+pub fn declare(schema: &mut Value) {
+    let Some(object) = schema.as_object_mut() else { return };
     let properties = object.entry("properties").or_insert_with(|| Value::Object(Map::new()));
-    let Some(properties) = properties.as_object_mut() else { return true };
-    if properties.contains_key(ARGUMENT) {
-        return false;
+    if let Some(properties) = properties.as_object_mut() {
+        properties.entry(ARGUMENT).or_insert_with(|| {
+            json!({"type": "boolean", "default": false, "description": "run this destructive tool without asking the user (for clients without MCP elicitation)"})
+        });
     }
-    properties.insert(
-        ARGUMENT.into(),
-        json!({"type": "boolean", "default": false, "description": "run this destructive tool without asking the user (for clients without MCP elicitation)"}),
-    );
-    true
 }
 
 /// Whether a call's arguments confirm it.
@@ -225,11 +220,13 @@ mod tests {
     #[test]
     fn declaring_adds_the_argument_once() {
         let mut schema = json!({"type": "object", "properties": {}, "additionalProperties": false});
-        assert!(declare(&mut schema));
+        declare(&mut schema);
         assert_eq!(schema["properties"]["confirm"]["type"], "boolean");
-        assert!(!declare(&mut schema), "a schema with its own confirm handles it itself");
+        let mut own = json!({"type": "object", "properties": {"confirm": {"type": "boolean", "description": "mine"}}});
+        declare(&mut own);
+        assert_eq!(own["properties"]["confirm"]["description"], "mine");
         let mut bare = json!({"type": "object"});
-        assert!(declare(&mut bare));
+        declare(&mut bare);
         assert_eq!(bare["properties"]["confirm"]["default"], false);
     }
 }

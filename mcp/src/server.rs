@@ -145,20 +145,25 @@ impl Registry {
         Registry { info, tools: Vec::new(), resources: Vec::new(), prompts: Vec::new(), clock: None }
     }
 
+    /// All tools, in registration order (including local-only ones).
+    pub fn tools(&self) -> &[Tool] {
+        &self.tools
+    }
+
     /// Adds a tool.
     pub fn add_tool(&mut self, tool: Tool) -> Result<(), RegisterError> {
         if !valid_name(&tool.name) {
-            return Err(RegisterError::InvalidName(tool.name));
+            return Err(RegisterError::InvalidName(tool.name.to_string()));
         }
         if self.tools.iter().any(|t| t.name == tool.name) {
-            return Err(RegisterError::Duplicate(tool.name));
+            return Err(RegisterError::Duplicate(tool.name.to_string()));
         }
-        if let Some(why) = tool.schema_error {
-            return Err(RegisterError::InvalidSchema(tool.name, why));
-        }
-        let mut tool = tool;
-        if tool.annotations.destructive {
-            tool.server_confirms = confirm::declare(&mut tool.input_schema);
+        // Release kernels parse schemas on first use (boot time); debug builds — every test
+        // kernel and the host tests — check them here.
+        if cfg!(debug_assertions) {
+            if let Some(why) = tool.schema_error() {
+                return Err(RegisterError::InvalidSchema(tool.name.to_string(), why));
+            }
         }
         self.tools.push(tool);
         Ok(())
@@ -299,6 +304,11 @@ impl Server {
     pub fn add_tool(&mut self, tool: Tool) -> Result<(), RegisterError> {
         let name = tool.name.clone();
         self.registry_mut(&name)?.add_tool(tool)
+    }
+
+    /// Adds tools declared as constant data (see [`crate::tool::Declaration`]).
+    pub fn add_declared(&mut self, declaration: &'static crate::tool::Declaration) -> Result<(), RegisterError> {
+        self.add_tool(Tool::from(declaration))
     }
 
     /// Adds a resource or resource template (only while the registry is not shared).
@@ -645,7 +655,7 @@ impl Server {
             match (tool, self.forbidden(name)) {
                 (Some(_), Some(why)) => Err(CallError::Forbidden(why)),
                 (Some(tool), None) => tool.validate(&arguments).and_then(|()| {
-                    if tool.server_confirms && !confirm::confirmed(&arguments) {
+                    if tool.server_confirms() && !confirm::confirmed(&arguments) {
                         match ctx.confirm(&confirm::question(name, &tool.title, &arguments)) {
                             Confirmation::Accepted => {}
                             Confirmation::Declined(why) => {

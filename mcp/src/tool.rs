@@ -4,7 +4,7 @@ use crate::{
     confirm::{self, Confirmation, Mailbox},
     jsonrpc::{notification, RpcError},
 };
-use alloc::{boxed::Box, string::String, sync::Arc, vec::Vec};
+use alloc::{borrow::Cow, boxed::Box, string::String, sync::Arc, vec::Vec};
 use serde_json::{json, Map, Value};
 
 /// Behaviour hints a client uses to decide whether to ask the user first. Every tool states
@@ -230,21 +230,175 @@ impl<'a> Ctx<'a> {
 /// A tool handler: gets validated arguments.
 pub type Handler = Box<dyn Fn(&mut Ctx<'_>, &Map<String, Value>) -> Result<ToolOutput, ToolError> + Send + Sync>;
 
+/// A JSON Schema declared as text and parsed on first use (a `tools/list`, a call's
+/// validation): registering the kernel's tools then costs string copies, not ~270 KB of
+/// parsed values and the parser's first run, before MCP answers at boot. Debug builds (every
+/// test kernel, the host tests) still parse at registration, so a broken schema is a
+/// registration error there.
+pub(crate) struct Schema {
+    declared: Declared,
+    parsed: spin::Once<Value>,
+}
+
+/// How a schema was declared.
+enum Declared {
+    Text(Cow<'static, str>),
+    Value(Value),
+}
+
+impl Schema {
+    fn text(text: Cow<'static, str>) -> Self {
+        Schema { declared: Declared::Text(text), parsed: spin::Once::new() }
+    }
+
+    fn value(value: Value) -> Self {
+        Schema { declared: Declared::Value(value), parsed: spin::Once::new() }
+    }
+
+    /// Parses the text now: `Err` with the parser's message when it is not JSON.
+    fn check(&self) -> Result<(), String> {
+        match &self.declared {
+            Declared::Text(text) => serde_json::from_str::<Value>(text).map(drop).map_err(|e| alloc::format!("{e}")),
+            Declared::Value(_) => Ok(()),
+        }
+    }
+
+    /// The schema; `amend` runs once on it (the confirm argument). A text that does not
+    /// parse (a registration error in debug builds) becomes a schema nothing satisfies,
+    /// whose description says why.
+    fn get(&self, amend: impl FnOnce(&mut Value)) -> &Value {
+        self.parsed.call_once(|| {
+            let mut value = match &self.declared {
+                Declared::Text(text) => serde_json::from_str(text).unwrap_or_else(|error| {
+                    serde_json::json!({"type": "null", "description": alloc::format!("the declared schema is not JSON: {error}")})
+                }),
+                Declared::Value(value) => value.clone(),
+            };
+            amend(&mut value);
+            value
+        })
+    }
+}
+
+/// A tool's handler as a plain function (what a [`Declaration`] holds).
+pub type HandlerFn = fn(&mut Ctx<'_>, &Map<String, Value>) -> Result<ToolOutput, ToolError>;
+
+/// A tool declared as constant data: `const { Declaration::new(..).title(..) ... }` builds
+/// it at compile time and [`crate::Server::add_declared`] registers it by reference. The
+/// kernel declares its tools this way because registering them then runs one short loop
+/// instead of a builder chain per tool: in QEMU, where every instruction's first run is
+/// translated, that was most of the time from kernel entry to MCP ready (18 ms of 20).
+#[derive(Clone, Copy)]
+pub struct Declaration {
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    input: Option<&'static str>,
+    output: Option<&'static str>,
+    annotations: Annotations,
+    handler: HandlerFn,
+    local_only: bool,
+    confirms_itself: bool,
+}
+
+impl Declaration {
+    /// A read-only tool without arguments or output schema; refine with the methods below
+    /// (the same names as [`Tool`]'s builder).
+    pub const fn new(name: &'static str, handler: HandlerFn) -> Self {
+        Declaration {
+            name,
+            title: "",
+            description: "",
+            input: None,
+            output: None,
+            annotations: Annotations::READ_ONLY,
+            handler,
+            local_only: false,
+            confirms_itself: false,
+        }
+    }
+
+    /// One-line title.
+    pub const fn title(mut self, title: &'static str) -> Self {
+        self.title = title;
+        self
+    }
+
+    /// What it does, precisely.
+    pub const fn description(mut self, description: &'static str) -> Self {
+        self.description = description;
+        self
+    }
+
+    /// JSON Schema of the arguments, as text (parsed on first use).
+    pub const fn input_schema_text(mut self, text: &'static str) -> Self {
+        self.input = Some(text);
+        self
+    }
+
+    /// JSON Schema of `structuredContent`, as text (parsed on first use).
+    pub const fn output_schema_text(mut self, text: &'static str) -> Self {
+        self.output = Some(text);
+        self
+    }
+
+    /// Behaviour hints.
+    pub const fn annotations(mut self, annotations: Annotations) -> Self {
+        self.annotations = annotations;
+        self
+    }
+
+    /// Only the local console may use it ([`Tool::local_only`]).
+    pub const fn local_only(mut self) -> Self {
+        self.local_only = true;
+        self
+    }
+
+    /// Asks its caller itself ([`Tool::confirms_itself`]).
+    pub const fn confirms_itself(mut self) -> Self {
+        self.confirms_itself = true;
+        self
+    }
+
+    /// The tool's name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl From<&'static Declaration> for Tool {
+    fn from(d: &'static Declaration) -> Tool {
+        let handler = d.handler;
+        Tool {
+            name: Cow::Borrowed(d.name),
+            title: Cow::Borrowed(d.title),
+            description: Cow::Borrowed(d.description),
+            input_schema: match d.input {
+                Some(text) => Schema::text(Cow::Borrowed(text)),
+                None => Schema::value(no_arguments()),
+            },
+            output_schema: d.output.map(|text| Schema::text(Cow::Borrowed(text))),
+            annotations: d.annotations,
+            handler: Box::new(handler),
+            local_only: d.local_only,
+            confirms_itself: d.confirms_itself,
+        }
+    }
+}
+
 /// A tool declaration.
 pub struct Tool {
-    pub(crate) name: String,
-    pub(crate) title: String,
-    pub(crate) description: String,
-    pub(crate) input_schema: Value,
-    pub(crate) output_schema: Option<Value>,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) title: Cow<'static, str>,
+    pub(crate) description: Cow<'static, str>,
+    pub(crate) input_schema: Schema,
+    pub(crate) output_schema: Option<Schema>,
     pub(crate) annotations: Annotations,
     pub(crate) handler: Handler,
-    /// A schema given as text that did not parse (reported by `Server::add_tool`).
-    pub(crate) schema_error: Option<String>,
     /// Hidden from remote (network) sessions: reachable only from the local console.
     pub(crate) local_only: bool,
-    /// A destructive tool whose `tools/call`s the server confirms (see [`crate::confirm`]).
-    pub(crate) server_confirms: bool,
+    /// Asks its caller itself (through [`Ctx::confirm`]) instead of the server.
+    pub(crate) confirms_itself: bool,
 }
 
 /// The schema of a tool without arguments.
@@ -269,60 +423,73 @@ impl Tool {
         handler: impl Fn(&mut Ctx<'_>, &Map<String, Value>) -> Result<ToolOutput, ToolError> + Send + Sync + 'static,
     ) -> Self {
         Tool {
-            name: name.into(),
-            title: String::new(),
-            description: String::new(),
-            input_schema: no_arguments(),
+            name: Cow::Owned(name.into()),
+            title: Cow::Borrowed(""),
+            description: Cow::Borrowed(""),
+            input_schema: Schema::value(no_arguments()),
             output_schema: None,
             annotations: Annotations::READ_ONLY,
             handler: Box::new(handler),
-            schema_error: None,
             local_only: false,
-            server_confirms: false,
+            confirms_itself: false,
         }
     }
 
-    /// JSON Schema of the arguments, as JSON text. Declaring schemas as text keeps
-    /// registration cheap (one parser instead of code generated per schema) — it matters
-    /// for boot time.
+    /// JSON Schema of the arguments, as JSON text, parsed on first use (see [`Schema`]):
+    /// declaring schemas as text keeps registration cheap, which matters for boot time.
     pub fn input_schema_text(mut self, text: &str) -> Self {
-        match serde_json::from_str(text) {
-            Ok(schema) => self.input_schema = schema,
-            Err(error) => self.schema_error = Some(alloc::format!("input schema: {error}")),
-        }
+        self.input_schema = Schema::text(Cow::Owned(text.into()));
         self
     }
 
-    /// JSON Schema of `structuredContent`, as JSON text.
+    /// JSON Schema of `structuredContent`, as JSON text, parsed on first use.
     pub fn output_schema_text(mut self, text: &str) -> Self {
-        match serde_json::from_str(text) {
-            Ok(schema) => self.output_schema = Some(schema),
-            Err(error) => self.schema_error = Some(alloc::format!("output schema: {error}")),
-        }
+        self.output_schema = Some(Schema::text(Cow::Owned(text.into())));
         self
+    }
+
+    /// A destructive tool that asks its caller itself ([`Ctx::confirm`]) and declares its
+    /// own `confirm` argument, instead of the server confirming every call (see
+    /// [`crate::confirm`]).
+    pub fn confirms_itself(mut self) -> Self {
+        self.confirms_itself = true;
+        self
+    }
+
+    /// Whether the server confirms this tool's `tools/call`s.
+    pub(crate) fn server_confirms(&self) -> bool {
+        self.annotations.destructive && !self.confirms_itself
+    }
+
+    /// Why a schema declared as text does not parse, if one does not.
+    pub(crate) fn schema_error(&self) -> Option<String> {
+        let input = self.input_schema.check().err().map(|e| alloc::format!("input schema: {e}"));
+        let output =
+            self.output_schema.as_ref().and_then(|s| s.check().err()).map(|e| alloc::format!("output schema: {e}"));
+        input.or(output)
     }
 
     /// One-line title.
     pub fn title(mut self, title: &str) -> Self {
-        self.title = title.into();
+        self.title = Cow::Owned(title.into());
         self
     }
 
     /// What it does, precisely.
     pub fn description(mut self, description: &str) -> Self {
-        self.description = description.into();
+        self.description = Cow::Owned(description.into());
         self
     }
 
     /// JSON Schema of the arguments (type object).
     pub fn input_schema(mut self, schema: Value) -> Self {
-        self.input_schema = schema;
+        self.input_schema = Schema::value(schema);
         self
     }
 
     /// JSON Schema of `structuredContent`.
     pub fn output_schema(mut self, schema: Value) -> Self {
-        self.output_schema = Some(schema);
+        self.output_schema = Some(Schema::value(schema));
         self
     }
 
@@ -359,9 +526,19 @@ impl Tool {
         &self.description
     }
 
-    /// The input schema.
+    /// The input schema (with the `confirm` argument when the server confirms the tool).
     pub fn schema(&self) -> &Value {
-        &self.input_schema
+        let confirms = self.server_confirms();
+        self.input_schema.get(|schema| {
+            if confirms {
+                crate::confirm::declare(schema);
+            }
+        })
+    }
+
+    /// The output schema, if the tool declares one.
+    pub fn output_schema_value(&self) -> Option<&Value> {
+        self.output_schema.as_ref().map(|s| s.get(|_| {}))
     }
 
     /// The behaviour hints.
@@ -375,8 +552,8 @@ impl Tool {
         entry.insert("name".into(), Value::from(self.name.clone()));
         entry.insert("title".into(), Value::from(self.title.clone()));
         entry.insert("description".into(), Value::from(self.description.clone()));
-        entry.insert("inputSchema".into(), self.input_schema.clone());
-        if let Some(schema) = &self.output_schema {
+        entry.insert("inputSchema".into(), self.schema().clone());
+        if let Some(schema) = self.output_schema_value() {
             entry.insert("outputSchema".into(), schema.clone());
         }
         entry.insert("annotations".into(), self.annotations.to_json(&self.title));
@@ -391,7 +568,7 @@ impl Tool {
 
     /// Checks `arguments` against the input schema.
     pub(crate) fn validate(&self, arguments: &Value) -> Result<(), CallError> {
-        crate::schema::validate(&self.input_schema, arguments).map_err(CallError::InvalidArguments)
+        crate::schema::validate(self.schema(), arguments).map_err(CallError::InvalidArguments)
     }
 
     /// Runs the handler on arguments [`Tool::validate`] accepted.

@@ -13,12 +13,12 @@
 //! named). Bad arguments (pin 99, mode "pwm") never reach the handler: schema validation
 //! answers -32602.
 
-use super::add;
+use super::declare;
 use crate::{board::CURRENT, gpio_owner, platform};
 use alloc::{format, string::String, vec::Vec};
 use core::fmt::Write;
 use drivers::gpio::{Function, Gpio, Pull};
-use mcp::{json, Annotations, Map, Resource, Server, Tool, ToolError, ToolOutput, Value};
+use mcp::{json, Annotations, Declaration, Map, Resource, Server, ToolError, ToolOutput, Value};
 
 /// Highest GPIO the header brings out.
 const MAX_HEADER_GPIO: u32 = 27;
@@ -151,55 +151,93 @@ fn header_text() -> Result<String, String> {
     Ok(text)
 }
 
-const PIN_SCHEMA: &str = r#"{"type": "integer", "minimum": 0, "maximum": 27, "description": "BCM GPIO number on the 40-pin header (0-27; see board://header)"}"#;
+/// The `pin` argument (a macro, so the schemas that contain it are literals: the tools are
+/// declared as constant data, see `super::declare`).
+macro_rules! pin_schema {
+    () => {
+        r#"{"type": "integer", "minimum": 0, "maximum": 27, "description": "BCM GPIO number on the 40-pin header (0-27; see board://header)"}"#
+    };
+}
+
+/// An input schema with `pin` and the `extra` properties (text starting with a comma), and
+/// the `required` names (quoted, comma-separated).
+macro_rules! pin_object {
+    ($extra:literal, $required:literal) => {
+        concat!(
+            r#"{"type": "object", "properties": {"pin": "#,
+            pin_schema!(),
+            $extra,
+            r#"}, "required": ["#,
+            $required,
+            r#"], "additionalProperties": false}"#
+        )
+    };
+}
+
+/// What every GPIO tool reports about a pin.
+macro_rules! pin_state_schema {
+    () => {
+        r#"{"type": "object", "properties": {
+    "pin": {"type": "integer"},
+    "header_pin": {"type": ["integer", "null"]},
+    "function": {"type": "string"},
+    "level": {"type": "boolean"},
+    "pull": {"type": ["string", "null"], "description": "readable on the BCM2711 only"},
+    "owner": {"type": ["string", "null"]}
+}, "required": ["pin", "function", "level", "owner"]}"#
+    };
+}
 
 /// Registers the group (nothing on boards without GPIO and header).
 pub fn register(server: &mut Server) {
     if CURRENT.gpio.is_none() || CURRENT.header.is_none() {
         return;
     }
-    let pin_schema = |extra: &str, required: &str| {
-        format!(
-            r#"{{"type": "object", "properties": {{"pin": {PIN_SCHEMA}{extra}}}, "required": [{required}], "additionalProperties": false}}"#
-        )
-    };
-    add(
+    declare(
         server,
-        Tool::new("gpio_mode", |_, args| mode(args))
-            .title("Set a GPIO's mode")
-            .description("Makes a header GPIO an input or an output, optionally with a pull-up or pull-down. Pins the board or a bus uses (console UART 14/15, claimed I2C/SPI/PWM pins) are refused.")
-            .input_schema_text(&pin_schema(
-                r#", "mode": {"enum": ["input", "output"]}, "pull": {"enum": ["none", "up", "down"], "description": "pull resistor (unchanged if omitted)"}"#,
-                r#""pin", "mode""#,
-            ))
-            .output_schema_text(PIN_STATE_SCHEMA)
-            .annotations(Annotations { read_only: false, destructive: false, idempotent: true, open_world: false }),
+        &const {
+            Declaration::new("gpio_mode", |_, args| mode(args))
+                .title("Set a GPIO's mode")
+                .description("Makes a header GPIO an input or an output, optionally with a pull-up or pull-down. Pins the board or a bus uses (console UART 14/15, claimed I2C/SPI/PWM pins) are refused.")
+                .input_schema_text(pin_object!(
+                    r#", "mode": {"enum": ["input", "output"]}, "pull": {"enum": ["none", "up", "down"], "description": "pull resistor (unchanged if omitted)"}"#,
+                    r#""pin", "mode""#
+                ))
+                .output_schema_text(pin_state_schema!())
+                .annotations(Annotations { read_only: false, destructive: false, idempotent: true, open_world: false })
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("gpio_write", |_, args| write(args))
-            .title("Drive a GPIO high or low")
-            .description("Sets a header GPIO's output level (true = high, 3.3 V), making it an output first if it was not; reports the level read back. Reserved and claimed pins are refused.")
-            .input_schema_text(&pin_schema(r#", "value": {"type": "boolean", "description": "true = high, false = low"}"#, r#""pin", "value""#))
-            .output_schema_text(r#"{"type": "object", "properties": {"pin": {"type": "integer"}, "value": {"type": "boolean"}, "level": {"type": "boolean", "description": "level read back"}, "made_output": {"type": "boolean"}}, "required": ["pin", "value", "level", "made_output"]}"#)
-            .annotations(Annotations { read_only: false, destructive: false, idempotent: true, open_world: false }),
+        &const {
+            Declaration::new("gpio_write", |_, args| write(args))
+                .title("Drive a GPIO high or low")
+                .description("Sets a header GPIO's output level (true = high, 3.3 V), making it an output first if it was not; reports the level read back. Reserved and claimed pins are refused.")
+                .input_schema_text(pin_object!(r#", "value": {"type": "boolean", "description": "true = high, false = low"}"#, r#""pin", "value""#))
+                .output_schema_text(r#"{"type": "object", "properties": {"pin": {"type": "integer"}, "value": {"type": "boolean"}, "level": {"type": "boolean", "description": "level read back"}, "made_output": {"type": "boolean"}}, "required": ["pin", "value", "level", "made_output"]}"#)
+                .annotations(Annotations { read_only: false, destructive: false, idempotent: true, open_world: false })
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("gpio_read", |_, args| read(args))
-            .title("Read a GPIO")
-            .description("The level of a header GPIO (true = high) and its current function.")
-            .input_schema_text(&pin_schema("", r#""pin""#))
-            .output_schema_text(r#"{"type": "object", "properties": {"pin": {"type": "integer"}, "value": {"type": "boolean"}, "mode": {"type": "string"}}, "required": ["pin", "value", "mode"]}"#)
-            .annotations(Annotations::READ_ONLY),
+        &const {
+            Declaration::new("gpio_read", |_, args| read(args))
+                .title("Read a GPIO")
+                .description("The level of a header GPIO (true = high) and its current function.")
+                .input_schema_text(pin_object!("", r#""pin""#))
+                .output_schema_text(r#"{"type": "object", "properties": {"pin": {"type": "integer"}, "value": {"type": "boolean"}, "mode": {"type": "string"}}, "required": ["pin", "value", "mode"]}"#)
+                .annotations(Annotations::READ_ONLY)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("gpio_list", |_, _| list())
-            .title("List the GPIOs")
-            .description("Every header GPIO (0-27) with its physical pin, function, level, pull (where readable) and owner (board or bus), if any.")
-            .output_schema_text(&format!(r#"{{"type": "object", "properties": {{"pins": {{"type": "array", "items": {PIN_STATE_SCHEMA}}}}}, "required": ["pins"]}}"#))
-            .annotations(Annotations::READ_ONLY),
+        &const {
+            Declaration::new("gpio_list", |_, _| list())
+                .title("List the GPIOs")
+                .description("Every header GPIO (0-27) with its physical pin, function, level, pull (where readable) and owner (board or bus), if any.")
+                .output_schema_text(concat!(r#"{"type": "object", "properties": {"pins": {"type": "array", "items": "#, pin_state_schema!(), r#"}}, "required": ["pins"]}"#))
+                .annotations(Annotations::READ_ONLY)
+        },
     );
     let header = Resource::new("board://header", "board-header", |_, _| header_text())
         .title("40-pin header map")
@@ -208,12 +246,3 @@ pub fn register(server: &mut Server) {
         log::error!("resource not registered: {error}");
     }
 }
-
-const PIN_STATE_SCHEMA: &str = r#"{"type": "object", "properties": {
-    "pin": {"type": "integer"},
-    "header_pin": {"type": ["integer", "null"]},
-    "function": {"type": "string"},
-    "level": {"type": "boolean"},
-    "pull": {"type": ["string", "null"], "description": "readable on the BCM2711 only"},
-    "owner": {"type": ["string", "null"]}
-}, "required": ["pin", "function", "level", "owner"]}"#;

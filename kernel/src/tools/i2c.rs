@@ -15,12 +15,12 @@
 //! (deadline in the driver: the call returns, the kernel keeps serving), or the bus pins
 //! owned by something else.
 
-use super::add;
+use super::declare;
 use crate::{board::CURRENT, gpio_owner, platform};
 use alloc::{format, string::String, vec::Vec};
 use core::sync::atomic::{AtomicBool, Ordering};
 use drivers::{gpio::Function, i2c::Bsc};
-use mcp::{json, Annotations, Map, Server, Tool, ToolError, ToolOutput, Value};
+use mcp::{json, Annotations, Declaration, Map, Server, ToolError, ToolOutput, Value};
 use spin::MutexGuard;
 
 /// Bus clock set on first use.
@@ -142,74 +142,103 @@ fn temperature(args: &Map<String, Value>) -> Result<ToolOutput, ToolError> {
     ))
 }
 
-const BUS_SCHEMA: &str = r#""bus": {"type": "integer", "minimum": 0, "maximum": 1, "default": 1, "description": "1: GPIO 2/3 (header pins 3/5); 0: GPIO 0/1 (pins 27/28)"}"#;
-const ADDRESS_SCHEMA: &str =
-    r#""address": {"type": "integer", "minimum": 3, "maximum": 119, "description": "7-bit device address, 0x03-0x77"}"#;
-const LENGTH_SCHEMA: &str =
-    r#""length": {"type": "integer", "minimum": 1, "maximum": 64, "description": "bytes to read (at most 64)"}"#;
+// The schemas are literals assembled by macros, so the tools are declared as constant data
+// (see `super::declare`).
+macro_rules! bus_schema {
+    () => {
+        r#""bus": {"type": "integer", "minimum": 0, "maximum": 1, "default": 1, "description": "1: GPIO 2/3 (header pins 3/5); 0: GPIO 0/1 (pins 27/28)"}"#
+    };
+}
+macro_rules! address_schema {
+    () => {
+        r#""address": {"type": "integer", "minimum": 3, "maximum": 119, "description": "7-bit device address, 0x03-0x77"}"#
+    };
+}
+macro_rules! length_schema {
+    () => {
+        r#""length": {"type": "integer", "minimum": 1, "maximum": 64, "description": "bytes to read (at most 64)"}"#
+    };
+}
+/// A byte-array argument `name`, described as `what`.
+macro_rules! bytes_schema {
+    ($name:literal, $what:literal) => {
+        concat!(
+            "\"",
+            $name,
+            r#"": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"type": "integer", "minimum": 0, "maximum": 255}, "description": ""#,
+            $what,
+            r#" (1-64 bytes)"}"#
+        )
+    };
+}
+/// An object schema of the given properties (each `"name": {...}`) and required names.
+macro_rules! object {
+    ($required:literal; $first:expr $(, $rest:expr)*) => {
+        concat!(r#"{"type": "object", "properties": {"#, $first $(, ", ", $rest)*, r#"}, "required": ["#, $required, r#"], "additionalProperties": false}"#)
+    };
+}
 const DATA_OUTPUT: &str = r#"{"type": "object", "properties": {"bus": {"type": "integer"}, "address": {"type": "integer"}, "data": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}}, "hex": {"type": "string"}}, "required": ["bus", "address", "data", "hex"]}"#;
-
-fn bytes_schema(name: &str, what: &str) -> String {
-    format!(
-        r#""{name}": {{"type": "array", "minItems": 1, "maxItems": 64, "items": {{"type": "integer", "minimum": 0, "maximum": 255}}, "description": "{what} (1-64 bytes)"}}"#
-    )
-}
-
-fn object(properties: &[&str], required: &str) -> String {
-    format!(
-        r#"{{"type": "object", "properties": {{{}}}, "required": [{required}], "additionalProperties": false}}"#,
-        properties.join(", ")
-    )
-}
 
 /// Registers the group (nothing on boards without I2C).
 pub fn register(server: &mut Server) {
     if CURRENT.i2c.iter().all(Option::is_none) || CURRENT.gpio.is_none() {
         return;
     }
-    add(
+    declare(
         server,
-        Tool::new("i2c_scan", |_, args| scan(args))
+        &const {
+            Declaration::new("i2c_scan", |_, args| scan(args))
             .title("Scan an I2C bus")
             .description("Lists the 7-bit addresses (0x03-0x77) where a device acknowledges a one-byte read. The first I2C call on a bus routes its pins to the controller.")
-            .input_schema_text(&object(&[BUS_SCHEMA], ""))
+            .input_schema_text(object!(""; bus_schema!()))
             .output_schema_text(r#"{"type": "object", "properties": {"bus": {"type": "integer"}, "addresses": {"type": "array", "items": {"type": "integer"}}, "hex": {"type": "array", "items": {"type": "string"}}}, "required": ["bus", "addresses", "hex"]}"#)
-            .annotations(Annotations::READ_ONLY),
+            .annotations(Annotations::READ_ONLY)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("i2c_read", |_, args| read(args))
-            .title("Read from an I2C device")
-            .description("Reads 1-64 bytes from the device at a 7-bit address (a NACK means no device there).")
-            .input_schema_text(&object(&[ADDRESS_SCHEMA, LENGTH_SCHEMA, BUS_SCHEMA], r#""address", "length""#))
-            .output_schema_text(DATA_OUTPUT)
-            .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false }),
+        &const {
+            Declaration::new("i2c_read", |_, args| read(args))
+                .title("Read from an I2C device")
+                .description("Reads 1-64 bytes from the device at a 7-bit address (a NACK means no device there).")
+                .input_schema_text(
+                    object!(r#""address", "length""#; address_schema!(), length_schema!(), bus_schema!()),
+                )
+                .output_schema_text(DATA_OUTPUT)
+                .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false })
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("i2c_write", |_, args| write(args))
+        &const {
+            Declaration::new("i2c_write", |_, args| write(args))
             .title("Write to an I2C device")
             .description("Writes 1-64 bytes to the device at a 7-bit address (typically a register number followed by its new value). Can overwrite device memory such as EEPROMs.")
-            .input_schema_text(&object(&[ADDRESS_SCHEMA, &bytes_schema("data", "bytes to write"), BUS_SCHEMA], r#""address", "data""#))
+            .input_schema_text(object!(r#""address", "data""#; address_schema!(), bytes_schema!("data", "bytes to write"), bus_schema!()))
             .output_schema_text(r#"{"type": "object", "properties": {"bus": {"type": "integer"}, "address": {"type": "integer"}, "written": {"type": "integer"}}, "required": ["bus", "address", "written"]}"#)
-            .annotations(Annotations { read_only: false, destructive: true, idempotent: false, open_world: false }),
+            .annotations(Annotations { read_only: false, destructive: true, idempotent: false, open_world: false })
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("i2c_write_read", |_, args| write_read(args))
+        &const {
+            Declaration::new("i2c_write_read", |_, args| write_read(args))
             .title("Read an I2C device's register")
             .description("Writes 1-64 bytes (usually a register number), then reads 1-64 bytes after a repeated START: the usual way to read a sensor register.")
-            .input_schema_text(&object(&[ADDRESS_SCHEMA, &bytes_schema("write", "bytes to write first, e.g. the register number"), LENGTH_SCHEMA, BUS_SCHEMA], r#""address", "write", "length""#))
+            .input_schema_text(object!(r#""address", "write", "length""#; address_schema!(), bytes_schema!("write", "bytes to write first, e.g. the register number"), length_schema!(), bus_schema!()))
             .output_schema_text(DATA_OUTPUT)
-            .annotations(Annotations { read_only: false, destructive: false, idempotent: false, open_world: false }),
+            .annotations(Annotations { read_only: false, destructive: false, idempotent: false, open_world: false })
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("sensor_temperature", |_, args| temperature(args))
+        &const {
+            Declaration::new("sensor_temperature", |_, args| temperature(args))
             .title("Read an LM75-compatible temperature sensor")
             .description("Degrees Celsius from an LM75-family sensor (LM75, TMP75, TMP105, ...) at 0x48-0x4f, read with the lm75 crate (an embedded-hal 1.0 driver) over the kernel's I2C driver.")
-            .input_schema_text(&object(&[r#""address": {"type": "integer", "minimum": 72, "maximum": 79, "description": "0x48-0x4f"}"#, BUS_SCHEMA], r#""address""#))
+            .input_schema_text(object!(r#""address""#; r#""address": {"type": "integer", "minimum": 72, "maximum": 79, "description": "0x48-0x4f"}"#, bus_schema!()))
             .output_schema_text(r#"{"type": "object", "properties": {"bus": {"type": "integer"}, "address": {"type": "integer"}, "celsius": {"type": "number"}, "driver": {"type": "string"}}, "required": ["bus", "address", "celsius"]}"#)
-            .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false }),
+            .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false })
+        },
     );
 }

@@ -3,13 +3,13 @@
 //! the client's user accepts it (MCP elicitation, when the client can be asked) or with
 //! `confirm: true` (otherwise the proposal comes back with `needs_confirmation`).
 
-use super::add;
+use super::declare;
 use crate::{
     decisions::Outcome,
     intent::{self, Status},
 };
 use alloc::{format, string::String, sync::Arc};
-use mcp::{json, server::Registry, Annotations, CallError, Confirmation, Server, Tool, ToolOutput, Value};
+use mcp::{json, server::Registry, Annotations, CallError, Confirmation, Declaration, Server, ToolOutput, Value};
 use spin::Once;
 
 static REGISTRY: Once<Arc<Registry>> = Once::new();
@@ -114,23 +114,28 @@ fn parse(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolO
 
 /// Registers the group.
 pub fn register(server: &mut Server) {
-    add(
+    declare(
         server,
-        Tool::new("intent_run", run)
+        &const {
+            Declaration::new("intent_run", run)
             .title("Do what a request says")
             .description("Understands a plain-language request like intent_parse, then runs the proposed tool: read-only tools at once; tools that change the machine only after the client's user accepts them (MCP elicitation; status declined otherwise) or, for a client that cannot be asked, with confirm=true (otherwise the proposal is returned with status needs_confirmation). Unknown or uncertain requests are not guessed.")
             .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string","minLength":1,"maxLength":512},"confirm":{"type":"boolean","default":false,"description":"run a proposal that changes the machine"}},"required":["text"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"status":{"enum":["ran","needs_confirmation","declined","unknown","low_confidence","unavailable","invalid"]},"tool":{"type":["string","null"]},"arguments":{},"confidence":{"type":"number"},"destructive":{"type":"boolean"},"ran":{"type":"boolean"},"result":{},"message":{"type":"string"},"answer":{"type":["string","null"],"description":"a chat model's answer in words when no tool fits"},"decision":{"type":"integer","description":"its number in kernel://decisions"}},"required":["status","ran","message"]}"#)
-            .annotations(Annotations { read_only: false, destructive: true, idempotent: false, open_world: false }),
+            .annotations(Annotations { read_only: false, destructive: true, idempotent: false, open_world: false })
+            .confirms_itself()
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("intent_parse", parse)
+        &const {
+            Declaration::new("intent_parse", parse)
             .title("Understand a request")
             .description("Turns a plain-language request into a proposed tool call with the built-in intent model, verified against the tool's input schema, with a confidence. Does not run it: status 'ready' means the call is valid; 'unknown', 'low_confidence', 'unavailable' and 'invalid' say why not.")
             .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string","minLength":1,"maxLength":512},"explain":{"type":"boolean","default":false,"description":"also return the context a chat model would get for this request (tool list and state within the token budget)"},"budget":{"type":"integer","minimum":64,"maximum":2048,"default":384}},"required":["text"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"model":{"enum":["intent","placed","card"]},"context":{"type":"object","properties":{"text":{"type":"string"},"tokens":{"type":"integer"},"budget":{"type":"integer"},"tools_listed":{"type":"integer"},"tokenizer_of":{"type":"string"}}},"status":{"enum":["ready","unknown","low_confidence","unavailable","invalid"]},"tool":{"type":["string","null"]},"arguments":{},"confidence":{"type":"number"},"proposal":{"type":"string"},"read_only":{"type":["boolean","null"]},"destructive":{"type":["boolean","null"]},"needs_confirmation":{"type":"boolean"},"message":{"type":"string"},"cached":{"type":"boolean"},"answer":{"type":["string","null"],"description":"a chat model's answer in words when no tool fits (never run)"},"decision":{"type":"integer","description":"its number in kernel://decisions"}},"required":["status","tool","confidence","proposal","message"]}"#)
-            .annotations(Annotations::READ_ONLY),
+            .annotations(Annotations::READ_ONLY)
+        },
     );
     let resource = mcp::Resource::new("kernel://decisions", "decisions", |_, _| Ok(crate::decisions::resource()))
         .title("Plain-language decisions")

@@ -5,7 +5,7 @@
 //! `notifications/progress`, stops between tokens when the request is cancelled, and shows
 //! up in `tasks_list` while it runs.
 
-use super::add;
+use super::declare;
 use crate::{arch::cpu, llm};
 use alloc::{format, string::String, vec::Vec};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +15,7 @@ use inference::{
     model::State,
     sampler::{Sampler, Settings},
 };
-use mcp::{json, Annotations, Server, Tool, ToolOutput, Value};
+use mcp::{json, Annotations, Declaration, Server, ToolOutput, Value};
 
 fn info() -> Result<ToolOutput, mcp::ToolError> {
     let loaded = llm::get()?;
@@ -233,39 +233,47 @@ fn load(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOu
 
 /// Registers the group.
 pub fn register(server: &mut Server) {
-    add(
+    declare(
         server,
-        Tool::new("llm_info", |_, _| info())
+        &const {
+            Declaration::new("llm_info", |_, _| info())
             .title("Language model information")
             .description("The loaded model: name, quantization, parameters, layers, context, memory; an error when no model is loaded.")
             .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"architecture":{"type":"string"},"quantization":{"type":"array","items":{"type":"string"}},"parameters":{"type":"integer"},"layers":{"type":"integer"},"dim":{"type":"integer"},"heads":{"type":"integer"},"kv_heads":{"type":"integer"},"vocab":{"type":"integer"},"max_context":{"type":"integer"},"context":{"type":"integer"},"file_bytes":{"type":"integer"},"memory_estimate_bytes":{"type":"integer"},"address":{"type":"string"},"source":{"enum":["embedded","placed","card"]},"models":{"type":"array","items":{"type":"object","properties":{"slot":{"type":"string"},"name":{"type":"string"},"bytes":{"type":"integer"},"active":{"type":"boolean"},"error":{"type":"string"},"file":{"type":["string","null"]},"load_us":{"type":"integer"}},"required":["slot"]}},"tokens_total":{"type":"integer"},"tokens_per_second":{"type":"number"},"cores":{"type":"integer"},"loading":{"type":["object","null"],"description":"a card model being read in the background","properties":{"file":{"type":"string"},"percent":{"type":"integer"},"bytes_done":{"type":"integer"},"bytes_total":{"type":"integer"}}},"decision_cache":{"type":"object","properties":{"hits":{"type":"integer"},"misses":{"type":"integer"},"entries":{"type":"integer"},"hit_rate":{"type":"number"}}},"decisions":{"type":"object","description":"plain-language decisions kept (kernel://decisions): ran, declined, and the share of proposals that ran rather than being declined","properties":{"kept":{"type":"integer"},"ran":{"type":"integer"},"declined":{"type":"integer"},"confirmed_share":{"type":["number","null"]}}}},"required":["name","parameters","layers","vocab","context","source"]}"#)
-            .annotations(Annotations::READ_ONLY),
+            .annotations(Annotations::READ_ONLY)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("llm_load", load)
+        &const {
+            Declaration::new("llm_load", load)
             .title("Switch the language model")
             .description("Makes 'intent' (the small model built into the kernel), 'placed' (the model the loader put in RAM) or 'card' (a GGUF file on the SD card, read into RAM with progress notifications; default file from kingly.txt) the model llm_generate uses. Refused with the reason if that model is absent, corrupt or does not fit in memory.")
             .input_schema_text(r#"{"type":"object","properties":{"model":{"enum":["intent","placed","card"]},"file":{"type":"string","minLength":1,"maxLength":255,"description":"file on the card's boot partition (model=card)"}},"required":["model"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"name":{"type":"string"},"source":{"type":"string"},"bytes":{"type":"integer"}},"required":["name","source"]}"#)
-            .annotations(Annotations { read_only: false, destructive: true, idempotent: true, open_world: false }),
+            .annotations(Annotations { read_only: false, destructive: true, idempotent: true, open_world: false })
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("llm_tokenize", |_, args| tokenize(args))
+        &const {
+            Declaration::new("llm_tokenize", |_, args| tokenize(args))
             .title("Tokenize text")
             .description("The model's token ids (and pieces) for a text, with BOS first when the model asks for it (its add_bos_token) unless bos says otherwise.")
             .input_schema_text(r#"{"type":"object","properties":{"text":{"type":"string","maxLength":16384},"bos":{"type":"boolean","description":"put BOS first (default: as the model's tokenizer says)"}},"required":["text"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"count":{"type":"integer"},"ids":{"type":"array","items":{"type":"integer"}},"pieces":{"type":"array","items":{"type":"string"}}},"required":["count","ids"]}"#)
-            .annotations(Annotations::READ_ONLY),
+            .annotations(Annotations::READ_ONLY)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("llm_generate", run)
+        &const {
+            Declaration::new("llm_generate", run)
             .title("Generate text")
             .description("Continues a prompt (or answers chat messages) with the active model. Streams the text so far as progress notifications when the request has a progress token; greedy at temperature 0; same seed, same text.")
             .input_schema_text(r#"{"type":"object","properties":{"prompt":{"type":"string","maxLength":8192},"messages":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"role":{"enum":["system","user","assistant"]},"content":{"type":"string","maxLength":8192}},"required":["role","content"],"additionalProperties":false},"description":"chat turns, laid out in the model's chat format (instead of prompt)"},"max_tokens":{"type":"integer","minimum":1,"maximum":1024,"default":64},"temperature":{"type":"number","minimum":0,"maximum":2,"default":0},"top_p":{"type":"number","minimum":0,"maximum":1,"default":0.95},"seed":{"type":"integer","minimum":0,"default":42},"cores":{"type":"integer","minimum":1,"maximum":4,"description":"cores to spread the work over (default: all)"}},"anyOf":[{"required":["prompt"]},{"required":["messages"]}],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"text":{"type":"string"},"prompt_tokens":{"type":"integer"},"generated_tokens":{"type":"integer"},"finish":{"enum":["end_of_sequence","max_tokens","context_full","cancelled"]},"elapsed_us":{"type":"integer"},"tokens_per_second":{"type":"number"}},"required":["text","generated_tokens","finish"]}"#)
-            .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false }),
+            .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false })
+        },
     );
 }

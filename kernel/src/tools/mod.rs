@@ -62,8 +62,20 @@ fn register_test_hooks(_server: &mut Server) {
     test_hooks::register(_server);
 }
 
+/// Registers a tool declared as constant data (`&const { Declaration::new(..)... }`), logging
+/// (not panicking) if it is rejected. Prefer it to [`add`]: registering a declaration runs
+/// the same few instructions for every tool, which keeps boot fast under QEMU (see
+/// [`mcp::Declaration`]); [`add`] is for tools whose declaration is computed at run time.
+fn declare(server: &mut Server, declaration: &'static mcp::Declaration) {
+    if let Err(error) = server.add_declared(declaration) {
+        log::error!("tool {} not registered: {error}", declaration.name());
+    }
+}
+
 /// Registers a tool, logging (not panicking) if the declaration is rejected: a bad
-/// declaration is a bug, but the kernel keeps serving the other tools.
+/// declaration is a bug, but the kernel keeps serving the other tools. Only the test hooks
+/// build declarations at run time (one per crash kind); the rest use [`declare`].
+#[cfg(feature = "test-hooks")]
 fn add(server: &mut Server, tool: mcp::Tool) {
     let name = alloc::string::String::from(tool.name());
     if let Err(error) = server.add_tool(tool) {

@@ -6,11 +6,11 @@
 //! echo requests. `net_token` shows the bearer token MCP-over-HTTP clients need; it is
 //! reachable only from the serial console (local), never over the network.
 
-use super::add;
+use super::declare;
 use crate::net;
 use alloc::{format, string::String, vec::Vec};
 use core::fmt::Write;
-use mcp::{json, Annotations, Server, Tool, ToolOutput, Value};
+use mcp::{json, Annotations, Declaration, Server, ToolOutput, Value};
 
 fn status() -> ToolOutput {
     let s = match net::status() {
@@ -106,30 +106,36 @@ fn token() -> Result<ToolOutput, mcp::ToolError> {
 
 /// Registers the group.
 pub fn register(server: &mut Server) {
-    add(
+    declare(
         server,
-        Tool::new("net_status", |_, _| Ok(status()))
+        &const {
+            Declaration::new("net_status", |_, _| Ok(status()))
             .title("Network status")
             .description("The network interface: device, MAC, link, IPv4 address and whether DHCP or the static settings gave it, gateway, DNS, frame counters, and the MCP-over-HTTP server's figures. Without a network device, up=false and the reason.")
             .output_schema_text(r#"{"type":"object","properties":{"up":{"type":"boolean"},"error":{"type":"string"},"device":{"type":"string"},"mac":{"type":"string"},"link":{"type":"boolean"},"address":{"type":["string","null"]},"source":{"enum":["dhcp","static","none"]},"gateway":{"type":["string","null"]},"dns":{"type":"array","items":{"type":"string"}},"counters":{"type":"object"},"http":{"type":"object"}},"required":["up"]}"#)
-            .annotations(Annotations::READ_ONLY),
+            .annotations(Annotations::READ_ONLY)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("net_ping", |_, args| ping(args))
+        &const {
+            Declaration::new("net_ping", |_, args| ping(args))
             .title("Ping a host")
             .description("Sends ICMP echo requests to an IPv4 address and reports each round trip (or the timeout).")
             .input_schema_text(r#"{"type":"object","properties":{"host":{"type":"string","minLength":7,"maxLength":15,"description":"IPv4 address, e.g. 10.0.2.2"},"count":{"type":"integer","minimum":1,"maximum":10,"default":3},"timeout_ms":{"type":"integer","minimum":10,"maximum":5000,"default":1000}},"required":["host"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"host":{"type":"string"},"sent":{"type":"integer"},"received":{"type":"integer"},"rtt_us":{"type":"array","items":{"type":["integer","null"]}}},"required":["host","sent","received","rtt_us"]}"#)
-            .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: true }),
+            .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: true })
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("net_token", |_, _| token())
+        &const {
+            Declaration::new("net_token", |_, _| token())
             .title("MCP-over-HTTP token")
             .description("The bearer tokens (control, and read-only) and URL HTTP clients need. Only on the serial console: not listed or callable over the network.")
             .output_schema_text(r#"{"type":"object","properties":{"token":{"type":["string","null"]},"read_token":{"type":["string","null"],"description":"a token with the read role: read-only tools, resources, prompts"},"url":{"type":["string","null"]},"message":{"type":"string"}},"required":["token"]}"#)
             .annotations(Annotations::READ_ONLY)
-            .local_only(),
+            .local_only()
+        },
     );
 }

@@ -10,14 +10,14 @@
 //! actually gives. Errors (isError results): the pin is owned by something else, or the
 //! clock generator did not stop within its deadline.
 
-use super::add;
+use super::declare;
 use crate::{board::CURRENT, gpio_owner, platform};
 use alloc::{format, string::String};
 use drivers::{
     gpio::Function,
     pwm::{Channel, DUTY_SCALE},
 };
-use mcp::{json, Annotations, Map, Server, Tool, ToolError, ToolOutput, Value};
+use mcp::{json, Annotations, Declaration, Map, Server, ToolError, ToolOutput, Value};
 
 /// Pin → (channel, owner name, alternate function).
 fn channel_of(pin: u64) -> Option<(Channel, &'static str, Function)> {
@@ -56,9 +56,10 @@ pub fn register(server: &mut Server) {
     if CURRENT.pwm.is_none() || CURRENT.gpio.is_none() {
         return;
     }
-    add(
+    declare(
         server,
-        Tool::new("pwm_set", |_, args| set(args))
+        &const {
+            Declaration::new("pwm_set", |_, args| set(args))
             .title("Set a PWM output")
             .description("Drives GPIO 12/18 (PWM0 channel 1) or 13/19 (channel 2) with a square wave of the given frequency and duty cycle; 0% keeps the pin low. Reports the frequency and duty actually produced.")
             .input_schema_text(r#"{"type": "object", "properties": {
@@ -67,6 +68,7 @@ pub fn register(server: &mut Server) {
                 "duty_percent": {"type": "number", "minimum": 0, "maximum": 100}
             }, "required": ["pin", "frequency_hz", "duty_percent"], "additionalProperties": false}"#)
             .output_schema_text(r#"{"type": "object", "properties": {"pin": {"type": "integer"}, "channel": {"type": "integer"}, "frequency_hz": {"type": "number"}, "duty_percent": {"type": "number"}, "clock_hz": {"type": "integer"}, "range": {"type": "integer"}}, "required": ["pin", "channel", "frequency_hz", "duty_percent"]}"#)
-            .annotations(Annotations { read_only: false, destructive: false, idempotent: true, open_world: false }),
+            .annotations(Annotations { read_only: false, destructive: false, idempotent: true, open_world: false })
+        },
     );
 }

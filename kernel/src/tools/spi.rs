@@ -10,12 +10,12 @@
 //! Errors (isError results): the pins are owned by something else, or the controller did not
 //! finish within its deadline (the call returns, the kernel keeps serving).
 
-use super::add;
+use super::declare;
 use crate::{board::CURRENT, gpio_owner, platform};
 use alloc::{format, string::String, vec::Vec};
 use drivers::gpio::Function;
 use embedded_hal::spi::{MODE_0, MODE_1, MODE_2, MODE_3};
-use mcp::{json, Annotations, Map, Server, Tool, ToolError, ToolOutput, Value};
+use mcp::{json, Annotations, Declaration, Map, Server, ToolError, ToolOutput, Value};
 
 /// The owner name of the pins.
 const NAME: &str = "SPI0";
@@ -62,9 +62,10 @@ pub fn register(server: &mut Server) {
     if CURRENT.spi.is_none() || CURRENT.gpio.is_none() {
         return;
     }
-    add(
+    declare(
         server,
-        Tool::new("spi_transfer", |_, args| transfer(args))
+        &const {
+            Declaration::new("spi_transfer", |_, args| transfer(args))
             .title("SPI transfer")
             .description("Sends 1-256 bytes on SPI0 with a chip select held low and returns the bytes received at the same time (full duplex). The bytes are commands to the device: they can erase or overwrite it.")
             .input_schema_text(r#"{"type": "object", "properties": {
@@ -74,6 +75,7 @@ pub fn register(server: &mut Server) {
                 "frequency_hz": {"type": "integer", "minimum": 1000, "maximum": 32000000, "default": 1000000}
             }, "required": ["data"], "additionalProperties": false}"#)
             .output_schema_text(r#"{"type": "object", "properties": {"chip_select": {"type": "integer"}, "mode": {"type": "integer"}, "frequency_hz": {"type": "integer", "description": "clock actually used"}, "received": {"type": "array", "items": {"type": "integer"}}, "hex": {"type": "string"}}, "required": ["chip_select", "mode", "frequency_hz", "received", "hex"]}"#)
-            .annotations(Annotations { read_only: false, destructive: true, idempotent: false, open_world: false }),
+            .annotations(Annotations { read_only: false, destructive: true, idempotent: false, open_world: false })
+        },
     );
 }

@@ -12,7 +12,7 @@
 //! expected, an offset past the end, a protected file, a new name that is not 8.3, bad
 //! base64, a card error during the transfer.
 
-use super::add;
+use super::declare;
 use crate::storage::{self, StorageError};
 use alloc::{
     format,
@@ -20,7 +20,7 @@ use alloc::{
     vec::Vec,
 };
 use core::fmt::Write;
-use mcp::{json, Annotations, Server, Tool, ToolOutput, Value};
+use mcp::{json, Annotations, Declaration, Server, ToolOutput, Value};
 
 fn storage_info() -> ToolOutput {
     let settings = storage::settings();
@@ -194,39 +194,47 @@ fn fs_write(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<To
 
 /// Registers the group.
 pub fn register(server: &mut Server) {
-    add(
+    declare(
         server,
-        Tool::new("storage_info", |_, _| Ok(storage_info()))
+        &const {
+            Declaration::new("storage_info", |_, _| Ok(storage_info()))
             .title("SD card information")
             .description("The SD card (on QEMU virt: the virtio-blk disk in its place): capacity, type, identification, its partitions (or why the partition table is unusable), and the settings read from kingly.txt. Without a card, present=false and the reason.")
             .output_schema_text(r#"{"type":"object","properties":{"present":{"type":"boolean"},"error":{"type":"string"},"device":{"enum":["sd","virtio-blk"]},"capacity_bytes":{"type":"integer"},"blocks":{"type":"integer"},"high_capacity":{"type":"boolean"},"product":{"type":"string"},"manufacturer":{"type":"integer"},"serial":{"type":"string"},"controller_version":{"type":"integer"},"partitions":{"type":"array","items":{"type":"object","properties":{"index":{"type":"integer"},"type":{"type":"integer"},"type_name":{"type":"string"},"bootable":{"type":"boolean"},"start_block":{"type":"integer"},"blocks":{"type":"integer"},"bytes":{"type":"integer"}}}},"partition_error":{"type":["string","null"]},"settings":{"type":"object"}},"required":["present","settings"]}"#)
-            .annotations(Annotations::READ_ONLY),
+            .annotations(Annotations::READ_ONLY)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("fs_list", |_, args| fs_list(args))
+        &const {
+            Declaration::new("fs_list", |_, args| fs_list(args))
             .title("List files on the card")
             .description("Lists a directory of the SD card's FAT boot partition (long names where present, sizes, directories), at most 256 entries.")
             .input_schema_text(r#"{"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":255,"default":"/","description":"directory, e.g. / or /overlays"}},"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"path":{"type":"string"},"entries":{"type":"array","items":{"type":"object","properties":{"name":{"type":"string"},"short_name":{"type":"string"},"size":{"type":"integer"},"directory":{"type":"boolean"}},"required":["name","size","directory"]}},"truncated":{"type":"boolean"}},"required":["path","entries"]}"#)
-            .annotations(Annotations::READ_ONLY),
+            .annotations(Annotations::READ_ONLY)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("fs_read", fs_read)
+        &const {
+            Declaration::new("fs_read", fs_read)
             .title("Read a file on the card")
             .description("Reads up to 64 KiB of a file on the SD card's boot partition from an offset: as text when it is UTF-8, otherwise base64 (or as asked with encoding).")
             .input_schema_text(r#"{"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":255},"offset":{"type":"integer","minimum":0,"default":0},"length":{"type":"integer","minimum":1,"maximum":65536,"default":4096},"encoding":{"enum":["auto","text","base64"],"default":"auto"}},"required":["path"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"path":{"type":"string"},"size":{"type":"integer"},"offset":{"type":"integer"},"length":{"type":"integer"},"eof":{"type":"boolean"},"encoding":{"enum":["text","base64"]},"content":{"type":"string"}},"required":["path","size","length","encoding","content"]}"#)
-            .annotations(Annotations::READ_ONLY),
+            .annotations(Annotations::READ_ONLY)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("fs_write", fs_write)
+        &const {
+            Declaration::new("fs_write", fs_write)
             .title("Write a file on the card")
             .description("Writes up to 64 KiB to a file on the SD card's boot partition (the settings file kingly.txt, notes, logs), replacing its contents or appending; a new file needs an 8.3 name. Refuses the firmware, the kernel, device trees, config.txt, overlays and models, so a write cannot stop the board from booting.")
             .input_schema_text(r#"{"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":255},"content":{"type":"string","maxLength":87384,"description":"the bytes to write: text, or base64 with encoding=base64"},"encoding":{"enum":["text","base64"],"default":"text"},"mode":{"enum":["replace","append"],"default":"replace"}},"required":["path","content"],"additionalProperties":false}"#)
             .output_schema_text(r#"{"type":"object","properties":{"path":{"type":"string"},"written":{"type":"integer"},"size":{"type":"integer"},"mode":{"enum":["replace","append"]}},"required":["path","written","size","mode"]}"#)
-            .annotations(Annotations::DESTRUCTIVE),
+            .annotations(Annotations::DESTRUCTIVE)
+        },
     );
 }

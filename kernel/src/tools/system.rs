@@ -1,11 +1,11 @@
 //! System tools: `system_info`, `boot_timeline`, `memory_stats`, `log_read`, `rng_read`,
 //! `power_reboot`, `power_off`, and the `kernel://log` resources.
 
-use super::add;
+use super::declare;
 use crate::{arch::cpu, board::CURRENT, memory::heap, system, timeline, timer};
 use alloc::{format, string::String, vec::Vec};
 use core::fmt::Write;
-use mcp::{json, Annotations, Map, Resource, Server, Tool, ToolOutput, Value};
+use mcp::{json, Annotations, Declaration, Map, Resource, Server, ToolOutput, Value};
 
 fn system_info() -> ToolOutput {
     let facts = system::facts();
@@ -142,9 +142,10 @@ fn rng_read(count: usize) -> Result<ToolOutput, mcp::ToolError> {
 
 /// Registers the group.
 pub fn register(server: &mut Server) {
-    add(
+    declare(
         server,
-        Tool::new("system_info", |_, _| Ok(system_info()))
+        &const {
+            Declaration::new("system_info", |_, _| Ok(system_info()))
             .title("System information")
             .description("Board, revision, serial number, cores, exception level, memory, uptime, firmware and kernel versions.")
             .output_schema_text(r#"{
@@ -171,11 +172,13 @@ pub fn register(server: &mut Server) {
                 },
                 "required": ["board", "kernel_version", "cores", "exception_level", "memory_total_bytes", "uptime_us"]
             }"#)
-            .annotations(Annotations::READ_ONLY),
+            .annotations(Annotations::READ_ONLY)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("boot_timeline", |_, _| Ok(boot_timeline()))
+        &const {
+            Declaration::new("boot_timeline", |_, _| Ok(boot_timeline()))
             .title("Boot timeline")
             .description("Each boot stage (entry, mmu, heap, drivers, console, mcp, ...) in microseconds since kernel entry, plus the firmware time before the kernel on Pi boards.")
             .output_schema_text(r#"{
@@ -190,11 +193,13 @@ pub fn register(server: &mut Server) {
                 },
                 "required": ["stages"]
             }"#)
-            .annotations(Annotations::READ_ONLY),
+            .annotations(Annotations::READ_ONLY)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("memory_stats", |_, _| Ok(memory_stats()))
+        &const {
+            Declaration::new("memory_stats", |_, _| Ok(memory_stats()))
             .title("Memory statistics")
             .description("Heap size, used, free and peak bytes; the physical memory regions and reservations; console input bytes dropped.")
             .output_schema_text(r#"{
@@ -213,11 +218,13 @@ pub fn register(server: &mut Server) {
                 },
                 "required": ["heap", "regions"]
             }"#)
-            .annotations(Annotations::READ_ONLY),
+            .annotations(Annotations::READ_ONLY)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("log_read", |_, args| {
+        &const {
+            Declaration::new("log_read", |_, args| {
             let lines = args.get("lines").and_then(Value::as_u64).unwrap_or(50) as usize;
             let text = log_tail(lines);
             let count = text.lines().count();
@@ -235,11 +242,13 @@ pub fn register(server: &mut Server) {
             "properties": {"lines": {"type": "integer"}, "text": {"type": "string"}},
             "required": ["lines", "text"]
         }"#)
-        .annotations(Annotations::READ_ONLY),
+        .annotations(Annotations::READ_ONLY)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("rng_read", |_, args| rng_read(args.get("count").and_then(Value::as_u64).unwrap_or(4) as usize))
+        &const {
+            Declaration::new("rng_read", |_, args| rng_read(args.get("count").and_then(Value::as_u64).unwrap_or(4) as usize))
             .title("Hardware random numbers")
             .description("32-bit words from the hardware random number generator (the SoC's, or virtio-rng on QEMU virt), as hex.")
             .input_schema_text(
@@ -256,37 +265,42 @@ pub fn register(server: &mut Server) {
                 "required": ["words"]
             }"#,
             )
-            .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false }),
+            .annotations(Annotations { read_only: true, destructive: false, idempotent: false, open_world: false })
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("power_reboot", |_, _| {
-            crate::audit::power("reboot");
-            system::request(system::PowerAction::Reboot);
-            Ok(ToolOutput::new(json!({"action": "reboot"})))
-        })
-        .title("Reboot")
-        .description(
-            "Resets the machine through the watchdog (PSCI on virt) right after answering. Ends every session.",
-        )
-        .output_schema_text(
-            r#"{"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}"#,
-        )
-        .annotations(Annotations::DESTRUCTIVE),
+        &const {
+            Declaration::new("power_reboot", |_, _| {
+                crate::audit::power("reboot");
+                system::request(system::PowerAction::Reboot);
+                Ok(ToolOutput::new(json!({"action": "reboot"})))
+            })
+            .title("Reboot")
+            .description(
+                "Resets the machine through the watchdog (PSCI on virt) right after answering. Ends every session.",
+            )
+            .output_schema_text(
+                r#"{"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}"#,
+            )
+            .annotations(Annotations::DESTRUCTIVE)
+        },
     );
-    add(
+    declare(
         server,
-        Tool::new("power_off", |_, _| {
-            crate::audit::power("off");
-            system::request(system::PowerAction::Off);
-            Ok(ToolOutput::new(json!({"action": "power_off"})))
-        })
-        .title("Power off")
-        .description("Powers the machine off right after answering (QEMU exits; a real board halts).")
-        .output_schema_text(
-            r#"{"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}"#,
-        )
-        .annotations(Annotations::DESTRUCTIVE),
+        &const {
+            Declaration::new("power_off", |_, _| {
+                crate::audit::power("off");
+                system::request(system::PowerAction::Off);
+                Ok(ToolOutput::new(json!({"action": "power_off"})))
+            })
+            .title("Power off")
+            .description("Powers the machine off right after answering (QEMU exits; a real board halts).")
+            .output_schema_text(
+                r#"{"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}"#,
+            )
+            .annotations(Annotations::DESTRUCTIVE)
+        },
     );
 
     let log_resource =

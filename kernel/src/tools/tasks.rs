@@ -2,11 +2,11 @@
 //! (console, network), compute workers on cores 1-3, and transient tasks such as a running
 //! generation — with CPU time.
 
-use super::add;
+use super::declare;
 use crate::{arch::cpu, board::CURRENT, smp, tasks, MAX_CORES};
 use alloc::{format, string::String, vec::Vec};
 use core::{fmt::Write, sync::atomic::Ordering};
-use mcp::{json, Annotations, Server, Tool, ToolOutput, Value};
+use mcp::{json, Annotations, Declaration, Server, ToolOutput, Value};
 
 fn list() -> ToolOutput {
     let now = cpu::counter();
@@ -109,12 +109,14 @@ fn list() -> ToolOutput {
 
 /// Registers the group.
 pub fn register(server: &mut Server) {
-    add(
+    declare(
         server,
-        Tool::new("tasks_list", |_, _| Ok(list()))
+        &const {
+            Declaration::new("tasks_list", |_, _| Ok(list()))
             .title("Tasks and cores")
             .description("Tasks with their core, state and CPU time (the I/O executor's tasks on core 0 — console, network — compute workers on cores 1-3, running generations), and per-core load.")
             .output_schema_text(r#"{"type":"object","properties":{"cores_online":{"type":"integer"},"cores":{"type":"array","items":{"type":"object","properties":{"core":{"type":"integer"},"online":{"type":"boolean"},"busy_percent":{"type":"number"},"cpu_us":{"type":"integer"},"compute_jobs":{"type":"integer"},"compute_us":{"type":"integer"},"wakeups":{"type":"integer"},"timer_ticks":{"type":"integer"}},"required":["core","online","cpu_us"]}},"tasks":{"type":"array","items":{"type":"object","properties":{"id":{"type":"integer"},"name":{"type":"string"},"core":{"type":"integer"},"state":{"enum":["running","idle","offline","waiting","done"]},"cpu_us":{"type":"integer"},"detail":{"type":"string"}},"required":["id","name","core","state","cpu_us"]}}},"required":["cores_online","cores","tasks"]}"#)
-            .annotations(Annotations::READ_ONLY),
+            .annotations(Annotations::READ_ONLY)
+        },
     );
 }
