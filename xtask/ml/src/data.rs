@@ -878,7 +878,9 @@ pub fn registry() -> Result<Vec<Registered>> {
         .collect();
     paths.sort();
     for path in paths {
-        let source = std::fs::read_to_string(&path)?;
+        // Tools are declared as constant data (`Declaration::new`) or, where computed at run
+        // time, with the `Tool::new` builder; both chains have the same methods.
+        let source = std::fs::read_to_string(&path)?.replace("Declaration::new(", "Tool::new(");
         for part in source.split("Tool::new(\"").skip(1) {
             let name = part.split('"').next().unwrap_or_default().to_string();
             let declaration = part.split("Tool::new(").next().unwrap_or_default();
@@ -894,6 +896,16 @@ pub fn registry() -> Result<Vec<Registered>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_registry_read_from_the_kernel_sources_has_every_tool_group() {
+        let registry = registry().unwrap();
+        for name in ["system_info", "power_off", "llm_generate", "fs_write", "net_status", "gpio_write", "i2c_write", "spi_transfer", "pwm_set"] {
+            assert!(registry.iter().any(|t| t.name == name), "{name} missing from {}", registry.len());
+        }
+        let power_off = registry.iter().find(|t| t.name == "power_off").unwrap();
+        assert!(!power_off.read_only && power_off.title == "Power off", "{:?}", (power_off.read_only, &power_off.title));
+    }
 
     #[test]
     fn slot_references_count_the_literal_numbers_before_them() {
