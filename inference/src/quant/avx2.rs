@@ -575,33 +575,72 @@ fn q4_0_vnni_multi<const N: usize>(row: &[u8], acts: &[&Q8Activations; N]) -> [f
     sums
 }
 
-/// Q4_K: per 64 weights, unsigned nibbles (0..15) times activations (|a| ≤ 127): i16 pair
-/// sums ≤ 3810, times 6-bit scales summed in i32 — exact; the minimums go through the
-/// activations' 16-element sums exactly as in the scalar kernel.
+/// One Q4_K block's integer parts: per 64 weights, unsigned nibbles (0..15) times
+/// activations (|a| ≤ 127): i16 pair sums ≤ 3810, times 6-bit scales summed in i32 lanes —
+/// exact; and the minimums' sum through the activations' 16-element sums, exactly as in the
+/// scalar kernel. Returns (the lanes of `sumi`, `mins`).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn q4_k_block(block: &[u8], quants: &[i8], sums: &[i16]) -> (__m256i, i32) {
+    let mask = _mm256_set1_epi8(0x0f);
+    let scales = &block[4..16];
+    let mut acc = _mm256_setzero_si256();
+    let mut mins = 0i32;
+    for (chunk, (nibbles, quants)) in block[16..144].chunks_exact(32).zip(quants.chunks_exact(64)).enumerate() {
+        let (sc_low, m_low) = q4k_scale_min(2 * chunk, scales);
+        let (sc_high, m_high) = q4k_scale_min(2 * chunk + 1, scales);
+        let q = load32(nibbles);
+        let low = _mm256_maddubs_epi16(_mm256_and_si256(q, mask), load32(quants));
+        let high = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16::<4>(q), mask), load32(&quants[32..]));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(low, _mm256_set1_epi16(sc_low as i16)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(high, _mm256_set1_epi16(sc_high as i16)));
+        let s = &sums[4 * chunk..4 * chunk + 4];
+        mins += m_low as i32 * (s[0] as i32 + s[1] as i32) + m_high as i32 * (s[2] as i32 + s[3] as i32);
+    }
+    (acc, mins)
+}
+
+/// Q4_K, eight blocks at a time: their `sumi` lanes reduced together ([`sum_each`]), the
+/// scalar kernel's float steps `scale · (d · sumi − dmin · mins)` done lane-wise with the
+/// same IEEE operations (no fused multiply-add), then added to the running sum in order —
+/// bit-identical to [`scalar::dot_q4_k`](super::scalar::dot_q4_k) without a full horizontal
+/// reduction per block.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q4_k(row: &[u8], act: &Q8Activations) -> f32 {
+    const B: usize = layout::Q4_K_BYTES;
+    let blocks = (row.len() / B).min(act.scales.len()).min(act.quants.len() / 256).min(act.sums.len() / 16);
+    let (row, quants, scales, sums) =
+        (&row[..blocks * B], &act.quants[..blocks * 256], &act.scales[..blocks], &act.sums[..blocks * 16]);
     let mut sum = 0.0f32;
-    let blocks = row
-        .chunks_exact(layout::Q4_K_BYTES)
-        .zip(&act.scales)
-        .zip(act.quants.chunks_exact(256))
-        .zip(act.sums.chunks_exact(16));
-    let mask = _mm256_set1_epi8(0x0f);
-    for (((block, &scale), quants), sums) in blocks {
-        let scales = &block[4..16];
-        let mut acc = _mm256_setzero_si256();
-        let mut mins = 0i32;
-        for (chunk, (nibbles, quants)) in block[16..144].chunks_exact(32).zip(quants.chunks_exact(64)).enumerate() {
-            let (sc_low, m_low) = q4k_scale_min(2 * chunk, scales);
-            let (sc_high, m_high) = q4k_scale_min(2 * chunk + 1, scales);
-            let q = load32(nibbles);
-            let low = _mm256_maddubs_epi16(_mm256_and_si256(q, mask), load32(quants));
-            let high = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16::<4>(q), mask), load32(&quants[32..]));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(low, _mm256_set1_epi16(sc_low as i16)));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(high, _mm256_set1_epi16(sc_high as i16)));
-            let s = &sums[4 * chunk..4 * chunk + 4];
-            mins += m_low as i32 * (s[0] as i32 + s[1] as i32) + m_high as i32 * (s[2] as i32 + s[3] as i32);
+    let groups = row
+        .chunks_exact(8 * B)
+        .zip(quants.chunks_exact(8 * 256))
+        .zip(scales.chunks_exact(8))
+        .zip(sums.chunks_exact(8 * 16));
+    for (((group, quants), scales), sums) in groups {
+        let mut partial = [_mm256_setzero_si256(); 8];
+        let mut mins = [0i32; 8];
+        for (b, ((block, quants), sums)) in
+            group.chunks_exact(B).zip(quants.chunks_exact(256)).zip(sums.chunks_exact(16)).enumerate()
+        {
+            (partial[b], mins[b]) = q4_k_block(block, quants, sums);
         }
+        let dm = block_scales(group, B);
+        let (d, dmin) = (half_floats(dm), half_floats(_mm256_srli_epi32::<16>(dm)));
+        // SAFETY: eight in-bounds i32, no alignment needed.
+        let mins = _mm256_cvtepi32_ps(unsafe { _mm256_loadu_si256(mins.as_ptr().cast()) });
+        let sumi = _mm256_cvtepi32_ps(sum_each(&partial));
+        let inner = _mm256_sub_ps(_mm256_mul_ps(d, sumi), _mm256_mul_ps(dmin, mins));
+        sum = add_in_order(sum, _mm256_mul_ps(load_f32x8(scales), inner));
+    }
+    let done = blocks / 8 * 8;
+    let tail = row[done * B..]
+        .chunks_exact(B)
+        .zip(&scales[done..])
+        .zip(quants[done * 256..].chunks_exact(256))
+        .zip(sums[done * 16..].chunks_exact(16));
+    for (((block, &scale), quants), sums) in tail {
+        let (acc, mins) = q4_k_block(block, quants, sums);
         let sumi = sum_i32(acc);
         sum += scale * (f16_at(block, 0) * sumi as f32 - f16_at(block, 2) * mins as f32);
     }

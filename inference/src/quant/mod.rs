@@ -868,7 +868,7 @@ mod tests {
     #[test]
     fn selected_kernels_equal_the_scalar_reference() {
         for seed in 0..40u32 {
-            let x = values(1024, seed + 100);
+            let x = values(4096, seed + 100);
             let mut x_extreme = x.clone();
             if seed % 3 == 0 {
                 // Extremes: a huge outlier (activations saturate) and exact zeros.
@@ -876,10 +876,11 @@ mod tests {
                 x_extreme[300..340].fill(0.0);
             }
             for dtype in ALL_QUANTS {
-                // Widths that are and are not whole groups of the SIMD kernels' 8 blocks.
+                // Widths that are and are not whole groups of the SIMD kernels' 8 blocks
+                // (1 to 12 K-quant blocks: none, one and one-and-a-bit groups).
                 let cols = match dtype.block_weights() {
                     32 => 512 + 32 * (seed as usize % 8),
-                    _ => 512 + 256 * (seed as usize % 2),
+                    _ => 256 * (1 + seed as usize % 12),
                 };
                 let mut w = random_blocks(dtype, cols / dtype.block_weights(), seed);
                 if seed == 0 && dtype == DType::Q8_0 {

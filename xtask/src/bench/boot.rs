@@ -50,6 +50,10 @@ pub struct Args {
     /// Rewrite the boot-benchmark section of README.md with this run's table.
     #[arg(long)]
     readme: bool,
+    /// Boot the kernel with this disk image as its SD card (e.g. one from `cargo xtask image
+    /// --model ...`: MCP must answer before a model on the card has loaded).
+    #[arg(long)]
+    card: Option<PathBuf>,
 }
 
 /// Everything one benchmark run measured (the `--json` format).
@@ -57,6 +61,9 @@ pub struct Args {
 pub struct Report {
     pub board: String,
     pub runs: usize,
+    /// The SD card the kernel booted with (`--card`): file name and size, if any.
+    #[serde(default)]
+    pub card: Option<String>,
     /// Kernel stage → µs since kernel entry, one sample per boot.
     pub kernel_stages: BTreeMap<String, Vec<f64>>,
     /// Host-side milliseconds since QEMU start: first_byte, mcp_ready, first_response.
@@ -148,10 +155,13 @@ struct KernelRun {
     response_ms: f64,
 }
 
-fn kernel_run(board: Board, image: &std::path::Path) -> Result<KernelRun> {
+fn kernel_run(board: Board, image: &std::path::Path, card: Option<&std::path::Path>) -> Result<KernelRun> {
     let mut command = Command::new(deps::QEMU);
+    command.args(qemu::machine_args(board, image)?);
+    if let Some(card) = card {
+        command.args(qemu::card_args(board, card)?);
+    }
     command
-        .args(qemu::machine_args(board, image)?)
         .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -215,8 +225,10 @@ fn summarize(report: &mut Report) {
 /// The results table as Markdown.
 pub fn table(report: &Report) -> String {
     let mut out = format!(
-        "Boot benchmark on QEMU {} ({} runs; min / median / p95 / max)\n\n| measurement | unit | min | median | p95 | max |\n|---|---|--:|--:|--:|--:|\n",
-        report.board, report.runs
+        "Boot benchmark on QEMU {}{} ({} runs; min / median / p95 / max)\n\n| measurement | unit | min | median | p95 | max |\n|---|---|--:|--:|--:|--:|\n",
+        report.board,
+        report.card.as_ref().map(|c| format!(", SD card {c}")).unwrap_or_default(),
+        report.runs
     );
     let mut row = |label: &str, unit: &str, s: &Summary| {
         out.push_str(&format!("| {label} | {unit} | {:.0} | {:.0} | {:.0} | {:.0} |\n", s.min, s.median, s.p95, s.max));
@@ -303,13 +315,21 @@ impl Args {
             Some(l) => Some(linux::qemu_args(l, board)?),
             None => None,
         };
-        let mut report = Report { board: board.name().into(), runs: self.runs, ..Report::default() };
+        let card = match &self.card {
+            Some(path) => {
+                let bytes = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?.len();
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                Some(format!("{name} ({} MiB)", bytes >> 20))
+            }
+            None => None,
+        };
+        let mut report = Report { board: board.name().into(), runs: self.runs, card, ..Report::default() };
         if let Some(l) = &linux {
             report.linux_packages = l.manifest.clone();
         }
         for run in 1..=self.runs {
             eprintln!("run {run}/{}: Kingly OS", self.runs);
-            let k = kernel_run(board, &image).with_context(|| format!("kernel boot {run}"))?;
+            let k = kernel_run(board, &image, self.card.as_deref()).with_context(|| format!("kernel boot {run}"))?;
             check_stages(&k.stages).with_context(|| format!("kernel boot {run}"))?;
             for (name, value) in &k.stages {
                 report.kernel_stages.entry(name.clone()).or_default().push(*value);
