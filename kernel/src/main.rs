@@ -194,6 +194,12 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
         decisions::load();
         llm::init();
         timeline::record(Stage::Model);
+        // Tool schemas are parsed on first use; do it here, one tool per turn, before the
+        // network can ask for them from inside another request's wait.
+        for tool in registry.tools() {
+            tool.prepare();
+            executor::yield_now().await;
+        }
         net::init(registry);
         let card_model = llm::card_model_to_load();
         system::mark_services_up();

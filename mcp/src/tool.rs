@@ -536,6 +536,15 @@ impl Tool {
         })
     }
 
+    /// Parses the schemas now (they are otherwise parsed on first use). The kernel calls it
+    /// for every tool from a background task right after boot, so that no request pays for
+    /// it — in particular none served deep inside another request's wait, where the
+    /// parser's recursion would add to an already deep stack.
+    pub fn prepare(&self) {
+        let _ = self.schema();
+        let _ = self.output_schema_value();
+    }
+
     /// The output schema, if the tool declares one.
     pub fn output_schema_value(&self) -> Option<&Value> {
         self.output_schema.as_ref().map(|s| s.get(|_| {}))

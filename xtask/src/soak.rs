@@ -73,9 +73,20 @@ impl Args {
 
         // The console's JSON-RPC answers, by id, as they arrive.
         let (answers, arrived) = mpsc::channel::<(u64, bool, Instant)>();
+        // The console's other lines (the kernel log), the newest kept for a failure report.
+        let console = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::<String>::new()));
+        let kept = std::sync::Arc::clone(&console);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let Some(start) = line.find("{\"jsonrpc\"") else { continue };
+                let Some(start) = line.find("{\"jsonrpc\"") else {
+                    if let Ok(mut kept) = kept.lock() {
+                        if kept.len() == 60 {
+                            kept.pop_front();
+                        }
+                        kept.push_back(line);
+                    }
+                    continue;
+                };
                 let Ok(value) = serde_json::from_str::<serde_json::Value>(&line[start..]) else { continue };
                 if let Some(id) = value["id"].as_u64() {
                     let _ = answers.send((id, value.get("result").is_some(), Instant::now()));
@@ -120,8 +131,14 @@ impl Args {
         }
         let output = network.wait_with_output()?;
         let text = String::from_utf8_lossy(&output.stdout);
-        let net: serde_json::Value = serde_json::from_str(text.trim())
-            .with_context(|| format!("the soak client's summary ({}): {text}", output.status))?;
+        let net: serde_json::Value = serde_json::from_str(text.trim()).with_context(|| {
+            let tail: Vec<String> = console.lock().map(|c| c.iter().cloned().collect()).unwrap_or_default();
+            format!(
+                "the soak client's summary ({}): {text}\nthe kernel's console, last lines:\n{}",
+                output.status,
+                tail.join("\n")
+            )
+        })?;
         serial.latencies_ms.sort_by(f64::total_cmp);
         let (before, after) = (net["heap_before"].as_i64().unwrap_or(0), net["heap_after"].as_i64().unwrap_or(0));
         println!(

@@ -900,11 +900,25 @@ mod tests {
     #[test]
     fn the_registry_read_from_the_kernel_sources_has_every_tool_group() {
         let registry = registry().unwrap();
-        for name in ["system_info", "power_off", "llm_generate", "fs_write", "net_status", "gpio_write", "i2c_write", "spi_transfer", "pwm_set"] {
+        for name in [
+            "system_info",
+            "power_off",
+            "llm_generate",
+            "fs_write",
+            "net_status",
+            "gpio_write",
+            "i2c_write",
+            "spi_transfer",
+            "pwm_set",
+        ] {
             assert!(registry.iter().any(|t| t.name == name), "{name} missing from {}", registry.len());
         }
         let power_off = registry.iter().find(|t| t.name == "power_off").unwrap();
-        assert!(!power_off.read_only && power_off.title == "Power off", "{:?}", (power_off.read_only, &power_off.title));
+        assert!(
+            !power_off.read_only && power_off.title == "Power off",
+            "{:?}",
+            (power_off.read_only, &power_off.title)
+        );
     }
 
     #[test]
