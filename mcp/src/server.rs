@@ -158,8 +158,8 @@ impl Registry {
         if self.tools.iter().any(|t| t.name == tool.name) {
             return Err(RegisterError::Duplicate(tool.name.to_string()));
         }
-        // Release kernels parse schemas on first use (boot time); debug builds — every test
-        // kernel and the host tests — check them here.
+        // Release kernels parse schemas when first needed (after boot); debug builds — every
+        // test kernel and the host tests — parse them here, once, and refuse a broken one.
         if cfg!(debug_assertions) {
             if let Some(why) = tool.schema_error() {
                 return Err(RegisterError::InvalidSchema(tool.name.to_string(), why));

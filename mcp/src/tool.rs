@@ -230,20 +230,27 @@ impl<'a> Ctx<'a> {
 /// A tool handler: gets validated arguments.
 pub type Handler = Box<dyn Fn(&mut Ctx<'_>, &Map<String, Value>) -> Result<ToolOutput, ToolError> + Send + Sync>;
 
-/// A JSON Schema declared as text and parsed on first use (a `tools/list`, a call's
-/// validation): registering the kernel's tools then costs string copies, not ~270 KB of
-/// parsed values and the parser's first run, before MCP answers at boot. Debug builds (every
-/// test kernel, the host tests) still parse at registration, so a broken schema is a
-/// registration error there.
+/// A JSON Schema declared as text and parsed once, when first needed (a `tools/list`, a
+/// call's validation, [`Tool::prepare`]): registering the kernel's tools then costs string
+/// copies, not ~270 KB of parsed values and the parser's first run, before MCP answers at
+/// boot. Debug builds (every test kernel, the host tests) parse at registration, so a broken
+/// schema is a registration error there.
 pub(crate) struct Schema {
     declared: Declared,
-    parsed: spin::Once<Value>,
+    parsed: spin::Once<Parsed>,
 }
 
 /// How a schema was declared.
 enum Declared {
     Text(Cow<'static, str>),
     Value(Value),
+}
+
+/// A schema after parsing: the value, and the parser's message when the text was not JSON
+/// (the value is then a schema nothing satisfies, whose description says why).
+struct Parsed {
+    value: Value,
+    error: Option<String>,
 }
 
 impl Schema {
@@ -255,27 +262,22 @@ impl Schema {
         Schema { declared: Declared::Value(value), parsed: spin::Once::new() }
     }
 
-    /// Parses the text now: `Err` with the parser's message when it is not JSON.
-    fn check(&self) -> Result<(), String> {
-        match &self.declared {
-            Declared::Text(text) => serde_json::from_str::<Value>(text).map(drop).map_err(|e| alloc::format!("{e}")),
-            Declared::Value(_) => Ok(()),
-        }
-    }
-
-    /// The schema; `amend` runs once on it (the confirm argument). A text that does not
-    /// parse (a registration error in debug builds) becomes a schema nothing satisfies,
-    /// whose description says why.
-    fn get(&self, amend: impl FnOnce(&mut Value)) -> &Value {
+    /// The schema, parsed on the first call; `amend` runs once on it (the confirm argument).
+    fn parse(&self, amend: impl FnOnce(&mut Value)) -> &Parsed {
         self.parsed.call_once(|| {
-            let mut value = match &self.declared {
-                Declared::Text(text) => serde_json::from_str(text).unwrap_or_else(|error| {
-                    serde_json::json!({"type": "null", "description": alloc::format!("the declared schema is not JSON: {error}")})
-                }),
-                Declared::Value(value) => value.clone(),
+            let (mut value, error) = match &self.declared {
+                Declared::Text(text) => match serde_json::from_str(text) {
+                    Ok(value) => (value, None),
+                    Err(error) => {
+                        let why = alloc::format!("{error}");
+                        let description = alloc::format!("the declared schema is not JSON: {why}");
+                        (serde_json::json!({"type": "null", "description": description}), Some(why))
+                    }
+                },
+                Declared::Value(value) => (value.clone(), None),
             };
             amend(&mut value);
-            value
+            Parsed { value, error }
         })
     }
 }
@@ -435,7 +437,7 @@ impl Tool {
         }
     }
 
-    /// JSON Schema of the arguments, as JSON text, parsed on first use (see [`Schema`]):
+    /// JSON Schema of the arguments, as JSON text, parsed once when first needed (see [`Schema`]):
     /// declaring schemas as text keeps registration cheap, which matters for boot time.
     pub fn input_schema_text(mut self, text: &str) -> Self {
         self.input_schema = Schema::text(Cow::Owned(text.into()));
@@ -461,12 +463,26 @@ impl Tool {
         self.annotations.destructive && !self.confirms_itself
     }
 
-    /// Why a schema declared as text does not parse, if one does not.
+    /// Why a schema declared as text does not parse, if one does not (parsing it, once).
     pub(crate) fn schema_error(&self) -> Option<String> {
-        let input = self.input_schema.check().err().map(|e| alloc::format!("input schema: {e}"));
-        let output =
-            self.output_schema.as_ref().and_then(|s| s.check().err()).map(|e| alloc::format!("output schema: {e}"));
+        let input = self.input().error.as_ref().map(|e| alloc::format!("input schema: {e}"));
+        let output = self.output().and_then(|o| o.error.as_ref()).map(|e| alloc::format!("output schema: {e}"));
         input.or(output)
+    }
+
+    /// The parsed input schema, with the `confirm` argument when the server confirms the tool.
+    fn input(&self) -> &Parsed {
+        let confirms = self.server_confirms();
+        self.input_schema.parse(|schema| {
+            if confirms {
+                crate::confirm::declare(schema);
+            }
+        })
+    }
+
+    /// The parsed output schema, if the tool declares one.
+    fn output(&self) -> Option<&Parsed> {
+        self.output_schema.as_ref().map(|s| s.parse(|_| {}))
     }
 
     /// One-line title.
@@ -528,12 +544,7 @@ impl Tool {
 
     /// The input schema (with the `confirm` argument when the server confirms the tool).
     pub fn schema(&self) -> &Value {
-        let confirms = self.server_confirms();
-        self.input_schema.get(|schema| {
-            if confirms {
-                crate::confirm::declare(schema);
-            }
-        })
+        &self.input().value
     }
 
     /// Parses the schemas now (they are otherwise parsed on first use). The kernel calls it
@@ -541,13 +552,13 @@ impl Tool {
     /// it — in particular none served deep inside another request's wait, where the
     /// parser's recursion would add to an already deep stack.
     pub fn prepare(&self) {
-        let _ = self.schema();
-        let _ = self.output_schema_value();
+        let _ = self.input();
+        let _ = self.output();
     }
 
     /// The output schema, if the tool declares one.
     pub fn output_schema_value(&self) -> Option<&Value> {
-        self.output_schema.as_ref().map(|s| s.get(|_| {}))
+        self.output().map(|o| &o.value)
     }
 
     /// The behaviour hints.
