@@ -437,7 +437,7 @@ impl Endpoint {
                 .as_ref()
                 .and_then(|v| v.pointer("/params/name"))
                 .and_then(|n| n.as_str())
-                .and_then(|name| self.registry.tools.iter().find(|t| t.name() == name))
+                .and_then(|name| self.registry.tool(name))
                 .is_some_and(|tool| tool.hints().destructive);
         let wants_stream = request.header("accept").is_some_and(|a| a.contains("text/event-stream"))
             && (may_ask || value.as_ref().and_then(|v| v.pointer("/params/_meta/progressToken")).is_some());

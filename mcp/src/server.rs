@@ -57,7 +57,7 @@ struct Session {
 /// The tools, resources and prompts of a server: built once, then shared by every session.
 pub struct Registry {
     info: ServerInfo,
-    pub(crate) tools: Vec<Tool>,
+    tools: Vec<Tool>,
     resources: Vec<Resource>,
     prompts: Vec<Prompt>,
     /// Microseconds since boot, for deadlines (a question's answer); set by the kernel.
@@ -150,12 +150,17 @@ impl Registry {
         &self.tools
     }
 
+    /// A tool by name (including local-only ones).
+    pub fn tool(&self, name: &str) -> Option<&Tool> {
+        self.tools.iter().find(|t| t.name == name)
+    }
+
     /// Adds a tool.
     pub fn add_tool(&mut self, tool: Tool) -> Result<(), RegisterError> {
         if !valid_name(&tool.name) {
             return Err(RegisterError::InvalidName(tool.name.to_string()));
         }
-        if self.tools.iter().any(|t| t.name == tool.name) {
+        if self.tool(&tool.name).is_some() {
             return Err(RegisterError::Duplicate(tool.name.to_string()));
         }
         // Release kernels parse schemas when first needed (after boot); debug builds — every
@@ -330,7 +335,7 @@ impl Server {
 
     /// A tool this session may see, by name.
     pub fn tool(&self, name: &str) -> Option<&Tool> {
-        self.registry.tools.iter().find(|t| t.name == name && self.visible(t))
+        self.registry.tool(name).filter(|t| self.visible(t))
     }
 
     fn visible(&self, tool: &Tool) -> bool {
