@@ -48,13 +48,19 @@ static HITS: AtomicU64 = AtomicU64::new(0);
 static ANSWERS: Once<Option<inference::intent::Answers>> = Once::new();
 static MISSES: AtomicU64 = AtomicU64::new(0);
 
-/// The registry whose tools the verifier checks proposals against.
+/// The registry whose tools the verifier checks proposals against and `intent_run` runs
+/// them through.
 static REGISTRY: Once<Arc<Registry>> = Once::new();
 
-/// Records the registry for verification; its catalog (names, input schemas, annotations)
-/// is built on first use, so registering tools at boot does not parse their schemas.
-pub fn set_catalog(server: &Server) {
+/// Records the registry (after registration); the verifier's catalog (names, input
+/// schemas, annotations) is built from it on first use.
+pub fn set_registry(server: &Server) {
     REGISTRY.call_once(|| Arc::clone(server.registry()));
+}
+
+/// The registry recorded by [`set_registry`].
+pub fn registry() -> Option<&'static Arc<Registry>> {
+    REGISTRY.get()
 }
 
 /// The tools a proposal may name (not the intent tools themselves, not local-only ones).

@@ -9,15 +9,7 @@ use crate::{
     intent::{self, Status},
 };
 use alloc::{format, string::String, sync::Arc};
-use mcp::{json, server::Registry, Annotations, CallError, Confirmation, Declaration, Server, ToolOutput, Value};
-use spin::Once;
-
-static REGISTRY: Once<Arc<Registry>> = Once::new();
-
-/// Gives `intent_run` the registry it runs proposals through (after registration).
-pub fn set_registry(registry: Arc<Registry>) {
-    REGISTRY.call_once(|| registry);
-}
+use mcp::{json, Annotations, CallError, Confirmation, Declaration, Server, ToolOutput, Value};
 
 /// The proposal, held back: the client cannot be asked and did not send `confirm: true`.
 fn needs_confirmation(decision: &intent::Decision, tool: &str, hints: Annotations) -> ToolOutput {
@@ -54,7 +46,7 @@ fn run(ctx: &mut mcp::Ctx<'_>, args: &mcp::Map<String, Value>) -> Result<ToolOut
             Confirmation::Unavailable => return Ok(needs_confirmation(&decision, tool, hints)),
         }
     }
-    let registry = REGISTRY.get().ok_or("the tool registry is not ready")?;
+    let registry = intent::registry().ok_or("the tool registry is not ready")?;
     // A remote-style session: local-only tools (secrets) are never reachable this way.
     let mut session = Server::over(Arc::clone(registry));
     session.set_remote(true);

@@ -52,8 +52,7 @@ pub fn server() -> Server {
     if let Err(error) = server.set_clock(crate::arch::cpu::micros) {
         ::log::error!("MCP: {error}");
     }
-    crate::intent::set_catalog(&server);
-    intent::set_registry(server.registry().clone());
+    crate::intent::set_registry(&server);
     server
 }
 
