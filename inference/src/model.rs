@@ -146,7 +146,7 @@ impl Config {
             .saturating_mul(self.kv_dim())
             .saturating_mul(4);
         let batch = MAX_BATCH * (4 * self.dim + 3 * self.hidden_dim.max(self.dim) + 2 * self.kv_dim());
-        let floats = batch + self.dim + self.rope_dim / 2 + self.vocab_size;
+        let floats = batch + self.dim + self.rope_dim / 2 + MAX_BATCH * self.rope_dim + self.vocab_size;
         let scratch = floats.saturating_add(self.n_heads.saturating_mul(context)).saturating_mul(4);
         // Quantized activations: at most one i8 + two bytes of scale/sum per 16 inputs.
         let activations = MAX_BATCH * self.dim.max(self.hidden_dim) * 2;
@@ -337,6 +337,9 @@ pub struct State {
     norm: Vec<f32>,
     /// RoPE inverse frequency of each rotated pair (rope_dim / 2).
     inverse_frequency: Vec<f32>,
+    /// (sin, cos) of each rotated pair at each position of the batch (batch × rope_dim / 2):
+    /// computed once per batch, shared by every layer, head, query and key.
+    rotations: Vec<(f32, f32)>,
     /// Quantized activations of each token of a batch, reused by every product.
     activations: Vec<Q8Activations>,
 }
@@ -367,6 +370,7 @@ impl State {
             value_cache: vec![0.0; config.n_layers * context * kv],
             norm: vec![0.0; config.dim],
             inverse_frequency,
+            rotations: vec![(0.0, 0.0); MAX_BATCH * (config.rope_dim / 2)],
             activations: vec![Q8Activations::new(); MAX_BATCH],
         }
     }
@@ -396,25 +400,22 @@ fn rmsnorm(out: &mut [f32], x: &[f32], weight: &Tensor<'_>, scratch: &mut [f32],
     }
 }
 
-/// The rotation of one token's heads: its position, the model's frequencies, the optional
-/// per-pair divisors (`rope_freqs.weight`) and which dimensions pair up.
-struct Rotation<'r> {
-    position: usize,
-    inverse_frequency: &'r [f32],
-    factors: &'r [f32],
-    style: RopeStyle,
+/// Fills `table` with the (sin, cos) of each rotated pair's angle at `position`:
+/// `position × inverse_frequency[pair] / factor[pair]` (no factor: none divides).
+fn rotation_table(table: &mut [(f32, f32)], inverse_frequency: &[f32], factors: &[f32], position: usize) {
+    for (i, (slot, &frequency)) in table.iter_mut().zip(inverse_frequency).enumerate() {
+        let frequency = factors.get(i).map_or(frequency, |factor| frequency / factor);
+        *slot = libm::sincosf(position as f32 * frequency);
+    }
 }
 
-/// Rotates the pairs of the first `rope_dim` (= 2 × `inverse_frequency.len()`) dimensions
-/// of every head by `position × inverse_frequency[pair] / factor[pair]`: adjacent pairs or
-/// the two halves.
-fn rope(v: &mut [f32], head_dim: usize, r: &Rotation<'_>) {
-    let half = r.inverse_frequency.len();
+/// Rotates the pairs of the first `rope_dim` (= 2 × `table.len()`) dimensions of every head
+/// by the angles of `table` ([`rotation_table`]): adjacent pairs or the two halves.
+fn rope(v: &mut [f32], head_dim: usize, table: &[(f32, f32)], style: RopeStyle) {
+    let half = table.len();
     for head in v.chunks_exact_mut(head_dim) {
-        for (i, &frequency) in r.inverse_frequency.iter().enumerate() {
-            let frequency = r.factors.get(i).map_or(frequency, |factor| frequency / factor);
-            let (sin, cos) = libm::sincosf(r.position as f32 * frequency);
-            let (a, b) = match r.style {
+        for (i, &(sin, cos)) in table.iter().enumerate() {
+            let (a, b) = match style {
                 RopeStyle::Adjacent => (2 * i, 2 * i + 1),
                 RopeStyle::Halves => (i, i + half),
             };
@@ -555,6 +556,11 @@ impl<'a> Model<'a> {
             };
         }
 
+        // The rotary angles of the batch's positions, once for every layer.
+        let (pairs, style) = (s.inverse_frequency.len(), c.architecture.rope_style());
+        for (b, table) in s.rotations.chunks_exact_mut(pairs.max(1)).take(n).enumerate() {
+            rotation_table(table, &s.inverse_frequency, &w.rope_factors, start + b);
+        }
         for (l, layer) in w.layers.iter().enumerate() {
             // Attention.
             for b in 0..n {
@@ -576,14 +582,9 @@ impl<'a> Model<'a> {
             }
             let layer_cache = l * s.context * kv_dim..(l + 1) * s.context * kv_dim;
             for b in 0..n {
-                let rotation = Rotation {
-                    position: start + b,
-                    inverse_frequency: &s.inverse_frequency,
-                    factors: &w.rope_factors,
-                    style: c.architecture.rope_style(),
-                };
-                rope(&mut s.q[b * dim..(b + 1) * dim], head_dim, &rotation);
-                rope(&mut s.k[b * kv_dim..(b + 1) * kv_dim], head_dim, &rotation);
+                let table = &s.rotations[b * pairs..(b + 1) * pairs];
+                rope(&mut s.q[b * dim..(b + 1) * dim], head_dim, table, style);
+                rope(&mut s.k[b * kv_dim..(b + 1) * kv_dim], head_dim, table, style);
                 let at = layer_cache.start + (start + b) * kv_dim;
                 s.key_cache[at..at + kv_dim].copy_from_slice(&s.k[b * kv_dim..(b + 1) * kv_dim]);
                 s.value_cache[at..at + kv_dim].copy_from_slice(&s.v[b * kv_dim..(b + 1) * kv_dim]);
