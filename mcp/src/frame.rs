@@ -2,7 +2,8 @@
 //! parser sees it. Never panics, never recurses.
 //!
 //! Checks, in order: size limit, UTF-8, nesting depth (a byte scan that skips strings), and
-//! that the top level is an object (a `[` is a batch, which revision 2025-06-18 removed).
+//! that the top level is an object or an array (a batch, which revision 2025-06-18 removed:
+//! the server answers it by the session's revision).
 
 use crate::jsonrpc::{ErrorCode, RpcError};
 use alloc::format;
@@ -78,7 +79,8 @@ pub fn check<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a str, RpcError> 
     }
     match text.trim_start().as_bytes().first() {
         Some(b'{') => Ok(text),
-        Some(b'[') => Err(RpcError::new(ErrorCode::InvalidRequest, "JSON-RPC batches are not supported")),
+        // A batch: whether it is answered depends on the session's revision (the server's call).
+        Some(b'[') => Ok(text),
         Some(_) => Err(RpcError::new(ErrorCode::ParseError, "a message must be a JSON object")),
         None => Err(RpcError::new(ErrorCode::ParseError, "empty message")),
     }
@@ -103,7 +105,8 @@ mod tests {
         let deep: String = "[".repeat(65) + &"]".repeat(65);
         assert_eq!(check(deep.as_bytes(), &limits).unwrap_err().code, ErrorCode::InvalidRequest);
         assert_eq!(check(b"{\"a\":\"\xff\"}", &limits).unwrap_err().code, ErrorCode::ParseError);
-        assert_eq!(check(b"[{}]", &limits).unwrap_err().code, ErrorCode::InvalidRequest);
+        assert!(check(b"[{}]", &limits).is_ok());
+        assert_eq!(check(b"7", &limits).unwrap_err().code, ErrorCode::ParseError);
         assert!(check(b"{}", &limits).is_ok());
     }
 }

@@ -23,6 +23,7 @@
 //! the JSON-RPC error they need to fall back.
 
 use crate::{
+    jsonrpc::{CallParams, Incoming},
     server::{Registry, Role},
     Server,
 };
@@ -426,25 +427,27 @@ impl Endpoint {
         if !request.header("content-type").is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json")) {
             return Action::Respond(Response::error(415, "Content-Type must be application/json"));
         }
-        // Peek at the message: its id, method and progress token decide the answer's form.
-        let value: Option<serde_json::Value> = crate::parse_json(&request.body).ok();
-        let method = value.as_ref().and_then(|v| v.get("method")).and_then(|m| m.as_str()).unwrap_or("");
-        let id = value.as_ref().and_then(|v| v.get("id")).cloned().filter(|_| !method.is_empty());
+        // Peek at the message: its id, method and progress token decide the answer's form
+        // (parsed in place; the server parses it again, as cheaply, when it runs it).
+        let text = core::str::from_utf8(&request.body).unwrap_or("");
+        let peeked = crate::jsonrpc::parse(text.trim()).ok();
+        let method = peeked.as_ref().and_then(|m| m.method()).unwrap_or("");
+        let (id, params) = match &peeked {
+            Some(Incoming::Request { id, params, .. }) => (Some(id.to_value()), *params),
+            Some(Incoming::Notification { params, .. }) => (None, *params),
+            _ => (None, None),
+        };
+        let call = if method == "tools/call" { CallParams::parse(params).ok() } else { None };
         // A destructive tool may ask the client's user to confirm (elicitation) in the
         // middle of the call: the question can only travel on the answer's event stream.
-        let may_ask = method == "tools/call"
-            && value
-                .as_ref()
-                .and_then(|v| v.pointer("/params/name"))
-                .and_then(|n| n.as_str())
-                .and_then(|name| self.registry.tool(name))
-                .is_some_and(|tool| tool.hints().destructive);
+        let may_ask =
+            call.as_ref().and_then(|c| self.registry.tool(&c.name)).is_some_and(|tool| tool.hints().destructive);
         let wants_stream = request.header("accept").is_some_and(|a| a.contains("text/event-stream"))
-            && (may_ask || value.as_ref().and_then(|v| v.pointer("/params/_meta/progressToken")).is_some());
+            && (may_ask || call.as_ref().is_some_and(|c| c.progress_token().is_some()));
         // A read token calling a tool that changes the machine: 403 with the scope it lacks
         // (RFC 6750 §3.1, as MCP's authorization rules use it), and the JSON-RPC error.
         if role == Role::Read && method == "tools/call" {
-            let name = value.as_ref().and_then(|v| v.pointer("/params/name")).and_then(|n| n.as_str()).unwrap_or("");
+            let name = call.as_ref().map_or("", |c| &c.name);
             let mut probe = Server::over(Arc::clone(&self.registry));
             probe.set_remote(true);
             probe.set_role(role);
@@ -496,9 +499,9 @@ impl Endpoint {
             s.last_used = self.clock;
             // A cancellation of the request running in this session marks it.
             if method == "notifications/cancelled" {
-                let target = value.as_ref().and_then(|v| v.pointer("/params/requestId"));
+                let target = crate::jsonrpc::params_map(params).ok().and_then(|p| p.get("requestId").cloned());
                 if let (Some((running, cancelled)), Some(target)) = (s.running.as_mut(), target) {
-                    if running == target {
+                    if *running == target {
                         *cancelled = true;
                         return Action::Respond(Response::empty(202));
                     }

@@ -1,10 +1,13 @@
 //! JSON-RPC 2.0 messages: the second layer, from a parsed value to a typed message.
 
 use alloc::{
-    borrow::ToOwned,
+    borrow::{Cow, ToOwned},
+    format,
     string::{String, ToString},
 };
-use serde_json::{json, Map, Value};
+use core::fmt::Write;
+use serde::Deserialize;
+use serde_json::{json, value::RawValue, Map, Value};
 
 /// JSON-RPC error codes used by MCP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,81 +73,307 @@ impl core::fmt::Display for RpcError {
 /// number as given).
 pub type Id = Value;
 
-/// One incoming message.
-#[derive(Debug, PartialEq)]
-pub enum Incoming {
+/// A request id exactly as the client wrote it: the text of a JSON string or number,
+/// echoed into the answer without being parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawId<'a>(&'a str);
+
+impl<'a> RawId<'a> {
+    /// The JSON text of the id.
+    pub fn text(&self) -> &'a str {
+        self.0
+    }
+
+    /// The id as a value (for comparing with ids kept from earlier messages).
+    pub fn to_value(&self) -> Id {
+        serde_json::from_str(self.0).unwrap_or(Value::Null)
+    }
+}
+
+/// One incoming message, borrowed from its text: only the envelope is parsed; `params`,
+/// `result` and `error` stay JSON text until a method needs them.
+#[derive(Debug)]
+pub enum Incoming<'a> {
     /// A request that needs exactly one response.
     Request {
         /// Its id (string or number, never null).
-        id: Id,
-        /// Method name.
-        method: String,
-        /// Parameters (an empty object when absent).
-        params: Map<String, Value>,
+        id: RawId<'a>,
+        /// Method name (borrowed unless it contains escapes).
+        method: Cow<'a, str>,
+        /// Parameters: the text of an object, or `None` when absent or null.
+        params: Option<&'a RawValue>,
     },
     /// A notification: no response, ever.
     Notification {
         /// Method name.
-        method: String,
-        /// Parameters (an empty object when absent).
-        params: Map<String, Value>,
+        method: Cow<'a, str>,
+        /// Parameters: the text of an object, or `None`.
+        params: Option<&'a RawValue>,
     },
     /// A response from the client to a request the server sent (an elicitation).
     Response {
         /// The id of the server's request.
-        id: Id,
-        /// `result` (`Ok`) or `error` (`Err`).
-        outcome: Result<Value, Value>,
+        id: RawId<'a>,
+        /// `result` (`Ok`) or `error` (`Err`, `None` if it was absent).
+        outcome: Result<&'a RawValue, Option<&'a RawValue>>,
     },
 }
 
-/// Interprets a parsed JSON value. On error, returns the id (if one could be read) with
-/// the error so the caller can answer it.
+/// A member of the envelope: absent, or present with its JSON text (`null` included, which
+/// `Option` would not tell apart from absent).
+#[derive(Default)]
+pub(crate) enum Member<'a> {
+    #[default]
+    Absent,
+    Present(&'a RawValue),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Member<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <&'a RawValue>::deserialize(deserializer).map(Member::Present)
+    }
+}
+
+impl<'a> Member<'a> {
+    pub(crate) fn text(&self) -> Option<&'a str> {
+        match self {
+            Member::Absent => None,
+            Member::Present(raw) => Some(raw.get()),
+        }
+    }
+}
+
+/// The members of a JSON-RPC message; everything else is ignored.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, borrow)]
+    jsonrpc: Member<'a>,
+    #[serde(default, borrow)]
+    id: Member<'a>,
+    #[serde(default, borrow)]
+    method: Member<'a>,
+    #[serde(default, borrow)]
+    params: Member<'a>,
+    #[serde(default, borrow)]
+    result: Member<'a>,
+    #[serde(default, borrow)]
+    error: Member<'a>,
+}
+
+/// A JSON string's contents: borrowed when it has no escapes; `None` if `text` is not a
+/// string.
+pub fn string(text: &str) -> Option<Cow<'_, str>> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
+    }
+}
+
+/// Interprets one message (a JSON object's text, as [`crate::frame::check`] passed it). On
+/// error, returns the id (if one could be read) with the error so the caller can answer it.
 // The error is as large as the message it answers and is built once per bad message:
 // boxing it would cost an allocation on every error for nothing.
 #[allow(clippy::result_large_err)]
-pub fn parse(value: Value) -> Result<Incoming, (Option<Id>, RpcError)> {
-    let Value::Object(mut object) = value else {
-        return Err((None, RpcError::new(ErrorCode::InvalidRequest, "a message must be a JSON object")));
+pub fn parse(text: &str) -> Result<Incoming<'_>, (Option<RawId<'_>>, RpcError)> {
+    let envelope: Envelope<'_> = match serde_json::from_str(text) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            // Valid JSON that does not fit the envelope (a repeated member) is a bad request;
+            // anything else is not JSON at all.
+            let valid = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+            let error = if valid {
+                RpcError::new(ErrorCode::InvalidRequest, format!("not a JSON-RPC message: {error}"))
+            } else {
+                RpcError::new(ErrorCode::ParseError, format!("invalid JSON: {error}"))
+            };
+            return Err((None, error));
+        }
     };
-    let id = object.remove("id");
-    let id = match id {
+    let id = match envelope.id.text() {
         None => None,
-        Some(id @ (Value::String(_) | Value::Number(_))) => Some(id),
-        Some(Value::Null) => {
-            return Err((None, RpcError::new(ErrorCode::InvalidRequest, "'id' must not be null")));
+        Some("null") => return Err((None, RpcError::new(ErrorCode::InvalidRequest, "'id' must not be null"))),
+        Some(text)
+            if text.starts_with('"') || text.starts_with('-') || text.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            Some(RawId(text))
         }
-        Some(_) => {
-            return Err((None, RpcError::new(ErrorCode::InvalidRequest, "'id' must be a string or a number")));
-        }
+        Some(_) => return Err((None, RpcError::new(ErrorCode::InvalidRequest, "'id' must be a string or a number"))),
     };
-    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+    if envelope.jsonrpc.text().and_then(string).as_deref() != Some("2.0") {
         return Err((id, RpcError::new(ErrorCode::InvalidRequest, "'jsonrpc' must be \"2.0\"")));
     }
-    let method = match object.remove("method") {
-        Some(Value::String(method)) => method,
-        Some(_) => return Err((id, RpcError::new(ErrorCode::InvalidRequest, "'method' must be a string"))),
-        None if object.contains_key("result") || object.contains_key("error") => {
+    let method = match envelope.method.text() {
+        Some(text) => match string(text) {
+            Some(method) => method,
+            None => return Err((id, RpcError::new(ErrorCode::InvalidRequest, "'method' must be a string"))),
+        },
+        None => {
+            if matches!((&envelope.result, &envelope.error), (Member::Absent, Member::Absent)) {
+                return Err((id, RpcError::new(ErrorCode::InvalidRequest, "'method' is missing")));
+            }
             let Some(id) = id else {
                 return Err((None, RpcError::new(ErrorCode::InvalidRequest, "a response needs an 'id'")));
             };
-            let outcome = match object.remove("result") {
-                Some(result) => Ok(result),
-                None => Err(object.remove("error").unwrap_or(Value::Null)),
+            let outcome = match (envelope.result, envelope.error) {
+                (Member::Present(result), _) => Ok(result),
+                (Member::Absent, Member::Present(error)) => Err(Some(error)),
+                (Member::Absent, Member::Absent) => Err(None),
             };
             return Ok(Incoming::Response { id, outcome });
         }
-        None => return Err((id, RpcError::new(ErrorCode::InvalidRequest, "'method' is missing"))),
     };
-    let params = match object.remove("params") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(params)) => params,
-        Some(_) => return Err((id, RpcError::new(ErrorCode::InvalidParams, "'params' must be an object"))),
+    let params = match envelope.params {
+        Member::Absent => None,
+        Member::Present(raw) if raw.get() == "null" => None,
+        Member::Present(raw) if raw.get().starts_with('{') => Some(raw),
+        Member::Present(_) => return Err((id, RpcError::new(ErrorCode::InvalidParams, "'params' must be an object"))),
     };
     Ok(match id {
         Some(id) => Incoming::Request { id, method, params },
         None => Incoming::Notification { method, params },
     })
+}
+
+/// The members of `params` as values (an empty map when absent).
+pub fn params_map(params: Option<&RawValue>) -> Result<Map<String, Value>, RpcError> {
+    match params {
+        None => Ok(Map::new()),
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|error| RpcError::new(ErrorCode::InvalidParams, format!("invalid 'params': {error}"))),
+    }
+}
+
+/// Appends a success response whose result is the JSON text `result` (one line, no newline).
+pub fn write_response(out: &mut String, id: RawId<'_>, result: &str) {
+    out.push_str(r#"{"jsonrpc":"2.0","id":"#);
+    out.push_str(id.0);
+    out.push_str(r#","result":"#);
+    out.push_str(result);
+    out.push('}');
+}
+
+/// Appends a success response with a result value.
+pub fn write_value_response(out: &mut String, id: RawId<'_>, result: &Value) {
+    out.push_str(r#"{"jsonrpc":"2.0","id":"#);
+    out.push_str(id.0);
+    out.push_str(r#","result":"#);
+    let _ = write!(out, "{result}");
+    out.push('}');
+}
+
+/// Appends an error response; `id` is null when unknown.
+pub fn write_error(out: &mut String, id: Option<RawId<'_>>, error: &RpcError) {
+    out.push_str(r#"{"jsonrpc":"2.0","id":"#);
+    out.push_str(id.map_or("null", |id| id.0));
+    let _ = write!(out, r#","error":{{"code":{},"message":"#, error.code.code());
+    write_string(out, &error.message);
+    if let Some(data) = &error.data {
+        let _ = write!(out, r#","data":{data}"#);
+    }
+    out.push_str("}}");
+}
+
+/// Appends `text` as a JSON string literal (quoted and escaped).
+pub fn write_string(out: &mut String, text: &str) {
+    out.push('"');
+    escape_into(out, text);
+    out.push('"');
+}
+
+/// Appends the JSON text of `value` as a JSON string literal (a tool's structured result
+/// as its text content), escaping as it serializes: no intermediate string.
+pub fn write_json_string(out: &mut String, value: &Value) {
+    struct Escaping<'a>(&'a mut String);
+    impl Write for Escaping<'_> {
+        fn write_str(&mut self, text: &str) -> core::fmt::Result {
+            escape_into(self.0, text);
+            Ok(())
+        }
+    }
+    out.push('"');
+    let _ = write!(Escaping(out), "{value}");
+    out.push('"');
+}
+
+fn escape_into(out: &mut String, text: &str) {
+    let mut start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&text[start..index]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = index + 1;
+    }
+    out.push_str(&text[start..]);
+}
+
+impl Incoming<'_> {
+    /// The method of a request or notification.
+    pub fn method(&self) -> Option<&str> {
+        match self {
+            Incoming::Request { method, .. } | Incoming::Notification { method, .. } => Some(method),
+            Incoming::Response { .. } => None,
+        }
+    }
+}
+
+/// The parameters of `tools/call`, borrowed from the message.
+pub struct CallParams<'a> {
+    /// The tool's name.
+    pub name: Cow<'a, str>,
+    /// The arguments' JSON text (`{}` when absent or null).
+    pub arguments: &'a str,
+    meta: Option<&'a RawValue>,
+}
+
+impl<'a> CallParams<'a> {
+    /// Reads `params` of a `tools/call`.
+    pub fn parse(params: Option<&'a RawValue>) -> Result<Self, RpcError> {
+        #[derive(Deserialize, Default)]
+        struct Members<'a> {
+            #[serde(default, borrow)]
+            name: Member<'a>,
+            #[serde(default, borrow)]
+            arguments: Member<'a>,
+            #[serde(default, borrow, rename = "_meta")]
+            meta: Member<'a>,
+        }
+        let members: Members<'a> = match params {
+            None => Members::default(),
+            Some(params) => serde_json::from_str(params.get())
+                .map_err(|error| RpcError::invalid_params(format!("invalid 'params': {error}")))?,
+        };
+        let name =
+            members.name.text().and_then(string).ok_or_else(|| RpcError::invalid_params("'name' must be a string"))?;
+        let arguments = match members.arguments.text() {
+            None | Some("null") => "{}",
+            Some(text) => text,
+        };
+        let meta = match members.meta {
+            Member::Present(meta) => Some(meta),
+            Member::Absent => None,
+        };
+        Ok(CallParams { name, arguments, meta })
+    }
+
+    /// `_meta.progressToken`, if the caller asked for progress (a string or a number).
+    pub fn progress_token(&self) -> Option<Value> {
+        let meta: Value = serde_json::from_str(self.meta?.get()).ok()?;
+        meta.get("progressToken").filter(|t| t.is_string() || t.is_number()).cloned()
+    }
 }
 
 /// Serializes a success response as one line (no newline).
@@ -172,29 +401,63 @@ pub fn notification(method: &str, params: Value) -> String {
 mod tests {
     use super::*;
 
+    fn parsed(text: &str) -> Result<Incoming<'_>, (Option<RawId<'_>>, RpcError)> {
+        parse(text)
+    }
+
     #[test]
     fn requests_notifications_and_errors() {
-        let r = parse(json!({"method": "ping", "id": 0, "jsonrpc": "2.0"})).unwrap();
-        assert!(matches!(r, Incoming::Request { ref method, .. } if method == "ping"));
-        let n = parse(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).unwrap();
+        let r = parsed(r#"{"method": "ping", "id": 0, "jsonrpc": "2.0"}"#).unwrap();
+        assert!(
+            matches!(r, Incoming::Request { ref method, id, params: None } if method == "ping" && id.text() == "0")
+        );
+        let n = parsed(r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#).unwrap();
         assert!(matches!(n, Incoming::Notification { .. }));
-        let (id, e) = parse(json!({"jsonrpc": "1.0", "id": "a", "method": "ping"})).unwrap_err();
-        assert_eq!((id, e.code), (Some(json!("a")), ErrorCode::InvalidRequest));
+        let (id, e) = parsed(r#"{"jsonrpc": "1.0", "id": "a", "method": "ping"}"#).unwrap_err();
+        assert_eq!((id.map(|i| i.text()), e.code), (Some("\"a\""), ErrorCode::InvalidRequest));
+        for bad in [
+            r#"{"jsonrpc": "2.0", "id": null, "method": "x"}"#,
+            r#"{"jsonrpc": "2.0", "id": [1], "method": "x"}"#,
+            r#"{"jsonrpc": "2.0", "id": true, "method": "x"}"#,
+            r#"{"jsonrpc": "2.0", "id": 1, "method": 5}"#,
+            r#"{"jsonrpc": "2.0", "id": 1}"#,
+            r#"{"jsonrpc": 2.0, "id": 1, "method": "x"}"#,
+            r#"{"jsonrpc": "2.0", "id": 1, "id": 2, "method": "x"}"#,
+        ] {
+            assert_eq!(parsed(bad).unwrap_err().1.code, ErrorCode::InvalidRequest, "{bad}");
+        }
         assert_eq!(
-            parse(json!({"jsonrpc": "2.0", "id": null, "method": "x"})).unwrap_err().1.code,
-            ErrorCode::InvalidRequest
-        );
-        assert_eq!(
-            parse(json!({"jsonrpc": "2.0", "id": [1], "method": "x"})).unwrap_err().1.code,
-            ErrorCode::InvalidRequest
-        );
-        assert_eq!(
-            parse(json!({"jsonrpc": "2.0", "id": 1, "method": "x", "params": [1]})).unwrap_err().1.code,
+            parsed(r#"{"jsonrpc": "2.0", "id": 1, "method": "x", "params": [1]}"#).unwrap_err().1.code,
             ErrorCode::InvalidParams
         );
+        assert_eq!(parsed(r#"{"jsonrpc": "2.0", "id": 1, "method": "x""#).unwrap_err().1.code, ErrorCode::ParseError);
+        let Ok(Incoming::Response { id, outcome: Ok(result) }) = parsed(r#"{"jsonrpc": "2.0", "id": 1, "result": {}}"#)
+        else {
+            panic!("a response")
+        };
+        assert_eq!((id.to_value(), result.get()), (json!(1), "{}"));
+        // Escaped members are decoded, plain ones borrowed.
+        let Ok(Incoming::Request { method, params, .. }) =
+            parsed(r#"{"jsonrpc":"\u0032.0","id":"x","method":"p\u0069ng","params":{"a":1}}"#)
+        else {
+            panic!("a request")
+        };
+        assert_eq!((method.as_ref(), params.map(RawValue::get)), ("ping", Some(r#"{"a":1}"#)));
+    }
+
+    #[test]
+    fn written_answers_are_json() {
+        let mut out = String::new();
+        write_error(&mut out, None, &RpcError::new(ErrorCode::ParseError, "a \"quote\"\n\u{1}\\ é"));
+        let value: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value["error"]["message"], "a \"quote\"\n\u{1}\\ é");
         assert_eq!(
-            parse(json!({"jsonrpc": "2.0", "id": 1, "result": {}})).unwrap(),
-            Incoming::Response { id: json!(1), outcome: Ok(json!({})) }
+            out,
+            error_response(None, &RpcError::new(ErrorCode::ParseError, "a \"quote\"\n\u{1}\\ é"))
+                .replace("\\u0001", "\\u0001")
         );
+        out.clear();
+        write_response(&mut out, RawId("\"id\""), "{}");
+        assert_eq!(out, response(&json!("id"), json!({})));
     }
 }

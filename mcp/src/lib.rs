@@ -40,7 +40,7 @@ pub use confirm::Confirmation;
 pub use resource::{Prompt, Resource};
 pub use serde_json::{json, Map, Value};
 pub use server::{Registry, Server, ServerInfo};
-pub use tool::{Annotations, CallError, Ctx, Declaration, Tool, ToolError, ToolOutput};
+pub use tool::{Annotations, CallError, Ctx, Declaration, Integer, Tool, ToolError, ToolOutput, TypedTool};
 
 /// Parses JSON text (a convenience for transports that peek at messages).
 pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {

@@ -11,7 +11,7 @@
 use crate::{
     confirm::{self, Confirmation, Mailbox},
     frame::{self, Limits},
-    jsonrpc::{self, ErrorCode, Id, Incoming, RpcError},
+    jsonrpc::{self, ErrorCode, Id, Incoming, RawId, RpcError},
     resource::{Prompt, Resource},
     tool::{valid_name, CallError, Ctx, Tool, ToolOutput},
     LATEST_PROTOCOL_VERSION, PROTOCOL_VERSIONS,
@@ -22,6 +22,7 @@ use alloc::{
     sync::Arc,
     vec::Vec,
 };
+use core::fmt::Write;
 use serde_json::{json, Map, Value};
 
 /// How the server introduces itself in `initialize`.
@@ -374,6 +375,28 @@ impl Server {
         tool.call(ctx, arguments)
     }
 
+    /// The typed call path for kernel code: runs a [`TypedTool`](crate::tool::TypedTool)
+    /// with its arguments as values of its own type — no JSON, no schema walk, no lookup by
+    /// name; only this session's role and reach are checked (as for any call). Kernel code
+    /// is trusted, so a destructive tool is not confirmed here.
+    pub fn call_typed<T: crate::tool::TypedTool>(
+        &self,
+        ctx: &mut Ctx<'_>,
+        arguments: T::Args,
+    ) -> Result<ToolOutput, CallError> {
+        let declaration = &T::DECLARATION;
+        if self.remote && declaration.is_local_only() {
+            return Err(CallError::UnknownTool(declaration.name().into()));
+        }
+        if self.role == Role::Read && !declaration.hints().read_only {
+            return Err(CallError::Forbidden(format!(
+                "{} changes the machine and needs the control role (scope \"control\")",
+                declaration.name()
+            )));
+        }
+        T::run(ctx, arguments).map_err(|error| CallError::Failed(error.message().into()))
+    }
+
     /// Reads a resource by URI (fixed resources first, then templates).
     pub fn read_resource(&self, uri: &str) -> Result<Value, RpcError> {
         let resources = &self.registry.resources;
@@ -445,70 +468,209 @@ impl Server {
         cancel_check: Option<&mut dyn FnMut() -> bool>,
         sink: Option<&mut dyn FnMut(&str)>,
     ) -> Option<String> {
+        let mut out = String::new();
+        self.handle_message_into(bytes, cancel_check, sink, &mut out).then_some(out)
+    }
+
+    /// The work of [`Server::handle_message_streaming`], answering into `out` (cleared
+    /// first) and returning whether there is an answer. A transport that keeps one buffer
+    /// for its answers gets a ping, a malformed message or a small tool call answered
+    /// without the server allocating: the message is parsed in place (method and id borrowed
+    /// from it, `params` left as text until a method reads it) and the answer is written
+    /// straight into the buffer.
+    pub fn handle_message_into(
+        &mut self,
+        bytes: &[u8],
+        cancel_check: Option<&mut dyn FnMut() -> bool>,
+        sink: Option<&mut dyn FnMut(&str)>,
+        out: &mut String,
+    ) -> bool {
+        out.clear();
         let text = match frame::check(bytes, &self.limits) {
             Ok(text) => text,
-            Err(error) => return Some(jsonrpc::error_response(None, &error)),
-        };
-        let value: Value = match serde_json::from_str(text) {
-            Ok(value) => value,
             Err(error) => {
-                let error = RpcError::new(ErrorCode::ParseError, format!("invalid JSON: {error}"));
-                return Some(jsonrpc::error_response(None, &error));
+                jsonrpc::write_error(out, None, &error);
+                return true;
             }
         };
-        match jsonrpc::parse(value) {
-            Err((id, error)) => Some(jsonrpc::error_response(id.as_ref(), &error)),
-            Ok(Incoming::Response { id, outcome }) => {
-                self.mailbox.lock().deliver(id, outcome);
-                None
+        if text.trim_start().starts_with('[') {
+            return self.batch(text, out);
+        }
+        self.one(text, cancel_check, sink, out)
+    }
+
+    /// A JSON-RPC batch (an array of messages). Revisions 2025-03-26 and earlier allow
+    /// batches: each member is handled in order and the answers go back as one array (none
+    /// at all when every member was a notification or a response). 2025-06-18 removed them,
+    /// so a session on a later revision, or before `initialize` (which may not be batched),
+    /// gets one Invalid Request error.
+    fn batch(&mut self, text: &str, out: &mut String) -> bool {
+        let batches = self.protocol_version().is_some_and(|v| v <= "2025-03-26");
+        if !batches {
+            let error = RpcError::new(
+                ErrorCode::InvalidRequest,
+                match self.protocol_version() {
+                    Some(version) => {
+                        format!("JSON-RPC batches are not part of MCP {version}: send one message per line")
+                    }
+                    None => "JSON-RPC batches are not supported before initialize (send one message per line)".into(),
+                },
+            );
+            jsonrpc::write_error(out, None, &error);
+            return true;
+        }
+        let members: Vec<&serde_json::value::RawValue> = match serde_json::from_str(text) {
+            Ok(members) => members,
+            Err(error) => {
+                jsonrpc::write_error(
+                    out,
+                    None,
+                    &RpcError::new(ErrorCode::ParseError, format!("invalid JSON: {error}")),
+                );
+                return true;
             }
-            Ok(Incoming::Notification { method, params }) => {
-                self.notification(&method, &params);
-                None
+        };
+        if members.is_empty() {
+            jsonrpc::write_error(out, None, &RpcError::new(ErrorCode::InvalidRequest, "an empty batch"));
+            return true;
+        }
+        let mut answer = String::new();
+        for member in members {
+            let member = member.get();
+            if !member.starts_with('{') {
+                let error = RpcError::new(ErrorCode::InvalidRequest, "a batch member must be a JSON object");
+                jsonrpc::write_error(&mut answer, None, &error);
+            } else if member.contains(r#""initialize""#)
+                && jsonrpc::parse(member).is_ok_and(|m| m.method() == Some("initialize"))
+            {
+                let id = match jsonrpc::parse(member) {
+                    Ok(Incoming::Request { id, .. }) => Some(id),
+                    _ => None,
+                };
+                let error = RpcError::new(ErrorCode::InvalidRequest, "initialize must not be part of a batch");
+                jsonrpc::write_error(&mut answer, id, &error);
+            } else if !self.one(member, None, None, &mut answer) {
+                continue;
+            }
+            answer.push(',');
+        }
+        if answer.is_empty() {
+            return false;
+        }
+        answer.pop();
+        out.push('[');
+        out.push_str(&answer);
+        out.push(']');
+        true
+    }
+
+    /// One message (an object's text); answers into `out` and returns whether it did.
+    fn one(
+        &mut self,
+        text: &str,
+        cancel_check: Option<&mut dyn FnMut() -> bool>,
+        sink: Option<&mut dyn FnMut(&str)>,
+        out: &mut String,
+    ) -> bool {
+        match jsonrpc::parse(text) {
+            Err((id, error)) => {
+                jsonrpc::write_error(out, id, &error);
+                true
+            }
+            Ok(Incoming::Response { id, outcome }) => {
+                let value = |raw: &serde_json::value::RawValue| serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                let outcome = match outcome {
+                    Ok(result) => Ok(value(result)),
+                    Err(error) => Err(error.map_or(Value::Null, value)),
+                };
+                self.mailbox.lock().deliver(id.to_value(), outcome);
+                false
+            }
+            Ok(Incoming::Notification { method, .. }) => {
+                self.notification(&method);
+                false
             }
             Ok(Incoming::Request { id, method, params }) => {
-                let result = self.request(&id, &method, &params, cancel_check, sink);
-                self.cancelled.retain(|c| c != &id);
-                Some(match result {
-                    Ok(result) => jsonrpc::response(&id, result),
-                    Err(error) => jsonrpc::error_response(Some(&id), &error),
-                })
+                let start = out.len();
+                if let Err(error) = self.request(id, &method, params, cancel_check, sink, out) {
+                    out.truncate(start);
+                    jsonrpc::write_error(out, Some(id), &error);
+                }
+                if !self.cancelled.is_empty() {
+                    let id = id.to_value();
+                    self.cancelled.retain(|c| c != &id);
+                }
+                true
             }
         }
     }
 
-    fn notification(&mut self, method: &str, params: &Map<String, Value>) {
+    fn notification(&mut self, method: &str) {
         match method {
             "notifications/initialized" => {
                 if let Some(session) = self.session.as_mut() {
                     session.initialized = true;
                 }
             }
-            "notifications/cancelled" => {
-                // Only a request that is still running can be cancelled; the single-threaded
-                // server has finished every earlier one, so a late cancel is ignored.
-                let _ = params.get("requestId");
-            }
+            // Only a request that is still running can be cancelled; the single-threaded
+            // server has finished every earlier one, so a late cancel is ignored (the
+            // transports watch for cancellations of the running request themselves).
+            "notifications/cancelled" => {}
             _ => {} // Unknown notifications are ignored, as JSON-RPC requires.
         }
     }
 
+    /// Answers a request into `out` (success), or returns the error to answer.
     fn request(
         &mut self,
-        id: &Id,
+        id: RawId<'_>,
         method: &str,
-        params: &Map<String, Value>,
+        params: Option<&serde_json::value::RawValue>,
         cancel_check: Option<&mut dyn FnMut() -> bool>,
         sink: Option<&mut dyn FnMut(&str)>,
-    ) -> Result<Value, RpcError> {
+        out: &mut String,
+    ) -> Result<(), RpcError> {
+        match method {
+            "ping" => jsonrpc::write_response(out, id, "{}"),
+            "tools/call" => self.tools_call(id, params, cancel_check, sink, out)?,
+            "tools/list" => {
+                let params = jsonrpc::params_map(params)?;
+                let offset = decode_cursor(&params)?;
+                let visible: Vec<&Tool> = self.registry.tools.iter().filter(|t| self.visible(t)).collect();
+                if offset > visible.len() {
+                    return Err(RpcError::invalid_params("cursor is past the end of the list"));
+                }
+                let end = (offset + self.page_size).min(visible.len());
+                jsonrpc::write_response(out, id, "");
+                out.pop(); // the response's closing brace, written again below
+                out.push_str(r#"{"tools":["#);
+                for (n, tool) in visible[offset..end].iter().enumerate() {
+                    if n > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(tool.listing());
+                }
+                out.push(']');
+                if end < visible.len() {
+                    out.push_str(r#","nextCursor":"#);
+                    jsonrpc::write_string(out, &encode_cursor(end));
+                }
+                out.push_str("}}");
+            }
+            _ => {
+                let params = jsonrpc::params_map(params)?;
+                let result = self.request_value(method, &params)?;
+                jsonrpc::write_value_response(out, id, &result);
+            }
+        }
+        Ok(())
+    }
+
+    /// The methods answered with a value built per request (rare ones: a session's
+    /// handshake, resources, prompts, settings).
+    fn request_value(&mut self, method: &str, params: &Map<String, Value>) -> Result<Value, RpcError> {
         match method {
             "initialize" => self.initialize(params),
-            "ping" => Ok(json!({})),
-            "tools/list" => {
-                let entries = self.registry.tools.iter().filter(|t| self.visible(t)).map(Tool::to_json).collect();
-                self.list(params, "tools", entries)
-            }
-            "tools/call" => self.tools_call(id, params, cancel_check, sink),
             "resources/list" => {
                 let entries = self.registry.resources.iter().filter(|r| !r.template).map(Resource::to_json).collect();
                 self.list(params, "resources", entries)
@@ -622,30 +784,24 @@ impl Server {
 
     fn tools_call(
         &mut self,
-        id: &Id,
-        params: &Map<String, Value>,
+        id: RawId<'_>,
+        params: Option<&serde_json::value::RawValue>,
         cancel_check: Option<&mut dyn FnMut() -> bool>,
         sink: Option<&mut dyn FnMut(&str)>,
-    ) -> Result<Value, RpcError> {
-        let name = params
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| RpcError::invalid_params("'name' must be a string"))?;
-        let arguments = params.get("arguments").cloned().unwrap_or_else(|| json!({}));
-        let arguments = if arguments.is_null() { json!({}) } else { arguments };
-        let progress_token = params
-            .get("_meta")
-            .and_then(|m| m.get("progressToken"))
-            .filter(|t| t.is_string() || t.is_number())
-            .cloned();
-        let already_cancelled = self.cancelled.contains(id);
+        out: &mut String,
+    ) -> Result<(), RpcError> {
+        let call = jsonrpc::CallParams::parse(params)?;
+        let name: &str = &call.name;
+        let progress_token = call.progress_token();
+        let already_cancelled = !self.cancelled.is_empty() && self.cancelled.contains(&id.to_value());
         let mut outgoing = core::mem::take(&mut self.outgoing);
+        let registry = Arc::clone(&self.registry);
+        let tool = registry.tool(name).filter(|t| self.visible(t));
         let mut cancel_check = cancel_check;
         let mut sink = sink;
         let outcome = {
             let cancel_check = cancel_check.as_mut().map(|check| &mut **check as &mut dyn FnMut() -> bool);
             let sink = sink.as_mut().map(|sink| &mut **sink as &mut dyn FnMut(&str));
-            let tool = self.tool(name);
             let can_be_asked = self.session.as_ref().is_some_and(|s| s.can_be_asked);
             let mut ctx = Ctx {
                 progress_token,
@@ -659,42 +815,60 @@ impl Server {
             };
             match (tool, self.forbidden(name)) {
                 (Some(_), Some(why)) => Err(CallError::Forbidden(why)),
-                (Some(tool), None) => tool.validate(&arguments).and_then(|()| {
-                    if tool.server_confirms() && !confirm::confirmed(&arguments) {
-                        match ctx.confirm(&confirm::question(name, &tool.title, &arguments)) {
-                            Confirmation::Accepted => {}
-                            Confirmation::Declined(why) => {
-                                return Err(CallError::Failed(format!("{name} was not run: {why}")))
-                            }
-                            Confirmation::Unavailable => {
-                                return Err(CallError::Failed(confirm::needs_confirmation(name)))
-                            }
-                        }
-                    }
-                    tool.run(&mut ctx, &arguments)
-                }),
+                (Some(tool), None) => Self::run_tool(tool, &mut ctx, name, call.arguments),
                 (None, _) => Err(CallError::UnknownTool(name.into())),
             }
         };
         self.outgoing = outgoing;
-        let has_output_schema = self.tool(name).is_some_and(|t| t.output_schema.is_some());
-        match outcome {
-            Ok(output) => {
-                let json_text = output.structured.to_string();
-                let mut result = Map::new();
-                let text = if has_output_schema { json_text } else { output.text.unwrap_or(json_text) };
-                result.insert("content".into(), json!([{"type": "text", "text": text}]));
-                if has_output_schema {
-                    result.insert("structuredContent".into(), output.structured);
-                }
-                result.insert("isError".into(), Value::Bool(false));
-                Ok(Value::Object(result))
-            }
-            Err(CallError::Failed(why)) => Ok(json!({"content": [{"type": "text", "text": why}], "isError": true})),
-            Err(forbidden @ CallError::Forbidden(_)) => {
-                Ok(json!({"content": [{"type": "text", "text": forbidden.to_string()}], "isError": true}))
-            }
-            Err(other) => Err(other.into()),
+        let has_output_schema = tool.is_some_and(|t| t.output_schema.is_some());
+        let (text, structured, is_error) = match &outcome {
+            Ok(output) => (output.text.as_deref().filter(|_| !has_output_schema), Some(&output.structured), false),
+            Err(CallError::Failed(why)) => (Some(why.as_str()), None, true),
+            Err(CallError::Forbidden(_)) => (None, None, true),
+            Err(other) => return Err(other.clone().into()),
+        };
+        jsonrpc::write_response(out, id, "");
+        out.pop(); // the response's closing brace, written again below
+        out.push_str(r#"{"content":[{"type":"text","text":"#);
+        match (text, structured, &outcome) {
+            (Some(text), _, _) => jsonrpc::write_string(out, text),
+            (None, Some(structured), _) => jsonrpc::write_json_string(out, structured),
+            (None, None, Err(forbidden)) => jsonrpc::write_string(out, &forbidden.to_string()),
+            (None, None, Ok(_)) => out.push_str(r#""""#),
         }
+        out.push_str("}]");
+        if let (Some(structured), true) = (structured, has_output_schema) {
+            let _ = write!(out, r#","structuredContent":{structured}"#);
+        }
+        out.push_str(if is_error { r#","isError":true}}"# } else { r#","isError":false}}"# });
+        Ok(())
+    }
+
+    /// Checks a call's arguments and runs the tool. A typed tool decodes the JSON text
+    /// straight into its argument type and skips the schema walk; the schema is consulted
+    /// only to explain arguments the type refused (so the messages are the schema's).
+    fn run_tool(tool: &Tool, ctx: &mut Ctx<'_>, name: &str, arguments: &str) -> Result<ToolOutput, CallError> {
+        if let (Some(typed), false) = (tool.typed, tool.server_confirms()) {
+            if let Some(outcome) = typed(ctx, arguments) {
+                return outcome.map_err(|error| CallError::Failed(error.message().into()));
+            }
+        }
+        let arguments: Value = serde_json::from_str(arguments).unwrap_or(Value::Null);
+        tool.validate(&arguments)?;
+        if tool.typed.is_some() && !tool.server_confirms() {
+            // The schema accepts what the type refused: a mismatch between the two, which
+            // the typed tools' tests look for.
+            return Err(CallError::InvalidArguments(format!(
+                "{name}: the arguments do not fit the tool's argument type"
+            )));
+        }
+        if tool.server_confirms() && !confirm::confirmed(&arguments) {
+            match ctx.confirm(&confirm::question(name, &tool.title, &arguments)) {
+                Confirmation::Accepted => {}
+                Confirmation::Declined(why) => return Err(CallError::Failed(format!("{name} was not run: {why}"))),
+                Confirmation::Unavailable => return Err(CallError::Failed(confirm::needs_confirmation(name))),
+            }
+        }
+        tool.run(ctx, &arguments)
     }
 }

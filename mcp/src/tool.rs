@@ -4,7 +4,13 @@ use crate::{
     confirm::{self, Confirmation, Mailbox},
     jsonrpc::{notification, RpcError},
 };
-use alloc::{borrow::Cow, boxed::Box, string::String, sync::Arc, vec::Vec};
+use alloc::{
+    borrow::Cow,
+    boxed::Box,
+    string::{String, ToString},
+    sync::Arc,
+    vec::Vec,
+};
 use serde_json::{json, Map, Value};
 
 /// Behaviour hints a client uses to decide whether to ask the user first. Every tool states
@@ -282,6 +288,67 @@ impl Schema {
     }
 }
 
+/// An argument the schema declares `"type": "integer"`, decoded as the schema checks it:
+/// any JSON number without a fraction (`3`, `3.0`, `3e0`) that fits an `i64`. Typed tools
+/// use it so that their decoding accepts what their schema accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Integer(pub i64);
+
+impl<'de> serde::Deserialize<'de> for Integer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let number = serde_json::Number::deserialize(deserializer)?;
+        if let Some(value) = number.as_i64() {
+            return Ok(Integer(value));
+        }
+        match number.as_f64() {
+            Some(value) if value % 1.0 == 0.0 && (-9.2e18..9.2e18).contains(&value) => Ok(Integer(value as i64)),
+            _ => Err(serde::de::Error::custom("not an integer that fits 64 bits")),
+        }
+    }
+}
+
+/// For an optional member of typed arguments: `#[serde(default, deserialize_with =
+/// "mcp::tool::present")]` makes `null` an error, as a schema that says `"type": "integer"`
+/// does (plain `Option` would take `null` for absent).
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// A typed tool's entry from JSON: the arguments' text in, `None` when they do not decode
+/// into the tool's type (the server then lets the schema say why).
+pub type TypedFn = fn(&mut Ctx<'_>, &str) -> Option<Result<ToolOutput, ToolError>>;
+
+/// A tool whose arguments are a Rust type. Its declaration is [`Declaration::typed`]; the
+/// server decodes JSON arguments with [`TypedTool::decode`] instead of walking the schema,
+/// so `decode` must accept exactly what the declared input schema accepts (check it with a
+/// property test against [`crate::schema::validate`], as the kernel's typed tools do).
+pub trait TypedTool: 'static {
+    /// The arguments.
+    type Args;
+    /// The declaration (name, schemas, annotations), made with [`Declaration::typed`].
+    const DECLARATION: Declaration;
+    /// Decodes the JSON text of the arguments object; `None` if the schema would refuse it.
+    fn decode(arguments: &str) -> Option<Self::Args>;
+    /// Runs the tool.
+    fn run(ctx: &mut Ctx<'_>, arguments: Self::Args) -> Result<ToolOutput, ToolError>;
+}
+
+fn text_entry<T: TypedTool>(ctx: &mut Ctx<'_>, arguments: &str) -> Option<Result<ToolOutput, ToolError>> {
+    T::decode(arguments).map(|arguments| T::run(ctx, arguments))
+}
+
+/// A typed tool called with values (the console, the intent pipeline): after the schema
+/// accepted them.
+fn values_entry<T: TypedTool>(ctx: &mut Ctx<'_>, arguments: &Map<String, Value>) -> Result<ToolOutput, ToolError> {
+    let text = serde_json::to_string(arguments).unwrap_or_default();
+    match T::decode(&text) {
+        Some(arguments) => T::run(ctx, arguments),
+        None => Err(ToolError::from("the arguments do not fit the tool's argument type")),
+    }
+}
+
 /// A tool's handler as a plain function (what a [`Declaration`] holds).
 pub type HandlerFn = fn(&mut Ctx<'_>, &Map<String, Value>) -> Result<ToolOutput, ToolError>;
 
@@ -299,6 +366,7 @@ pub struct Declaration {
     output: Option<&'static str>,
     annotations: Annotations,
     handler: HandlerFn,
+    typed: Option<TypedFn>,
     local_only: bool,
     confirms_itself: bool,
 }
@@ -315,9 +383,30 @@ impl Declaration {
             output: None,
             annotations: Annotations::READ_ONLY,
             handler,
+            typed: None,
             local_only: false,
             confirms_itself: false,
         }
+    }
+
+    /// A tool whose arguments are a Rust type ([`TypedTool`]): JSON arguments are decoded
+    /// straight into it, with no schema walk, and kernel code calls it with
+    /// [`crate::Server::call_typed`], with no JSON at all. Declare its input schema too
+    /// (it is what clients see, and it explains arguments the type refuses).
+    pub const fn typed<T: TypedTool>(name: &'static str) -> Self {
+        let mut declaration = Self::new(name, values_entry::<T>);
+        declaration.typed = Some(text_entry::<T>);
+        declaration
+    }
+
+    /// Behaviour hints, for [`crate::Server::call_typed`].
+    pub const fn hints(&self) -> Annotations {
+        self.annotations
+    }
+
+    /// Whether only the local console may use it.
+    pub const fn is_local_only(&self) -> bool {
+        self.local_only
     }
 
     /// One-line title.
@@ -382,6 +471,8 @@ impl From<&'static Declaration> for Tool {
             output_schema: d.output.map(|text| Schema::text(Cow::Borrowed(text))),
             annotations: d.annotations,
             handler: Box::new(handler),
+            typed: d.typed,
+            listing: spin::Once::new(),
             local_only: d.local_only,
             confirms_itself: d.confirms_itself,
         }
@@ -397,6 +488,10 @@ pub struct Tool {
     pub(crate) output_schema: Option<Schema>,
     pub(crate) annotations: Annotations,
     pub(crate) handler: Handler,
+    /// A typed tool's entry from JSON text (see [`Declaration::typed`]).
+    pub(crate) typed: Option<TypedFn>,
+    /// The `tools/list` entry, serialized once.
+    listing: spin::Once<String>,
     /// Hidden from remote (network) sessions: reachable only from the local console.
     pub(crate) local_only: bool,
     /// Asks its caller itself (through [`Ctx::confirm`]) instead of the server.
@@ -432,6 +527,8 @@ impl Tool {
             output_schema: None,
             annotations: Annotations::READ_ONLY,
             handler: Box::new(handler),
+            typed: None,
+            listing: spin::Once::new(),
             local_only: false,
             confirms_itself: false,
         }
@@ -578,6 +675,17 @@ impl Tool {
         }
         entry.insert("annotations".into(), self.annotations.to_json(&self.title));
         Value::Object(entry)
+    }
+
+    /// The `tools/list` entry as JSON text, serialized on first use and kept: every later
+    /// `tools/list` copies it.
+    pub fn listing(&self) -> &str {
+        self.listing.call_once(|| self.to_json().to_string())
+    }
+
+    /// Whether the tool has typed arguments ([`Declaration::typed`]).
+    pub fn is_typed(&self) -> bool {
+        self.typed.is_some()
     }
 
     /// Validates `arguments` and runs the handler.

@@ -8,8 +8,10 @@
 //! - [`fixture`]: real model files from `../shared/fixtures` (outside the repository).
 //! - [`process::Guard`]: a child process (QEMU, a bridge, a server) that is stopped when the
 //!   guard is dropped, on every path out of a test.
+//! - [`alloc_counter`]: a counting global allocator (the crate's one `unsafe`: forwarding
+//!   to the system allocator).
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 #[cfg(feature = "std")]
@@ -18,6 +20,8 @@ extern crate std;
 mod rng;
 pub use rng::Rng;
 
+#[cfg(feature = "std")]
+pub mod alloc_counter;
 #[cfg(feature = "std")]
 pub mod process;
 #[cfg(feature = "std")]
