@@ -1,8 +1,7 @@
 //! The first layer over untrusted bytes: checks one raw JSON-RPC message before any JSON
 //! parser sees it. Never panics, never recurses.
 //!
-//! Checks, in order: size limit, UTF-8, nesting depth (a byte scan that skips strings), and
-//! that the top level is an object or an array (a batch, which revision 2025-06-18 removed:
+//! Checks, in order: size limit, UTF-8, and that the top level is an object or an array (a batch, which revision 2025-06-18 removed:
 //! the server answers it by the session's revision).
 
 use crate::jsonrpc::{ErrorCode, RpcError};
@@ -59,7 +58,22 @@ pub fn nesting_depth(text: &[u8], limit: usize) -> usize {
     deepest
 }
 
-/// Checks a raw message against `limits`; on success returns it as text.
+/// Checks that `text` nests no deeper than the limit. Runs before any recursive parser
+/// (`serde_json`) sees the text; the scanner of [`crate::scan`] bounds depth as it goes.
+pub fn check_depth(text: &str, limits: &Limits) -> Result<(), RpcError> {
+    // Each level of nesting takes a byte: a message no longer than the limit cannot exceed it.
+    if text.len() > limits.max_depth && nesting_depth(text.as_bytes(), limits.max_depth) > limits.max_depth {
+        return Err(RpcError::new(
+            ErrorCode::InvalidRequest,
+            format!("message nesting exceeds the limit of {} levels", limits.max_depth),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a raw message's size, encoding and first byte against `limits`; on success
+/// returns it as text. Its nesting is checked by whichever parser reads it
+/// ([`crate::jsonrpc::parse_within`]), before any recursion.
 pub fn check<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a str, RpcError> {
     if bytes.len() > limits.max_message_bytes {
         return Err(RpcError::new(
@@ -70,13 +84,6 @@ pub fn check<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a str, RpcError> 
     let text = core::str::from_utf8(bytes).map_err(|error| {
         RpcError::new(ErrorCode::ParseError, format!("message is not valid UTF-8 (byte {})", error.valid_up_to()))
     })?;
-    let depth = nesting_depth(bytes, limits.max_depth);
-    if depth > limits.max_depth {
-        return Err(RpcError::new(
-            ErrorCode::InvalidRequest,
-            format!("message nesting exceeds the limit of {} levels", limits.max_depth),
-        ));
-    }
     match text.trim_start().as_bytes().first() {
         Some(b'{') => Ok(text),
         // A batch: whether it is answered depends on the session's revision (the server's call).
@@ -103,7 +110,8 @@ mod tests {
         let big = vec![b' '; 64 * 1024 + 1];
         assert_eq!(check(&big, &limits).unwrap_err().code, ErrorCode::InvalidRequest);
         let deep: String = "[".repeat(65) + &"]".repeat(65);
-        assert_eq!(check(deep.as_bytes(), &limits).unwrap_err().code, ErrorCode::InvalidRequest);
+        assert_eq!(check_depth(&deep, &limits).unwrap_err().code, ErrorCode::InvalidRequest);
+        assert!(check_depth(&deep[1..deep.len() - 1], &limits).is_ok());
         assert_eq!(check(b"{\"a\":\"\xff\"}", &limits).unwrap_err().code, ErrorCode::ParseError);
         assert!(check(b"[{}]", &limits).is_ok());
         assert_eq!(check(b"7", &limits).unwrap_err().code, ErrorCode::ParseError);

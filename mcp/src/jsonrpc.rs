@@ -101,21 +101,21 @@ pub enum Incoming<'a> {
         /// Method name (borrowed unless it contains escapes).
         method: Cow<'a, str>,
         /// Parameters: the text of an object, or `None` when absent or null.
-        params: Option<&'a RawValue>,
+        params: Option<&'a str>,
     },
     /// A notification: no response, ever.
     Notification {
         /// Method name.
         method: Cow<'a, str>,
         /// Parameters: the text of an object, or `None`.
-        params: Option<&'a RawValue>,
+        params: Option<&'a str>,
     },
     /// A response from the client to a request the server sent (an elicitation).
     Response {
         /// The id of the server's request.
         id: RawId<'a>,
         /// `result` (`Ok`) or `error` (`Err`, `None` if it was absent).
-        outcome: Result<&'a RawValue, Option<&'a RawValue>>,
+        outcome: Result<&'a str, Option<&'a str>>,
     },
 }
 
@@ -125,12 +125,12 @@ pub enum Incoming<'a> {
 pub(crate) enum Member<'a> {
     #[default]
     Absent,
-    Present(&'a RawValue),
+    Present(&'a str),
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Member<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        <&'a RawValue>::deserialize(deserializer).map(Member::Present)
+        <&'a RawValue>::deserialize(deserializer).map(|raw| Member::Present(raw.get()))
     }
 }
 
@@ -138,8 +138,12 @@ impl<'a> Member<'a> {
     pub(crate) fn text(&self) -> Option<&'a str> {
         match self {
             Member::Absent => None,
-            Member::Present(raw) => Some(raw.get()),
+            Member::Present(text) => Some(text),
         }
+    }
+
+    fn from(text: Option<&'a str>) -> Self {
+        text.map_or(Member::Absent, Member::Present)
     }
 }
 
@@ -177,7 +181,31 @@ pub fn string(text: &str) -> Option<Cow<'_, str>> {
 // boxing it would cost an allocation on every error for nothing.
 #[allow(clippy::result_large_err)]
 pub fn parse(text: &str) -> Result<Incoming<'_>, (Option<RawId<'_>>, RpcError)> {
-    let envelope: Envelope<'_> = match serde_json::from_str(text) {
+    parse_within(text, crate::frame::Limits::default().max_depth)
+}
+
+/// [`parse`] with a nesting limit: the scanner stops past it, and the depth check runs before
+/// `serde_json` sees a message the scanner did not read.
+#[allow(clippy::result_large_err)]
+pub fn parse_within(text: &str, max_depth: usize) -> Result<Incoming<'_>, (Option<RawId<'_>>, RpcError)> {
+    // The scanner reads the usual message without serde; anything unusual goes to serde.
+    let fast = crate::scan::members(text, ["jsonrpc", "id", "method", "params", "result", "error"], max_depth);
+    if fast.is_none() {
+        let limits = crate::frame::Limits { max_depth, ..Default::default() };
+        crate::frame::check_depth(text, &limits).map_err(|error| (None, error))?;
+    }
+    let parsed = match fast {
+        Some([jsonrpc, id, method, params, result, error]) => Ok(Envelope {
+            jsonrpc: Member::from(jsonrpc),
+            id: Member::from(id),
+            method: Member::from(method),
+            params: Member::from(params),
+            result: Member::from(result),
+            error: Member::from(error),
+        }),
+        None => serde_json::from_str(text),
+    };
+    let envelope: Envelope<'_> = match parsed {
         Ok(envelope) => envelope,
         Err(error) => {
             // Valid JSON that does not fit the envelope (a repeated member) is a bad request;
@@ -226,8 +254,8 @@ pub fn parse(text: &str) -> Result<Incoming<'_>, (Option<RawId<'_>>, RpcError)> 
     };
     let params = match envelope.params {
         Member::Absent => None,
-        Member::Present(raw) if raw.get() == "null" => None,
-        Member::Present(raw) if raw.get().starts_with('{') => Some(raw),
+        Member::Present("null") => None,
+        Member::Present(text) if text.starts_with('{') => Some(text),
         Member::Present(_) => return Err((id, RpcError::new(ErrorCode::InvalidParams, "'params' must be an object"))),
     };
     Ok(match id {
@@ -237,10 +265,10 @@ pub fn parse(text: &str) -> Result<Incoming<'_>, (Option<RawId<'_>>, RpcError)> 
 }
 
 /// The members of `params` as values (an empty map when absent).
-pub fn params_map(params: Option<&RawValue>) -> Result<Map<String, Value>, RpcError> {
+pub fn params_map(params: Option<&str>) -> Result<Map<String, Value>, RpcError> {
     match params {
         None => Ok(Map::new()),
-        Some(raw) => serde_json::from_str(raw.get())
+        Some(text) => serde_json::from_str(text)
             .map_err(|error| RpcError::new(ErrorCode::InvalidParams, format!("invalid 'params': {error}"))),
     }
 }
@@ -336,12 +364,12 @@ pub struct CallParams<'a> {
     pub name: Cow<'a, str>,
     /// The arguments' JSON text (`{}` when absent or null).
     pub arguments: &'a str,
-    meta: Option<&'a RawValue>,
+    meta: Option<&'a str>,
 }
 
 impl<'a> CallParams<'a> {
     /// Reads `params` of a `tools/call`.
-    pub fn parse(params: Option<&'a RawValue>) -> Result<Self, RpcError> {
+    pub fn parse(params: Option<&'a str>) -> Result<Self, RpcError> {
         #[derive(Deserialize, Default)]
         struct Members<'a> {
             #[serde(default, borrow)]
@@ -351,9 +379,14 @@ impl<'a> CallParams<'a> {
             #[serde(default, borrow, rename = "_meta")]
             meta: Member<'a>,
         }
-        let members: Members<'a> = match params {
-            None => Members::default(),
-            Some(params) => serde_json::from_str(params.get())
+        // The message's depth was checked: any limit works for the scanner here.
+        let fast = params.map(|params| crate::scan::members(params, ["name", "arguments", "_meta"], usize::MAX));
+        let members: Members<'a> = match (params, fast) {
+            (None, _) => Members::default(),
+            (Some(_), Some(Some([name, arguments, meta]))) => {
+                Members { name: Member::from(name), arguments: Member::from(arguments), meta: Member::from(meta) }
+            }
+            (Some(params), _) => serde_json::from_str(params)
                 .map_err(|error| RpcError::invalid_params(format!("invalid 'params': {error}")))?,
         };
         let name =
@@ -371,7 +404,7 @@ impl<'a> CallParams<'a> {
 
     /// `_meta.progressToken`, if the caller asked for progress (a string or a number).
     pub fn progress_token(&self) -> Option<Value> {
-        let meta: Value = serde_json::from_str(self.meta?.get()).ok()?;
+        let meta: Value = serde_json::from_str(self.meta?).ok()?;
         meta.get("progressToken").filter(|t| t.is_string() || t.is_number()).cloned()
     }
 }
@@ -435,14 +468,14 @@ mod tests {
         else {
             panic!("a response")
         };
-        assert_eq!((id.to_value(), result.get()), (json!(1), "{}"));
+        assert_eq!((id.to_value(), result), (json!(1), "{}"));
         // Escaped members are decoded, plain ones borrowed.
         let Ok(Incoming::Request { method, params, .. }) =
             parsed(r#"{"jsonrpc":"\u0032.0","id":"x","method":"p\u0069ng","params":{"a":1}}"#)
         else {
             panic!("a request")
         };
-        assert_eq!((method.as_ref(), params.map(RawValue::get)), ("ping", Some(r#"{"a":1}"#)));
+        assert_eq!((method.as_ref(), params), ("ping", Some(r#"{"a":1}"#)));
     }
 
     #[test]
@@ -455,5 +488,45 @@ mod tests {
         out.clear();
         write_response(&mut out, RawId("\"id\""), "{}");
         assert_eq!(out, response(&json!("id"), json!({})));
+    }
+
+    /// The scanner (fast path) against serde on mutated messages: whenever the scanner
+    /// answers, serde accepts the text too and reads the same members.
+    #[test]
+    fn scanner_agrees_with_serde() {
+        let seeds = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+            r#"{"jsonrpc": "2.0", "id": "a-1", "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": [3.5e-2, true, null]}}}"#,
+            r#"{"jsonrpc":"2.0","id":-0.5,"result":{"x":[{},[]],"t":"a \"b\" \\ \n \u00e9"},"error":null}"#,
+            r#" { "method" : "notifications/initialized" , "jsonrpc" : "2.0" } "#,
+        ];
+        let alphabet = b"{}[]\",:0123456789-+.eEtrufalsn \t\n\\\\ax\x01u/";
+        let mut rng = testkit::Rng::new(0x5ca9);
+        let (mut scanned, mut total) = (0, 0);
+        for _ in 0..200_000 {
+            let mut bytes = seeds[rng.below(seeds.len())].as_bytes().to_vec();
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(bytes.len() + 1);
+                let byte = alphabet[rng.below(alphabet.len())];
+                match rng.below(3) {
+                    0 if at < bytes.len() => bytes[at] = byte,
+                    1 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, byte),
+                }
+            }
+            let Ok(text) = core::str::from_utf8(&bytes) else { continue };
+            total += 1;
+            let keys = ["jsonrpc", "id", "method", "params", "result", "error"];
+            let Some(fast) = crate::scan::members(text, keys, 64) else { continue };
+            scanned += 1;
+            let slow: Envelope<'_> = serde_json::from_str(text)
+                .unwrap_or_else(|error| panic!("the scanner accepted what serde refuses ({error}): {text}"));
+            let slow = [slow.jsonrpc, slow.id, slow.method, slow.params, slow.result, slow.error].map(|m| m.text());
+            assert_eq!(fast, slow, "{text}");
+        }
+        // Mutations must leave plenty of messages in the scanner's shape, and push many out.
+        assert!(scanned > total / 10 && scanned < total * 9 / 10, "{scanned} of {total} scanned");
     }
 }

@@ -31,6 +31,7 @@ pub mod frame;
 pub mod http;
 pub mod jsonrpc;
 pub mod resource;
+pub mod scan;
 pub mod schema;
 pub mod server;
 pub mod shell;

@@ -271,11 +271,15 @@ impl Server {
     /// Why this session may not call tool `name`, if it may not: a tool that is not
     /// read-only needs the control role.
     pub fn forbidden(&self, name: &str) -> Option<String> {
-        let tool = self.tool(name)?;
+        self.forbids(self.tool(name)?)
+    }
+
+    fn forbids(&self, tool: &Tool) -> Option<String> {
         (self.role == Role::Read && !tool.hints().read_only).then(|| {
             format!(
-                "{name} changes the machine and needs the control role (scope \"control\"); this session's token has \
-                 the read role"
+                "{} changes the machine and needs the control role (scope \"control\"); this session's token has \
+                 the read role",
+                tool.name
             )
         })
     }
@@ -519,6 +523,10 @@ impl Server {
             jsonrpc::write_error(out, None, &error);
             return true;
         }
+        if let Err(error) = frame::check_depth(text, &self.limits) {
+            jsonrpc::write_error(out, None, &error);
+            return true;
+        }
         let members: Vec<&serde_json::value::RawValue> = match serde_json::from_str(text) {
             Ok(members) => members,
             Err(error) => {
@@ -572,13 +580,13 @@ impl Server {
         sink: Option<&mut dyn FnMut(&str)>,
         out: &mut String,
     ) -> bool {
-        match jsonrpc::parse(text) {
+        match jsonrpc::parse_within(text, self.limits.max_depth) {
             Err((id, error)) => {
                 jsonrpc::write_error(out, id, &error);
                 true
             }
             Ok(Incoming::Response { id, outcome }) => {
-                let value = |raw: &serde_json::value::RawValue| serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                let value = |text: &str| serde_json::from_str(text).unwrap_or(Value::Null);
                 let outcome = match outcome {
                     Ok(result) => Ok(value(result)),
                     Err(error) => Err(error.map_or(Value::Null, value)),
@@ -625,7 +633,7 @@ impl Server {
         &mut self,
         id: RawId<'_>,
         method: &str,
-        params: Option<&serde_json::value::RawValue>,
+        params: Option<&str>,
         cancel_check: Option<&mut dyn FnMut() -> bool>,
         sink: Option<&mut dyn FnMut(&str)>,
         out: &mut String,
@@ -785,7 +793,7 @@ impl Server {
     fn tools_call(
         &mut self,
         id: RawId<'_>,
-        params: Option<&serde_json::value::RawValue>,
+        params: Option<&str>,
         cancel_check: Option<&mut dyn FnMut() -> bool>,
         sink: Option<&mut dyn FnMut(&str)>,
         out: &mut String,
@@ -813,10 +821,10 @@ impl Server {
                 asker: can_be_asked.then(|| Arc::clone(&self.mailbox)),
                 clock: self.registry.clock,
             };
-            match (tool, self.forbidden(name)) {
-                (Some(_), Some(why)) => Err(CallError::Forbidden(why)),
-                (Some(tool), None) => Self::run_tool(tool, &mut ctx, name, call.arguments),
-                (None, _) => Err(CallError::UnknownTool(name.into())),
+            match tool.map(|tool| (tool, self.forbids(tool))) {
+                Some((_, Some(why))) => Err(CallError::Forbidden(why)),
+                Some((tool, None)) => Self::run_tool(tool, &mut ctx, name, call.arguments),
+                None => Err(CallError::UnknownTool(name.into())),
             }
         };
         self.outgoing = outgoing;

@@ -307,6 +307,16 @@ impl<'de> serde::Deserialize<'de> for Integer {
     }
 }
 
+/// Decodes typed arguments from the JSON text of an object. Use it in
+/// [`TypedTool::decode`] rather than `serde_json::from_str` alone: serde also builds a
+/// struct from an array (`[17, true]`), which an object schema refuses.
+pub fn decode_object<T: serde::de::DeserializeOwned>(arguments: &str) -> Option<T> {
+    if !arguments.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str(arguments).ok()
+}
+
 /// For an optional member of typed arguments: `#[serde(default, deserialize_with =
 /// "mcp::tool::present")]` makes `null` an error, as a schema that says `"type": "integer"`
 /// does (plain `Option` would take `null` for absent).

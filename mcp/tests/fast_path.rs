@@ -34,7 +34,7 @@ impl TypedTool for Add {
         .annotations(Annotations::READ_ONLY);
 
     fn decode(arguments: &str) -> Option<(i64, i64)> {
-        let args: AddArgs = serde_json::from_str(arguments).ok()?;
+        let args: AddArgs = mcp::tool::decode_object(arguments)?;
         let b = args.b.map_or(0, |b| b.0);
         let within = |n: i64| (-1000..=1000).contains(&n);
         (within(args.a.0) && within(b)).then_some((args.a.0, b))
@@ -90,6 +90,7 @@ fn random_arguments(rng: &mut Rng) -> String {
     }
     match rng.below(20) {
         0 => "[]".into(),
+        2 => "[5, 6]".into(),
         1 => "7".into(),
         _ => format!("{{{}}}", members.join(",")),
     }
