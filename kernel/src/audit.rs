@@ -11,7 +11,11 @@ use alloc::{
     string::{String, ToString},
     vec::Vec,
 };
-use mcp::{json, Value};
+use mcp::{
+    json,
+    jsonrpc::{self, Incoming},
+    Value,
+};
 
 /// The audit file on the card's boot partition (an 8.3 name).
 pub const FILE: &str = "/AUDIT.LOG";
@@ -81,16 +85,23 @@ pub fn tool_call(
     answer: Answer<'_>,
     duration_us: u64,
 ) {
-    let Ok(value) = mcp::parse_json(message) else { return };
-    if value.get("method").and_then(Value::as_str) != Some("tools/call") {
+    // Read in place: a ping or a list costs a scan of the envelope, nothing more.
+    let Some(Incoming::Request { method, params, .. }) =
+        core::str::from_utf8(message).ok().and_then(|t| jsonrpc::parse(t.trim()).ok())
+    else {
+        return;
+    };
+    if method != "tools/call" {
         return;
     }
     let result = match answer {
         Answer::Forbidden => "forbidden",
         Answer::Sent(answer) => result_of(answer),
     };
-    let tool = value.pointer("/params/name").and_then(Value::as_str).unwrap_or("");
-    let arguments = value.pointer("/params/arguments").map(|a| a.to_string()).unwrap_or_default();
+    let call = jsonrpc::CallParams::parse(params).ok();
+    let tool = call.as_ref().map_or("", |c| &c.name);
+    // The digest of the arguments as the client sent them.
+    let arguments = call.as_ref().map_or("", |c| c.arguments);
     record(json!({
         "at_us": crate::arch::cpu::micros(), "peer": peer(), "role": role.scope(),
         "tool": crate::decisions::cut(tool), "arguments_digest": digest(arguments.as_bytes()),
@@ -100,10 +111,19 @@ pub fn tool_call(
 
 /// What an answer says about a call: "ok", or "error" for a JSON-RPC error or a tool error.
 fn result_of(answer: Option<&str>) -> &'static str {
-    match answer.and_then(|a| mcp::parse_json(a.as_bytes()).ok()) {
-        Some(value) if value.get("error").is_some() => "error",
-        Some(value) if value.pointer("/result/isError") == Some(&Value::Bool(true)) => "error",
-        _ => "ok",
+    let Some(answer) = answer else { return "ok" };
+    // The server's own answers are in the scanner's shape unless a text has escapes.
+    let fast = mcp::scan::members(answer, ["error", "result"], usize::MAX)
+        .map(|[error, result]| (error.is_some(), result.and_then(|r| mcp::scan::members(r, ["isError"], usize::MAX))));
+    match fast {
+        Some((true, _)) => "error",
+        Some((false, Some([Some("true")]))) => "error",
+        Some((false, Some(_))) => "ok",
+        _ => match mcp::parse_json(answer.as_bytes()).ok() {
+            Some(value) if value.get("error").is_some() => "error",
+            Some(value) if value.pointer("/result/isError") == Some(&Value::Bool(true)) => "error",
+            _ => "ok",
+        },
     }
 }
 

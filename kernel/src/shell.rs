@@ -274,9 +274,16 @@ struct McpPort {
     active: bool,
     /// Log position already forwarded to the client.
     log_position: usize,
+    /// The answer being sent: kept between requests, so a ping is answered without
+    /// allocating.
+    answer: String,
 }
 
-/// Whether `line` is a `notifications/cancelled` for request `id`.
+/// A JSON-RPC line parsed in place (nothing allocated unless a member has escapes).
+fn peek(line: &[u8]) -> Option<mcp::jsonrpc::Incoming<'_>> {
+    mcp::jsonrpc::parse(core::str::from_utf8(line).ok()?.trim()).ok()
+}
+
 /// Watches the console while a tool runs (polled between the tool's steps, e.g. tokens).
 struct Watch<'a> {
     /// Id of the running request (`Null` for a shell command: only Ctrl-C cancels it).
@@ -337,10 +344,11 @@ impl Drop for Watch<'_> {
     }
 }
 
+/// Whether `line` is a `notifications/cancelled` for request `id`.
 fn cancels(line: &[u8], id: &Value) -> bool {
-    let Ok(message) = mcp::parse_json(line) else { return false };
-    message.get("method").and_then(Value::as_str) == Some("notifications/cancelled")
-        && message.get("params").and_then(|p| p.get("requestId")) == Some(id)
+    let Some(mcp::jsonrpc::Incoming::Notification { method, params }) = peek(line) else { return false };
+    method == "notifications/cancelled"
+        && mcp::jsonrpc::params_map(params).is_ok_and(|params| params.get("requestId") == Some(id))
 }
 
 impl McpPort {
@@ -353,18 +361,21 @@ impl McpPort {
         // While a tool runs, watch the input: a cancellation of this request (or Ctrl-C)
         // stops it; other JSON-RPC messages are served at once by a fork of this session;
         // human input is kept for after the answer.
-        let id = mcp::parse_json(bytes).ok().and_then(|m| m.get("id").cloned()).unwrap_or(Value::Null);
+        let id = match peek(bytes) {
+            Some(mcp::jsonrpc::Incoming::Request { id, .. }) => id.to_value(),
+            _ => Value::Null,
+        };
         let mut watch = Watch::new(id, server, &mut editor.pending);
         let mut watch = || watch.poll();
         // Progress goes out while the tool runs.
         let mut sink = |line: &str| println!("{line}");
-        let response = server.handle_message_streaming(bytes, Some(&mut watch), Some(&mut sink));
+        let answered = server.handle_message_into(bytes, Some(&mut watch), Some(&mut sink), &mut self.answer);
         self.forward_logs(server);
         for notification in server.drain_outgoing() {
             println!("{notification}");
         }
-        if let Some(response) = response {
-            println!("{response}");
+        if answered {
+            println!("{}", self.answer);
         }
     }
 
@@ -390,8 +401,8 @@ impl McpPort {
 fn needs_services(line: &Line) -> bool {
     match line {
         Line::Json(bytes) => {
-            let Ok(message) = mcp::parse_json(bytes) else { return false };
-            let method = message.get("method").and_then(Value::as_str).unwrap_or("");
+            let Some(message) = peek(bytes) else { return false };
+            let method = message.method().unwrap_or("");
             !(method.is_empty()
                 || method == "ping"
                 || method == "initialize"
@@ -406,7 +417,7 @@ fn needs_services(line: &Line) -> bool {
 /// Serves the console forever (the console task of the executor).
 pub async fn run(mut server: Server) {
     let mut editor = Editor::new();
-    let mut port = McpPort { active: false, log_position: 0 };
+    let mut port = McpPort { active: false, log_position: 0, answer: String::with_capacity(256) };
     loop {
         if !port.active {
             print!("{PROMPT}");

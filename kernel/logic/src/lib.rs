@@ -6,6 +6,7 @@
 //!   the switch to raw JSON-RPC lines) as a byte-at-a-time state machine.
 //! - [`crash_record`]: the format of the panic/fault report kept across a reset.
 //! - [`intent_gate`]: the stricter bar for plain-language proposals that change the machine.
+//! - [`gpio_args`]: the GPIO tools' typed arguments, checked against their schemas.
 //!
 //! The kernel crate wires these to the hardware; nothing here touches a register.
 #![no_std]
@@ -15,6 +16,7 @@
 extern crate alloc;
 
 pub mod crash_record;
+pub mod gpio_args;
 pub mod intent_gate;
 pub mod line_editor;
 pub mod memory_map;

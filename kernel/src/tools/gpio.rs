@@ -18,7 +18,8 @@ use crate::{board::CURRENT, gpio_owner, platform};
 use alloc::{format, string::String, vec::Vec};
 use core::fmt::Write;
 use drivers::gpio::{Function, Gpio, Pull};
-use mcp::{json, Annotations, Declaration, Map, Resource, Server, ToolError, ToolOutput, Value};
+use logic::gpio_args::{self, PinLevel};
+use mcp::{json, Annotations, Ctx, Declaration, Map, Resource, Server, ToolError, ToolOutput, TypedTool, Value};
 
 /// Highest GPIO the header brings out.
 const MAX_HEADER_GPIO: u32 = 27;
@@ -70,9 +71,49 @@ fn mode(args: &Map<String, Value>) -> Result<ToolOutput, ToolError> {
     Ok(ToolOutput::with_text(state, text))
 }
 
-fn write(args: &Map<String, Value>) -> Result<ToolOutput, ToolError> {
-    let pin = pin_argument(args)?;
-    let value = args.get("value").and_then(Value::as_bool).ok_or("'value' is required")?;
+/// `gpio_write`: typed arguments, decoded without a schema walk (see `logic::gpio_args`).
+pub struct GpioWrite;
+
+impl TypedTool for GpioWrite {
+    type Args = PinLevel;
+    const DECLARATION: Declaration = Declaration::typed::<GpioWrite>("gpio_write")
+        .title("Drive a GPIO high or low")
+        .description("Sets a header GPIO's output level (true = high, 3.3 V), making it an output first if it was not; reports the level read back. Reserved and claimed pins are refused.")
+        .input_schema_text(gpio_args::WRITE_SCHEMA)
+        .output_schema_text(r#"{"type": "object", "properties": {"pin": {"type": "integer"}, "value": {"type": "boolean"}, "level": {"type": "boolean", "description": "level read back"}, "made_output": {"type": "boolean"}}, "required": ["pin", "value", "level", "made_output"]}"#)
+        .annotations(Annotations { read_only: false, destructive: false, idempotent: true, open_world: false });
+
+    fn decode(arguments: &str) -> Option<PinLevel> {
+        gpio_args::decode_write(arguments)
+    }
+
+    fn run(_: &mut Ctx<'_>, arguments: PinLevel) -> Result<ToolOutput, ToolError> {
+        write(arguments)
+    }
+}
+
+/// `gpio_read`, typed like `gpio_write`.
+pub struct GpioRead;
+
+impl TypedTool for GpioRead {
+    type Args = u32;
+    const DECLARATION: Declaration = Declaration::typed::<GpioRead>("gpio_read")
+        .title("Read a GPIO")
+        .description("The level of a header GPIO (true = high) and its current function.")
+        .input_schema_text(gpio_args::READ_SCHEMA)
+        .output_schema_text(r#"{"type": "object", "properties": {"pin": {"type": "integer"}, "value": {"type": "boolean"}, "mode": {"type": "string"}}, "required": ["pin", "value", "mode"]}"#)
+        .annotations(Annotations::READ_ONLY);
+
+    fn decode(arguments: &str) -> Option<u32> {
+        gpio_args::decode_read(arguments)
+    }
+
+    fn run(_: &mut Ctx<'_>, pin: u32) -> Result<ToolOutput, ToolError> {
+        read(pin)
+    }
+}
+
+fn write(PinLevel { pin, value }: PinLevel) -> Result<ToolOutput, ToolError> {
     let made_output = gpio_owner::with_free_pin(pin, |gpio| {
         // Latch the level first, then switch to output: no glitch at the old level.
         gpio.write(pin, value)?;
@@ -94,8 +135,7 @@ fn write(args: &Map<String, Value>) -> Result<ToolOutput, ToolError> {
     Ok(ToolOutput::with_text(json!({"pin": pin, "value": value, "level": level, "made_output": made_output}), text))
 }
 
-fn read(args: &Map<String, Value>) -> Result<ToolOutput, ToolError> {
-    let pin = pin_argument(args)?;
+fn read(pin: u32) -> Result<ToolOutput, ToolError> {
     let gpio = gpio()?;
     let value = gpio.read(pin).map_err(|e| format!("{e}"))?;
     let function = gpio.function(pin).map_err(|e| format!("{e}"))?.name();
@@ -207,28 +247,8 @@ pub fn register(server: &mut Server) {
                 .annotations(Annotations { read_only: false, destructive: false, idempotent: true, open_world: false })
         },
     );
-    declare(
-        server,
-        &const {
-            Declaration::new("gpio_write", |_, args| write(args))
-                .title("Drive a GPIO high or low")
-                .description("Sets a header GPIO's output level (true = high, 3.3 V), making it an output first if it was not; reports the level read back. Reserved and claimed pins are refused.")
-                .input_schema_text(pin_object!(r#", "value": {"type": "boolean", "description": "true = high, false = low"}"#, r#""pin", "value""#))
-                .output_schema_text(r#"{"type": "object", "properties": {"pin": {"type": "integer"}, "value": {"type": "boolean"}, "level": {"type": "boolean", "description": "level read back"}, "made_output": {"type": "boolean"}}, "required": ["pin", "value", "level", "made_output"]}"#)
-                .annotations(Annotations { read_only: false, destructive: false, idempotent: true, open_world: false })
-        },
-    );
-    declare(
-        server,
-        &const {
-            Declaration::new("gpio_read", |_, args| read(args))
-                .title("Read a GPIO")
-                .description("The level of a header GPIO (true = high) and its current function.")
-                .input_schema_text(pin_object!("", r#""pin""#))
-                .output_schema_text(r#"{"type": "object", "properties": {"pin": {"type": "integer"}, "value": {"type": "boolean"}, "mode": {"type": "string"}}, "required": ["pin", "value", "mode"]}"#)
-                .annotations(Annotations::READ_ONLY)
-        },
-    );
+    declare(server, &GpioWrite::DECLARATION);
+    declare(server, &GpioRead::DECLARATION);
     declare(
         server,
         &const {
