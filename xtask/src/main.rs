@@ -24,6 +24,10 @@ mod util;
 
 use clap::{Parser, Subcommand};
 
+/// The system allocator, counted: `bench mcp` reports allocations per request.
+#[global_allocator]
+static ALLOCATOR: testkit::alloc_counter::Counting = testkit::alloc_counter::Counting;
+
 /// Kingly OS developer tasks.
 #[derive(Parser)]
 #[command(name = "cargo xtask", version)]
@@ -58,6 +62,10 @@ enum Command {
     Setup(deps::Args),
     /// Turn addresses from a fault report into function names and source lines.
     Symbolize(symbolize::Args),
+    /// The MCP core as a stdio server with the benchmark's tools (the process `bench mcp`
+    /// measures against the SDK servers).
+    #[command(hide = true)]
+    McpStdio,
 }
 
 fn main() {
@@ -75,6 +83,7 @@ fn main() {
         Command::Bench(args) => args.run(),
         Command::Setup(args) => args.run(),
         Command::Symbolize(args) => args.run(),
+        Command::McpStdio => bench::serve_mcp_stdio(),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

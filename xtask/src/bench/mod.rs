@@ -15,6 +15,8 @@ mod svg;
 use anyhow::Result;
 use std::time::Instant;
 
+pub use mcp::serve_stdio as serve_mcp_stdio;
+
 /// Measure performance next to a peer measured in the same run.
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,11 +26,15 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum What {
-    /// MCP round trips on the host (vs a getppid syscall), the typed call path, and the UART.
+    /// MCP round trips in process (vs a getppid syscall) with allocations per request, the
+    /// typed call path, stdio servers over a pipe (vs rmcp and the Python SDK), and the UART.
     Mcp {
         /// Batches per figure (more: steadier medians, longer runs).
         #[arg(long, default_value_t = 200)]
         batches: usize,
+        /// Only the in-process figures (seconds; no pipes, no QEMU).
+        #[arg(long)]
+        in_process: bool,
     },
     /// Boot stages and time to the first MCP answer, against Linux on the same QEMU machine.
     Boot(boot::Args),
@@ -113,7 +119,7 @@ impl Args {
             return crate::util::run(&mut cargo);
         }
         match self.what {
-            What::Mcp { batches } => mcp::run(batches.max(10)),
+            What::Mcp { batches, in_process } => mcp::run(batches.max(10), in_process),
             What::Boot(args) => args.run(),
             What::Llm { qemu: true, runs, tokens, model, .. } => {
                 llm_qemu::run(runs.max(1), tokens.max(1), model.as_deref())
