@@ -11,7 +11,10 @@
 //! other connections served ([`pump`] with this connection skipped) and the other executor
 //! tasks too, and sees a client's `notifications/cancelled`.
 
-use super::{with_stack, Stack};
+use super::{
+    profile::{self, Stage},
+    with_stack, with_stack_unpolled, Stack,
+};
 use crate::arch::cpu;
 use alloc::{format, string::String, sync::Arc, vec, vec::Vec};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -258,8 +261,10 @@ fn evict_a_stranger(stack: &mut Stack) {
 /// Returns false when the connection went away or stopped reading.
 fn send(index: usize, mut bytes: &[u8]) -> bool {
     let started = cpu::micros();
+    let mut first = true;
     while !bytes.is_empty() {
-        let sent = with_stack(|s| {
+        // The first attempt only queues; a full buffer needs a poll to make room.
+        let queue = |s: &mut Stack| {
             let handle = s.http.slots[index].handle;
             let socket = s.sockets.get_mut::<tcp::Socket>(handle);
             if !socket.may_send() {
@@ -268,7 +273,9 @@ fn send(index: usize, mut bytes: &[u8]) -> bool {
             let n = socket.send_slice(bytes).unwrap_or(0);
             s.http.slots[index].last_activity_us = cpu::micros();
             Some(n)
-        });
+        };
+        let sent = if first { with_stack_unpolled(queue) } else { with_stack(queue) };
+        first = false;
         match sent.flatten() {
             None => return false,
             Some(n) => bytes = &bytes[n..],
@@ -286,6 +293,7 @@ fn send(index: usize, mut bytes: &[u8]) -> bool {
             cpu::spin_for_micros(100);
         }
     }
+    profile::add(Stage::Send, started);
     // Push it out now rather than at the next poll.
     with_stack(|_| {});
     true
@@ -293,17 +301,17 @@ fn send(index: usize, mut bytes: &[u8]) -> bool {
 
 /// The remote address of connection `index`, as text.
 fn peer(index: usize) -> String {
-    with_stack(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).remote_endpoint())
+    with_stack_unpolled(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).remote_endpoint())
         .flatten()
         .map_or_else(|| String::from("?"), |e| format!("{e}"))
 }
 
 fn close(index: usize) {
-    with_stack(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).close());
+    with_stack_unpolled(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).close());
 }
 
 fn finish(index: usize, rejected: bool) {
-    with_stack(|s| {
+    with_stack_unpolled(|s| {
         s.http.slots[index].busy = false;
         s.http.slots[index].trusted |= !rejected;
         s.http.figures.requests += 1;
@@ -315,6 +323,7 @@ fn finish(index: usize, rejected: bool) {
 
 /// Runs one request of connection `index`.
 fn serve(index: usize, request: Request) {
+    let started = cpu::micros();
     let action = match ENDPOINT.lock().as_mut() {
         Some(endpoint) => endpoint.route(&request),
         None => return,
@@ -330,6 +339,7 @@ fn serve(index: usize, request: Request) {
                 let forbidden = crate::audit::Answer::Forbidden;
                 crate::audit::tool_call(|| peer(index), mcp::server::Role::Read, &request.body, forbidden, 0);
             }
+            profile::add(Stage::Run, started);
             send(index, &response.to_bytes());
             if response.close || request.wants_close() {
                 close(index);
@@ -360,7 +370,6 @@ fn serve(index: usize, request: Request) {
                     alive = send(index, &mcp::http::event(line));
                 }
             };
-            let started = cpu::micros();
             let answer = server.handle_message_streaming(
                 &message,
                 Some(&mut cancel),
@@ -371,6 +380,7 @@ fn serve(index: usize, request: Request) {
             }
             let sent = crate::audit::Answer::Sent(answer.as_deref());
             crate::audit::tool_call(|| peer(index), role, &message, sent, cpu::micros().saturating_sub(started));
+            profile::add(Stage::Run, started);
             if stream {
                 if let Some(answer) = answer {
                     send(index, &mcp::http::event(&answer));
@@ -409,7 +419,13 @@ fn drain(index: usize) {
 /// Serves the complete requests of every connection except `skip`.
 pub fn pump(skip: Option<usize>) {
     DEPTH.fetch_add(1, Ordering::Relaxed);
-    let ready = with_stack(|s| collect(s, skip)).unwrap_or_default();
+    let ready = with_stack(|s| {
+        let started = cpu::micros();
+        let ready = collect(s, skip);
+        profile::add(Stage::Collect, started);
+        ready
+    })
+    .unwrap_or_default();
     for (index, request) in ready {
         serve(index, request);
     }

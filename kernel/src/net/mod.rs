@@ -255,12 +255,58 @@ impl Stack {
     }
 }
 
-/// Runs `f` on the stack (locked briefly), after polling it.
+/// Runs `f` on the stack (locked briefly), after polling it: frames that arrived are taken
+/// in and what sockets queued goes out.
 pub fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
     let mut guard = STACK.lock();
     let stack = guard.as_mut()?;
+    let started = cpu::micros();
     stack.poll();
+    profile::add(profile::Stage::Poll, started);
     Some(f(stack))
+}
+
+/// Runs `f` on the stack without polling it (bookkeeping, queueing bytes that the next poll
+/// sends): in QEMU a poll of the interface and its 26 sockets is the largest cost per
+/// request, so the HTTP path polls once to take requests in and once to push answers out.
+pub fn with_stack_unpolled<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
+    STACK.lock().as_mut().map(f)
+}
+
+/// Where the network's time goes, for `net_status` and `bench net`: microseconds spent in
+/// each stage since boot (the guest's own clock), and how many polls.
+pub mod profile {
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    /// A stage of serving a request.
+    #[derive(Clone, Copy)]
+    pub enum Stage {
+        /// Polling the interface (smoltcp: frames in and out, every socket).
+        Poll = 0,
+        /// Reading request bytes from the sockets and parsing HTTP.
+        Collect = 1,
+        /// The endpoint's rules and the MCP server (parsing, dispatch, the tool).
+        Run = 2,
+        /// Queueing answers on the sockets.
+        Send = 3,
+    }
+
+    static MICROS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+    static POLLS: AtomicU64 = AtomicU64::new(0);
+
+    /// Adds the time since `started_us` to `stage`.
+    pub fn add(stage: Stage, started_us: u64) {
+        let spent = crate::arch::cpu::micros().saturating_sub(started_us);
+        MICROS[stage as usize].fetch_add(spent, Ordering::Relaxed);
+        if let Stage::Poll = stage {
+            POLLS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Polls so far and microseconds per stage (poll, collect, run, send).
+    pub fn read() -> (u64, [u64; 4]) {
+        (POLLS.load(Ordering::Relaxed), core::array::from_fn(|i| MICROS[i].load(Ordering::Relaxed)))
+    }
 }
 
 /// Serves what arrived: polls the interface, runs complete HTTP requests (skipping the
@@ -298,8 +344,9 @@ use core::future::Future;
 async fn task() {
     loop {
         pump(None);
-        let delay_us = with_stack(|s| s.iface.poll_delay(now(), &s.sockets).map_or(50_000, |d| d.total_micros()))
-            .unwrap_or(50_000);
+        let delay_us =
+            with_stack_unpolled(|s| s.iface.poll_delay(now(), &s.sockets).map_or(50_000, |d| d.total_micros()))
+                .unwrap_or(50_000);
         // Without a device interrupt, frames are only seen when polled: poll at every tick.
         let longest = if HAS_IRQ.load(Ordering::Relaxed) { 50_000 } else { 5_000 };
         let delay_us = delay_us.clamp(1_000, longest);

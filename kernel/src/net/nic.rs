@@ -12,7 +12,7 @@ use smoltcp::{
     time::Instant,
 };
 use virtio_drivers::{
-    device::net::VirtIONet,
+    device::net::VirtIONetRaw,
     transport::{mmio::MmioTransport, DeviceType},
 };
 
@@ -73,17 +73,53 @@ pub fn find() -> Result<(Box<dyn EthernetDevice + Send>, Option<IrqLine>), NoDev
     Err(NoDevice::NoDriver)
 }
 
-/// virtio-net as an Ethernet device.
+/// Size of each receive and transmit buffer (virtio header and a whole frame).
+const BUFFER: usize = 2048;
+
+/// virtio-net as an Ethernet device, on the raw queue interface so that a transmit does not
+/// wait for the device: `virtio-drivers`' `VirtIONet::send` notifies and then spins until
+/// the device has taken the frame, and in QEMU the device is served by another host thread,
+/// so every frame sent (each answer, each ACK) cost the guest a wait of tens to hundreds of
+/// microseconds. Here a frame is queued in one of [`QUEUE`] transmit buffers and the
+/// buffers the device has finished with are reclaimed on the next transmit.
 pub struct VirtioNic {
-    device: VirtIONet<VirtioHal, MmioTransport<'static>, QUEUE>,
+    device: VirtIONetRaw<VirtioHal, MmioTransport<'static>, QUEUE>,
+    /// Receive buffers, by the token the queue gave them.
+    rx: Vec<Option<Box<[u8]>>>,
+    /// Transmit buffers the device holds, by token, with the length handed over.
+    tx_busy: Vec<Option<(Box<[u8]>, usize)>>,
+    /// Transmit buffers free for the next frame.
+    tx_free: Vec<Box<[u8]>>,
     counters: Counters,
 }
 
 impl VirtioNic {
-    /// Brings up the device behind `transport`.
+    /// Brings up the device behind `transport` and gives it every receive buffer.
     pub fn new(transport: MmioTransport<'static>) -> Result<VirtioNic, NoDevice> {
-        let device = VirtIONet::new(transport, 2048).map_err(NoDevice::Virtio)?;
-        Ok(VirtioNic { device, counters: Counters::default() })
+        let mut device = VirtIONetRaw::new(transport).map_err(NoDevice::Virtio)?;
+        let mut rx: Vec<Option<Box<[u8]>>> = (0..QUEUE).map(|_| None).collect();
+        for _ in 0..QUEUE {
+            let mut buffer: Box<[u8]> = vec![0; BUFFER].into_boxed_slice();
+            // SAFETY: the buffer is heap memory owned by this device's `rx` table from here
+            // until `receive_complete` hands it back; it is never moved out or freed while
+            // the queue holds it (the table lives as long as the device, i.e. forever).
+            let token = unsafe { device.receive_begin(&mut buffer) }.map_err(NoDevice::Virtio)?;
+            *rx.get_mut(token as usize).ok_or(NoDevice::Virtio(virtio_drivers::Error::WrongToken))? = Some(buffer);
+        }
+        let tx_free = (0..QUEUE).map(|_| vec![0; BUFFER].into_boxed_slice()).collect();
+        let tx_busy = (0..QUEUE).map(|_| None).collect();
+        Ok(VirtioNic { device, rx, tx_busy, tx_free, counters: Counters::default() })
+    }
+
+    /// Takes back the transmit buffers the device has finished with.
+    fn reclaim(&mut self) {
+        while let Some(token) = self.device.poll_transmit() {
+            let Some((buffer, len)) = self.tx_busy.get_mut(token as usize).and_then(Option::take) else { break };
+            // SAFETY: `buffer[..len]` is exactly what `transmit_begin` was given for this
+            // token, and the device reported it used.
+            let _ = unsafe { self.device.transmit_complete(token, &buffer[..len]) };
+            self.tx_free.push(buffer);
+        }
     }
 }
 
@@ -101,37 +137,73 @@ impl EthernetDevice for VirtioNic {
     }
 
     fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, NetError> {
-        let rx = match self.device.receive() {
-            Ok(rx) => rx,
-            Err(virtio_drivers::Error::NotReady) => return Ok(None),
-            Err(_) => return Err(NetError::Device("virtio-net receive failed")),
+        let Some(token) = self.device.poll_receive() else { return Ok(None) };
+        let Some(mut rx) = self.rx.get_mut(token as usize).and_then(Option::take) else {
+            return Err(NetError::Device("virtio-net returned an unknown receive token"));
         };
-        let packet = rx.packet();
-        let len = packet.len();
-        let fits = len <= buffer.len();
-        if fits {
-            buffer[..len].copy_from_slice(packet);
+        // SAFETY: `rx` is the buffer `receive_begin` was given for this token.
+        let received = unsafe { self.device.receive_complete(token, &mut rx) };
+        let frame = received.ok().and_then(|(header, len)| rx.get(header..header + len));
+        let outcome = match frame {
+            Some(frame) if frame.len() <= buffer.len() => {
+                buffer[..frame.len()].copy_from_slice(frame);
+                self.counters.rx_frames += 1;
+                self.counters.rx_bytes += frame.len() as u64;
+                Ok(Some(frame.len()))
+            }
+            Some(_) => {
+                self.counters.dropped += 1;
+                Err(NetError::Size)
+            }
+            None => Err(NetError::Device("virtio-net receive failed")),
+        };
+        // SAFETY: as in `new`: the buffer goes back into the table under its new token.
+        match unsafe { self.device.receive_begin(&mut rx) } {
+            Ok(token) => match self.rx.get_mut(token as usize) {
+                Some(slot) => *slot = Some(rx),
+                None => {
+                    // The device holds the buffer: it must never be freed.
+                    Box::leak(rx);
+                    return Err(NetError::Device("virtio-net gave an unknown receive token"));
+                }
+            },
+            Err(_) => return Err(NetError::Device("virtio-net lost a receive buffer")),
         }
-        self.device.recycle_rx_buffer(rx).map_err(|_| NetError::Device("virtio-net lost a receive buffer"))?;
-        if !fits {
-            self.counters.dropped += 1;
-            return Err(NetError::Size);
-        }
-        self.counters.rx_frames += 1;
-        self.counters.rx_bytes += len as u64;
-        Ok(Some(len))
+        outcome
     }
 
     fn transmit(&mut self, frame: &[u8]) -> Result<(), NetError> {
         if frame.len() > MAX_FRAME {
             return Err(NetError::Size);
         }
-        if !self.device.can_send() {
-            return Err(NetError::Busy);
+        self.reclaim();
+        let Some(mut buffer) = self.tx_free.pop() else { return Err(NetError::Busy) };
+        let Ok(header) = self.device.fill_buffer_header(&mut buffer) else {
+            self.tx_free.push(buffer);
+            return Err(NetError::Device("virtio-net header"));
+        };
+        let len = header + frame.len();
+        buffer[header..len].copy_from_slice(frame);
+        // SAFETY: the buffer is owned by `tx_busy` under its token until `reclaim` sees the
+        // device used it; it is not moved or freed before.
+        match unsafe { self.device.transmit_begin(&buffer[..len]) } {
+            Ok(token) => match self.tx_busy.get_mut(token as usize) {
+                Some(slot) => *slot = Some((buffer, len)),
+                None => {
+                    // The device holds the buffer: it must never be freed.
+                    Box::leak(buffer);
+                    return Err(NetError::Device("virtio-net gave an unknown transmit token"));
+                }
+            },
+            Err(virtio_drivers::Error::QueueFull) => {
+                self.tx_free.push(buffer);
+                return Err(NetError::Busy);
+            }
+            Err(_) => {
+                self.tx_free.push(buffer);
+                return Err(NetError::Device("virtio-net send failed"));
+            }
         }
-        let mut tx = self.device.new_tx_buffer(frame.len());
-        tx.packet_mut().copy_from_slice(frame);
-        self.device.send(tx).map_err(|_| NetError::Device("virtio-net send failed"))?;
         self.counters.tx_frames += 1;
         self.counters.tx_bytes += frame.len() as u64;
         Ok(())

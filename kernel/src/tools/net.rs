@@ -45,6 +45,7 @@ fn status() -> ToolOutput {
         "mcp http: port {port}, {} connections, {} requests ({} refused), {} open, {} idle strangers closed",
         h.connections, h.requests, h.rejected, h.open, h.evicted
     );
+    let (polls, us) = crate::net::profile::read();
     let out = json!({
         "up": true,
         "device": s.device,
@@ -55,7 +56,8 @@ fn status() -> ToolOutput {
         "gateway": s.gateway,
         "dns": s.dns,
         "counters": {"rx_frames": c.rx_frames, "rx_bytes": c.rx_bytes, "tx_frames": c.tx_frames, "tx_bytes": c.tx_bytes, "dropped": c.dropped},
-        "http": {"port": port, "connections": h.connections, "requests": h.requests, "rejected": h.rejected, "open": h.open, "evicted": h.evicted},
+        "http": {"port": port, "connections": h.connections, "requests": h.requests, "rejected": h.rejected, "open": h.open, "evicted": h.evicted,
+                 "profile": {"polls": polls, "poll_us": us[0], "collect_us": us[1], "run_us": us[2], "send_us": us[3]}},
     });
     ToolOutput::with_text(out, text)
 }
