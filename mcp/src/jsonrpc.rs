@@ -325,6 +325,32 @@ pub fn write_json_string(out: &mut String, value: &Value) {
     out.push('"');
 }
 
+/// Appends, escaped as a JSON string's contents, the text already in `out[range]` (a value
+/// serialized a moment before), without copying it elsewhere first.
+pub fn escape_within(out: &mut String, range: core::ops::Range<usize>) {
+    let mut start = range.start;
+    for index in range.clone() {
+        let byte = out.as_bytes()[index];
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.extend_from_within(start..index);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = index + 1;
+    }
+    out.extend_from_within(start..range.end);
+}
+
 fn escape_into(out: &mut String, text: &str) {
     let mut start = 0;
     for (index, byte) in text.bytes().enumerate() {
@@ -485,6 +511,19 @@ mod tests {
         let value: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(value["error"]["message"], "a \"quote\"\n\u{1}\\ é");
         assert_eq!(out, error_response(None, &RpcError::new(ErrorCode::ParseError, "a \"quote\"\n\u{1}\\ é")));
+        // Escaping a serialized value in place gives what escaping while serializing gives.
+        let value = json!({"t": "a \"b\"\n\u{1} é \\", "n": [1, 2.5, null]});
+        let mut expected = String::new();
+        write_json_string(&mut expected, &value);
+        out.clear();
+        out.push_str("prefix:");
+        let start = out.len();
+        let _ = write!(out, "{value}");
+        let end = out.len();
+        out.push('"');
+        escape_within(&mut out, start..end);
+        out.push('"');
+        assert_eq!(&out[end..], expected);
         out.clear();
         write_response(&mut out, RawId("\"id\""), "{}");
         assert_eq!(out, response(&json!("id"), json!({})));

@@ -837,17 +837,29 @@ impl Server {
         };
         jsonrpc::write_response(out, id, "");
         out.pop(); // the response's closing brace, written again below
-        out.push_str(r#"{"content":[{"type":"text","text":"#);
+        out.push('{');
         match (text, structured, &outcome) {
-            (Some(text), _, _) => jsonrpc::write_string(out, text),
-            (None, Some(structured), _) => jsonrpc::write_json_string(out, structured),
-            (None, None, Err(forbidden)) => jsonrpc::write_string(out, &forbidden.to_string()),
-            (None, None, Ok(_)) => out.push_str(r#""""#),
+            (None, Some(structured), _) if has_output_schema => {
+                // Serialized once: the text content is the same JSON, escaped from it.
+                out.push_str(r#""structuredContent":"#);
+                let start = out.len();
+                let _ = write!(out, "{structured}");
+                let end = out.len();
+                out.push_str(r#","content":[{"type":"text","text":""#);
+                jsonrpc::escape_within(out, start..end);
+                out.push('"');
+            }
+            (text, structured, outcome) => {
+                out.push_str(r#""content":[{"type":"text","text":"#);
+                match (text, structured, outcome) {
+                    (Some(text), _, _) => jsonrpc::write_string(out, text),
+                    (None, Some(structured), _) => jsonrpc::write_json_string(out, structured),
+                    (None, None, Err(forbidden)) => jsonrpc::write_string(out, &forbidden.to_string()),
+                    (None, None, Ok(_)) => out.push_str(r#""""#),
+                }
+            }
         }
         out.push_str("}]");
-        if let (Some(structured), true) = (structured, has_output_schema) {
-            let _ = write!(out, r#","structuredContent":{structured}"#);
-        }
         out.push_str(if is_error { r#","isError":true}}"# } else { r#","isError":false}}"# });
         Ok(())
     }

@@ -93,21 +93,32 @@ fn boot_timeline() -> ToolOutput {
     ToolOutput::new(Value::Object(out))
 }
 
+/// The memory map as `memory_stats` reports it (regions, reservations): fixed at boot, so
+/// built once.
+fn memory_map_json() -> &'static (Value, Value) {
+    static MAP: spin::Once<(Value, Value)> = spin::Once::new();
+    MAP.call_once(|| {
+        let facts = system::facts();
+        let regions: Vec<Value> = facts
+            .memory_map
+            .regions()
+            .iter()
+            .map(|r| json!({"start": format!("{:#x}", r.start), "end": format!("{:#x}", r.end), "kind": format!("{:?}", r.kind)}))
+            .collect();
+        let reserved: Vec<Value> = facts
+            .memory_map
+            .reserved()
+            .iter()
+            .map(|r| json!({"start": format!("{:#x}", r.start), "end": format!("{:#x}", r.end)}))
+            .collect();
+        (Value::Array(regions), Value::Array(reserved))
+    })
+}
+
 fn memory_stats() -> ToolOutput {
     let heap = heap::stats();
-    let facts = system::facts();
-    let regions: Vec<Value> = facts
-        .memory_map
-        .regions()
-        .iter()
-        .map(|r| json!({"start": format!("{:#x}", r.start), "end": format!("{:#x}", r.end), "kind": format!("{:?}", r.kind)}))
-        .collect();
-    let reserved: Vec<Value> = facts
-        .memory_map
-        .reserved()
-        .iter()
-        .map(|r| json!({"start": format!("{:#x}", r.start), "end": format!("{:#x}", r.end)}))
-        .collect();
+    let (regions, reserved) = memory_map_json();
+    let (regions, reserved) = (regions.clone(), reserved.clone());
     ToolOutput::new(json!({
         "heap": {
             "start": format!("{:#x}", heap.start),

@@ -878,9 +878,14 @@ pub fn registry() -> Result<Vec<Registered>> {
         .collect();
     paths.sort();
     for path in paths {
-        // Tools are declared as constant data (`Declaration::new`) or, where computed at run
-        // time, with the `Tool::new` builder; both chains have the same methods.
-        let source = std::fs::read_to_string(&path)?.replace("Declaration::new(", "Tool::new(");
+        // Tools are declared as constant data (`Declaration::new`, or `Declaration::typed::<T>`
+        // for typed arguments) or, where computed at run time, with the `Tool::new` builder;
+        // the chains have the same methods.
+        let mut source = std::fs::read_to_string(&path)?.replace("Declaration::new(", "Tool::new(");
+        while let Some(at) = source.find("Declaration::typed::<") {
+            let Some(open) = source[at..].find(">(").map(|o| at + o + 2) else { break };
+            source.replace_range(at..open, "Tool::new(");
+        }
         for part in source.split("Tool::new(\"").skip(1) {
             let name = part.split('"').next().unwrap_or_default().to_string();
             let declaration = part.split("Tool::new(").next().unwrap_or_default();
