@@ -11,6 +11,7 @@ use alloc::{
     string::{String, ToString},
     vec::Vec,
 };
+use core::fmt::Write;
 use mcp::{
     json,
     jsonrpc::{self, Incoming},
@@ -44,17 +45,20 @@ fn digest(bytes: &[u8]) -> String {
     format!("{hash:016x}")
 }
 
-fn record(mut entry: Value) {
+/// Records one entry: `members` is the text of a JSON object's members (`"a":1,"b":"x"`),
+/// to which the sequence number is added. Written as text, not built as a value: the trail
+/// is written on every network tool call.
+fn record(mut members: String) {
     let line = {
         let mut trail = TRAIL.lock();
-        entry["seq"] = json!(trail.next);
+        members.insert(0, '{');
+        let _ = write!(members, r#","seq":{}}}"#, trail.next);
         trail.next += 1;
         if trail.entries.len() >= RING {
             trail.entries.pop_front();
         }
-        let line = entry.to_string();
-        trail.entries.push_back(line.clone());
-        line
+        trail.entries.push_back(members.clone());
+        members
     };
     crate::storage::append_bounded(FILE, &line, MAX_FILE, || {
         let mut all = String::new();
@@ -67,9 +71,10 @@ fn record(mut entry: Value) {
 }
 
 /// What became of a network request, as far as the trail is concerned.
-pub enum Answer<'a> {
-    /// The server answered with this message (or with nothing: a notification).
-    Sent(Option<&'a str>),
+pub enum Answer {
+    /// The server handled it; for a `tools/call`, whether the call failed (a tool error or
+    /// a JSON-RPC error), as the server reports it (`mcp::Server::last_call_failed`).
+    Handled(Option<bool>),
     /// The transport refused it: the role does not allow the tool.
     Forbidden,
 }
@@ -82,7 +87,7 @@ pub fn tool_call(
     peer: impl FnOnce() -> String,
     role: mcp::server::Role,
     message: &[u8],
-    answer: Answer<'_>,
+    answer: Answer,
     duration_us: u64,
 ) {
     // Read in place: a ping or a list costs a scan of the envelope, nothing more.
@@ -96,40 +101,30 @@ pub fn tool_call(
     }
     let result = match answer {
         Answer::Forbidden => "forbidden",
-        Answer::Sent(answer) => result_of(answer),
+        Answer::Handled(Some(true)) => "error",
+        Answer::Handled(_) => "ok",
     };
     let call = jsonrpc::CallParams::parse(params).ok();
     let tool = call.as_ref().map_or("", |c| &c.name);
     // The digest of the arguments as the client sent them.
     let arguments = call.as_ref().map_or("", |c| c.arguments);
-    record(json!({
-        "at_us": crate::arch::cpu::micros(), "peer": peer(), "role": role.scope(),
-        "tool": crate::decisions::cut(tool), "arguments_digest": digest(arguments.as_bytes()),
-        "result": result, "duration_us": duration_us,
-    }));
-}
-
-/// What an answer says about a call: "ok", or "error" for a JSON-RPC error or a tool error.
-fn result_of(answer: Option<&str>) -> &'static str {
-    let Some(answer) = answer else { return "ok" };
-    // The server's own answers are in the scanner's shape unless a text has escapes.
-    let fast = mcp::scan::members(answer, ["error", "result"], usize::MAX)
-        .map(|[error, result]| (error.is_some(), result.and_then(|r| mcp::scan::members(r, ["isError"], usize::MAX))));
-    match fast {
-        Some((true, _)) => "error",
-        Some((false, Some([Some("true")]))) => "error",
-        Some((false, Some(_))) => "ok",
-        _ => match mcp::parse_json(answer.as_bytes()).ok() {
-            Some(value) if value.get("error").is_some() => "error",
-            Some(value) if value.pointer("/result/isError") == Some(&Value::Bool(true)) => "error",
-            _ => "ok",
-        },
-    }
+    let mut members = format!(r#""at_us":{},"peer":"#, crate::arch::cpu::micros());
+    jsonrpc::write_string(&mut members, &peer());
+    let _ = write!(members, r#","role":"{}","tool":"#, role.scope());
+    jsonrpc::write_string(&mut members, &crate::decisions::cut(tool));
+    let _ = write!(
+        members,
+        r#","arguments_digest":"{}","result":"{result}","duration_us":{duration_us}"#,
+        digest(arguments.as_bytes())
+    );
+    record(members);
 }
 
 /// Records a power action (from the console or the network).
 pub fn power(action: &str) {
-    record(json!({"at_us": crate::arch::cpu::micros(), "power": action}));
+    let mut members = format!(r#""at_us":{},"power":"#, crate::arch::cpu::micros());
+    jsonrpc::write_string(&mut members, action);
+    record(members);
 }
 
 /// The resource `kernel://audit`: the entries, oldest first.

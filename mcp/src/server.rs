@@ -63,6 +63,9 @@ pub struct Registry {
     prompts: Vec<Prompt>,
     /// Microseconds since boot, for deadlines (a question's answer); set by the kernel.
     clock: Option<fn() -> u64>,
+    /// What `initialize` answers after the protocol version (capabilities, server info,
+    /// instructions), serialized on first use.
+    introduction: spin::Once<String>,
 }
 
 /// What a session's credentials allow.
@@ -99,6 +102,8 @@ pub struct Server {
     /// Answers to this session's questions, shared with its forks (which receive them
     /// while this handle waits inside a call).
     mailbox: Arc<spin::Mutex<Mailbox>>,
+    /// Whether the last message's `tools/call` failed (see [`Server::last_call_failed`]).
+    last_call_failed: Option<bool>,
 }
 
 /// Why a registration was refused.
@@ -143,7 +148,14 @@ fn decode_cursor(params: &Map<String, Value>) -> Result<usize, RpcError> {
 impl Registry {
     /// An empty registry.
     pub fn new(info: ServerInfo) -> Self {
-        Registry { info, tools: Vec::new(), resources: Vec::new(), prompts: Vec::new(), clock: None }
+        Registry {
+            info,
+            tools: Vec::new(),
+            resources: Vec::new(),
+            prompts: Vec::new(),
+            clock: None,
+            introduction: spin::Once::new(),
+        }
     }
 
     /// All tools, in registration order (including local-only ones).
@@ -218,7 +230,15 @@ impl Server {
             outgoing: Vec::new(),
             cancelled: Vec::new(),
             mailbox: Arc::new(spin::Mutex::new(Mailbox::default())),
+            last_call_failed: None,
         }
+    }
+
+    /// For the last message handled: `Some(failed)` if it was a `tools/call` (failed: the
+    /// tool reported an error, or the call was answered with a JSON-RPC error), `None`
+    /// otherwise. Transports record it (the kernel's audit trail) without parsing the answer.
+    pub fn last_call_failed(&self) -> Option<bool> {
+        self.last_call_failed
     }
 
     /// A fresh session over the same registry (same tools; no negotiated state, default
@@ -490,6 +510,7 @@ impl Server {
         out: &mut String,
     ) -> bool {
         out.clear();
+        self.last_call_failed = None;
         let text = match frame::check(bytes, &self.limits) {
             Ok(text) => text,
             Err(error) => {
@@ -600,9 +621,13 @@ impl Server {
             }
             Ok(Incoming::Request { id, method, params }) => {
                 let start = out.len();
+                self.last_call_failed = None;
                 if let Err(error) = self.request(id, &method, params, cancel_check, sink, out) {
                     out.truncate(start);
                     jsonrpc::write_error(out, Some(id), &error);
+                    if method == "tools/call" {
+                        self.last_call_failed = Some(true);
+                    }
                 }
                 if !self.cancelled.is_empty() {
                     let id = id.to_value();
@@ -665,6 +690,7 @@ impl Server {
                 }
                 out.push_str("}}");
             }
+            "initialize" => self.initialize(id, &jsonrpc::params_map(params)?, out)?,
             _ => {
                 let params = jsonrpc::params_map(params)?;
                 let result = self.request_value(method, &params)?;
@@ -678,7 +704,6 @@ impl Server {
     /// handshake, resources, prompts, settings).
     fn request_value(&mut self, method: &str, params: &Map<String, Value>) -> Result<Value, RpcError> {
         match method {
-            "initialize" => self.initialize(params),
             "resources/list" => {
                 let entries = self.registry.resources.iter().filter(|r| !r.template).map(Resource::to_json).collect();
                 self.list(params, "resources", entries)
@@ -735,7 +760,7 @@ impl Server {
         }
     }
 
-    fn initialize(&mut self, params: &Map<String, Value>) -> Result<Value, RpcError> {
+    fn initialize(&mut self, id: RawId<'_>, params: &Map<String, Value>, out: &mut String) -> Result<(), RpcError> {
         let requested = params
             .get("protocolVersion")
             .and_then(Value::as_str)
@@ -756,18 +781,31 @@ impl Server {
         self.min_log_level = 1;
         self.outgoing.clear();
         self.cancelled.clear();
-        Ok(json!({
-            "protocolVersion": version,
-            "capabilities": {
-                "tools": {"listChanged": false},
-                "resources": {"subscribe": false, "listChanged": false},
-                "prompts": {"listChanged": false},
-                "logging": {},
-                "completions": {},
-            },
-            "serverInfo": {"name": self.registry.info.name, "title": self.registry.info.title, "version": self.registry.info.version},
-            "instructions": self.registry.info.instructions,
-        }))
+        let info = &self.registry.info;
+        let introduction = self.registry.introduction.call_once(|| {
+            let mut text = json!({
+                "capabilities": {
+                    "tools": {"listChanged": false},
+                    "resources": {"subscribe": false, "listChanged": false},
+                    "prompts": {"listChanged": false},
+                    "logging": {},
+                    "completions": {},
+                },
+                "serverInfo": {"name": info.name, "title": info.title, "version": info.version},
+                "instructions": info.instructions,
+            })
+            .to_string();
+            text.remove(0); // the opening brace: the version goes first
+            text
+        });
+        jsonrpc::write_response(out, id, "");
+        out.pop(); // the response's closing brace, written again below
+        out.push_str(r#"{"protocolVersion":"#);
+        jsonrpc::write_string(out, version);
+        out.push(',');
+        out.push_str(introduction);
+        out.push('}');
+        Ok(())
     }
 
     /// The client that opened the current session.
@@ -861,6 +899,7 @@ impl Server {
         }
         out.push_str("}]");
         out.push_str(if is_error { r#","isError":true}}"# } else { r#","isError":false}}"# });
+        self.last_call_failed = Some(is_error);
         Ok(())
     }
 

@@ -131,6 +131,10 @@ fn fast_paths() {
     assert!(call_allocations <= 4, "a small typed call made {call_allocations} allocations");
     eprintln!("small typed tools/call: {call_allocations} allocations");
 
+    assert_eq!(server.last_call_failed(), Some(false));
+    assert!(server.handle_message_into(ping, None, None, &mut out));
+    assert_eq!(server.last_call_failed(), None, "a ping is not a call");
+
     // Kernel code calls it with its own types: no JSON, no walk.
     let walks = schema::walks();
     let mut outgoing = Vec::new();
@@ -144,6 +148,7 @@ fn fast_paths() {
         r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add","arguments":{"a":5000}}}"#,
     );
     assert_eq!(schema::walks(), walks + 1);
+    assert_eq!(server.last_call_failed(), Some(true), "refused arguments are a failed call");
     let message = refused["error"]["message"].as_str().unwrap_or_default().to_string();
     assert!(message.contains("'a'") && message.contains("1000"), "{refused}");
 

@@ -370,17 +370,21 @@ fn serve(index: usize, request: Request) {
                     alive = send(index, &mcp::http::event(line));
                 }
             };
+            let handling = cpu::micros();
             let answer = server.handle_message_streaming(
                 &message,
                 Some(&mut cancel),
                 if stream { Some(&mut sink) } else { None },
             );
+            let handled_us = cpu::micros().saturating_sub(handling);
+            profile::add(Stage::Mcp, handling);
+            let handled = crate::audit::Answer::Handled(server.last_call_failed());
             if let Some(endpoint) = ENDPOINT.lock().as_mut() {
                 endpoint.finish(session.as_deref(), server, owned);
             }
-            let sent = crate::audit::Answer::Sent(answer.as_deref());
-            crate::audit::tool_call(|| peer(index), role, &message, sent, cpu::micros().saturating_sub(started));
-            profile::add(Stage::Run, started);
+            crate::audit::tool_call(|| peer(index), role, &message, handled, cpu::micros().saturating_sub(started));
+            // The rest of the request's run (the server's own time is counted apart).
+            profile::add(Stage::Run, started + handled_us);
             if stream {
                 if let Some(answer) = answer {
                     send(index, &mcp::http::event(&answer));

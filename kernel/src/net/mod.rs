@@ -285,13 +285,16 @@ pub mod profile {
         Poll = 0,
         /// Reading request bytes from the sockets and parsing HTTP.
         Collect = 1,
-        /// The endpoint's rules and the MCP server (parsing, dispatch, the tool).
+        /// The endpoint's rules, sessions, the audit trail and the HTTP answer, around the
+        /// MCP server.
         Run = 2,
         /// Queueing answers on the sockets.
         Send = 3,
+        /// The MCP server: parsing, dispatch, the tool, the JSON answer.
+        Mcp = 4,
     }
 
-    static MICROS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+    static MICROS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
     static POLLS: AtomicU64 = AtomicU64::new(0);
 
     /// Adds the time since `started_us` to `stage`.
@@ -303,8 +306,8 @@ pub mod profile {
         }
     }
 
-    /// Polls so far and microseconds per stage (poll, collect, run, send).
-    pub fn read() -> (u64, [u64; 4]) {
+    /// Polls so far and microseconds per stage (poll, collect, run, send, mcp).
+    pub fn read() -> (u64, [u64; 5]) {
         (POLLS.load(Ordering::Relaxed), core::array::from_fn(|i| MICROS[i].load(Ordering::Relaxed)))
     }
 }

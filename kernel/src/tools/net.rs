@@ -57,7 +57,7 @@ fn status() -> ToolOutput {
         "dns": s.dns,
         "counters": {"rx_frames": c.rx_frames, "rx_bytes": c.rx_bytes, "tx_frames": c.tx_frames, "tx_bytes": c.tx_bytes, "dropped": c.dropped},
         "http": {"port": port, "connections": h.connections, "requests": h.requests, "rejected": h.rejected, "open": h.open, "evicted": h.evicted,
-                 "profile": {"polls": polls, "poll_us": us[0], "collect_us": us[1], "run_us": us[2], "send_us": us[3]}},
+                 "profile": {"polls": polls, "poll_us": us[0], "collect_us": us[1], "run_us": us[2], "send_us": us[3], "mcp_us": us[4]}},
     });
     ToolOutput::with_text(out, text)
 }

@@ -139,6 +139,24 @@ fn row(name: &str, figure: &Figure, allocations: Option<f64>, peer: Option<(&str
     }
 }
 
+/// Two operations measured in alternating batches (so that a change of clock speed or a
+/// neighbour's load hits both alike): their figures and the median of the per-batch ratios.
+fn measure_pair(batches: usize, per_batch: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (Figure, Figure, f64) {
+    let (mut first, mut second, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..batches {
+        let fa = measure(1, per_batch, &mut a);
+        let fb = measure(1, per_batch, &mut b);
+        ratios.push(fa.p50 / fb.p50);
+        first.push(fa.p50);
+        second.push(fb.p50);
+    }
+    let figure = |samples: &[f64]| Figure {
+        p50: super::stats::Summary::of(samples).median,
+        p99: super::stats::percentile(samples, 0.99),
+    };
+    (figure(&first), figure(&second), super::stats::Summary::of(&ratios).median)
+}
+
 /// Allocations per call of `op` (this process counts them), over 1000 calls after a warm-up.
 fn allocations_per(mut op: impl FnMut()) -> f64 {
     op();
@@ -158,13 +176,13 @@ pub fn run(batches: usize, in_process: bool) -> Result<()> {
         br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add_checked","arguments":{"a":2,"b":3}}}"#;
     let mut answer = String::with_capacity(1024);
     eprintln!("measuring in process ({batches} batches per figure)...");
-    let syscall = measure(batches, 2000, || {
+    let mut syscall_op = || {
         black_box(std::os::unix::process::parent_id());
-    });
+    };
     let mut ping_op = || {
         black_box(server.handle_message_into(black_box(ping), None, None, &mut answer));
     };
-    let ping_rt = measure(batches, 2000, &mut ping_op);
+    let (ping_rt, syscall, ping_ratio) = measure_pair(batches, 2000, &mut ping_op, &mut syscall_op);
     let ping_allocations = allocations_per(&mut ping_op);
     let mut call_op = || {
         black_box(server.handle_message_into(black_box(call), None, None, &mut answer));
@@ -179,16 +197,17 @@ pub fn run(batches: usize, in_process: bool) -> Result<()> {
     // Kernel code holds a context for its calls; both figures use the same one.
     let mut outgoing = Vec::new();
     let mut ctx = Ctx::detached(&mut outgoing);
-    let mut typed_op = || {
-        black_box(server.call_typed::<Add>(&mut ctx, black_box((2, 3))).ok());
+    let (typed, direct, typed_ratio, typed_allocations, direct_allocations) = {
+        let ctx = std::cell::RefCell::new(&mut ctx);
+        let mut typed_op = || {
+            black_box(server.call_typed::<Add>(&mut ctx.borrow_mut(), black_box((2, 3))).ok());
+        };
+        let mut direct_op = || {
+            black_box(Add::run(&mut ctx.borrow_mut(), black_box((2, 3))).ok());
+        };
+        let (typed, direct, ratio) = measure_pair(batches, 2000, &mut typed_op, &mut direct_op);
+        (typed, direct, ratio, allocations_per(&mut typed_op), allocations_per(&mut direct_op))
     };
-    let typed = measure(batches, 2000, &mut typed_op);
-    let typed_allocations = allocations_per(&mut typed_op);
-    let mut direct_op = || {
-        black_box(Add::run(&mut ctx, black_box((2, 3))).ok());
-    };
-    let direct = measure(batches, 2000, &mut direct_op);
-    let direct_allocations = allocations_per(&mut direct_op);
 
     let (pipes, uart) = if in_process {
         (Vec::new(), None)
@@ -213,11 +232,10 @@ pub fn run(batches: usize, in_process: bool) -> Result<()> {
     row("Linux getppid syscall", &syscall, None, None);
     println!();
     let targets = format!(
-        "Targets: ping <= 2x getppid ({:.2}x), small tools/call <= 1 us ({:.0} ns), typed path <= 1.05x its handler \
-         body ({:.2}x), no allocation on ping ({ping_allocations:.1})",
-        ping_rt.p50 / syscall.p50,
+        "Targets: ping <= 2x getppid ({ping_ratio:.2}x), small tools/call <= 1 us ({:.0} ns), typed path <= 1.05x its \
+         handler ({typed_ratio:.2}x), no allocation on ping ({ping_allocations:.1}) [ratios: medians of alternating \
+         batches]",
         call_rt.p50,
-        typed.p50 / direct.p50,
     );
     let (Some(ours), Some(uart)) = (pipes.first(), uart) else {
         println!("{targets}.");

@@ -181,8 +181,8 @@ fn summarize(runs: &[Load]) -> Load {
 struct GuestProfile {
     requests: f64,
     polls: f64,
-    /// Poll, collect, run, send.
-    micros: [f64; 4],
+    /// Poll, collect, run (around the server), send, the MCP server.
+    micros: [f64; 5],
 }
 
 impl GuestProfile {
@@ -219,7 +219,13 @@ fn guest_profile(url: &str, token: &str) -> Result<GuestProfile> {
     Ok(GuestProfile {
         requests: f(&http["requests"]),
         polls: f(&profile["polls"]),
-        micros: [f(&profile["poll_us"]), f(&profile["collect_us"]), f(&profile["run_us"]), f(&profile["send_us"])],
+        micros: [
+            f(&profile["poll_us"]),
+            f(&profile["collect_us"]),
+            f(&profile["run_us"]),
+            f(&profile["send_us"]),
+            f(&profile["mcp_us"]),
+        ],
     })
 }
 
@@ -271,7 +277,7 @@ pub fn run(boards: &[Board], rounds: usize, clients: usize, seconds: f64) -> Res
                 let after = guest_profile(&url, token)?.since(&before);
                 spent.requests += after.requests;
                 spent.polls += after.polls;
-                (0..4).for_each(|i| spent.micros[i] += after.micros[i]);
+                (0..5).for_each(|i| spent.micros[i] += after.micros[i]);
                 theirs.push(load(&reference_url, "-", kind, clients, seconds)?);
             }
             profiles.push((board, kind, spent, summarize(&ours).rps));
@@ -304,18 +310,19 @@ pub fn run(boards: &[Board], rounds: usize, clients: usize, seconds: f64) -> Res
     println!("Where the guest's time goes per request (its own clock, all runs; the rest is waiting for frames,");
     println!("timers and the other tasks):");
     println!();
-    println!("| board | request | µs per request (1 / throughput) | poll µs | polls | collect µs | run µs | send µs |");
-    println!("|---|---|--:|--:|--:|--:|--:|--:|");
+    println!("| board | request | µs per request (1 / throughput) | poll µs | polls | collect µs | endpoint µs | MCP server µs | send µs |");
+    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|");
     for (board, kind, p, rps) in &profiles {
         let n = p.requests.max(1.0);
         println!(
-            "| {} | {kind} | {:.0} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} |",
+            "| {} | {kind} | {:.0} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} |",
             board.name(),
             1e6 / rps.max(1e-9),
             p.micros[0] / n,
             p.polls / n,
             p.micros[1] / n,
             p.micros[2] / n,
+            p.micros[4] / n,
             p.micros[3] / n
         );
     }
