@@ -15,7 +15,66 @@ use serde_json::Value;
 /// `'items[2].name'`) and says what was expected.
 pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
     WALKS.fetch_add(1, Ordering::Relaxed);
-    check(schema, value, "")
+    check(schema, value, "", &mut false)
+}
+
+/// Checks `value` against `schema` like [`validate`] and, when the schema declares an
+/// `integer` that arrived with a fraction part of zero (`2.0`, `3e0`, which JSON Schema counts
+/// as integers), returns a copy with those numbers as JSON integers, so that a handler reading
+/// `as_u64()` sees what the schema accepted. `Ok(None)`: the value is usable as it is (the
+/// usual case; nothing is copied).
+pub fn validate_normalized(schema: &Value, value: &Value) -> Result<Option<Value>, String> {
+    WALKS.fetch_add(1, Ordering::Relaxed);
+    let mut fractional = false;
+    check(schema, value, "", &mut fractional)?;
+    if !fractional {
+        return Ok(None);
+    }
+    let mut copy = value.clone();
+    integers(schema, &mut copy);
+    Ok(Some(copy))
+}
+
+/// Rewrites the integral floats that `schema` declares `integer` as JSON integers (the
+/// value was validated first, so the walk follows the same keywords).
+fn integers(schema: &Value, value: &mut Value) {
+    let Some(schema) = schema.as_object() else { return };
+    let declares_integer = match schema.get("type") {
+        Some(Value::String(name)) => name == "integer",
+        Some(Value::Array(names)) => names.iter().any(|n| n == "integer") && !names.iter().any(|n| n == "number"),
+        _ => false,
+    };
+    if declares_integer && value.as_i64().is_none() && value.as_u64().is_none() {
+        if let Some(float) = value.as_f64().filter(|f| f % 1.0 == 0.0) {
+            *value = if float < 0.0 {
+                Value::from(float as i64)
+            } else {
+                Value::from(float as u64)
+            };
+        }
+        return;
+    }
+    match value {
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                items.iter_mut().for_each(|item| integers(item_schema, item));
+            }
+        }
+        Value::Object(object) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            for (name, field) in object.iter_mut() {
+                match properties.and_then(|p| p.get(name)) {
+                    Some(field_schema) => integers(field_schema, field),
+                    None => {
+                        if let Some(extra @ Value::Object(_)) = schema.get("additionalProperties") {
+                            integers(extra, field);
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 static WALKS: AtomicUsize = AtomicUsize::new(0);
@@ -34,7 +93,7 @@ fn describe(path: &str) -> String {
     }
 }
 
-fn type_matches(name: &str, value: &Value) -> bool {
+fn type_matches(name: &str, value: &Value, fractional: &mut bool) -> bool {
     match name {
         "object" => value.is_object(),
         "array" => value.is_array(),
@@ -43,7 +102,12 @@ fn type_matches(name: &str, value: &Value) -> bool {
         "null" => value.is_null(),
         "number" => value.is_number(),
         "integer" => {
-            value.as_i64().is_some() || value.as_u64().is_some() || value.as_f64().is_some_and(|f| f % 1.0 == 0.0)
+            if value.as_i64().is_some() || value.as_u64().is_some() {
+                return true;
+            }
+            let integral = value.as_f64().is_some_and(|f| f % 1.0 == 0.0 && (-9.2e18..1.8e19).contains(&f));
+            *fractional |= integral;
+            integral
         }
         _ => true,
     }
@@ -68,14 +132,14 @@ fn article(name: &str) -> &'static str {
     }
 }
 
-fn check(schema: &Value, value: &Value, path: &str) -> Result<(), String> {
+fn check(schema: &Value, value: &Value, path: &str, fractional: &mut bool) -> Result<(), String> {
     let Some(schema) = schema.as_object() else { return Ok(()) };
     let what = describe(path);
     match schema.get("type") {
-        Some(Value::String(name)) if !type_matches(name, value) => {
+        Some(Value::String(name)) if !type_matches(name, value, fractional) => {
             return Err(format!("{what} must be {} {name}", article(name)));
         }
-        Some(Value::Array(names)) if !names.iter().filter_map(Value::as_str).any(|n| type_matches(n, value)) => {
+        Some(Value::Array(names)) if !names.iter().filter_map(Value::as_str).any(|n| type_matches(n, value, fractional)) => {
             return Err(format!("{what} must be {}", type_name(&Value::Object(schema.clone()))));
         }
         _ => {}
@@ -130,7 +194,7 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), String> {
         }
         if let Some(item_schema) = schema.get("items") {
             for (index, item) in items.iter().enumerate() {
-                check(item_schema, item, &format!("{path}[{index}]"))?;
+                check(item_schema, item, &format!("{path}[{index}]"), fractional)?;
             }
         }
     }
@@ -147,19 +211,19 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), String> {
         // one must hold; the error names each one's failure.
         if let Some(Value::Array(options)) = schema.get("anyOf") {
             let failures: alloc::vec::Vec<String> =
-                options.iter().filter_map(|o| check(o, value, path).err()).collect();
+                options.iter().filter_map(|o| check(o, value, path, &mut false).err()).collect();
             if !options.is_empty() && failures.len() == options.len() {
                 return Err(failures.join(", or "));
             }
         }
         for (name, field) in object {
             match properties.and_then(|p| p.get(name)) {
-                Some(field_schema) => check(field_schema, field, &join(path, name))?,
+                Some(field_schema) => check(field_schema, field, &join(path, name), fractional)?,
                 None => match schema.get("additionalProperties") {
                     Some(Value::Bool(false)) => {
                         return Err(format!("{} is not an accepted argument", describe(&join(path, name))));
                     }
-                    Some(extra @ Value::Object(_)) => check(extra, field, &join(path, name))?,
+                    Some(extra @ Value::Object(_)) => check(extra, field, &join(path, name), fractional)?,
                     _ => {}
                 },
             }
@@ -229,6 +293,22 @@ mod tests {
         assert_eq!(validate(&s, &json!({"count": 1, "nested": {}})).unwrap_err(), "'nested.on' is required");
         assert_eq!(validate(&s, &json!({"count": 1, "bogus": 1})).unwrap_err(), "'bogus' is not an accepted argument");
         assert_eq!(validate(&s, &json!([1])).unwrap_err(), "the arguments must be an object");
+    }
+
+    #[test]
+    fn integral_floats_reach_handlers_as_integers() {
+        let s = json!({"type": "object", "properties": {
+            "count": {"type": "integer"}, "ratio": {"type": "number"},
+            "pins": {"type": "array", "items": {"type": "integer"}}}});
+        assert_eq!(validate_normalized(&s, &json!({"count": 3, "ratio": 2.0})), Ok(None));
+        let normalized = validate_normalized(&s, &json!({"count": 3.0, "ratio": 2.0, "pins": [1, 2e0, -4.0]}));
+        let normalized = normalized.unwrap().unwrap();
+        assert_eq!(normalized["count"].as_u64(), Some(3));
+        assert_eq!(normalized["pins"][1].as_u64(), Some(2));
+        assert_eq!(normalized["pins"][2].as_i64(), Some(-4));
+        // A `number` stays as it came.
+        assert!(normalized["ratio"].is_f64());
+        assert!(validate_normalized(&s, &json!({"count": 3.5})).is_err());
     }
 
     #[test]

@@ -403,22 +403,33 @@ impl Server {
     /// with its arguments as values of its own type — no JSON, no schema walk, no lookup by
     /// name; only this session's role and reach are checked (as for any call). Kernel code
     /// is trusted, so a destructive tool is not confirmed here.
+    #[inline]
     pub fn call_typed<T: crate::tool::TypedTool>(
         &self,
         ctx: &mut Ctx<'_>,
         arguments: T::Args,
     ) -> Result<ToolOutput, CallError> {
         let declaration = &T::DECLARATION;
+        if (self.remote && declaration.is_local_only()) || (self.role == Role::Read && !declaration.hints().read_only) {
+            return Err(self.refuse_typed(declaration));
+        }
+        match T::run(ctx, arguments) {
+            Ok(output) => Ok(output),
+            Err(error) => Err(CallError::Failed(error.message().into())),
+        }
+    }
+
+    /// Why [`Server::call_typed`] refused (kept out of the call's path).
+    #[cold]
+    #[inline(never)]
+    fn refuse_typed(&self, declaration: &crate::tool::Declaration) -> CallError {
         if self.remote && declaration.is_local_only() {
-            return Err(CallError::UnknownTool(declaration.name().into()));
+            return CallError::UnknownTool(declaration.name().into());
         }
-        if self.role == Role::Read && !declaration.hints().read_only {
-            return Err(CallError::Forbidden(format!(
-                "{} changes the machine and needs the control role (scope \"control\")",
-                declaration.name()
-            )));
-        }
-        T::run(ctx, arguments).map_err(|error| CallError::Failed(error.message().into()))
+        CallError::Forbidden(format!(
+            "{} changes the machine and needs the control role (scope \"control\")",
+            declaration.name()
+        ))
     }
 
     /// Reads a resource by URI (fixed resources first, then templates).
@@ -912,8 +923,10 @@ impl Server {
                 return outcome.map_err(|error| CallError::Failed(error.message().into()));
             }
         }
-        let arguments: Value = serde_json::from_str(arguments).unwrap_or(Value::Null);
-        tool.validate(&arguments)?;
+        let mut arguments: Value = serde_json::from_str(arguments).unwrap_or(Value::Null);
+        if let Some(normalized) = tool.validate(&arguments)? {
+            arguments = normalized;
+        }
         if tool.typed.is_some() && !tool.server_confirms() {
             // The schema accepts what the type refused: a mismatch between the two, which
             // the typed tools' tests look for.

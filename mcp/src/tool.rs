@@ -700,13 +700,16 @@ impl Tool {
 
     /// Validates `arguments` and runs the handler.
     pub fn call(&self, ctx: &mut Ctx<'_>, arguments: &Value) -> Result<ToolOutput, CallError> {
-        self.validate(arguments)?;
-        self.run(ctx, arguments)
+        match self.validate(arguments)? {
+            Some(normalized) => self.run(ctx, &normalized),
+            None => self.run(ctx, arguments),
+        }
     }
 
-    /// Checks `arguments` against the input schema.
-    pub(crate) fn validate(&self, arguments: &Value) -> Result<(), CallError> {
-        crate::schema::validate(self.schema(), arguments).map_err(CallError::InvalidArguments)
+    /// Checks `arguments` against the input schema; `Some` is a copy with the integers the
+    /// schema accepted as `2.0` written as integers (see [`crate::schema::validate_normalized`]).
+    pub(crate) fn validate(&self, arguments: &Value) -> Result<Option<Value>, CallError> {
+        crate::schema::validate_normalized(self.schema(), arguments).map_err(CallError::InvalidArguments)
     }
 
     /// Runs the handler on arguments [`Tool::validate`] accepted.

@@ -145,6 +145,14 @@ fn tools_list_and_call() {
     assert_eq!(r["result"]["content"][0]["text"], "{\"sum\":5}");
     assert_eq!(r["result"]["isError"], false);
 
+    // JSON Schema counts 2.0 as an integer: the handler, reading as_i64(), must see 2.
+    let r = call(
+        &mut s,
+        json!({"jsonrpc": "2.0", "id": 30, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2.0, "b": 3e0}}}),
+    );
+    assert_eq!(r["result"]["structuredContent"], json!({"sum": 5}), "{r}");
+    assert_eq!(s.call_tool("add", &json!({"a": -2.0})).unwrap().structured, json!({"sum": -2}));
+
     let r = call(
         &mut s,
         json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 5000}}}),
