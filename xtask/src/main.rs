@@ -65,7 +65,12 @@ enum Command {
     /// The MCP core as a stdio server with the benchmark's tools (the process `bench mcp`
     /// measures against the SDK servers).
     #[command(hide = true)]
-    McpStdio,
+    McpStdio {
+        /// Answer every line with a fixed result and no MCP work: the pipe's own cost,
+        /// the floor `bench mcp` measures the servers against.
+        #[arg(long)]
+        floor: bool,
+    },
 }
 
 fn main() {
@@ -83,7 +88,7 @@ fn main() {
         Command::Bench(args) => args.run(),
         Command::Setup(args) => args.run(),
         Command::Symbolize(args) => args.run(),
-        Command::McpStdio => bench::serve_mcp_stdio(),
+        Command::McpStdio { floor } => bench::serve_mcp_stdio(floor),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

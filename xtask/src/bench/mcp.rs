@@ -90,7 +90,7 @@ const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","param
 
 /// `cargo xtask mcp-stdio`: the MCP core (with the benchmark's tools) on stdin/stdout, one
 /// message per line — the process `bench mcp` measures against the SDK servers.
-pub fn serve_stdio() -> Result<()> {
+pub fn serve_stdio(floor: bool) -> Result<()> {
     let mut server = bench_server();
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
@@ -105,6 +105,13 @@ pub fn serve_stdio() -> Result<()> {
         }
         let message = line.trim_ascii_end();
         if message.is_empty() {
+            continue;
+        }
+        if floor {
+            // The pipe alone: read a line, write a fixed answer (the initialize answer
+            // is a result too, so the client's handshake passes).
+            output.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n")?;
+            output.flush()?;
             continue;
         }
         if server.handle_message_into(message, None, None, &mut answer) {
@@ -243,17 +250,30 @@ pub fn run(batches: usize, in_process: bool) -> Result<()> {
     };
     println!("Over a pipe (stdio servers on this host, sequential round trips from one client):");
     println!();
-    println!("| server                          | ping round trips/s | tools/call add round trips/s | Kingly's speed-up, ping | Kingly's speed-up, call |");
-    println!("|---------------------------------|-------------------:|-----------------------------:|------------------------:|------------------------:|");
+    println!("| server                            | ping round trips/s | tools/call add round trips/s | Kingly's speed-up, ping | Kingly's speed-up, call |");
+    println!("|-----------------------------------|-------------------:|-----------------------------:|------------------------:|------------------------:|");
     for peer in &pipes {
         println!(
-            "| {:<31} | {:>18.0} | {:>28.0} | {:>22.2}x | {:>22.2}x |",
+            "| {:<33} | {:>18.0} | {:>28.0} | {:>22.2}x | {:>22.2}x |",
             peer.name,
             1e9 / peer.ping.p50,
             1e9 / peer.call.p50,
             peer.ping.p50 / ours.ping.p50,
             peer.call.p50 / ours.call.p50,
         );
+    }
+    if let Some(floor) = pipes.iter().find(|p| p.name.starts_with("pipe floor")) {
+        let above = |figure: &Figure, floor: &Figure| (figure.p50 - floor.p50).max(0.0) / 1000.0;
+        println!();
+        println!("Above the pipe floor (microseconds per round trip spent in the server, p50):");
+        for peer in pipes.iter().filter(|p| !p.name.starts_with("pipe floor")) {
+            println!(
+                "  {:<33} ping {:>7.1} us, call {:>7.1} us",
+                peer.name,
+                above(&peer.ping, &floor.ping),
+                above(&peer.call, &floor.call)
+            );
+        }
     }
     println!();
     println!("Over QEMU's emulated UART (raspi3b, release kernel):");
@@ -298,8 +318,11 @@ fn pipe_peers(batches: usize) -> Result<Vec<PipeFigures>> {
     rmcp_multi.arg("--multi-thread");
     let mut python_sdk = Command::new(python);
     python_sdk.arg(util::root().join("xtask/py/net_reference_server.py")).arg("--stdio");
+    let mut floor = Command::new(std::env::current_exe()?);
+    floor.args(["mcp-stdio", "--floor"]);
     let servers = [
         ("Kingly OS MCP core", ours, batches),
+        ("pipe floor (fixed answer, no MCP)", floor, batches),
         ("rmcp (Rust SDK), current-thread", rmcp_single, batches),
         ("rmcp (Rust SDK), multi-thread", rmcp_multi, batches),
         // The Python server is ~100x slower per round trip: fewer batches, same per batch.
@@ -314,12 +337,16 @@ struct PipeClient<'a> {
     input: std::process::ChildStdin,
     output: BufReader<std::process::ChildStdout>,
     line: String,
+    buffer: Vec<u8>,
 }
 
 impl PipeClient<'_> {
     fn notify(&mut self, message: &str) -> Result<()> {
-        self.input.write_all(message.as_bytes())?;
-        self.input.write_all(b"\n")?;
+        // One write per message: two would wake the server twice.
+        self.buffer.clear();
+        self.buffer.extend_from_slice(message.as_bytes());
+        self.buffer.push(b'\n');
+        self.input.write_all(&self.buffer)?;
         Ok(self.input.flush()?)
     }
 
@@ -347,7 +374,7 @@ fn pipe_round_trips(name: &str, mut command: Command, batches: usize) -> Result<
     let mut child = Guard::kill(command.spawn().with_context(|| format!("starting {name}"))?);
     let input = child.stdin.take().context("stdin")?;
     let output = BufReader::new(child.stdout.take().context("stdout")?);
-    let mut client = PipeClient { name, input, output, line: String::new() };
+    let mut client = PipeClient { name, input, output, line: String::new(), buffer: Vec::new() };
     client.ask(INITIALIZE)?;
     client.notify(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)?;
     let mut failure = None;
