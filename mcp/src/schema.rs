@@ -46,11 +46,7 @@ fn integers(schema: &Value, value: &mut Value) {
     };
     if declares_integer && value.as_i64().is_none() && value.as_u64().is_none() {
         if let Some(float) = value.as_f64().filter(|f| f % 1.0 == 0.0) {
-            *value = if float < 0.0 {
-                Value::from(float as i64)
-            } else {
-                Value::from(float as u64)
-            };
+            *value = if float < 0.0 { Value::from(float as i64) } else { Value::from(float as u64) };
         }
         return;
     }
@@ -139,7 +135,9 @@ fn check(schema: &Value, value: &Value, path: &str, fractional: &mut bool) -> Re
         Some(Value::String(name)) if !type_matches(name, value, fractional) => {
             return Err(format!("{what} must be {} {name}", article(name)));
         }
-        Some(Value::Array(names)) if !names.iter().filter_map(Value::as_str).any(|n| type_matches(n, value, fractional)) => {
+        Some(Value::Array(names))
+            if !names.iter().filter_map(Value::as_str).any(|n| type_matches(n, value, fractional)) =>
+        {
             return Err(format!("{what} must be {}", type_name(&Value::Object(schema.clone()))));
         }
         _ => {}
