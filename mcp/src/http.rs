@@ -53,6 +53,8 @@ impl Default for HttpLimits {
 
 /// Most sessions kept at once (the least recently used is dropped beyond this).
 pub const MAX_SESSIONS: usize = 16;
+/// The endpoint's path: every other path is 404.
+pub const PATH: &str = "/mcp";
 
 /// A parsed request.
 #[derive(Clone, Debug)]
@@ -365,7 +367,7 @@ impl Endpoint {
     /// Applies the transport's rules to a request (see the module docs for the order).
     pub fn route(&mut self, request: &Request) -> Action {
         self.clock += 1;
-        if request.path != "/mcp" {
+        if request.path != PATH {
             return Action::Respond(Response::error(404, "not found: the MCP endpoint is /mcp"));
         }
         match request.method.as_str() {

@@ -269,6 +269,18 @@ impl Config {
     pub const USB_LINK: Config =
         Config { server: [10, 42, 0, 1], prefix: 24, pool_start: [10, 42, 0, 2], pool_size: 4, lease_seconds: 3600 };
 
+    /// The board's address and prefix as text (`10.42.0.1/24`).
+    pub fn server_cidr(&self) -> ([u8; 4], u8) {
+        (self.server, self.prefix)
+    }
+
+    /// A link where the board is `server/prefix`: the host is given the four addresses
+    /// after it (the settings check that they exist).
+    pub fn for_link(server: [u8; 4], prefix: u8) -> Config {
+        let pool_start = u32::from_be_bytes(server).wrapping_add(1).to_be_bytes();
+        Config { server, prefix, pool_start, pool_size: 4, lease_seconds: 3600 }
+    }
+
     fn mask(&self) -> [u8; 4] {
         let prefix = self.prefix.min(32) as u32;
         let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };

@@ -5,13 +5,17 @@
 //! model = model.gguf          # model file on the card to load at boot ("none": do not load)
 //! context = 512               # context length (tokens) the model tools allocate, 16-8192
 //! baud = 115200               # console baud rate
-//! net.mode = dhcp             # dhcp or static
+//! net.mode = dhcp             # dhcp, static, or server (a cable to one computer: serve it an address)
 //! net.address = 192.168.1.50/24   # static address and prefix length
 //! net.gateway = 192.168.1.1
 //! net.port = 80               # MCP over HTTP port
 //! net.token = ...             # bearer token for MCP over HTTP (16-128 of A-Z a-z 0-9 - _ .)
 //! net.read_token = ...        # a second token that may only read (read-only tools, resources)
 //! net.usb = off               # on: look for a USB CDC-ECM network adapter at boot (Pi 3)
+//! net.hostname = kingly       # mDNS name: http://kingly.local/mcp
+//! net.mdns = on               # answer mDNS/DNS-SD on every network path
+//! usb.gadget = on             # the USB device port (Zero 2 W data port, Pi 4 USB-C): console + network
+//! usb.address = 10.42.0.1/24  # the board's address on that cable; the host is given the next ones
 //! ```
 //!
 //! The file is read once at boot. A line that cannot be understood (unknown key, value out of
@@ -36,6 +40,9 @@ pub enum NetMode {
     Dhcp,
     /// Use `net.address` and `net.gateway`.
     Static,
+    /// Use `net.address` and be the link's DHCP server: for a cable straight to one
+    /// computer (the computer is given the next four addresses).
+    Server,
 }
 
 /// Every setting, with its default when absent or invalid.
@@ -62,7 +69,20 @@ pub struct Settings {
     /// Bring up USB networking (a CDC-ECM adapter) at boot; off by default because probing
     /// an empty USB port takes half a second.
     pub net_usb: bool,
+    /// The mDNS host name (`<name>.local`), checked like a DNS label.
+    pub net_hostname: String,
+    /// Answer mDNS and DNS-SD queries.
+    pub net_mdns: bool,
+    /// Run the USB device port as a gadget (console and network over one cable) on boards
+    /// that have one.
+    pub usb_gadget: bool,
+    /// The board's address and prefix on the gadget's link (a DHCP server there gives the
+    /// host the following addresses).
+    pub usb_address: ([u8; 4], u8),
 }
+
+/// The gadget link's default address: 10.42.0.1/24.
+pub const USB_ADDRESS: ([u8; 4], u8) = ([10, 42, 0, 1], 24);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -77,6 +97,10 @@ impl Default for Settings {
             net_token: None,
             net_read_token: None,
             net_usb: false,
+            net_hostname: "kingly".into(),
+            net_mdns: true,
+            usb_gadget: true,
+            usb_address: USB_ADDRESS,
         }
     }
 }
@@ -125,6 +149,22 @@ fn valid_file_name(name: &str) -> bool {
         && name.len() <= 255
         && !name.starts_with('.')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-+ ".contains(c))
+}
+
+/// What a DHCP server's own address must allow: the pool is the next four addresses.
+const POOL_RULE: &str = "must be an IPv4 address with a prefix length of at most 29, e.g. 10.42.0.1/24, whose last \
+                         byte is 1-249 (the computer on the cable gets the next four)";
+
+fn serves_a_pool((address, prefix): ([u8; 4], u8)) -> bool {
+    prefix <= 29 && (1..250).contains(&address[3])
+}
+
+fn switch(value: &str) -> Option<bool> {
+    match value {
+        "on" | "true" | "yes" => Some(true),
+        "off" | "false" | "no" => Some(false),
+        _ => None,
+    }
 }
 
 fn valid_token(token: &str) -> bool {
@@ -178,7 +218,8 @@ pub fn parse(bytes: &[u8]) -> (Settings, Vec<Warning>) {
             "net.mode" => match value {
                 "dhcp" => settings.net_mode = NetMode::Dhcp,
                 "static" => settings.net_mode = NetMode::Static,
-                _ => bad("must be 'dhcp' or 'static'"),
+                "server" => settings.net_mode = NetMode::Server,
+                _ => bad("must be 'dhcp', 'static' or 'server'"),
             },
             "net.address" => match parse_cidr(value) {
                 Some(cidr) => settings.net_address = Some(cidr),
@@ -206,16 +247,35 @@ pub fn parse(bytes: &[u8]) -> (Settings, Vec<Warning>) {
                     bad("must be 16-128 characters of A-Z a-z 0-9 - _ .");
                 }
             }
-            "net.usb" => match value {
-                "on" | "true" | "yes" => settings.net_usb = true,
-                "off" | "false" | "no" => settings.net_usb = false,
-                _ => bad("must be 'on' or 'off'"),
+            "net.usb" => match switch(value) {
+                Some(on) => settings.net_usb = on,
+                None => bad("must be 'on' or 'off'"),
+            },
+            "net.mdns" => match switch(value) {
+                Some(on) => settings.net_mdns = on,
+                None => bad("must be 'on' or 'off'"),
+            },
+            "usb.gadget" => match switch(value) {
+                Some(on) => settings.usb_gadget = on,
+                None => bad("must be 'on' or 'off'"),
+            },
+            "net.hostname" => match crate::mdns::check_host_name(value) {
+                Ok(name) => settings.net_hostname = name,
+                Err(why) => bad(&format!("{why}")),
+            },
+            "usb.address" => match parse_cidr(value).filter(|&cidr| serves_a_pool(cidr)) {
+                Some(cidr) => settings.usb_address = cidr,
+                None => bad(POOL_RULE),
             },
             _ => warnings.push(Warning { line, message: format!("unknown setting '{key}' ignored") }),
         }
     }
     if settings.net_mode == NetMode::Static && settings.net_address.is_none() {
         warnings.push(Warning { line: 0, message: "net.mode = static without net.address; using DHCP".into() });
+        settings.net_mode = NetMode::Dhcp;
+    }
+    if settings.net_mode == NetMode::Server && !settings.net_address.is_some_and(serves_a_pool) {
+        warnings.push(Warning { line: 0, message: format!("net.mode = server: net.address {POOL_RULE}; using DHCP") });
         settings.net_mode = NetMode::Dhcp;
     }
     (settings, warnings)
@@ -243,7 +303,16 @@ pub fn template(model: Option<&str>, usb_network: bool) -> String {
          #net.read_token = another-long-random-string\n\
          # USB networking: the Pi 3 B's own Ethernet (LAN9514) or a CDC-ECM USB adapter.\n\
          # Bringing USB up takes about half a second at first use.\n\
-         net.usb = {}\n",
+         net.usb = {}\n\
+         # mDNS: the board answers as <hostname>.local and announces its MCP endpoint\n\
+         # (DNS-SD _mcp._tcp and _http._tcp, path /mcp) on every network path.\n\
+         net.hostname = kingly\n\
+         net.mdns = on\n\
+         # One cable: the USB device port (Pi Zero 2 W: the data port marked USB; Pi 4: the\n\
+         # USB-C power port) is a serial console and a network adapter for the computer it\n\
+         # is plugged into, which gets an address by DHCP from the board.\n\
+         usb.gadget = on\n\
+         usb.address = 10.42.0.1/24\n",
         model.unwrap_or("none"),
         if usb_network { "on" } else { "off" }
     )
@@ -257,7 +326,8 @@ mod tests {
     #[test]
     fn a_full_file_parses() {
         let text = "# comment\nmodel = tiny.gguf\ncontext=1024\nbaud = 921600 # fast\nnet.mode = static\n\
-                    net.address = 10.0.2.15/24\nnet.gateway = 10.0.2.2\nnet.port = 8080\nnet.token = abcdefghijklmnop\nnet.read_token = read-only-token-123\nnet.usb = on\n";
+                    net.address = 10.0.2.15/24\nnet.gateway = 10.0.2.2\nnet.port = 8080\nnet.token = abcdefghijklmnop\nnet.read_token = read-only-token-123\nnet.usb = on\n\
+                    net.hostname = Shed\nnet.mdns = off\nusb.gadget = no\nusb.address = 192.168.7.1/24\n";
         let (s, warnings) = parse(text.as_bytes());
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(s.model.as_deref(), Some("tiny.gguf"));
@@ -268,6 +338,17 @@ mod tests {
         assert_eq!(s.net_token.as_deref(), Some("abcdefghijklmnop"));
         assert_eq!(s.net_read_token.as_deref(), Some("read-only-token-123"));
         assert!(s.net_usb);
+        assert_eq!(s.net_hostname, "shed");
+        assert!(!s.net_mdns && !s.usb_gadget);
+        assert_eq!(s.usb_address, ([192, 168, 7, 1], 24));
+        let (s, warnings) =
+            parse(b"net.hostname = shed.local\nusb.address = 10.0.0.1/31\nusb.address = 10.0.0.254/24\n");
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert_eq!((s.net_hostname.as_str(), s.usb_address), ("kingly", USB_ADDRESS));
+        let (s, warnings) = parse(b"net.mode = server\nnet.address = 10.77.0.1/24\n");
+        assert!(warnings.is_empty() && s.net_mode == NetMode::Server, "{warnings:?}");
+        let (s, warnings) = parse(b"net.mode = server\nnet.address = 10.77.0.1/30\n");
+        assert_eq!((warnings.len(), s.net_mode), (1, NetMode::Dhcp), "{warnings:?}");
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //! tasks too, and sees a client's `notifications/cancelled`.
 
 use super::{
+    path_count,
     profile::{self, Stage},
-    with_stack, with_stack_unpolled, Stack,
+    with_path, with_path_unpolled, Stack,
 };
 use crate::arch::cpu;
 use alloc::{format, string::String, sync::Arc, vec, vec::Vec};
@@ -22,8 +23,19 @@ use mcp::http::{Action, Endpoint, Parse, Request};
 use smoltcp::{iface::SocketHandle, socket::tcp};
 use spin::Mutex;
 
-/// Connections served at once.
+/// Connections served at once on each path.
 pub const CONNECTIONS: usize = 24;
+/// The endpoint's path.
+pub const PATH: &str = mcp::http::PATH;
+
+/// One connection: its path and its slot there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// Index of the path.
+    pub path: usize,
+    /// Slot on that path.
+    pub slot: usize,
+}
 /// A request must be complete this long after its first byte.
 pub const REQUEST_TIMEOUT_US: u64 = 10_000_000;
 /// An idle connection is closed after this long.
@@ -84,15 +96,25 @@ pub struct Server {
 static ENDPOINT: Mutex<Option<Endpoint>> = Mutex::new(None);
 static DEPTH: AtomicUsize = AtomicUsize::new(0);
 
+/// Creates the protocol endpoint (shared by every path) over `registry`.
+pub fn init_endpoint(registry: Arc<mcp::server::Registry>, token: &str, read_token: Option<&str>) {
+    let mut endpoint = Endpoint::new(registry, token, super::entropy);
+    if let Some(read_token) = read_token {
+        endpoint.set_read_token(read_token);
+    }
+    *ENDPOINT.lock() = Some(endpoint);
+}
+
+/// The machine's addresses and names, allowed as Host/Origin.
+pub fn set_addresses(addresses: &[String]) {
+    if let Some(endpoint) = ENDPOINT.lock().as_mut() {
+        endpoint.set_addresses(addresses);
+    }
+}
+
 impl Server {
-    /// Creates the listening sockets and the endpoint over `registry`.
-    pub fn new(
-        sockets: &mut smoltcp::iface::SocketSet<'static>,
-        port: u16,
-        registry: Arc<mcp::server::Registry>,
-        token: &str,
-        read_token: Option<&str>,
-    ) -> Server {
+    /// Creates a path's listening sockets.
+    pub fn new(sockets: &mut smoltcp::iface::SocketSet<'static>, port: u16) -> Server {
         let mut slots = Vec::with_capacity(CONNECTIONS);
         for _ in 0..CONNECTIONS {
             let socket = tcp::Socket::new(
@@ -109,24 +131,12 @@ impl Server {
                 trusted: false,
             });
         }
-        let mut endpoint = Endpoint::new(registry, token, super::entropy);
-        if let Some(read_token) = read_token {
-            endpoint.set_read_token(read_token);
-        }
-        *ENDPOINT.lock() = Some(endpoint);
         Server { slots, port, figures: Figures::default() }
     }
 
     /// The listening port.
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    /// The machine's addresses, allowed as Host/Origin.
-    pub fn set_addresses(&mut self, addresses: &[String]) {
-        if let Some(endpoint) = ENDPOINT.lock().as_mut() {
-            endpoint.set_addresses(addresses);
-        }
     }
 
     /// Current figures.
@@ -259,7 +269,8 @@ fn evict_a_stranger(stack: &mut Stack) {
 
 /// Sends `bytes` on connection `index`, polling the interface until they are queued.
 /// Returns false when the connection went away or stopped reading.
-fn send(index: usize, mut bytes: &[u8]) -> bool {
+fn send(connection: Connection, mut bytes: &[u8]) -> bool {
+    let (path, index) = (connection.path, connection.slot);
     let started = cpu::micros();
     let mut first = true;
     while !bytes.is_empty() {
@@ -274,7 +285,7 @@ fn send(index: usize, mut bytes: &[u8]) -> bool {
             s.http.slots[index].last_activity_us = cpu::micros();
             Some(n)
         };
-        let sent = if first { with_stack_unpolled(queue) } else { with_stack(queue) };
+        let sent = if first { with_path_unpolled(path, queue) } else { with_path(path, queue) };
         first = false;
         match sent.flatten() {
             None => return false,
@@ -282,12 +293,12 @@ fn send(index: usize, mut bytes: &[u8]) -> bool {
         }
         if !bytes.is_empty() {
             if cpu::micros() - started > SEND_TIMEOUT_US {
-                with_stack(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).abort());
+                with_path(path, |s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).abort());
                 return false;
             }
             // A client that does not read: serve the other connections meanwhile.
             if DEPTH.load(Ordering::Relaxed) < MAX_DEPTH {
-                pump(Some(index));
+                pump(Some(connection));
             }
             crate::executor::run_others();
             cpu::spin_for_micros(100);
@@ -295,23 +306,28 @@ fn send(index: usize, mut bytes: &[u8]) -> bool {
     }
     profile::add(Stage::Send, started);
     // Push it out now rather than at the next poll.
-    with_stack(|_| {});
+    with_path(path, |_| {});
     true
 }
 
 /// The remote address of connection `index`, as text.
-fn peer(index: usize) -> String {
-    with_stack_unpolled(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).remote_endpoint())
-        .flatten()
-        .map_or_else(|| String::from("?"), |e| format!("{e}"))
+fn peer(connection: Connection) -> String {
+    let index = connection.slot;
+    with_path_unpolled(connection.path, |s| {
+        s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).remote_endpoint()
+    })
+    .flatten()
+    .map_or_else(|| String::from("?"), |e| format!("{e}"))
 }
 
-fn close(index: usize) {
-    with_stack_unpolled(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).close());
+fn close(connection: Connection) {
+    let index = connection.slot;
+    with_path_unpolled(connection.path, |s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).close());
 }
 
-fn finish(index: usize, rejected: bool) {
-    with_stack_unpolled(|s| {
+fn finish(connection: Connection, rejected: bool) {
+    let index = connection.slot;
+    with_path_unpolled(connection.path, |s| {
         s.http.slots[index].busy = false;
         s.http.slots[index].trusted |= !rejected;
         s.http.figures.requests += 1;
@@ -322,7 +338,7 @@ fn finish(index: usize, rejected: bool) {
 }
 
 /// Runs one request of connection `index`.
-fn serve(index: usize, request: Request) {
+fn serve(index: Connection, request: Request) {
     let started = cpu::micros();
     let action = match ENDPOINT.lock().as_mut() {
         Some(endpoint) => endpoint.route(&request),
@@ -409,10 +425,11 @@ fn serve(index: usize, request: Request) {
 
 /// Waits (up to half a second) until connection `index` has no unsent or unacknowledged
 /// bytes, so an answer is delivered before the machine goes down.
-fn drain(index: usize) {
+fn drain(connection: Connection) {
+    let (path, index) = (connection.path, connection.slot);
     let started = cpu::micros();
     while cpu::micros() - started < 500_000 {
-        let pending = with_stack(|s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).send_queue());
+        let pending = with_path(path, |s| s.sockets.get_mut::<tcp::Socket>(s.http.slots[index].handle).send_queue());
         if pending.unwrap_or(0) == 0 {
             break;
         }
@@ -420,18 +437,21 @@ fn drain(index: usize) {
     }
 }
 
-/// Serves the complete requests of every connection except `skip`.
-pub fn pump(skip: Option<usize>) {
+/// Serves the complete requests of every connection on every path except `skip`.
+pub fn pump(skip: Option<Connection>) {
     DEPTH.fetch_add(1, Ordering::Relaxed);
-    let ready = with_stack(|s| {
-        let started = cpu::micros();
-        let ready = collect(s, skip);
-        profile::add(Stage::Collect, started);
-        ready
-    })
-    .unwrap_or_default();
-    for (index, request) in ready {
-        serve(index, request);
+    for path in 0..path_count() {
+        let skip_slot = skip.filter(|c| c.path == path).map(|c| c.slot);
+        let ready = with_path(path, |s| {
+            let started = cpu::micros();
+            let ready = collect(s, skip_slot);
+            profile::add(Stage::Collect, started);
+            ready
+        })
+        .unwrap_or_default();
+        for (slot, request) in ready {
+            serve(Connection { path, slot }, request);
+        }
     }
     DEPTH.fetch_sub(1, Ordering::Relaxed);
 }

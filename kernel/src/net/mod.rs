@@ -1,55 +1,37 @@
-//! The network: one interface (`smoltcp` over an [`EthernetDevice`]), configured by DHCP
-//! with the settings' static address as the fallback, answering ICMP echo, and serving MCP
-//! over Streamable HTTP ([`http`]) on the settings' port.
+//! The network: one path per network device — virtio-net (QEMU virt), a USB adapter (Pi 3),
+//! the USB gadget's link (Zero 2 W, Pi 4: the computer at the other end of the cable), the
+//! Pi 4's Ethernet — each its own `smoltcp` interface ([`path::Stack`]) addressed by DHCP,
+//! the static settings, or as the DHCP server of a cable link, answering ICMP echo and mDNS
+//! (`kingly.local`), and serving MCP over Streamable HTTP ([`http`]) on the settings' port.
+//! The MCP sessions are shared: a client may reach the board on any path.
 //!
-//! One executor task ([`task`]) polls the interface when the NIC interrupts or a timer
-//! (`smoltcp`'s `poll_delay`) expires. Work that takes long (a tool call from HTTP, a
-//! ping) never holds the stack's lock while it waits: each access locks briefly.
-//!
-//! Devices: virtio-net on QEMU virt (`nic::VirtioNic`); USB CDC-ECM on the Pi 3 comes with
-//! the USB driver.
+//! One executor task ([`task`]) polls the paths when a NIC interrupts or a timer (`smoltcp`'s
+//! `poll_delay`) expires. Work that takes long (a tool call from HTTP, a ping) never holds
+//! the paths' lock while it waits: each access locks briefly.
 
 pub mod http;
 pub mod nic;
+pub mod path;
 
 use crate::{arch::cpu, sync::IrqMutex};
-use alloc::{boxed::Box, format, string::String, vec, vec::Vec};
+use alloc::{format, string::String, vec::Vec};
 use core::sync::atomic::{AtomicBool, Ordering};
-use drivers::net::EthernetDevice;
 use formats::settings::NetMode;
+pub use path::{Kind, PathStatus};
+use path::{Plan, Stack};
 use smoltcp::{
-    iface::{Config, Interface, SocketHandle, SocketSet},
-    socket::{dhcpv4, icmp},
+    socket::icmp,
     time::Instant,
-    wire::{EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr},
+    wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, Ipv4Address},
 };
 use spin::Once;
 
-/// How long DHCP may take before the static settings (if any) are used.
-const DHCP_FALLBACK_US: u64 = 10_000_000;
-
-/// The interface and its sockets.
-pub struct Stack {
-    iface: Interface,
-    sockets: SocketSet<'static>,
-    nic: nic::Nic,
-    dhcp: SocketHandle,
-    icmp: SocketHandle,
-    http: http::Server,
-    /// How the address was obtained: "dhcp", "static", or "none" yet.
-    source: &'static str,
-    gateway: Option<Ipv4Address>,
-    dns: Vec<Ipv4Address>,
-    started_us: u64,
-    static_address: Option<([u8; 4], u8)>,
-    static_gateway: Option<[u8; 4]>,
-    mode: NetMode,
-}
-
-static STACK: IrqMutex<Option<Stack>> = IrqMutex::new(None);
+/// Every path, in the order they came up (the first is the one `net_status` reports at
+/// its top level).
+static PATHS: IrqMutex<Vec<Stack>> = IrqMutex::new(Vec::new());
 static NIC_EVENT: AtomicBool = AtomicBool::new(false);
-/// The device interrupts when frames arrive (else the task polls it often).
-static HAS_IRQ: AtomicBool = AtomicBool::new(false);
+/// Every device interrupts when frames arrive (else the task polls often).
+static ALL_IRQ: AtomicBool = AtomicBool::new(false);
 static WAITER: crate::sync::WakerSlot = crate::sync::WakerSlot::new();
 static TOKEN: Once<String> = Once::new();
 static READ_TOKEN: Once<String> = Once::new();
@@ -87,10 +69,11 @@ pub fn read_token() -> Option<&'static str> {
     READ_TOKEN.get().map(String::as_str)
 }
 
-/// Brings up the network if the board has a device: interface, DHCP, ICMP, HTTP listeners,
-/// and the executor task. Without a device, the network tools say why.
+/// Brings up the network on every device the board has: a path each (interface, addressing,
+/// ICMP, mDNS, HTTP listeners) and the executor task. Without a device, the network tools
+/// say why.
 pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
-    let (device, irq): (Box<dyn EthernetDevice + Send>, _) = match nic::find() {
+    let found = match nic::find_all() {
         Ok(found) => found,
         Err(why) => {
             DEVICE_ERROR.call_once(|| why);
@@ -120,34 +103,44 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
             None
         }
     };
-    let mut nic = nic::Nic::new(device);
-    let mac = nic.device.mac_address();
-    let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
-    config.random_seed = entropy();
-    let iface = Interface::new(config, &mut nic, now());
-    let mut sockets = SocketSet::new(Vec::new());
-    let dhcp = sockets.add(dhcpv4::Socket::new());
-    let icmp_rx = icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]);
-    let icmp_tx = icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]);
-    let icmp = sockets.add(icmp::Socket::new(icmp_rx, icmp_tx));
-    let http = http::Server::new(&mut sockets, settings.net_port, registry, token, read_token);
-    let mut stack = Stack {
-        iface,
-        sockets,
-        nic,
-        dhcp,
-        icmp,
-        http,
-        source: "none",
-        gateway: None,
-        dns: Vec::new(),
-        started_us: cpu::micros(),
-        static_address: settings.net_address,
-        static_gateway: settings.net_gateway,
-        mode: settings.net_mode,
-    };
-    if stack.mode == NetMode::Static {
-        stack.apply_static();
+    http::init_endpoint(registry, token, read_token);
+    let mdns_host = settings.net_mdns.then(|| settings.net_hostname.clone());
+    let mut all_irq = true;
+    let mut paths = Vec::new();
+    for device in found {
+        let plan = match device.kind {
+            // The computer at the other end of the cable is given its address by the board.
+            Kind::Gadget => Plan {
+                mode: NetMode::Server,
+                address: Some(settings.usb_address),
+                gateway: None,
+                mdns_host: mdns_host.clone(),
+            },
+            _ => Plan {
+                mode: settings.net_mode,
+                address: settings.net_address,
+                gateway: settings.net_gateway,
+                mdns_host: mdns_host.clone(),
+            },
+        };
+        let mac = device.device.mac_address();
+        log::info!(
+            "network: {} ({}) {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, MCP over HTTP on port {}",
+            device.kind.name(),
+            device.device.name(),
+            mac[0],
+            mac[1],
+            mac[2],
+            mac[3],
+            mac[4],
+            mac[5],
+            settings.net_port
+        );
+        match device.irq {
+            Some(line) => crate::irq::register(line, on_interrupt),
+            None => all_irq = false,
+        }
+        paths.push(Stack::new(device.kind, device.device, plan, settings.net_port));
     }
     // The token goes to the UART only (someone at the console or the loader that chose it),
     // never into the log ring, which `log_read` and `kernel://log` serve to any client.
@@ -155,122 +148,63 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
     if let Some(read_token) = read_token {
         crate::println!("MCP over HTTP: read-only bearer token {read_token} (read-only tools, resources, prompts)");
     }
-    log::info!(
-        "network: {} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, MCP over HTTP on port {}",
-        stack.nic.device.name(),
-        mac[0],
-        mac[1],
-        mac[2],
-        mac[3],
-        mac[4],
-        mac[5],
-        settings.net_port
-    );
-    *STACK.lock() = Some(stack);
-    if let Some(line) = irq {
-        crate::irq::register(line, on_interrupt);
-        HAS_IRQ.store(true, Ordering::Relaxed);
-    }
+    *PATHS.lock() = paths;
+    refresh_hosts();
+    ALL_IRQ.store(all_irq, Ordering::Relaxed);
     crate::executor::spawn("network", task());
 }
 
-/// The NIC's interrupt: acknowledge it and wake the network task.
+/// A NIC's interrupt: acknowledge it and wake the network task.
 fn on_interrupt() {
-    if let Some(stack) = STACK.lock().as_mut() {
+    for stack in PATHS.lock().iter_mut() {
         stack.nic.device.ack_interrupt();
     }
     NIC_EVENT.store(true, Ordering::Release);
     WAITER.wake();
 }
 
-impl Stack {
-    fn set_address(&mut self, cidr: Ipv4Cidr, gateway: Option<Ipv4Address>, source: &'static str) {
-        self.iface.update_ip_addrs(|addrs| {
-            addrs.clear();
-            let _ = addrs.push(IpCidr::Ipv4(cidr));
-        });
-        self.iface.routes_mut().remove_default_ipv4_route();
-        if let Some(gateway) = gateway {
-            let _ = self.iface.routes_mut().add_default_ipv4_route(gateway);
-        }
-        self.gateway = gateway;
-        self.source = source;
-        let address = format!("{}", cidr.address());
-        self.http.set_addresses(core::slice::from_ref(&address));
-        log::info!(
-            "network: {source} address {cidr}, gateway {}; MCP at http://{address}:{}/mcp",
-            gateway.map_or("none".into(), |g| format!("{g}")),
-            self.http.port()
-        );
-    }
-
-    fn apply_static(&mut self) {
-        if let Some((a, prefix)) = self.static_address {
-            let cidr = Ipv4Cidr::new(Ipv4Address::new(a[0], a[1], a[2], a[3]), prefix);
-            let gateway = self.static_gateway.map(|g| Ipv4Address::new(g[0], g[1], g[2], g[3]));
-            self.set_address(cidr, gateway, "static");
+/// After an address changed: the HTTP endpoint accepts every path's address and the mDNS
+/// name as `Host`/`Origin` (DNS-rebinding protection allows nothing else).
+fn refresh_hosts() {
+    let mut hosts = Vec::new();
+    let mut changed = false;
+    for stack in PATHS.lock().iter_mut() {
+        changed |= core::mem::take(&mut stack.address_changed);
+        if let Some(([a, b, c, d], _)) = stack.address() {
+            hosts.push(format!("{a}.{b}.{c}.{d}"));
         }
     }
-
-    /// Checksums as the device wants them (all computed in software).
-    fn nic_checksums(&self) -> smoltcp::phy::ChecksumCapabilities {
-        use smoltcp::phy::Device;
-        self.nic.capabilities().checksum
+    if !changed {
+        return;
     }
-
-    /// Polls the interface and the DHCP client once.
-    fn poll(&mut self) {
-        let timestamp = now();
-        self.nic.flush();
-        self.iface.poll(timestamp, &mut self.nic, &mut self.sockets);
-        if self.mode == NetMode::Dhcp {
-            let event = self.sockets.get_mut::<dhcpv4::Socket>(self.dhcp).poll().map(|e| match e {
-                dhcpv4::Event::Configured(config) => {
-                    Some((config.address, config.router, config.dns_servers.iter().copied().collect::<Vec<_>>()))
-                }
-                dhcpv4::Event::Deconfigured => None,
-            });
-            match event {
-                Some(Some((address, router, dns))) => {
-                    self.dns = dns;
-                    self.set_address(address, router, "dhcp");
-                }
-                Some(None) if self.source == "dhcp" => {
-                    self.iface.update_ip_addrs(|addrs| addrs.clear());
-                    self.source = "none";
-                    log::warn!("network: DHCP lease lost");
-                }
-                Some(None) => {}
-                None => {}
-            }
-            if self.source == "none"
-                && self.static_address.is_some()
-                && cpu::micros() - self.started_us > DHCP_FALLBACK_US
-            {
-                log::warn!("network: no DHCP answer; using the static settings");
-                self.mode = NetMode::Static;
-                self.apply_static();
-            }
-        }
+    let settings = crate::storage::settings();
+    if settings.net_mdns {
+        hosts.push(format!("{}.local", settings.net_hostname));
     }
+    http::set_addresses(&hosts);
 }
 
-/// Runs `f` on the stack (locked briefly), after polling it: frames that arrived are taken
-/// in and what sockets queued goes out.
-pub fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
-    let mut guard = STACK.lock();
-    let stack = guard.as_mut()?;
+/// How many paths there are.
+pub fn path_count() -> usize {
+    PATHS.lock().len()
+}
+
+/// Runs `f` on path `path` (locked briefly), after polling it: frames that arrived are
+/// taken in and what sockets queued goes out.
+pub fn with_path<R>(path: usize, f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
+    let mut guard = PATHS.lock();
+    let stack = guard.get_mut(path)?;
     let started = cpu::micros();
     stack.poll();
     profile::add(profile::Stage::Poll, started);
     Some(f(stack))
 }
 
-/// Runs `f` on the stack without polling it (bookkeeping, queueing bytes that the next poll
-/// sends): in QEMU a poll of the interface and its 26 sockets is the largest cost per
+/// Runs `f` on path `path` without polling it (bookkeeping, queueing bytes that the next
+/// poll sends): in QEMU a poll of the interface and its 26 sockets is the largest cost per
 /// request, so the HTTP path polls once to take requests in and once to push answers out.
-pub fn with_stack_unpolled<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
-    STACK.lock().as_mut().map(f)
+pub fn with_path_unpolled<R>(path: usize, f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
+    PATHS.lock().get_mut(path).map(f)
 }
 
 /// Where the network's time goes, for `net_status` and `bench net`: microseconds spent in
@@ -315,7 +249,7 @@ pub mod profile {
 /// Serves what arrived: polls the interface, runs complete HTTP requests (skipping the
 /// connection `busy`, whose request is running). Called by the task and, between a long
 /// tool's steps, from that tool's cancellation hook.
-pub fn pump(busy: Option<usize>) {
+pub fn pump(busy: Option<http::Connection>) {
     http::pump(busy);
 }
 
@@ -343,40 +277,21 @@ fn wait(deadline: u64) -> impl core::future::Future<Output = ()> {
 
 use core::future::Future;
 
-/// The network task: serve, then sleep until the NIC or smoltcp's next timer needs us.
+/// The network task: serve, then sleep until a NIC or the earliest timer needs us.
 async fn task() {
     loop {
         pump(None);
-        let delay_us =
-            with_stack_unpolled(|s| s.iface.poll_delay(now(), &s.sockets).map_or(50_000, |d| d.total_micros()))
-                .unwrap_or(50_000);
+        refresh_hosts();
+        let mut delay_us = 50_000u64;
+        for stack in PATHS.lock().iter_mut() {
+            let stack_delay = stack.iface.poll_delay(now(), &stack.sockets).map_or(50_000, |d| d.total_micros());
+            delay_us = delay_us.min(stack_delay).min(stack.service_delay_us().unwrap_or(u64::MAX));
+        }
         // Without a device interrupt, frames are only seen when polled: poll at every tick.
-        let longest = if HAS_IRQ.load(Ordering::Relaxed) { 50_000 } else { 5_000 };
+        let longest = if ALL_IRQ.load(Ordering::Relaxed) { 50_000 } else { 5_000 };
         let delay_us = delay_us.clamp(1_000, longest);
         wait(cpu::counter() + delay_us * cpu::counter_frequency() / 1_000_000).await;
     }
-}
-
-/// What `net_status` reports.
-pub struct Status {
-    /// Device name, MAC, link.
-    pub device: &'static str,
-    /// MAC address.
-    pub mac: [u8; 6],
-    /// Link up.
-    pub link: bool,
-    /// Address with prefix, if configured.
-    pub address: Option<String>,
-    /// Gateway.
-    pub gateway: Option<String>,
-    /// DNS servers from DHCP.
-    pub dns: Vec<String>,
-    /// "dhcp", "static" or "none".
-    pub source: &'static str,
-    /// Device counters.
-    pub counters: drivers::net::Counters,
-    /// HTTP figures.
-    pub http: http::Figures,
 }
 
 /// Why the network cannot do what was asked.
@@ -403,28 +318,29 @@ impl core::fmt::Display for NetworkError {
     }
 }
 
-/// The interface's state, or why there is no network.
-pub fn status() -> Result<Status, NetworkError> {
-    with_stack(|s| Status {
-        device: s.nic.device.name(),
-        mac: s.nic.device.mac_address(),
-        link: s.nic.device.link_up(),
-        address: s.iface.ipv4_addr().map(|a| {
-            let prefix = s
-                .iface
-                .ip_addrs()
-                .iter()
-                .find_map(|c| (c.address() == IpAddress::Ipv4(a)).then_some(c.prefix_len()))
-                .unwrap_or(32);
-            format!("{a}/{prefix}")
-        }),
-        gateway: s.gateway.map(|g| format!("{g}")),
-        dns: s.dns.iter().map(|d| format!("{d}")).collect(),
-        source: s.source,
-        counters: s.nic.device.counters(),
-        http: s.http.figures(),
-    })
-    .ok_or_else(|| DEVICE_ERROR.get().map_or(NetworkError::NotUp, |why| NetworkError::NoDevice(*why)))
+/// Every path's state, or why there is no network.
+pub fn status() -> Result<Vec<PathStatus>, NetworkError> {
+    let paths: Vec<PathStatus> = (0..path_count()).filter_map(|path| with_path(path, Stack::status)).collect();
+    if paths.is_empty() {
+        return Err(DEVICE_ERROR.get().map_or(NetworkError::NotUp, |why| NetworkError::NoDevice(*why)));
+    }
+    Ok(paths)
+}
+
+/// The path to send to `host` on: the one whose network holds it, else the first with a
+/// gateway, else the first with an address.
+fn path_to(host: Ipv4Address) -> Option<usize> {
+    let paths = PATHS.lock();
+    let holds = |stack: &Stack| {
+        stack.address().is_some_and(|(address, prefix)| {
+            smoltcp::wire::Ipv4Cidr::new(Ipv4Address::from(address), prefix).contains_addr(&host)
+        })
+    };
+    paths
+        .iter()
+        .position(holds)
+        .or_else(|| paths.iter().position(|s| s.source == "dhcp" || s.source == "static"))
+        .or_else(|| paths.iter().position(|s| s.address().is_some()))
 }
 
 /// One ICMP echo exchange: the round trip in microseconds, or `None` on timeout.
@@ -432,10 +348,11 @@ pub fn ping(host: [u8; 4], timeout_us: u64, sequence: u16) -> Result<Option<u64>
     let target = Ipv4Address::new(host[0], host[1], host[2], host[3]);
     let ident = 0x4b4e;
     let payload = b"kingly-os ping";
-    with_stack(|s| -> Result<(), NetworkError> {
-        if s.iface.ipv4_addr().is_none() {
-            return Err(NetworkError::NoAddress);
-        }
+    if path_count() == 0 {
+        return Err(status().err().unwrap_or(NetworkError::NotUp));
+    }
+    let path = path_to(target).ok_or(NetworkError::NoAddress)?;
+    with_path(path, |s| -> Result<(), NetworkError> {
         let caps = s.nic_checksums();
         let socket = s.sockets.get_mut::<icmp::Socket>(s.icmp);
         if !socket.is_open() {
@@ -449,10 +366,10 @@ pub fn ping(host: [u8; 4], timeout_us: u64, sequence: u16) -> Result<Option<u64>
         repr.emit(&mut packet, &caps);
         Ok(())
     })
-    .ok_or_else(|| status().err().unwrap_or(NetworkError::NotUp))??;
+    .ok_or(NetworkError::NotUp)??;
     let started = cpu::micros();
     while cpu::micros() - started < timeout_us {
-        let reply = with_stack(|s| {
+        let reply = with_path(path, |s| {
             let socket = s.sockets.get_mut::<icmp::Socket>(s.icmp);
             while socket.can_recv() {
                 let Ok((data, from)) = socket.recv() else { break };

@@ -56,21 +56,45 @@ impl core::fmt::Display for NoDevice {
     }
 }
 
-/// The board's network device, brought up, with its interrupt line; or why there is none.
-pub fn find() -> Result<(Box<dyn EthernetDevice + Send>, Option<IrqLine>), NoDevice> {
+/// A network device that came up, and what kind of path it makes.
+pub struct Found {
+    /// The kind of link.
+    pub kind: super::Kind,
+    /// The device.
+    pub device: Box<dyn EthernetDevice + Send>,
+    /// Its interrupt line (polled devices have none).
+    pub irq: Option<IrqLine>,
+}
+
+/// Every network device of the board, brought up; or, when there is none, why (the reason
+/// of the board's main device).
+pub fn find_all() -> Result<Vec<Found>, NoDevice> {
+    let mut found = Vec::new();
+    let mut why = NoDevice::NoDriver;
     if CURRENT.virtio_mmio.is_some() {
-        let (transport, irq) = crate::platform::virtio_transport(DeviceType::Network).ok_or(NoDevice::NoVirtioNet)?;
-        return Ok((Box::new(VirtioNic::new(transport)?), Some(irq)));
+        match crate::platform::virtio_transport(DeviceType::Network) {
+            Some((transport, irq)) => match VirtioNic::new(transport) {
+                Ok(nic) => found.push(Found { kind: super::Kind::Virtio, device: Box::new(nic), irq: Some(irq) }),
+                Err(error) => why = error,
+            },
+            None => why = NoDevice::NoVirtioNet,
+        }
     }
     if CURRENT.usb.is_some() {
         if !crate::storage::settings().net_usb {
-            return Err(NoDevice::UsbOff);
+            why = NoDevice::UsbOff;
+        } else {
+            // USB CDC-ECM (QEMU's usb-net) or the LAN9514; frames are polled, no interrupt line.
+            match crate::usb::ethernet() {
+                Some(device) => found.push(Found { kind: super::Kind::UsbNic, device: Box::new(device), irq: None }),
+                None => why = NoDevice::NoUsbNic,
+            }
         }
-        // USB CDC-ECM (QEMU's usb-net) or the LAN9514; frames are polled, no interrupt line.
-        let device = crate::usb::ethernet().ok_or(NoDevice::NoUsbNic)?;
-        return Ok((Box::new(device), None));
     }
-    Err(NoDevice::NoDriver)
+    if found.is_empty() {
+        return Err(why);
+    }
+    Ok(found)
 }
 
 /// Size of each receive and transmit buffer (virtio header and a whole frame).

@@ -1,7 +1,8 @@
 //! Network tools: `net_status`, `net_ping`, and the serial-only `net_token`.
 //!
-//! Usage: `net_status` reports the interface (device, MAC, link, address and how it was
-//! obtained, gateway, DNS), frame counters and the HTTP server's figures; without a network
+//! Usage: `net_status` reports every path (device, MAC, link, address and how it was
+//! obtained, gateway, DNS, mDNS name, DHCP leases it gave), frame counters and the HTTP
+//! server's figures; without a network
 //! device it says why (state, not an error). `net_ping host=10.0.2.2 count=3` sends ICMP
 //! echo requests. `net_token` shows the bearer token MCP-over-HTTP clients need; it is
 //! reachable only from the serial console (local), never over the network.
@@ -12,9 +13,77 @@ use alloc::{format, string::String, vec::Vec};
 use core::fmt::Write;
 use mcp::{json, Annotations, Declaration, Server, ToolOutput, Value};
 
+fn dotted([a, b, c, d]: [u8; 4]) -> String {
+    format!("{a}.{b}.{c}.{d}")
+}
+
+fn mac_text(mac: &[u8]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// One path as JSON (and its lines of text).
+fn path_json(p: &net::PathStatus, text: &mut String) -> Value {
+    let mac = mac_text(&p.mac);
+    let address = p.address.map(|(a, prefix)| format!("{}/{prefix}", dotted(a)));
+    let gateway = p.gateway.map(dotted);
+    let _ =
+        writeln!(text, "path:     {} ({} {mac}), link {}", p.kind.name(), p.device, if p.link { "up" } else { "down" });
+    let _ = writeln!(
+        text,
+        "address:  {} ({}), gateway {}",
+        address.as_deref().unwrap_or("none"),
+        p.source,
+        gateway.as_deref().unwrap_or("none")
+    );
+    if let Some(name) = &p.mdns {
+        let _ = writeln!(text, "mdns:     {name} (http://{name}{})", net::http::PATH);
+    }
+    let leases: Vec<Value> = p
+        .leases
+        .iter()
+        .map(|l| {
+            let _ = writeln!(
+                text,
+                "leased:   {} to {}{}{}",
+                dotted(l.address),
+                mac_text(&l.mac),
+                l.host_name.as_deref().map_or(String::new(), |n| format!(" ({n})")),
+                if l.bound { "" } else { " (offered)" }
+            );
+            json!({"address": dotted(l.address), "mac": mac_text(&l.mac), "bound": l.bound, "host_name": l.host_name})
+        })
+        .collect();
+    let c = p.counters;
+    let _ = writeln!(
+        text,
+        "frames:   rx {} ({} bytes), tx {} ({} bytes), dropped {}",
+        c.rx_frames, c.rx_bytes, c.tx_frames, c.tx_bytes, c.dropped
+    );
+    let h = p.http;
+    let _ = writeln!(
+        text,
+        "mcp http: {} connections, {} requests ({} refused), {} open, {} idle strangers closed",
+        h.connections, h.requests, h.rejected, h.open, h.evicted
+    );
+    json!({
+        "path": p.kind.name(),
+        "device": p.device,
+        "mac": mac,
+        "link": p.link,
+        "address": address,
+        "source": p.source,
+        "gateway": gateway,
+        "dns": p.dns.iter().map(|d| dotted(*d)).collect::<Vec<_>>(),
+        "mdns": p.mdns,
+        "leases": leases,
+        "counters": {"rx_frames": c.rx_frames, "rx_bytes": c.rx_bytes, "tx_frames": c.tx_frames, "tx_bytes": c.tx_bytes, "dropped": c.dropped},
+        "http": {"connections": h.connections, "requests": h.requests, "rejected": h.rejected, "open": h.open, "evicted": h.evicted},
+    })
+}
+
 fn status() -> ToolOutput {
-    let s = match net::status() {
-        Ok(s) => s,
+    let paths = match net::status() {
+        Ok(paths) => paths,
         Err(why) => {
             return ToolOutput::with_text(
                 json!({"up": false, "error": format!("{why}")}),
@@ -22,43 +91,25 @@ fn status() -> ToolOutput {
             )
         }
     };
-    let mac = s.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
     let mut text = String::new();
-    let _ = writeln!(text, "device:   {} {mac}, link {}", s.device, if s.link { "up" } else { "down" });
-    let _ = writeln!(
-        text,
-        "address:  {} ({}), gateway {}",
-        s.address.as_deref().unwrap_or("none"),
-        s.source,
-        s.gateway.as_deref().unwrap_or("none")
-    );
-    let c = s.counters;
-    let _ = writeln!(
-        text,
-        "frames:   rx {} ({} bytes), tx {} ({} bytes), dropped {}",
-        c.rx_frames, c.rx_bytes, c.tx_frames, c.tx_bytes, c.dropped
-    );
-    let h = s.http;
+    let mut entries: Vec<Value> = Vec::new();
+    for path in &paths {
+        entries.push(path_json(path, &mut text));
+    }
     let port = crate::storage::settings().net_port;
-    let _ = writeln!(
-        text,
-        "mcp http: port {port}, {} connections, {} requests ({} refused), {} open, {} idle strangers closed",
-        h.connections, h.requests, h.rejected, h.open, h.evicted
-    );
     let (polls, us) = crate::net::profile::read();
-    let out = json!({
-        "up": true,
-        "device": s.device,
-        "mac": mac,
-        "link": s.link,
-        "address": s.address,
-        "source": s.source,
-        "gateway": s.gateway,
-        "dns": s.dns,
-        "counters": {"rx_frames": c.rx_frames, "rx_bytes": c.rx_bytes, "tx_frames": c.tx_frames, "tx_bytes": c.tx_bytes, "dropped": c.dropped},
-        "http": {"port": port, "connections": h.connections, "requests": h.requests, "rejected": h.rejected, "open": h.open, "evicted": h.evicted,
-                 "profile": {"polls": polls, "poll_us": us[0], "collect_us": us[1], "run_us": us[2], "send_us": us[3], "mcp_us": us[4]}},
-    });
+    let _ = writeln!(text, "mcp http port {port}; {} path(s)", paths.len());
+    // The first path's figures stay at the top level too (one-path boards, older clients).
+    let mut out = entries.first().cloned().unwrap_or(Value::Null);
+    if let Value::Object(top) = &mut out {
+        top.insert("up".into(), json!(true));
+        let profile = json!({"polls": polls, "poll_us": us[0], "collect_us": us[1], "run_us": us[2], "send_us": us[3], "mcp_us": us[4]});
+        if let Some(Value::Object(http)) = top.get_mut("http") {
+            http.insert("port".into(), json!(port));
+            http.insert("profile".into(), profile);
+        }
+        top.insert("paths".into(), Value::Array(entries));
+    }
     ToolOutput::with_text(out, text)
 }
 
@@ -95,15 +146,25 @@ fn token() -> Result<ToolOutput, mcp::ToolError> {
             format!("no network, so no token: {why}\n"),
         ));
     };
-    let port = crate::storage::settings().net_port;
-    let address = net::status().ok().and_then(|s| s.address).map(|a| String::from(a.split('/').next().unwrap_or("")));
-    let url = address.map(|a| format!("http://{a}:{port}/mcp"));
+    let settings = crate::storage::settings();
+    let port = settings.net_port;
+    let authority = |host: &str| if port == 80 { String::from(host) } else { format!("{host}:{port}") };
+    let mut urls: Vec<String> = net::status()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.address)
+        .map(|(a, _)| format!("http://{}{}", authority(&dotted(a)), net::http::PATH))
+        .collect();
+    if settings.net_mdns && !urls.is_empty() {
+        urls.push(format!("http://{}{}", authority(&format!("{}.local", settings.net_hostname)), net::http::PATH));
+    }
+    let url = urls.first().cloned();
     let text = format!(
         "token: {token}\nread-only token: {}\nurl:   {}\nheader: Authorization: Bearer {token}\n",
         net::read_token().unwrap_or("-"),
-        url.as_deref().unwrap_or("(no address yet)")
+        if urls.is_empty() { String::from("(no address yet)") } else { urls.join("  or  ") }
     );
-    Ok(ToolOutput::with_text(json!({"token": token, "read_token": net::read_token(), "url": url}), text))
+    Ok(ToolOutput::with_text(json!({"token": token, "read_token": net::read_token(), "url": url, "urls": urls}), text))
 }
 
 /// Registers the group.
@@ -113,8 +174,8 @@ pub fn register(server: &mut Server) {
         &const {
             Declaration::new("net_status", |_, _| Ok(status()))
             .title("Network status")
-            .description("The network interface: device, MAC, link, IPv4 address and whether DHCP or the static settings gave it, gateway, DNS, frame counters, and the MCP-over-HTTP server's figures. Without a network device, up=false and the reason.")
-            .output_schema_text(r#"{"type":"object","properties":{"up":{"type":"boolean"},"error":{"type":"string"},"device":{"type":"string"},"mac":{"type":"string"},"link":{"type":"boolean"},"address":{"type":["string","null"]},"source":{"enum":["dhcp","static","none"]},"gateway":{"type":["string","null"]},"dns":{"type":"array","items":{"type":"string"}},"counters":{"type":"object"},"http":{"type":"object"}},"required":["up"]}"#)
+            .description("The network paths (virtio, USB adapter, the USB gadget's cable link, Ethernet): for each the device, MAC, link, IPv4 address and how it was obtained (DHCP, static settings, or this board serving the link), gateway, DNS, the mDNS name, the addresses handed to a computer on the cable, frame counters, and the MCP-over-HTTP server's figures. Without a network device, up=false and the reason.")
+            .output_schema_text(r#"{"type":"object","properties":{"up":{"type":"boolean"},"error":{"type":"string"},"device":{"type":"string"},"mac":{"type":"string"},"link":{"type":"boolean"},"address":{"type":["string","null"]},"source":{"enum":["dhcp","static","server","none"]},"gateway":{"type":["string","null"]},"dns":{"type":"array","items":{"type":"string"}},"mdns":{"type":["string","null"],"description":"the mDNS name answered on this path"},"leases":{"type":"array","description":"addresses this board gave the computer on a cable link","items":{"type":"object","properties":{"address":{"type":"string"},"mac":{"type":"string"},"bound":{"type":"boolean"},"host_name":{"type":["string","null"]}}}},"counters":{"type":"object"},"http":{"type":"object"},"paths":{"type":"array","description":"every network path (virtio, usb-nic, usb-gadget, genet), the first also at the top level","items":{"type":"object","properties":{"path":{"enum":["virtio","usb-nic","usb-gadget","genet"]},"device":{"type":"string"},"address":{"type":["string","null"]},"source":{"type":"string"}},"required":["path","device","address","source"]}}},"required":["up"]}"#)
             .annotations(Annotations::READ_ONLY)
         },
     );
@@ -135,7 +196,7 @@ pub fn register(server: &mut Server) {
             Declaration::new("net_token", |_, _| token())
             .title("MCP-over-HTTP token")
             .description("The bearer tokens (control, and read-only) and URL HTTP clients need. Only on the serial console: not listed or callable over the network.")
-            .output_schema_text(r#"{"type":"object","properties":{"token":{"type":["string","null"]},"read_token":{"type":["string","null"],"description":"a token with the read role: read-only tools, resources, prompts"},"url":{"type":["string","null"]},"message":{"type":"string"}},"required":["token"]}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"token":{"type":["string","null"]},"read_token":{"type":["string","null"],"description":"a token with the read role: read-only tools, resources, prompts"},"url":{"type":["string","null"]},"urls":{"type":"array","items":{"type":"string"},"description":"the endpoint on every path, and by its mDNS name"},"message":{"type":"string"}},"required":["token"]}"#)
             .annotations(Annotations::READ_ONLY)
             .local_only()
         },

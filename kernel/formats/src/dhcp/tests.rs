@@ -217,3 +217,11 @@ fn mutated_requests_never_panic_and_answers_stay_well_formed() {
         assert!(s.leases.len() <= MAX_LEASES && s.declined.len() <= MAX_LEASES);
     }
 }
+
+#[test]
+fn a_link_config_pools_the_next_four_addresses() {
+    assert_eq!(Config::for_link([10, 42, 0, 1], 24), Config::USB_LINK);
+    let config = Config::for_link([192, 168, 7, 1], 24);
+    assert_eq!(config.pool_address(3), [192, 168, 7, 5]);
+    assert_eq!(config.pool_index([192, 168, 7, 6]), None);
+}
