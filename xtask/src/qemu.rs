@@ -46,6 +46,15 @@ pub struct Args {
     /// default: a fresh random one).
     #[arg(long)]
     read_token: Option<String>,
+    /// With --net: attach the guest's NIC to this existing host TAP interface instead of the
+    /// user-mode network (no port forwarding; the guest is a host on the TAP's link, where
+    /// mDNS and a DHCP server work). Needs the TAP to exist (e.g. `ip tuntap add tap0 mode tap`).
+    #[arg(long, value_name = "IFNAME")]
+    tap: Option<String>,
+    /// An extra line for the guest's settings (`key=value`, as in kingly.txt), e.g.
+    /// `--setting net.mode=server --setting net.address=10.77.0.1/24`; repeatable.
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
 }
 
 /// A random token from the host's entropy source.
@@ -119,7 +128,18 @@ pub fn net_settings(board: Board, token: &str, read_token: &str) -> String {
 
 /// QEMU arguments for the network device of `board` with `host_port` forwarded to port 80.
 pub fn net_args(board: Board, host_port: u16) -> Result<Vec<String>> {
-    let netdev = format!("user,id=n0,hostfwd=tcp:127.0.0.1:{host_port}-:80");
+    nic_args(board, format!("user,id=n0,hostfwd=tcp:127.0.0.1:{host_port}-:80"))
+}
+
+/// QEMU arguments for the network device of `board` on the host TAP interface `tap`.
+pub fn tap_args(board: Board, tap: &str) -> Result<Vec<String>> {
+    if tap.is_empty() || !tap.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        bail!("--tap: '{tap}' is not an interface name");
+    }
+    nic_args(board, format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
+}
+
+fn nic_args(board: Board, netdev: String) -> Result<Vec<String>> {
     let Some(device) = board.facts().qemu_nic else {
         let with: Vec<&str> = crate::board::FACTS.iter().filter(|f| f.qemu_nic.is_some()).map(|f| f.name).collect();
         bail!("--net is not available on {} (use --board {})", board.name(), with.join(" or "));
@@ -212,6 +232,9 @@ impl Args {
         if let Some(card) = &self.card {
             qemu.args(card_args(qemu_board, card)?);
         }
+        if (self.tap.is_some() || !self.settings.is_empty()) && !self.net {
+            bail!("--tap and --setting go with --net");
+        }
         if self.net {
             let token = match &self.token {
                 Some(token) => token.clone(),
@@ -221,17 +244,38 @@ impl Args {
                 Some(token) => token.clone(),
                 None => random_token()?,
             };
-            let text = net_settings(qemu_board, &token, &read_token);
-            let (settings, _) = formats::settings::parse(text.as_bytes());
+            let mut text = net_settings(qemu_board, &token, &read_token);
+            for line in &self.settings {
+                if line.contains('\n') || !line.contains('=') {
+                    bail!("--setting takes one key=value line, got '{line}'");
+                }
+                text.push_str(line);
+                text.push('\n');
+            }
+            let (settings, warnings) = formats::settings::parse(text.as_bytes());
+            if let Some(warning) = warnings.first() {
+                bail!("--setting: {warning}");
+            }
             if settings.net_token.as_deref() != Some(token.as_str()) {
                 bail!("--token must be 16-128 characters of A-Z a-z 0-9 - _ .");
             }
             if settings.net_read_token.as_deref() != Some(read_token.as_str()) {
                 bail!("--read-token must be 16-128 characters of A-Z a-z 0-9 - _ .");
             }
-            qemu.args(net_args(qemu_board, self.port)?);
+            match &self.tap {
+                Some(tap) => {
+                    qemu.args(tap_args(qemu_board, tap)?);
+                    eprintln!(
+                        "MCP over HTTP: the guest's address on {tap} (net_status), or http://{}.local/mcp",
+                        settings.net_hostname
+                    );
+                }
+                None => {
+                    qemu.args(net_args(qemu_board, self.port)?);
+                    eprintln!("MCP over HTTP: http://127.0.0.1:{}/mcp", self.port);
+                }
+            }
             qemu.args(settings_args(qemu_board, &text)?);
-            eprintln!("MCP over HTTP: http://127.0.0.1:{}/mcp", self.port);
             eprintln!("token: {token}   (header  Authorization: Bearer {token})");
             eprintln!("read-only token: {read_token}");
         }
