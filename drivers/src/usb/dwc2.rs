@@ -53,6 +53,7 @@ use tock_registers::{
     LocalRegisterCopy,
 };
 
+pub mod device;
 mod registers;
 
 /// Background transfer slots at most (channels 1 to 4).

@@ -27,6 +27,7 @@ pub mod bulk;
 pub mod cdc_ecm;
 pub mod descriptor;
 pub mod dwc2;
+pub mod gadget;
 pub mod hub;
 pub mod smsc95xx;
 
