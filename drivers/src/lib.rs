@@ -21,6 +21,10 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks, missing_docs)]
 
+// The USB gadget's functions queue frames and console bytes in heap buffers; everything else
+// works in fixed memory.
+extern crate alloc;
+
 pub mod block;
 pub mod deadline;
 pub mod gpio;

@@ -46,7 +46,7 @@ use fifo::FifoPlan;
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 /// Endpoints (besides 0) this driver serves, per direction.
-pub const ENDPOINTS: usize = 4;
+pub const ENDPOINTS: usize = 5;
 /// Bytes of each endpoint's DMA buffer: the longest transfer it moves at once.
 pub const ENDPOINT_BYTES: usize = 2048;
 
