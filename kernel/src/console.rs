@@ -63,6 +63,7 @@ static RX_WAITER: crate::sync::WakerSlot = crate::sync::WakerSlot::new();
 /// UART receive interrupt: drain the FIFO into the ring, wake the console task.
 pub fn on_uart_interrupt() {
     if let Some(platform) = platform::get() {
+        let _guard = INPUT.lock();
         platform.uart.handle_interrupt(|byte| RX.push(byte));
     }
     if !RX.is_empty() {
@@ -85,6 +86,35 @@ pub fn next_byte() -> impl core::future::Future<Output = u8> {
     })
 }
 
+/// Input from another source than the UART (the USB gadget's serial port): into the same
+/// ring, with IRQs masked so the UART's handler cannot push at the same time.
+pub fn push_input(bytes: &[u8]) {
+    {
+        let _guard = INPUT.lock();
+        for &byte in bytes {
+            RX.push(byte);
+        }
+    }
+    RX_WAITER.wake();
+}
+
+/// Serialises the ring's producers (the UART handler runs with IRQs masked already).
+static INPUT: IrqMutex<()> = IrqMutex::new(());
+
+/// Where console output is copied besides the UART (the USB gadget's serial port).
+static MIRROR: spin::Once<fn(&[u8])> = spin::Once::new();
+
+/// Copies all console output to `mirror` from now on (once; later calls are ignored).
+pub fn set_mirror(mirror: fn(&[u8])) {
+    MIRROR.call_once(|| mirror);
+}
+
+fn mirrored(bytes: &[u8]) {
+    if let Some(mirror) = MIRROR.get() {
+        mirror(bytes);
+    }
+}
+
 /// Next received byte, if any.
 pub fn read_byte() -> Option<u8> {
     RX.pop()
@@ -101,6 +131,7 @@ struct Raw;
 
 impl Write for Raw {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        mirrored(s.as_bytes());
         match platform::get() {
             Some(platform) => (&platform.uart).write_str(s),
             None => (&platform::emergency_uart()).write_str(s),
@@ -117,6 +148,7 @@ pub fn write_fmt(args: fmt::Arguments<'_>) {
 /// Writes raw bytes to the console.
 pub fn write_bytes(bytes: &[u8]) {
     let _guard = OUTPUT.lock();
+    mirrored(bytes);
     let uart = platform::get().map(|p| &p.uart);
     for &byte in bytes {
         match uart {

@@ -51,6 +51,7 @@ mod decisions;
 mod dtb;
 mod entropy;
 mod executor;
+mod gadget;
 mod gpio_owner;
 mod intent;
 mod irq;
@@ -200,6 +201,8 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
             tool.prepare();
             executor::yield_now().await;
         }
+        // The gadget before the network, so its link is one of the network's paths.
+        gadget::init();
         net::init(registry);
         let card_model = llm::card_model_to_load();
         system::mark_services_up();

@@ -176,6 +176,21 @@ pub fn usb_host(
     unsafe { drivers::usb::dwc2::Dwc2::new(base, dma, coherence, crate::arch::cpu::micros) }
 }
 
+/// The DWC2 controller at `base` (the board's `usb_device`) in device mode, created once by
+/// the gadget module, which owns it from then on. `dma` becomes its DMA memory for good.
+pub fn usb_device(
+    base: usize,
+    dma: &'static mut [u8],
+    coherence: &'static (dyn drivers::mailbox::DmaCoherence + Sync),
+) -> Result<drivers::usb::dwc2::device::Dwc2Device, drivers::usb::Error> {
+    // SAFETY: `base` is the board's DWC2 block, mapped as device memory by `mmu::init`; the
+    // gadget module calls this once and keeps the only driver instance, and a board lists
+    // the block as `usb_device` only when the host driver (`usb`) does not use it. `dma` is
+    // heap RAM that `coherence` translates to the bus alias; the `'static` borrow hands it
+    // over exclusively.
+    unsafe { drivers::usb::dwc2::device::Dwc2Device::new(base, dma, coherence, crate::arch::cpu::micros) }
+}
+
 /// The platform; `None` before [`init`].
 pub fn get() -> Option<&'static Platform> {
     PLATFORM.get()

@@ -18,6 +18,9 @@ use drivers::gpio::PullLayout;
 
 /// Peripheral window base.
 pub const PERIPHERALS: usize = 0xFE00_0000;
+/// The DWC2 OTG controller (wired to the USB-C port).
+pub const USB_OTG: usize = 0xFE98_0000;
+
 /// Device windows.
 pub const DEVICES: &[(usize, usize)] = &[(0xFC00_0000, 0x1_0000_0000)];
 /// PL011 base.
@@ -97,7 +100,10 @@ pub const SOC: BoardInfo = BoardInfo {
     mux_console_pins: true,
     sd: Some(SD_EMMC2),
     virtio_mmio: None,
+    // The USB-A ports are the VL805 on PCIe (not driven); the DWC2 is wired to the USB-C
+    // power port, which becomes the gadget.
     usb: None,
+    usb_device: Some(USB_OTG),
     i2c: I2C,
     spi: Some(SPI0),
     pwm: Some(PWM0),

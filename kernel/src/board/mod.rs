@@ -188,6 +188,9 @@ pub struct BoardInfo {
     pub virtio_mmio: Option<VirtioMmio>,
     /// DWC2 USB host controller base, if driven (its DMA uses the bus alias in `mailbox`).
     pub usb: Option<usize>,
+    /// DWC2 controller run as a USB device (the gadget: console and network over one
+    /// cable), if the board's port for it is wired as one; never the same block as `usb`.
+    pub usb_device: Option<usize>,
     /// BSC (I2C) controller bases by bus number: 0 = BSC0 (GPIO 0/1, header pins 27/28,
     /// meant for HAT ID EEPROMs), 1 = BSC1 (GPIO 2/3, header pins 3/5).
     pub i2c: [Option<usize>; 2],

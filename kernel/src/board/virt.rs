@@ -33,6 +33,7 @@ pub const BOARD: BoardInfo = BoardInfo {
     // QEMU virt: 32 slots from 0x0a00_0000, interrupts SPI 16+n (GIC id 48+n).
     virtio_mmio: Some(super::VirtioMmio { base: 0x0a00_0000, slots: 32, stride: 0x200, first_irq: 48 }),
     usb: None,
+    usb_device: None,
     i2c: [None, None],
     spi: None,
     pwm: None,

@@ -8,7 +8,8 @@ pub const BOARD: BoardInfo = BoardInfo {
     description: "Raspberry Pi Zero 2 W",
     // 512 MiB minus the GPU's share; the mailbox reports the real split.
     ram: (0, 0x1C00_0000),
-    // The data port has no hub or Ethernet behind it in host mode.
+    // The data port is the DWC2 itself (no hub): it runs as the gadget, not as a host.
     usb: None,
+    usb_device: Some(soc::USB),
     ..soc::SOC
 };

@@ -154,6 +154,12 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
     crate::executor::spawn("network", task());
 }
 
+/// A polled device has frames (the USB gadget's task): wake the network task.
+pub fn device_event() {
+    NIC_EVENT.store(true, Ordering::Release);
+    WAITER.wake();
+}
+
 /// A NIC's interrupt: acknowledge it and wake the network task.
 fn on_interrupt() {
     for stack in PATHS.lock().iter_mut() {

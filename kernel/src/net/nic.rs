@@ -30,6 +30,8 @@ pub enum NoDevice {
     UsbOff,
     /// No USB network adapter came up.
     NoUsbNic,
+    /// The USB gadget is not running (switched off, or its controller failed).
+    NoGadget,
     /// No driver for this board's network hardware.
     NoDriver,
     /// No strong random source for generated tokens, and none configured.
@@ -47,6 +49,10 @@ impl core::fmt::Display for NoDevice {
                 write!(f, "USB networking is off (net.usb = on in kingly.txt; `cargo xtask qemu --net` sets it)")
             }
             NoDevice::NoUsbNic => write!(f, "no USB network device (start QEMU with `cargo xtask qemu --net`)"),
+            NoDevice::NoGadget => match crate::gadget::status() {
+                Err(why) => write!(f, "the USB gadget is not running: {why}"),
+                Ok(_) => write!(f, "the USB gadget has no network function"),
+            },
             NoDevice::NoDriver => write!(f, "no network device driver for this board yet"),
             NoDevice::NoStrongEntropy => write!(
                 f,
@@ -89,6 +95,17 @@ pub fn find_all() -> Result<Vec<Found>, NoDevice> {
                 Some(device) => found.push(Found { kind: super::Kind::UsbNic, device: Box::new(device), irq: None }),
                 None => why = NoDevice::NoUsbNic,
             }
+        }
+    }
+    if CURRENT.usb_device.is_some() {
+        // The USB gadget's network function; polled by the gadget task, which wakes the
+        // network task when frames arrive.
+        match crate::gadget::ethernet() {
+            Some(device) => {
+                crate::gadget::on_frames(super::device_event);
+                found.push(Found { kind: super::Kind::Gadget, device: Box::new(device), irq: None });
+            }
+            None => why = NoDevice::NoGadget,
         }
     }
     if found.is_empty() {

@@ -81,14 +81,43 @@ fn path_json(p: &net::PathStatus, text: &mut String) -> Value {
     })
 }
 
+/// The USB gadget's state (boards with a device port), or `None`.
+fn gadget_json(text: &mut String) -> Option<Value> {
+    match crate::gadget::status() {
+        Ok(None) => None,
+        Ok(Some(g)) => {
+            let _ = writeln!(
+                text,
+                "usb gadget: {} ({} speed), serial {}, network {}",
+                g.state,
+                g.speed,
+                if g.serial_open { "open" } else { "closed" },
+                if g.network_up { "up" } else { "down" }
+            );
+            Some(json!({
+                "running": true, "state": g.state, "speed": g.speed, "serial_open": g.serial_open,
+                "network_up": g.network_up, "bad_blocks": g.bad_blocks, "resets": g.resets,
+                "disconnects": g.disconnects,
+            }))
+        }
+        Err(why) => {
+            let _ = writeln!(text, "usb gadget: not running ({why})");
+            Some(json!({"running": false, "error": why}))
+        }
+    }
+}
+
 fn status() -> ToolOutput {
+    let mut gadget_text = String::new();
+    let gadget = gadget_json(&mut gadget_text);
     let paths = match net::status() {
         Ok(paths) => paths,
         Err(why) => {
-            return ToolOutput::with_text(
-                json!({"up": false, "error": format!("{why}")}),
-                format!("no network: {why}\n"),
-            )
+            let mut out = json!({"up": false, "error": format!("{why}")});
+            if let (Some(gadget), Value::Object(top)) = (gadget, &mut out) {
+                top.insert("gadget".into(), gadget);
+            }
+            return ToolOutput::with_text(out, format!("no network: {why}\n{gadget_text}"));
         }
     };
     let mut text = String::new();
@@ -109,7 +138,11 @@ fn status() -> ToolOutput {
             http.insert("profile".into(), profile);
         }
         top.insert("paths".into(), Value::Array(entries));
+        if let Some(gadget) = gadget {
+            top.insert("gadget".into(), gadget);
+        }
     }
+    text.push_str(&gadget_text);
     ToolOutput::with_text(out, text)
 }
 
@@ -175,7 +208,7 @@ pub fn register(server: &mut Server) {
             Declaration::new("net_status", |_, _| Ok(status()))
             .title("Network status")
             .description("The network paths (virtio, USB adapter, the USB gadget's cable link, Ethernet): for each the device, MAC, link, IPv4 address and how it was obtained (DHCP, static settings, or this board serving the link), gateway, DNS, the mDNS name, the addresses handed to a computer on the cable, frame counters, and the MCP-over-HTTP server's figures. Without a network device, up=false and the reason.")
-            .output_schema_text(r#"{"type":"object","properties":{"up":{"type":"boolean"},"error":{"type":"string"},"device":{"type":"string"},"mac":{"type":"string"},"link":{"type":"boolean"},"address":{"type":["string","null"]},"source":{"enum":["dhcp","static","server","none"]},"gateway":{"type":["string","null"]},"dns":{"type":"array","items":{"type":"string"}},"mdns":{"type":["string","null"],"description":"the mDNS name answered on this path"},"leases":{"type":"array","description":"addresses this board gave the computer on a cable link","items":{"type":"object","properties":{"address":{"type":"string"},"mac":{"type":"string"},"bound":{"type":"boolean"},"host_name":{"type":["string","null"]}}}},"counters":{"type":"object"},"http":{"type":"object"},"paths":{"type":"array","description":"every network path (virtio, usb-nic, usb-gadget, genet), the first also at the top level","items":{"type":"object","properties":{"path":{"enum":["virtio","usb-nic","usb-gadget","genet"]},"device":{"type":"string"},"address":{"type":["string","null"]},"source":{"type":"string"}},"required":["path","device","address","source"]}}},"required":["up"]}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"up":{"type":"boolean"},"error":{"type":"string"},"device":{"type":"string"},"mac":{"type":"string"},"link":{"type":"boolean"},"address":{"type":["string","null"]},"source":{"enum":["dhcp","static","server","none"]},"gateway":{"type":["string","null"]},"dns":{"type":"array","items":{"type":"string"}},"mdns":{"type":["string","null"],"description":"the mDNS name answered on this path"},"leases":{"type":"array","description":"addresses this board gave the computer on a cable link","items":{"type":"object","properties":{"address":{"type":"string"},"mac":{"type":"string"},"bound":{"type":"boolean"},"host_name":{"type":["string","null"]}}}},"counters":{"type":"object"},"http":{"type":"object"},"gadget":{"type":"object","description":"the USB device port (Zero 2 W, Pi 4): running, state, speed, serial_open, network_up"},"paths":{"type":"array","description":"every network path (virtio, usb-nic, usb-gadget), the first also at the top level","items":{"type":"object","properties":{"path":{"enum":["virtio","usb-nic","usb-gadget"]},"device":{"type":"string"},"address":{"type":["string","null"]},"source":{"type":"string"}},"required":["path","device","address","source"]}}},"required":["up"]}"#)
             .annotations(Annotations::READ_ONLY)
         },
     );

@@ -292,6 +292,10 @@ impl Dwc2Device {
         );
         // The databook asks for 25 ms after forcing a mode.
         self.delay_us(25_000);
+        // A core that cannot be a device (host-only, like QEMU's model of it) stays a host.
+        if regs.gintsts.is_set(GINTSTS::CURRENT_MODE) {
+            return Err(GadgetError::Controller("device mode (the core stayed in host mode)"));
+        }
         regs.pcgcctl.set(0);
         regs.gahbcfg
             .modify(GAHBCFG::DMA_ENABLE::SET + GAHBCFG::BCM_WAIT_AXI_WRITES::SET + GAHBCFG::BCM_MAX_AXI_BURST.val(0));

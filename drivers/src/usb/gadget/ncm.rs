@@ -416,6 +416,11 @@ impl Ncm {
         self.last_error = Some(error);
     }
 
+    /// Whether frames from the host are waiting.
+    pub fn has_frames(&self) -> bool {
+        !self.rx.is_empty()
+    }
+
     /// The next frame from the host, if any.
     pub fn receive(&mut self) -> Option<Vec<u8>> {
         self.rx.pop_front()

@@ -265,3 +265,14 @@ fn a_bus_reset_in_the_middle_of_a_transfer_closes_everything() {
     assert_eq!(host.device_address(), 0);
     assert_eq!(host.control_read(&mut pump, setup_bytes(0x80, 6, 0x0100, 0, 18)).map(|d| d.len()), Ok(18));
 }
+
+#[test]
+fn a_core_that_stays_a_host_is_refused_at_bring_up() {
+    let mut device = sim::controller(true);
+    with_model(|m| m.stay_host());
+    assert_eq!(
+        device.init(),
+        Err(GadgetError::Controller("device mode (the core stayed in host mode)")),
+        "QEMU's DWC2 is host-only: bring-up must say so, not wait for a bus reset forever"
+    );
+}
