@@ -27,7 +27,9 @@ impl Args {
         }
         // Raw mode, no echo, the requested speed: what the kernel's PL011 expects.
         let mut stty = Command::new("stty");
-        stty.arg("-F").arg(&self.port).args([
+        // GNU stty names the device with -F, the BSD stty of macOS with -f.
+        let device_flag = if cfg!(target_os = "macos") { "-f" } else { "-F" };
+        stty.arg(device_flag).arg(&self.port).args([
             &self.baud.to_string(),
             "raw",
             "-echo",
