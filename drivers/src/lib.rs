@@ -37,6 +37,7 @@ pub mod net;
 pub mod pl011;
 pub mod pwm;
 pub mod rng;
+pub mod rng200;
 pub mod sdhci;
 pub mod spi;
 pub mod system_timer;

@@ -1,8 +1,8 @@
 //! Strong random bytes for tokens, session ids, the network stack's seed and `rng_read`:
 //! the SoC's generator (the BCM2835 RNG of Pi 3 / Zero 2 W and QEMU raspi3b) or virtio-rng
-//! (QEMU virt, which `cargo xtask qemu` starts with `-device virtio-rng-device`). The Pi 4's
-//! RNG200 is not driven yet, and QEMU's raspi4b has none: there [`fill`] fails, and the
-//! network refuses to generate a token (see `net::init`).
+//! (QEMU virt, which `cargo xtask qemu` starts with `-device virtio-rng-device`), or the Pi 4's
+//! RNG200. Where the generator delivers nothing, [`fill`] fails and the network refuses to
+//! generate a token (see `net::init`).
 
 use crate::{memory::dma::VirtioHal, platform};
 use spin::{Mutex, Once};
@@ -55,10 +55,10 @@ fn virtio() -> Option<&'static Mutex<VirtioRng>> {
 pub fn fill(buffer: &mut [u8]) -> Result<&'static str, EntropyError> {
     if let Some(rng) = platform::get().and_then(|p| p.rng.as_ref()) {
         for chunk in buffer.chunks_mut(4) {
-            let word = rng.next_u32().map_err(|_| EntropyError::Failed("bcm2835-rng"))?;
+            let word = rng.next_u32().map_err(EntropyError::Failed)?;
             chunk.copy_from_slice(&word.to_le_bytes()[..chunk.len()]);
         }
-        return Ok("bcm2835-rng");
+        return Ok(rng.name());
     }
     let device = virtio().ok_or(EntropyError::NoSource)?;
     let mut device = device.lock();

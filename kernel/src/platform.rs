@@ -1,6 +1,6 @@
 //! The board's devices, created once from [`crate::board::CURRENT`] after the MMU maps them.
 
-use crate::board::{BoardInfo, InterruptController, CURRENT};
+use crate::board::{BoardInfo, InterruptController, RngBlock, CURRENT};
 use drivers::{
     gpio::{Function, Gpio, Pull},
     i2c::Bsc,
@@ -9,6 +9,7 @@ use drivers::{
     pl011::Pl011,
     pwm::Pwm,
     rng::Rng,
+    rng200::{self, Rng200},
     spi::Spi,
     system_timer::SystemTimer,
     watchdog::Watchdog,
@@ -42,7 +43,7 @@ pub struct Platform {
     /// VideoCore mailbox.
     pub mailbox: Option<Mailbox>,
     /// Hardware RNG.
-    pub rng: Option<Rng>,
+    pub rng: Option<HwRng>,
     /// Watchdog (reset).
     pub watchdog: Option<Watchdog>,
     /// GPIO.
@@ -54,6 +55,40 @@ pub struct Platform {
     pub spi: Option<Mutex<Spi>>,
     /// PWM0 and its clock.
     pub pwm: Option<Mutex<Pwm>>,
+}
+
+/// The board's hardware random number generator.
+pub enum HwRng {
+    /// The BCM2835 RNG, started at boot.
+    Bcm2835(Rng),
+    /// The RNG200, started on first use (its warm-up takes a while).
+    Rng200 {
+        /// The driver.
+        rng: Rng200,
+        /// The outcome of its start.
+        ready: Once<Result<(), rng200::Error>>,
+    },
+}
+
+impl HwRng {
+    /// Its name, for `rng_read` and the token message.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HwRng::Bcm2835(_) => "bcm2835-rng",
+            HwRng::Rng200 { .. } => "rng200",
+        }
+    }
+
+    /// The next random word, or why there is none.
+    pub fn next_u32(&self) -> Result<u32, &'static str> {
+        match self {
+            HwRng::Bcm2835(rng) => rng.next_u32().map_err(|_| "bcm2835-rng"),
+            HwRng::Rng200 { rng, ready } => {
+                ready.call_once(|| rng.init()).map_err(|_| "rng200")?;
+                rng.next_u32().map_err(|_| "rng200")
+            }
+        }
+    }
 }
 
 static PLATFORM: Once<Platform> = Once::new();
@@ -89,7 +124,12 @@ fn create(board: &BoardInfo) -> Platform {
                 }
             },
             mailbox: board.mailbox.map(|(base, _)| Mailbox::new(base)),
-            rng: board.rng.map(|base| Rng::new(base)),
+            rng: board.rng.map(|block| match block {
+                RngBlock::Bcm2835(base) => HwRng::Bcm2835(Rng::new(base)),
+                RngBlock::Rng200(base) => {
+                    HwRng::Rng200 { rng: Rng200::new(base, crate::arch::cpu::micros), ready: Once::new() }
+                }
+            }),
             watchdog: match board.power {
                 crate::board::PowerControl::Watchdog(base) => Some(Watchdog::new(base)),
                 crate::board::PowerControl::Psci => None,
@@ -117,7 +157,7 @@ pub fn init() -> &'static Platform {
             }
         }
         platform.uart.init(CURRENT.uart.1, 115_200);
-        if let Some(rng) = &platform.rng {
+        if let Some(HwRng::Bcm2835(rng)) = &platform.rng {
             rng.init();
         }
         platform

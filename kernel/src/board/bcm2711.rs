@@ -90,8 +90,8 @@ pub const SOC: BoardInfo = BoardInfo {
     mini_uart: Some(AUX),
     gpio: Some(GPIO),
     mailbox: Some(MAILBOX),
-    // The RNG200 is a different block from the BCM2835 RNG, not driven yet.
-    rng: None,
+    // The RNG200, a different block from the BCM2835 RNG at the same offset.
+    rng: Some(super::RngBlock::Rng200(PERIPHERALS + 0x10_4000)),
     system_timer: Some(SYSTEM_TIMER),
     interrupts: INTERRUPTS,
     secondary_start: SecondaryStart::SpinTable,

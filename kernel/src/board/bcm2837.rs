@@ -90,7 +90,7 @@ pub const SOC: BoardInfo = BoardInfo {
     mini_uart: Some(AUX),
     gpio: Some(GPIO),
     mailbox: Some(MAILBOX),
-    rng: Some(RNG),
+    rng: Some(super::RngBlock::Bcm2835(RNG)),
     system_timer: Some(SYSTEM_TIMER),
     interrupts: INTERRUPTS,
     secondary_start: SecondaryStart::SpinTable,

@@ -140,6 +140,15 @@ pub struct PwmBlock {
     pub oscillator_hz: u32,
 }
 
+/// A hardware random number generator block.
+#[derive(Clone, Copy, Debug)]
+pub enum RngBlock {
+    /// The BCM2835 RNG (Pi 3, Zero 2 W, QEMU raspi3b).
+    Bcm2835(usize),
+    /// The BCM2711's RNG200 (Pi 4).
+    Rng200(usize),
+}
+
 /// Everything the kernel needs to know about a board.
 #[derive(Clone, Copy, Debug)]
 pub struct BoardInfo {
@@ -167,8 +176,8 @@ pub struct BoardInfo {
     pub gpio: Option<(usize, PullLayout)>,
     /// Mailbox base and the GPU bus alias of ARM RAM, if any.
     pub mailbox: Option<(usize, u32)>,
-    /// Hardware RNG (BCM2835 type), if any.
-    pub rng: Option<usize>,
+    /// Hardware RNG, if any.
+    pub rng: Option<RngBlock>,
     /// BCM system timer base, if any (firmware time at entry).
     pub system_timer: Option<usize>,
     /// Interrupt controller.

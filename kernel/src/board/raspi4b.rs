@@ -13,5 +13,9 @@ pub const BOARD: BoardInfo = BoardInfo {
     sd: Some(soc::SD_EMMC1),
     // QEMU emulates no PWM block (the window is a hole): nothing to drive.
     pwm: None,
+    // No RNG200 either (a write there is an external abort).
+    rng: None,
+    // QEMU's DWC2 is host-only: no gadget.
+    usb_device: None,
     ..soc::SOC
 };
