@@ -231,6 +231,20 @@ pub fn usb_device(
     unsafe { drivers::usb::dwc2::device::Dwc2Device::new(base, dma, coherence, crate::arch::cpu::micros) }
 }
 
+/// The GENET Ethernet controller at `base` (the board's `genet`), created once by the
+/// network module, which owns it from then on. `dma` becomes its buffers for good.
+pub fn genet(
+    base: usize,
+    dma: &'static mut [u8],
+    coherence: &'static (dyn drivers::mailbox::DmaCoherence + Sync),
+) -> Result<drivers::net::genet::Genet, drivers::net::genet::Error> {
+    // SAFETY: `base` is the board's GENET block, mapped as device memory by `mmu::init`
+    // (the BCM2711's device window); the network module calls this once and keeps the only
+    // driver instance. `dma` is heap RAM below 4 GiB that `coherence` gives the controller
+    // by its physical address; the `'static` borrow hands it over exclusively.
+    unsafe { drivers::net::genet::Genet::new(base, dma, coherence, crate::arch::cpu::micros) }
+}
+
 /// The platform; `None` before [`init`].
 pub fn get() -> Option<&'static Platform> {
     PLATFORM.get()

@@ -54,6 +54,22 @@ impl DmaCoherence for Coherence {
     }
 }
 
+/// Cache maintenance for a bus master that uses ARM physical addresses as they are (the
+/// BCM2711's GENET, below 4 GiB).
+pub struct PhysicalCoherence;
+
+impl DmaCoherence for PhysicalCoherence {
+    fn clean(&self, addr: usize, len: usize) {
+        cache::clean(addr, len);
+    }
+    fn invalidate(&self, addr: usize, len: usize) {
+        cache::clean_invalidate(addr, len);
+    }
+    fn bus_address(&self, addr: usize) -> u32 {
+        addr as u32
+    }
+}
+
 fn query(tag: Tag, input: &[u32], words: usize) -> Option<[u32; 2]> {
     let platform = platform::get()?;
     let mailbox = platform.mailbox.as_ref()?;

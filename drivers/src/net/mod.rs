@@ -5,6 +5,8 @@
 //! Implementations: virtio-net on QEMU virt (in the kernel, over the `virtio-drivers`
 //! crate) and USB CDC-ECM behind the DWC2 host controller on the Pi 3 / QEMU raspi3b.
 
+pub mod genet;
+
 /// Largest Ethernet frame handed through the seam (1500-byte payload + 14-byte header).
 pub const MAX_FRAME: usize = 1514;
 

@@ -21,6 +21,9 @@ pub const PERIPHERALS: usize = 0xFE00_0000;
 /// The DWC2 OTG controller (wired to the USB-C port).
 pub const USB_OTG: usize = 0xFE98_0000;
 
+/// The GENET v5 Gigabit Ethernet controller.
+pub const GENET: usize = 0xFD58_0000;
+
 /// Device windows.
 pub const DEVICES: &[(usize, usize)] = &[(0xFC00_0000, 0x1_0000_0000)];
 /// PL011 base.
@@ -104,6 +107,7 @@ pub const SOC: BoardInfo = BoardInfo {
     // power port, which becomes the gadget.
     usb: None,
     usb_device: Some(USB_OTG),
+    genet: Some(GENET),
     i2c: I2C,
     spi: Some(SPI0),
     pwm: Some(PWM0),

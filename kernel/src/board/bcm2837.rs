@@ -102,6 +102,7 @@ pub const SOC: BoardInfo = BoardInfo {
     usb: Some(USB),
     // The Pi 3's DWC2 sits behind its hub (host only); the Zero 2 W overrides this.
     usb_device: None,
+    genet: None,
     i2c: I2C,
     spi: Some(SPI0),
     pwm: Some(PWM0),

@@ -200,6 +200,8 @@ pub struct BoardInfo {
     /// DWC2 controller run as a USB device (the gadget: console and network over one
     /// cable), if the board's port for it is wired as one; never the same block as `usb`.
     pub usb_device: Option<usize>,
+    /// GENET v5 Ethernet controller (the Pi 4's, with its PHY on the controller's MDIO bus).
+    pub genet: Option<usize>,
     /// BSC (I2C) controller bases by bus number: 0 = BSC0 (GPIO 0/1, header pins 27/28,
     /// meant for HAT ID EEPROMs), 1 = BSC1 (GPIO 2/3, header pins 3/5).
     pub i2c: [Option<usize>; 2],

@@ -17,5 +17,7 @@ pub const BOARD: BoardInfo = BoardInfo {
     rng: None,
     // QEMU's DWC2 is host-only: no gadget.
     usb_device: None,
+    // No GENET in QEMU's raspi4b.
+    genet: None,
     ..soc::SOC
 };

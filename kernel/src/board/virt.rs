@@ -34,6 +34,7 @@ pub const BOARD: BoardInfo = BoardInfo {
     virtio_mmio: Some(super::VirtioMmio { base: 0x0a00_0000, slots: 32, stride: 0x200, first_irq: 48 }),
     usb: None,
     usb_device: None,
+    genet: None,
     i2c: [None, None],
     spi: None,
     pwm: None,

@@ -32,6 +32,12 @@ pub enum NoDevice {
     NoUsbNic,
     /// The USB gadget is not running (switched off, or its controller failed).
     NoGadget,
+    /// The Ethernet controller did not come up.
+    Genet(drivers::net::genet::Error),
+    /// The firmware gave no MAC address for the Ethernet.
+    NoMac,
+    /// The Ethernet's buffers would lie above 4 GiB, which its descriptors cannot name.
+    DmaAbove4G,
     /// No driver for this board's network hardware.
     NoDriver,
     /// No strong random source for generated tokens, and none configured.
@@ -53,6 +59,9 @@ impl core::fmt::Display for NoDevice {
                 Err(why) => write!(f, "the USB gadget is not running: {why}"),
                 Ok(_) => write!(f, "the USB gadget has no network function"),
             },
+            NoDevice::Genet(error) => write!(f, "Ethernet: {error}"),
+            NoDevice::NoMac => write!(f, "Ethernet: the firmware gave no MAC address"),
+            NoDevice::DmaAbove4G => write!(f, "Ethernet: no heap memory below 4 GiB for its buffers"),
             NoDevice::NoDriver => write!(f, "no network device driver for this board yet"),
             NoDevice::NoStrongEntropy => write!(
                 f,
@@ -97,6 +106,15 @@ pub fn find_all() -> Result<Vec<Found>, NoDevice> {
             }
         }
     }
+    if let Some(base) = CURRENT.genet {
+        match genet(base) {
+            Ok(device) => found.push(Found { kind: super::Kind::Genet, device: Box::new(device), irq: None }),
+            Err(error) => {
+                log::warn!("Ethernet (GENET) not started: {error}");
+                why = error;
+            }
+        }
+    }
     if CURRENT.usb_device.is_some() {
         // The USB gadget's network function; polled by the gadget task, which wakes the
         // network task when frames arrive.
@@ -112,6 +130,20 @@ pub fn find_all() -> Result<Vec<Found>, NoDevice> {
         return Err(why);
     }
     Ok(found)
+}
+
+/// Brings up the Pi 4's GENET with the firmware's MAC address; the link comes later.
+fn genet(base: usize) -> Result<drivers::net::genet::Genet, NoDevice> {
+    static COHERENCE: crate::system::PhysicalCoherence = crate::system::PhysicalCoherence;
+    let mac = crate::system::board_mac().ok_or(NoDevice::NoMac)?;
+    let dma: &'static mut [u8] = Vec::leak(vec![0u8; drivers::net::genet::DMA_BYTES]);
+    if dma.as_ptr() as usize + dma.len() > u32::MAX as usize {
+        return Err(NoDevice::DmaAbove4G);
+    }
+    let mut nic = crate::platform::genet(base, dma, &COHERENCE).map_err(NoDevice::Genet)?;
+    let phy = nic.init(mac).map_err(NoDevice::Genet)?;
+    log::info!("Ethernet: GENET v5, PHY {:04x}:{:04x} at MDIO address {}", phy.id.0, phy.id.1, phy.address);
+    Ok(nic)
 }
 
 /// Size of each receive and transmit buffer (virtio header and a whole frame).

@@ -32,6 +32,8 @@ pub enum Kind {
     UsbNic,
     /// The USB device port as a network adapter for the computer it is plugged into.
     Gadget,
+    /// The Pi 4's Gigabit Ethernet (GENET).
+    Genet,
 }
 
 impl Kind {
@@ -41,6 +43,7 @@ impl Kind {
             Kind::Virtio => "virtio",
             Kind::UsbNic => "usb-nic",
             Kind::Gadget => "usb-gadget",
+            Kind::Genet => "genet",
         }
     }
 }
