@@ -177,10 +177,7 @@ fn open_serial(host: &mut Host, pump: &mut dyn FnMut()) {
 
 #[test]
 fn the_serial_port_carries_console_and_mcp_lines_both_ways() {
-    let g = gadget();
-    let mut pump = pump(&g);
-    let mut host = Host::default();
-    enumerate(&mut host, &mut pump, false);
+    let (g, mut pump, mut host, _) = connected(false);
     assert!(!g.borrow().acm.open());
     open_serial(&mut host, &mut pump);
     assert!(g.borrow().acm.open());
@@ -220,10 +217,7 @@ fn the_serial_port_carries_console_and_mcp_lines_both_ways() {
 
 #[test]
 fn output_nobody_reads_is_bounded_and_input_is_held_off_when_full() {
-    let g = gadget();
-    let mut pump = pump(&g);
-    let mut host = Host::default();
-    enumerate(&mut host, &mut pump, false);
+    let (g, mut pump, mut host, _) = connected(false);
     for _ in 0..100 {
         g.borrow_mut().acm.write(&[b'x'; 1000]);
         pump();
@@ -346,6 +340,20 @@ fn interrupt_in(host: &mut Host, pump: &mut dyn FnMut(), endpoint: usize, size: 
     None
 }
 
+/// A gadget a simulated host has enumerated at high speed (and, with `network`, whose NCM
+/// interface it has started), and the board's MAC on the link.
+fn connected(network: bool) -> (Shared, impl FnMut() + use<>, Host, [u8; 6]) {
+    let g = gadget();
+    let mut pump = pump(&g);
+    let mut host = Host::default();
+    enumerate(&mut host, &mut pump, false);
+    if network {
+        start_network(&mut host, &mut pump);
+    }
+    let board_mac = g.borrow().ncm.mac_address();
+    (g, pump, host, board_mac)
+}
+
 fn frame(to: [u8; 6], from: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&to);
@@ -357,10 +365,7 @@ fn frame(to: [u8; 6], from: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> 
 
 #[test]
 fn frames_cross_the_network_function_in_both_directions() {
-    let g = gadget();
-    let mut pump = pump(&g);
-    let mut host = Host::default();
-    enumerate(&mut host, &mut pump, false);
+    let (g, mut pump, mut host, _) = connected(false);
     // Before the host starts the interface, frames from the stack go nowhere.
     let board_mac = g.borrow().ncm.mac_address();
     g.borrow_mut().ncm.transmit(&frame(HOST_MAC, board_mac, 0x0800, &[1; 50])).unwrap();
@@ -396,12 +401,7 @@ fn frames_cross_the_network_function_in_both_directions() {
 
 #[test]
 fn blocks_that_fill_their_last_packet_without_a_zero_length_packet_are_split_by_their_length() {
-    let g = gadget();
-    let mut pump = pump(&g);
-    let mut host = Host::default();
-    enumerate(&mut host, &mut pump, false);
-    start_network(&mut host, &mut pump);
-    let board_mac = g.borrow().ncm.mac_address();
+    let (g, mut pump, mut host, board_mac) = connected(true);
     // A block of exactly 512 bytes (one packet), sent without a zero-length packet as
     // Windows does, then a short block: the gadget must see two blocks, three frames.
     let mut first = None;
@@ -454,12 +454,7 @@ fn udp_payload(frame: &[u8]) -> &[u8] {
 #[test]
 fn the_host_gets_a_dhcp_lease_through_the_network_function() {
     use formats::dhcp::{self, MessageType};
-    let g = gadget();
-    let mut pump = pump(&g);
-    let mut host = Host::default();
-    enumerate(&mut host, &mut pump, false);
-    start_network(&mut host, &mut pump);
-    let board_mac = g.borrow().ncm.mac_address();
+    let (g, mut pump, mut host, board_mac) = connected(true);
     let mut server = dhcp::Server::new(dhcp::Config::USB_LINK);
     let (server_ip, _) = dhcp::Config::USB_LINK.server_cidr();
     // The board side: what the kernel's network path does with a DHCP datagram.
@@ -498,11 +493,7 @@ fn the_host_gets_a_dhcp_lease_through_the_network_function() {
 
 #[test]
 fn unplug_replug_and_bus_reset_bring_everything_back() {
-    let g = gadget();
-    let mut pump = pump(&g);
-    let mut host = Host::default();
-    enumerate(&mut host, &mut pump, false);
-    start_network(&mut host, &mut pump);
+    let (g, mut pump, mut host, _) = connected(true);
     open_serial(&mut host, &mut pump);
     host.unplug(&mut pump);
     pump();
@@ -536,11 +527,7 @@ fn unplug_replug_and_bus_reset_bring_everything_back() {
 
 #[test]
 fn malformed_requests_stall_and_the_gadget_keeps_serving() {
-    let g = gadget();
-    let mut pump = pump(&g);
-    let mut host = Host::default();
-    enumerate(&mut host, &mut pump, false);
-    start_network(&mut host, &mut pump);
+    let (g, mut pump, mut host, _) = connected(true);
     let mut rng = Rng::new(21);
     for _ in 0..3000 {
         let mut packet = [0u8; 8];
@@ -568,12 +555,7 @@ fn malformed_requests_stall_and_the_gadget_keeps_serving() {
 
 #[test]
 fn mutated_blocks_from_the_host_never_fault_and_good_ones_still_pass() {
-    let g = gadget();
-    let mut pump = pump(&g);
-    let mut host = Host::default();
-    enumerate(&mut host, &mut pump, false);
-    start_network(&mut host, &mut pump);
-    let board_mac = g.borrow().ncm.mac_address();
+    let (g, mut pump, mut host, board_mac) = connected(true);
     let good = frame(board_mac, HOST_MAC, 0x0800, &[9; 200]);
     let seed = host_ntb(0, &[&good, &good]);
     let mut rng = Rng::new(4);
