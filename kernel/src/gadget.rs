@@ -92,10 +92,7 @@ fn port_name() -> &'static str {
 fn mirror(bytes: &[u8]) {
     let Some(mut output) = OUTPUT.try_lock() else { return };
     if let Some(queue) = output.as_mut() {
-        let bytes = &bytes[bytes.len().saturating_sub(acm::TX_RING)..];
-        let over = (queue.len() + bytes.len()).saturating_sub(acm::TX_RING);
-        queue.drain(..over);
-        queue.extend(bytes);
+        acm::push_dropping_oldest(queue, bytes, acm::TX_RING);
     }
 }
 

@@ -24,6 +24,17 @@ mod request {
     pub const SEND_BREAK: u8 = 0x23;
 }
 
+/// Appends `bytes` to `queue`, dropping its oldest bytes (and those of `bytes` beyond
+/// `capacity`) so it never holds more than `capacity`; returns how many were dropped.
+pub fn push_dropping_oldest(queue: &mut VecDeque<u8>, bytes: &[u8], capacity: usize) -> usize {
+    let skipped = bytes.len().saturating_sub(capacity);
+    let bytes = &bytes[skipped..];
+    let over = (queue.len() + bytes.len()).saturating_sub(capacity);
+    queue.drain(..over);
+    queue.extend(bytes);
+    skipped + over
+}
+
 /// The line coding (PSTN 1.2 table 17): rate, stop bits, parity, data bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LineCoding {
@@ -168,13 +179,7 @@ impl Acm {
 
     /// Console output for the host; the oldest bytes go when the ring is full.
     pub fn write(&mut self, bytes: &[u8]) {
-        let bytes = &bytes[bytes.len().saturating_sub(TX_RING)..];
-        let over = (self.tx.len() + bytes.len()).saturating_sub(TX_RING);
-        if over > 0 {
-            self.tx.drain(..over);
-            self.dropped += over as u64;
-        }
-        self.tx.extend(bytes);
+        self.dropped += push_dropping_oldest(&mut self.tx, bytes, TX_RING) as u64;
     }
 
     /// Bytes the host typed, oldest first, up to `out.len()`.
