@@ -7,7 +7,7 @@
 //! console with nobody attached never blocks the kernel; input is taken only while there is
 //! room for it (the host is held off with NAKs otherwise).
 
-use super::{descriptors, Controller, SetupPacket};
+use super::{descriptors, Answer, Controller, SetupPacket};
 use alloc::{collections::VecDeque, vec::Vec};
 
 /// Output bytes kept for the host.
@@ -71,19 +71,6 @@ impl LineCoding {
             coding.rate > 0 && coding.stop_bits <= 2 && coding.parity <= 4 && matches!(coding.data_bits, 5..=8 | 16);
         valid.then_some(coding)
     }
-}
-
-/// What a class request needs from the composite.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Answer {
-    /// Send these bytes as the data stage.
-    In([u8; 7]),
-    /// Receive a data stage of this many bytes, then call [`Acm::control_data`].
-    Out(usize),
-    /// Accept.
-    Status,
-    /// Refuse.
-    Stall,
 }
 
 /// The ACM function's state.
@@ -153,7 +140,7 @@ impl Acm {
     pub fn request(&mut self, setup: &SetupPacket) -> Answer {
         match (setup.request_type, setup.request) {
             (0x21, request::SET_LINE_CODING) if setup.length >= 7 => Answer::Out(setup.length as usize),
-            (0xa1, request::GET_LINE_CODING) => Answer::In(self.coding.bytes()),
+            (0xa1, request::GET_LINE_CODING) => Answer::In(self.coding.bytes().to_vec()),
             (0x21, request::SET_CONTROL_LINE_STATE) => {
                 self.lines = setup.value & 3;
                 Answer::Status

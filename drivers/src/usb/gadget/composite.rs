@@ -7,10 +7,10 @@
 //! unplug takes every function back to its unconfigured state.
 
 use super::{
-    acm::{self, Acm},
+    acm::Acm,
     descriptors::{self, Identity},
     ncm::{self, Ncm},
-    Controller, Event, CONTROL_BYTES,
+    Answer, Controller, Event, CONTROL_BYTES,
 };
 use crate::usb::{request, SetupPacket, Speed};
 use alloc::vec::Vec;
@@ -373,26 +373,19 @@ impl<C: Controller> Gadget<C> {
         if self.state != State::Configured {
             return false;
         }
-        match (setup.index & 0xff) as u8 {
-            descriptors::ACM_CONTROL => match self.acm.request(setup) {
-                acm::Answer::In(data) => self.send(setup, &data),
-                acm::Answer::Out(n) => self.receive(setup, n),
-                acm::Answer::Status => {
-                    self.status();
-                    true
-                }
-                acm::Answer::Stall => false,
-            },
-            descriptors::NCM_CONTROL => match self.ncm.request(setup) {
-                ncm::Answer::In(data) => self.send(setup, &data),
-                ncm::Answer::Out(n) => self.receive(setup, n),
-                ncm::Answer::Status => {
-                    self.status();
-                    true
-                }
-                ncm::Answer::Stall => false,
-            },
-            _ => false,
+        let answer = match (setup.index & 0xff) as u8 {
+            descriptors::ACM_CONTROL => self.acm.request(setup),
+            descriptors::NCM_CONTROL => self.ncm.request(setup),
+            _ => return false,
+        };
+        match answer {
+            Answer::In(data) => self.send(setup, &data),
+            Answer::Out(n) => self.receive(setup, n),
+            Answer::Status => {
+                self.status();
+                true
+            }
+            Answer::Stall => false,
         }
     }
 }

@@ -34,6 +34,20 @@ pub const CONTROL_BYTES: usize = 512;
 /// Direction and number of an endpoint, as in `bEndpointAddress` (bit 7 set for IN).
 pub type EndpointAddress = u8;
 
+/// How a function answers a class request the composite routed to it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Send these bytes as the data stage.
+    In(alloc::vec::Vec<u8>),
+    /// Receive a data stage of this many bytes, then hand it to the function's
+    /// `control_data`.
+    Out(usize),
+    /// Accept (no data stage).
+    Status,
+    /// Refuse.
+    Stall,
+}
+
 /// What a controller reports, in the order it happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {

@@ -13,7 +13,7 @@
 //! To the host, frames go one block per transfer, as many frames as fit in the input size
 //! the host chose.
 
-use super::{descriptors, Controller, SetupPacket};
+use super::{descriptors, Answer, Controller, SetupPacket};
 use crate::net::{Counters, NetError, MAX_FRAME};
 use alloc::{collections::VecDeque, vec::Vec};
 
@@ -204,19 +204,6 @@ pub fn link_notifications(up: bool, bits_per_second: u32) -> ([u8; 16], [u8; 8])
     speed[12..16].copy_from_slice(&bits_per_second.to_le_bytes());
     let connection = [0xa1, 0x00, up as u8, 0, interface, 0, 0, 0];
     (speed, connection)
-}
-
-/// What a class request needs from the composite.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Answer {
-    /// Send these bytes as the data stage.
-    In(Vec<u8>),
-    /// Receive a data stage of this many bytes, then call [`Ncm::control_data`].
-    Out(usize),
-    /// Accept (no data stage).
-    Status,
-    /// Refuse.
-    Stall,
 }
 
 /// Notification step.

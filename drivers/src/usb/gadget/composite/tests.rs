@@ -12,6 +12,7 @@ use crate::usb::dwc2::device::{
     sim::{self, with_model, Handshake, Host},
     Dwc2Device,
 };
+use crate::usb::gadget::acm;
 use std::{cell::RefCell, rc::Rc, vec, vec::Vec};
 use testkit::Rng;
 
