@@ -40,7 +40,7 @@ pub mod tool;
 pub use confirm::Confirmation;
 pub use resource::{Prompt, Resource};
 pub use serde_json::{json, Map, Value};
-pub use server::{Registry, Server, ServerInfo};
+pub use server::{Found, Registry, Server, ServerInfo};
 pub use tool::{Annotations, CallError, Ctx, Declaration, Integer, Tool, ToolError, ToolOutput, TypedTool};
 
 /// Parses JSON text (a convenience for transports that peek at messages).

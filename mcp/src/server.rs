@@ -22,7 +22,10 @@ use alloc::{
     sync::Arc,
     vec::Vec,
 };
-use core::fmt::Write;
+use core::{
+    fmt::Write,
+    sync::atomic::{AtomicU32, Ordering},
+};
 use serde_json::{json, Map, Value};
 
 /// How the server introduces itself in `initialize`.
@@ -53,6 +56,9 @@ struct Session {
     initialized: bool,
     /// The client declared form elicitation: destructive calls ask its user.
     can_be_asked: bool,
+    /// The registry's [`Registry::generation`] this session's client last heard of: when it
+    /// moves, the session sends `notifications/tools/list_changed`.
+    tools_seen: u32,
 }
 
 /// The tools, resources and prompts of a server: built once, then shared by every session.
@@ -66,6 +72,30 @@ pub struct Registry {
     /// What `initialize` answers after the protocol version (capabilities, server info,
     /// instructions), serialized on first use.
     introduction: spin::Once<String>,
+    /// Tools added and removed while the server runs (installed WebAssembly tools), after
+    /// the built-in ones: the only part of a shared registry that changes.
+    installed: spin::RwLock<Vec<Arc<Tool>>>,
+    /// Counts changes to `installed`; sessions compare it with what their client last saw.
+    generation: AtomicU32,
+}
+
+/// A tool found by name: built in (borrowed from the registry) or installed at run time
+/// (shared, so that removing it while a call runs does not pull it from under the call).
+pub enum Found<'a> {
+    /// One of the tools registered before the registry was shared.
+    BuiltIn(&'a Tool),
+    /// A tool installed while the server runs.
+    Installed(Arc<Tool>),
+}
+
+impl core::ops::Deref for Found<'_> {
+    type Target = Tool;
+    fn deref(&self) -> &Tool {
+        match self {
+            Found::BuiltIn(tool) => tool,
+            Found::Installed(tool) => tool,
+        }
+    }
 }
 
 /// What a session's credentials allow.
@@ -117,6 +147,8 @@ pub enum RegisterError {
     InvalidSchema(String, String),
     /// The registry is already shared by several sessions and can no longer change.
     Frozen(String),
+    /// No installed tool has that name (built-in tools cannot be removed).
+    NotInstalled(String),
 }
 
 impl core::fmt::Display for RegisterError {
@@ -126,6 +158,7 @@ impl core::fmt::Display for RegisterError {
             Self::Duplicate(name) => write!(f, "'{name}' is already registered"),
             Self::InvalidSchema(name, why) => write!(f, "tool '{name}': {why}"),
             Self::Frozen(name) => write!(f, "cannot add '{name}': the registry is shared by running sessions"),
+            Self::NotInstalled(name) => write!(f, "no installed tool is named '{name}'"),
         }
     }
 }
@@ -155,17 +188,67 @@ impl Registry {
             prompts: Vec::new(),
             clock: None,
             introduction: spin::Once::new(),
+            installed: spin::RwLock::new(Vec::new()),
+            generation: AtomicU32::new(0),
         }
     }
 
-    /// All tools, in registration order (including local-only ones).
+    /// The built-in tools, in registration order (including local-only ones); installed
+    /// tools are [`Registry::installed`].
     pub fn tools(&self) -> &[Tool] {
         &self.tools
     }
 
-    /// A tool by name (including local-only ones).
-    pub fn tool(&self, name: &str) -> Option<&Tool> {
-        self.tools.iter().find(|t| t.name == name)
+    /// A tool by name, built in or installed (including local-only ones).
+    pub fn tool(&self, name: &str) -> Option<Found<'_>> {
+        if let Some(tool) = self.tools.iter().find(|t| t.name == name) {
+            return Some(Found::BuiltIn(tool));
+        }
+        self.installed.read().iter().find(|t| t.name == name).map(|t| Found::Installed(Arc::clone(t)))
+    }
+
+    /// The tools installed at run time, in installation order.
+    pub fn installed(&self) -> Vec<Arc<Tool>> {
+        self.installed.read().clone()
+    }
+
+    /// Changes whenever a tool is installed or removed.
+    pub fn generation(&self) -> u32 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Adds a tool to a shared registry (a tool installed at run time): its name must not
+    /// be a built-in tool's; `replace` allows replacing an installed tool of the same name.
+    /// Its schemas are parsed now, and a broken one is refused. Every session's client
+    /// then hears `notifications/tools/list_changed`.
+    pub fn install(&self, tool: Tool, replace: bool) -> Result<(), RegisterError> {
+        if !valid_name(&tool.name) {
+            return Err(RegisterError::InvalidName(tool.name.to_string()));
+        }
+        if self.tools.iter().any(|t| t.name == tool.name) {
+            return Err(RegisterError::Duplicate(tool.name.to_string()));
+        }
+        if let Some(why) = tool.schema_error() {
+            return Err(RegisterError::InvalidSchema(tool.name.to_string(), why));
+        }
+        let mut installed = self.installed.write();
+        match installed.iter().position(|t| t.name == tool.name) {
+            Some(_) if !replace => return Err(RegisterError::Duplicate(tool.name.to_string())),
+            Some(at) => installed[at] = Arc::new(tool),
+            None => installed.push(Arc::new(tool)),
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Removes an installed tool (a call already running finishes).
+    pub fn uninstall(&self, name: &str) -> Result<(), RegisterError> {
+        let mut installed = self.installed.write();
+        let at =
+            installed.iter().position(|t| t.name == name).ok_or_else(|| RegisterError::NotInstalled(name.into()))?;
+        installed.remove(at);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Adds a tool.
@@ -173,7 +256,7 @@ impl Registry {
         if !valid_name(&tool.name) {
             return Err(RegisterError::InvalidName(tool.name.to_string()));
         }
-        if self.tool(&tool.name).is_some() {
+        if self.tools.iter().any(|t| t.name == tool.name) {
             return Err(RegisterError::Duplicate(tool.name.to_string()));
         }
         // Release kernels parse schemas when first needed (after boot); debug builds — every
@@ -291,7 +374,7 @@ impl Server {
     /// Why this session may not call tool `name`, if it may not: a tool that is not
     /// read-only needs the control role.
     pub fn forbidden(&self, name: &str) -> Option<String> {
-        self.forbids(self.tool(name)?)
+        self.forbids(&*self.tool(name)?)
     }
 
     fn forbids(&self, tool: &Tool) -> Option<String> {
@@ -358,8 +441,8 @@ impl Server {
         &self.registry.tools
     }
 
-    /// A tool this session may see, by name.
-    pub fn tool(&self, name: &str) -> Option<&Tool> {
+    /// A tool this session may see, by name (built in or installed).
+    pub fn tool(&self, name: &str) -> Option<Found<'_>> {
         self.registry.tool(name).filter(|t| self.visible(t))
     }
 
@@ -393,7 +476,7 @@ impl Server {
     /// [`Server::call_tool`] with a caller-supplied context.
     pub fn call_tool_with(&self, ctx: &mut Ctx<'_>, name: &str, arguments: &Value) -> Result<ToolOutput, CallError> {
         let tool = self.tool(name).ok_or_else(|| CallError::UnknownTool(name.into()))?;
-        if let Some(why) = self.forbidden(name) {
+        if let Some(why) = self.forbids(&tool) {
             return Err(CallError::Forbidden(why));
         }
         tool.call(ctx, arguments)
@@ -529,10 +612,31 @@ impl Server {
                 return true;
             }
         };
-        if text.trim_start().starts_with('[') {
-            return self.batch(text, out);
+        let answered = if text.trim_start().starts_with('[') {
+            self.batch(text, out)
+        } else {
+            self.one(text, cancel_check, sink, out)
+        };
+        self.note_tool_changes();
+        answered
+    }
+
+    /// Queues `notifications/tools/list_changed` when tools were installed or removed since
+    /// this session's client last heard (any session may have installed them). The kernel's
+    /// transports send queued notifications after each answer; [`Server::pending_changes`]
+    /// lets an idle transport ask between messages.
+    pub fn note_tool_changes(&mut self) {
+        let now = self.registry.generation();
+        let Some(session) = self.session.as_mut().filter(|s| s.initialized) else { return };
+        if session.tools_seen != now {
+            session.tools_seen = now;
+            self.outgoing.push(jsonrpc::notification("notifications/tools/list_changed", json!({})));
         }
-        self.one(text, cancel_check, sink, out)
+    }
+
+    /// Whether this session's client has not yet heard of the latest tool change.
+    pub fn pending_changes(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.initialized && s.tools_seen != self.registry.generation())
     }
 
     /// A JSON-RPC batch (an array of messages). Revisions 2025-03-26 and earlier allow
@@ -680,7 +784,14 @@ impl Server {
             "tools/list" => {
                 let params = jsonrpc::params_map(params)?;
                 let offset = decode_cursor(&params)?;
-                let visible: Vec<&Tool> = self.registry.tools.iter().filter(|t| self.visible(t)).collect();
+                let installed = self.registry.installed();
+                let visible: Vec<&Tool> = self
+                    .registry
+                    .tools
+                    .iter()
+                    .chain(installed.iter().map(|t| &**t))
+                    .filter(|t| self.visible(t))
+                    .collect();
                 if offset > visible.len() {
                     return Err(RpcError::invalid_params("cursor is past the end of the list"));
                 }
@@ -787,8 +898,14 @@ impl Server {
             .collect();
         // A repeated initialize starts a fresh session (a new client on a long-lived line).
         let can_be_asked = confirm::client_can_be_asked(params);
-        self.session =
-            Some(Session { protocol_version: version.to_string(), client, initialized: false, can_be_asked });
+        let tools_seen = self.registry.generation();
+        self.session = Some(Session {
+            protocol_version: version.to_string(),
+            client,
+            initialized: false,
+            can_be_asked,
+            tools_seen,
+        });
         self.min_log_level = 1;
         self.outgoing.clear();
         self.cancelled.clear();
@@ -796,7 +913,7 @@ impl Server {
         let introduction = self.registry.introduction.call_once(|| {
             let mut text = json!({
                 "capabilities": {
-                    "tools": {"listChanged": false},
+                    "tools": {"listChanged": true},
                     "resources": {"subscribe": false, "listChanged": false},
                     "prompts": {"listChanged": false},
                     "logging": {},
@@ -870,14 +987,14 @@ impl Server {
                 asker: can_be_asked.then(|| Arc::clone(&self.mailbox)),
                 clock: self.registry.clock,
             };
-            match tool.map(|tool| (tool, self.forbids(tool))) {
+            match tool.as_ref().map(|tool| (tool, self.forbids(tool))) {
                 Some((_, Some(why))) => Err(CallError::Forbidden(why)),
                 Some((tool, None)) => Self::run_tool(tool, &mut ctx, name, call.arguments),
                 None => Err(CallError::UnknownTool(name.into())),
             }
         };
         self.outgoing = outgoing;
-        let has_output_schema = tool.is_some_and(|t| t.output_schema.is_some());
+        let has_output_schema = tool.as_ref().is_some_and(|t| t.output_schema.is_some());
         let (text, structured, is_error) = match &outcome {
             Ok(output) => (output.text.as_deref().filter(|_| !has_output_schema), Some(&output.structured), false),
             Err(CallError::Failed(why)) => (Some(why.as_str()), None, true),

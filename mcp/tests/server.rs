@@ -560,3 +560,71 @@ fn destructive_calls_are_confirmed_by_elicitation_or_the_confirm_argument() {
     assert_eq!(r["result"]["isError"], true, "{r}");
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
+
+fn listed(server: &mut Server) -> Vec<String> {
+    let list = call(server, json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+    list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn tools_installed_while_serving_are_listed_called_announced_and_removed() {
+    let mut first = server();
+    first.set_page_size(1000);
+    let mut second = first.new_session();
+    second.set_page_size(1000);
+    for s in [&mut first, &mut second] {
+        assert_eq!(init(s, "2025-11-25")["result"]["capabilities"]["tools"]["listChanged"], true);
+        assert_eq!(s.handle_message(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#), None);
+    }
+    let registry = std::sync::Arc::clone(first.registry());
+    let echo = || {
+        Tool::new("echo_installed", |_, args| Ok(ToolOutput::new(json!({"said": args["text"]}))))
+            .input_schema(json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}))
+            .output_schema(json!({"type": "object"}))
+    };
+    // A built-in name cannot be taken, a bad schema is refused, nothing changes.
+    assert!(registry.install(Tool::new("add", |_, _| Ok(ToolOutput::new(json!({})))), false).is_err());
+    assert!(registry
+        .install(Tool::new("broken", |_, _| Ok(ToolOutput::new(json!({})))).input_schema_text("{"), false)
+        .is_err());
+    assert_eq!(registry.generation(), 0);
+
+    registry.install(echo(), false).unwrap();
+    assert!(registry.install(echo(), false).is_err(), "a second install of the same name needs replace");
+    assert!(listed(&mut first).contains(&"echo_installed".to_string()));
+    // The session that lists hears of the change right after its answer.
+    let heard: Vec<String> = first.drain_outgoing();
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    assert!(heard[0].contains("notifications/tools/list_changed"), "{heard:?}");
+    assert!(second.pending_changes());
+    let called = call(
+        &mut second,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "echo_installed", "arguments": {"text": "hi"}}}),
+    );
+    assert_eq!(called["result"]["structuredContent"]["said"], "hi", "{called}");
+    let invalid = call(
+        &mut second,
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "echo_installed", "arguments": {}}}),
+    );
+    assert_eq!(error_code(&invalid), -32602, "an installed tool's schema is checked: {invalid}");
+    assert_eq!(second.drain_outgoing().len(), 1, "one notification per change, not per message");
+    assert!(first.call_tool("echo_installed", &json!({"text": "typed"})).is_ok());
+
+    // Removed: gone from the list, unknown to calls, announced again.
+    registry.uninstall("echo_installed").unwrap();
+    assert!(registry.uninstall("echo_installed").is_err());
+    assert!(registry.uninstall("add").is_err(), "built-in tools are not removable");
+    assert!(!listed(&mut first).contains(&"echo_installed".to_string()));
+    assert_eq!(first.drain_outgoing().len(), 1);
+    let gone = call(
+        &mut second,
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "echo_installed", "arguments": {"text": "x"}}}),
+    );
+    assert_eq!(error_code(&gone), -32602, "{gone}");
+    // A session that never completed initialization is not told.
+    let mut fresh = first.new_session();
+    registry.install(echo(), false).unwrap();
+    assert!(!fresh.pending_changes());
+    let _ = call(&mut fresh, json!({"jsonrpc": "2.0", "id": 6, "method": "ping"}));
+    assert!(fresh.drain_outgoing().is_empty());
+}
