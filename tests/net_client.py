@@ -375,7 +375,7 @@ def read_role():
     check(r.status_code == 200 and r.json()["result"]["isError"] is False, f"read token runs memory_stats: {r.text[:120]}")
     r = httpx.post(URL, headers=session, content=json.dumps({"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": "kernel://log/5"}}), timeout=30)
     check(r.status_code == 200 and "result" in r.json(), "read token reads a resource")
-    for name in ("power_off", "power_reboot", "fs_write", "llm_load", "intent_run"):
+    for name in ("power_off", "power_reboot", "fs_write", "llm_load", "intent_run", "tool_install", "tool_remove"):
         r = httpx.post(URL, headers=session, content=call(name, 4), timeout=30)
         challenge = r.headers.get("www-authenticate", "")
         check(r.status_code == 403 and 'error="insufficient_scope"' in challenge and 'scope="control"' in challenge,

@@ -193,6 +193,7 @@ pub extern "C" fn kernel_main(dtb_address: usize, entry_ticks: u64) -> ! {
         storage::init();
         crash::save_to_card();
         decisions::load();
+        tools::load_installed();
         llm::init();
         timeline::record(Stage::Model);
         // Tool schemas are parsed on first use; do it here, one tool per turn, before the

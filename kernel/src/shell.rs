@@ -84,7 +84,7 @@ impl Editor {
 fn help(server: &Server, topic: &str) {
     if !topic.is_empty() {
         match server.tool(topic) {
-            Some(tool) => print!("{}", client::tool_help(tool)),
+            Some(tool) => print!("{}", client::tool_help(&tool)),
             None => println!("no tool named '{topic}' (type 'tools')"),
         }
         return;
@@ -154,7 +154,7 @@ async fn execute(server: &mut Server, editor: &mut Editor, line: &str) -> Option
                 println!("unknown command '{name}' (type 'help')");
                 return None;
             };
-            let arguments = match client::parse_arguments(tool, rest) {
+            let arguments = match client::parse_arguments(&tool, rest) {
                 Ok(arguments) => arguments,
                 Err(error) => {
                     println!("{error}");

@@ -539,6 +539,29 @@ pub fn write(path: &str, bytes: &[u8], append: bool) -> Result<u32, StorageError
     })
 }
 
+/// Deletes the file at `path` (never a protected boot file, never a directory).
+pub fn remove(path: &str) -> Result<(), StorageError> {
+    if let Some(why) = formats::boot_files::protection(path) {
+        return Err(StorageError::BadPath(format!("{path} is protected: {why}")));
+    }
+    let parts = components(path)?;
+    let Some((name, dirs)) = parts.split_last() else {
+        return Err(StorageError::BadPath("a file name is needed".into()));
+    };
+    with_dir(Access::Write, dirs, path, |dir| {
+        let Some(entry) = lookup_entry(dir, name)? else { return Err(StorageError::NotFound(path.into())) };
+        if entry.attributes.is_directory() {
+            return Err(StorageError::BadPath(format!("{path} is a directory")));
+        }
+        if let Some(why) = formats::boot_files::protection(&format!("/{}", entry.name)) {
+            return Err(StorageError::BadPath(format!("{path} ({}) is protected: {why}", entry.name)));
+        }
+        dir.delete_entry_in_dir(entry.name).map_err(io)?;
+        log::info!("deleted {path}");
+        Ok(())
+    })
+}
+
 /// Appends `line` and a newline to `path`, or, when that would make the file larger than
 /// `max` bytes, rewrites it with `rewrite()` (the newest lines, which the caller keeps in
 /// memory): a bounded log that rotates. Without a card it does nothing; a failed write is

@@ -27,15 +27,17 @@ fn output(command: &mut Command) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Adds the `aarch64-unknown-none` target and the `rust-src`/`llvm-tools`/`clippy`/`rustfmt` components when
+/// Adds the `aarch64-unknown-none` and `wasm32-unknown-unknown` targets and the `rust-src`/`llvm-tools`/`clippy`/`rustfmt` components when
 /// missing (automatic toolchain installs may be disabled, so `rust-toolchain.toml` alone
 /// is not enough).
 pub fn ensure_rust_target() -> Result<()> {
     let root = util::root();
     let installed = output(Command::new("rustup").current_dir(&root).args(["target", "list", "--installed"]))
         .context("rustup not found: install Rust with rustup first")?;
-    if !installed.lines().any(|l| l.trim() == "aarch64-unknown-none") {
-        util::run(Command::new("rustup").current_dir(&root).args(["target", "add", "aarch64-unknown-none"]))?;
+    for target in ["aarch64-unknown-none", "wasm32-unknown-unknown"] {
+        if !installed.lines().any(|l| l.trim() == target) {
+            util::run(Command::new("rustup").current_dir(&root).args(["target", "add", target]))?;
+        }
     }
     let components = output(Command::new("rustup").current_dir(&root).args(["component", "list", "--installed"]))
         .unwrap_or_default();
@@ -43,6 +45,18 @@ pub fn ensure_rust_target() -> Result<()> {
         if !components.lines().any(|l| l.starts_with(component)) {
             util::run(Command::new("rustup").current_dir(&root).args(["component", "add", component]))?;
         }
+    }
+    Ok(())
+}
+
+/// Adds the Rust target `target` when it is missing (e.g. `wasm32-unknown-unknown` for
+/// the installed tools).
+pub fn ensure_target(target: &str) -> Result<()> {
+    let root = util::root();
+    let installed = output(Command::new("rustup").current_dir(&root).args(["target", "list", "--installed"]))
+        .context("rustup not found: install Rust with rustup first")?;
+    if !installed.lines().any(|l| l.trim() == target) {
+        util::run(Command::new("rustup").current_dir(&root).args(["target", "add", target]))?;
     }
     Ok(())
 }

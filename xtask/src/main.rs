@@ -21,6 +21,7 @@ mod symbolize;
 mod test;
 mod tinyllama;
 mod util;
+mod wasm_tool;
 
 use clap::{Parser, Subcommand};
 
@@ -62,6 +63,8 @@ enum Command {
     Setup(deps::Args),
     /// Turn addresses from a fault report into function names and source lines.
     Symbolize(symbolize::Args),
+    /// Build WebAssembly tools to install on a running kernel (`tool_install`).
+    WasmTool(wasm_tool::Args),
     /// The MCP core as a stdio server with the benchmark's tools (the process `bench mcp`
     /// measures against the SDK servers).
     #[command(hide = true)]
@@ -88,6 +91,7 @@ fn main() {
         Command::Bench(args) => args.run(),
         Command::Setup(args) => args.run(),
         Command::Symbolize(args) => args.run(),
+        Command::WasmTool(args) => args.run(),
         Command::McpStdio { floor } => bench::serve_mcp_stdio(floor),
     };
     if let Err(error) = result {

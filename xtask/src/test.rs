@@ -41,6 +41,10 @@ impl Args {
             args.extend(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"].map(String::from));
             std::fs::write(&args_file, args.join("\n") + "\n")?;
         }
+        // The example WebAssembly tools the QEMU tests install.
+        for tool in ["blink", "lm75"] {
+            crate::wasm_tool::build(tool, None)?;
+        }
         let mut cargo = util::cargo();
         cargo
             .current_dir(&root)

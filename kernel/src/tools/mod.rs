@@ -8,6 +8,7 @@
 
 mod gpio;
 mod i2c;
+mod installed;
 mod intent;
 mod llm;
 mod net;
@@ -32,7 +33,7 @@ pub fn server() -> Server {
             end the session."
             .into(),
     });
-    let groups: [fn(&mut Server); 11] = [
+    let groups: [fn(&mut Server); 12] = [
         system::register,
         tasks::register,
         llm::register,
@@ -43,6 +44,7 @@ pub fn server() -> Server {
         i2c::register,
         spi::register,
         pwm::register,
+        installed::register,
         register_test_hooks,
     ];
     for register in groups {
@@ -54,6 +56,11 @@ pub fn server() -> Server {
     }
     crate::intent::set_registry(&server);
     server
+}
+
+/// Brings back the tools installed on the card (after the card and the registry are up).
+pub fn load_installed() {
+    installed::load_from_card();
 }
 
 fn register_test_hooks(_server: &mut Server) {
