@@ -237,3 +237,77 @@ fn hostile_modules_are_stopped_or_refused_and_the_lm75_example_reads_the_bus() {
     assert!(vm.ok("lm75_temperature", json!({}))["celsius"].is_number(), "the kernel still serves");
     assert!(vm.ok("memory_stats", json!({})).is_object());
 }
+
+/// A bundle on the card that is damaged, or whose module no longer passes the checks, is
+/// skipped at boot with a log line; the boot goes on and the good bundle next to it loads.
+#[test]
+fn broken_bundles_on_the_card_are_skipped_at_boot() {
+    let Some(xtask) = kingly_tests::xtask() else { return };
+    let Some(install) = install_arguments("lm75") else { return };
+    let card = card(&xtask, "broken.img");
+    let drive = format!("if=sd,format=raw,file={}", card.display());
+    let Some(mut vm) = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive]) else { return };
+    vm.initialize("wasm-test");
+    for _ in 0..100 {
+        if vm.ok("storage_info", json!({}))["present"] == true {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut arguments = install.clone();
+    arguments["confirm"] = json!(true);
+    let installed = vm.ok("tool_install", arguments);
+    assert_eq!(installed["file"], "/TOOL00.KTL", "{installed}");
+    // Three broken bundles written as plain files: garbage, a good header over a flipped
+    // byte, and a valid bundle whose module imports what its manifest does not grant.
+    let mut flipped = bundle(r#"{"name":"flipped","description":"d"}"#, &wat::parse_str(EMPTY).unwrap());
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x40;
+    let sneaky = bundle(r#"{"name":"sneaky","description":"d"}"#, &wat::parse_str(GPIO).unwrap());
+    for (file, bytes) in
+        [("/TOOL01.KTL", b"garbage, not a bundle".to_vec()), ("/TOOL02.KTL", flipped), ("/TOOL03.KTL", sneaky)]
+    {
+        vm.ok("fs_write", json!({"path": file, "content": base64(&bytes), "encoding": "base64", "confirm": true}));
+    }
+    drop(vm);
+    let mut vm = Machine::boot_to_prompt_with("raspi3b", &["-drive", &drive]).expect("boots again");
+    vm.initialize("wasm-test");
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        listed = vm.ok("tool_list_installed", json!({}));
+        if !listed["tools"].as_array().unwrap().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let names: Vec<&str> = listed["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["lm75_temperature"], "{listed}");
+    vm.ping();
+    let transcript = vm.transcript();
+    for (file, why) in
+        [("/TOOL01.KTL", "no KTOOL1 header"), ("/TOOL02.KTL", "checksum"), ("/TOOL03.KTL", "kingly.gpio_write")]
+    {
+        assert!(
+            transcript.lines().any(|l| l.contains(&format!("skipped the installed tool in {file}")) && l.contains(why)),
+            "{file}: {why}\n{transcript}"
+        );
+    }
+    drop(vm);
+    let _ = std::fs::remove_file(&card);
+}
+
+/// The card bundle layout of `wasmhost::bundle`, written independently.
+fn bundle(manifest: &str, module: &[u8]) -> Vec<u8> {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in manifest.as_bytes().iter().chain(module) {
+        hash ^= u32::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    let mut out = b"KTOOL1\n".to_vec();
+    out.extend_from_slice(&(manifest.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(module.len() as u32).to_le_bytes());
+    out.extend_from_slice(&hash.to_le_bytes());
+    out.extend_from_slice(manifest.as_bytes());
+    out.extend_from_slice(module);
+    out
+}
