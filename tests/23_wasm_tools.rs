@@ -1,7 +1,7 @@
 //! Tools installed at run time (WebAssembly, `tool_install`) on the real kernel in QEMU:
 //! the official Python SDK installs `blink`, hears `list_changed`, calls it, finds it again
 //! after a reboot from the same card, removes it; the LM75 example reads a TMP105 on the
-//! emulated I2C bus; hostile modules are stopped by fuel, by the memory cap, or refused at
+//! emulated I2C bus and answers `ask` through its example phrasings; hostile modules are stopped by fuel, by the memory cap, or refused at
 //! install for an undeclared capability; thousands of mutated modules and manifests never
 //! stop the kernel serving.
 
@@ -126,6 +126,14 @@ fn hostile_modules_are_stopped_or_refused_and_the_lm75_example_reads_the_bus() {
     let kelvin = vm.ok("lm75_temperature", json!({"unit": "kelvin"}));
     assert!((kelvin["value"].as_f64().unwrap() - (celsius + 273.15)).abs() < 0.5, "{kelvin}");
     vm.invalid("lm75_temperature", json!({"unit": "rankine"}));
+
+    // Plain language reaches it through its manifest's example phrasings (not the intent
+    // model, which never saw it); a request that is not one of them does not.
+    let ran = vm.ok("intent_run", json!({"text": "please read the LM75 temperature"}));
+    assert_eq!((ran["status"].as_str(), ran["tool"].as_str()), (Some("ran"), Some("lm75_temperature")), "{ran}");
+    assert!((ran["result"]["celsius"].as_f64().unwrap() - celsius).abs() < 0.5, "{ran}");
+    let other = vm.ok("intent_run", json!({"text": "read the lm75 humidity"}));
+    assert_ne!(other["tool"], "lm75_temperature", "{other}");
 
     // Stopped by fuel, by the memory cap; a trap is an isError result.
     let looping =

@@ -82,6 +82,30 @@ fn catalog() -> Option<&'static Vec<Entry>> {
     }))
 }
 
+/// An installed tool (WebAssembly, `tool_install`) as the verifier sees it.
+fn installed_entry(name: &str) -> Option<Entry> {
+    let registry = REGISTRY.get()?;
+    let tool = registry.installed().into_iter().find(|t| t.name() == name && !t.is_local_only())?;
+    Some(Entry {
+        name: tool.name().into(),
+        title: tool.title_text().into(),
+        schema: tool.schema().clone(),
+        hints: tool.hints(),
+    })
+}
+
+/// The installed tool whose manifest's example phrasings `request` says
+/// ([`logic::phrasing`]): the proposal `name {}` and the match's score as its confidence.
+/// The intent model was trained before the tool existed, so this is how `ask` reaches it.
+fn installed_example(request: &str) -> Option<(String, f32)> {
+    let installed = REGISTRY.get()?.installed();
+    let (name, score) = logic::phrasing::best(
+        request,
+        installed.iter().filter(|t| !t.is_local_only()).map(|t| (t.name(), t.example_phrasings())),
+    )?;
+    Some((format!("{name} {{}}"), score))
+}
+
 /// The verdict on a request.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Status {
@@ -129,7 +153,8 @@ pub struct Decision {
     pub message: String,
     /// Answered from the cache.
     pub cached: bool,
-    /// Which model proposed it: "intent" (built in), or the chat model's source ("placed",
+    /// Which model proposed it: "intent" (built in), "installed" (an installed tool's example
+    /// phrasings, [`logic::phrasing`]), or the chat model's source ("placed",
     /// "card") when the intent model did not know.
     pub model: &'static str,
     /// The model's own line, values as references (what a training example needs).
@@ -180,7 +205,9 @@ pub fn decide(text: &str, cancelled: &mut dyn FnMut() -> bool) -> Result<Decisio
     }
     // What the second tier would say depends on which chat model is active: the key names it.
     let chat = chat_model();
-    let key = format!("{}\u{0}{request}", chat.map_or("", |m| m.name.as_str()));
+    // ... and on which tools are installed (an installed tool's examples may answer it).
+    let generation = REGISTRY.get().map_or(0, |r| r.generation());
+    let key = format!("{}\u{0}{generation}\u{0}{request}", chat.map_or("", |m| m.name.as_str()));
     let hit = CACHE.lock().iter().find(|(k, _)| *k == key).map(|(_, d)| d.clone());
     let decision = if let Some(mut decision) = hit {
         HITS.fetch_add(1, Ordering::Relaxed);
@@ -188,9 +215,19 @@ pub fn decide(text: &str, cancelled: &mut dyn FnMut() -> bool) -> Result<Decisio
         decision
     } else {
         MISSES.fetch_add(1, Ordering::Relaxed);
-        let (proposal, raw, confidence) = propose(&request)?;
-        let mut decision = verify(&request, proposal, confidence);
-        decision.raw = raw;
+        let mut decision = match installed_example(&request) {
+            Some((proposal, score)) => {
+                let mut decision = verify(&request, proposal, score);
+                decision.model = "installed";
+                decision
+            }
+            None => {
+                let (proposal, raw, confidence) = propose(&request)?;
+                let mut decision = verify(&request, proposal, confidence);
+                decision.raw = raw;
+                decision
+            }
+        };
         decision.key = key;
         let mut keep = true;
         if decision.status != Status::Ready {
@@ -320,10 +357,21 @@ fn verify(request: &str, proposal: String, confidence: f32) -> Decision {
             format!("not sure what you mean (best guess `{proposal}`, confidence {confidence:.2}); try rephrasing");
         return decision;
     }
-    let Some(entry) = catalog().and_then(|c| c.iter().find(|e| e.name == tool)) else {
-        decision.status = Status::Unavailable;
-        decision.message = format!("that needs the tool '{tool}', which this kernel does not have on this board");
-        return decision;
+    let installed;
+    let entry = match catalog().and_then(|c| c.iter().find(|e| e.name == tool)) {
+        Some(entry) => entry,
+        None => match installed_entry(tool) {
+            Some(entry) => {
+                installed = entry;
+                &installed
+            }
+            None => {
+                decision.status = Status::Unavailable;
+                decision.message =
+                    format!("that needs the tool '{tool}', which this kernel does not have on this board");
+                return decision;
+            }
+        },
     };
     decision.hints = Some(entry.hints);
     let value = match parsed {

@@ -485,6 +485,7 @@ impl From<&'static Declaration> for Tool {
             listing: spin::Once::new(),
             local_only: d.local_only,
             confirms_itself: d.confirms_itself,
+            examples: Vec::new(),
         }
     }
 }
@@ -506,6 +507,9 @@ pub struct Tool {
     pub(crate) local_only: bool,
     /// Asks its caller itself (through [`Ctx::confirm`]) instead of the server.
     pub(crate) confirms_itself: bool,
+    /// Plain-language phrasings that mean "call this tool" (an installed tool's manifest
+    /// carries them; the kernel's intent pipeline reads them). Not part of `tools/list`.
+    pub(crate) examples: Vec<String>,
 }
 
 /// The schema of a tool without arguments.
@@ -541,7 +545,20 @@ impl Tool {
             listing: spin::Once::new(),
             local_only: false,
             confirms_itself: false,
+            examples: Vec::new(),
         }
+    }
+
+    /// Plain-language phrasings that mean "call this tool" (kept for the kernel's intent
+    /// pipeline; clients do not see them).
+    pub fn examples(mut self, examples: Vec<String>) -> Self {
+        self.examples = examples;
+        self
+    }
+
+    /// The example phrasings.
+    pub fn example_phrasings(&self) -> &[String] {
+        &self.examples
     }
 
     /// JSON Schema of the arguments, as JSON text, parsed once when first needed (see [`Schema`]):

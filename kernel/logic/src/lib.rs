@@ -7,6 +7,7 @@
 //! - [`crash_record`]: the format of the panic/fault report kept across a reset.
 //! - [`intent_gate`]: the stricter bar for plain-language proposals that change the machine.
 //! - [`gpio_args`]: the GPIO tools' typed arguments, checked against their schemas.
+//! - [`phrasing`]: which installed tool a request means, by its manifest's example phrasings.
 //!
 //! The kernel crate wires these to the hardware; nothing here touches a register.
 #![no_std]
@@ -20,3 +21,4 @@ pub mod gpio_args;
 pub mod intent_gate;
 pub mod line_editor;
 pub mod memory_map;
+pub mod phrasing;

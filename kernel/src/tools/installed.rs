@@ -173,7 +173,8 @@ fn mcp_tool(compiled: Arc<wasmhost::Tool>, calls: Arc<core::sync::atomic::Atomic
     .title(if manifest.title.is_empty() { &manifest.name } else { &manifest.title })
     .description(&description)
     .input_schema(manifest.input_schema.clone())
-    .annotations(manifest.annotations());
+    .annotations(manifest.annotations())
+    .examples(manifest.examples.clone());
     tool = tool.output_schema(manifest.output_schema.unwrap_or_else(|| json!({"type": "object"})));
     Ok(tool)
 }
