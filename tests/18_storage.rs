@@ -24,17 +24,8 @@ fn temp(name: &str) -> PathBuf {
 
 /// `cargo xtask image` for `board` with the test kernel of `qemu_board` on the card.
 fn image(xtask: &Path, board: &str, qemu_board: &str, extra: &[&str], name: &str) -> PathBuf {
-    let images = kingly_tests::image_dir().expect("image dir");
     let output = temp(name);
-    let status = std::process::Command::new(xtask)
-        .args(["image", "--board", board, "--kernel"])
-        .arg(images.join(format!("{qemu_board}-test/kernel8.img")))
-        .args(extra)
-        .arg("-o")
-        .arg(&output)
-        .status()
-        .expect("xtask image runs");
-    assert!(status.success(), "cargo xtask image failed");
+    kingly_tests::card_image(xtask, board, qemu_board, extra, &output);
     output
 }
 

@@ -35,16 +35,8 @@ fn install_arguments(name: &str) -> Option<Value> {
 }
 
 fn card(xtask: &Path, name: &str) -> PathBuf {
-    let images = kingly_tests::image_dir().expect("image dir");
     let output = temp(name);
-    let status = std::process::Command::new(xtask)
-        .args(["image", "--board", "pi3", "--kernel"])
-        .arg(images.join("raspi3b-test/kernel8.img"))
-        .arg("-o")
-        .arg(&output)
-        .status()
-        .expect("xtask image runs");
-    assert!(status.success(), "cargo xtask image failed");
+    kingly_tests::card_image(xtask, "pi3", "raspi3b", &[], &output);
     output
 }
 

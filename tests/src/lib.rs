@@ -87,6 +87,21 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
+/// An SD card image for `board` made by `cargo xtask image` at `output`, with the test
+/// kernel of `qemu_board` on it and `extra` image options (e.g. `--model PATH`).
+pub fn card_image(xtask: &std::path::Path, board: &str, qemu_board: &str, extra: &[&str], output: &std::path::Path) {
+    let images = image_dir().expect("image dir");
+    let status = Command::new(xtask)
+        .args(["image", "--board", board, "--kernel"])
+        .arg(images.join(format!("{qemu_board}-test/kernel8.img")))
+        .args(extra)
+        .arg("-o")
+        .arg(output)
+        .status()
+        .expect("xtask image runs");
+    assert!(status.success(), "cargo xtask image failed");
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
