@@ -222,12 +222,7 @@ impl Registry {
     /// Its schemas are parsed now, and a broken one is refused. Every session's client
     /// then hears `notifications/tools/list_changed`.
     pub fn install(&self, tool: Tool, replace: bool) -> Result<(), RegisterError> {
-        if !valid_name(&tool.name) {
-            return Err(RegisterError::InvalidName(tool.name.to_string()));
-        }
-        if self.tools.iter().any(|t| t.name == tool.name) {
-            return Err(RegisterError::Duplicate(tool.name.to_string()));
-        }
+        self.check_name(&tool.name)?;
         if let Some(why) = tool.schema_error() {
             return Err(RegisterError::InvalidSchema(tool.name.to_string(), why));
         }
@@ -238,6 +233,17 @@ impl Registry {
             None => installed.push(Arc::new(tool)),
         }
         self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// A new tool's name must be valid and not a built-in tool's.
+    fn check_name(&self, name: &str) -> Result<(), RegisterError> {
+        if !valid_name(name) {
+            return Err(RegisterError::InvalidName(name.into()));
+        }
+        if self.tools.iter().any(|t| t.name == name) {
+            return Err(RegisterError::Duplicate(name.into()));
+        }
         Ok(())
     }
 
@@ -253,12 +259,7 @@ impl Registry {
 
     /// Adds a tool.
     pub fn add_tool(&mut self, tool: Tool) -> Result<(), RegisterError> {
-        if !valid_name(&tool.name) {
-            return Err(RegisterError::InvalidName(tool.name.to_string()));
-        }
-        if self.tools.iter().any(|t| t.name == tool.name) {
-            return Err(RegisterError::Duplicate(tool.name.to_string()));
-        }
+        self.check_name(&tool.name)?;
         // Release kernels parse schemas when first needed (after boot); debug builds — every
         // test kernel and the host tests — parse them here, once, and refuse a broken one.
         if cfg!(debug_assertions) {

@@ -19,6 +19,9 @@ use alloc::{format, string::String, vec::Vec};
 const MAGIC: &[u8; 7] = b"KTOOL1\n";
 const HEADER: usize = MAGIC.len() + 12;
 
+/// The largest bundle: the header, the largest manifest and the largest module.
+pub const MAX_BYTES: usize = HEADER + LIMITS.manifest_bytes + LIMITS.module_bytes;
+
 fn fnv1a(parts: &[&[u8]]) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
     for part in parts {

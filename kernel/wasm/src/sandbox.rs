@@ -270,15 +270,14 @@ impl Sandbox {
 
 impl Tool {
     fn store<H: Host + 'static>(&self, host: H, arguments: &str) -> Store<State<H>> {
-        let tool = self;
-        let deadline = host.now_us().saturating_add(tool.budget.deadline_us);
+        let deadline = host.now_us().saturating_add(self.budget.deadline_us);
         let state = State {
             host,
-            name: tool.manifest.name.clone(),
-            capabilities: tool.manifest.capabilities.clone(),
+            name: self.manifest.name.clone(),
+            capabilities: self.manifest.capabilities.clone(),
             arguments: arguments.into(),
             answer: None,
-            memory_cap: tool.budget.memory_bytes,
+            memory_cap: self.budget.memory_bytes,
             memory_refused: None,
             deadline,
         };
@@ -288,10 +287,9 @@ impl Tool {
     }
 
     fn instantiate<H: Host + 'static>(&self, store: &mut Store<State<H>>) -> Result<wasmi::Instance, Error> {
-        let tool = self;
-        let linker = link::<H>(&self.engine, &tool.imports)?;
-        linker.instantiate_and_start(&mut *store, &tool.module).map_err(|e| match store.data().memory_refused {
-            Some(bytes) => Error::Memory { asked: bytes, cap: tool.budget.memory_bytes },
+        let linker = link::<H>(&self.engine, &self.imports)?;
+        linker.instantiate_and_start(&mut *store, &self.module).map_err(|e| match store.data().memory_refused {
+            Some(bytes) => Error::Memory { asked: bytes, cap: self.budget.memory_bytes },
             None => Error::Module(format!("cannot instantiate: {e}")),
         })
     }
@@ -305,8 +303,7 @@ impl Tool {
     }
 
     fn run<H: Host + 'static>(&self, store: &mut Store<State<H>>) -> Result<Answer, Error> {
-        let tool = self;
-        let budget = tool.budget;
+        let budget = self.budget;
         let instance = self.instantiate(store)?;
         let call = instance
             .get_func(&*store, "call")
@@ -349,7 +346,7 @@ impl Tool {
             (abi::OK, None) => serde_json::Value::Object(serde_json::Map::new()),
             (code, _) => return Err(Error::Failed(format!("the tool returned status {code}"))),
         };
-        if let Some(schema) = &tool.manifest.output_schema {
+        if let Some(schema) = &self.manifest.output_schema {
             mcp::schema::validate(schema, &structured)
                 .map_err(|why| Error::BadAnswer(format!("the result does not match the output schema: {why}")))?;
         }
@@ -434,19 +431,23 @@ fn memory<H>(caller: &Ctx<'_, H>) -> Option<wasmi::Memory> {
     caller.get_export("memory").and_then(Extern::into_memory)
 }
 
+/// The range `ptr..ptr + len` of the module's memory, if it lies inside it and `len` is at
+/// most `max`.
+fn span<H>(caller: &Ctx<'_, H>, ptr: i32, len: i32, max: usize) -> Result<core::ops::Range<usize>, Status> {
+    let ptr = usize::try_from(ptr).map_err(|_| Status::BadArgument)?;
+    let len = usize::try_from(len).map_err(|_| Status::BadArgument)?;
+    let size = memory(caller).map(|m| m.data(caller).len()).ok_or(Status::BadArgument)?;
+    match ptr.checked_add(len) {
+        Some(end) if len <= max && end <= size => Ok(ptr..end),
+        _ => Err(Status::BadArgument),
+    }
+}
+
 /// A copy of `len` bytes at `ptr` of the module's memory (at most `max`).
 fn read_bytes<H>(caller: &Ctx<'_, H>, ptr: i32, len: i32, max: usize) -> Result<Vec<u8>, Status> {
-    let (ptr, len) = (
-        usize::try_from(ptr).map_err(|_| Status::BadArgument)?,
-        usize::try_from(len).map_err(|_| Status::BadArgument)?,
-    );
-    if len > max {
-        return Err(Status::BadArgument);
-    }
+    let range = span(caller, ptr, len, max)?;
     let memory = memory(caller).ok_or(Status::BadArgument)?;
-    let data = memory.data(caller);
-    let end = ptr.checked_add(len).ok_or(Status::BadArgument)?;
-    data.get(ptr..end).map(<[u8]>::to_vec).ok_or(Status::BadArgument)
+    Ok(memory.data(caller)[range].to_vec())
 }
 
 fn read_text<H>(caller: &Ctx<'_, H>, ptr: i32, len: i32, max: usize) -> Result<String, Status> {
@@ -454,25 +455,16 @@ fn read_text<H>(caller: &Ctx<'_, H>, ptr: i32, len: i32, max: usize) -> Result<S
 }
 
 fn write_bytes<H>(caller: &mut Ctx<'_, H>, ptr: i32, bytes: &[u8]) -> Result<(), Status> {
-    let ptr = usize::try_from(ptr).map_err(|_| Status::BadArgument)?;
+    let len = i32::try_from(bytes.len()).map_err(|_| Status::BadArgument)?;
+    let range = span(caller, ptr, len, usize::MAX)?;
     let memory = memory(caller).ok_or(Status::BadArgument)?;
-    let data = memory.data_mut(caller);
-    let end = ptr.checked_add(bytes.len()).ok_or(Status::BadArgument)?;
-    data.get_mut(ptr..end).ok_or(Status::BadArgument)?.copy_from_slice(bytes);
+    memory.data_mut(caller)[range].copy_from_slice(bytes);
     Ok(())
 }
 
-/// A buffer of the module's memory exists at `ptr..ptr + len`.
+/// The length of a buffer of the module's memory at `ptr..ptr + len` (at most `max`).
 fn check_buffer<H>(caller: &Ctx<'_, H>, ptr: i32, len: i32, max: usize) -> Result<usize, Status> {
-    let (p, l) = (
-        usize::try_from(ptr).map_err(|_| Status::BadArgument)?,
-        usize::try_from(len).map_err(|_| Status::BadArgument)?,
-    );
-    let size = memory(caller).map(|m| m.data(caller).len()).ok_or(Status::BadArgument)?;
-    if l > max || p.checked_add(l).is_none_or(|end| end > size) {
-        return Err(Status::BadArgument);
-    }
-    Ok(l)
+    span(caller, ptr, len, max).map(|range| range.len())
 }
 
 fn code(result: Result<i32, Status>) -> i32 {
