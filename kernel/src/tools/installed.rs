@@ -28,7 +28,6 @@ static SANDBOX: spin::Once<Sandbox> = spin::Once::new();
 static INSTALLED: spin::Mutex<Vec<Entry>> = spin::Mutex::new(Vec::new());
 
 struct Entry {
-    name: String,
     slot: Option<u8>,
     tool: Arc<wasmhost::Tool>,
     module_bytes: usize,
@@ -46,6 +45,22 @@ fn registry() -> Result<&'static Arc<Registry>, ToolError> {
 
 fn slot_path(slot: u8) -> String {
     format!("/TOOL{slot:02}.KTL")
+}
+
+impl Entry {
+    fn name(&self) -> &str {
+        &self.tool.manifest().name
+    }
+}
+
+/// Why an installed tool may not call built-in tool `name`, if it may not: only read-only
+/// built-in tools a network client could reach are callable.
+fn not_callable(registry: &Registry, name: &str) -> Option<String> {
+    match registry.tool(name) {
+        Some(mcp::Found::BuiltIn(tool)) if tool.hints().read_only && !tool.is_local_only() => None,
+        Some(_) => Some(format!("{name} is not a read-only built-in tool (only those may be called)")),
+        None => Some(format!("unknown tool '{name}'")),
+    }
 }
 
 /// The kernel behind the sandbox's host functions.
@@ -123,33 +138,20 @@ impl wasmhost::Host for KernelHost {
 
     fn tool_call(&mut self, name: &str, arguments: &str) -> Result<String, String> {
         let arguments: Value = serde_json::from_str(arguments).map_err(|e| format!("arguments are not JSON: {e}"))?;
-        let session = Server::over(Arc::clone(&self.registry));
-        match session.tool(name) {
-            Some(mcp::Found::BuiltIn(tool)) if tool.hints().read_only && !tool.is_local_only() => {}
-            Some(_) => return Err(format!("{name} is not a read-only built-in tool")),
-            None => return Err(format!("unknown tool '{name}'")),
+        if let Some(why) = not_callable(&self.registry, name) {
+            return Err(why);
         }
-        let output = session.call_tool(name, &arguments).map_err(|e| format!("{e}"))?;
-        Ok(output.structured.to_string())
+        self.builtin(name, arguments).map(|structured| structured.to_string())
     }
 }
 
 /// Checks what the manifest asks of the rest of the machine: the tools it calls must be
 /// read-only built-in tools that exist.
 fn check_reach(registry: &Registry, manifest: &Manifest) -> Result<(), ToolError> {
-    for name in &manifest.capabilities.tools {
-        match registry.tool(name) {
-            Some(mcp::Found::BuiltIn(tool)) if tool.hints().read_only && !tool.is_local_only() => {}
-            Some(_) => {
-                return Err(format!(
-                    "capability tools: {name} is not a read-only built-in tool (only those may be called)"
-                )
-                .into())
-            }
-            None => return Err(format!("capability tools: there is no tool named {name}").into()),
-        }
+    match manifest.capabilities.tools.iter().find_map(|name| not_callable(registry, name)) {
+        Some(why) => Err(format!("capability tools: {why}").into()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The MCP tool that runs `compiled`.
@@ -162,7 +164,7 @@ fn mcp_tool(compiled: Arc<wasmhost::Tool>, calls: Arc<core::sync::atomic::Atomic
     } else {
         description.push_str(" (installed WebAssembly tool)");
     }
-    let mut tool = Tool::new(&manifest.name, move |_, arguments: &Map<String, Value>| {
+    let tool = Tool::new(&manifest.name, move |_, arguments: &Map<String, Value>| {
         calls.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         let text = serde_json::to_string(arguments).unwrap_or_else(|_| "{}".into());
         let host = KernelHost { registry: Arc::clone(&registry) };
@@ -174,22 +176,33 @@ fn mcp_tool(compiled: Arc<wasmhost::Tool>, calls: Arc<core::sync::atomic::Atomic
     .description(&description)
     .input_schema(manifest.input_schema.clone())
     .annotations(manifest.annotations())
-    .examples(manifest.examples.clone());
-    tool = tool.output_schema(manifest.output_schema.unwrap_or_else(|| json!({"type": "object"})));
+    .examples(manifest.examples.clone())
+    .output_schema(manifest.output_schema.unwrap_or_else(|| json!({"type": "object"})));
     Ok(tool)
 }
 
-/// Compiles a bundle's parts; the entry is not registered yet.
-fn compile(manifest_text: &str, module: &[u8]) -> Result<(Arc<wasmhost::Tool>, Manifest), ToolError> {
+/// Compiles a bundle's parts; nothing is registered yet.
+fn compile(manifest_text: &str, module: &[u8]) -> Result<Arc<wasmhost::Tool>, ToolError> {
     let manifest = Manifest::parse(manifest_text)?;
     check_reach(registry()?, &manifest)?;
-    let compiled = sandbox().compile(manifest.clone(), module)?;
-    Ok((Arc::new(compiled), manifest))
+    Ok(Arc::new(sandbox().compile(manifest, module)?))
+}
+
+/// Adds a compiled tool to the shared registry (every session hears of it); its entry.
+fn activate(
+    compiled: Arc<wasmhost::Tool>,
+    slot: Option<u8>,
+    module_bytes: usize,
+    replace: bool,
+) -> Result<Entry, ToolError> {
+    let calls = Arc::new(core::sync::atomic::AtomicU64::new(0));
+    registry()?.install(mcp_tool(Arc::clone(&compiled), Arc::clone(&calls))?, replace)?;
+    Ok(Entry { slot, tool: compiled, module_bytes, installed_us: cpu::micros(), calls })
 }
 
 /// A free card slot, or the one `name` already has.
 fn slot_for(installed: &[Entry], name: &str) -> Option<u8> {
-    if let Some(entry) = installed.iter().find(|e| e.name == name) {
+    if let Some(entry) = installed.iter().find(|e| e.name() == name) {
         if entry.slot.is_some() {
             return entry.slot;
         }
@@ -207,11 +220,11 @@ fn install(arguments: &Map<String, Value>) -> Result<ToolOutput, ToolError> {
         _ => return Err("'manifest' must be the manifest object (or its JSON text)".into()),
     };
     let replace = arguments.get("replace").and_then(Value::as_bool).unwrap_or(false);
-    let (compiled, manifest) = compile(&manifest_text, &module)?;
-    let name = manifest.name.clone();
+    let compiled = compile(&manifest_text, &module)?;
+    let name = compiled.manifest().name.clone();
     let registry = registry()?;
     let mut installed = INSTALLED.lock();
-    let existing = installed.iter().position(|e| e.name == name);
+    let existing = installed.iter().position(|e| e.name() == name);
     if existing.is_some() && !replace {
         return Err(format!("{name} is installed already: remove it first, or pass replace: true").into());
     }
@@ -232,17 +245,7 @@ fn install(arguments: &Map<String, Value>) -> Result<ToolOutput, ToolError> {
         },
         None => (false, Some("no free card slot".to_string())),
     };
-    let calls = Arc::new(core::sync::atomic::AtomicU64::new(0));
-    let tool = mcp_tool(Arc::clone(&compiled), Arc::clone(&calls))?;
-    registry.install(tool, replace)?;
-    let entry = Entry {
-        name: name.clone(),
-        slot: slot.filter(|_| persisted),
-        tool: Arc::clone(&compiled),
-        module_bytes: module.len(),
-        installed_us: cpu::micros(),
-        calls,
-    };
+    let entry = activate(Arc::clone(&compiled), slot.filter(|_| persisted), module.len(), replace)?;
     match existing {
         Some(at) => installed[at] = entry,
         None => installed.push(entry),
@@ -275,7 +278,7 @@ fn remove(arguments: &Map<String, Value>) -> Result<ToolOutput, ToolError> {
     let name = arguments.get("name").and_then(Value::as_str).ok_or("'name' is required")?;
     let registry = registry()?;
     let mut installed = INSTALLED.lock();
-    let Some(at) = installed.iter().position(|e| e.name == name) else {
+    let Some(at) = installed.iter().position(|e| e.name() == name) else {
         return Err(match registry.tools().iter().any(|t| t.name() == name) {
             true => format!("{name} is built in: only installed tools can be removed"),
             false => format!("no installed tool is named {name} (tool_list_installed lists them)"),
@@ -307,7 +310,7 @@ fn list() -> ToolOutput {
             let m = e.tool.manifest();
             let budget = e.tool.budget();
             json!({
-                "name": e.name,
+                "name": e.name(),
                 "title": m.title,
                 "version": m.version,
                 "read_only": m.annotations.read_only_hint,
@@ -329,7 +332,7 @@ fn list() -> ToolOutput {
         text.push_str("no tools installed (tool_install adds one)\n");
     }
     for e in installed.iter() {
-        text.push_str(&format!("{:<20} {} (reaches {})\n", e.name, e.tool.manifest().description, e.tool.reach()));
+        text.push_str(&format!("{:<20} {} (reaches {})\n", e.name(), e.tool.manifest().description, e.tool.reach()));
     }
     ToolOutput::with_text(json!({"tools": rows, "max": LIMITS.installed}), text)
 }
@@ -345,25 +348,16 @@ pub fn load_from_card() {
         let Some(slot) = slot.parse::<u8>().ok().filter(|s| usize::from(*s) < LIMITS.installed) else { continue };
         let path = slot_path(slot);
         let outcome = (|| -> Result<String, ToolError> {
-            let max = LIMITS.module_bytes + LIMITS.manifest_bytes + 64;
+            let max = bundle::MAX_BYTES;
             if entry.size as usize > max {
                 return Err(format!("{} bytes, over the {max} a tool bundle can be", entry.size).into());
             }
             let (bytes, _) = storage::read(&path, 0, max)?;
             let (manifest_text, module) = bundle::decode(&bytes)?;
-            let (compiled, manifest) = compile(&manifest_text, &module)?;
-            let registry = registry()?;
-            let calls = Arc::new(core::sync::atomic::AtomicU64::new(0));
-            registry.install(mcp_tool(Arc::clone(&compiled), Arc::clone(&calls))?, false)?;
-            INSTALLED.lock().push(Entry {
-                name: manifest.name.clone(),
-                slot: Some(slot),
-                tool: compiled,
-                module_bytes: module.len(),
-                installed_us: cpu::micros(),
-                calls,
-            });
-            Ok(manifest.name)
+            let entry = activate(compile(&manifest_text, &module)?, Some(slot), module.len(), false)?;
+            let name = entry.name().to_string();
+            INSTALLED.lock().push(entry);
+            Ok(name)
         })();
         match outcome {
             Ok(name) => {
