@@ -76,8 +76,15 @@ impl KernelHost {
             Some(mcp::Found::BuiltIn(_)) => {}
             _ => return Err(format!("unknown tool '{name}'")),
         }
-        session.call_tool(name, &arguments).map(|output| output.structured).map_err(|e| format!("{e}"))
+        session.call_tool(name, &arguments).map(|output| output.structured).map_err(|e| failed(&format!("{name}: {e}")))
     }
+}
+
+/// A host function's failure: the module sees only a status, so the reason goes to the
+/// kernel log (as the SDK's `Status::Failed` says).
+fn failed(why: &str) -> String {
+    ::log::warn!("installed tool: {why}");
+    why.into()
 }
 
 fn bytes_of(value: &Value) -> Vec<u8> {
@@ -130,7 +137,7 @@ impl wasmhost::Host for KernelHost {
     }
 
     fn file_read(&mut self, path: &str, offset: u32, buffer: &mut [u8]) -> Result<usize, String> {
-        let (bytes, _) = storage::read(path, offset, buffer.len()).map_err(|e| format!("{e}"))?;
+        let (bytes, _) = storage::read(path, offset, buffer.len()).map_err(|e| failed(&format!("{path}: {e}")))?;
         let n = bytes.len().min(buffer.len());
         buffer[..n].copy_from_slice(&bytes[..n]);
         Ok(n)
