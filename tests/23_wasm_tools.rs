@@ -207,19 +207,13 @@ fn hostile_modules_are_stopped_or_refused_and_the_lm75_example_reads_the_bus() {
     for round in 0..2000 {
         let mut module = seeds[round % seeds.len()].clone();
         for _ in 0..1 + rng.below(3) {
-            let at = rng.below(module.len());
-            match rng.below(3) {
-                0 => module[at] = rng.next_u32() as u8,
-                1 => module.truncate(at.max(4)),
-                _ => module.insert(at, rng.next_u32() as u8),
-            }
+            rng.mutate(&mut module, 4);
         }
         let mut manifest_text = json!({"name": format!("m{round}"), "description": "mutant", "capabilities": {"gpio": [17], "time": true}, "limits": {"fuel": 100000}}).to_string();
         if round % 2 == 1 {
             let mut bytes = manifest_text.into_bytes();
             let at = rng.below(bytes.len());
-            let alphabet = b"{}[]\":,0189az -";
-            bytes[at] = alphabet[rng.below(alphabet.len())];
+            bytes[at] = *rng.pick(b"{}[]\":,0189az -").unwrap_or(&b' ');
             manifest_text = String::from_utf8_lossy(&bytes).into_owned();
         }
         let reply = vm

@@ -66,6 +66,19 @@ impl Rng {
         }
     }
 
+    /// One random edit of `bytes` for a mutation test: a byte replaced, the tail cut off
+    /// (never below `keep` bytes), or a byte inserted.
+    #[cfg(feature = "std")]
+    pub fn mutate(&mut self, bytes: &mut std::vec::Vec<u8>, keep: usize) {
+        let at = self.below(bytes.len());
+        match self.below(3) {
+            0 if at < bytes.len() => bytes[at] = self.next_u32() as u8,
+            0 => {}
+            1 => bytes.truncate(at.max(keep)),
+            _ => bytes.insert(at, self.next_u32() as u8),
+        }
+    }
+
     /// One element of `items` (`None` when empty).
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         items.get(self.below(items.len()))
