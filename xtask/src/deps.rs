@@ -13,6 +13,8 @@ impl Args {
     /// Installs everything `cargo xtask test` needs.
     pub fn run(self) -> Result<()> {
         ensure_rust_target()?;
+        // The installed tools' target (`cargo xtask wasm-tool build`, which the tests run).
+        ensure_target(crate::wasm_tool::TARGET)?;
         for machine in ["raspi3b", "raspi4b", "virt"] {
             ensure_qemu(machine)?;
         }
@@ -27,18 +29,12 @@ fn output(command: &mut Command) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Adds the `aarch64-unknown-none` and `wasm32-unknown-unknown` targets and the `rust-src`/`llvm-tools`/`clippy`/`rustfmt` components when
+/// Adds the `aarch64-unknown-none` target and the `rust-src`/`llvm-tools`/`clippy`/`rustfmt` components when
 /// missing (automatic toolchain installs may be disabled, so `rust-toolchain.toml` alone
 /// is not enough).
 pub fn ensure_rust_target() -> Result<()> {
     let root = util::root();
-    let installed = output(Command::new("rustup").current_dir(&root).args(["target", "list", "--installed"]))
-        .context("rustup not found: install Rust with rustup first")?;
-    for target in ["aarch64-unknown-none", "wasm32-unknown-unknown"] {
-        if !installed.lines().any(|l| l.trim() == target) {
-            util::run(Command::new("rustup").current_dir(&root).args(["target", "add", target]))?;
-        }
-    }
+    ensure_target("aarch64-unknown-none")?;
     let components = output(Command::new("rustup").current_dir(&root).args(["component", "list", "--installed"]))
         .unwrap_or_default();
     for component in ["rust-src", "llvm-tools", "clippy", "rustfmt"] {
@@ -49,8 +45,8 @@ pub fn ensure_rust_target() -> Result<()> {
     Ok(())
 }
 
-/// Adds the Rust target `target` when it is missing (e.g. `wasm32-unknown-unknown` for
-/// the installed tools).
+/// Adds the Rust target `target` when it is missing (the kernel's, the installed tools'
+/// `wasm32-unknown-unknown`, the NEON tests' `aarch64-unknown-linux-musl`).
 pub fn ensure_target(target: &str) -> Result<()> {
     let root = util::root();
     let installed = output(Command::new("rustup").current_dir(&root).args(["target", "list", "--installed"]))

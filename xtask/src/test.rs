@@ -77,16 +77,7 @@ impl Args {
     /// emulator is an error, not a skip.
     fn neon_tests(&self, root: &std::path::Path, no_shared: bool) -> Result<()> {
         const TARGET: &str = "aarch64-unknown-linux-musl";
-        let installed = std::process::Command::new("rustup")
-            .current_dir(root)
-            .args(["target", "list", "--installed"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET))
-            .unwrap_or(false);
-        if !installed {
-            util::run(std::process::Command::new("rustup").current_dir(root).args(["target", "add", TARGET]))
-                .with_context(|| format!("the NEON kernel tests need the {TARGET} target"))?;
-        }
+        deps::ensure_target(TARGET).with_context(|| format!("the NEON kernel tests need the {TARGET} target"))?;
         if std::process::Command::new("qemu-aarch64").arg("--version").output().is_err() {
             bail!("the NEON kernel tests need qemu-aarch64 (package qemu-user; `cargo xtask setup` installs it)");
         }

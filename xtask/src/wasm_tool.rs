@@ -8,7 +8,8 @@ use crate::{deps, util};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
-const TARGET: &str = "wasm32-unknown-unknown";
+/// The target tools are built for.
+pub const TARGET: &str = "wasm32-unknown-unknown";
 
 /// Build WebAssembly tools for `tool_install`.
 #[derive(clap::Args)]
