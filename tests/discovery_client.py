@@ -73,12 +73,13 @@ def options_of(message):
     return out
 
 
-def dhcp_exchange(raw, mac, kind, xid, options=b"", deadline=30.0):
-    """Sends a DHCP message until an answer for `xid` arrives; returns (yiaddr, options)."""
+def dhcp_exchange(raw, mac, kind, xid, options=b"", deadline=30.0, every=1.0):
+    """Sends a DHCP message every `every` s until an answer for `xid` arrives; returns
+    (yiaddr, options, server MAC)."""
     end = time.time() + deadline
     while time.time() < end:
         raw.send(frame(mac, dhcp_message(kind, xid, mac, options)))
-        stop = time.time() + 1.0
+        stop = time.time() + every
         while time.time() < stop:
             raw.settimeout(max(0.01, stop - time.time()))
             try:
@@ -102,7 +103,10 @@ def get_lease(mac):
     raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
     raw.bind((IFNAME, 0))
     xid = random.randrange(1 << 32)
-    offered, options, server_mac = dhcp_exchange(raw, mac, 1, xid, b"\x0c\x04host")
+    # Frames from the first moment, while the guest still boots (a computer talks as soon as
+    # the link is up), so some reach the NIC while the network comes up: one that did, before
+    # the kernel could acknowledge it, once stopped the boot (an asserted line, see net::init).
+    offered, options, server_mac = dhcp_exchange(raw, mac, 1, xid, b"\x0c\x04host", every=0.05)
     check(offered is not None, f"DHCP offer: {offered} from {server_mac.hex(':') if server_mac else None}")
     check(options.get(53) == b"\x02", "the answer is an OFFER")
     server = options.get(54)

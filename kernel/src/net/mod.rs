@@ -107,6 +107,7 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
     let mdns_host = settings.net_mdns.then(|| settings.net_hostname.clone());
     let mut all_irq = true;
     let mut paths = Vec::new();
+    let mut lines = Vec::new();
     for device in found {
         let plan = match device.kind {
             // The computer at the other end of the cable is given its address by the board.
@@ -137,7 +138,7 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
             settings.net_port
         );
         match device.irq {
-            Some(line) => crate::irq::register(line, on_interrupt),
+            Some(line) => lines.push(line),
             None => all_irq = false,
         }
         paths.push(Stack::new(device.kind, device.device, plan, settings.net_port));
@@ -149,6 +150,13 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
         crate::println!("MCP over HTTP: read-only bearer token {read_token} (read-only tools, resources, prompts)");
     }
     *PATHS.lock() = paths;
+    // Only now may the lines fire: the handler acknowledges the devices in PATHS, and a
+    // frame that arrived while the stacks were built (the computer at the other end sends
+    // from the moment the link is up) leaves a level-triggered line asserted; enabled
+    // earlier, it interrupted core 0 again after every return and boot went no further.
+    for line in lines {
+        crate::irq::register(line, on_interrupt);
+    }
     refresh_hosts();
     ALL_IRQ.store(all_irq, Ordering::Relaxed);
     crate::executor::spawn("network", task());
