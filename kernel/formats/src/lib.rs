@@ -1,7 +1,8 @@
 //! Byte formats the kernel reads from sources it does not control: the card's settings
 //! file ([`settings`]), its partition table ([`mbr`]) and FAT32 cluster chains ([`fat32`]); [`base64`] for binary contents; and [`boot_files`], the files a write must not touch.
 //! From the network: [`dhcp`] (the server the USB gadget's link runs) and [`mdns`] (the
-//! responder that makes `kingly.local` and the MCP service findable).
+//! responder that makes `kingly.local` and the MCP service findable), and [`mqtt`], the MQTT 5
+//! packets a broker exchanges with the board.
 //!
 //! `#![no_std]` + `alloc`, no hardware, no unsafe: the kernel links it, and it is tested (and
 //! fuzzed by mutation) on the host. Every parser takes arbitrary bytes and returns either a
@@ -18,4 +19,5 @@ pub mod dhcp;
 pub mod fat32;
 pub mod mbr;
 pub mod mdns;
+pub mod mqtt;
 pub mod settings;
