@@ -19,7 +19,8 @@
 //! returns at most one response line; notifications the server sends (progress, log
 //! messages) queue up and the transport drains them with
 //! [`server::Server::drain_outgoing`]. Kernel code calls tools without JSON framing through
-//! [`server::Server::call_tool`].
+//! [`server::Server::call_tool`]. [`http`] holds the rules of Streamable HTTP and [`mqtt`]
+//! those of MCP over MQTT (topics, presence, one session per client).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -30,6 +31,7 @@ pub mod confirm;
 pub mod frame;
 pub mod http;
 pub mod jsonrpc;
+pub mod mqtt;
 pub mod resource;
 pub mod scan;
 pub mod schema;
