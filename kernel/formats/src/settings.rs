@@ -79,6 +79,17 @@ pub struct Settings {
     /// The board's address and prefix on the gadget's link (a DHCP server there gives the
     /// host the following addresses).
     pub usb_address: ([u8; 4], u8),
+    /// The MQTT 5 broker to serve MCP over (address, port); `None` = no MQTT.
+    pub mqtt_broker: Option<([u8; 4], u16)>,
+    /// The broker's user name.
+    pub mqtt_username: Option<String>,
+    /// The broker's password.
+    pub mqtt_password: Option<String>,
+    /// The MCP server name on the broker (`/`-separated levels); `None` = `kingly/<hostname>`.
+    pub mqtt_name: Option<String>,
+    /// MQTT clients may call tools that change the machine (the control role); off = the
+    /// read role.
+    pub mqtt_control: bool,
 }
 
 /// The gadget link's default address: 10.42.0.1/24.
@@ -101,6 +112,11 @@ impl Default for Settings {
             net_mdns: true,
             usb_gadget: true,
             usb_address: USB_ADDRESS,
+            mqtt_broker: None,
+            mqtt_username: None,
+            mqtt_password: None,
+            mqtt_name: None,
+            mqtt_control: false,
         }
     }
 }
@@ -122,6 +138,23 @@ impl core::fmt::Display for Warning {
             write!(f, "{FILE_NAME} line {}: {}", self.line, self.message)
         }
     }
+}
+
+/// Parses `a.b.c.d` or `a.b.c.d:port` (port 1-65535), `default_port` when it has none.
+pub fn parse_endpoint(text: &str, default_port: u16) -> Option<([u8; 4], u16)> {
+    match text.split_once(':') {
+        None => Some((parse_ipv4(text)?, default_port)),
+        Some((address, port)) => {
+            let port = port.parse::<u16>().ok().filter(|p| *p > 0 && !port.starts_with('+'))?;
+            Some((parse_ipv4(address)?, port))
+        }
+    }
+}
+
+/// `text` if it is 1-`max` printable ASCII characters without spaces at its ends.
+fn printable(text: &str, max: usize) -> Option<String> {
+    (!text.is_empty() && text.len() <= max && text.bytes().all(|b| (0x21..0x7f).contains(&b) || b == b' '))
+        .then(|| text.into())
 }
 
 /// Parses a dotted IPv4 address.
@@ -267,6 +300,34 @@ pub fn parse(bytes: &[u8]) -> (Settings, Vec<Warning>) {
                 Some(cidr) => settings.usb_address = cidr,
                 None => bad(POOL_RULE),
             },
+            "mqtt.broker" => match parse_endpoint(value, crate::mqtt::PORT) {
+                Some(endpoint) => settings.mqtt_broker = Some(endpoint),
+                None => bad("must be an IPv4 address with an optional port, e.g. 192.168.1.2:1883"),
+            },
+            "mqtt.username" => match printable(value, 256) {
+                Some(text) => settings.mqtt_username = Some(text),
+                None => bad("must be 1-256 printable characters"),
+            },
+            "mqtt.password" => match printable(value, 256) {
+                Some(text) => settings.mqtt_password = Some(text),
+                None => bad("must be 1-256 printable characters"),
+            },
+            "mqtt.name" => {
+                let levels_ok = value.len() <= 200
+                    && value.split('/').all(|level| {
+                        !level.is_empty() && level.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                    });
+                if levels_ok {
+                    settings.mqtt_name = Some(value.into());
+                } else {
+                    bad("must be '/'-separated names of A-Z a-z 0-9 - _ . (e.g. greenhouse/shed)");
+                }
+            }
+            "mqtt.role" => match value {
+                "read" => settings.mqtt_control = false,
+                "control" => settings.mqtt_control = true,
+                _ => bad("must be 'read' or 'control'"),
+            },
             _ => warnings.push(Warning { line, message: format!("unknown setting '{key}' ignored") }),
         }
     }
@@ -312,7 +373,15 @@ pub fn template(model: Option<&str>, usb_network: bool) -> String {
          # USB-C power port) is a serial console and a network adapter for the computer it\n\
          # is plugged into, which gets an address by DHCP from the board.\n\
          usb.gadget = on\n\
-         usb.address = 10.42.0.1/24\n",
+         usb.address = 10.42.0.1/24\n\
+         # MCP over MQTT 5: serve the same tools through a broker (a fleet behind one\n\
+         # endpoint: cargo xtask fleet). Its credentials; the server name clients see\n\
+         # (default kingly/<hostname>); read = read-only tools, control = everything.\n\
+         #mqtt.broker = 192.168.1.2:1883\n\
+         #mqtt.username = board\n\
+         #mqtt.password = change-me\n\
+         #mqtt.name = greenhouse/shed\n\
+         mqtt.role = read\n",
         model.unwrap_or("none"),
         if usb_network { "on" } else { "off" }
     )
@@ -382,6 +451,22 @@ mod tests {
         assert_eq!(parse(template(None, false).as_bytes()).0.model, None);
         let (s, warnings) = parse(template(None, true).as_bytes());
         assert!(warnings.is_empty() && s.net_usb, "{warnings:?}");
+    }
+
+    #[test]
+    fn mqtt_settings() {
+        let text = "mqtt.broker = 10.0.2.2:11883\nmqtt.username = board one\nmqtt.password = s3cret!\n\
+                    mqtt.name = greenhouse/shed-1\nmqtt.role = control\n";
+        let (s, warnings) = parse(text.as_bytes());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(s.mqtt_broker, Some(([10, 0, 2, 2], 11883)));
+        assert_eq!((s.mqtt_username.as_deref(), s.mqtt_password.as_deref()), (Some("board one"), Some("s3cret!")));
+        assert_eq!((s.mqtt_name.as_deref(), s.mqtt_control), (Some("greenhouse/shed-1"), true));
+        assert_eq!(parse(b"mqtt.broker = 10.0.0.1\n").0.mqtt_broker, Some(([10, 0, 0, 1], 1883)));
+        let bad = "mqtt.broker = 10.0.0.1:0\nmqtt.broker = host:1883\nmqtt.broker = 1.2.3.4:+5\nmqtt.name = a/#\n\
+                   mqtt.name = /a\nmqtt.name = a//b\nmqtt.role = admin\nmqtt.username = \u{1}\n";
+        let (s, warnings) = parse(bad.as_bytes());
+        assert_eq!((warnings.len(), s), (8, Settings::default()), "{warnings:?}");
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! Pi 4's Ethernet — each its own `smoltcp` interface ([`path::Stack`]) addressed by DHCP,
 //! the static settings, or as the DHCP server of a cable link, answering ICMP echo and mDNS
 //! (`kingly.local`), and serving MCP over Streamable HTTP ([`http`]) on the settings' port.
-//! The MCP sessions are shared: a client may reach the board on any path.
+//! The MCP sessions are shared: a client may reach the board on any path. With a broker
+//! in the settings, [`mqtt`] serves the same tools over MCP over MQTT.
 //!
 //! One executor task ([`task`]) polls the paths when a NIC interrupts or a timer (`smoltcp`'s
 //! `poll_delay`) expires. Work that takes long (a tool call from HTTP, a ping) never holds
 //! the paths' lock while it waits: each access locks briefly.
 
 pub mod http;
+pub mod mqtt;
 pub mod nic;
 pub mod path;
 
@@ -103,7 +105,7 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
             None
         }
     };
-    http::init_endpoint(registry, token, read_token);
+    http::init_endpoint(alloc::sync::Arc::clone(&registry), token, read_token);
     let mdns_host = settings.net_mdns.then(|| settings.net_hostname.clone());
     let mut all_irq = true;
     let mut paths = Vec::new();
@@ -160,6 +162,7 @@ pub fn init(registry: alloc::sync::Arc<mcp::server::Registry>) {
     refresh_hosts();
     ALL_IRQ.store(all_irq, Ordering::Relaxed);
     crate::executor::spawn("network", task());
+    mqtt::start(registry);
 }
 
 /// A polled device has frames (the USB gadget's task): wake the network task.
@@ -295,6 +298,7 @@ use core::future::Future;
 async fn task() {
     loop {
         pump(None);
+        mqtt::wake();
         refresh_hosts();
         let mut delay_us = 50_000u64;
         for stack in PATHS.lock().iter_mut() {

@@ -2,7 +2,7 @@
 //!
 //! Usage: `net_status` reports every path (device, MAC, link, address and how it was
 //! obtained, gateway, DNS, mDNS name, DHCP leases it gave), frame counters and the HTTP
-//! server's figures; without a network
+//! server's figures, MQTT's state (with `mqtt.broker`); without a network
 //! device it says why (state, not an error). `net_ping host=10.0.2.2 count=3` sends ICMP
 //! echo requests. `net_token` shows the bearer token MCP-over-HTTP clients need; it is
 //! reachable only from the serial console (local), never over the network.
@@ -141,6 +141,26 @@ fn status() -> ToolOutput {
         if let Some(gadget) = gadget {
             top.insert("gadget".into(), gadget);
         }
+        if let Some(m) = crate::net::mqtt::status() {
+            let _ = writeln!(
+                text,
+                "mqtt: broker {} {}, server {} (id {}), {} client(s), {} message(s), {} connect(s){}",
+                m.broker,
+                if m.connected { "connected" } else { "not connected" },
+                m.server_name,
+                m.server_id,
+                m.clients,
+                m.messages,
+                m.connects,
+                m.last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default()
+            );
+            top.insert(
+                "mqtt".into(),
+                json!({"broker": m.broker, "connected": m.connected, "server_id": m.server_id,
+                       "server_name": m.server_name, "clients": m.clients, "messages": m.messages,
+                       "connects": m.connects, "last_error": m.last_error}),
+            );
+        }
     }
     text.push_str(&gadget_text);
     ToolOutput::with_text(out, text)
@@ -208,7 +228,7 @@ pub fn register(server: &mut Server) {
             Declaration::new("net_status", |_, _| Ok(status()))
             .title("Network status")
             .description("The network paths (virtio, USB adapter, the USB gadget's cable link, Ethernet): for each the device, MAC, link, IPv4 address and how it was obtained (DHCP, static settings, or this board serving the link), gateway, DNS, the mDNS name, the addresses handed to a computer on the cable, frame counters, and the MCP-over-HTTP server's figures. Without a network device, up=false and the reason.")
-            .output_schema_text(r#"{"type":"object","properties":{"up":{"type":"boolean"},"error":{"type":"string"},"device":{"type":"string"},"mac":{"type":"string"},"link":{"type":"boolean"},"address":{"type":["string","null"]},"source":{"enum":["dhcp","static","server","none"]},"gateway":{"type":["string","null"]},"dns":{"type":"array","items":{"type":"string"}},"mdns":{"type":["string","null"],"description":"the mDNS name answered on this path"},"leases":{"type":"array","description":"addresses this board gave the computer on a cable link","items":{"type":"object","properties":{"address":{"type":"string"},"mac":{"type":"string"},"bound":{"type":"boolean"},"host_name":{"type":["string","null"]}}}},"counters":{"type":"object"},"http":{"type":"object"},"gadget":{"type":"object","description":"the USB device port (Zero 2 W, Pi 4): running, state, speed, serial_open, network_up"},"paths":{"type":"array","description":"every network path (virtio, usb-nic, usb-gadget, genet), the first also at the top level","items":{"type":"object","properties":{"path":{"enum":["virtio","usb-nic","usb-gadget","genet"]},"device":{"type":"string"},"address":{"type":["string","null"]},"source":{"type":"string"}},"required":["path","device","address","source"]}}},"required":["up"]}"#)
+            .output_schema_text(r#"{"type":"object","properties":{"up":{"type":"boolean"},"error":{"type":"string"},"device":{"type":"string"},"mac":{"type":"string"},"link":{"type":"boolean"},"address":{"type":["string","null"]},"source":{"enum":["dhcp","static","server","none"]},"gateway":{"type":["string","null"]},"dns":{"type":"array","items":{"type":"string"}},"mdns":{"type":["string","null"],"description":"the mDNS name answered on this path"},"leases":{"type":"array","description":"addresses this board gave the computer on a cable link","items":{"type":"object","properties":{"address":{"type":"string"},"mac":{"type":"string"},"bound":{"type":"boolean"},"host_name":{"type":["string","null"]}}}},"counters":{"type":"object"},"http":{"type":"object"},"gadget":{"type":"object","description":"the USB device port (Zero 2 W, Pi 4): running, state, speed, serial_open, network_up"},"mqtt":{"type":"object","description":"MCP over MQTT (with mqtt.broker set): broker, connected, server_id, server_name, clients, messages, connects, last_error"},"paths":{"type":"array","description":"every network path (virtio, usb-nic, usb-gadget, genet), the first also at the top level","items":{"type":"object","properties":{"path":{"enum":["virtio","usb-nic","usb-gadget","genet"]},"device":{"type":"string"},"address":{"type":["string","null"]},"source":{"type":"string"}},"required":["path","device","address","source"]}}},"required":["up"]}"#)
             .annotations(Annotations::READ_ONLY)
         },
     );
