@@ -19,6 +19,7 @@ impl Args {
             ensure_qemu(machine)?;
         }
         ensure_python_packages()?;
+        ensure_mosquitto()?;
         eprintln!("setup complete");
         Ok(())
     }
@@ -115,6 +116,31 @@ pub fn ensure_qemu(machine: &str) -> Result<()> {
         bail!("installed QEMU still lacks machine '{machine}' (need QEMU 9.0 or newer)");
     }
     Ok(())
+}
+
+/// The MQTT broker the fleet commands and tests run (Mosquitto, from Debian's packages).
+pub const MOSQUITTO: &str = "mosquitto";
+
+/// Mosquitto, installed from Debian's packages when missing (as QEMU is). Returns its path.
+pub fn ensure_mosquitto() -> Result<PathBuf> {
+    let find = || {
+        ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    };
+    if let Some(path) = find() {
+        return Ok(path);
+    }
+    if !is_root() || !std::path::Path::new("/etc/debian_version").exists() {
+        bail!("{MOSQUITTO} (the MQTT broker) not found. Install it with:\n  sudo apt-get install -y mosquitto");
+    }
+    eprintln!("{MOSQUITTO} not found: installing it");
+    util::run(Command::new("apt-get").args(["update", "-q"]))?;
+    util::run(
+        Command::new("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q", MOSQUITTO]),
+    )?;
+    find().context("mosquitto was installed but is not in /usr/sbin")
 }
 
 /// Adds a bookworm-backports source derived from the system's own Debian source (so no

@@ -9,6 +9,7 @@ mod bridge;
 mod build;
 mod debian;
 mod deps;
+mod fleet;
 mod image;
 mod lint;
 mod llm;
@@ -65,6 +66,8 @@ enum Command {
     Symbolize(symbolize::Args),
     /// Build WebAssembly tools to install on a running kernel (`tool_install`).
     WasmTool(wasm_tool::Args),
+    /// One MCP endpoint (stdio) in front of every board on an MQTT 5 broker.
+    Fleet(fleet::Args),
     /// The MCP core as a stdio server with the benchmark's tools (the process `bench mcp`
     /// measures against the SDK servers).
     #[command(hide = true)]
@@ -92,6 +95,7 @@ fn main() {
         Command::Setup(args) => args.run(),
         Command::Symbolize(args) => args.run(),
         Command::WasmTool(args) => args.run(),
+        Command::Fleet(args) => args.run(),
         Command::McpStdio { floor } => bench::serve_mcp_stdio(floor),
     };
     if let Err(error) = result {

@@ -55,6 +55,15 @@ pub struct Args {
     /// `--setting net.mode=server --setting net.address=10.77.0.1/24`; repeatable.
     #[arg(long = "setting", value_name = "KEY=VALUE")]
     settings: Vec<String>,
+    /// Start an MQTT broker (Mosquitto on 127.0.0.1, installed from Debian's packages when
+    /// missing) and N guests serving MCP over MQTT through it as `fleet/board1..N`, each in
+    /// its own user-mode network with its console in target/fleet/boardN.log; Ctrl-C stops
+    /// them all. `--setting` lines go to every guest.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=16))]
+    fleet: Option<u8>,
+    /// The broker's port with --fleet.
+    #[arg(long, default_value_t = 1883)]
+    broker_port: u16,
 }
 
 /// A random token from the host's entropy source.
@@ -111,7 +120,10 @@ pub fn settings_args(board: Board, settings: &str) -> Result<Vec<String>> {
     bytes.extend_from_slice(settings.as_bytes());
     let dir = util::root().join("target/qemu-model");
     std::fs::create_dir_all(&dir)?;
-    let file = dir.join(format!("settings-{}-{}.bin", board.name(), std::process::id()));
+    // One file per machine: --fleet starts several from this process.
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = dir.join(format!("settings-{}-{}-{n}.bin", board.name(), std::process::id()));
     std::fs::write(&file, bytes)?;
     Ok(vec!["-device".into(), format!("loader,file={},addr={address:#x},force-raw=on", file.display())])
 }
@@ -220,10 +232,13 @@ impl Args {
             );
         }
         deps::ensure_qemu(qemu_board.name())?;
-        let image = match self.image {
+        let image = match self.image.clone() {
             Some(image) => image,
             None => self.build.run()?.image,
         };
+        if let Some(count) = self.fleet {
+            return fleet(qemu_board, &image, count, self.broker_port, &self.settings);
+        }
         let mut qemu = Command::new(deps::QEMU);
         qemu.args(machine_args(self.build.board, &image)?);
         if let Some(model) = &self.model {
@@ -290,6 +305,77 @@ impl Args {
             bail!("QEMU exited with {status}");
         }
         Ok(())
+    }
+}
+
+/// `--fleet N`: Mosquitto on 127.0.0.1:`broker_port` and `count` guests wired to it.
+fn fleet(board: Board, image: &Path, count: u8, broker_port: u16, extra: &[String]) -> Result<()> {
+    if board.facts().qemu_nic.is_none() {
+        bail!("--fleet needs a board with a QEMU network device (use --board virt)");
+    }
+    let mosquitto = deps::ensure_mosquitto()?;
+    let dir = util::root().join("target/fleet");
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("mosquitto.conf");
+    // Only this machine can reach it (QEMU's user network reaches 127.0.0.1 as 10.0.2.2).
+    std::fs::write(
+        &config,
+        format!("listener {broker_port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"),
+    )?;
+    let log = std::fs::File::create(dir.join("mosquitto.log"))?;
+    let mut children = vec![testkit::process::Guard::kill(
+        Command::new(&mosquitto).arg("-c").arg(&config).stdout(log.try_clone()?).stderr(log).spawn()?,
+    )];
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    if std::net::TcpStream::connect(("127.0.0.1", broker_port)).is_err() {
+        bail!("mosquitto did not start on port {broker_port} (see {})", dir.join("mosquitto.log").display());
+    }
+    eprintln!("broker: mqtt://127.0.0.1:{broker_port} (Mosquitto, log in {})", dir.join("mosquitto.log").display());
+    for n in 1..=count {
+        let port = free_port()?;
+        let token = random_token()?;
+        let mut text = net_settings(board, &token, &random_token()?);
+        text.push_str(&format!(
+            "net.hostname = board{n}\nmqtt.broker = 10.0.2.2:{broker_port}\nmqtt.name = fleet/board{n}\n"
+        ));
+        for line in extra {
+            text.push_str(line);
+            text.push('\n');
+        }
+        let (_, warnings) = formats::settings::parse(text.as_bytes());
+        if let Some(warning) = warnings.first() {
+            bail!("--setting: {warning}");
+        }
+        let console = dir.join(format!("board{n}.log"));
+        let mut qemu = Command::new(deps::QEMU);
+        qemu.args(machine_args(board, image)?)
+            .args(net_args(board, port)?)
+            .args(settings_args(board, &text)?)
+            .args(["-display", "none", "-monitor", "none", "-serial"])
+            .arg(format!("file:{}", console.display()))
+            .stdin(Stdio::null());
+        children.push(testkit::process::Guard::kill(qemu.spawn()?));
+        eprintln!(
+            "fleet/board{n}: console {}, MCP over HTTP http://127.0.0.1:{port}/mcp (token {token})",
+            console.display()
+        );
+    }
+    eprintln!("{count} guest(s) up; Ctrl-C stops the broker and every guest");
+    let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+    let _ = ctrlc::set_handler(move || {
+        for pid in &pids {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+        std::process::exit(130);
+    });
+    // Until a guest or the broker ends.
+    loop {
+        for child in &mut children {
+            if let Some(status) = child.try_wait()? {
+                bail!("a fleet process ended ({status}); stopping the others");
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
 

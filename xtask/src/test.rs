@@ -21,6 +21,7 @@ impl Args {
     pub fn run(self) -> Result<()> {
         deps::ensure_rust_target()?;
         let python = deps::ensure_python_packages()?;
+        let mosquitto = deps::ensure_mosquitto()?;
         let root = util::root();
         let images = root.join("target/images");
         // The require rule (see `testkit`): under this command every missing prerequisite
@@ -52,6 +53,7 @@ impl Args {
             .env("KINGLY_TEST_IMAGES", &images)
             .env("KINGLY_REQUIRE", "1")
             .env("KINGLY_PYTHON", &python)
+            .env("KINGLY_MOSQUITTO", &mosquitto)
             .env("KINGLY_XTASK", std::env::current_exe()?);
         if no_shared {
             cargo.env("KINGLY_NO_SHARED", "1");
