@@ -22,17 +22,19 @@ const USER: &str = "fleet";
 fn broker(mosquitto: &Path, dir: &Path, port: u16) -> Guard {
     let config = dir.join("mosquitto.conf");
     let log = std::fs::File::create(dir.join("mosquitto.log")).expect("broker log");
-    let child = Command::new(mosquitto)
-        .arg("-c")
-        .arg(&config)
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("mosquitto starts");
+    let child = Guard::kill(
+        Command::new(mosquitto)
+            .arg("-c")
+            .arg(&config)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("mosquitto starts"),
+    );
     // Ready when it accepts connections.
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Guard::kill(child);
+            return child;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
