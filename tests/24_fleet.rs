@@ -54,6 +54,8 @@ fn guest(xtask: &Path, image: &Path, n: usize, broker_port: u16, password: &str)
         .args(["--setting", &format!("mqtt.broker=10.0.2.2:{broker_port}")])
         .args(["--setting", &format!("mqtt.username={USER}"), "--setting", &format!("mqtt.password={password}")])
         .args(["--setting", &format!("mqtt.name=fleet/board{n}"), "--setting", &format!("net.hostname=board{n}")])
+        // Board 1 lets MQTT clients change it; the others keep the default read role.
+        .args(["--setting", if n == 1 { "mqtt.role=control" } else { "mqtt.role=read" }])
         .arg("--image")
         .arg(image)
         .stdin(Stdio::piped())

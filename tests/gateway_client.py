@@ -123,13 +123,16 @@ async def main():
             missing = await session.call_tool("fleet_call", {"tool": "no_such_tool"})
             check(missing.is_error, "fleet_call of a tool no board has is an error")
 
-            # The boards' own rules hold through the gateway (read role by default).
+            # Each board's own role holds through the gateway: board1 gives MQTT the control
+            # role, board2 the read role.
+            changed = await session.call_tool("board1__test_hold", {"leave_kib": 0})
+            check(not changed.is_error, f"board1 (control role) runs a tool that changes it: {changed.structured_content}")
             try:
-                result = await session.call_tool("board1__power_reboot", {"confirm": True})
+                result = await session.call_tool("board2__test_hold", {"leave_kib": 0})
                 text = result.content[0].text if result.content else ""
-                check(result.is_error and "control" in text, f"board1 refuses power_reboot to the read role: {text[:100]}")
+                check(result.is_error and "control" in text, f"board2 (read role) refuses it: {text[:100]}")
             except MCPError as error:
-                check("control" in error.message, f"board1 refuses power_reboot to the read role: {error.message[:100]}")
+                check("control" in error.message, f"board2 (read role) refuses it: {error.message[:100]}")
             try:
                 await session.call_tool("nosuch__memory_stats", {})
                 check(False, "an unknown board must be an error")
@@ -159,6 +162,20 @@ async def main():
             check(heard.changed > before, f"list_changed when {last} came back")
             result = await session.call_tool(f"{last}__memory_stats", {})
             check(not result.is_error, f"{last}__memory_stats after it came back")
+
+            # The broker restarts: the gateway reconnects and finds every board again.
+            before = heard.changed
+            ask_driver("restart-broker")
+            t = time.monotonic()
+            deadline = t + 90
+            while heard.changed < before + 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            check(heard.changed >= before + 2, "list_changed as the broker went and the boards came back")
+            await wait_boards(session, EXPECTED)
+            print(f"figure: gateway had every board again {time.monotonic() - t:.2f} s after the broker restarted",
+                  flush=True)
+            result = await session.call_tool("board2__memory_stats", {})
+            check(not result.is_error, "board2__memory_stats after the broker restart")
             await over_http(f"http://127.0.0.1:{http_port}/mcp", token)
     print("all checks passed", flush=True)
 

@@ -58,7 +58,8 @@ pub struct Args {
     /// Start an MQTT broker (Mosquitto on 127.0.0.1, installed from Debian's packages when
     /// missing) and N guests serving MCP over MQTT through it as `fleet/board1..N`, each in
     /// its own user-mode network with its console in target/fleet/boardN.log; Ctrl-C stops
-    /// them all. `--setting` lines go to every guest.
+    /// them all. The guests give MQTT clients the control role (the broker is reachable from
+    /// this machine only); `--setting` lines go to every guest (`mqtt.role=read` to change it).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=16))]
     fleet: Option<u8>,
     /// The broker's port with --fleet.
@@ -336,7 +337,7 @@ fn fleet(board: Board, image: &Path, count: u8, broker_port: u16, extra: &[Strin
         let token = random_token()?;
         let mut text = net_settings(board, &token, &random_token()?);
         text.push_str(&format!(
-            "net.hostname = board{n}\nmqtt.broker = 10.0.2.2:{broker_port}\nmqtt.name = fleet/board{n}\n"
+            "net.hostname = board{n}\nmqtt.broker = 10.0.2.2:{broker_port}\nmqtt.name = fleet/board{n}\nmqtt.role = control\n"
         ));
         for line in extra {
             text.push_str(line);
