@@ -176,6 +176,19 @@ async def main():
                   flush=True)
             result = await session.call_tool("board2__memory_stats", {})
             check(not result.is_error, "board2__memory_stats after the broker restart")
+
+            # A power action over MQTT runs after its answer: board1 (control role) reboots,
+            # leaves the fleet and comes back under a new server id.
+            old_id = [b["server_id"] for b in (await session.call_tool("fleet_list", {})).structured_content["boards"]
+                      if b["board"] == "board1"]
+            result = await session.call_tool("board1__power_reboot", {"confirm": True})
+            check(not result.is_error and result.structured_content.get("action") == "reboot",
+                  f"board1__power_reboot answered: {result.structured_content}")
+            await wait_boards(session, EXPECTED[1:], 60)
+            await wait_boards(session, EXPECTED, 90)
+            new_id = [b["server_id"] for b in (await session.call_tool("fleet_list", {})).structured_content["boards"]
+                      if b["board"] == "board1" and b["online"]]
+            check(len(new_id) == 1 and new_id != old_id, f"board1 rebooted and came back as {new_id} (was {old_id})")
             await over_http(f"http://127.0.0.1:{http_port}/mcp", token)
     print("all checks passed", flush=True)
 

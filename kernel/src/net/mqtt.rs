@@ -254,6 +254,22 @@ impl Link {
         self.send(&bytes)
     }
 
+    /// Before a power action: clears the retained presence (a clean DISCONNECT suppresses
+    /// the will that would), disconnects, and waits up to half a second for the bytes to leave.
+    fn goodbye(&mut self, presence_topic: &str, server_id: &str) {
+        let _ = self.publish(presence_topic, b"", true, server_id);
+        let _ = self.send(&wire::disconnect(0));
+        let started = cpu::micros();
+        let handle = self.handle;
+        while cpu::micros() - started < 500_000 {
+            let pending = with_path(self.path, |s| s.sockets.get_mut::<tcp::Socket>(handle).send_queue());
+            if pending.unwrap_or(0) == 0 {
+                break;
+            }
+            cpu::spin_for_micros(1_000);
+        }
+    }
+
     /// Takes in the bytes the socket holds; the next whole packet if there is one.
     fn receive(&mut self) -> Result<Option<Packet>, String> {
         if let Some(packet) = self.next()? {
@@ -465,6 +481,12 @@ fn serve(binding: &mut Binding, link: &mut Link, packet: Packet, server_id: &str
                 carry_out(link, out, server_id)?;
             }
             update(|s| s.clients = binding.clients().len());
+            if crate::system::has_pending() {
+                // A power action asked over MQTT: once its answer has left, say goodbye
+                // (presence cleared, a normal DISCONNECT, so no will is needed) and carry it out.
+                link.goodbye(&binding.presence_topic(), server_id);
+                crate::system::run_pending();
+            }
             Ok(())
         }
         Packet::SubAck { reasons, .. } => {
