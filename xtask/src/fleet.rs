@@ -89,7 +89,7 @@ struct State {
 }
 
 /// The connection to the broker and what the gateway knows.
-struct Gateway {
+pub struct Gateway {
     client_id: String,
     state: Mutex<State>,
     changed: Condvar,
@@ -109,24 +109,7 @@ fn parse_broker(text: &str) -> Result<String> {
 
 impl Args {
     pub fn run(self) -> Result<()> {
-        let broker = parse_broker(&self.broker)?;
-        let mut id = [0u8; 6];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut id)?;
-        let client_id = format!("kingly-fleet-{}", id.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        let gateway = Arc::new(Gateway {
-            client_id,
-            state: Mutex::new(State::default()),
-            changed: Condvar::new(),
-            writer: Mutex::new(None),
-            next_packet: AtomicU16::new(1),
-            next_request: AtomicU64::new(1),
-            filter: self.filter.clone(),
-        });
-        let credentials = (self.username.clone(), self.password.clone());
-        {
-            let gateway = Arc::clone(&gateway);
-            std::thread::spawn(move || gateway.keep_connected(&broker, &credentials));
-        }
+        let gateway = Gateway::start(&self.broker, (self.username.clone(), self.password.clone()), &self.filter)?;
         if let Some(port) = self.http {
             let token = match self.token {
                 Some(token) if token.len() >= 16 => token,
@@ -141,6 +124,54 @@ impl Args {
 }
 
 impl Gateway {
+    /// A gateway to `broker` (`mqtt://HOST:PORT`) for the boards whose server names match
+    /// `filter`, connecting (and reconnecting) in the background.
+    pub fn start(broker: &str, credentials: (Option<String>, Option<String>), filter: &str) -> Result<Arc<Gateway>> {
+        let broker = parse_broker(broker)?;
+        let mut id = [0u8; 6];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut id)?;
+        let client_id = format!("kingly-fleet-{}", id.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let gateway = Arc::new(Gateway {
+            client_id,
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            writer: Mutex::new(None),
+            next_packet: AtomicU16::new(1),
+            next_request: AtomicU64::new(1),
+            filter: filter.to_string(),
+        });
+        let background = Arc::clone(&gateway);
+        std::thread::spawn(move || background.keep_connected(&broker, &credentials));
+        Ok(gateway)
+    }
+
+    /// Boards online with their tools listed.
+    pub fn ready(&self) -> usize {
+        self.state.lock().unwrap().boards.values().filter(|b| b.online && b.ready).count()
+    }
+
+    /// Waits until `count` boards are ready or `timeout` passes; whether they are.
+    pub fn wait_ready(&self, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock().unwrap();
+        loop {
+            if state.boards.values().filter(|b| b.online && b.ready).count() >= count {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self.changed.wait_timeout(state, left).unwrap().0;
+        }
+    }
+
+    /// Calls `tool` on the board named `short` (as in its tool names): the board's result or
+    /// its JSON-RPC error.
+    pub fn call_on(&self, short: &str, tool: &str, arguments: Value) -> std::result::Result<Value, Value> {
+        self.call(&format!("{short}{SEPARATOR}{tool}"), arguments)
+    }
+
     /// Connects, serves the broker's packets until the connection ends, reconnects.
     fn keep_connected(self: &Arc<Self>, broker: &str, credentials: &(Option<String>, Option<String>)) {
         let mut backoff = Duration::from_millis(500);

@@ -309,57 +309,93 @@ impl Args {
     }
 }
 
+/// A guest of a fleet: QEMU, its console file, its HTTP endpoint and token.
+pub struct FleetGuest {
+    pub qemu: testkit::process::Guard,
+    pub console: PathBuf,
+    pub url: String,
+    pub token: String,
+}
+
+/// Starts guest `n` of a fleet: `board` booting `image`, serving MCP over MQTT as
+/// `fleet/board<n>` through the broker on the host's `broker_port` (10.0.2.2 from the guest)
+/// and over HTTP on a free host port, with `extra` settings lines, its console in `dir`.
+pub fn fleet_guest(
+    board: Board,
+    image: &Path,
+    n: u8,
+    broker_port: u16,
+    extra: &[String],
+    dir: &Path,
+) -> Result<FleetGuest> {
+    let port = free_port()?;
+    let token = random_token()?;
+    let mut text = net_settings(board, &token, &random_token()?);
+    text.push_str(&format!(
+        "net.hostname = board{n}\nmqtt.broker = 10.0.2.2:{broker_port}\nmqtt.name = fleet/board{n}\n"
+    ));
+    for line in extra {
+        text.push_str(line);
+        text.push('\n');
+    }
+    let (_, warnings) = formats::settings::parse(text.as_bytes());
+    if let Some(warning) = warnings.first() {
+        bail!("--setting: {warning}");
+    }
+    let console = dir.join(format!("board{n}.log"));
+    let mut qemu = Command::new(deps::QEMU);
+    qemu.args(machine_args(board, image)?)
+        .args(net_args(board, port)?)
+        .args(settings_args(board, &text)?)
+        .args(["-display", "none", "-monitor", "none", "-serial"])
+        .arg(format!("file:{}", console.display()))
+        .stdin(Stdio::null());
+    let qemu = testkit::process::Guard::kill(qemu.spawn()?);
+    Ok(FleetGuest { qemu, console, url: format!("http://127.0.0.1:{port}/mcp"), token })
+}
+
+/// Mosquitto on 127.0.0.1:`port` (anonymous: only this machine reaches it), its
+/// configuration and log in `dir`; returns once it accepts connections.
+pub fn local_broker(dir: &Path, port: u16) -> Result<testkit::process::Guard> {
+    let mosquitto = deps::ensure_mosquitto()?;
+    std::fs::create_dir_all(dir)?;
+    let config = dir.join("mosquitto.conf");
+    std::fs::write(
+        &config,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"),
+    )?;
+    let log = std::fs::File::create(dir.join("mosquitto.log"))?;
+    let broker = testkit::process::Guard::kill(
+        Command::new(&mosquitto).arg("-c").arg(&config).stdout(log.try_clone()?).stderr(log).spawn()?,
+    );
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(broker);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bail!("mosquitto did not start on port {port} (see {})", dir.join("mosquitto.log").display())
+}
+
 /// `--fleet N`: Mosquitto on 127.0.0.1:`broker_port` and `count` guests wired to it.
 fn fleet(board: Board, image: &Path, count: u8, broker_port: u16, extra: &[String]) -> Result<()> {
     if board.facts().qemu_nic.is_none() {
         bail!("--fleet needs a board with a QEMU network device (use --board virt)");
     }
-    let mosquitto = deps::ensure_mosquitto()?;
     let dir = util::root().join("target/fleet");
-    std::fs::create_dir_all(&dir)?;
-    let config = dir.join("mosquitto.conf");
-    // Only this machine can reach it (QEMU's user network reaches 127.0.0.1 as 10.0.2.2).
-    std::fs::write(
-        &config,
-        format!("listener {broker_port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"),
-    )?;
-    let log = std::fs::File::create(dir.join("mosquitto.log"))?;
-    let mut children = vec![testkit::process::Guard::kill(
-        Command::new(&mosquitto).arg("-c").arg(&config).stdout(log.try_clone()?).stderr(log).spawn()?,
-    )];
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    if std::net::TcpStream::connect(("127.0.0.1", broker_port)).is_err() {
-        bail!("mosquitto did not start on port {broker_port} (see {})", dir.join("mosquitto.log").display());
-    }
+    let mut children = vec![local_broker(&dir, broker_port)?];
     eprintln!("broker: mqtt://127.0.0.1:{broker_port} (Mosquitto, log in {})", dir.join("mosquitto.log").display());
     for n in 1..=count {
-        let port = free_port()?;
-        let token = random_token()?;
-        let mut text = net_settings(board, &token, &random_token()?);
-        text.push_str(&format!(
-            "net.hostname = board{n}\nmqtt.broker = 10.0.2.2:{broker_port}\nmqtt.name = fleet/board{n}\nmqtt.role = control\n"
-        ));
-        for line in extra {
-            text.push_str(line);
-            text.push('\n');
-        }
-        let (_, warnings) = formats::settings::parse(text.as_bytes());
-        if let Some(warning) = warnings.first() {
-            bail!("--setting: {warning}");
-        }
-        let console = dir.join(format!("board{n}.log"));
-        let mut qemu = Command::new(deps::QEMU);
-        qemu.args(machine_args(board, image)?)
-            .args(net_args(board, port)?)
-            .args(settings_args(board, &text)?)
-            .args(["-display", "none", "-monitor", "none", "-serial"])
-            .arg(format!("file:{}", console.display()))
-            .stdin(Stdio::null());
-        children.push(testkit::process::Guard::kill(qemu.spawn()?));
+        let mut settings = vec!["mqtt.role = control".to_string()];
+        settings.extend(extra.iter().cloned());
+        let guest = fleet_guest(board, image, n, broker_port, &settings, &dir)?;
         eprintln!(
-            "fleet/board{n}: console {}, MCP over HTTP http://127.0.0.1:{port}/mcp (token {token})",
-            console.display()
+            "fleet/board{n}: console {}, MCP over HTTP {} (token {})",
+            guest.console.display(),
+            guest.url,
+            guest.token
         );
+        children.push(guest.qemu);
     }
     eprintln!("{count} guest(s) up; Ctrl-C stops the broker and every guest");
     let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();

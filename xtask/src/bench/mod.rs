@@ -4,6 +4,7 @@
 //! samples, and comparisons are ratios of medians taken in the same run.
 
 mod boot;
+mod fleet;
 mod linux;
 mod llm_host;
 mod llm_qemu;
@@ -80,6 +81,19 @@ enum What {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+    /// MCP over MQTT: tools/call round trips through Mosquitto vs over HTTP to the same guest,
+    /// and how fast a gateway finds the boards (`cargo xtask fleet` against `qemu --fleet`).
+    Fleet {
+        /// Guests on the broker.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=16))]
+        boards: u8,
+        /// Rounds (each: a fresh gateway finds the boards, then the calls).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Calls per round and transport.
+        #[arg(long, default_value_t = 200)]
+        calls: usize,
+    },
 }
 
 /// Median and p99 of per-operation nanoseconds over batches.
@@ -130,6 +144,7 @@ impl Args {
             What::Net { boards, rounds, clients, seconds } => {
                 net::run(&boards, rounds.max(1), clients.max(1), seconds.max(0.5))
             }
+            What::Fleet { boards, rounds, calls } => fleet::run(boards, rounds.max(1), calls.max(10)),
         }
     }
 }

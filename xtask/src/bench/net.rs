@@ -20,7 +20,7 @@ struct Load {
 
 /// One client's HTTP/1.1 connection (keep-alive), speaking just enough HTTP for MCP's
 /// JSON responses (Content-Length or chunked bodies).
-struct Connection {
+pub(super) struct Connection {
     stream: std::io::BufReader<std::net::TcpStream>,
     address: String,
     token: Option<String>,
@@ -28,7 +28,7 @@ struct Connection {
 }
 
 impl Connection {
-    fn open(url: &str, token: &str) -> Result<Connection> {
+    pub(super) fn open(url: &str, token: &str) -> Result<Connection> {
         let address = url.trim_start_matches("http://").split('/').next().unwrap_or_default().to_string();
         let stream = std::net::TcpStream::connect(&address).with_context(|| format!("connecting to {address}"))?;
         stream.set_nodelay(true)?;
@@ -38,7 +38,7 @@ impl Connection {
     }
 
     /// Posts one JSON-RPC message; returns the status and the body.
-    fn post(&mut self, body: &str) -> Result<(u16, String)> {
+    pub(super) fn post(&mut self, body: &str) -> Result<(u16, String)> {
         use std::io::{BufRead, Read, Write};
         let mut head = format!(
             "POST /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json, \
