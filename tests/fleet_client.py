@@ -22,21 +22,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from fleet_driver import ask_driver, check
+
 HOST, PORT, USER, PASSWORD, BOARDS = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 HTTP_URL, HTTP_TOKEN = sys.argv[6], sys.argv[7]
-
-
-def check(condition, message):
-    if not condition:
-        print(f"FAIL: {message}", flush=True)
-        sys.exit(1)
-    print(f"ok: {message}", flush=True)
-
-
-def ask_driver(what):
-    print(f"do: {what}", flush=True)
-    line = sys.stdin.readline().strip()
-    check(line == "done", f"the test did: {what} ({line!r})")
 
 
 class Client:

@@ -19,21 +19,10 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from fleet_driver import ask_driver, check
+
 XTASK, BROKER, USER, PASSWORD, BOARDS = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 EXPECTED = [f"board{i}" for i in range(1, BOARDS + 1)]
-
-
-def check(condition, message):
-    if not condition:
-        print(f"FAIL: {message}", flush=True)
-        sys.exit(1)
-    print(f"ok: {message}", flush=True)
-
-
-def ask_driver(what):
-    print(f"do: {what}", flush=True)
-    line = sys.stdin.readline().strip()
-    check(line == "done", f"the test did: {what} ({line!r})")
 
 
 class Heard:

@@ -273,15 +273,25 @@ pub fn pump(busy: Option<http::Connection>) {
 /// Waits until the NIC interrupts or `deadline` (counter ticks) passes; always yields to
 /// the other tasks at least once, so a busy network cannot starve the console.
 fn wait(deadline: u64) -> impl core::future::Future<Output = ()> {
+    wait_event(&NIC_EVENT, &WAITER, deadline)
+}
+
+/// Waits until `event` is set (and takes it) — whoever sets it wakes `waiter` — or
+/// `deadline` (counter ticks) passes; yields to the other tasks at least once.
+pub(crate) fn wait_event(
+    event: &'static AtomicBool,
+    waiter: &'static crate::sync::WakerSlot,
+    deadline: u64,
+) -> impl core::future::Future<Output = ()> {
     let mut first = true;
     core::future::poll_fn(move |cx| {
-        if !first && (NIC_EVENT.swap(false, Ordering::AcqRel) || cpu::counter() >= deadline) {
+        if !first && (event.swap(false, Ordering::AcqRel) || cpu::counter() >= deadline) {
             return core::task::Poll::Ready(());
         }
         if first {
             first = false;
-            WAITER.register(cx.waker());
-            if NIC_EVENT.load(Ordering::Acquire) {
+            waiter.register(cx.waker());
+            if event.load(Ordering::Acquire) {
                 cx.waker().wake_by_ref();
             } else {
                 let mut sleep = crate::executor::sleep_until(deadline);

@@ -142,20 +142,7 @@ fn sleep_ms(ms: u64) -> crate::executor::Sleep {
 
 /// Waits until the network task polled (bytes may have arrived) or `ms` passed.
 fn wait(ms: u64) -> impl core::future::Future<Output = ()> {
-    let deadline = cpu::counter() + ms * cpu::counter_frequency() / 1000;
-    let mut first = true;
-    core::future::poll_fn(move |cx| {
-        if !first && (WOKEN.swap(false, Ordering::AcqRel) || cpu::counter() >= deadline) {
-            return core::task::Poll::Ready(());
-        }
-        if first {
-            first = false;
-            WAITER.register(cx.waker());
-            let mut sleep = crate::executor::sleep_until(deadline);
-            let _ = core::future::Future::poll(core::pin::Pin::new(&mut sleep), cx);
-        }
-        core::task::Poll::Pending
-    })
+    super::wait_event(&WOKEN, &WAITER, cpu::counter() + ms * cpu::counter_frequency() / 1000)
 }
 
 /// The TCP connection to the broker: removed from its path when dropped.
