@@ -358,6 +358,10 @@ pub fn fleet_guest(
 /// configuration and log in `dir`; returns once it accepts connections.
 pub fn local_broker(dir: &Path, port: u16) -> Result<testkit::process::Guard> {
     let mosquitto = deps::ensure_mosquitto()?;
+    // A broker already there would answer in place of ours.
+    if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+        bail!("port {port} is in use (another MQTT broker?): choose one with --broker-port");
+    }
     std::fs::create_dir_all(dir)?;
     let config = dir.join("mosquitto.conf");
     std::fs::write(
