@@ -64,13 +64,24 @@ async def over_http(url, token):
     check(response.status_code == 401, f"HTTP without the gateway's token: {response.status_code}")
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
         async with streamable_http_client(url, http_client=client) as (read, write, *_):
-            async with ClientSession(read, write) as session:
+            heard = Heard()
+            async with ClientSession(read, write, message_handler=heard) as session:
                 init = await asyncio.wait_for(session.initialize(), 60)
                 check(init.server_info.name == "kingly-fleet", "the gateway over HTTP (Python SDK streamable_http_client)")
                 boards, _ = await boards_with_tools(session)
                 check(boards == EXPECTED, f"HTTP tools/list has every board: {boards}")
                 result = await session.call_tool("board2__memory_stats", {})
                 check(not result.is_error and result.structured_content, "board2__memory_stats over HTTP")
+                # List changes reach an HTTP client on its event stream.
+                await asyncio.sleep(0.5)  # the SDK opens its GET stream after initialize
+                before = heard.changed
+                ask_driver(f"kill {BOARDS}")
+                deadline = time.monotonic() + 30
+                while heard.changed <= before and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                check(heard.changed > before, "list_changed on the HTTP event stream when a board left")
+                ask_driver(f"start {BOARDS}")
+                await wait_boards(session, EXPECTED)
 
 
 async def main():

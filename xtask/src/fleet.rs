@@ -725,8 +725,8 @@ fn serve_stdio(gateway: &Arc<Gateway>) -> Result<()> {
 }
 
 /// Serves MCP over Streamable HTTP on 127.0.0.1:`port` at `/mcp` for clients presenting
-/// `token` (JSON answers; no server-sent stream, so list changes reach HTTP clients when
-/// they list again). One thread per connection, requests checked by `mcp::http::parse`.
+/// `token`: JSON answers to POSTs, list changes on the client's GET event stream. One
+/// thread per connection, requests checked by `mcp::http::parse`.
 fn serve_http(gateway: Arc<Gateway>, port: u16, token: String) -> Result<()> {
     let listener =
         std::net::TcpListener::bind(("127.0.0.1", port)).with_context(|| format!("binding 127.0.0.1:{port}"))?;
@@ -781,9 +781,13 @@ fn http_connection(gateway: &Gateway, mut stream: TcpStream, token: &str) {
             response
         } else if request.method == "DELETE" {
             Response::empty(200)
+        } else if request.method == "GET" && request.header("accept").is_some_and(|a| a.contains("text/event-stream")) {
+            // The client's stream for what the server sends unasked: list changes.
+            event_stream(gateway, stream);
+            return;
         } else if request.method != "POST" {
-            let mut response = Response::error(405, "POST JSON-RPC messages to /mcp (no event stream here)");
-            response.headers.push(("Allow", "POST, DELETE".into()));
+            let mut response = Response::error(405, "POST JSON-RPC messages to /mcp, or GET its event stream");
+            response.headers.push(("Allow", "GET, POST, DELETE".into()));
             response
         } else {
             match serde_json::from_slice::<Value>(&request.body) {
@@ -793,12 +797,53 @@ fn http_connection(gateway: &Gateway, mut stream: TcpStream, token: &str) {
                         .to_string(),
                 ),
                 Ok(message) => match handle(gateway, &message, &initialized) {
-                    Some(answer) => Response::json(200, answer.to_string()),
+                    Some(answer) => {
+                        let mut response = Response::json(200, answer.to_string());
+                        if message["method"] == "initialize" {
+                            // Sessions hold no state here; the id lets clients open their stream.
+                            let id = gateway.next_request.fetch_add(1, Ordering::Relaxed);
+                            response.headers.push(("Mcp-Session-Id", format!("{}-{id}", gateway.client_id)));
+                        }
+                        response
+                    }
                     None => Response::empty(202),
                 },
             }
         };
         if stream.write_all(&response.to_bytes()).is_err() || response.close || request.wants_close() {
+            return;
+        }
+    }
+}
+
+/// Sends `notifications/tools/list_changed` on `stream` (server-sent events) whenever the
+/// boards' tools change, until the client goes away.
+fn event_stream(gateway: &Gateway, mut stream: TcpStream) {
+    let head = String::from_utf8_lossy(&mcp::http::event_stream_head(None))
+        .replace("Connection: close", "Connection: keep-alive");
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let mut seen = gateway.state.lock().unwrap().generation;
+    let mut quiet_since = Instant::now();
+    loop {
+        let state = gateway.state.lock().unwrap();
+        let (state, _) = gateway.changed.wait_timeout(state, Duration::from_secs(1)).unwrap();
+        let now = state.generation;
+        drop(state);
+        let written = if now != seen {
+            seen = now;
+            quiet_since = Instant::now();
+            let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).to_string();
+            stream.write_all(&mcp::http::event(&note))
+        } else if quiet_since.elapsed() > Duration::from_secs(15) {
+            // A comment line: finds a client that has gone.
+            quiet_since = Instant::now();
+            stream.write_all(b": keep-alive\n\n")
+        } else {
+            Ok(())
+        };
+        if written.is_err() {
             return;
         }
     }
