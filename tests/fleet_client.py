@@ -37,6 +37,7 @@ class Client:
         self.presence = {}  # server id -> (server name, online payload or None)
         self.inbox = []  # (topic, payload dict)
         self.connack = None
+        self.initializations = 0
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.id, protocol=mqtt.MQTTv5)
         if user is not None:
             self.client.username_pw_set(user, password)
@@ -112,10 +113,14 @@ class Client:
         self.client.subscribe(rpc, options=SubscribeOptions(qos=1, noLocal=True))
         self.client.subscribe(f"$mcp-server/capability/{server_id}/{name}", options=SubscribeOptions(qos=1))
         time.sleep(0.2)
-        request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        # A fresh id each time: a stale answer with a reused id (an error to a malformed
+        # message, say) must not pass for this one.
+        self.initializations += 1
+        request_id = 1_000_000 + self.initializations
+        request = {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "fleet-test", "version": "1"}}}
         self.publish(f"$mcp-server/{server_id}/{name}", request)
-        answer = self.take(rpc, 1)
+        answer = self.take(rpc, request_id)
         if answer is not None:
             self.publish(rpc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
         return rpc, answer
@@ -230,6 +235,32 @@ def main():
                               payload, qos=1)
     answer = client.call(rpcs[expected[2]], 300, "memory_stats", {})
     check(answer is not None and "result" in answer, f"{expected[2]}: still serving after malformed messages")
+
+    # A flood of initializes from 400 client ids: the board keeps at most 16 sessions, tells
+    # the oldest (ours) it is disconnected, and serves a client that initializes again.
+    board3 = [(s, n) for s, n in online.items() if n == expected[2]][0]
+    last_rpc = f"$mcp-rpc/flood-399/{board3[0]}/{board3[1]}"
+    client.client.subscribe(last_rpc, options=SubscribeOptions(qos=1, noLocal=True))
+    time.sleep(0.2)
+    started = time.monotonic()
+    for i in range(400):
+        flood_props = Properties(PacketTypes.PUBLISH)  # assigning UserProperty appends
+        flood_props.UserProperty = [("MCP-COMPONENT-TYPE", "mcp-client"), ("MCP-MQTT-CLIENT-ID", f"flood-{i}")]
+        request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "flood", "version": "1"}}}
+        client.client.publish(f"$mcp-server/{board3[0]}/{board3[1]}", json.dumps(request), qos=0, properties=flood_props)
+
+    def told_disconnected():
+        return any(t == rpcs[expected[2]] and p.get("method") == "notifications/disconnected" for t, p in client.inbox)
+
+    check(client.wait_for(told_disconnected, 60), f"{expected[2]}: the flood evicted our session and told us")
+    check(client.take(last_rpc, 1, 60) is not None, f"{expected[2]}: the flood's last initialize was answered "
+          f"({time.monotonic() - started:.1f} s for 400)")
+    rpc, answer = client.initialize(*board3)
+    check(answer is not None, f"{expected[2]}: initialize again after the flood")
+    answer = client.call(rpc, 301, "net_status", {})
+    clients = answer["result"]["structuredContent"]["mqtt"]["clients"] if answer and "result" in answer else None
+    check(clients is not None and clients <= 16, f"{expected[2]}: sessions stay bounded ({clients} held)")
 
     # A guest that dies goes offline by its will; started again it comes back.
     killed_id = [s for s, n in online.items() if n == expected[0]][0]

@@ -23,6 +23,8 @@ use core::fmt;
 
 /// The broker's standard TCP port.
 pub const PORT: u16 = 1883;
+/// User properties kept from one packet (the rest are checked and dropped).
+pub const MAX_USER_PROPERTIES: usize = 16;
 /// Longest remaining length the variable byte integer can say (268 435 455).
 const MAX_VARINT: u32 = 268_435_455;
 
@@ -195,13 +197,16 @@ impl<'a> Reader<'a> {
         let n = self.u16()?;
         self.take(n.into())
     }
-    fn string(&mut self) -> Result<String, Error> {
+    fn str(&mut self) -> Result<&'a str, Error> {
         let bytes = self.binary()?;
         let text = core::str::from_utf8(bytes).map_err(|_| Error::BadString)?;
         if text.contains('\0') {
             return Err(Error::BadString);
         }
-        Ok(text.into())
+        Ok(text)
+    }
+    fn string(&mut self) -> Result<String, Error> {
+        self.str().map(String::from)
     }
     fn properties(&mut self) -> Result<Properties, Error> {
         let n = self.varint()?;
@@ -260,9 +265,13 @@ impl<'a> Reader<'a> {
                     inner.u8()?;
                 }
                 prop::USER_PROPERTY => {
-                    let key = inner.string()?;
-                    let value = inner.string()?;
-                    p.user.push((key, value));
+                    let key = inner.str()?;
+                    let value = inner.str()?;
+                    // Every one is checked; only the first few are kept, so a packet of
+                    // thousands of tiny properties costs no more allocations than a few.
+                    if p.user.len() < MAX_USER_PROPERTIES {
+                        p.user.push((key.into(), value.into()));
+                    }
                 }
                 prop::MAXIMUM_PACKET_SIZE => {
                     let value = inner.u32()?;

@@ -1,7 +1,7 @@
 extern crate std;
 
 use super::*;
-use alloc::vec;
+use alloc::{format, vec};
 use testkit::Rng;
 
 /// Packets written out byte by byte from the spec's layouts (not by this module's writer).
@@ -196,4 +196,21 @@ fn mutated_packets_never_panic() {
             let _ = Packet::parse(&packet);
         }
     }
+}
+
+#[test]
+fn only_the_first_user_properties_are_kept() {
+    let mut message = Publish::new("t", b"x");
+    for i in 0..1000 {
+        message.properties.user.push((format!("k{i}"), "v".into()));
+    }
+    let bytes = publish(&message).expect("encodes");
+    let Ok(Packet::Publish(read)) = Packet::parse(&bytes) else { panic!("parses") };
+    assert_eq!(read.properties.user.len(), MAX_USER_PROPERTIES);
+    assert_eq!(read.properties.user[0].0, "k0");
+    // A bad one after the kept ones still makes the packet malformed.
+    let mut bytes = bytes;
+    let at = bytes.len() - 2; // the last property's value "v" (the payload "x" follows)
+    bytes[at] = 0;
+    assert_eq!(Packet::parse(&bytes), Err(Error::BadString));
 }
