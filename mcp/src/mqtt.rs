@@ -23,7 +23,7 @@
 
 use crate::jsonrpc;
 use crate::server::{Registry, Role, Server};
-use alloc::{format, string::String, sync::Arc, vec, vec::Vec};
+use alloc::{string::String, sync::Arc, vec, vec::Vec};
 use serde_json::{json, Value};
 
 /// Client sessions held at once.
@@ -39,7 +39,7 @@ pub const META: &str = "MCP-META";
 /// The user property a broker may set in CONNACK to name the server.
 pub const SERVER_NAME: &str = "MCP-SERVER-NAME";
 /// The notification that ends a session.
-const DISCONNECTED: &str = "notifications/disconnected";
+pub const DISCONNECTED: &str = "notifications/disconnected";
 
 /// What the transport must do, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +87,51 @@ impl core::fmt::Display for NameError {
                 write!(f, "a server name is '/'-separated levels, none empty, without '+', '#' (e.g. kingly/shed)")
             }
         }
+    }
+}
+
+/// The specification's topic names, for a server (this module's [`Binding`]) and for a
+/// client of it (the fleet gateway) alike.
+pub mod topic {
+    use alloc::{format, string::String};
+
+    /// Servers' presence topics start with this (then `{sid}/{name}`).
+    pub const PRESENCE_PREFIX: &str = "$mcp-server/presence/";
+    /// Servers' capability topics start with this (then `{sid}/{name}`).
+    pub const CAPABILITY_PREFIX: &str = "$mcp-server/capability/";
+    /// Clients' presence topics start with this (then `{cid}`).
+    pub const CLIENT_PRESENCE_PREFIX: &str = "$mcp-client/presence/";
+    /// RPC topics start with this (then `{cid}/{sid}/{name}`).
+    pub const RPC_PREFIX: &str = "$mcp-rpc/";
+
+    /// Where clients send `initialize` to server `server_id` named `name`.
+    pub fn control(server_id: &str, name: &str) -> String {
+        format!("$mcp-server/{server_id}/{name}")
+    }
+
+    /// The server's retained presence (also its will's topic).
+    pub fn presence(server_id: &str, name: &str) -> String {
+        format!("{PRESENCE_PREFIX}{server_id}/{name}")
+    }
+
+    /// Where the server announces tool-list changes.
+    pub fn capability(server_id: &str, name: &str) -> String {
+        format!("{CAPABILITY_PREFIX}{server_id}/{name}")
+    }
+
+    /// The session of client `client` with the server.
+    pub fn rpc(client: &str, server_id: &str, name: &str) -> String {
+        format!("{RPC_PREFIX}{client}/{server_id}/{name}")
+    }
+
+    /// The client's presence (its will says `notifications/disconnected` there).
+    pub fn client_presence(client: &str) -> String {
+        format!("{CLIENT_PRESENCE_PREFIX}{client}")
+    }
+
+    /// Where the client announces its capability changes.
+    pub fn client_capability(client: &str) -> String {
+        format!("$mcp-client/capability/{client}")
     }
 }
 
@@ -154,6 +199,11 @@ impl Binding {
         &self.server_id
     }
 
+    /// The role every session has.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
     /// The server name.
     pub fn server_name(&self) -> &str {
         &self.server_name
@@ -171,30 +221,26 @@ impl Binding {
 
     /// Where clients send `initialize`.
     pub fn control_topic(&self) -> String {
-        format!("$mcp-server/{}/{}", self.server_id, self.server_name)
+        topic::control(&self.server_id, &self.server_name)
     }
 
     /// Where presence is retained (also the will's topic).
     pub fn presence_topic(&self) -> String {
-        format!("$mcp-server/presence/{}/{}", self.server_id, self.server_name)
+        topic::presence(&self.server_id, &self.server_name)
     }
 
     /// Where tool-list changes are announced.
     pub fn capability_topic(&self) -> String {
-        format!("$mcp-server/capability/{}/{}", self.server_id, self.server_name)
+        topic::capability(&self.server_id, &self.server_name)
     }
 
     /// The RPC topic of client `client`.
     pub fn rpc_topic(&self, client: &str) -> String {
-        format!("$mcp-rpc/{client}/{}/{}", self.server_id, self.server_name)
+        topic::rpc(client, &self.server_id, &self.server_name)
     }
 
     fn client_topics(&self, client: &str) -> Vec<String> {
-        vec![
-            self.rpc_topic(client),
-            format!("$mcp-client/presence/{client}"),
-            format!("$mcp-client/capability/{client}"),
-        ]
+        vec![self.rpc_topic(client), topic::client_presence(client), topic::client_capability(client)]
     }
 
     /// The retained presence message.
@@ -257,7 +303,7 @@ impl Binding {
             self.sessions.push((client.into(), server));
             return (out, None);
         }
-        if let Some(client) = topic.strip_prefix("$mcp-client/presence/") {
+        if let Some(client) = topic.strip_prefix(self::topic::CLIENT_PRESENCE_PREFIX) {
             if method_of(payload).as_deref() == Some(DISCONNECTED) {
                 out.extend(self.drop_session(client));
             }

@@ -17,6 +17,7 @@
 
 use anyhow::{bail, Context, Result};
 use formats::mqtt::{self as wire, Connect, Framer, Packet, Properties, Publish, SubscribeOptions, Will};
+use mcp::mqtt::topic;
 use serde_json::{json, Value};
 use std::{
     collections::{BTreeMap, HashMap},
@@ -88,6 +89,13 @@ struct State {
     generation: u64,
 }
 
+impl State {
+    /// Boards online with their tools listed.
+    fn ready(&self) -> usize {
+        self.boards.values().filter(|b| b.online && b.ready).count()
+    }
+}
+
 /// The connection to the broker and what the gateway knows.
 pub struct Gateway {
     client_id: String,
@@ -147,23 +155,21 @@ impl Gateway {
 
     /// Boards online with their tools listed.
     pub fn ready(&self) -> usize {
-        self.state.lock().unwrap().boards.values().filter(|b| b.online && b.ready).count()
+        self.state.lock().unwrap().ready()
     }
 
     /// Waits until `count` boards are ready or `timeout` passes; whether they are.
     pub fn wait_ready(&self, count: usize, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.state.lock().unwrap();
-        loop {
-            if state.boards.values().filter(|b| b.online && b.ready).count() >= count {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            state = self.changed.wait_timeout(state, left).unwrap().0;
-        }
+        let state = self.state.lock().unwrap();
+        let (state, _) = self.changed.wait_timeout_while(state, timeout, |s| s.ready() < count).unwrap();
+        state.ready() >= count
+    }
+
+    /// The tool list's generation once it differs from `seen`, or after `timeout` whatever
+    /// it is (the caller compares).
+    fn generation_after(&self, seen: u64, timeout: Duration) -> u64 {
+        let state = self.state.lock().unwrap();
+        self.changed.wait_timeout_while(state, timeout, |s| s.generation == seen).unwrap().0.generation
     }
 
     /// Calls `tool` on the board named `short` (as in its tool names): the board's result or
@@ -209,7 +215,7 @@ impl Gateway {
             username: username.clone(),
             password: password.as_ref().map(|p| p.as_bytes().to_vec()),
             will: Some(Will {
-                topic: format!("$mcp-client/presence/{}", self.client_id),
+                topic: topic::client_presence(&self.client_id),
                 payload: br#"{"jsonrpc":"2.0","method":"notifications/disconnected"}"#.to_vec(),
                 retain: false,
                 properties: Properties::default(),
@@ -245,7 +251,7 @@ impl Gateway {
         }
         stream.set_read_timeout(Some(Duration::from_secs(u64::from(KEEP_ALIVE))))?;
         *self.writer.lock().unwrap() = Some(stream.try_clone()?);
-        self.subscribe(&format!("$mcp-server/presence/+/{}", self.filter))?;
+        self.subscribe(&format!("{}+/{}", topic::PRESENCE_PREFIX, self.filter))?;
         Ok(stream)
     }
 
@@ -325,10 +331,10 @@ impl Gateway {
         if let Some(id) = message.packet_id {
             self.send(&wire::puback(id))?;
         }
-        if let Some(rest) = message.topic.strip_prefix("$mcp-server/presence/") {
+        if let Some(rest) = message.topic.strip_prefix(topic::PRESENCE_PREFIX) {
             let Some((server_id, name)) = rest.split_once('/') else { return Ok(()) };
             self.on_presence(server_id, name, &message.payload);
-        } else if let Some(rest) = message.topic.strip_prefix("$mcp-server/capability/") {
+        } else if let Some(rest) = message.topic.strip_prefix(topic::CAPABILITY_PREFIX) {
             if let Some((server_id, _)) = rest.split_once('/') {
                 let notification: Value = serde_json::from_slice(&message.payload).unwrap_or(Value::Null);
                 if notification["method"] == "notifications/tools/list_changed" {
@@ -337,10 +343,10 @@ impl Gateway {
                     std::thread::spawn(move || gateway.refresh_tools(&server_id));
                 }
             }
-        } else if let Some(rest) = message.topic.strip_prefix(&format!("$mcp-rpc/{}/", self.client_id)) {
+        } else if let Some(rest) = message.topic.strip_prefix(&format!("{}{}/", topic::RPC_PREFIX, self.client_id)) {
             let Some((server_id, _)) = rest.split_once('/') else { return Ok(()) };
             let Ok(answer) = serde_json::from_slice::<Value>(&message.payload) else { return Ok(()) };
-            if answer["method"] == "notifications/disconnected" {
+            if answer["method"] == mcp::mqtt::DISCONNECTED {
                 self.set_offline(server_id);
                 return Ok(());
             }
@@ -419,13 +425,9 @@ impl Gateway {
         self.changed.notify_all();
     }
 
-    fn topics(&self, server_id: &str) -> Option<(String, String)> {
-        let state = self.state.lock().unwrap();
-        let board = state.boards.get(server_id)?;
-        Some((
-            format!("$mcp-server/{}/{}", board.server_id, board.name),
-            format!("$mcp-rpc/{}/{}/{}", self.client_id, board.server_id, board.name),
-        ))
+    /// The board's name, if the gateway knows it.
+    fn name_of(&self, server_id: &str) -> Option<String> {
+        self.state.lock().unwrap().boards.get(server_id).map(|b| b.name.clone())
     }
 
     /// Sends `method` to the board on `topic` and waits for its answer.
@@ -441,10 +443,10 @@ impl Gateway {
     }
 
     fn initialize(&self, server_id: &str) -> Result<()> {
-        let (control, rpc) = self.topics(server_id).context("the board is gone")?;
-        let capability = control.replacen("$mcp-server/", "$mcp-server/capability/", 1);
+        let name = self.name_of(server_id).context("the board is gone")?;
+        let (control, rpc) = (topic::control(server_id, &name), topic::rpc(&self.client_id, server_id, &name));
         self.subscribe(&rpc)?;
-        self.subscribe(&capability)?;
+        self.subscribe(&topic::capability(server_id, &name))?;
         let params = json!({"protocolVersion": "2025-06-18", "capabilities": {},
                             "clientInfo": {"name": "kingly-fleet", "version": env!("CARGO_PKG_VERSION")}});
         let answer = self.request(server_id, &control, "initialize", params)?;
@@ -457,7 +459,8 @@ impl Gateway {
     }
 
     fn refresh_tools(&self, server_id: &str) {
-        let Some((_, rpc)) = self.topics(server_id) else { return };
+        let Some(name) = self.name_of(server_id) else { return };
+        let rpc = topic::rpc(&self.client_id, server_id, &name);
         let mut tools = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -604,7 +607,7 @@ impl Gateway {
 
     /// `tools/call` of `tool` on `board`: its result, or its JSON-RPC error.
     fn forward(&self, board: &Board, tool: &str, arguments: Value) -> std::result::Result<Value, Value> {
-        let rpc = format!("$mcp-rpc/{}/{}/{}", self.client_id, board.server_id, board.name);
+        let rpc = topic::rpc(&self.client_id, &board.server_id, &board.name);
         match self.request(&board.server_id, &rpc, "tools/call", json!({"name": tool, "arguments": arguments})) {
             Ok(answer) => match (answer.get("result"), answer.get("error")) {
                 (Some(result), _) => Ok(result.clone()),
@@ -614,6 +617,11 @@ impl Gateway {
             Err(why) => Err(json!({"code": -32603, "message": format!("{why:#}")})),
         }
     }
+}
+
+/// The notification that the gateway's tools changed.
+fn list_changed() -> Value {
+    json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
 }
 
 /// Answers one MCP message from the gateway's client (`None` for a notification).
@@ -679,13 +687,10 @@ fn serve_stdio(gateway: &Arc<Gateway>) -> Result<()> {
         std::thread::spawn(move || {
             let mut seen = 0;
             loop {
-                let state = gateway.state.lock().unwrap();
-                let (state, _) = gateway.changed.wait_timeout(state, Duration::from_secs(1)).unwrap();
-                let now = state.generation;
-                drop(state);
+                let now = gateway.generation_after(seen, Duration::from_secs(1));
                 if now != seen && initialized.load(Ordering::Relaxed) {
                     seen = now;
-                    write(&json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+                    write(&list_changed());
                 }
             }
         });
@@ -827,15 +832,11 @@ fn event_stream(gateway: &Gateway, mut stream: TcpStream) {
     let mut seen = gateway.state.lock().unwrap().generation;
     let mut quiet_since = Instant::now();
     loop {
-        let state = gateway.state.lock().unwrap();
-        let (state, _) = gateway.changed.wait_timeout(state, Duration::from_secs(1)).unwrap();
-        let now = state.generation;
-        drop(state);
+        let now = gateway.generation_after(seen, Duration::from_secs(1));
         let written = if now != seen {
             seen = now;
             quiet_since = Instant::now();
-            let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).to_string();
-            stream.write_all(&mcp::http::event(&note))
+            stream.write_all(&mcp::http::event(&list_changed().to_string()))
         } else if quiet_since.elapsed() > Duration::from_secs(15) {
             // A comment line: finds a client that has gone.
             quiet_since = Instant::now();

@@ -457,12 +457,7 @@ fn serve(binding: &mut Binding, link: &mut Link, packet: Packet, server_id: &str
             if let Some(call) = handled {
                 let answer = crate::audit::Answer::Handled(call.failed);
                 let peer = || format!("mqtt:{}", call.client);
-                let role = if crate::storage::settings().mqtt_control {
-                    mcp::server::Role::Control
-                } else {
-                    mcp::server::Role::Read
-                };
-                crate::audit::tool_call(peer, role, call.message.as_bytes(), answer, cpu::micros() - started);
+                crate::audit::tool_call(peer, binding.role(), call.message.as_bytes(), answer, cpu::micros() - started);
             }
             for out in outs {
                 carry_out(link, out, server_id)?;
